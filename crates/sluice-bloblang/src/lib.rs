@@ -1,0 +1,1 @@
+//! The Bloblang mapping language.
