@@ -201,7 +201,12 @@ pub fn split_component<'a>(
             }
             "type" => {}
             "label" if kind.has_label() => match &value.kind {
-                NodeKind::Scalar(text, _) if !value.is_null() => label = Some(text.as_str()),
+                NodeKind::Scalar(text, _) if !value.is_null() => {
+                    if let Err(err) = validate_label(text) {
+                        lints.push(Lint::at_line(value.report_line(), err));
+                    }
+                    label = Some(text.as_str());
+                }
                 _ if value.is_null() => {}
                 _ => lints.push(Lint::at_line(value.report_line(), "expected string value")),
             },
@@ -230,6 +235,20 @@ pub fn split_component<'a>(
         processors,
         node,
     })
+}
+
+/// Checks a component label as Benthos does: `[a-z0-9_]+`, not starting
+/// with an underscore. Empty labels are allowed (no label).
+pub fn validate_label(label: &str) -> Result<(), String> {
+    let valid = label
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if label.is_empty() || (valid && !label.starts_with('_')) {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid label '{label}': should match the regular expression /^[a-z0-9_]+$/ and must not start with an underscore"
+    ))
 }
 
 #[cfg(test)]
@@ -399,6 +418,14 @@ mod tests {
             ComponentKind::Processor,
             expect![[r#"
                 (3,1) field processors is invalid when the component type is mapping (processor)
+            "#]],
+        );
+        check(
+            "input:\n  label: Bad-Label\n  stdin: {}\n",
+            "input",
+            ComponentKind::Input,
+            expect![[r#"
+                (2,1) invalid label 'Bad-Label': should match the regular expression /^[a-z0-9_]+$/ and must not start with an underscore
             "#]],
         );
         check(

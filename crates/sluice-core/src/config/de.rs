@@ -720,7 +720,10 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[expect(dead_code, reason = "the fields are compared through their Debug output")]
+    #[expect(
+        dead_code,
+        reason = "the fields are compared through their Debug output"
+    )]
     struct ServerConfig {
         #[serde(default)]
         address: String,

@@ -14,7 +14,7 @@ mod lint;
 mod schema;
 mod yaml;
 
-pub use component::{ComponentKind, ComponentNode, split_component};
+pub use component::{ComponentKind, ComponentNode, split_component, validate_label};
 pub use de::{Error as DeserializeError, from_node, from_node_all};
 pub use duration::{GoDuration, parse_go_duration};
 pub use interpolate::{interpolate_env, parse_env_file};

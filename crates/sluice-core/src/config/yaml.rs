@@ -359,7 +359,18 @@ impl Builder {
         match &mut frame.node.kind {
             NodeKind::Seq(items) => items.push(node),
             NodeKind::Map(entries) => match frame.pending_key.take() {
-                Some(key) => entries.push((key, node)),
+                Some(key) => {
+                    // Go's yaml.v3 refuses duplicate keys, and so does Benthos.
+                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.kind == key.kind) {
+                        let message = format!(
+                            "yaml: mapping key {:?} already defined at line {}",
+                            key.as_str().unwrap_or_default(),
+                            first.mark.line
+                        );
+                        return Err(Lint::error(key.mark, message));
+                    }
+                    entries.push((key, node));
+                }
                 None => {
                     let key = match node.kind {
                         NodeKind::Scalar(..) => node,
@@ -823,6 +834,10 @@ mod tests {
         check(
             "a: b: c\n",
             expect!["(1,5) yaml: mapping values are not allowed in this context"],
+        );
+        check(
+            "a: 1\nb: 2\na: 3\n",
+            expect![[r#"(3,1) yaml: mapping key "a" already defined at line 1"#]],
         );
         check(
             "a: [1, 2\n",
