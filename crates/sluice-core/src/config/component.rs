@@ -101,8 +101,8 @@ pub struct ComponentNode<'a> {
     pub type_name: &'a str,
     /// Where the type is named (the type key, or the `type:` value).
     pub type_mark: Mark,
-    /// The type's own config; a null node when absent or `~`, which means all
-    /// defaults.
+    /// The type's own config. A null node (`~`, or absent in the legacy and
+    /// default forms) means all defaults; an absent one is marked at line 0.
     pub config: &'a Node,
     /// The `label`, if any.
     pub label: Option<&'a str>,
@@ -194,11 +194,7 @@ pub fn split_component<'a>(
     for entry in entries {
         let (key, value) = (key_of(entry), &entry.1);
         match key {
-            _ if key == type_name => {
-                if !value.is_null() {
-                    config = value;
-                }
-            }
+            _ if key == type_name => config = value,
             "type" => {}
             "label" if kind.has_label() => match &value.kind {
                 NodeKind::Scalar(text, _) if !value.is_null() => {
@@ -308,7 +304,7 @@ mod tests {
             "output:\n  sync_response: ~\n",
             "output",
             ComponentKind::Output,
-            expect!["output sync_response at 2:3 config 0:0 null label None processors None"],
+            expect!["output sync_response at 2:3 config 2:18 null label None processors None"],
         );
         check(
             "output:\n  sync_response: {}\n",

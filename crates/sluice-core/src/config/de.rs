@@ -659,14 +659,22 @@ impl<'de> Visitor<'de> for AnyNodeVisitor {
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries = Vec::new();
-        while let Some((key, value)) = map.next_entry_seed(AnyNodeSeed, AnyNodeSeed)? {
-            entries.push((key, value));
+        while let Some(key) = map.next_key_seed(AnyNodeSeed)? {
+            // serde_json's `arbitrary_precision` hands numbers over as a
+            // one-entry map under this key.
+            if entries.is_empty() && key.as_str() == Some(JSON_NUMBER_TOKEN) {
+                let text: String = map.next_value()?;
+                return Ok(scalar_node(text, ScalarStyle::Plain));
+            }
+            entries.push((key, map.next_value_seed(AnyNodeSeed)?));
         }
         Ok(Node::new(NodeKind::Map(entries), Mark::default()))
     }
 }
 
 struct AnyNodeSeed;
+
+const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 impl<'de> DeserializeSeed<'de> for AnyNodeSeed {
     type Value = Node;
