@@ -433,4 +433,21 @@ mod tests {
         "#]],
         );
     }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only the lints matter here")]
+    struct HttpServerConfig {
+        #[serde(default)]
+        path: String,
+    }
+
+    #[test]
+    fn unknown_component_fields_are_reported_at_their_line() {
+        let text = "input:\n  label: in\n  http_server:\n    path: /post\n    nope: 1\n";
+        let root = Node::parse(text).unwrap();
+        let component = split_component(root.get("input").unwrap(), ComponentKind::Input, KNOWN);
+        let lint = crate::config::from_node::<HttpServerConfig>(component.unwrap().config);
+        expect!["(5,1) field nope not recognised"].assert_eq(&lint.unwrap_err().to_string());
+    }
 }

@@ -856,6 +856,7 @@ mod tests {
         // Char 5 of the mapping's second line is the `x` of `root.x`.
         assert_eq!(mapping.content_position(2, 6), Mark::new(5, 14));
         assert_eq!(mapping.content_position(1, 1), Mark::new(4, 9));
+        assert_eq!(mapping.content_position(2, 5), Mark::new(5, 13));
 
         let leading_blank = Node::parse("m: |\n\n  foo\n").unwrap();
         let m = leading_blank.get("m").unwrap();
