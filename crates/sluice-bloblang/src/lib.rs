@@ -1,1 +1,20 @@
-//! The Bloblang mapping language.
+//! The Bloblang mapping language: parser, interpreter and standard library.
+
+pub mod diagnostic;
+pub mod env;
+pub(crate) mod eval;
+pub(crate) mod functions;
+pub mod interpolation;
+pub mod mapping;
+pub(crate) mod methods;
+pub(crate) mod syntax;
+pub mod target;
+pub(crate) mod time_fmt;
+pub mod value;
+
+pub use diagnostic::{ExecError, ParseError};
+pub use eval::Root;
+pub use interpolation::Interpolation;
+pub use mapping::{Mapping, MappingOutput};
+pub use target::{BatchRef, MessageRef, SimpleMessage};
+pub use value::{Metadata, Value};

@@ -1,15 +1,124 @@
-//! `sluice blobl`: run a mapping over stdin.
+//! `sluice blobl`: run a mapping over newline-delimited documents on stdin.
 
+use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use sluice_bloblang::{Mapping, Metadata, Root, SimpleMessage, Value};
 
 /// Arguments of `sluice blobl`.
 #[derive(clap::Args)]
 pub(crate) struct BloblArgs {
     /// The mapping to execute.
     mapping: Option<String>,
+    /// Read the mapping from a file.
+    #[arg(short = 'f', long = "file")]
+    file: Option<std::path::PathBuf>,
+    /// Feed each input line to the mapping as raw bytes: `this` fails, `content()` works.
+    #[arg(short = 'r', long = "raw")]
+    raw: bool,
+    /// Pretty-print structured results.
+    #[arg(short = 'p', long = "pretty")]
+    pretty: bool,
+    /// Input metadata as key=value (repeatable).
+    #[arg(short = 'm', long = "meta", value_name = "KEY=VALUE")]
+    meta: Vec<String>,
+    /// Accepted for compatibility; messages are processed in order on one thread.
+    #[arg(short = 't', long = "threads", default_value_t = 1)]
+    threads: usize,
+    /// Accepted for compatibility: the longest line read from stdin.
+    #[arg(long = "max-token-length", default_value_t = 0)]
+    max_token_length: usize,
+    /// Read an input document from this argument instead of stdin.
+    #[arg(short = 'i', long = "input")]
+    input: Option<String>,
 }
 
 pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
-    let _ = args.mapping;
-    anyhow::bail!("blobl is not implemented yet")
+    let (src, dir) = match (&args.file, &args.mapping) {
+        (Some(path), _) => {
+            let src = std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read mapping file {}", path.display()))?;
+            (src, path.parent().map(std::path::Path::to_path_buf))
+        }
+        (None, Some(m)) => (m.clone(), None),
+        (None, None) => anyhow::bail!("a mapping must be provided as an argument or with --file"),
+    };
+    let mapping = match Mapping::parse_in(&src, dir.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("failed to parse mapping: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut metadata = Metadata::new();
+    for kv in &args.meta {
+        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        metadata.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    let _ = (args.threads, args.max_token_length);
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut handle = |line: &[u8]| -> anyhow::Result<()> {
+        let msg = SimpleMessage::new(line.to_vec()).with_metadata(metadata.clone());
+        let msg = if args.raw { msg } else { msg };
+        let batch = [msg];
+        match mapping.exec(&batch[..], 0) {
+            Ok(res) => {
+                let bytes = match res.root {
+                    Root::Deleted => Vec::new(),
+                    Root::Nothing => render_passthrough(&batch[0], args.pretty),
+                    Root::Value(v) => render(&v, args.pretty),
+                };
+                out.write_all(&bytes)?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) => {
+                out.flush()?;
+                eprintln!("failed to execute mapping: {e}");
+            }
+        }
+        Ok(())
+    };
+    if let Some(input) = &args.input {
+        handle(input.as_bytes())?;
+    } else {
+        let stdin = std::io::stdin();
+        let mut reader = stdin.lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).context("failed to read stdin")?;
+            if n == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            }
+            handle(&line)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(v: &Value, pretty: bool) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.as_bytes().to_vec(),
+        Value::Bytes(b) => b.clone(),
+        other if pretty => other.to_json_indented("    ", true),
+        other => other.to_json_bytes_html_escaped(),
+    }
+}
+
+fn render_passthrough(msg: &SimpleMessage, pretty: bool) -> Vec<u8> {
+    use sluice_bloblang::MessageRef as _;
+    match msg.structured() {
+        Ok(v) => render(v, pretty),
+        Err(_) => msg.content().to_vec(),
+    }
 }

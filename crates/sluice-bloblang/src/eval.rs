@@ -1,0 +1,868 @@
+//! The executable form of queries and statements, and their evaluation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use crate::env::{FnImpl, MethodImpl, Spec};
+use crate::target::{BatchRef, MessageRef};
+use crate::value::{Metadata, Num, Value};
+
+/// Control flow out of an expression: a failure, or one of the two assignment outcomes that
+/// travel through expressions (`deleted()` and `nothing()`).
+#[derive(Debug, Clone)]
+pub(crate) enum Flow {
+    Err(String),
+    Delete,
+    Nothing,
+}
+
+pub(crate) type R<T> = Result<T, Flow>;
+
+pub(crate) fn err<T>(msg: impl Into<String>) -> R<T> {
+    Err(Flow::Err(msg.into()))
+}
+
+impl From<String> for Flow {
+    fn from(s: String) -> Self {
+        Flow::Err(s)
+    }
+}
+
+/// What `this` refers to: the message being mapped (parsed on first use) or a value.
+#[derive(Clone, Copy)]
+pub(crate) enum This<'a> {
+    Msg,
+    Val(&'a Value),
+}
+
+/// The state of the document being built by a mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Root {
+    /// Nothing was assigned: the message stays as it was.
+    Nothing,
+    /// `root = deleted()`: the message is removed.
+    Deleted,
+    /// The new document.
+    Value(Value),
+}
+
+pub(crate) struct Cx<'m> {
+    pub(crate) batch: &'m dyn BatchRef,
+    pub(crate) index: usize,
+    pub(crate) root: Root,
+    pub(crate) meta: Option<Metadata>,
+    pub(crate) vars: HashMap<String, Value>,
+    pub(crate) named: Vec<(String, Value)>,
+    pub(crate) maps: &'m Maps,
+}
+
+pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
+
+impl<'m> Cx<'m> {
+    pub(crate) fn msg(&self) -> &'m dyn MessageRef {
+        self.batch.get(self.index)
+    }
+
+    pub(crate) fn this_value<'a>(&self, this: This<'a>) -> R<std::borrow::Cow<'a, Value>>
+    where
+        'm: 'a,
+    {
+        match this {
+            This::Val(v) => Ok(std::borrow::Cow::Borrowed(v)),
+            This::Msg => match self.msg().structured() {
+                Ok(v) => Ok(std::borrow::Cow::Borrowed(v)),
+                Err(e) => err(format!(
+                    "unable to reference message as structured (with 'this'): {e}"
+                )),
+            },
+        }
+    }
+
+    pub(crate) fn out_meta(&self) -> &Metadata {
+        match &self.meta {
+            Some(m) => m,
+            None => self.msg().metadata(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    Neq,
+    Gt,
+    Lt,
+    Gte,
+    Lte,
+    And,
+    Or,
+    Coalesce,
+}
+
+impl BinOp {
+    fn verb(self) -> &'static str {
+        match self {
+            BinOp::Add => "add",
+            BinOp::Sub => "subtract",
+            BinOp::Div => "divide",
+            BinOp::Mul => "multiply",
+            BinOp::Mod => "modulo",
+            BinOp::Eq | BinOp::Neq | BinOp::Gt | BinOp::Lt | BinOp::Gte | BinOp::Lte => "compare",
+            BinOp::And => "boolean and",
+            BinOp::Or => "boolean or",
+            BinOp::Coalesce => "coalesce",
+        }
+    }
+}
+
+pub(crate) enum Key {
+    Static(String),
+    Dyn(Expr),
+}
+
+pub(crate) enum Pattern {
+    Wild,
+    Lit(Value),
+    Expr(Expr),
+}
+
+pub(crate) struct Call {
+    pub(crate) spec: &'static Spec,
+    pub(crate) target: Option<Expr>,
+    pub(crate) args: Vec<Expr>,
+    pub(crate) cache: OnceLock<Result<regex::Regex, String>>,
+    /// Per call-site state of stateful functions (`counter()`).
+    pub(crate) state: std::sync::Mutex<Option<i64>>,
+}
+
+impl Call {
+    pub(crate) fn target(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
+        self.target.as_ref().expect("methods have a target").eval(cx, this)
+    }
+
+    pub(crate) fn arg(&self, i: usize, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
+        match self.args.get(i) {
+            Some(e) => e.eval(cx, this),
+            None => Ok(Value::Null),
+        }
+    }
+
+    pub(crate) fn arg_expr(&self, i: usize) -> &Expr {
+        &self.args[i]
+    }
+
+    /// A regex argument, compiled once when the pattern is a literal.
+    pub(crate) fn regex(&self, pattern: &str, literal: bool) -> Result<regex::Regex, String> {
+        if literal {
+            return self
+                .cache
+                .get_or_init(|| regex::Regex::new(pattern).map_err(|e| e.to_string()))
+                .clone();
+        }
+        regex::Regex::new(pattern).map_err(|e| e.to_string())
+    }
+}
+
+pub(crate) enum Expr {
+    Lit(Value),
+    This,
+    Root,
+    Named(String),
+    Var(String),
+    Meta(Option<String>),
+    Get(Box<Expr>, Vec<String>, String),
+    Fn(Box<Call>),
+    Method(Box<Call>),
+    MapExpr(Box<Expr>, Box<Expr>),
+    Bin(BinOp, Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Array(Vec<Expr>),
+    Object(Vec<(Key, Expr)>),
+    If(Vec<(Expr, Expr)>, Option<Box<Expr>>),
+    Match(Option<Box<Expr>>, Vec<(Pattern, Expr)>),
+    Lambda(Option<String>, Box<Expr>),
+}
+
+/// A statement of a mapping.
+pub(crate) enum Stmt {
+    Assign { target: Target, expr: Expr, line: usize },
+    If { branches: Vec<(Expr, Vec<Stmt>)>, otherwise: Option<Vec<Stmt>>, line: usize },
+}
+
+pub(crate) enum Target {
+    Root(Vec<String>),
+    Meta(Option<String>),
+    Var(String),
+}
+
+impl Expr {
+    pub(crate) fn is_lit(&self) -> bool {
+        matches!(self, Expr::Lit(_))
+    }
+
+    /// A short description used in error messages, as Benthos annotates functions.
+    pub(crate) fn annotation(&self) -> String {
+        match self {
+            Expr::Lit(v) => format!("{} literal", v.type_name()),
+            Expr::This => "this".to_owned(),
+            Expr::Root => "root".to_owned(),
+            Expr::Get(_, _, desc) => format!("field `{desc}`"),
+            Expr::Meta(Some(k)) => format!("metadata value {k}"),
+            Expr::Meta(None) => "metadata object".to_owned(),
+            Expr::Var(v) => format!("variable {v}"),
+            Expr::Fn(c) => format!("function {}", c.spec.name),
+            Expr::Method(c) => format!("method {}", c.spec.name),
+            Expr::Named(n) => format!("context {n}"),
+            _ => "expression".to_owned(),
+        }
+    }
+
+    pub(crate) fn eval(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
+        match self {
+            Expr::Lit(v) => Ok(v.clone()),
+            Expr::This => Ok(cx.this_value(this)?.into_owned()),
+            Expr::Root => Ok(match &cx.root {
+                Root::Value(v) => v.clone(),
+                Root::Nothing | Root::Deleted => Value::Null,
+            }),
+            Expr::Named(name) => {
+                for (n, v) in cx.named.iter().rev() {
+                    if n == name {
+                        return Ok(v.clone());
+                    }
+                }
+                err(format!("context {name} was not found"))
+            }
+            Expr::Var(name) => match cx.vars.get(name) {
+                Some(v) => Ok(v.clone()),
+                None => err(format!("variable '{name}' undefined")),
+            },
+            Expr::Meta(None) => Ok(Value::Object(cx.out_meta().clone())),
+            Expr::Meta(Some(k)) => Ok(cx.out_meta().get(k).cloned().unwrap_or(Value::Null)),
+            Expr::Get(base, path, _) => match &**base {
+                Expr::This => {
+                    let v = cx.this_value(this)?;
+                    Ok(get_path(&v, path).unwrap_or(Value::Null))
+                }
+                Expr::Named(_) | Expr::Root | Expr::Var(_) | Expr::Meta(_) | Expr::Lit(_) => {
+                    let v = base.eval(cx, this)?;
+                    Ok(get_path(&v, path).unwrap_or(Value::Null))
+                }
+                other => {
+                    let v = other.eval(cx, this)?;
+                    Ok(get_path(&v, path).unwrap_or(Value::Null))
+                }
+            },
+            Expr::Fn(call) => match &call.spec.imp {
+                crate::env::Impl::Function(FnImpl::Simple(f)) => {
+                    let mut args = Vec::with_capacity(call.args.len());
+                    for a in &call.args {
+                        args.push(a.eval(cx, this)?);
+                    }
+                    f(&args).map_err(Flow::Err)
+                }
+                crate::env::Impl::Function(FnImpl::Ctx(f)) => f(cx, this, call),
+                crate::env::Impl::Method(_) => err("not a function"),
+            },
+            Expr::Method(call) => match &call.spec.imp {
+                crate::env::Impl::Method(MethodImpl::Simple(f)) => {
+                    let target = call.target(cx, this)?;
+                    let mut args = Vec::with_capacity(call.args.len());
+                    for a in &call.args {
+                        args.push(a.eval(cx, this)?);
+                    }
+                    f(target, &args).map_err(|e| {
+                        let t = call.target.as_ref().expect("methods have a target");
+                        Flow::Err(wrap_from(t, e))
+                    })
+                }
+                crate::env::Impl::Method(MethodImpl::Ctx(f)) => f(cx, this, call),
+                crate::env::Impl::Function(_) => err("not a method"),
+            },
+            Expr::MapExpr(target, q) => {
+                let v = target.eval(cx, this)?;
+                q.eval(cx, This::Val(&v))
+            }
+            Expr::Bin(op, l, r) => eval_bin(*op, l, r, cx, this),
+            Expr::Not(e) => match e.eval(cx, this)? {
+                Value::Bool(b) => Ok(Value::Bool(!b)),
+                other => err(format!("{}: {}", e.annotation(), type_err("bool", &other))),
+            },
+            Expr::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    match i.eval(cx, this) {
+                        Ok(v) => out.push(v),
+                        Err(Flow::Delete | Flow::Nothing) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            Expr::Object(entries) => {
+                let mut out = BTreeMap::new();
+                for (k, e) in entries {
+                    let key = match k {
+                        Key::Static(s) => s.clone(),
+                        Key::Dyn(ke) => match ke.eval(cx, this)? {
+                            Value::String(s) => s,
+                            Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+                            other => {
+                                return err(format!(
+                                    "mapping returned invalid key type: {}",
+                                    go_type_name(&other)
+                                ));
+                            }
+                        },
+                    };
+                    match e.eval(cx, this) {
+                        Ok(v) => {
+                            out.insert(key, v);
+                        }
+                        Err(Flow::Delete | Flow::Nothing) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(Value::Object(out))
+            }
+            Expr::If(branches, otherwise) => {
+                for (cond, then) in branches {
+                    match cond.eval(cx, this)? {
+                        Value::Bool(true) => return then.eval(cx, this),
+                        Value::Bool(false) => {}
+                        other => return err(type_err("bool", &other)),
+                    }
+                }
+                match otherwise {
+                    Some(e) => e.eval(cx, this),
+                    None => Err(Flow::Nothing),
+                }
+            }
+            Expr::Match(subject, cases) => {
+                let subject_val;
+                let ctx_this = match subject {
+                    Some(s) => {
+                        subject_val = s.eval(cx, this)?;
+                        This::Val(&subject_val)
+                    }
+                    None => this,
+                };
+                for (pat, result) in cases {
+                    let hit = match pat {
+                        Pattern::Wild => true,
+                        Pattern::Lit(v) => {
+                            let cur = cx.this_value(ctx_this)?;
+                            values_equal(&cur, v)
+                        }
+                        Pattern::Expr(e) => match e.eval(cx, ctx_this)? {
+                            Value::Bool(b) => b,
+                            other => {
+                                return err(format!(
+                                    "match case: {}",
+                                    type_err("bool", &other)
+                                ));
+                            }
+                        },
+                    };
+                    if hit {
+                        return result.eval(cx, ctx_this);
+                    }
+                }
+                Err(Flow::Nothing)
+            }
+            Expr::Lambda(name, body) => match name {
+                None => body.eval(cx, this),
+                Some(n) => {
+                    let v = cx.this_value(this)?.into_owned();
+                    cx.named.push((n.clone(), v));
+                    let res = body.eval(cx, this);
+                    cx.named.pop();
+                    res
+                }
+            },
+        }
+    }
+
+    /// Runs this expression as a closure over `value` (lambdas bind their name to it).
+    pub(crate) fn call_with(&self, cx: &mut Cx<'_>, value: &Value) -> R<Value> {
+        self.eval(cx, This::Val(value))
+    }
+
+    pub(crate) fn reads_this(&self) -> bool {
+        match self {
+            Expr::Lit(_) | Expr::Root | Expr::Var(_) | Expr::Meta(_) | Expr::Named(_) => false,
+            Expr::This => true,
+            Expr::Get(b, _, _) => b.reads_this(),
+            Expr::Fn(c) | Expr::Method(c) => {
+                !matches!(
+                    c.spec.name,
+                    "content" | "meta" | "metadata" | "now" | "uuid_v4" | "deleted" | "nothing"
+                        | "timestamp_unix" | "hostname" | "env" | "batch_index" | "batch_size"
+                        | "count" | "counter" | "random_int" | "error" | "errored"
+                        | "throw" | "range" | "nanoid" | "ksuid" | "timestamp_unix_nano"
+                        | "timestamp_unix_milli" | "timestamp_unix_micro" | "uppercase"
+                        | "lowercase" | "string" | "format" | "bytes" | "number" | "or"
+                        | "catch" | "length" | "trim" | "replace_all" | "split"
+                        | "has_prefix" | "has_suffix" | "contains" | "capitalize" | "int64"
+                        | "ts_format" | "ts_parse" | "ts_unix" | "type" | "not_null"
+                        | "encode" | "decode" | "hash" | "parse_json"
+                ) || c.target.as_ref().is_some_and(Expr::reads_this)
+                    || c.args.iter().any(Expr::reads_this)
+            }
+            Expr::MapExpr(a, b) => a.reads_this() || b.reads_this(),
+            Expr::Bin(_, a, b) => a.reads_this() || b.reads_this(),
+            Expr::Not(a) => a.reads_this(),
+            Expr::Array(items) => items.iter().any(Expr::reads_this),
+            Expr::Object(entries) => entries.iter().any(|(k, v)| {
+                matches!(k, Key::Dyn(e) if e.reads_this()) || v.reads_this()
+            }),
+            Expr::If(branches, o) => {
+                branches.iter().any(|(a, b)| a.reads_this() || b.reads_this())
+                    || o.as_ref().is_some_and(|e| e.reads_this())
+            }
+            Expr::Match(s, cases) => {
+                s.as_ref().is_none_or(|e| e.reads_this())
+                    || cases.iter().any(|(p, e)| {
+                        matches!(p, Pattern::Expr(x) if x.reads_this()) || e.reads_this()
+                    })
+            }
+            Expr::Lambda(_, b) => b.reads_this(),
+        }
+    }
+}
+
+fn wrap_from(target: &Expr, e: String) -> String {
+    match target {
+        Expr::Get(..) if !e.starts_with("field `") => format!("{}: {e}", target.annotation()),
+        _ => e,
+    }
+}
+
+/// Go's `%T`-ish name used by a few messages (`<nil>` for null).
+pub(crate) fn go_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "<nil>",
+        other => other.type_name(),
+    }
+}
+
+/// `expected X value, got Y (Z)` as Benthos phrases type errors.
+pub(crate) fn type_err(expected: &str, got: &Value) -> String {
+    match got {
+        Value::Null => format!("expected {expected} value, got null"),
+        Value::Array(_) | Value::Object(_) => {
+            format!("expected {expected} value, got {}", got.type_name())
+        }
+        _ => {
+            let mut s = got.to_interp_string();
+            if s.chars().count() > 64 {
+                s = s.chars().take(64).collect::<String>() + "...";
+            }
+            if matches!(got, Value::String(_) | Value::Bytes(_)) {
+                s = format!("{s:?}");
+            }
+            format!("expected {expected} value, got {} ({s})", got.type_name())
+        }
+    }
+}
+
+/// Reads a path of keys; numeric keys index arrays, other keys map over arrays.
+pub(crate) fn get_path(v: &Value, path: &[String]) -> Option<Value> {
+    let Some((first, rest)) = path.split_first() else {
+        return Some(v.clone());
+    };
+    match v {
+        Value::Object(m) => m.get(first).and_then(|c| get_path(c, rest)),
+        Value::Array(items) => {
+            if let Ok(i) = first.parse::<usize>() {
+                items.get(i).and_then(|c| get_path(c, rest))
+            } else {
+                let collected: Vec<Value> =
+                    items.iter().map(|c| get_path(c, path).unwrap_or(Value::Null)).collect();
+                Some(Value::Array(collected))
+            }
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn get_path_ref<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    let mut cur = v;
+    for seg in path {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Splits a Benthos dot path (`a.b~1c` escapes a dot as `~1` and a tilde as `~0`).
+pub(crate) fn split_dot_path(path: &str) -> Vec<String> {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    path.split('.').map(|s| s.replace("~1", ".").replace("~0", "~")).collect()
+}
+
+/// Deep equality with numbers compared by value.
+pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
+        }
+        (Value::String(x), Value::Bytes(y)) | (Value::Bytes(y), Value::String(x)) => {
+            x.as_bytes() == y.as_slice()
+        }
+        _ => match (a.as_num(), b.as_num()) {
+            (Some(Num::I(x)), Some(Num::I(y))) => x == y,
+            (Some(x), Some(y)) => x.as_f64() == y.as_f64(),
+            (None, None) => a == b,
+            _ => false,
+        },
+    }
+}
+
+pub(crate) fn as_bool(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        other => Err(type_err("bool", other)),
+    }
+}
+
+fn mismatch(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -> Flow {
+    Flow::Err(format!(
+        "cannot {} types {} (from {}) and {} (from {})",
+        op.verb(),
+        lv.type_name(),
+        l.annotation(),
+        rv.type_name(),
+        r.annotation()
+    ))
+}
+
+fn eval_bin(op: BinOp, l: &Expr, r: &Expr, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
+    match op {
+        BinOp::Coalesce => match l.eval(cx, this) {
+            Ok(v) if !v.is_null() => Ok(v),
+            Err(Flow::Delete) => Err(Flow::Delete),
+            _ => r.eval(cx, this),
+        },
+        BinOp::And => {
+            let lv = l.eval(cx, this)?;
+            if !as_bool(&lv)? {
+                return Ok(Value::Bool(false));
+            }
+            let rv = r.eval(cx, this)?;
+            Ok(Value::Bool(as_bool(&rv)?))
+        }
+        BinOp::Or => {
+            let lv = l.eval(cx, this)?;
+            if as_bool(&lv)? {
+                return Ok(Value::Bool(true));
+            }
+            let rv = r.eval(cx, this)?;
+            Ok(Value::Bool(as_bool(&rv)?))
+        }
+        _ => {
+            let lv = l.eval(cx, this)?;
+            let rv = r.eval(cx, this)?;
+            apply_bin(op, l, r, &lv, &rv)
+        }
+    }
+}
+
+/// Applies an arithmetic or comparison operator to two values.
+pub(crate) fn apply_bin(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -> R<Value> {
+    match op {
+        BinOp::Add => match lv {
+            Value::String(_) | Value::Bytes(_) => match rv {
+                Value::String(_) | Value::Bytes(_) => Ok(Value::String(a_str(lv) + &a_str(rv))),
+                _ => Err(mismatch(op, l, r, lv, rv)),
+            },
+            _ => num_op(op, l, r, lv, rv),
+        },
+        BinOp::Sub | BinOp::Mul => num_op(op, l, r, lv, rv),
+        BinOp::Div => {
+            let (Some(a), Some(b)) = (lv.as_num(), rv.as_num()) else {
+                return Err(mismatch(op, l, r, lv, rv));
+            };
+            if b.as_f64() == 0.0 {
+                return err(format!("{}: attempted to divide by zero", r.annotation()));
+            }
+            Ok(Value::Float(a.as_f64() / b.as_f64()))
+        }
+        BinOp::Mod => {
+            let (Some(a), Some(b)) = (int_of(lv), int_of(rv)) else {
+                return Err(mismatch(op, l, r, lv, rv));
+            };
+            if b == 0 {
+                return err(format!("{}: attempted to divide by zero", r.annotation()));
+            }
+            Ok(Value::Int(a.wrapping_rem(b)))
+        }
+        BinOp::Eq => Ok(Value::Bool(values_equal(lv, rv))),
+        BinOp::Neq => Ok(Value::Bool(!values_equal(lv, rv))),
+        BinOp::Gt | BinOp::Lt | BinOp::Gte | BinOp::Lte => {
+            let ord = match (lv, rv) {
+                (Value::String(_) | Value::Bytes(_), Value::String(_) | Value::Bytes(_)) => {
+                    Some(a_str(lv).cmp(&a_str(rv)))
+                }
+                (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
+                _ => match (lv.as_num(), rv.as_num()) {
+                    (Some(Num::I(a)), Some(Num::I(b))) => Some(a.cmp(&b)),
+                    (Some(a), Some(b)) => a.as_f64().partial_cmp(&b.as_f64()),
+                    _ => return Err(mismatch(op, l, r, lv, rv)),
+                },
+            };
+            let Some(ord) = ord else {
+                return Ok(Value::Bool(false));
+            };
+            Ok(Value::Bool(match op {
+                BinOp::Gt => ord.is_gt(),
+                BinOp::Lt => ord.is_lt(),
+                BinOp::Gte => ord.is_ge(),
+                _ => ord.is_le(),
+            }))
+        }
+        BinOp::And | BinOp::Or | BinOp::Coalesce => err("unreachable operator"),
+    }
+}
+
+fn a_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => other.to_interp_string(),
+    }
+}
+
+fn int_of(v: &Value) -> Option<i64> {
+    match v.as_num()? {
+        Num::I(i) => Some(i),
+        Num::F(f) => Some(f as i64),
+    }
+}
+
+fn num_op(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -> R<Value> {
+    let (Some(a), Some(b)) = (lv.as_num(), rv.as_num()) else {
+        return Err(mismatch(op, l, r, lv, rv));
+    };
+    Ok(match (a, b) {
+        (Num::I(x), Num::I(y)) => Value::Int(match op {
+            BinOp::Add => x.wrapping_add(y),
+            BinOp::Sub => x.wrapping_sub(y),
+            _ => x.wrapping_mul(y),
+        }),
+        (x, y) => {
+            let (x, y) = (x.as_f64(), y.as_f64());
+            Value::Float(match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                _ => x * y,
+            })
+        }
+    })
+}
+
+/// Applies a value to a path of the document being built.
+pub(crate) fn assign_path(root: &mut Root, path: &[String], value: Option<Value>) -> Result<(), String> {
+    if path.is_empty() {
+        *root = match value {
+            Some(v) => Root::Value(v),
+            None => Root::Deleted,
+        };
+        return Ok(());
+    }
+    let doc = match root {
+        Root::Value(v @ Value::Object(_)) | Root::Value(v @ Value::Array(_)) => v,
+        Root::Value(Value::Null) | Root::Nothing => {
+            *root = Root::Value(Value::Object(BTreeMap::new()));
+            match root {
+                Root::Value(v) => v,
+                _ => unreachable!("just assigned"),
+            }
+        }
+        Root::Value(other) => {
+            return Err(format!(
+                "unable to set target path {} as the value of the root was a non-object type ({})",
+                path.join("."),
+                other.type_name()
+            ));
+        }
+        Root::Deleted => {
+            return Err(format!(
+                "unable to set target path {} as the value of the root was a non-object type (delete)",
+                path.join(".")
+            ));
+        }
+    };
+    match value {
+        None => {
+            delete_path(doc, path);
+            Ok(())
+        }
+        Some(v) => set_path(doc, path, v, path),
+    }
+}
+
+fn delete_path(doc: &mut Value, path: &[String]) {
+    let Some((first, rest)) = path.split_first() else { return };
+    match doc {
+        Value::Object(m) => {
+            if rest.is_empty() {
+                m.remove(first);
+            } else if let Some(c) = m.get_mut(first) {
+                delete_path(c, rest);
+            }
+        }
+        Value::Array(items) => {
+            if let Ok(i) = first.parse::<usize>() {
+                if rest.is_empty() {
+                    if i < items.len() {
+                        items.remove(i);
+                    }
+                } else if let Some(c) = items.get_mut(i) {
+                    delete_path(c, rest);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn set_path(doc: &mut Value, path: &[String], v: Value, full: &[String]) -> Result<(), String> {
+    let (first, rest) = path.split_first().expect("path is not empty");
+    match doc {
+        Value::Object(m) => {
+            if rest.is_empty() {
+                m.insert(first.clone(), v);
+                return Ok(());
+            }
+            let child = m.entry(first.clone()).or_insert(Value::Null);
+            if matches!(child, Value::Null) {
+                *child = Value::Object(BTreeMap::new());
+            }
+            set_path(child, rest, v, full)
+        }
+        Value::Array(items) => {
+            let idx = first.parse::<usize>().ok().filter(|i| *i < items.len());
+            match idx {
+                Some(i) => {
+                    if rest.is_empty() {
+                        items[i] = v;
+                        Ok(())
+                    } else {
+                        if matches!(items[i], Value::Null) {
+                            items[i] = Value::Object(BTreeMap::new());
+                        }
+                        set_path(&mut items[i], rest, v, full)
+                    }
+                }
+                None => Err(collision(full, path)),
+            }
+        }
+        _ => Err(collision(full, path)),
+    }
+}
+
+fn collision(full: &[String], remaining: &[String]) -> String {
+    let culprit = &full[..full.len() - remaining.len()];
+    format!(
+        "unable to set target path {} as the value of {} was a non-object type",
+        full.join("."),
+        culprit.join(".")
+    )
+}
+
+/// Runs statements against a context.
+pub(crate) fn run_stmts(stmts: &[Stmt], cx: &mut Cx<'_>, this: This<'_>) -> Result<(), (usize, String)> {
+    for stmt in stmts {
+        match stmt {
+            Stmt::Assign { target, expr, line } => {
+                let res = match expr.eval(cx, this) {
+                    Ok(v) => Some(v),
+                    Err(Flow::Delete) => None,
+                    Err(Flow::Nothing) => continue,
+                    Err(Flow::Err(e)) => return Err((*line, e)),
+                };
+                apply_target(target, res, cx).map_err(|e| (*line, e))?;
+            }
+            Stmt::If { branches, otherwise, line } => {
+                let mut done = false;
+                for (cond, body) in branches {
+                    let c = match cond.eval(cx, this) {
+                        Ok(v) => v,
+                        Err(Flow::Err(e)) => return Err((*line, e)),
+                        Err(_) => Value::Null,
+                    };
+                    match c {
+                        Value::Bool(true) => {
+                            run_stmts(body, cx, this)?;
+                            done = true;
+                            break;
+                        }
+                        Value::Bool(false) => {}
+                        other => return Err((*line, type_err("bool", &other))),
+                    }
+                }
+                if !done {
+                    if let Some(body) = otherwise {
+                        run_stmts(body, cx, this)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_target(target: &Target, value: Option<Value>, cx: &mut Cx<'_>) -> Result<(), String> {
+    match target {
+        Target::Root(path) => assign_path(&mut cx.root, path, value),
+        Target::Var(name) => {
+            match value {
+                Some(v) => {
+                    cx.vars.insert(name.clone(), v);
+                }
+                None => {
+                    cx.vars.remove(name);
+                }
+            }
+            Ok(())
+        }
+        Target::Meta(key) => {
+            if cx.meta.is_none() {
+                cx.meta = Some(cx.msg().metadata().clone());
+            }
+            let meta = cx.meta.as_mut().expect("just initialised");
+            match (key, value) {
+                (None, None) => meta.clear(),
+                (None, Some(Value::Object(m))) => *meta = m,
+                (None, Some(other)) => {
+                    return Err(format!(
+                        "setting root meta object requires object value, received: {}",
+                        go_type_name(&other)
+                    ));
+                }
+                (Some(k), None) => {
+                    meta.remove(k);
+                }
+                (Some(k), Some(v)) => {
+                    meta.insert(k.clone(), v);
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! General functions: `deleted`, `nothing`, `throw`, `range`, `counter`, `count`, time and
+//! random generators.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use chrono::{Local, Utc};
+use rand::Rng as _;
+
+use crate::env::{ex, opt, p, Environment, FnImpl, Kind};
+use crate::eval::{err, type_err, Call, Cx, Flow, This, R};
+use crate::value::{Num, Value};
+
+fn deleted(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    Err(Flow::Delete)
+}
+
+fn nothing(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    Err(Flow::Nothing)
+}
+
+fn throw(args: &[Value]) -> Result<Value, String> {
+    match &args[0] {
+        Value::String(s) => Err(s.clone()),
+        other => Err(type_err("string", other)),
+    }
+}
+
+fn int_arg(v: &Value, name: &str) -> Result<i64, String> {
+    match v.as_num() {
+        Some(Num::I(i)) => Ok(i),
+        Some(Num::F(f)) if f.fract() == 0.0 => Ok(f as i64),
+        _ => Err(format!("field {name}: {}", type_err("integer", v))),
+    }
+}
+
+fn range(args: &[Value]) -> Result<Value, String> {
+    let start = int_arg(&args[0], "start")?;
+    let stop = int_arg(&args[1], "stop")?;
+    let step = int_arg(&args[2], "step")?;
+    let step = if step == 0 { if stop < start { -1 } else { 1 } } else { step };
+    if step == 0 {
+        return Err("step must not be zero".to_owned());
+    }
+    if (stop < start && step > 0) || (stop > start && step < 0) {
+        return Err(format!(
+            "with positive step arg start ({start}) must be < stop ({stop})"
+        ));
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+        out.push(Value::Int(i));
+        i += step;
+    }
+    Ok(Value::Array(out))
+}
+
+fn now(_: &[Value]) -> Result<Value, String> {
+    Ok(Value::Timestamp(Local::now().fixed_offset()))
+}
+
+fn now_string(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    let t = Local::now().fixed_offset();
+    Ok(Value::String(crate::value::format_rfc3339_nano(&t)))
+}
+
+fn timestamp_unix(_: &[Value]) -> Result<Value, String> {
+    Ok(Value::Int(Utc::now().timestamp()))
+}
+
+fn timestamp_unix_milli(_: &[Value]) -> Result<Value, String> {
+    Ok(Value::Int(Utc::now().timestamp_millis()))
+}
+
+fn timestamp_unix_micro(_: &[Value]) -> Result<Value, String> {
+    Ok(Value::Int(Utc::now().timestamp_micros()))
+}
+
+fn timestamp_unix_nano(_: &[Value]) -> Result<Value, String> {
+    Ok(Value::Int(Utc::now().timestamp_nanos_opt().unwrap_or(0)))
+}
+
+fn uuid_v4(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    Ok(Value::String(uuid::Uuid::new_v4().to_string()))
+}
+
+fn nanoid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    let len = match call.arg(0, cx, this)?.as_num() {
+        Some(n) => n.as_f64() as usize,
+        None => 21,
+    };
+    let alphabet: Vec<char> = match call.arg(1, cx, this)? {
+        Value::String(s) => s.chars().collect(),
+        _ => "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".chars().collect(),
+    };
+    if alphabet.is_empty() {
+        return err("alphabet must not be empty");
+    }
+    let mut rng = rand::thread_rng();
+    Ok(Value::String((0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect()))
+}
+
+fn random_int(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    let seed = call.arg(0, cx, this)?;
+    let min = int_arg(&call.arg(1, cx, this)?, "min")?;
+    let max = int_arg(&call.arg(2, cx, this)?, "max")?;
+    if max < min {
+        return err(format!("min ({min}) must be less than or equal to max ({max})"));
+    }
+    let _ = seed;
+    let mut rng = rand::thread_rng();
+    Ok(Value::Int(rng.gen_range(min..=max)))
+}
+
+fn counter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    let min = int_arg(&call.arg(0, cx, this)?, "min")?;
+    let max = int_arg(&call.arg(1, cx, this)?, "max")?;
+    let set = match call.arg_expr(2).eval(cx, this) {
+        Ok(v) => Some(v),
+        Err(Flow::Nothing) => None,
+        Err(e) => return Err(e),
+    };
+    let mut state = call.state.lock().expect("counter state is never poisoned");
+    match set {
+        Some(Value::Null) => Ok(Value::Int(state.unwrap_or(min))),
+        Some(v) => {
+            let n = int_arg(&v, "set")?;
+            *state = Some(n);
+            Ok(Value::Int(n))
+        }
+        None => {
+            let next = match *state {
+                None => min,
+                Some(c) if c >= max => min,
+                Some(c) => c + 1,
+            };
+            *state = Some(next);
+            Ok(Value::Int(next))
+        }
+    }
+}
+
+static COUNTERS: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn count(args: &[Value]) -> Result<Value, String> {
+    let Value::String(name) = &args[0] else {
+        return Err(type_err("string", &args[0]));
+    };
+    let mut counters = COUNTERS.lock().expect("counters are never poisoned");
+    let c = counters.entry(name.clone()).or_insert(0);
+    *c += 1;
+    Ok(Value::Int(*c))
+}
+
+fn pi(_: &[Value]) -> Result<Value, String> {
+    Ok(Value::Float(std::f64::consts::PI))
+}
+
+pub(crate) fn register(env: &mut Environment) {
+    let cat = "General";
+    env.function(
+        "deleted",
+        cat,
+        "A value that deletes the target of an assignment, or the message when assigned to root.",
+        vec![],
+        vec![ex("root = this\nroot.bar = deleted()", &[(r#"{"bar":"bar_value","baz":"baz_value"}"#, r#"{"baz":"baz_value"}"#)])],
+        FnImpl::Ctx(deleted),
+    );
+    env.function("nothing", cat, "A value that skips its assignment.", vec![], vec![ex("root = nothing() | \"this\"", &[("{}", "this")])], FnImpl::Ctx(nothing));
+    env.function(
+        "throw",
+        cat,
+        "Fails the mapping with a message.",
+        vec![p("why", Kind::Str)],
+        vec![ex(
+            "root = if this.exists(\"user_id\") {\n  this\n} else {\n  throw(\"missing required field: user_id\")\n}",
+            &[(r#"{"user_id":123}"#, r#"{"user_id":123}"#), (r#"{"name":"bob"}"#, "Error(\"missing required field: user_id\")")],
+        )],
+        FnImpl::Simple(throw),
+    );
+    env.function(
+        "range",
+        cat,
+        "An array of integers from start (inclusive) to stop (exclusive) by step.",
+        vec![p("start", Kind::Int), p("stop", Kind::Int), opt("step", Kind::Int, Value::Int(0))],
+        vec![ex(
+            "root.a = range(0, 10)\nroot.b = range(start: 0, stop: this.max, step: 2)\nroot.c = range(0, -this.max, -2)",
+            &[(r#"{"max":10}"#, r#"{"a":[0,1,2,3,4,5,6,7,8,9],"b":[0,2,4,6,8],"c":[0,-2,-4,-6,-8]}"#)],
+        )],
+        FnImpl::Simple(range),
+    );
+    env.function(
+        "counter",
+        cat,
+        "An incrementing integer per call site, from min wrapping after max.",
+        vec![
+            opt("min", Kind::Int, Value::Int(1)),
+            opt("max", Kind::Int, Value::Int(i64::MAX)),
+            opt("set", Kind::Query, Value::Null),
+        ],
+        vec![],
+        FnImpl::Ctx(counter),
+    );
+    env.function("count", cat, "An incrementing integer per counter name, across mappings.", vec![p("name", Kind::Str)], vec![], FnImpl::Ctx(|cx, this, call| {
+        let v = call.arg(0, cx, this)?;
+        count(&[v]).map_err(Flow::Err)
+    }));
+    env.function("now", "Environment", "The current time as a string in RFC 3339 with nanoseconds.", vec![], vec![], FnImpl::Ctx(now_string));
+    env.function("timestamp", "Environment", "The current time as a timestamp.", vec![], vec![], FnImpl::Ctx(|_, _, _| now(&[]).map_err(Flow::Err)));
+    env.function("timestamp_unix", "Environment", "The current unix time in seconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix(&[]).map_err(Flow::Err)));
+    env.function("timestamp_unix_milli", "Environment", "The current unix time in milliseconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix_milli(&[]).map_err(Flow::Err)));
+    env.function("timestamp_unix_micro", "Environment", "The current unix time in microseconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix_micro(&[]).map_err(Flow::Err)));
+    env.function("timestamp_unix_nano", "Environment", "The current unix time in nanoseconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix_nano(&[]).map_err(Flow::Err)));
+    env.function("uuid_v4", "Generators", "A random RFC 4122 version 4 UUID.", vec![], vec![], FnImpl::Ctx(uuid_v4));
+    env.function(
+        "nanoid",
+        "Generators",
+        "A random nanoid of a length and alphabet.",
+        vec![opt("length", Kind::Int, Value::Null), opt("alphabet", Kind::Str, Value::Null)],
+        vec![],
+        FnImpl::Ctx(nanoid),
+    );
+    env.function(
+        "random_int",
+        "Generators",
+        "A random integer between min and max inclusive.",
+        vec![opt("seed", Kind::Any, Value::Null), opt("min", Kind::Int, Value::Int(0)), opt("max", Kind::Int, Value::Int(i64::MAX - 1))],
+        vec![],
+        FnImpl::Ctx(random_int),
+    );
+    env.function(
+        "pi",
+        cat,
+        "The constant pi.",
+        vec![],
+        vec![ex("root.radians = this.degrees * (pi() / 180)", &[(r#"{"degrees":45}"#, r#"{"radians":0.7853981633974483}"#)])],
+        FnImpl::Simple(pi),
+    );
+}

@@ -1,0 +1,87 @@
+//! Compiled mappings and their execution against messages.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::diagnostic::{ExecError, ParseError, QueryError};
+use crate::env::STD;
+use crate::eval::{run_stmts, Cx, Maps, Root, Stmt, Target, This};
+use crate::syntax::parser::Parser;
+use crate::target::BatchRef;
+use crate::value::Metadata;
+
+/// A parsed mapping. Compiled once, executed concurrently from many threads.
+pub struct Mapping {
+    stmts: Vec<Stmt>,
+    maps: Maps,
+    reads_this: bool,
+}
+
+/// What a mapping produced for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingOutput {
+    /// The new document, deleted, or nothing (keep the input).
+    pub root: Root,
+    /// `None` when the mapping never touched metadata; otherwise the full new metadata.
+    pub metadata: Option<Metadata>,
+}
+
+impl Mapping {
+    /// Parses a mapping.
+    pub fn parse(src: &str) -> Result<Mapping, ParseError> {
+        Self::parse_in(src, None)
+    }
+
+    /// Parses a mapping whose relative imports resolve against `dir`.
+    pub fn parse_in(src: &str, dir: Option<&Path>) -> Result<Mapping, ParseError> {
+        let mut parser = Parser::new(src, &STD).with_base_dir(dir.map(Path::to_path_buf));
+        match parser.parse_mapping() {
+            Ok(parsed) => {
+                let reads_this = stmts_read_this(&parsed.stmts)
+                    || parsed.maps.values().any(|m| stmts_read_this(m));
+                Ok(Mapping { stmts: parsed.stmts, maps: parsed.maps, reads_this })
+            }
+            Err(e) => Err(parser.to_error(&e)),
+        }
+    }
+
+    /// Executes the mapping against the message at `index` of `batch`.
+    pub fn exec<B: BatchRef + ?Sized>(
+        &self,
+        batch: &B,
+        index: usize,
+    ) -> Result<MappingOutput, ExecError> {
+        let batch: &dyn BatchRef = &batch;
+        let mut cx = Cx {
+            batch,
+            index,
+            root: Root::Nothing,
+            meta: None,
+            vars: HashMap::new(),
+            named: Vec::new(),
+            maps: &self.maps,
+        };
+        run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
+            ExecError::Assignment { line, cause: QueryError::new(cause) }
+        })?;
+        Ok(MappingOutput { root: cx.root, metadata: cx.meta })
+    }
+
+    /// Whether the mapping may read the message as structured data (`this`); `true` if unsure.
+    pub fn reads_this(&self) -> bool {
+        self.reads_this
+    }
+}
+
+fn stmts_read_this(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match s {
+        Stmt::Assign { expr, target, .. } => {
+            let _ = matches!(target, Target::Root(_));
+            expr.reads_this()
+        }
+        Stmt::If { branches, otherwise, .. } => {
+            branches.iter().any(|(c, b)| c.reads_this() || stmts_read_this(b))
+                || otherwise.as_ref().is_some_and(|b| stmts_read_this(b))
+        }
+    })
+}

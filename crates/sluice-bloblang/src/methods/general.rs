@@ -1,0 +1,171 @@
+//! Methods that work on any value: error handling, type checks, application of maps.
+
+use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
+use crate::eval::{err, run_stmts, type_err, Call, Cx, Flow, Root, This, R};
+use crate::value::Value;
+
+fn catch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    match call.target(cx, this) {
+        Err(Flow::Err(_)) => {
+            let fallback = call.arg_expr(0);
+            fallback.eval(cx, this)
+        }
+        other => other,
+    }
+}
+
+fn or(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    match call.target(cx, this) {
+        Ok(Value::Null) | Err(Flow::Err(_) | Flow::Nothing) => call.arg_expr(0).eval(cx, this),
+        other => other,
+    }
+}
+
+fn from(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    let idx = match call.arg(0, cx, this)?.as_num() {
+        Some(n) => n.as_f64() as i64,
+        None => return err("expected number index"),
+    };
+    let len = cx.batch.len() as i64;
+    let target = if idx < 0 { len + idx } else { idx };
+    if target < 0 || target >= len {
+        return err(format!("index {idx} out of bounds for batch of size {len}"));
+    }
+    let saved = cx.index;
+    cx.index = target as usize;
+    let res = call.target(cx, This::Msg);
+    cx.index = saved;
+    res
+}
+
+fn from_all(cx: &mut Cx<'_>, _: This<'_>, call: &Call) -> R<Value> {
+    let saved = cx.index;
+    let mut out = Vec::new();
+    for i in 0..cx.batch.len() {
+        cx.index = i;
+        match call.target(cx, This::Msg) {
+            Ok(v) => out.push(v),
+            Err(Flow::Err(e)) => {
+                cx.index = saved;
+                return err(e);
+            }
+            Err(_) => out.push(Value::Null),
+        }
+    }
+    cx.index = saved;
+    Ok(Value::Array(out))
+}
+
+fn apply(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    let target = call.target(cx, this)?;
+    let name = match call.arg(0, cx, this)? {
+        Value::String(s) => s,
+        other => return err(type_err("string", &other)),
+    };
+    let Some(stmts) = cx.maps.get(&name).cloned() else {
+        return err(format!("map {name} was not found"));
+    };
+    let saved_root = std::mem::replace(&mut cx.root, Root::Nothing);
+    let res = run_stmts(&stmts, cx, This::Val(&target));
+    let new_root = std::mem::replace(&mut cx.root, saved_root);
+    match res {
+        Err((_, e)) => err(e),
+        Ok(()) => match new_root {
+            Root::Value(v) => Ok(v),
+            Root::Deleted => Err(Flow::Delete),
+            Root::Nothing => Err(Flow::Nothing),
+        },
+    }
+}
+
+fn type_of(v: Value, _: &[Value]) -> Result<Value, String> {
+    Ok(Value::String(v.type_name().to_owned()))
+}
+
+fn not_null(v: Value, _: &[Value]) -> Result<Value, String> {
+    if v.is_null() {
+        return Err("value is null".to_owned());
+    }
+    Ok(v)
+}
+
+fn not_empty(v: Value, _: &[Value]) -> Result<Value, String> {
+    match &v {
+        Value::String(s) if s.is_empty() => Err("string value is empty".to_owned()),
+        Value::Bytes(s) if s.is_empty() => Err("bytes value is empty".to_owned()),
+        Value::Array(s) if s.is_empty() => Err("array value is empty".to_owned()),
+        Value::Object(s) if s.is_empty() => Err("object value is empty".to_owned()),
+        Value::String(_) | Value::Bytes(_) | Value::Array(_) | Value::Object(_) => Ok(v),
+        other => Err(type_err("string, array or object", other)),
+    }
+}
+
+fn map_query(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    let target = call.target(cx, this)?;
+    call.arg_expr(0).eval(cx, This::Val(&target))
+}
+
+fn with_default(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    call.target(cx, this)
+}
+
+pub(crate) fn register(env: &mut Environment) {
+    let cat = "Error Handling";
+    env.method(
+        "catch",
+        cat,
+        "If the target fails, returns the argument (a value or query) instead.",
+        vec![p("fallback", Kind::Query)],
+        vec![ex(r#"root.doc.id = this.thing.id.string().catch(uuid_v4().length())"#, &[(r#"{"thing":{"id":"x"}}"#, r#"{"doc":{"id":"x"}}"#)])],
+        MethodImpl::Ctx(catch),
+    );
+    env.method(
+        "or",
+        cat,
+        "If the target is null or fails, returns the argument instead.",
+        vec![p("fallback", Kind::Query)],
+        vec![ex(r#"root.doc.id = this.thing.id.or(this.id)"#, &[(r#"{"id":"foo"}"#, r#"{"doc":{"id":"foo"}}"#)])],
+        MethodImpl::Ctx(or),
+    );
+    env.method("from", "Message Info", "Executes the target query against another message of the batch.", vec![p("index", Kind::Int)], vec![], MethodImpl::Ctx(from));
+    env.method("from_all", "Message Info", "Executes the target query against every message of the batch.", vec![], vec![], MethodImpl::Ctx(from_all));
+    env.method(
+        "apply",
+        "Object & Array Manipulation",
+        "Applies a named map to the target.",
+        vec![p("mapping", Kind::Str)],
+        vec![ex(
+            "map thing {\n  root.inner = this.first\n}\n\nroot.foo = this.doc.apply(\"thing\")",
+            &[(r#"{"doc":{"first":"hello world"}}"#, r#"{"foo":{"inner":"hello world"}}"#)],
+        )],
+        MethodImpl::Ctx(apply),
+    );
+    env.method(
+        "type",
+        "Type Coercion",
+        "The type of the value: string, bytes, number, bool, timestamp, array, object or null.",
+        vec![],
+        vec![
+            ex("root.type = this.type()", &[(r#""foobar""#, r#"{"type":"string"}"#), ("666", r#"{"type":"number"}"#), ("false", r#"{"type":"bool"}"#), ("null", r#"{"type":"null"}"#)]),
+        ],
+        MethodImpl::Simple(type_of),
+    );
+    env.method(
+        "not_null",
+        "Type Coercion",
+        "Fails when the value is null.",
+        vec![],
+        vec![ex("root.a = this.a.not_null()", &[(r#"{"a":"foo"}"#, r#"{"a":"foo"}"#), (r#"{"b":"foo"}"#, "Error(\"value is null\")")])],
+        MethodImpl::Simple(not_null),
+    );
+    env.method(
+        "not_empty",
+        "Type Coercion",
+        "Fails when a string, array or object is empty.",
+        vec![],
+        vec![ex("root.a = this.a.not_empty()", &[(r#"{"a":"foo"}"#, r#"{"a":"foo"}"#), (r#"{"a":""}"#, "Error(\"string value is empty\")")])],
+        MethodImpl::Simple(not_empty),
+    );
+    env.method("map", "Object & Array Manipulation", "Executes a query with the target as its context.", vec![p("query", Kind::Query)], vec![], MethodImpl::Ctx(map_query));
+    let _ = (opt, with_default);
+}

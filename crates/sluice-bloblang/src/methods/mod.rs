@@ -1,0 +1,40 @@
+//! Methods, one module per Benthos category.
+
+use crate::env::Environment;
+use crate::eval::type_err;
+use crate::value::Value;
+
+pub(crate) mod general;
+pub(crate) mod strings;
+
+pub(crate) fn register(env: &mut Environment) {
+    general::register(env);
+    strings::register(env);
+}
+
+/// The text of a string or bytes value.
+pub(crate) fn text(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        other => Err(type_err("string", other)),
+    }
+}
+
+/// A string argument.
+pub(crate) fn str_arg(v: &Value, name: &str) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        other => Err(format!("field {name}: {}", type_err("string", other))),
+    }
+}
+
+/// An integer argument.
+pub(crate) fn int_arg(v: &Value, name: &str) -> Result<i64, String> {
+    match v.as_num() {
+        Some(crate::value::Num::I(i)) => Ok(i),
+        Some(crate::value::Num::F(f)) if f.fract() == 0.0 => Ok(f as i64),
+        _ => Err(format!("field {name}: {}", type_err("integer", v))),
+    }
+}

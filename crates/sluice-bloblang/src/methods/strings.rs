@@ -1,0 +1,780 @@
+//! String manipulation and regular expression methods.
+
+use std::collections::BTreeMap;
+
+use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
+use crate::eval::{err, type_err, Call, Cx, This, R};
+use crate::methods::{int_arg, str_arg, text};
+use crate::value::{format_float_g, Value};
+
+/// Go's `%v` of a value.
+pub(crate) fn go_v(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Bytes(b) => {
+            let parts: Vec<String> = b.iter().map(u8::to_string).collect();
+            format!("[{}]", parts.join(" "))
+        }
+        Value::Float(f) => format_float_g(*f),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(go_v).collect();
+            format!("[{}]", parts.join(" "))
+        }
+        Value::Object(m) => {
+            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{}", go_v(v))).collect();
+            format!("map[{}]", parts.join(" "))
+        }
+        Value::Timestamp(t) => crate::time_fmt::go_format(t, "2006-01-02 15:04:05.999999999 -0700 MST"),
+        other => other.to_interp_string(),
+    }
+}
+
+fn pad(s: String, width: Option<usize>, left: bool, zero: bool) -> String {
+    let Some(w) = width else { return s };
+    let n = s.chars().count();
+    if n >= w {
+        return s;
+    }
+    let fill = w - n;
+    if left {
+        s + &" ".repeat(fill)
+    } else if zero {
+        let (sign, rest) = if s.starts_with('-') { ("-", &s[1..]) } else { ("", s.as_str()) };
+        format!("{sign}{}{rest}", "0".repeat(fill))
+    } else {
+        " ".repeat(fill) + &s
+    }
+}
+
+/// Go's `fmt.Sprintf` for the verbs mappings use.
+pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = fmt.chars().collect();
+    let mut i = 0;
+    let mut argi = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '%' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let (mut left, mut zero, mut plus, mut sharp, mut space) = (false, false, false, false, false);
+        while i < chars.len() && matches!(chars[i], '-' | '0' | '+' | '#' | ' ') {
+            match chars[i] {
+                '-' => left = true,
+                '0' => zero = true,
+                '+' => plus = true,
+                '#' => sharp = true,
+                _ => space = true,
+            }
+            i += 1;
+        }
+        let mut width = None;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            width = Some(width.unwrap_or(0) * 10 + chars[i].to_digit(10).unwrap_or(0) as usize);
+            i += 1;
+        }
+        let mut prec = None;
+        if i < chars.len() && chars[i] == '.' {
+            i += 1;
+            let mut pv = 0usize;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                pv = pv * 10 + chars[i].to_digit(10).unwrap_or(0) as usize;
+                i += 1;
+            }
+            prec = Some(pv);
+        }
+        let Some(&verb) = chars.get(i) else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        i += 1;
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.get(argi) else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        argi += 1;
+        let _ = space;
+        let s = match verb {
+            'v' | 's' => match (verb, arg) {
+                ('s', Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                ('v', Value::Number(n)) => n.to_string(),
+                _ => {
+                    let mut s = go_v(arg);
+                    if let (Some(p), 's') = (prec, verb) {
+                        s = s.chars().take(p).collect();
+                    }
+                    s
+                }
+            },
+            'd' => match arg.as_num() {
+                Some(n) => {
+                    let i = match n {
+                        crate::value::Num::I(i) => i.to_string(),
+                        crate::value::Num::F(f) => format!("%!d(float64={})", format_float_g(f)),
+                    };
+                    if plus && !i.starts_with('-') { format!("+{i}") } else { i }
+                }
+                None => format!("%!d({})", go_v(arg)),
+            },
+            'f' | 'F' => match arg.as_num() {
+                Some(n) => {
+                    let s = format!("{:.*}", prec.unwrap_or(6), n.as_f64());
+                    if plus && !s.starts_with('-') { format!("+{s}") } else { s }
+                }
+                None => format!("%!f({})", go_v(arg)),
+            },
+            'e' => match arg.as_num() {
+                Some(n) => go_exp(n.as_f64(), prec.unwrap_or(6)),
+                None => format!("%!e({})", go_v(arg)),
+            },
+            'g' => match arg.as_num() {
+                Some(n) => format_float_g(n.as_f64()),
+                None => format!("%!g({})", go_v(arg)),
+            },
+            't' => match arg {
+                Value::Bool(b) => b.to_string(),
+                other => format!("%!t({})", go_v(other)),
+            },
+            'q' => match arg {
+                Value::String(s) => go_quote(s),
+                Value::Bytes(b) => go_quote(&String::from_utf8_lossy(b)),
+                other => format!("%!q({})", go_v(other)),
+            },
+            'x' | 'X' => {
+                let s = match arg {
+                    Value::String(s) => hex::encode(s.as_bytes()),
+                    Value::Bytes(b) => hex::encode(b),
+                    other => match other.as_num() {
+                        Some(crate::value::Num::I(i)) => {
+                            if i < 0 { format!("-{:x}", i.unsigned_abs()) } else { format!("{i:x}") }
+                        }
+                        _ => format!("%!x({})", go_v(other)),
+                    },
+                };
+                let s = if sharp { format!("0x{s}") } else { s };
+                if verb == 'X' { s.to_uppercase() } else { s }
+            }
+            'T' => match arg {
+                Value::Null => "<nil>".to_owned(),
+                Value::String(_) => "string".to_owned(),
+                Value::Bool(_) => "bool".to_owned(),
+                Value::Int(_) => "int64".to_owned(),
+                Value::Float(_) => "float64".to_owned(),
+                Value::Number(_) => "json.Number".to_owned(),
+                Value::Bytes(_) => "[]uint8".to_owned(),
+                Value::Array(_) => "[]interface {}".to_owned(),
+                Value::Object(_) => "map[string]interface {}".to_owned(),
+                Value::Timestamp(_) => "time.Time".to_owned(),
+            },
+            other => format!("%!{other}({})", go_v(arg)),
+        };
+        out.push_str(&pad(s, width, left, zero && !left));
+    }
+    if argi < args.len() {
+        out.push_str("%!(EXTRA ");
+        let extras: Vec<String> = args[argi..]
+            .iter()
+            .map(|a| {
+                let t = match a {
+                    Value::String(_) => "string",
+                    Value::Int(_) => "int64",
+                    Value::Float(_) => "float64",
+                    Value::Bool(_) => "bool",
+                    _ => "interface {}",
+                };
+                format!("{t}={}", go_v(a))
+            })
+            .collect();
+        out.push_str(&extras.join(", "));
+        out.push(')');
+    }
+    out
+}
+
+fn go_exp(f: f64, prec: usize) -> String {
+    let s = format!("{f:.prec$e}");
+    let (m, e) = s.split_once('e').expect("exponent form");
+    let e: i32 = e.parse().unwrap_or(0);
+    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+}
+
+/// Go's `strconv.Quote`.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
+    match v {
+        Value::String(s) => Ok(Value::String(s.to_uppercase())),
+        Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_uppercase())),
+        other => Err(type_err("string", &other)),
+    }
+}
+
+fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
+    match v {
+        Value::String(s) => Ok(Value::String(s.to_lowercase())),
+        Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_lowercase())),
+        other => Err(type_err("string", &other)),
+    }
+}
+
+fn string(v: Value, _: &[Value]) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => Value::String(s),
+        other => Value::String(other.to_interp_string()),
+    })
+}
+
+fn bytes(v: Value, _: &[Value]) -> Result<Value, String> {
+    Ok(match v {
+        Value::Bytes(b) => Value::Bytes(b),
+        Value::String(s) => Value::Bytes(s.into_bytes()),
+        other => Value::Bytes(other.to_interp_string().into_bytes()),
+    })
+}
+
+fn format(v: Value, args: &[Value]) -> Result<Value, String> {
+    let f = text(&v)?;
+    Ok(Value::String(sprintf(&f, args)))
+}
+
+fn length(v: Value, _: &[Value]) -> Result<Value, String> {
+    Ok(Value::Int(match &v {
+        Value::String(s) => s.len() as i64,
+        Value::Bytes(b) => b.len() as i64,
+        Value::Array(a) => a.len() as i64,
+        Value::Object(o) => o.len() as i64,
+        other => return Err(type_err("string, bytes, array or object", other)),
+    }))
+}
+
+fn capitalize(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let mut out = String::with_capacity(s.len());
+    let mut prev_letter = false;
+    for c in s.chars() {
+        if !prev_letter && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+    }
+    Ok(Value::String(out))
+}
+
+fn trim(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    Ok(Value::String(match &args[0] {
+        Value::String(cut) => {
+            let set: Vec<char> = cut.chars().collect();
+            s.trim_matches(|c| set.contains(&c)).to_owned()
+        }
+        _ => s.trim().to_owned(),
+    }))
+}
+
+fn trim_prefix(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let pre = str_arg(&args[0], "prefix")?;
+    Ok(Value::String(s.strip_prefix(pre.as_str()).unwrap_or(&s).to_owned()))
+}
+
+fn trim_suffix(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let suf = str_arg(&args[0], "suffix")?;
+    Ok(Value::String(s.strip_suffix(suf.as_str()).unwrap_or(&s).to_owned()))
+}
+
+fn has_prefix(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    Ok(Value::Bool(s.starts_with(&str_arg(&args[0], "value")?)))
+}
+
+fn has_suffix(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    Ok(Value::Bool(s.ends_with(&str_arg(&args[0], "value")?)))
+}
+
+fn contains(v: Value, args: &[Value]) -> Result<Value, String> {
+    match &v {
+        Value::Array(items) => Ok(Value::Bool(items.iter().any(|i| crate::eval::values_equal(i, &args[0])))),
+        Value::Object(m) => Ok(Value::Bool(m.values().any(|i| crate::eval::values_equal(i, &args[0])))),
+        Value::String(_) | Value::Bytes(_) => {
+            let s = text(&v)?;
+            Ok(Value::Bool(s.contains(&str_arg(&args[0], "value")?)))
+        }
+        other => Err(type_err("string, array or object", other)),
+    }
+}
+
+fn replace_all(v: Value, args: &[Value]) -> Result<Value, String> {
+    let old = str_arg(&args[0], "old")?;
+    let new = str_arg(&args[1], "new")?;
+    match v {
+        Value::Bytes(b) => Ok(Value::Bytes(String::from_utf8_lossy(&b).replace(&old, &new).into_bytes())),
+        other => Ok(Value::String(text(&other)?.replace(&old, &new))),
+    }
+}
+
+fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let Value::Array(pairs) = &args[0] else {
+        return Err(type_err("array", &args[0]));
+    };
+    if pairs.len() % 2 != 0 {
+        return Err(format!("invalid arg, replacements should be in pairs and must therefore be even: {}", pairs.len()));
+    }
+    let pairs: Vec<(String, String)> = pairs
+        .chunks(2)
+        .map(|c| Ok((text(&c[0])?, text(&c[1])?)))
+        .collect::<Result<_, String>>()?;
+    // Go's strings.Replacer: at each position the first matching old string wins.
+    let mut out = String::new();
+    let mut i = 0;
+    'outer: while i < s.len() {
+        for (old, new) in &pairs {
+            if !old.is_empty() && s[i..].starts_with(old.as_str()) {
+                out.push_str(new);
+                i += old.len();
+                continue 'outer;
+            }
+        }
+        let c = s[i..].chars().next().expect("in bounds");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    Ok(Value::String(out))
+}
+
+fn split(v: Value, args: &[Value]) -> Result<Value, String> {
+    let delim = str_arg(&args[0], "delimiter")?;
+    match &v {
+        Value::Bytes(b) => {
+            let s = String::from_utf8_lossy(b);
+            Ok(Value::Array(go_split(&s, &delim).into_iter().map(|p| Value::Bytes(p.into_bytes())).collect()))
+        }
+        _ => {
+            let s = text(&v)?;
+            Ok(Value::Array(go_split(&s, &delim).into_iter().map(Value::String).collect()))
+        }
+    }
+}
+
+fn go_split(s: &str, delim: &str) -> Vec<String> {
+    if delim.is_empty() {
+        return s.chars().map(|c| c.to_string()).collect();
+    }
+    s.split(delim).map(str::to_owned).collect()
+}
+
+fn join(v: Value, args: &[Value]) -> Result<Value, String> {
+    let Value::Array(items) = &v else {
+        return Err(type_err("array", &v));
+    };
+    let delim = match &args[0] {
+        Value::Null => String::new(),
+        other => str_arg(other, "delimiter")?,
+    };
+    let parts: Vec<String> = items.iter().map(|i| text(i)).collect::<Result<_, _>>()?;
+    Ok(Value::String(parts.join(&delim)))
+}
+
+fn repeat(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let n = int_arg(&args[0], "count")?;
+    if n < 0 {
+        return Err("invalid count, must be greater than or equal to zero".to_owned());
+    }
+    Ok(Value::String(s.repeat(n as usize)))
+}
+
+fn index_of(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let needle = str_arg(&args[0], "value")?;
+    Ok(Value::Int(s.find(&needle).map_or(-1, |i| i as i64)))
+}
+
+fn quote(v: Value, _: &[Value]) -> Result<Value, String> {
+    Ok(Value::String(go_quote(&text(&v)?)))
+}
+
+fn unquote(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
+        return Ok(Value::String(s[1..s.len() - 1].to_owned()));
+    }
+    if s.len() < 2 || !s.starts_with('"') || !s.ends_with('"') {
+        return Err("invalid syntax".to_owned());
+    }
+    crate::syntax::parser::unquote(&s[1..s.len() - 1]).map(Value::String)
+}
+
+fn escape_html(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            c => out.push(c),
+        }
+    }
+    Ok(Value::String(out))
+}
+
+fn unescape_html(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let end = rest.find(';').filter(|e| *e < 12);
+        let decoded = end.and_then(|e| {
+            let ent = &rest[1..e];
+            let c = match ent {
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some('\u{a0}'),
+                _ if ent.starts_with("#x") || ent.starts_with("#X") => {
+                    u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                }
+                _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
+                _ => None,
+            };
+            c.map(|c| (c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &rest[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(Value::String(out))
+}
+
+const QUERY_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b':')
+    .remove(b'=')
+    .remove(b'@');
+
+pub(crate) fn query_escape(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, QUERY_SET).to_string().replace("%20", "+")
+}
+
+pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
+    let replaced = s.replace('+', " ");
+    validate_percent(&replaced)?;
+    Ok(percent_encoding::percent_decode_str(&replaced).decode_utf8_lossy().into_owned())
+}
+
+fn validate_percent(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let ok = i + 2 < b.len() + 0 && b[i + 1].is_ascii_hexdigit() && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            if !ok {
+                let end = (i + 3).min(b.len());
+                return Err(format!("invalid URL escape \"{}\"", &s[i..end]));
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+fn escape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
+    Ok(Value::String(query_escape(&text(&v)?)))
+}
+
+fn unescape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
+    query_unescape(&text(&v)?).map(Value::String)
+}
+
+fn escape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
+    Ok(Value::String(percent_encoding::utf8_percent_encode(&text(&v)?, PATH_SET).to_string()))
+}
+
+fn unescape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    validate_percent(&s)?;
+    Ok(Value::String(percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()))
+}
+
+// ------------------------------------------------------------------ regular expressions
+
+fn regex_method(
+    cx: &mut Cx<'_>,
+    this: This<'_>,
+    call: &Call,
+    f: fn(&regex::Regex, &str, &[Value]) -> Result<Value, String>,
+) -> R<Value> {
+    let target = call.target(cx, this)?;
+    let pattern = match call.arg(0, cx, this)? {
+        Value::String(s) => s,
+        other => return err(type_err("string", &other)),
+    };
+    let literal = call.args[0].is_lit();
+    let re = call.regex(&pattern, literal)?;
+    let mut rest = Vec::new();
+    for i in 1..call.args.len() {
+        rest.push(call.arg(i, cx, this)?);
+    }
+    let s = text(&target)?;
+    Ok(f(&re, &s, &rest)?)
+}
+
+fn re_match(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    regex_method(cx, this, call, |re, s, _| Ok(Value::Bool(re.is_match(s))))
+}
+
+fn re_find_all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    regex_method(cx, this, call, |re, s, _| {
+        Ok(Value::Array(re.find_iter(s).map(|m| Value::String(m.as_str().to_owned())).collect()))
+    })
+}
+
+fn re_find_all_submatch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    regex_method(cx, this, call, |re, s, _| {
+        Ok(Value::Array(
+            re.captures_iter(s)
+                .map(|c| {
+                    Value::Array(
+                        c.iter()
+                            .map(|m| Value::String(m.map_or("", |m| m.as_str()).to_owned()))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        ))
+    })
+}
+
+fn captures_object(re: &regex::Regex, c: &regex::Captures<'_>) -> Value {
+    let mut obj = BTreeMap::new();
+    for (i, name) in re.capture_names().enumerate() {
+        let key = name.map_or_else(|| i.to_string(), str::to_owned);
+        obj.insert(key, Value::String(c.get(i).map_or("", |m| m.as_str()).to_owned()));
+    }
+    Value::Object(obj)
+}
+
+fn re_find_object(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    regex_method(cx, this, call, |re, s, _| {
+        Ok(match re.captures(s) {
+            Some(c) => captures_object(re, &c),
+            None => Value::Object(BTreeMap::new()),
+        })
+    })
+}
+
+fn re_find_all_object(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    regex_method(cx, this, call, |re, s, _| {
+        Ok(Value::Array(re.captures_iter(s).map(|c| captures_object(re, &c)).collect()))
+    })
+}
+
+/// Go's regexp template expansion: `$1`, `${1}`, `$name`, `${name}`, `$$`.
+fn go_expand(template: &str, caps: &regex::Captures<'_>, out: &mut String) {
+    let b = template.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            let c = template[i..].chars().next().expect("in bounds");
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        }
+        if b.get(i + 1) == Some(&b'$') {
+            out.push('$');
+            i += 2;
+            continue;
+        }
+        let (name, next) = if b.get(i + 1) == Some(&b'{') {
+            match template[i + 2..].find('}') {
+                Some(e) => (&template[i + 2..i + 2 + e], i + 3 + e),
+                None => {
+                    out.push('$');
+                    i += 1;
+                    continue;
+                }
+            }
+        } else {
+            let n = template[i + 1..].bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+            (&template[i + 1..i + 1 + n], i + 1 + n)
+        };
+        if name.is_empty() {
+            out.push('$');
+            i += 1;
+            continue;
+        }
+        let m = match name.parse::<usize>() {
+            Ok(n) => caps.get(n),
+            Err(_) => caps.name(name),
+        };
+        if let Some(m) = m {
+            out.push_str(m.as_str());
+        }
+        i = next;
+    }
+}
+
+fn re_replace_all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    regex_method(cx, this, call, |re, s, rest| {
+        let with = str_arg(&rest[0], "value")?;
+        let mut out = String::new();
+        let mut last = 0;
+        for caps in re.captures_iter(s) {
+            let m = caps.get(0).expect("group 0");
+            out.push_str(&s[last..m.start()]);
+            go_expand(&with, &caps, &mut out);
+            last = m.end();
+        }
+        out.push_str(&s[last..]);
+        Ok(Value::String(out))
+    })
+}
+
+fn re_replace(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    re_replace_all(cx, this, call)
+}
+
+pub(crate) fn register(env: &mut Environment) {
+    let cat = "String Manipulation";
+    env.method(
+        "uppercase",
+        cat,
+        "Converts all letters to upper case.",
+        vec![],
+        vec![ex("root.foo = this.foo.uppercase()", &[(r#"{"foo":"hello world"}"#, r#"{"foo":"HELLO WORLD"}"#)])],
+        MethodImpl::Simple(uppercase),
+    );
+    env.method(
+        "lowercase",
+        cat,
+        "Converts all letters to lower case.",
+        vec![],
+        vec![ex("root.foo = this.foo.lowercase()", &[(r#"{"foo":"HELLO WORLD"}"#, r#"{"foo":"hello world"}"#)])],
+        MethodImpl::Simple(lowercase),
+    );
+    env.method(
+        "string",
+        "Type Coercion",
+        "Marshals a value into a string; strings stay as they are.",
+        vec![],
+        vec![ex("root.nested_json = this.string()", &[(r#"{"foo":"bar"}"#, r#"{"nested_json":"{\"foo\":\"bar\"}"}"#)])],
+        MethodImpl::Simple(string),
+    );
+    env.method(
+        "bytes",
+        "Type Coercion",
+        "Marshals a value into bytes.",
+        vec![],
+        vec![ex("root.first_byte = this.name.bytes().index(0)", &[(r#"{"name":"foobar bazson"}"#, r#"{"first_byte":102}"#)])],
+        MethodImpl::Simple(bytes),
+    );
+    env.method(
+        "format",
+        cat,
+        "Formats arguments with the target as a Go printf template.",
+        vec![crate::env::p("...", Kind::Any)],
+        vec![ex(r#"root.foo = "%s(%v): %v".format(this.name, this.age, this.fingers)"#, &[(r#"{"name":"lance","age":37,"fingers":13}"#, r#"{"foo":"lance(37): 13"}"#)])],
+        MethodImpl::Simple(format),
+    );
+    env.method(
+        "length",
+        cat,
+        "The length of a string, bytes, array or object.",
+        vec![],
+        vec![ex("root.foo_len = this.foo.length()", &[(r#"{"foo":"hello world"}"#, r#"{"foo_len":11}"#)])],
+        MethodImpl::Simple(length),
+    );
+    env.method("capitalize", cat, "Upper-cases the first letter of each word.", vec![], vec![ex("root.title = this.title.capitalize()", &[(r#"{"title":"the foo bar"}"#, r#"{"title":"The Foo Bar"}"#)])], MethodImpl::Simple(capitalize));
+    env.method("trim", cat, "Removes leading and trailing whitespace, or the given cutset.", vec![opt("cutset", Kind::Str, Value::Null)], vec![ex("root.title = this.title.trim(\"!?\")\nroot.description = this.description.trim()", &[(r#"{"description":"  something happened and its amazing! ","title":"!!!watch out!?"}"#, r#"{"description":"something happened and its amazing!","title":"watch out"}"#)])], MethodImpl::Simple(trim));
+    env.method("trim_prefix", cat, "Removes a prefix.", vec![p("prefix", Kind::Str)], vec![ex(r#"root.name = this.name.trim_prefix("foobar_")"#, &[(r#"{"name":"foobar_blobton"}"#, r#"{"name":"blobton"}"#)])], MethodImpl::Simple(trim_prefix));
+    env.method("trim_suffix", cat, "Removes a suffix.", vec![p("suffix", Kind::Str)], vec![ex(r#"root.name = this.name.trim_suffix("_foobar")"#, &[(r#"{"name":"blobton_foobar"}"#, r#"{"name":"blobton"}"#)])], MethodImpl::Simple(trim_suffix));
+    env.method("has_prefix", cat, "Whether the string starts with a value.", vec![p("value", Kind::Str)], vec![ex(r#"root.t1 = this.v1.has_prefix("foo")"#, &[(r#"{"v1":"foobar"}"#, r#"{"t1":true}"#)])], MethodImpl::Simple(has_prefix));
+    env.method("has_suffix", cat, "Whether the string ends with a value.", vec![p("value", Kind::Str)], vec![ex(r#"root.t1 = this.v1.has_suffix("bar")"#, &[(r#"{"v1":"foobar"}"#, r#"{"t1":true}"#)])], MethodImpl::Simple(has_suffix));
+    env.method("contains", cat, "Whether a string contains a substring, or an array or object a value.", vec![p("value", Kind::Any)], vec![ex(r#"root.has_foo = this.thing.contains("foo")"#, &[(r#"{"thing":["this","foo","that"]}"#, r#"{"has_foo":true}"#), (r#"{"thing":"this foo that"}"#, r#"{"has_foo":true}"#)])], MethodImpl::Simple(contains));
+    env.method("replace_all", cat, "Replaces all occurrences of a string.", vec![p("old", Kind::Str), p("new", Kind::Str)], vec![ex(r#"root.new_value = this.value.replace_all("foo","dog")"#, &[(r#"{"value":"The foo ate my homework"}"#, r#"{"new_value":"The dog ate my homework"}"#)])], MethodImpl::Simple(replace_all));
+    env.method("replace", cat, "Replaces all occurrences of a string.", vec![p("old", Kind::Str), p("new", Kind::Str)], vec![], MethodImpl::Simple(replace_all));
+    env.method("replace_all_many", cat, "Replaces pairs of strings.", vec![p("values", Kind::Any)], vec![ex(r#"root.new_value = this.value.replace_all_many(["<b>", "&lt;b&gt;", "</b>", "&lt;/b&gt;"])"#, &[(r#"{"value":"<b>hi</b>"}"#, r#"{"new_value":"&lt;b&gt;hi&lt;/b&gt;"}"#)])], MethodImpl::Simple(replace_all_many));
+    env.method("replace_many", cat, "Replaces pairs of strings.", vec![p("values", Kind::Any)], vec![], MethodImpl::Simple(replace_all_many));
+    env.method("split", cat, "Splits a string into an array by a delimiter.", vec![p("delimiter", Kind::Str), opt("empty_as_null", Kind::Bool, Value::Bool(false))], vec![ex(r#"root.new_value = this.value.split(",")"#, &[(r#"{"value":"foo,bar,baz"}"#, r#"{"new_value":["foo","bar","baz"]}"#)])], MethodImpl::Simple(split));
+    env.method("join", cat, "Joins an array of strings with a delimiter.", vec![opt("delimiter", Kind::Str, Value::Null)], vec![ex(r#"root.joined_words = this.words.join()
+root.joined_numbers = this.numbers.map_each(this.string()).join(",")"#, &[(r#"{"words":["hello","world"],"numbers":[3,8,11]}"#, r#"{"joined_numbers":"3,8,11","joined_words":"helloworld"}"#)])], MethodImpl::Simple(join));
+    env.method("repeat", cat, "Repeats a string.", vec![p("count", Kind::Int)], vec![ex("root.repeated = this.name.repeat(3)", &[(r#"{"name":"bob"}"#, r#"{"repeated":"bobbobbob"}"#)])], MethodImpl::Simple(repeat));
+    env.method("index_of", cat, "The byte index of a substring, or -1.", vec![p("value", Kind::Str)], vec![ex(r#"root.index = this.thing.index_of("bar")"#, &[(r#"{"thing":"foobar"}"#, r#"{"index":3}"#)])], MethodImpl::Simple(index_of));
+    env.method("quote", cat, "Quotes a string with Go escapes.", vec![], vec![ex("root.quoted = this.thing.quote()", &[(r#"{"thing":"foo\nbar"}"#, r#"{"quoted":"\"foo\\nbar\""}"#)])], MethodImpl::Simple(quote));
+    env.method("unquote", cat, "Unquotes a Go quoted string.", vec![], vec![ex("root.unquoted = this.thing.unquote()", &[(r#"{"thing":"\"foo\\nbar\""}"#, r#"{"unquoted":"foo\nbar"}"#)])], MethodImpl::Simple(unquote));
+    env.method("escape_html", cat, "Escapes HTML special characters.", vec![], vec![ex("root.escaped = this.value.escape_html()", &[(r#"{"value":"foo & bar"}"#, r#"{"escaped":"foo &amp; bar"}"#)])], MethodImpl::Simple(escape_html));
+    env.method("unescape_html", cat, "Unescapes HTML entities.", vec![], vec![ex("root.unescaped = this.value.unescape_html()", &[(r#"{"value":"foo &amp; bar"}"#, r#"{"unescaped":"foo & bar"}"#)])], MethodImpl::Simple(unescape_html));
+    env.method("escape_url_query", cat, "Escapes a string for a URL query.", vec![], vec![ex("root.escaped = this.value.escape_url_query()", &[(r#"{"value":"foo & bar"}"#, r#"{"escaped":"foo+%26+bar"}"#)])], MethodImpl::Simple(escape_url_query));
+    env.method("unescape_url_query", cat, "Unescapes a URL query string.", vec![], vec![ex("root.unescaped = this.value.unescape_url_query()", &[(r#"{"value":"foo+%26+bar"}"#, r#"{"unescaped":"foo & bar"}"#)])], MethodImpl::Simple(unescape_url_query));
+    env.method("escape_url_path", cat, "Escapes a string for a URL path segment.", vec![], vec![ex("root.escaped = this.value.escape_url_path()", &[(r#"{"value":"foo/bar baz"}"#, r#"{"escaped":"foo%2Fbar%20baz"}"#)])], MethodImpl::Simple(escape_url_path));
+    env.method("unescape_url_path", cat, "Unescapes a URL path segment.", vec![], vec![ex("root.unescaped = this.value.unescape_url_path()", &[(r#"{"value":"foo%2Fbar%20baz"}"#, r#"{"unescaped":"foo/bar baz"}"#)])], MethodImpl::Simple(unescape_url_path));
+    let cat = "Regular Expressions";
+    env.method("re_match", cat, "Whether the regular expression matches.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_match("[0-9]")"#, &[(r#"{"value":"there are 10 puppies"}"#, r#"{"matches":true}"#), (r#"{"value":"there are ten puppies"}"#, r#"{"matches":false}"#)])], MethodImpl::Ctx(re_match));
+    env.method("re_find_all", cat, "All matches of the regular expression.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_all("a.")"#, &[(r#"{"value":"paranormal"}"#, r#"{"matches":["ar","an","al"]}"#)])], MethodImpl::Ctx(re_find_all));
+    env.method("re_find_all_submatch", cat, "All matches with their capture groups.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_all_submatch("a(x*)b")"#, &[(r#"{"value":"-axxb-ab-"}"#, r#"{"matches":[["axxb","xx"],["ab",""]]}"#)])], MethodImpl::Ctx(re_find_all_submatch));
+    env.method("re_find_object", cat, "The first match as an object of capture groups.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_object("a(?P<foo>x*)b")"#, &[(r#"{"value":"-axxb-ab-"}"#, r#"{"matches":{"0":"axxb","foo":"xx"}}"#)])], MethodImpl::Ctx(re_find_object));
+    env.method("re_find_all_object", cat, "All matches as objects of capture groups.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_all_object("a(?P<foo>x*)b")"#, &[(r#"{"value":"-axxb-ab-"}"#, r#"{"matches":[{"0":"axxb","foo":"xx"},{"0":"ab","foo":""}]}"#)])], MethodImpl::Ctx(re_find_all_object));
+    env.method("re_replace_all", cat, "Replaces all matches, expanding `$1` references.", vec![p("pattern", Kind::Str), p("value", Kind::Str)], vec![ex(r#"root.new_value = this.value.re_replace_all("ADD ([0-9]+)","+($1)")"#, &[(r#"{"value":"foo ADD 70"}"#, r#"{"new_value":"foo +(70)"}"#)])], MethodImpl::Ctx(re_replace_all));
+    env.method("re_replace", cat, "Replaces all matches, expanding `$1` references.", vec![p("pattern", Kind::Str), p("value", Kind::Str)], vec![], MethodImpl::Ctx(re_replace));
+}

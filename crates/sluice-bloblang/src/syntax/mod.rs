@@ -1,0 +1,3 @@
+//! Parsing of mappings and queries.
+
+pub(crate) mod parser;

@@ -1,0 +1,761 @@
+//! The value model of the language and its byte encodings.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, FixedOffset};
+
+/// Metadata of a message: keys sorted, values typed.
+pub type Metadata = BTreeMap<String, Value>;
+
+/// A Bloblang value.
+///
+/// `Number` keeps the text of a JSON number read from a message (for example `1.50` or `1e3`)
+/// so that untouched numbers serialise byte for byte as they arrived. Integers that fit an
+/// `i64` are read as `Int` because their text is already canonical.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// JSON null.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A JSON number kept as its original text.
+    Number(Box<str>),
+    /// A UTF-8 string.
+    String(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object with keys in byte order.
+    Object(BTreeMap<String, Value>),
+    /// A point in time with its offset.
+    Timestamp(DateTime<FixedOffset>),
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Self {
+        Value::Float(f)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(b: Vec<u8>) -> Self {
+        Value::Bytes(b)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(a: Vec<Value>) -> Self {
+        Value::Array(a)
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Value {
+    fn from(o: BTreeMap<String, Value>) -> Self {
+        Value::Object(o)
+    }
+}
+
+/// A number in one of the two arithmetic domains.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Num {
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        }
+    }
+
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Num::I(i) => Value::Int(i),
+            Num::F(f) => Value::Float(f),
+        }
+    }
+}
+
+/// Parses the text of a JSON number as Benthos sanitises a `json.Number`: an integer when the
+/// text is one, otherwise a float.
+pub(crate) fn parse_number_text(text: &str) -> Option<Num> {
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(Num::I(i));
+    }
+    text.parse::<f64>().ok().map(Num::F)
+}
+
+impl Value {
+    /// Parses one JSON document. Numbers keep their text while untouched.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Value, String> {
+        let mut parser = JsonParser { src: bytes, pos: 0 };
+        parser.skip_ws();
+        if parser.pos >= bytes.len() {
+            return Err("unexpected end of JSON input".to_owned());
+        }
+        let value = parser.value(0)?;
+        parser.skip_ws();
+        if parser.pos < bytes.len() {
+            return Err(format!(
+                "invalid character '{}' after top-level value",
+                go_char(bytes[parser.pos])
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Encodes as Go's `encoding/json` would with HTML escaping off: sorted keys, compact.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        write_json(&mut out, self, false);
+        out
+    }
+
+    /// Encodes as Go's default JSON marshaller, which escapes `<`, `>` and `&`.
+    pub fn to_json_bytes_html_escaped(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        write_json(&mut out, self, true);
+        out
+    }
+
+    /// Encodes with an indent per level, as Go's `json.MarshalIndent`.
+    pub fn to_json_indented(&self, indent: &str, escape_html: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        write_json_indented(&mut out, self, indent, 0, escape_html);
+        out
+    }
+
+    /// The body of a message whose mapping produced this value: strings and bytes raw,
+    /// anything else as JSON.
+    pub fn to_message_bytes(&self) -> Vec<u8> {
+        match self {
+            Value::String(s) => s.as_bytes().to_vec(),
+            Value::Bytes(b) => b.clone(),
+            other => other.to_json_bytes(),
+        }
+    }
+
+    /// Stringification used by interpolations, `.string()` and metadata headers.
+    pub fn to_interp_string(&self) -> String {
+        match self {
+            Value::String(s) => s.clone(),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Null => "null".to_owned(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => format_float_g(*f),
+            Value::Number(n) => n.to_string(),
+            Value::Timestamp(t) => format_rfc3339_nano(t),
+            Value::Array(_) | Value::Object(_) => {
+                String::from_utf8(self.to_json_bytes()).expect("JSON encoding is valid UTF-8")
+            }
+        }
+    }
+
+    /// The Benthos type name of the value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::Float(_) | Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            Value::Timestamp(_) => "timestamp",
+        }
+    }
+
+    pub(crate) fn as_num(&self) -> Option<Num> {
+        match self {
+            Value::Int(i) => Some(Num::I(*i)),
+            Value::Float(f) => Some(Num::F(*f)),
+            Value::Number(n) => parse_number_text(n),
+            _ => None,
+        }
+    }
+
+    /// Replaces a kept number text by its integer or float value.
+    pub(crate) fn sanitised(self) -> Value {
+        match self {
+            Value::Number(n) => match parse_number_text(&n) {
+                Some(num) => num.into_value(),
+                None => Value::Number(n),
+            },
+            other => other,
+        }
+    }
+
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+fn go_char(b: u8) -> String {
+    if b.is_ascii() {
+        (b as char).to_string()
+    } else {
+        format!("\\x{b:02x}")
+    }
+}
+
+struct JsonParser<'a> {
+    src: &'a [u8],
+    pos: usize,
+}
+
+impl JsonParser<'_> {
+    fn skip_ws(&mut self) {
+        while let Some(&c) = self.src.get(self.pos) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn err_here(&self, ctx: &str) -> String {
+        match self.src.get(self.pos) {
+            None => "unexpected end of JSON input".to_owned(),
+            Some(&c) => format!("invalid character '{}' {ctx}", go_char(c)),
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > 10_000 {
+            return Err("exceeded max depth".to_owned());
+        }
+        match self.src.get(self.pos) {
+            None => Err("unexpected end of JSON input".to_owned()),
+            Some(b'{') => {
+                self.pos += 1;
+                let mut map = BTreeMap::new();
+                self.skip_ws();
+                if self.src.get(self.pos) == Some(&b'}') {
+                    self.pos += 1;
+                    return Ok(Value::Object(map));
+                }
+                loop {
+                    self.skip_ws();
+                    if self.src.get(self.pos) != Some(&b'"') {
+                        return Err(self.err_here("looking for beginning of object key string"));
+                    }
+                    let key = self.string()?;
+                    self.skip_ws();
+                    if self.src.get(self.pos) != Some(&b':') {
+                        return Err(self.err_here("after object key"));
+                    }
+                    self.pos += 1;
+                    self.skip_ws();
+                    let v = self.value(depth + 1)?;
+                    map.insert(key, v);
+                    self.skip_ws();
+                    match self.src.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(Value::Object(map));
+                        }
+                        _ => return Err(self.err_here("after object key:value pair")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                let mut arr = Vec::new();
+                self.skip_ws();
+                if self.src.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                    return Ok(Value::Array(arr));
+                }
+                loop {
+                    self.skip_ws();
+                    arr.push(self.value(depth + 1)?);
+                    self.skip_ws();
+                    match self.src.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(Value::Array(arr));
+                        }
+                        _ => return Err(self.err_here("after array element")),
+                    }
+                }
+            }
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.literal(b"null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err_here("looking for beginning of value")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], v: Value) -> Result<Value, String> {
+        for &expected in word {
+            if self.src.get(self.pos) != Some(&expected) {
+                return Err(self.err_here("in literal"));
+            }
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+
+    fn number(&mut self) -> Result<Value, String> {
+        let start = self.pos;
+        let mut is_int = true;
+        if self.src.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        let digits_start = self.pos;
+        match self.src.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(self.src.get(self.pos), Some(b'0'..=b'9')) {
+                    self.pos += 1;
+                }
+            }
+            _ => return Err(self.err_here("in numeric literal")),
+        }
+        if self.src.get(self.pos) == Some(&b'.') {
+            is_int = false;
+            self.pos += 1;
+            if !matches!(self.src.get(self.pos), Some(b'0'..=b'9')) {
+                return Err(self.err_here("after decimal point in numeric literal"));
+            }
+            while matches!(self.src.get(self.pos), Some(b'0'..=b'9')) {
+                self.pos += 1;
+            }
+        }
+        if matches!(self.src.get(self.pos), Some(b'e' | b'E')) {
+            is_int = false;
+            self.pos += 1;
+            if matches!(self.src.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !matches!(self.src.get(self.pos), Some(b'0'..=b'9')) {
+                return Err(self.err_here("in exponent of numeric literal"));
+            }
+            while matches!(self.src.get(self.pos), Some(b'0'..=b'9')) {
+                self.pos += 1;
+            }
+        }
+        let text = std::str::from_utf8(&self.src[start..self.pos]).expect("number text is ASCII");
+        let _ = digits_start;
+        if is_int && text != "-0" {
+            if let Ok(i) = text.parse::<i64>() {
+                return Ok(Value::Int(i));
+            }
+        }
+        Ok(Value::Number(text.into()))
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        // Opening quote.
+        self.pos += 1;
+        let start = self.pos;
+        // Fast path: no escapes.
+        while let Some(&c) = self.src.get(self.pos) {
+            match c {
+                b'"' => {
+                    let s = std::str::from_utf8(&self.src[start..self.pos]);
+                    self.pos += 1;
+                    return Ok(match s {
+                        Ok(s) => s.to_owned(),
+                        Err(_) => String::from_utf8_lossy(&self.src[start..self.pos - 1])
+                            .into_owned(),
+                    });
+                }
+                b'\\' => break,
+                c if c < 0x20 => return Err(self.err_here("in string literal")),
+                _ => self.pos += 1,
+            }
+        }
+        let mut buf: Vec<u8> = self.src[start..self.pos].to_vec();
+        loop {
+            match self.src.get(self.pos) {
+                None => return Err("unexpected end of JSON input".to_owned()),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(String::from_utf8(buf)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()));
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let esc = self.src.get(self.pos).copied();
+                    self.pos += 1;
+                    match esc {
+                        Some(b'"') => buf.push(b'"'),
+                        Some(b'\\') => buf.push(b'\\'),
+                        Some(b'/') => buf.push(b'/'),
+                        Some(b'b') => buf.push(8),
+                        Some(b'f') => buf.push(12),
+                        Some(b'n') => buf.push(b'\n'),
+                        Some(b'r') => buf.push(b'\r'),
+                        Some(b't') => buf.push(b'\t'),
+                        Some(b'u') => {
+                            let mut cp = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&cp)
+                                && self.src.get(self.pos) == Some(&b'\\')
+                                && self.src.get(self.pos + 1) == Some(&b'u')
+                            {
+                                let save = self.pos;
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if (0xDC00..0xE000).contains(&lo) {
+                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                                } else {
+                                    self.pos = save;
+                                }
+                            }
+                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                            let mut tmp = [0u8; 4];
+                            buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                        }
+                        _ => {
+                            self.pos -= 1;
+                            return Err(self.err_here("in string escape code"));
+                        }
+                    }
+                }
+                Some(&c) if c < 0x20 => return Err(self.err_here("in string literal")),
+                Some(&c) => {
+                    buf.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let c = self.src.get(self.pos).copied();
+            let d = match c {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                _ => return Err(self.err_here("in \\u hexadecimal character escape")),
+            };
+            v = v * 16 + u32::from(d);
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let needs = b < 0x20
+            || b == b'"'
+            || b == b'\\'
+            || (escape_html && (b == b'<' || b == b'>' || b == b'&'))
+            || (b == 0xE2
+                && bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)));
+        if !needs {
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0xE2 => {
+                out.extend_from_slice(if bytes[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+                i += 2;
+            }
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xF) as usize]);
+            }
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn write_scalar(out: &mut Vec<u8>, v: &Value, escape_html: bool) -> bool {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => {
+            let _ = write!(VecWriter(out), "{i}");
+        }
+        Value::Float(f) => out.extend_from_slice(format_float_json(*f).as_bytes()),
+        Value::Number(n) => out.extend_from_slice(n.as_bytes()),
+        Value::String(s) => write_json_string(out, s, escape_html),
+        Value::Bytes(b) => {
+            use base64::Engine as _;
+            let enc = base64::engine::general_purpose::STANDARD.encode(b);
+            write_json_string(out, &enc, escape_html);
+        }
+        Value::Timestamp(t) => write_json_string(out, &format_rfc3339_nano(t), escape_html),
+        Value::Array(_) | Value::Object(_) => return false,
+    }
+    true
+}
+
+fn write_json(out: &mut Vec<u8>, v: &Value, escape_html: bool) {
+    match v {
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, item, escape_html);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_string(out, k, escape_html);
+                out.push(b':');
+                write_json(out, item, escape_html);
+            }
+            out.push(b'}');
+        }
+        scalar => {
+            write_scalar(out, scalar, escape_html);
+        }
+    }
+}
+
+fn newline_indent(out: &mut Vec<u8>, indent: &str, depth: usize) {
+    out.push(b'\n');
+    for _ in 0..depth {
+        out.extend_from_slice(indent.as_bytes());
+    }
+}
+
+fn write_json_indented(
+    out: &mut Vec<u8>,
+    v: &Value,
+    indent: &str,
+    depth: usize,
+    escape_html: bool,
+) {
+    match v {
+        Value::Array(items) if !items.is_empty() => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                newline_indent(out, indent, depth + 1);
+                write_json_indented(out, item, indent, depth + 1, escape_html);
+            }
+            newline_indent(out, indent, depth);
+            out.push(b']');
+        }
+        Value::Object(map) if !map.is_empty() => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                newline_indent(out, indent, depth + 1);
+                write_json_string(out, k, escape_html);
+                out.extend_from_slice(b": ");
+                write_json_indented(out, item, indent, depth + 1, escape_html);
+            }
+            newline_indent(out, indent, depth);
+            out.push(b'}');
+        }
+        other => write_json(out, other, escape_html),
+    }
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Shortest round-trip digits and decimal exponent of a finite, non-zero float:
+/// value = 0.d1d2d3... * 10^dp.
+fn shortest_digits(f: f64) -> (String, i32) {
+    let s = format!("{:e}", f.abs());
+    let (mant, exp) = s.split_once('e').expect("exponent form has an e");
+    let exp: i32 = exp.parse().expect("exponent is an integer");
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0').to_owned();
+    let digits = if digits.is_empty() { "0".to_owned() } else { digits };
+    (digits, exp + 1)
+}
+
+fn format_exp(neg: bool, digits: &str, dp: i32, min_exp_digits: usize) -> String {
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    let mut chars = digits.chars();
+    out.push(chars.next().unwrap_or('0'));
+    let rest: String = chars.collect();
+    if !rest.is_empty() {
+        out.push('.');
+        out.push_str(&rest);
+    }
+    let exp = dp - 1;
+    out.push('e');
+    out.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs().to_string();
+    for _ in e.len()..min_exp_digits {
+        out.push('0');
+    }
+    out.push_str(&e);
+    out
+}
+
+fn format_plain(neg: bool, digits: &str, dp: i32) -> String {
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if dp <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-dp) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let dp = dp as usize;
+        if digits.len() <= dp {
+            out.push_str(digits);
+            for _ in digits.len()..dp {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..dp]);
+            out.push('.');
+            out.push_str(&digits[dp..]);
+        }
+    }
+    out
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
+pub(crate) fn format_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".to_owned() } else { "-Inf".to_owned() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".to_owned() } else { "0".to_owned() };
+    }
+    let (digits, dp) = shortest_digits(f);
+    let exp = dp - 1;
+    if exp < -4 || exp >= 6 {
+        format_exp(f < 0.0, &digits, dp, 2)
+    } else {
+        format_plain(f < 0.0, &digits, dp)
+    }
+}
+
+/// Go's `encoding/json` float encoding.
+pub(crate) fn format_float_json(f: f64) -> String {
+    if !f.is_finite() {
+        return "null".to_owned();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".to_owned() } else { "0".to_owned() };
+    }
+    let abs = f.abs();
+    let (digits, dp) = shortest_digits(f);
+    if !(1e-6..1e21).contains(&abs) {
+        format_exp(f < 0.0, &digits, dp, 1)
+    } else {
+        format_plain(f < 0.0, &digits, dp)
+    }
+}
+
+/// RFC 3339 with nanoseconds, trailing zeros dropped, `Z` for UTC (Go `time.RFC3339Nano`).
+pub(crate) fn format_rfc3339_nano(t: &DateTime<FixedOffset>) -> String {
+    crate::time_fmt::go_format(t, "2006-01-02T15:04:05.999999999Z07:00")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expected: &str) {
+        let v = Value::from_json_bytes(input.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(v.to_json_bytes()).unwrap(), expected);
+    }
+
+    #[test]
+    fn json_round_trips() {
+        check(r#"{"b":1,"a":{"d":"<x>","c":1.50}}"#, r#"{"a":{"c":1.50,"d":"<x>"},"b":1}"#);
+        check("[1e3, -0, 12345678901234567890]", "[1e3,-0,12345678901234567890]");
+        check(r#""\u2028\u0001é""#, r#""\u2028\u0001é""#);
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(format_float_json(3.0), "3");
+        assert_eq!(format_float_json(2.5), "2.5");
+        assert_eq!(format_float_json(1e21), "1e+21");
+        assert_eq!(format_float_json(1e-7), "1e-7");
+        assert_eq!(format_float_g(1e21), "1e+21");
+        assert_eq!(format_float_g(1e-7), "1e-07");
+        assert_eq!(format_float_g(0.000123), "0.000123");
+        assert_eq!(format_float_g(123456789.0), "1.23456789e+08");
+    }
+}
