@@ -22,7 +22,12 @@ impl ParseError {
         expected: Vec<String>,
         reason: Option<String>,
     ) -> Self {
-        ParseError { line, column, expected, reason }
+        ParseError {
+            line,
+            column,
+            expected,
+            reason,
+        }
     }
 
     /// The 1-based line of the error.
@@ -72,7 +77,13 @@ impl ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {} char {}: {}", self.line, self.column, self.message())
+        write!(
+            f,
+            "line {} char {}: {}",
+            self.line,
+            self.column,
+            self.message()
+        )
     }
 }
 
@@ -87,7 +98,9 @@ pub struct QueryError {
 
 impl QueryError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        QueryError { message: message.into() }
+        QueryError {
+            message: message.into(),
+        }
     }
 
     /// The message of the failure.

@@ -27,11 +27,19 @@ pub(crate) struct Param {
 }
 
 pub(crate) fn p(name: &'static str, kind: Kind) -> Param {
-    Param { name, kind, default: None }
+    Param {
+        name,
+        kind,
+        default: None,
+    }
 }
 
 pub(crate) fn opt(name: &'static str, kind: Kind, default: Value) -> Param {
-    Param { name, kind, default: Some(default) }
+    Param {
+        name,
+        kind,
+        default: Some(default),
+    }
 }
 
 /// A documented example: a mapping and input/output pairs. An output starting with `Error(`
@@ -43,7 +51,10 @@ pub(crate) struct Example {
 }
 
 pub(crate) fn ex(mapping: &'static str, cases: &[(&'static str, &'static str)]) -> Example {
-    Example { mapping, cases: cases.to_vec() }
+    Example {
+        mapping,
+        cases: cases.to_vec(),
+    }
 }
 
 pub(crate) type SimpleFn = fn(&[Value]) -> Result<Value, String>;
@@ -98,7 +109,15 @@ impl Environment {
         let pure = matches!(imp, FnImpl::Simple(_));
         self.functions.insert(
             name,
-            Spec { name, category, description, params, examples, imp: Impl::Function(imp), pure },
+            Spec {
+                name,
+                category,
+                description,
+                params,
+                examples,
+                imp: Impl::Function(imp),
+                pure,
+            },
         );
     }
 
@@ -115,7 +134,15 @@ impl Environment {
         let pure = matches!(imp, MethodImpl::Simple(_));
         self.methods.insert(
             name,
-            Spec { name, category, description, params, examples, imp: Impl::Method(imp), pure },
+            Spec {
+                name,
+                category,
+                description,
+                params,
+                examples,
+                imp: Impl::Method(imp),
+                pure,
+            },
         );
     }
 

@@ -142,7 +142,10 @@ pub(crate) struct Call {
 
 impl Call {
     pub(crate) fn target(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
-        self.target.as_ref().expect("methods have a target").eval(cx, this)
+        self.target
+            .as_ref()
+            .expect("methods have a target")
+            .eval(cx, this)
     }
 
     pub(crate) fn arg(&self, i: usize, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
@@ -190,8 +193,16 @@ pub(crate) enum Expr {
 
 /// A statement of a mapping.
 pub(crate) enum Stmt {
-    Assign { target: Target, expr: Expr, line: usize },
-    If { branches: Vec<(Expr, Vec<Stmt>)>, otherwise: Option<Vec<Stmt>>, line: usize },
+    Assign {
+        target: Target,
+        expr: Expr,
+        line: usize,
+    },
+    If {
+        branches: Vec<(Expr, Vec<Stmt>)>,
+        otherwise: Option<Vec<Stmt>>,
+        line: usize,
+    },
 }
 
 pub(crate) enum Target {
@@ -362,10 +373,7 @@ impl Expr {
                         Pattern::Expr(e) => match e.eval(cx, ctx_this)? {
                             Value::Bool(b) => b,
                             other => {
-                                return err(format!(
-                                    "match case: {}",
-                                    type_err("bool", &other)
-                                ));
+                                return err(format!("match case: {}", type_err("bool", &other)));
                             }
                         },
                     };
@@ -401,16 +409,56 @@ impl Expr {
             Expr::Fn(c) | Expr::Method(c) => {
                 !matches!(
                     c.spec.name,
-                    "content" | "meta" | "metadata" | "now" | "uuid_v4" | "deleted" | "nothing"
-                        | "timestamp_unix" | "hostname" | "env" | "batch_index" | "batch_size"
-                        | "count" | "counter" | "random_int" | "error" | "errored"
-                        | "throw" | "range" | "nanoid" | "ksuid" | "timestamp_unix_nano"
-                        | "timestamp_unix_milli" | "timestamp_unix_micro" | "uppercase"
-                        | "lowercase" | "string" | "format" | "bytes" | "number" | "or"
-                        | "catch" | "length" | "trim" | "replace_all" | "split"
-                        | "has_prefix" | "has_suffix" | "contains" | "capitalize" | "int64"
-                        | "ts_format" | "ts_parse" | "ts_unix" | "type" | "not_null"
-                        | "encode" | "decode" | "hash" | "parse_json"
+                    "content"
+                        | "meta"
+                        | "metadata"
+                        | "now"
+                        | "uuid_v4"
+                        | "deleted"
+                        | "nothing"
+                        | "timestamp_unix"
+                        | "hostname"
+                        | "env"
+                        | "batch_index"
+                        | "batch_size"
+                        | "count"
+                        | "counter"
+                        | "random_int"
+                        | "error"
+                        | "errored"
+                        | "throw"
+                        | "range"
+                        | "nanoid"
+                        | "ksuid"
+                        | "timestamp_unix_nano"
+                        | "timestamp_unix_milli"
+                        | "timestamp_unix_micro"
+                        | "uppercase"
+                        | "lowercase"
+                        | "string"
+                        | "format"
+                        | "bytes"
+                        | "number"
+                        | "or"
+                        | "catch"
+                        | "length"
+                        | "trim"
+                        | "replace_all"
+                        | "split"
+                        | "has_prefix"
+                        | "has_suffix"
+                        | "contains"
+                        | "capitalize"
+                        | "int64"
+                        | "ts_format"
+                        | "ts_parse"
+                        | "ts_unix"
+                        | "type"
+                        | "not_null"
+                        | "encode"
+                        | "decode"
+                        | "hash"
+                        | "parse_json"
                 ) || c.target.as_ref().is_some_and(Expr::reads_this)
                     || c.args.iter().any(Expr::reads_this)
             }
@@ -418,11 +466,13 @@ impl Expr {
             Expr::Bin(_, a, b) => a.reads_this() || b.reads_this(),
             Expr::Not(a) => a.reads_this(),
             Expr::Array(items) => items.iter().any(Expr::reads_this),
-            Expr::Object(entries) => entries.iter().any(|(k, v)| {
-                matches!(k, Key::Dyn(e) if e.reads_this()) || v.reads_this()
-            }),
+            Expr::Object(entries) => entries
+                .iter()
+                .any(|(k, v)| matches!(k, Key::Dyn(e) if e.reads_this()) || v.reads_this()),
             Expr::If(branches, o) => {
-                branches.iter().any(|(a, b)| a.reads_this() || b.reads_this())
+                branches
+                    .iter()
+                    .any(|(a, b)| a.reads_this() || b.reads_this())
                     || o.as_ref().is_some_and(|e| e.reads_this())
             }
             Expr::Match(s, cases) => {
@@ -482,8 +532,10 @@ pub(crate) fn get_path(v: &Value, path: &[String]) -> Option<Value> {
             if let Ok(i) = first.parse::<usize>() {
                 items.get(i).and_then(|c| get_path(c, rest))
             } else {
-                let collected: Vec<Value> =
-                    items.iter().map(|c| get_path(c, path).unwrap_or(Value::Null)).collect();
+                let collected: Vec<Value> = items
+                    .iter()
+                    .map(|c| get_path(c, path).unwrap_or(Value::Null))
+                    .collect();
                 Some(Value::Array(collected))
             }
         }
@@ -508,7 +560,9 @@ pub(crate) fn split_dot_path(path: &str) -> Vec<String> {
     if path.is_empty() {
         return Vec::new();
     }
-    path.split('.').map(|s| s.replace("~1", ".").replace("~0", "~")).collect()
+    path.split('.')
+        .map(|s| s.replace("~1", ".").replace("~0", "~"))
+        .collect()
 }
 
 /// Deep equality with numbers compared by value.
@@ -519,7 +573,9 @@ pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
         }
         (Value::String(x), Value::Bytes(y)) | (Value::Bytes(y), Value::String(x)) => {
             x.as_bytes() == y.as_slice()
@@ -676,7 +732,11 @@ fn num_op(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -> R<Value> {
 }
 
 /// Applies a value to a path of the document being built.
-pub(crate) fn assign_path(root: &mut Root, path: &[String], value: Option<Value>) -> Result<(), String> {
+pub(crate) fn assign_path(
+    root: &mut Root,
+    path: &[String],
+    value: Option<Value>,
+) -> Result<(), String> {
     if path.is_empty() {
         *root = match value {
             Some(v) => Root::Value(v),
@@ -717,7 +777,9 @@ pub(crate) fn assign_path(root: &mut Root, path: &[String], value: Option<Value>
 }
 
 fn delete_path(doc: &mut Value, path: &[String]) {
-    let Some((first, rest)) = path.split_first() else { return };
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
     match doc {
         Value::Object(m) => {
             if rest.is_empty() {
@@ -786,7 +848,11 @@ fn collision(full: &[String], remaining: &[String]) -> String {
 }
 
 /// Runs statements against a context.
-pub(crate) fn run_stmts(stmts: &[Stmt], cx: &mut Cx<'_>, this: This<'_>) -> Result<(), (usize, String)> {
+pub(crate) fn run_stmts(
+    stmts: &[Stmt],
+    cx: &mut Cx<'_>,
+    this: This<'_>,
+) -> Result<(), (usize, String)> {
     for stmt in stmts {
         match stmt {
             Stmt::Assign { target, expr, line } => {
@@ -798,7 +864,11 @@ pub(crate) fn run_stmts(stmts: &[Stmt], cx: &mut Cx<'_>, this: This<'_>) -> Resu
                 };
                 apply_target(target, res, cx).map_err(|e| (*line, e))?;
             }
-            Stmt::If { branches, otherwise, line } => {
+            Stmt::If {
+                branches,
+                otherwise,
+                line,
+            } => {
                 let mut done = false;
                 for (cond, body) in branches {
                     let c = match cond.eval(cx, this) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::diagnostic::{ExecError, ParseError, QueryError};
 use crate::env::STD;
 use crate::eval::{Cx, Expr, Flow, Maps, Root, This};
-use crate::syntax::parser::{line_col, Parser};
+use crate::syntax::parser::{Parser, line_col};
 use crate::target::BatchRef;
 
 enum Part {
@@ -28,7 +28,9 @@ impl Interpolation {
         let mut text = String::new();
         let mut i = 0;
         while i < chars.len() {
-            if chars[i] == '$' && chars.get(i + 1) == Some(&'{') && chars.get(i + 2) == Some(&'{')
+            if chars[i] == '$'
+                && chars.get(i + 1) == Some(&'{')
+                && chars.get(i + 2) == Some(&'{')
                 && chars.get(i + 3) == Some(&'!')
             {
                 // Escaped: `${{!...}}` renders as `${!...}`.
@@ -57,7 +59,12 @@ impl Interpolation {
                 }
                 if chars.get(p) != Some(&'}') {
                     let (line, col) = line_col(&chars, p);
-                    return Err(ParseError::new(line, col, vec!["}".to_owned()], Some("required".to_owned())));
+                    return Err(ParseError::new(
+                        line,
+                        col,
+                        vec!["}".to_owned()],
+                        Some("required".to_owned()),
+                    ));
                 }
                 parts.push(Part::Query(q));
                 i = p + 1;
@@ -78,7 +85,11 @@ impl Interpolation {
     }
 
     /// Renders the string for the message at `index` of `batch`.
-    pub fn render<B: BatchRef + ?Sized>(&self, batch: &B, index: usize) -> Result<String, ExecError> {
+    pub fn render<B: BatchRef + ?Sized>(
+        &self,
+        batch: &B,
+        index: usize,
+    ) -> Result<String, ExecError> {
         let mut out = String::new();
         let batch: &dyn BatchRef = &batch;
         let mut cx = Cx {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::diagnostic::{ExecError, ParseError, QueryError};
 use crate::env::STD;
-use crate::eval::{run_stmts, Cx, Maps, Root, Stmt, Target, This};
+use crate::eval::{Cx, Maps, Root, Stmt, Target, This, run_stmts};
 use crate::syntax::parser::Parser;
 use crate::target::BatchRef;
 use crate::value::Metadata;
@@ -39,7 +39,11 @@ impl Mapping {
             Ok(parsed) => {
                 let reads_this = stmts_read_this(&parsed.stmts)
                     || parsed.maps.values().any(|m| stmts_read_this(m));
-                Ok(Mapping { stmts: parsed.stmts, maps: parsed.maps, reads_this })
+                Ok(Mapping {
+                    stmts: parsed.stmts,
+                    maps: parsed.maps,
+                    reads_this,
+                })
             }
             Err(e) => Err(parser.to_error(&e)),
         }
@@ -62,9 +66,15 @@ impl Mapping {
             maps: &self.maps,
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
-            ExecError::Assignment { line, cause: QueryError::new(cause) }
+            ExecError::Assignment {
+                line,
+                cause: QueryError::new(cause),
+            }
         })?;
-        Ok(MappingOutput { root: cx.root, metadata: cx.meta })
+        Ok(MappingOutput {
+            root: cx.root,
+            metadata: cx.meta,
+        })
     }
 
     /// Whether the mapping may read the message as structured data (`this`); `true` if unsure.
@@ -79,8 +89,14 @@ fn stmts_read_this(stmts: &[Stmt]) -> bool {
             let _ = matches!(target, Target::Root(_));
             expr.reads_this()
         }
-        Stmt::If { branches, otherwise, .. } => {
-            branches.iter().any(|(c, b)| c.reads_this() || stmts_read_this(b))
+        Stmt::If {
+            branches,
+            otherwise,
+            ..
+        } => {
+            branches
+                .iter()
+                .any(|(c, b)| c.reads_this() || stmts_read_this(b))
                 || otherwise.as_ref().is_some_and(|b| stmts_read_this(b))
         }
     })

@@ -79,7 +79,10 @@ pub struct SimpleMessage {
 impl SimpleMessage {
     /// A message with these bytes and no metadata.
     pub fn new(content: impl Into<Vec<u8>>) -> Self {
-        SimpleMessage { content: content.into(), ..SimpleMessage::default() }
+        SimpleMessage {
+            content: content.into(),
+            ..SimpleMessage::default()
+        }
     }
 
     /// Replaces the metadata.
@@ -107,7 +110,10 @@ impl MessageRef for SimpleMessage {
         &self.content
     }
     fn structured(&self) -> Result<&Value, String> {
-        self.parsed.get_or_init(|| parse_structured(&self.content)).as_ref().map_err(Clone::clone)
+        self.parsed
+            .get_or_init(|| parse_structured(&self.content))
+            .as_ref()
+            .map_err(Clone::clone)
     }
     fn metadata(&self) -> &Metadata {
         &self.metadata

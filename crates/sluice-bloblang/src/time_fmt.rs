@@ -105,19 +105,44 @@ fn tokenize(layout: &str) -> Vec<Tok> {
         } else if starts(i, "pm") {
             push(Tok::PmLower, 2, &mut toks, &mut lit)
         } else if starts(i, "Z07:00:00") || starts(i, "-07:00:00") {
-            let t = Tok::Offset { z: c == 'Z', colon: true, hours_only: false, seconds: true };
+            let t = Tok::Offset {
+                z: c == 'Z',
+                colon: true,
+                hours_only: false,
+                seconds: true,
+            };
             push(t, 9, &mut toks, &mut lit)
         } else if starts(i, "Z070000") || starts(i, "-070000") {
-            let t = Tok::Offset { z: c == 'Z', colon: false, hours_only: false, seconds: true };
+            let t = Tok::Offset {
+                z: c == 'Z',
+                colon: false,
+                hours_only: false,
+                seconds: true,
+            };
             push(t, 7, &mut toks, &mut lit)
         } else if starts(i, "Z07:00") || starts(i, "-07:00") {
-            let t = Tok::Offset { z: c == 'Z', colon: true, hours_only: false, seconds: false };
+            let t = Tok::Offset {
+                z: c == 'Z',
+                colon: true,
+                hours_only: false,
+                seconds: false,
+            };
             push(t, 6, &mut toks, &mut lit)
         } else if starts(i, "Z0700") || starts(i, "-0700") {
-            let t = Tok::Offset { z: c == 'Z', colon: false, hours_only: false, seconds: false };
+            let t = Tok::Offset {
+                z: c == 'Z',
+                colon: false,
+                hours_only: false,
+                seconds: false,
+            };
             push(t, 5, &mut toks, &mut lit)
         } else if starts(i, "Z07") || starts(i, "-07") {
-            let t = Tok::Offset { z: c == 'Z', colon: false, hours_only: true, seconds: false };
+            let t = Tok::Offset {
+                z: c == 'Z',
+                colon: false,
+                hours_only: true,
+                seconds: false,
+            };
             push(t, 3, &mut toks, &mut lit)
         } else if (c == '.' || c == ',')
             && i + 1 < chars.len()
@@ -133,7 +158,11 @@ fn tokenize(layout: &str) -> Vec<Tok> {
                 lit.push(c);
                 1
             } else {
-                let t = Tok::Frac { digits: j - i - 1, trim: d == '9', sep: c };
+                let t = Tok::Frac {
+                    digits: j - i - 1,
+                    trim: d == '9',
+                    sep: c,
+                };
                 push(t, j - i, &mut toks, &mut lit)
             }
         } else {
@@ -162,7 +191,15 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 fn tz_abbrev(t: &DateTime<FixedOffset>) -> String {
     let secs = t.offset().local_minus_utc();
@@ -222,7 +259,12 @@ pub(crate) fn go_format_named(
                 Some(n) => out.push_str(n),
                 None => out.push_str(&tz_abbrev(t)),
             },
-            Tok::Offset { z, colon, hours_only, seconds } => {
+            Tok::Offset {
+                z,
+                colon,
+                hours_only,
+                seconds,
+            } => {
                 let secs = t.offset().local_minus_utc();
                 if z && secs == 0 {
                     out.push('Z');
@@ -282,7 +324,12 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn digits(&mut self, min: usize, max: usize) -> Option<i64> {
-        let n = self.s.bytes().take(max).take_while(u8::is_ascii_digit).count();
+        let n = self
+            .s
+            .bytes()
+            .take(max)
+            .take_while(u8::is_ascii_digit)
+            .count();
         if n < min {
             return None;
         }
@@ -392,7 +439,12 @@ pub(crate) fn go_parse(
                 }
                 cur.s = &cur.s[n..];
             }
-            Tok::Offset { z, colon, hours_only, seconds } => {
+            Tok::Offset {
+                z,
+                colon,
+                hours_only,
+                seconds,
+            } => {
                 if *z && cur.s.starts_with('Z') {
                     cur.s = &cur.s[1..];
                     offset = Some(0);
@@ -487,9 +539,16 @@ mod tests {
     #[test]
     fn round_trip() {
         let utc = FixedOffset::east_opt(0).unwrap();
-        let t = go_parse("2006-01-02T15:04:05Z07:00", "2020-08-14T11:45:26.371+01:00", utc)
-            .unwrap();
-        assert_eq!(go_format(&t, "2006-01-02T15:04:05.999999999Z07:00"), "2020-08-14T11:45:26.371+01:00");
+        let t = go_parse(
+            "2006-01-02T15:04:05Z07:00",
+            "2020-08-14T11:45:26.371+01:00",
+            utc,
+        )
+        .unwrap();
+        assert_eq!(
+            go_format(&t, "2006-01-02T15:04:05.999999999Z07:00"),
+            "2020-08-14T11:45:26.371+01:00"
+        );
         assert_eq!(go_format(&t, "Mon Jan _2 3:04PM"), "Fri Aug 14 11:45AM");
     }
 }

@@ -395,8 +395,9 @@ impl JsonParser<'_> {
                     self.pos += 1;
                     return Ok(match s {
                         Ok(s) => s.to_owned(),
-                        Err(_) => String::from_utf8_lossy(&self.src[start..self.pos - 1])
-                            .into_owned(),
+                        Err(_) => {
+                            String::from_utf8_lossy(&self.src[start..self.pos - 1]).into_owned()
+                        }
                     });
                 }
                 b'\\' => break,
@@ -505,7 +506,11 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             0xE2 => {
-                out.extend_from_slice(if bytes[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+                out.extend_from_slice(if bytes[i + 2] == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
                 i += 2;
             }
             _ => {
@@ -635,7 +640,11 @@ fn shortest_digits(f: f64) -> (String, i32) {
     let exp: i32 = exp.parse().expect("exponent is an integer");
     let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
     let digits = digits.trim_end_matches('0').to_owned();
-    let digits = if digits.is_empty() { "0".to_owned() } else { digits };
+    let digits = if digits.is_empty() {
+        "0".to_owned()
+    } else {
+        digits
+    };
     (digits, exp + 1)
 }
 
@@ -695,10 +704,18 @@ pub(crate) fn format_float_g(f: f64) -> String {
         return "NaN".to_owned();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".to_owned() } else { "-Inf".to_owned() };
+        return if f > 0.0 {
+            "+Inf".to_owned()
+        } else {
+            "-Inf".to_owned()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".to_owned() } else { "0".to_owned() };
+        return if f.is_sign_negative() {
+            "-0".to_owned()
+        } else {
+            "0".to_owned()
+        };
     }
     let (digits, dp) = shortest_digits(f);
     let exp = dp - 1;
@@ -715,7 +732,11 @@ pub(crate) fn format_float_json(f: f64) -> String {
         return "null".to_owned();
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".to_owned() } else { "0".to_owned() };
+        return if f.is_sign_negative() {
+            "-0".to_owned()
+        } else {
+            "0".to_owned()
+        };
     }
     let abs = f.abs();
     let (digits, dp) = shortest_digits(f);
@@ -742,8 +763,14 @@ mod tests {
 
     #[test]
     fn json_round_trips() {
-        check(r#"{"b":1,"a":{"d":"<x>","c":1.50}}"#, r#"{"a":{"c":1.50,"d":"<x>"},"b":1}"#);
-        check("[1e3, -0, 12345678901234567890]", "[1e3,-0,12345678901234567890]");
+        check(
+            r#"{"b":1,"a":{"d":"<x>","c":1.50}}"#,
+            r#"{"a":{"c":1.50,"d":"<x>"},"b":1}"#,
+        );
+        check(
+            "[1e3, -0, 12345678901234567890]",
+            "[1e3,-0,12345678901234567890]",
+        );
         check(r#""\u2028\u0001é""#, r#""\u2028\u0001é""#);
     }
 

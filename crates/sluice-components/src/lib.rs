@@ -1,1 +1,210 @@
-//! Concrete components.
+//! The concrete inputs, processors, outputs and rate limits of sluice, and
+//! [`register_all`] which adds them to an [`Environment`].
+
+mod codec;
+pub mod http;
+mod inputs;
+mod outputs;
+mod processors;
+mod rate_limits;
+
+use sluice_core::config::ComponentKind;
+use sluice_core::environment::{
+    ComponentSpec, Environment, InputBuild, OutputBuild, ProcessorBuild, Status,
+};
+
+pub use http::shared::{SharedHttpServer, VERSION};
+
+/// Adds every component sluice has to `env`.
+pub fn register_all(env: &mut Environment) {
+    use Status::{Beta, Stable};
+    let input = |name, status, summary, build: InputBuild| ComponentSpec {
+        name,
+        status,
+        summary,
+        build,
+    };
+    env.add_input(input(
+        "http_server",
+        Beta,
+        "Receives messages over HTTP POST and WebSocket and answers with synchronous responses (no TLS or CORS yet).",
+        inputs::http_server::build,
+    ));
+    env.add_input(input(
+        "stdin",
+        Stable,
+        "Reads lines from standard input.",
+        inputs::stdin::build,
+    ));
+    env.add_input(input(
+        "file",
+        Stable,
+        "Reads files line by line.",
+        inputs::file::build,
+    ));
+    env.add_input(input(
+        "generate",
+        Beta,
+        "Generates messages from a mapping on an interval (no cron intervals).",
+        inputs::generate::build,
+    ));
+    env.add_input(input(
+        "broker",
+        Beta,
+        "Merges several inputs into one stream (no input-level batching).",
+        inputs::broker::build,
+    ));
+
+    let processor = |name, status, summary, build: ProcessorBuild| ComponentSpec {
+        name,
+        status,
+        summary,
+        build,
+    };
+    env.add_processor(processor(
+        "mapping",
+        Stable,
+        "Builds a new document from each message with Bloblang.",
+        processors::mapping::build,
+    ));
+    env.add_processor(processor(
+        "bloblang",
+        Stable,
+        "Older name of mapping.",
+        processors::mapping::build,
+    ));
+    env.add_processor(processor(
+        "sync_response",
+        Stable,
+        "Stores the batch as it is now as the synchronous response.",
+        processors::sync_response::build,
+    ));
+    env.add_processor(processor(
+        "log",
+        Stable,
+        "Logs a line per message.",
+        processors::log::build,
+    ));
+    env.add_processor(processor(
+        "sleep",
+        Stable,
+        "Waits a duration per batch.",
+        processors::sleep::build,
+    ));
+    env.add_processor(processor(
+        "catch",
+        Stable,
+        "Runs processors on failed messages and clears their errors.",
+        processors::catch::build_catch,
+    ));
+    env.add_processor(processor(
+        "try",
+        Stable,
+        "Runs processors in order; a failed message skips the rest.",
+        processors::catch::build_try,
+    ));
+    env.add_processor(processor(
+        "switch",
+        Stable,
+        "Runs the processors of the first case whose check passes.",
+        processors::catch::build_switch,
+    ));
+
+    let output = |name, status, summary, build: OutputBuild| ComponentSpec {
+        name,
+        status,
+        summary,
+        build,
+    };
+    env.add_output(output(
+        "sync_response",
+        Stable,
+        "Answers the request each message came from.",
+        outputs::sync_response::build,
+    ));
+    env.add_output(output(
+        "broker",
+        Stable,
+        "Sends messages to several outputs with one of six patterns.",
+        outputs::broker::build,
+    ));
+    env.add_output(output(
+        "stdout",
+        Stable,
+        "Writes messages to standard output.",
+        outputs::stdout::build,
+    ));
+    env.add_output(output(
+        "file",
+        Stable,
+        "Appends messages to a file.",
+        outputs::file::build,
+    ));
+    env.add_output(output(
+        "drop",
+        Stable,
+        "Discards messages.",
+        outputs::drop::build,
+    ));
+    env.add_output(output(
+        "reject",
+        Stable,
+        "Fails every write with an interpolated reason.",
+        outputs::reject::build,
+    ));
+
+    env.add_rate_limit(ComponentSpec {
+        name: "local",
+        status: Stable,
+        summary: "At most count accesses per interval.",
+        build: rate_limits::local::build,
+    });
+
+    // Benthos components users meet in request/response configs that sluice
+    // does not have yet: a clear error rather than "not recognised".
+    env.add_planned(
+        ComponentKind::Input,
+        &[
+            "kafka",
+            "kafka_franz",
+            "redpanda",
+            "amqp_0_9",
+            "amqp_1",
+            "nats",
+            "http_client",
+            "socket_server",
+            "gateway",
+        ],
+    );
+    env.add_planned(
+        ComponentKind::Output,
+        &[
+            "kafka",
+            "kafka_franz",
+            "redpanda",
+            "amqp_0_9",
+            "amqp_1",
+            "nats",
+            "http_client",
+            "retry",
+            "switch",
+            "fallback",
+        ],
+    );
+    env.add_planned(
+        ComponentKind::Processor,
+        &[
+            "http",
+            "branch",
+            "workflow",
+            "split",
+            "archive",
+            "unarchive",
+            "dedupe",
+            "cache",
+            "group_by",
+            "jmespath",
+            "jq",
+        ],
+    );
+}

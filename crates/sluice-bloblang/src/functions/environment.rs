@@ -1,7 +1,7 @@
 //! Environment functions: `env`, `hostname`, `file`.
 
-use crate::env::{opt, p, Environment, FnImpl, Kind};
-use crate::eval::{type_err, Call, Cx, Flow, This, R};
+use crate::env::{Environment, FnImpl, Kind, opt, p};
+use crate::eval::{Call, Cx, Flow, R, This, type_err};
 use crate::value::Value;
 
 fn env_var(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -35,16 +35,29 @@ pub(crate) fn register(env: &mut Environment) {
         "env",
         cat,
         "The value of an environment variable, or null.",
-        vec![p("name", Kind::Str), opt("no_cache", Kind::Bool, Value::Bool(false))],
+        vec![
+            p("name", Kind::Str),
+            opt("no_cache", Kind::Bool, Value::Bool(false)),
+        ],
         vec![],
         FnImpl::Ctx(env_var),
     );
-    env.function("hostname", cat, "The hostname of the machine.", vec![], vec![], FnImpl::Ctx(hostname));
+    env.function(
+        "hostname",
+        cat,
+        "The hostname of the machine.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(hostname),
+    );
     env.function(
         "file",
         cat,
         "The contents of a file as bytes.",
-        vec![p("path", Kind::Str), opt("no_cache", Kind::Bool, Value::Bool(false))],
+        vec![
+            p("path", Kind::Str),
+            opt("no_cache", Kind::Bool, Value::Bool(false)),
+        ],
         vec![],
         FnImpl::Ctx(file),
     );

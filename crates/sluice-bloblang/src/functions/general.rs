@@ -7,8 +7,8 @@ use std::sync::{LazyLock, Mutex};
 use chrono::{Local, Utc};
 use rand::Rng as _;
 
-use crate::env::{ex, opt, p, Environment, FnImpl, Kind};
-use crate::eval::{err, type_err, Call, Cx, Flow, This, R};
+use crate::env::{Environment, FnImpl, Kind, ex, opt, p};
+use crate::eval::{Call, Cx, Flow, R, This, err, type_err};
 use crate::value::{Num, Value};
 
 fn deleted(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
@@ -38,7 +38,11 @@ fn range(args: &[Value]) -> Result<Value, String> {
     let start = int_arg(&args[0], "start")?;
     let stop = int_arg(&args[1], "stop")?;
     let step = int_arg(&args[2], "step")?;
-    let step = if step == 0 { if stop < start { -1 } else { 1 } } else { step };
+    let step = if step == 0 {
+        if stop < start { -1 } else { 1 }
+    } else {
+        step
+    };
     if step == 0 {
         return Err("step must not be zero".to_owned());
     }
@@ -92,13 +96,19 @@ fn nanoid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     };
     let alphabet: Vec<char> = match call.arg(1, cx, this)? {
         Value::String(s) => s.chars().collect(),
-        _ => "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".chars().collect(),
+        _ => "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            .chars()
+            .collect(),
     };
     if alphabet.is_empty() {
         return err("alphabet must not be empty");
     }
     let mut rng = rand::thread_rng();
-    Ok(Value::String((0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect()))
+    Ok(Value::String(
+        (0..len)
+            .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+            .collect(),
+    ))
 }
 
 fn random_int(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -106,7 +116,9 @@ fn random_int(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let min = int_arg(&call.arg(1, cx, this)?, "min")?;
     let max = int_arg(&call.arg(2, cx, this)?, "max")?;
     if max < min {
-        return err(format!("min ({min}) must be less than or equal to max ({max})"));
+        return err(format!(
+            "min ({min}) must be less than or equal to max ({max})"
+        ));
     }
     let _ = seed;
     let mut rng = rand::thread_rng();
@@ -141,7 +153,8 @@ fn counter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     }
 }
 
-static COUNTERS: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static COUNTERS: LazyLock<Mutex<HashMap<String, i64>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn count(args: &[Value]) -> Result<Value, String> {
     let Value::String(name) = &args[0] else {
@@ -164,10 +177,23 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "A value that deletes the target of an assignment, or the message when assigned to root.",
         vec![],
-        vec![ex("root = this\nroot.bar = deleted()", &[(r#"{"bar":"bar_value","baz":"baz_value"}"#, r#"{"baz":"baz_value"}"#)])],
+        vec![ex(
+            "root = this\nroot.bar = deleted()",
+            &[(
+                r#"{"bar":"bar_value","baz":"baz_value"}"#,
+                r#"{"baz":"baz_value"}"#,
+            )],
+        )],
         FnImpl::Ctx(deleted),
     );
-    env.function("nothing", cat, "A value that skips its assignment.", vec![], vec![ex("root = nothing() | \"this\"", &[("{}", "this")])], FnImpl::Ctx(nothing));
+    env.function(
+        "nothing",
+        cat,
+        "A value that skips its assignment.",
+        vec![],
+        vec![ex("root = nothing() | \"this\"", &[("{}", "this")])],
+        FnImpl::Ctx(nothing),
+    );
     env.function(
         "throw",
         cat,
@@ -202,22 +228,81 @@ pub(crate) fn register(env: &mut Environment) {
         vec![],
         FnImpl::Ctx(counter),
     );
-    env.function("count", cat, "An incrementing integer per counter name, across mappings.", vec![p("name", Kind::Str)], vec![], FnImpl::Ctx(|cx, this, call| {
-        let v = call.arg(0, cx, this)?;
-        count(&[v]).map_err(Flow::Err)
-    }));
-    env.function("now", "Environment", "The current time as a string in RFC 3339 with nanoseconds.", vec![], vec![], FnImpl::Ctx(now_string));
-    env.function("timestamp", "Environment", "The current time as a timestamp.", vec![], vec![], FnImpl::Ctx(|_, _, _| now(&[]).map_err(Flow::Err)));
-    env.function("timestamp_unix", "Environment", "The current unix time in seconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix(&[]).map_err(Flow::Err)));
-    env.function("timestamp_unix_milli", "Environment", "The current unix time in milliseconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix_milli(&[]).map_err(Flow::Err)));
-    env.function("timestamp_unix_micro", "Environment", "The current unix time in microseconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix_micro(&[]).map_err(Flow::Err)));
-    env.function("timestamp_unix_nano", "Environment", "The current unix time in nanoseconds.", vec![], vec![], FnImpl::Ctx(|_, _, _| timestamp_unix_nano(&[]).map_err(Flow::Err)));
-    env.function("uuid_v4", "Generators", "A random RFC 4122 version 4 UUID.", vec![], vec![], FnImpl::Ctx(uuid_v4));
+    env.function(
+        "count",
+        cat,
+        "An incrementing integer per counter name, across mappings.",
+        vec![p("name", Kind::Str)],
+        vec![],
+        FnImpl::Ctx(|cx, this, call| {
+            let v = call.arg(0, cx, this)?;
+            count(&[v]).map_err(Flow::Err)
+        }),
+    );
+    env.function(
+        "now",
+        "Environment",
+        "The current time as a string in RFC 3339 with nanoseconds.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(now_string),
+    );
+    env.function(
+        "timestamp",
+        "Environment",
+        "The current time as a timestamp.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(|_, _, _| now(&[]).map_err(Flow::Err)),
+    );
+    env.function(
+        "timestamp_unix",
+        "Environment",
+        "The current unix time in seconds.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(|_, _, _| timestamp_unix(&[]).map_err(Flow::Err)),
+    );
+    env.function(
+        "timestamp_unix_milli",
+        "Environment",
+        "The current unix time in milliseconds.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(|_, _, _| timestamp_unix_milli(&[]).map_err(Flow::Err)),
+    );
+    env.function(
+        "timestamp_unix_micro",
+        "Environment",
+        "The current unix time in microseconds.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(|_, _, _| timestamp_unix_micro(&[]).map_err(Flow::Err)),
+    );
+    env.function(
+        "timestamp_unix_nano",
+        "Environment",
+        "The current unix time in nanoseconds.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(|_, _, _| timestamp_unix_nano(&[]).map_err(Flow::Err)),
+    );
+    env.function(
+        "uuid_v4",
+        "Generators",
+        "A random RFC 4122 version 4 UUID.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(uuid_v4),
+    );
     env.function(
         "nanoid",
         "Generators",
         "A random nanoid of a length and alphabet.",
-        vec![opt("length", Kind::Int, Value::Null), opt("alphabet", Kind::Str, Value::Null)],
+        vec![
+            opt("length", Kind::Int, Value::Null),
+            opt("alphabet", Kind::Str, Value::Null),
+        ],
         vec![],
         FnImpl::Ctx(nanoid),
     );
@@ -225,7 +310,11 @@ pub(crate) fn register(env: &mut Environment) {
         "random_int",
         "Generators",
         "A random integer between min and max inclusive.",
-        vec![opt("seed", Kind::Any, Value::Null), opt("min", Kind::Int, Value::Int(0)), opt("max", Kind::Int, Value::Int(i64::MAX - 1))],
+        vec![
+            opt("seed", Kind::Any, Value::Null),
+            opt("min", Kind::Int, Value::Int(0)),
+            opt("max", Kind::Int, Value::Int(i64::MAX - 1)),
+        ],
         vec![],
         FnImpl::Ctx(random_int),
     );
@@ -234,7 +323,10 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "The constant pi.",
         vec![],
-        vec![ex("root.radians = this.degrees * (pi() / 180)", &[(r#"{"degrees":45}"#, r#"{"radians":0.7853981633974483}"#)])],
+        vec![ex(
+            "root.radians = this.degrees * (pi() / 180)",
+            &[(r#"{"degrees":45}"#, r#"{"radians":0.7853981633974483}"#)],
+        )],
         FnImpl::Simple(pi),
     );
 }

@@ -1,7 +1,7 @@
 //! Message info functions: `content`, `json`, `meta`, `metadata`, batch and error accessors.
 
-use crate::env::{ex, opt, p, Environment, FnImpl, Kind};
-use crate::eval::{err, get_path, split_dot_path, Call, Cx, This, R};
+use crate::env::{Environment, FnImpl, Kind, ex, opt, p};
+use crate::eval::{Call, Cx, R, This, err, get_path, split_dot_path};
 use crate::value::Value;
 
 fn content(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
@@ -19,7 +19,9 @@ fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         Err(e) => return err(e),
     };
     let segs = split_dot_path(&path);
-    Ok(get_path(doc, &segs).map(Value::sanitised).unwrap_or(Value::Null))
+    Ok(get_path(doc, &segs)
+        .map(Value::sanitised)
+        .unwrap_or(Value::Null))
 }
 
 fn meta(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -27,12 +29,18 @@ fn meta(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let md = cx.msg().metadata();
     match key {
         Value::Null => Ok(Value::Object(
-            md.iter().map(|(k, v)| (k.clone(), Value::String(v.to_interp_string()))).collect(),
+            md.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.to_interp_string())))
+                .collect(),
         )),
         Value::String(k) => Ok(match md.get(&k) {
             Some(v) => {
                 let s = v.to_interp_string();
-                if s.is_empty() { Value::Null } else { Value::String(s) }
+                if s.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(s)
+                }
             }
             None => Value::Null,
         }),
@@ -59,7 +67,10 @@ fn batch_size(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
 }
 
 fn error(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
-    Ok(cx.msg().error().map_or(Value::Null, |e| Value::String(e.to_owned())))
+    Ok(cx
+        .msg()
+        .error()
+        .map_or(Value::Null, |e| Value::String(e.to_owned())))
 }
 
 fn errored(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
@@ -77,7 +88,10 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Returns the full raw contents of the message.",
         vec![],
-        vec![ex("root.doc = content().string()", &[(r#"{"foo":"bar"}"#, r#"{"doc":"{\"foo\":\"bar\"}"}"#)])],
+        vec![ex(
+            "root.doc = content().string()",
+            &[(r#"{"foo":"bar"}"#, r#"{"doc":"{\"foo\":\"bar\"}"}"#)],
+        )],
         FnImpl::Ctx(content),
     );
     env.function(
@@ -86,8 +100,20 @@ pub(crate) fn register(env: &mut Environment) {
         "Returns a value from the message parsed as JSON at a dot path, or the whole document.",
         vec![opt("path", Kind::Str, Value::String(String::new()))],
         vec![
-            ex(r#"root.mapped = json("foo.bar")"#, &[(r#"{"foo":{"bar":"hello world"}}"#, r#"{"mapped":"hello world"}"#)]),
-            ex("root.doc = json()", &[(r#"{"foo":{"bar":"hello world"}}"#, r#"{"doc":{"foo":{"bar":"hello world"}}}"#)]),
+            ex(
+                r#"root.mapped = json("foo.bar")"#,
+                &[(
+                    r#"{"foo":{"bar":"hello world"}}"#,
+                    r#"{"mapped":"hello world"}"#,
+                )],
+            ),
+            ex(
+                "root.doc = json()",
+                &[(
+                    r#"{"foo":{"bar":"hello world"}}"#,
+                    r#"{"doc":{"foo":{"bar":"hello world"}}}"#,
+                )],
+            ),
         ],
         FnImpl::Ctx(json),
     );
@@ -115,10 +141,45 @@ pub(crate) fn register(env: &mut Environment) {
         vec![],
         FnImpl::Ctx(meta),
     );
-    env.function("batch_index", cat, "The index of the message within its batch.", vec![], vec![ex("root = batch_index()", &[("{}", "0")])], FnImpl::Ctx(batch_index));
-    env.function("batch_size", cat, "The size of the batch of the message.", vec![], vec![ex("root = batch_size()", &[("{}", "1")])], FnImpl::Ctx(batch_size));
-    env.function("error", cat, "The processing error of the message, or null.", vec![], vec![ex("root = error()", &[("{}", "null")])], FnImpl::Ctx(error));
-    env.function("errored", cat, "Whether the message has a processing error.", vec![], vec![ex("root = errored()", &[("{}", "false")])], FnImpl::Ctx(errored));
-    env.function("tracing_id", cat, "The trace id of the message, empty without tracing.", vec![], vec![], FnImpl::Ctx(tracing_id));
+    env.function(
+        "batch_index",
+        cat,
+        "The index of the message within its batch.",
+        vec![],
+        vec![ex("root = batch_index()", &[("{}", "0")])],
+        FnImpl::Ctx(batch_index),
+    );
+    env.function(
+        "batch_size",
+        cat,
+        "The size of the batch of the message.",
+        vec![],
+        vec![ex("root = batch_size()", &[("{}", "1")])],
+        FnImpl::Ctx(batch_size),
+    );
+    env.function(
+        "error",
+        cat,
+        "The processing error of the message, or null.",
+        vec![],
+        vec![ex("root = error()", &[("{}", "null")])],
+        FnImpl::Ctx(error),
+    );
+    env.function(
+        "errored",
+        cat,
+        "Whether the message has a processing error.",
+        vec![],
+        vec![ex("root = errored()", &[("{}", "false")])],
+        FnImpl::Ctx(errored),
+    );
+    env.function(
+        "tracing_id",
+        cat,
+        "The trace id of the message, empty without tracing.",
+        vec![],
+        vec![],
+        FnImpl::Ctx(tracing_id),
+    );
     let _ = p;
 }

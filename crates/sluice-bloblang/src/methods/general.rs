@@ -1,7 +1,7 @@
 //! Methods that work on any value: error handling, type checks, application of maps.
 
-use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
-use crate::eval::{err, run_stmts, type_err, Call, Cx, Flow, Root, This, R};
+use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
+use crate::eval::{Call, Cx, Flow, R, Root, This, err, run_stmts, type_err};
 use crate::value::Value;
 
 fn catch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -116,7 +116,10 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "If the target fails, returns the argument (a value or query) instead.",
         vec![p("fallback", Kind::Query)],
-        vec![ex(r#"root.doc.id = this.thing.id.string().catch(uuid_v4().length())"#, &[(r#"{"thing":{"id":"x"}}"#, r#"{"doc":{"id":"x"}}"#)])],
+        vec![ex(
+            r#"root.doc.id = this.thing.id.string().catch(uuid_v4().length())"#,
+            &[(r#"{"thing":{"id":"x"}}"#, r#"{"doc":{"id":"x"}}"#)],
+        )],
         MethodImpl::Ctx(catch),
     );
     env.method(
@@ -124,11 +127,28 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "If the target is null or fails, returns the argument instead.",
         vec![p("fallback", Kind::Query)],
-        vec![ex(r#"root.doc.id = this.thing.id.or(this.id)"#, &[(r#"{"id":"foo"}"#, r#"{"doc":{"id":"foo"}}"#)])],
+        vec![ex(
+            r#"root.doc.id = this.thing.id.or(this.id)"#,
+            &[(r#"{"id":"foo"}"#, r#"{"doc":{"id":"foo"}}"#)],
+        )],
         MethodImpl::Ctx(or),
     );
-    env.method("from", "Message Info", "Executes the target query against another message of the batch.", vec![p("index", Kind::Int)], vec![], MethodImpl::Ctx(from));
-    env.method("from_all", "Message Info", "Executes the target query against every message of the batch.", vec![], vec![], MethodImpl::Ctx(from_all));
+    env.method(
+        "from",
+        "Message Info",
+        "Executes the target query against another message of the batch.",
+        vec![p("index", Kind::Int)],
+        vec![],
+        MethodImpl::Ctx(from),
+    );
+    env.method(
+        "from_all",
+        "Message Info",
+        "Executes the target query against every message of the batch.",
+        vec![],
+        vec![],
+        MethodImpl::Ctx(from_all),
+    );
     env.method(
         "apply",
         "Object & Array Manipulation",
@@ -136,7 +156,10 @@ pub(crate) fn register(env: &mut Environment) {
         vec![p("mapping", Kind::Str)],
         vec![ex(
             "map thing {\n  root.inner = this.first\n}\n\nroot.foo = this.doc.apply(\"thing\")",
-            &[(r#"{"doc":{"first":"hello world"}}"#, r#"{"foo":{"inner":"hello world"}}"#)],
+            &[(
+                r#"{"doc":{"first":"hello world"}}"#,
+                r#"{"foo":{"inner":"hello world"}}"#,
+            )],
         )],
         MethodImpl::Ctx(apply),
     );
@@ -145,9 +168,15 @@ pub(crate) fn register(env: &mut Environment) {
         "Type Coercion",
         "The type of the value: string, bytes, number, bool, timestamp, array, object or null.",
         vec![],
-        vec![
-            ex("root.type = this.type()", &[(r#""foobar""#, r#"{"type":"string"}"#), ("666", r#"{"type":"number"}"#), ("false", r#"{"type":"bool"}"#), ("null", r#"{"type":"null"}"#)]),
-        ],
+        vec![ex(
+            "root.type = this.type()",
+            &[
+                (r#""foobar""#, r#"{"type":"string"}"#),
+                ("666", r#"{"type":"number"}"#),
+                ("false", r#"{"type":"bool"}"#),
+                ("null", r#"{"type":"null"}"#),
+            ],
+        )],
         MethodImpl::Simple(type_of),
     );
     env.method(
@@ -155,7 +184,13 @@ pub(crate) fn register(env: &mut Environment) {
         "Type Coercion",
         "Fails when the value is null.",
         vec![],
-        vec![ex("root.a = this.a.not_null()", &[(r#"{"a":"foo"}"#, r#"{"a":"foo"}"#), (r#"{"b":"foo"}"#, "Error(\"value is null\")")])],
+        vec![ex(
+            "root.a = this.a.not_null()",
+            &[
+                (r#"{"a":"foo"}"#, r#"{"a":"foo"}"#),
+                (r#"{"b":"foo"}"#, "Error(\"value is null\")"),
+            ],
+        )],
         MethodImpl::Simple(not_null),
     );
     env.method(
@@ -163,9 +198,22 @@ pub(crate) fn register(env: &mut Environment) {
         "Type Coercion",
         "Fails when a string, array or object is empty.",
         vec![],
-        vec![ex("root.a = this.a.not_empty()", &[(r#"{"a":"foo"}"#, r#"{"a":"foo"}"#), (r#"{"a":""}"#, "Error(\"string value is empty\")")])],
+        vec![ex(
+            "root.a = this.a.not_empty()",
+            &[
+                (r#"{"a":"foo"}"#, r#"{"a":"foo"}"#),
+                (r#"{"a":""}"#, "Error(\"string value is empty\")"),
+            ],
+        )],
         MethodImpl::Simple(not_empty),
     );
-    env.method("map", "Object & Array Manipulation", "Executes a query with the target as its context.", vec![p("query", Kind::Query)], vec![], MethodImpl::Ctx(map_query));
+    env.method(
+        "map",
+        "Object & Array Manipulation",
+        "Executes a query with the target as its context.",
+        vec![p("query", Kind::Query)],
+        vec![],
+        MethodImpl::Ctx(map_query),
+    );
     let _ = (opt, with_default);
 }

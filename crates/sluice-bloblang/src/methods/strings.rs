@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
-use crate::eval::{err, type_err, Call, Cx, This, R};
+use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
+use crate::eval::{Call, Cx, R, This, err, type_err};
 use crate::methods::{int_arg, str_arg, text};
-use crate::value::{format_float_g, Value};
+use crate::value::{Value, format_float_g};
 
 /// Go's `%v` of a value.
 pub(crate) fn go_v(v: &Value) -> String {
@@ -25,7 +25,9 @@ pub(crate) fn go_v(v: &Value) -> String {
             let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{}", go_v(v))).collect();
             format!("map[{}]", parts.join(" "))
         }
-        Value::Timestamp(t) => crate::time_fmt::go_format(t, "2006-01-02 15:04:05.999999999 -0700 MST"),
+        Value::Timestamp(t) => {
+            crate::time_fmt::go_format(t, "2006-01-02 15:04:05.999999999 -0700 MST")
+        }
         other => other.to_interp_string(),
     }
 }
@@ -40,7 +42,11 @@ fn pad(s: String, width: Option<usize>, left: bool, zero: bool) -> String {
     if left {
         s + &" ".repeat(fill)
     } else if zero {
-        let (sign, rest) = if s.starts_with('-') { ("-", &s[1..]) } else { ("", s.as_str()) };
+        let (sign, rest) = if s.starts_with('-') {
+            ("-", &s[1..])
+        } else {
+            ("", s.as_str())
+        };
         format!("{sign}{}{rest}", "0".repeat(fill))
     } else {
         " ".repeat(fill) + &s
@@ -61,7 +67,8 @@ pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
             continue;
         }
         i += 1;
-        let (mut left, mut zero, mut plus, mut sharp, mut space) = (false, false, false, false, false);
+        let (mut left, mut zero, mut plus, mut sharp, mut space) =
+            (false, false, false, false, false);
         while i < chars.len() && matches!(chars[i], '-' | '0' | '+' | '#' | ' ') {
             match chars[i] {
                 '-' => left = true,
@@ -120,14 +127,22 @@ pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
                         crate::value::Num::I(i) => i.to_string(),
                         crate::value::Num::F(f) => format!("%!d(float64={})", format_float_g(f)),
                     };
-                    if plus && !i.starts_with('-') { format!("+{i}") } else { i }
+                    if plus && !i.starts_with('-') {
+                        format!("+{i}")
+                    } else {
+                        i
+                    }
                 }
                 None => format!("%!d({})", go_v(arg)),
             },
             'f' | 'F' => match arg.as_num() {
                 Some(n) => {
                     let s = format!("{:.*}", prec.unwrap_or(6), n.as_f64());
-                    if plus && !s.starts_with('-') { format!("+{s}") } else { s }
+                    if plus && !s.starts_with('-') {
+                        format!("+{s}")
+                    } else {
+                        s
+                    }
                 }
                 None => format!("%!f({})", go_v(arg)),
             },
@@ -154,7 +169,11 @@ pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
                     Value::Bytes(b) => hex::encode(b),
                     other => match other.as_num() {
                         Some(crate::value::Num::I(i)) => {
-                            if i < 0 { format!("-{:x}", i.unsigned_abs()) } else { format!("{i:x}") }
+                            if i < 0 {
+                                format!("-{:x}", i.unsigned_abs())
+                            } else {
+                                format!("{i:x}")
+                            }
                         }
                         _ => format!("%!x({})", go_v(other)),
                     },
@@ -220,7 +239,9 @@ pub(crate) fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -303,13 +324,17 @@ fn trim(v: Value, args: &[Value]) -> Result<Value, String> {
 fn trim_prefix(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let pre = str_arg(&args[0], "prefix")?;
-    Ok(Value::String(s.strip_prefix(pre.as_str()).unwrap_or(&s).to_owned()))
+    Ok(Value::String(
+        s.strip_prefix(pre.as_str()).unwrap_or(&s).to_owned(),
+    ))
 }
 
 fn trim_suffix(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let suf = str_arg(&args[0], "suffix")?;
-    Ok(Value::String(s.strip_suffix(suf.as_str()).unwrap_or(&s).to_owned()))
+    Ok(Value::String(
+        s.strip_suffix(suf.as_str()).unwrap_or(&s).to_owned(),
+    ))
 }
 
 fn has_prefix(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -324,8 +349,12 @@ fn has_suffix(v: Value, args: &[Value]) -> Result<Value, String> {
 
 fn contains(v: Value, args: &[Value]) -> Result<Value, String> {
     match &v {
-        Value::Array(items) => Ok(Value::Bool(items.iter().any(|i| crate::eval::values_equal(i, &args[0])))),
-        Value::Object(m) => Ok(Value::Bool(m.values().any(|i| crate::eval::values_equal(i, &args[0])))),
+        Value::Array(items) => Ok(Value::Bool(
+            items.iter().any(|i| crate::eval::values_equal(i, &args[0])),
+        )),
+        Value::Object(m) => Ok(Value::Bool(
+            m.values().any(|i| crate::eval::values_equal(i, &args[0])),
+        )),
         Value::String(_) | Value::Bytes(_) => {
             let s = text(&v)?;
             Ok(Value::Bool(s.contains(&str_arg(&args[0], "value")?)))
@@ -338,7 +367,9 @@ fn replace_all(v: Value, args: &[Value]) -> Result<Value, String> {
     let old = str_arg(&args[0], "old")?;
     let new = str_arg(&args[1], "new")?;
     match v {
-        Value::Bytes(b) => Ok(Value::Bytes(String::from_utf8_lossy(&b).replace(&old, &new).into_bytes())),
+        Value::Bytes(b) => Ok(Value::Bytes(
+            String::from_utf8_lossy(&b).replace(&old, &new).into_bytes(),
+        )),
         other => Ok(Value::String(text(&other)?.replace(&old, &new))),
     }
 }
@@ -349,7 +380,10 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
         return Err(type_err("array", &args[0]));
     };
     if pairs.len() % 2 != 0 {
-        return Err(format!("invalid arg, replacements should be in pairs and must therefore be even: {}", pairs.len()));
+        return Err(format!(
+            "invalid arg, replacements should be in pairs and must therefore be even: {}",
+            pairs.len()
+        ));
     }
     let pairs: Vec<(String, String)> = pairs
         .chunks(2)
@@ -378,11 +412,21 @@ fn split(v: Value, args: &[Value]) -> Result<Value, String> {
     match &v {
         Value::Bytes(b) => {
             let s = String::from_utf8_lossy(b);
-            Ok(Value::Array(go_split(&s, &delim).into_iter().map(|p| Value::Bytes(p.into_bytes())).collect()))
+            Ok(Value::Array(
+                go_split(&s, &delim)
+                    .into_iter()
+                    .map(|p| Value::Bytes(p.into_bytes()))
+                    .collect(),
+            ))
         }
         _ => {
             let s = text(&v)?;
-            Ok(Value::Array(go_split(&s, &delim).into_iter().map(Value::String).collect()))
+            Ok(Value::Array(
+                go_split(&s, &delim)
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            ))
         }
     }
 }
@@ -470,7 +514,9 @@ fn unescape_html(v: Value, _: &[Value]) -> Result<Value, String> {
                 "apos" => Some('\''),
                 "nbsp" => Some('\u{a0}'),
                 _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                    u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                    u32::from_str_radix(&ent[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32)
                 }
                 _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
                 _ => None,
@@ -512,13 +558,17 @@ const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'@');
 
 pub(crate) fn query_escape(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, QUERY_SET).to_string().replace("%20", "+")
+    percent_encoding::utf8_percent_encode(s, QUERY_SET)
+        .to_string()
+        .replace("%20", "+")
 }
 
 pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
     let replaced = s.replace('+', " ");
     validate_percent(&replaced)?;
-    Ok(percent_encoding::percent_decode_str(&replaced).decode_utf8_lossy().into_owned())
+    Ok(percent_encoding::percent_decode_str(&replaced)
+        .decode_utf8_lossy()
+        .into_owned())
 }
 
 fn validate_percent(s: &str) -> Result<(), String> {
@@ -526,7 +576,9 @@ fn validate_percent(s: &str) -> Result<(), String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let ok = i + 2 < b.len() + 0 && b[i + 1].is_ascii_hexdigit() && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            let ok = i + 2 < b.len() + 0
+                && b[i + 1].is_ascii_hexdigit()
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
                 let end = (i + 3).min(b.len());
                 return Err(format!("invalid URL escape \"{}\"", &s[i..end]));
@@ -548,13 +600,19 @@ fn unescape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
 }
 
 fn escape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
-    Ok(Value::String(percent_encoding::utf8_percent_encode(&text(&v)?, PATH_SET).to_string()))
+    Ok(Value::String(
+        percent_encoding::utf8_percent_encode(&text(&v)?, PATH_SET).to_string(),
+    ))
 }
 
 fn unescape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     validate_percent(&s)?;
-    Ok(Value::String(percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()))
+    Ok(Value::String(
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned(),
+    ))
 }
 
 // ------------------------------------------------------------------ regular expressions
@@ -586,7 +644,11 @@ fn re_match(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 
 fn re_find_all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     regex_method(cx, this, call, |re, s, _| {
-        Ok(Value::Array(re.find_iter(s).map(|m| Value::String(m.as_str().to_owned())).collect()))
+        Ok(Value::Array(
+            re.find_iter(s)
+                .map(|m| Value::String(m.as_str().to_owned()))
+                .collect(),
+        ))
     })
 }
 
@@ -610,7 +672,10 @@ fn captures_object(re: &regex::Regex, c: &regex::Captures<'_>) -> Value {
     let mut obj = BTreeMap::new();
     for (i, name) in re.capture_names().enumerate() {
         let key = name.map_or_else(|| i.to_string(), str::to_owned);
-        obj.insert(key, Value::String(c.get(i).map_or("", |m| m.as_str()).to_owned()));
+        obj.insert(
+            key,
+            Value::String(c.get(i).map_or("", |m| m.as_str()).to_owned()),
+        );
     }
     Value::Object(obj)
 }
@@ -626,7 +691,11 @@ fn re_find_object(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 
 fn re_find_all_object(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     regex_method(cx, this, call, |re, s, _| {
-        Ok(Value::Array(re.captures_iter(s).map(|c| captures_object(re, &c)).collect()))
+        Ok(Value::Array(
+            re.captures_iter(s)
+                .map(|c| captures_object(re, &c))
+                .collect(),
+        ))
     })
 }
 
@@ -656,7 +725,10 @@ fn go_expand(template: &str, caps: &regex::Captures<'_>, out: &mut String) {
                 }
             }
         } else {
-            let n = template[i + 1..].bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+            let n = template[i + 1..]
+                .bytes()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                .count();
             (&template[i + 1..i + 1 + n], i + 1 + n)
         };
         if name.is_empty() {
@@ -702,7 +774,10 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Converts all letters to upper case.",
         vec![],
-        vec![ex("root.foo = this.foo.uppercase()", &[(r#"{"foo":"hello world"}"#, r#"{"foo":"HELLO WORLD"}"#)])],
+        vec![ex(
+            "root.foo = this.foo.uppercase()",
+            &[(r#"{"foo":"hello world"}"#, r#"{"foo":"HELLO WORLD"}"#)],
+        )],
         MethodImpl::Simple(uppercase),
     );
     env.method(
@@ -710,7 +785,10 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Converts all letters to lower case.",
         vec![],
-        vec![ex("root.foo = this.foo.lowercase()", &[(r#"{"foo":"HELLO WORLD"}"#, r#"{"foo":"hello world"}"#)])],
+        vec![ex(
+            "root.foo = this.foo.lowercase()",
+            &[(r#"{"foo":"HELLO WORLD"}"#, r#"{"foo":"hello world"}"#)],
+        )],
         MethodImpl::Simple(lowercase),
     );
     env.method(
@@ -718,7 +796,10 @@ pub(crate) fn register(env: &mut Environment) {
         "Type Coercion",
         "Marshals a value into a string; strings stay as they are.",
         vec![],
-        vec![ex("root.nested_json = this.string()", &[(r#"{"foo":"bar"}"#, r#"{"nested_json":"{\"foo\":\"bar\"}"}"#)])],
+        vec![ex(
+            "root.nested_json = this.string()",
+            &[(r#"{"foo":"bar"}"#, r#"{"nested_json":"{\"foo\":\"bar\"}"}"#)],
+        )],
         MethodImpl::Simple(string),
     );
     env.method(
@@ -726,7 +807,10 @@ pub(crate) fn register(env: &mut Environment) {
         "Type Coercion",
         "Marshals a value into bytes.",
         vec![],
-        vec![ex("root.first_byte = this.name.bytes().index(0)", &[(r#"{"name":"foobar bazson"}"#, r#"{"first_byte":102}"#)])],
+        vec![ex(
+            "root.first_byte = this.name.bytes().index(0)",
+            &[(r#"{"name":"foobar bazson"}"#, r#"{"first_byte":102}"#)],
+        )],
         MethodImpl::Simple(bytes),
     );
     env.method(
@@ -734,7 +818,13 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Formats arguments with the target as a Go printf template.",
         vec![crate::env::p("...", Kind::Any)],
-        vec![ex(r#"root.foo = "%s(%v): %v".format(this.name, this.age, this.fingers)"#, &[(r#"{"name":"lance","age":37,"fingers":13}"#, r#"{"foo":"lance(37): 13"}"#)])],
+        vec![ex(
+            r#"root.foo = "%s(%v): %v".format(this.name, this.age, this.fingers)"#,
+            &[(
+                r#"{"name":"lance","age":37,"fingers":13}"#,
+                r#"{"foo":"lance(37): 13"}"#,
+            )],
+        )],
         MethodImpl::Simple(format),
     );
     env.method(
@@ -742,39 +832,355 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "The length of a string, bytes, array or object.",
         vec![],
-        vec![ex("root.foo_len = this.foo.length()", &[(r#"{"foo":"hello world"}"#, r#"{"foo_len":11}"#)])],
+        vec![ex(
+            "root.foo_len = this.foo.length()",
+            &[(r#"{"foo":"hello world"}"#, r#"{"foo_len":11}"#)],
+        )],
         MethodImpl::Simple(length),
     );
-    env.method("capitalize", cat, "Upper-cases the first letter of each word.", vec![], vec![ex("root.title = this.title.capitalize()", &[(r#"{"title":"the foo bar"}"#, r#"{"title":"The Foo Bar"}"#)])], MethodImpl::Simple(capitalize));
+    env.method(
+        "capitalize",
+        cat,
+        "Upper-cases the first letter of each word.",
+        vec![],
+        vec![ex(
+            "root.title = this.title.capitalize()",
+            &[(r#"{"title":"the foo bar"}"#, r#"{"title":"The Foo Bar"}"#)],
+        )],
+        MethodImpl::Simple(capitalize),
+    );
     env.method("trim", cat, "Removes leading and trailing whitespace, or the given cutset.", vec![opt("cutset", Kind::Str, Value::Null)], vec![ex("root.title = this.title.trim(\"!?\")\nroot.description = this.description.trim()", &[(r#"{"description":"  something happened and its amazing! ","title":"!!!watch out!?"}"#, r#"{"description":"something happened and its amazing!","title":"watch out"}"#)])], MethodImpl::Simple(trim));
-    env.method("trim_prefix", cat, "Removes a prefix.", vec![p("prefix", Kind::Str)], vec![ex(r#"root.name = this.name.trim_prefix("foobar_")"#, &[(r#"{"name":"foobar_blobton"}"#, r#"{"name":"blobton"}"#)])], MethodImpl::Simple(trim_prefix));
-    env.method("trim_suffix", cat, "Removes a suffix.", vec![p("suffix", Kind::Str)], vec![ex(r#"root.name = this.name.trim_suffix("_foobar")"#, &[(r#"{"name":"blobton_foobar"}"#, r#"{"name":"blobton"}"#)])], MethodImpl::Simple(trim_suffix));
-    env.method("has_prefix", cat, "Whether the string starts with a value.", vec![p("value", Kind::Str)], vec![ex(r#"root.t1 = this.v1.has_prefix("foo")"#, &[(r#"{"v1":"foobar"}"#, r#"{"t1":true}"#)])], MethodImpl::Simple(has_prefix));
-    env.method("has_suffix", cat, "Whether the string ends with a value.", vec![p("value", Kind::Str)], vec![ex(r#"root.t1 = this.v1.has_suffix("bar")"#, &[(r#"{"v1":"foobar"}"#, r#"{"t1":true}"#)])], MethodImpl::Simple(has_suffix));
-    env.method("contains", cat, "Whether a string contains a substring, or an array or object a value.", vec![p("value", Kind::Any)], vec![ex(r#"root.has_foo = this.thing.contains("foo")"#, &[(r#"{"thing":["this","foo","that"]}"#, r#"{"has_foo":true}"#), (r#"{"thing":"this foo that"}"#, r#"{"has_foo":true}"#)])], MethodImpl::Simple(contains));
-    env.method("replace_all", cat, "Replaces all occurrences of a string.", vec![p("old", Kind::Str), p("new", Kind::Str)], vec![ex(r#"root.new_value = this.value.replace_all("foo","dog")"#, &[(r#"{"value":"The foo ate my homework"}"#, r#"{"new_value":"The dog ate my homework"}"#)])], MethodImpl::Simple(replace_all));
-    env.method("replace", cat, "Replaces all occurrences of a string.", vec![p("old", Kind::Str), p("new", Kind::Str)], vec![], MethodImpl::Simple(replace_all));
+    env.method(
+        "trim_prefix",
+        cat,
+        "Removes a prefix.",
+        vec![p("prefix", Kind::Str)],
+        vec![ex(
+            r#"root.name = this.name.trim_prefix("foobar_")"#,
+            &[(r#"{"name":"foobar_blobton"}"#, r#"{"name":"blobton"}"#)],
+        )],
+        MethodImpl::Simple(trim_prefix),
+    );
+    env.method(
+        "trim_suffix",
+        cat,
+        "Removes a suffix.",
+        vec![p("suffix", Kind::Str)],
+        vec![ex(
+            r#"root.name = this.name.trim_suffix("_foobar")"#,
+            &[(r#"{"name":"blobton_foobar"}"#, r#"{"name":"blobton"}"#)],
+        )],
+        MethodImpl::Simple(trim_suffix),
+    );
+    env.method(
+        "has_prefix",
+        cat,
+        "Whether the string starts with a value.",
+        vec![p("value", Kind::Str)],
+        vec![ex(
+            r#"root.t1 = this.v1.has_prefix("foo")"#,
+            &[(r#"{"v1":"foobar"}"#, r#"{"t1":true}"#)],
+        )],
+        MethodImpl::Simple(has_prefix),
+    );
+    env.method(
+        "has_suffix",
+        cat,
+        "Whether the string ends with a value.",
+        vec![p("value", Kind::Str)],
+        vec![ex(
+            r#"root.t1 = this.v1.has_suffix("bar")"#,
+            &[(r#"{"v1":"foobar"}"#, r#"{"t1":true}"#)],
+        )],
+        MethodImpl::Simple(has_suffix),
+    );
+    env.method(
+        "contains",
+        cat,
+        "Whether a string contains a substring, or an array or object a value.",
+        vec![p("value", Kind::Any)],
+        vec![ex(
+            r#"root.has_foo = this.thing.contains("foo")"#,
+            &[
+                (r#"{"thing":["this","foo","that"]}"#, r#"{"has_foo":true}"#),
+                (r#"{"thing":"this foo that"}"#, r#"{"has_foo":true}"#),
+            ],
+        )],
+        MethodImpl::Simple(contains),
+    );
+    env.method(
+        "replace_all",
+        cat,
+        "Replaces all occurrences of a string.",
+        vec![p("old", Kind::Str), p("new", Kind::Str)],
+        vec![ex(
+            r#"root.new_value = this.value.replace_all("foo","dog")"#,
+            &[(
+                r#"{"value":"The foo ate my homework"}"#,
+                r#"{"new_value":"The dog ate my homework"}"#,
+            )],
+        )],
+        MethodImpl::Simple(replace_all),
+    );
+    env.method(
+        "replace",
+        cat,
+        "Replaces all occurrences of a string.",
+        vec![p("old", Kind::Str), p("new", Kind::Str)],
+        vec![],
+        MethodImpl::Simple(replace_all),
+    );
     env.method("replace_all_many", cat, "Replaces pairs of strings.", vec![p("values", Kind::Any)], vec![ex(r#"root.new_value = this.value.replace_all_many(["<b>", "&lt;b&gt;", "</b>", "&lt;/b&gt;"])"#, &[(r#"{"value":"<b>hi</b>"}"#, r#"{"new_value":"&lt;b&gt;hi&lt;/b&gt;"}"#)])], MethodImpl::Simple(replace_all_many));
-    env.method("replace_many", cat, "Replaces pairs of strings.", vec![p("values", Kind::Any)], vec![], MethodImpl::Simple(replace_all_many));
-    env.method("split", cat, "Splits a string into an array by a delimiter.", vec![p("delimiter", Kind::Str), opt("empty_as_null", Kind::Bool, Value::Bool(false))], vec![ex(r#"root.new_value = this.value.split(",")"#, &[(r#"{"value":"foo,bar,baz"}"#, r#"{"new_value":["foo","bar","baz"]}"#)])], MethodImpl::Simple(split));
-    env.method("join", cat, "Joins an array of strings with a delimiter.", vec![opt("delimiter", Kind::Str, Value::Null)], vec![ex(r#"root.joined_words = this.words.join()
-root.joined_numbers = this.numbers.map_each(this.string()).join(",")"#, &[(r#"{"words":["hello","world"],"numbers":[3,8,11]}"#, r#"{"joined_numbers":"3,8,11","joined_words":"helloworld"}"#)])], MethodImpl::Simple(join));
-    env.method("repeat", cat, "Repeats a string.", vec![p("count", Kind::Int)], vec![ex("root.repeated = this.name.repeat(3)", &[(r#"{"name":"bob"}"#, r#"{"repeated":"bobbobbob"}"#)])], MethodImpl::Simple(repeat));
-    env.method("index_of", cat, "The byte index of a substring, or -1.", vec![p("value", Kind::Str)], vec![ex(r#"root.index = this.thing.index_of("bar")"#, &[(r#"{"thing":"foobar"}"#, r#"{"index":3}"#)])], MethodImpl::Simple(index_of));
-    env.method("quote", cat, "Quotes a string with Go escapes.", vec![], vec![ex("root.quoted = this.thing.quote()", &[(r#"{"thing":"foo\nbar"}"#, r#"{"quoted":"\"foo\\nbar\""}"#)])], MethodImpl::Simple(quote));
-    env.method("unquote", cat, "Unquotes a Go quoted string.", vec![], vec![ex("root.unquoted = this.thing.unquote()", &[(r#"{"thing":"\"foo\\nbar\""}"#, r#"{"unquoted":"foo\nbar"}"#)])], MethodImpl::Simple(unquote));
-    env.method("escape_html", cat, "Escapes HTML special characters.", vec![], vec![ex("root.escaped = this.value.escape_html()", &[(r#"{"value":"foo & bar"}"#, r#"{"escaped":"foo &amp; bar"}"#)])], MethodImpl::Simple(escape_html));
-    env.method("unescape_html", cat, "Unescapes HTML entities.", vec![], vec![ex("root.unescaped = this.value.unescape_html()", &[(r#"{"value":"foo &amp; bar"}"#, r#"{"unescaped":"foo & bar"}"#)])], MethodImpl::Simple(unescape_html));
-    env.method("escape_url_query", cat, "Escapes a string for a URL query.", vec![], vec![ex("root.escaped = this.value.escape_url_query()", &[(r#"{"value":"foo & bar"}"#, r#"{"escaped":"foo+%26+bar"}"#)])], MethodImpl::Simple(escape_url_query));
-    env.method("unescape_url_query", cat, "Unescapes a URL query string.", vec![], vec![ex("root.unescaped = this.value.unescape_url_query()", &[(r#"{"value":"foo+%26+bar"}"#, r#"{"unescaped":"foo & bar"}"#)])], MethodImpl::Simple(unescape_url_query));
-    env.method("escape_url_path", cat, "Escapes a string for a URL path segment.", vec![], vec![ex("root.escaped = this.value.escape_url_path()", &[(r#"{"value":"foo/bar baz"}"#, r#"{"escaped":"foo%2Fbar%20baz"}"#)])], MethodImpl::Simple(escape_url_path));
-    env.method("unescape_url_path", cat, "Unescapes a URL path segment.", vec![], vec![ex("root.unescaped = this.value.unescape_url_path()", &[(r#"{"value":"foo%2Fbar%20baz"}"#, r#"{"unescaped":"foo/bar baz"}"#)])], MethodImpl::Simple(unescape_url_path));
+    env.method(
+        "replace_many",
+        cat,
+        "Replaces pairs of strings.",
+        vec![p("values", Kind::Any)],
+        vec![],
+        MethodImpl::Simple(replace_all_many),
+    );
+    env.method(
+        "split",
+        cat,
+        "Splits a string into an array by a delimiter.",
+        vec![
+            p("delimiter", Kind::Str),
+            opt("empty_as_null", Kind::Bool, Value::Bool(false)),
+        ],
+        vec![ex(
+            r#"root.new_value = this.value.split(",")"#,
+            &[(
+                r#"{"value":"foo,bar,baz"}"#,
+                r#"{"new_value":["foo","bar","baz"]}"#,
+            )],
+        )],
+        MethodImpl::Simple(split),
+    );
+    env.method(
+        "join",
+        cat,
+        "Joins an array of strings with a delimiter.",
+        vec![opt("delimiter", Kind::Str, Value::Null)],
+        vec![ex(
+            r#"root.joined_words = this.words.join()
+root.joined_numbers = this.numbers.map_each(this.string()).join(",")"#,
+            &[(
+                r#"{"words":["hello","world"],"numbers":[3,8,11]}"#,
+                r#"{"joined_numbers":"3,8,11","joined_words":"helloworld"}"#,
+            )],
+        )],
+        MethodImpl::Simple(join),
+    );
+    env.method(
+        "repeat",
+        cat,
+        "Repeats a string.",
+        vec![p("count", Kind::Int)],
+        vec![ex(
+            "root.repeated = this.name.repeat(3)",
+            &[(r#"{"name":"bob"}"#, r#"{"repeated":"bobbobbob"}"#)],
+        )],
+        MethodImpl::Simple(repeat),
+    );
+    env.method(
+        "index_of",
+        cat,
+        "The byte index of a substring, or -1.",
+        vec![p("value", Kind::Str)],
+        vec![ex(
+            r#"root.index = this.thing.index_of("bar")"#,
+            &[(r#"{"thing":"foobar"}"#, r#"{"index":3}"#)],
+        )],
+        MethodImpl::Simple(index_of),
+    );
+    env.method(
+        "quote",
+        cat,
+        "Quotes a string with Go escapes.",
+        vec![],
+        vec![ex(
+            "root.quoted = this.thing.quote()",
+            &[(r#"{"thing":"foo\nbar"}"#, r#"{"quoted":"\"foo\\nbar\""}"#)],
+        )],
+        MethodImpl::Simple(quote),
+    );
+    env.method(
+        "unquote",
+        cat,
+        "Unquotes a Go quoted string.",
+        vec![],
+        vec![ex(
+            "root.unquoted = this.thing.unquote()",
+            &[(r#"{"thing":"\"foo\\nbar\""}"#, r#"{"unquoted":"foo\nbar"}"#)],
+        )],
+        MethodImpl::Simple(unquote),
+    );
+    env.method(
+        "escape_html",
+        cat,
+        "Escapes HTML special characters.",
+        vec![],
+        vec![ex(
+            "root.escaped = this.value.escape_html()",
+            &[(r#"{"value":"foo & bar"}"#, r#"{"escaped":"foo &amp; bar"}"#)],
+        )],
+        MethodImpl::Simple(escape_html),
+    );
+    env.method(
+        "unescape_html",
+        cat,
+        "Unescapes HTML entities.",
+        vec![],
+        vec![ex(
+            "root.unescaped = this.value.unescape_html()",
+            &[(
+                r#"{"value":"foo &amp; bar"}"#,
+                r#"{"unescaped":"foo & bar"}"#,
+            )],
+        )],
+        MethodImpl::Simple(unescape_html),
+    );
+    env.method(
+        "escape_url_query",
+        cat,
+        "Escapes a string for a URL query.",
+        vec![],
+        vec![ex(
+            "root.escaped = this.value.escape_url_query()",
+            &[(r#"{"value":"foo & bar"}"#, r#"{"escaped":"foo+%26+bar"}"#)],
+        )],
+        MethodImpl::Simple(escape_url_query),
+    );
+    env.method(
+        "unescape_url_query",
+        cat,
+        "Unescapes a URL query string.",
+        vec![],
+        vec![ex(
+            "root.unescaped = this.value.unescape_url_query()",
+            &[(r#"{"value":"foo+%26+bar"}"#, r#"{"unescaped":"foo & bar"}"#)],
+        )],
+        MethodImpl::Simple(unescape_url_query),
+    );
+    env.method(
+        "escape_url_path",
+        cat,
+        "Escapes a string for a URL path segment.",
+        vec![],
+        vec![ex(
+            "root.escaped = this.value.escape_url_path()",
+            &[(
+                r#"{"value":"foo/bar baz"}"#,
+                r#"{"escaped":"foo%2Fbar%20baz"}"#,
+            )],
+        )],
+        MethodImpl::Simple(escape_url_path),
+    );
+    env.method(
+        "unescape_url_path",
+        cat,
+        "Unescapes a URL path segment.",
+        vec![],
+        vec![ex(
+            "root.unescaped = this.value.unescape_url_path()",
+            &[(
+                r#"{"value":"foo%2Fbar%20baz"}"#,
+                r#"{"unescaped":"foo/bar baz"}"#,
+            )],
+        )],
+        MethodImpl::Simple(unescape_url_path),
+    );
     let cat = "Regular Expressions";
-    env.method("re_match", cat, "Whether the regular expression matches.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_match("[0-9]")"#, &[(r#"{"value":"there are 10 puppies"}"#, r#"{"matches":true}"#), (r#"{"value":"there are ten puppies"}"#, r#"{"matches":false}"#)])], MethodImpl::Ctx(re_match));
-    env.method("re_find_all", cat, "All matches of the regular expression.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_all("a.")"#, &[(r#"{"value":"paranormal"}"#, r#"{"matches":["ar","an","al"]}"#)])], MethodImpl::Ctx(re_find_all));
-    env.method("re_find_all_submatch", cat, "All matches with their capture groups.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_all_submatch("a(x*)b")"#, &[(r#"{"value":"-axxb-ab-"}"#, r#"{"matches":[["axxb","xx"],["ab",""]]}"#)])], MethodImpl::Ctx(re_find_all_submatch));
-    env.method("re_find_object", cat, "The first match as an object of capture groups.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_object("a(?P<foo>x*)b")"#, &[(r#"{"value":"-axxb-ab-"}"#, r#"{"matches":{"0":"axxb","foo":"xx"}}"#)])], MethodImpl::Ctx(re_find_object));
-    env.method("re_find_all_object", cat, "All matches as objects of capture groups.", vec![p("pattern", Kind::Str)], vec![ex(r#"root.matches = this.value.re_find_all_object("a(?P<foo>x*)b")"#, &[(r#"{"value":"-axxb-ab-"}"#, r#"{"matches":[{"0":"axxb","foo":"xx"},{"0":"ab","foo":""}]}"#)])], MethodImpl::Ctx(re_find_all_object));
-    env.method("re_replace_all", cat, "Replaces all matches, expanding `$1` references.", vec![p("pattern", Kind::Str), p("value", Kind::Str)], vec![ex(r#"root.new_value = this.value.re_replace_all("ADD ([0-9]+)","+($1)")"#, &[(r#"{"value":"foo ADD 70"}"#, r#"{"new_value":"foo +(70)"}"#)])], MethodImpl::Ctx(re_replace_all));
-    env.method("re_replace", cat, "Replaces all matches, expanding `$1` references.", vec![p("pattern", Kind::Str), p("value", Kind::Str)], vec![], MethodImpl::Ctx(re_replace));
+    env.method(
+        "re_match",
+        cat,
+        "Whether the regular expression matches.",
+        vec![p("pattern", Kind::Str)],
+        vec![ex(
+            r#"root.matches = this.value.re_match("[0-9]")"#,
+            &[
+                (r#"{"value":"there are 10 puppies"}"#, r#"{"matches":true}"#),
+                (
+                    r#"{"value":"there are ten puppies"}"#,
+                    r#"{"matches":false}"#,
+                ),
+            ],
+        )],
+        MethodImpl::Ctx(re_match),
+    );
+    env.method(
+        "re_find_all",
+        cat,
+        "All matches of the regular expression.",
+        vec![p("pattern", Kind::Str)],
+        vec![ex(
+            r#"root.matches = this.value.re_find_all("a.")"#,
+            &[(
+                r#"{"value":"paranormal"}"#,
+                r#"{"matches":["ar","an","al"]}"#,
+            )],
+        )],
+        MethodImpl::Ctx(re_find_all),
+    );
+    env.method(
+        "re_find_all_submatch",
+        cat,
+        "All matches with their capture groups.",
+        vec![p("pattern", Kind::Str)],
+        vec![ex(
+            r#"root.matches = this.value.re_find_all_submatch("a(x*)b")"#,
+            &[(
+                r#"{"value":"-axxb-ab-"}"#,
+                r#"{"matches":[["axxb","xx"],["ab",""]]}"#,
+            )],
+        )],
+        MethodImpl::Ctx(re_find_all_submatch),
+    );
+    env.method(
+        "re_find_object",
+        cat,
+        "The first match as an object of capture groups.",
+        vec![p("pattern", Kind::Str)],
+        vec![ex(
+            r#"root.matches = this.value.re_find_object("a(?P<foo>x*)b")"#,
+            &[(
+                r#"{"value":"-axxb-ab-"}"#,
+                r#"{"matches":{"0":"axxb","foo":"xx"}}"#,
+            )],
+        )],
+        MethodImpl::Ctx(re_find_object),
+    );
+    env.method(
+        "re_find_all_object",
+        cat,
+        "All matches as objects of capture groups.",
+        vec![p("pattern", Kind::Str)],
+        vec![ex(
+            r#"root.matches = this.value.re_find_all_object("a(?P<foo>x*)b")"#,
+            &[(
+                r#"{"value":"-axxb-ab-"}"#,
+                r#"{"matches":[{"0":"axxb","foo":"xx"},{"0":"ab","foo":""}]}"#,
+            )],
+        )],
+        MethodImpl::Ctx(re_find_all_object),
+    );
+    env.method(
+        "re_replace_all",
+        cat,
+        "Replaces all matches, expanding `$1` references.",
+        vec![p("pattern", Kind::Str), p("value", Kind::Str)],
+        vec![ex(
+            r#"root.new_value = this.value.re_replace_all("ADD ([0-9]+)","+($1)")"#,
+            &[(r#"{"value":"foo ADD 70"}"#, r#"{"new_value":"foo +(70)"}"#)],
+        )],
+        MethodImpl::Ctx(re_replace_all),
+    );
+    env.method(
+        "re_replace",
+        cat,
+        "Replaces all matches, expanding `$1` references.",
+        vec![p("pattern", Kind::Str), p("value", Kind::Str)],
+        vec![],
+        MethodImpl::Ctx(re_replace),
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::diagnostic::ParseError;
 use crate::env::{Environment, Kind};
-use crate::eval::{apply_bin, BinOp, Call, Expr, Flow, Key, Maps, Pattern, Stmt, Target};
+use crate::eval::{BinOp, Call, Expr, Flow, Key, Maps, Pattern, Stmt, Target, apply_bin};
 use crate::value::Value;
 
 /// A parser failure at a char position.
@@ -20,11 +20,19 @@ pub(crate) struct PErr {
 
 impl PErr {
     fn new(pos: usize, expected: &[&str]) -> Self {
-        PErr { pos, expected: expected.iter().map(|s| (*s).to_owned()).collect(), fatal: None }
+        PErr {
+            pos,
+            expected: expected.iter().map(|s| (*s).to_owned()).collect(),
+            fatal: None,
+        }
     }
 
     fn fatal(pos: usize, msg: impl Into<String>) -> Self {
-        PErr { pos, expected: Vec::new(), fatal: Some(msg.into()) }
+        PErr {
+            pos,
+            expected: Vec::new(),
+            fatal: Some(msg.into()),
+        }
     }
 
     fn required(mut self) -> Self {
@@ -103,7 +111,13 @@ pub(crate) struct ParsedMapping {
 
 impl Parser {
     pub(crate) fn new(src: &str, env: &'static Environment) -> Self {
-        Parser { chars: src.chars().collect(), pos: 0, env, named: Vec::new(), base_dir: None }
+        Parser {
+            chars: src.chars().collect(),
+            pos: 0,
+            env,
+            named: Vec::new(),
+            base_dir: None,
+        }
     }
 
     pub(crate) fn with_base_dir(mut self, dir: Option<PathBuf>) -> Self {
@@ -251,7 +265,10 @@ impl Parser {
             if c == '"' && !escaped {
                 let raw: String = self.chars[start + 1..i].iter().collect();
                 let s = unquote(&raw).map_err(|e| {
-                    PErr::fatal(start, format!("failed to unescape quoted string contents: {e}"))
+                    PErr::fatal(
+                        start,
+                        format!("failed to unescape quoted string contents: {e}"),
+                    )
                 })?;
                 self.pos = i + 1;
                 return Ok(s);
@@ -263,7 +280,11 @@ impl Parser {
             }
             i += 1;
         }
-        Err(PErr { pos: self.chars.len(), expected: vec!["end quote".to_owned()], fatal: Some("required".to_owned()) })
+        Err(PErr {
+            pos: self.chars.len(),
+            expected: vec!["end quote".to_owned()],
+            fatal: Some("required".to_owned()),
+        })
     }
 
     fn triple_quoted(&mut self) -> P<String> {
@@ -312,7 +333,10 @@ impl Parser {
         };
         self.pos = start;
         match self.single_root() {
-            Ok(stmt) => Ok(ParsedMapping { stmts: vec![stmt], maps: Maps::new() }),
+            Ok(stmt) => Ok(ParsedMapping {
+                stmts: vec![stmt],
+                maps: Maps::new(),
+            }),
             Err(e) => {
                 if e.is_fatal() || e.pos > exe.pos {
                     Err(e)
@@ -353,7 +377,10 @@ impl Parser {
             Ok(stmts) => Ok(ParsedMapping { stmts, maps }),
             Err(e) => {
                 let inner = sub.to_error(&e);
-                Err(PErr::fatal(at, format!("failed to parse import '{path}': {inner}")))
+                Err(PErr::fatal(
+                    at,
+                    format!("failed to parse import '{path}': {inner}"),
+                ))
             }
         }
     }
@@ -379,7 +406,11 @@ impl Parser {
                 fatal: None,
             });
         }
-        Ok(Stmt::Assign { target: Target::Root(Vec::new()), expr, line: 1 })
+        Ok(Stmt::Assign {
+            target: Target::Root(Vec::new()),
+            expr,
+            line: 1,
+        })
     }
 
     fn executor(&mut self, maps: &mut Maps) -> P<Vec<Stmt>> {
@@ -419,22 +450,32 @@ impl Parser {
         if self.term("import").is_ok() {
             let r = (|| -> P<String> {
                 self.req_spaces()?;
-                self.quoted_string().map_err(|e| e.expect(self.pos, &["filepath"]).required())
+                self.quoted_string()
+                    .map_err(|e| e.expect(self.pos, &["filepath"]).required())
             })();
             match r {
                 Ok(path) => {
                     let Some(maps) = maps.as_deref_mut() else {
-                        return Err(PErr::fatal(start, "importing mappings is not allowed within this block"));
+                        return Err(PErr::fatal(
+                            start,
+                            "importing mappings is not allowed within this block",
+                        ));
                     };
                     let content = self.read_import(start, &path)?;
                     let mut sub = self.sub_parser(&content, &path);
                     let mut sub_maps = Maps::new();
                     if let Err(e) = sub.executor(&mut sub_maps) {
                         let inner = sub.to_error(&e);
-                        return Err(PErr::fatal(start, format!("failed to parse import '{path}': {inner}")));
+                        return Err(PErr::fatal(
+                            start,
+                            format!("failed to parse import '{path}': {inner}"),
+                        ));
                     }
                     if sub_maps.is_empty() {
-                        return Err(PErr::fatal(start, format!("no maps to import from '{path}'")));
+                        return Err(PErr::fatal(
+                            start,
+                            format!("no maps to import from '{path}'"),
+                        ));
                     }
                     let mut collisions = Vec::new();
                     for (k, v) in sub_maps {
@@ -447,7 +488,10 @@ impl Parser {
                     if !collisions.is_empty() {
                         return Err(PErr::fatal(
                             start,
-                            format!("map name collisions from import '{path}': [{}]", collisions.join(" ")),
+                            format!(
+                                "map name collisions from import '{path}': [{}]",
+                                collisions.join(" ")
+                            ),
                         ));
                     }
                     return Ok(None);
@@ -481,7 +525,10 @@ impl Parser {
             match r {
                 Ok((name, body)) => {
                     let Some(maps) = maps.as_deref_mut() else {
-                        return Err(PErr::fatal(start, "defining maps is not allowed within this block"));
+                        return Err(PErr::fatal(
+                            start,
+                            "defining maps is not allowed within this block",
+                        ));
                     };
                     if maps.contains_key(&name) {
                         return Err(PErr::fatal(start, format!("map name collision: {name}")));
@@ -514,7 +561,11 @@ impl Parser {
                 self.ch('=')?;
                 self.req_spaces()?;
                 let expr = self.query()?;
-                Ok(Stmt::Assign { target: Target::Var(name), expr, line })
+                Ok(Stmt::Assign {
+                    target: Target::Var(name),
+                    expr,
+                    line,
+                })
             })();
             match r {
                 Ok(s) => return Ok(Some(s)),
@@ -539,12 +590,19 @@ impl Parser {
                 self.ch('=')?;
                 self.req_spaces()?;
                 let expr = self.query()?;
-                Ok(Stmt::Assign { target: Target::Meta(key), expr, line })
+                Ok(Stmt::Assign {
+                    target: Target::Meta(key),
+                    expr,
+                    line,
+                })
             })();
             match r {
                 Ok(s) => {
                     if !allow_meta {
-                        return Err(PErr::fatal(start, "setting meta fields is not allowed within this block"));
+                        return Err(PErr::fatal(
+                            start,
+                            "setting meta fields is not allowed within this block",
+                        ));
                     }
                     return Ok(Some(s));
                 }
@@ -561,7 +619,11 @@ impl Parser {
             self.ch('=')?;
             self.req_spaces()?;
             let expr = self.query()?;
-            Ok(Stmt::Assign { target: Target::Root(path), expr, line })
+            Ok(Stmt::Assign {
+                target: Target::Root(path),
+                expr,
+                line,
+            })
         })();
         match r {
             Ok(s) => return Ok(Some(s)),
@@ -686,7 +748,11 @@ impl Parser {
             self.pos = save;
             break;
         }
-        Ok(Stmt::If { branches, otherwise, line })
+        Ok(Stmt::If {
+            branches,
+            otherwise,
+            line,
+        })
     }
 
     // ---------------------------------------------------------------- queries
@@ -776,7 +842,9 @@ impl Parser {
         } else {
             false
         };
-        let mut e = self.root_term().map_err(|e| e.expect(if not { start + 1 } else { start }, &["query"]))?;
+        let mut e = self
+            .root_term()
+            .map_err(|e| e.expect(if not { start + 1 } else { start }, &["query"]))?;
         loop {
             let save = self.pos;
             if self.peek() != Some('.') {
@@ -807,7 +875,10 @@ impl Parser {
             self.ch(')')?;
             if let Expr::Lambda(Some(_), inner) = &q {
                 if let Expr::Lambda(Some(_), _) = &**inner {
-                    return Err(PErr::fatal(start, "it would be in poor taste to capture the same context under both names"));
+                    return Err(PErr::fatal(
+                        start,
+                        "it would be in poor taste to capture the same context under both names",
+                    ));
                 }
             }
             return Ok(Expr::MapExpr(Box::new(target), Box::new(q)));
@@ -822,7 +893,7 @@ impl Parser {
                     return Err(PErr::fatal(after, format!("unrecognised method '{name}'")));
                 };
                 // The environment lives for the program's lifetime.
-                                let args = self.resolve_args(spec, args, after)?;
+                let args = self.resolve_args(spec, args, after)?;
                 return Ok(Expr::Method(Box::new(Call {
                     spec,
                     target: Some(target),
@@ -861,7 +932,8 @@ impl Parser {
     }
 
     fn call_args(&mut self) -> P<Vec<(Option<String>, Expr)>> {
-        self.ch('(').map_err(|e| e.expect(self.pos, &["function arguments"]))?;
+        self.ch('(')
+            .map_err(|e| e.expect(self.pos, &["function arguments"]))?;
         self.ws_nl();
         let mut args = Vec::new();
         if self.peek() == Some(')') {
@@ -902,7 +974,11 @@ impl Parser {
                 self.pos += 1;
                 return Ok(args);
             }
-            return Err(PErr { pos: self.pos, expected: vec!["comma".into(), "closing bracket".into()], fatal: Some("required".into()) });
+            return Err(PErr {
+                pos: self.pos,
+                expected: vec!["comma".into(), "closing bracket".into()],
+                fatal: Some("required".into()),
+            });
         }
     }
 
@@ -971,7 +1047,8 @@ impl Parser {
                     Kind::Int | Kind::Num => v.as_num().is_some(),
                     Kind::Bool => matches!(v, Value::Bool(_)),
                 };
-                let optional_null = param.default.as_ref().is_some_and(Value::is_null) && v.is_null();
+                let optional_null =
+                    param.default.as_ref().is_some_and(Value::is_null) && v.is_null();
                 if !ok && !optional_null {
                     let want = match param.kind {
                         Kind::Str => "string",
@@ -1057,7 +1134,9 @@ impl Parser {
                 self.term("=>")?;
                 Pattern::Wild
             } else {
-                let q = self.query().map_err(|e| e.expect(case_start, &["match case"]).required())?;
+                let q = self
+                    .query()
+                    .map_err(|e| e.expect(case_start, &["match case"]).required())?;
                 self.spaces();
                 self.term("=>").map_err(PErr::required)?;
                 match q {
@@ -1090,7 +1169,11 @@ impl Parser {
                 self.pos += 1;
                 return Ok(Expr::Match(subject, cases));
             }
-            return Err(PErr { pos: self.pos, expected: vec![",".into(), "line break".into(), "}".into()], fatal: Some("required".into()) });
+            return Err(PErr {
+                pos: self.pos,
+                expected: vec![",".into(), "line break".into(), "}".into()],
+                fatal: Some("required".into()),
+            });
         }
     }
 
@@ -1153,10 +1236,16 @@ impl Parser {
             None
         } else {
             if self.named.contains(&name) {
-                return Err(PErr::fatal(start, format!("context label `{name}` would shadow a parent context")));
+                return Err(PErr::fatal(
+                    start,
+                    format!("context label `{name}` would shadow a parent context"),
+                ));
             }
             if name == "root" || name == "this" {
-                return Err(PErr::fatal(start, format!("context label `{name}` is not allowed")));
+                return Err(PErr::fatal(
+                    start,
+                    format!("context label `{name}` is not allowed"),
+                ));
             }
             Some(name)
         };
@@ -1186,7 +1275,8 @@ impl Parser {
         self.ws_nl();
         let q = self.query()?;
         self.ws_nl();
-        self.ch(')').map_err(|e| e.expect(self.pos, &["closing bracket"]).required())?;
+        self.ch(')')
+            .map_err(|e| e.expect(self.pos, &["closing bracket"]).required())?;
         Ok(q)
     }
 
@@ -1214,10 +1304,9 @@ impl Parser {
             }
             text.push('.');
             text.extend(&self.chars[fs..self.pos]);
-            return text
-                .parse::<f64>()
-                .map(Value::Float)
-                .map_err(|e| PErr::fatal(start, format!("failed to parse '{text}' as float: {e}")));
+            return text.parse::<f64>().map(Value::Float).map_err(|e| {
+                PErr::fatal(start, format!("failed to parse '{text}' as float: {e}"))
+            });
         }
         text.parse::<i64>().map(Value::Int).map_err(|_| {
             PErr::fatal(
@@ -1256,7 +1345,17 @@ impl Parser {
         if self.peek() == Some('{') {
             return self.object_literal();
         }
-        Err(PErr::new(start, &["boolean", "number", "quoted string", "null", "array", "object"]))
+        Err(PErr::new(
+            start,
+            &[
+                "boolean",
+                "number",
+                "quoted string",
+                "null",
+                "array",
+                "object",
+            ],
+        ))
     }
 
     fn array_literal(&mut self) -> P<Expr> {
@@ -1269,7 +1368,9 @@ impl Parser {
         }
         loop {
             let item_start = self.pos;
-            let q = self.query().map_err(|e| e.expect(item_start, &["object"]))?;
+            let q = self
+                .query()
+                .map_err(|e| e.expect(item_start, &["object"]))?;
             items.push(q);
             self.spaces();
             if self.peek() == Some(',') {
@@ -1370,7 +1471,10 @@ impl Parser {
             }
             return Err(PErr::new(self.pos, &[",", "}"]));
         }
-        if entries.iter().all(|(k, v)| matches!(k, Key::Static(_)) && v.is_lit()) {
+        if entries
+            .iter()
+            .all(|(k, v)| matches!(k, Key::Static(_)) && v.is_lit())
+        {
             let mut map = BTreeMap::new();
             for (k, v) in entries {
                 if let (Key::Static(k), Expr::Lit(v)) = (k, v) {
@@ -1393,16 +1497,26 @@ impl Parser {
         let args = self.call_args()?;
         let after = self.pos;
         let Some(spec) = self.env.functions.get(name.as_str()) else {
-            return Err(PErr::fatal(after, format!("unrecognised function '{name}'")));
+            return Err(PErr::fatal(
+                after,
+                format!("unrecognised function '{name}'"),
+            ));
         };
-                let args = self.resolve_args(spec, args, after)?;
-        let call = Call { spec, target: None, args, cache: OnceLock::new(), state: std::sync::Mutex::new(None) };
+        let args = self.resolve_args(spec, args, after)?;
+        let call = Call {
+            spec,
+            target: None,
+            args,
+            cache: OnceLock::new(),
+            state: std::sync::Mutex::new(None),
+        };
         Ok(Expr::Fn(Box::new(call)))
     }
 
     fn meta_ref(&mut self) -> P<Expr> {
         let start = self.pos;
-        self.ch('@').map_err(|_| PErr::new(start, &["metadata path"]))?;
+        self.ch('@')
+            .map_err(|_| PErr::new(start, &["metadata path"]))?;
         if let Some(w) = self.word() {
             return Ok(Expr::Meta(Some(w)));
         }
@@ -1415,7 +1529,8 @@ impl Parser {
 
     fn var_ref(&mut self) -> P<Expr> {
         let start = self.pos;
-        self.ch('$').map_err(|_| PErr::new(start, &["variable path"]))?;
+        self.ch('$')
+            .map_err(|_| PErr::new(start, &["variable path"]))?;
         match self.word() {
             Some(w) => Ok(Expr::Var(w)),
             None => Err(PErr::new(start, &["variable path"])),
@@ -1458,7 +1573,14 @@ fn build_arith(terms: Vec<Expr>, ops: Vec<BinOp>, at: usize) -> P<Expr> {
     let levels: [&[BinOp]; 4] = [
         &[BinOp::Mul, BinOp::Div, BinOp::Mod, BinOp::Coalesce],
         &[BinOp::Add, BinOp::Sub],
-        &[BinOp::Eq, BinOp::Neq, BinOp::Gt, BinOp::Lt, BinOp::Gte, BinOp::Lte],
+        &[
+            BinOp::Eq,
+            BinOp::Neq,
+            BinOp::Gt,
+            BinOp::Lt,
+            BinOp::Gte,
+            BinOp::Lte,
+        ],
         &[BinOp::And, BinOp::Or],
     ];
     let mut terms = terms;
@@ -1519,7 +1641,10 @@ pub(crate) fn unquote(raw: &str) -> Result<String, String> {
                 };
                 let mut v = 0u32;
                 for _ in 0..n {
-                    let d = chars.next().and_then(|c| c.to_digit(16)).ok_or("invalid syntax")?;
+                    let d = chars
+                        .next()
+                        .and_then(|c| c.to_digit(16))
+                        .ok_or("invalid syntax")?;
                     v = v * 16 + d;
                 }
                 if e == 'x' {
@@ -1532,7 +1657,10 @@ pub(crate) fn unquote(raw: &str) -> Result<String, String> {
             '0'..='7' => {
                 let mut v = e.to_digit(8).expect("octal digit");
                 for _ in 0..2 {
-                    let d = chars.next().and_then(|c| c.to_digit(8)).ok_or("invalid syntax")?;
+                    let d = chars
+                        .next()
+                        .and_then(|c| c.to_digit(8))
+                        .ok_or("invalid syntax")?;
                     v = v * 8 + d;
                 }
                 out.push(char::from_u32(v).ok_or("invalid syntax")?);

@@ -89,7 +89,9 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
         let mut line = Vec::new();
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).context("failed to read stdin")?;
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .context("failed to read stdin")?;
             if n == 0 {
                 break;
             }

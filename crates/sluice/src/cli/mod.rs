@@ -1,29 +1,112 @@
-//! Command-line parsing and dispatch to the subcommands.
+//! Command-line parsing and dispatch to the subcommands (Benthos's CLI).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 pub(crate) mod blobl;
+mod echo;
+mod lint;
+mod list;
+mod load;
+mod logging;
+mod run;
 
 #[derive(Parser)]
-#[command(name = "sluice", disable_version_flag = true)]
+#[command(
+    name = "sluice",
+    about = "A stream processor that runs Benthos / Redpanda Connect configs",
+    disable_version_flag = true,
+    allow_external_subcommands = true
+)]
 struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version", global = true)]
+    version: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// Flags shared by the root command and `run`.
+#[derive(Args, Clone, Debug, Default)]
+pub(crate) struct CommonArgs {
+    /// Path to a config file.
+    #[arg(short = 'c', long = "config", global = true)]
+    config: Option<PathBuf>,
+    /// Set a field of the config: `--set input.http_server.path=/x`.
+    #[arg(short = 's', long = "set", global = true)]
+    set: Vec<String>,
+    /// Import environment variables from a dotenv file (repeatable).
+    #[arg(short = 'e', long = "env-file", global = true)]
+    env_file: Vec<PathBuf>,
+    /// Override the logger level (NONE, FATAL, ERROR, WARN, INFO, DEBUG, TRACE, ALL).
+    #[arg(long = "log.level", global = true)]
+    log_level: Option<String>,
+    /// Keep running even when the config has lints.
+    #[arg(long = "chilled", global = true)]
+    chilled: bool,
+    /// Resource files to load (not supported yet).
+    #[arg(short = 'r', long = "resources", global = true)]
+    resources: Vec<String>,
+    /// Reload the config when it changes (not supported yet).
+    #[arg(short = 'w', long = "watcher", global = true)]
+    watcher: bool,
+    /// Template files to load (not supported yet).
+    #[arg(short = 't', long = "templates", global = true)]
+    templates: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run a stream from a config file.
+    Run {
+        /// The config file (one only).
+        files: Vec<PathBuf>,
+    },
+    /// Check config files and print every problem as `file(line,col) message`.
+    Lint(lint::LintArgs),
+    /// Print a config back as YAML.
+    Echo {
+        /// The config file.
+        file: Option<PathBuf>,
+    },
+    /// List the components sluice supports.
+    List(list::ListArgs),
     /// Execute Bloblang mappings against newline-delimited documents on stdin.
     Blobl(blobl::BloblArgs),
+    #[command(external_subcommand)]
+    External(Vec<String>),
 }
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        println!("Version: {}\nDate: unknown", sluice_components::VERSION);
+        return ExitCode::SUCCESS;
+    }
     let res = match cli.command {
+        None => run::run(cli.common, None),
+        Some(Command::Run { files }) => {
+            if files.len() > 1 {
+                eprintln!("a maximum of one config must be specified with the run command");
+                return ExitCode::FAILURE;
+            }
+            run::run(cli.common, files.into_iter().next())
+        }
+        Some(Command::Lint(args)) => lint::run(args, &cli.common),
+        Some(Command::Echo { file }) => echo::run(&cli.common, file),
+        Some(Command::List(args)) => list::run(&args),
         Some(Command::Blobl(args)) => blobl::run(args),
-        None => Ok(ExitCode::SUCCESS),
+        Some(Command::External(args)) => {
+            eprintln!(
+                "Unrecognised command: {}",
+                args.first().map_or("", String::as_str)
+            );
+            return ExitCode::FAILURE;
+        }
     };
     match res {
         Ok(code) => code,

@@ -1,0 +1,767 @@
+//! `http_server`: receives messages over HTTP POST (and WebSocket) and
+//! answers each request with its synchronous response.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use regex::Regex;
+use serde::Deserialize;
+use sluice_bloblang::{Interpolation, Value};
+use sluice_core::component::input::{Input, InputError};
+use sluice_core::config::{GoDuration, Node};
+use sluice_core::environment::{BuildResult, Builder};
+use sluice_core::message::{Batch, Message, MessageContext};
+use sluice_core::rate_limit::RateLimit;
+use sluice_core::response::ResponseStore;
+use sluice_core::transaction::{Ack, Outcome, Transaction};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::shared::SharedHttpServer;
+use crate::http::sniff::detect_content_type;
+use crate::http::{Handler, HttpResponse, RequestInfo, Router, error_response};
+
+mod websocket;
+
+fn default_path() -> String {
+    "/post".to_owned()
+}
+fn default_ws_path() -> String {
+    "/post/ws".to_owned()
+}
+fn default_verbs() -> Vec<String> {
+    vec!["POST".to_owned()]
+}
+fn default_timeout() -> GoDuration {
+    GoDuration(Duration::from_secs(5))
+}
+
+/// Config of the `http_server` input (Benthos field names and defaults).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpServerConfig {
+    #[serde(default)]
+    address: String,
+    #[serde(default = "default_path")]
+    path: String,
+    #[serde(default = "default_ws_path")]
+    ws_path: String,
+    #[serde(default)]
+    ws_welcome_message: String,
+    #[serde(default)]
+    ws_rate_limit_message: String,
+    #[serde(default = "default_verbs")]
+    allowed_verbs: Vec<String>,
+    #[serde(default = "default_timeout")]
+    timeout: GoDuration,
+    #[serde(default)]
+    rate_limit: String,
+    #[serde(default)]
+    cert_file: String,
+    #[serde(default)]
+    key_file: String,
+    #[serde(default)]
+    cors: CorsConfig,
+    #[serde(default)]
+    sync_response: SyncResponseConfig,
+    #[serde(default)]
+    tcp: TcpConfig,
+    /// sluice extension: largest accepted body in bytes (0 = no limit, as Benthos).
+    #[serde(default)]
+    max_body_bytes: usize,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct CorsConfig {
+    enabled: bool,
+    allowed_origins: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TcpConfig {
+    reuse_addr: bool,
+    reuse_port: bool,
+}
+
+fn default_status() -> String {
+    "200".to_owned()
+}
+fn default_headers() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "Content-Type".to_owned(),
+        "application/octet-stream".to_owned(),
+    )])
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncResponseConfig {
+    #[serde(default = "default_status")]
+    status: String,
+    #[serde(default = "default_headers")]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    metadata_headers: MetadataFilterConfig,
+}
+
+impl Default for SyncResponseConfig {
+    fn default() -> Self {
+        Self {
+            status: default_status(),
+            headers: default_headers(),
+            metadata_headers: MetadataFilterConfig::default(),
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MetadataFilterConfig {
+    include_prefixes: Vec<String>,
+    include_patterns: Vec<String>,
+}
+
+/// Which metadata keys become response headers.
+struct MetadataFilter {
+    prefixes: Vec<String>,
+    patterns: Vec<Regex>,
+}
+
+impl MetadataFilter {
+    fn is_empty(&self) -> bool {
+        self.prefixes.is_empty() && self.patterns.is_empty()
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
+            || self.patterns.iter().any(|r| r.is_match(key))
+    }
+}
+
+/// How a successful request is answered (spec 2.5).
+struct Reply {
+    status: Interpolation,
+    headers: Vec<(HeaderName, Interpolation)>,
+    // Only a key spelled exactly `content-type` drives per-part types.
+    part_content_type: Option<Interpolation>,
+    metadata_headers: MetadataFilter,
+}
+
+/// State shared by the request handlers of one input.
+struct Endpoint {
+    sender: mpsc::Sender<Transaction>,
+    timeout: Duration,
+    allowed_verbs: Vec<String>,
+    rate_limit: Option<Arc<dyn RateLimit>>,
+    reply: Reply,
+    closing: CancellationToken,
+    max_body_bytes: usize,
+    ws_welcome_message: Bytes,
+    ws_rate_limit_message: Bytes,
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Input>> {
+    let config: HttpServerConfig = builder.config(node)?;
+    let mark = node.mark;
+    let mut lints = Vec::new();
+    let mut fail = |message: String| lints.push(sluice_core::config::Lint::error(mark, message));
+    if config.allowed_verbs.is_empty() {
+        fail("must specify at least one allowed verb".to_owned());
+    }
+    if !config.cert_file.is_empty() || !config.key_file.is_empty() {
+        fail("http_server field cert_file/key_file (TLS) is not supported yet".to_owned());
+    }
+    if config.cors.enabled {
+        fail("http_server field cors is not supported yet".to_owned());
+    }
+    if config.tcp.reuse_addr || config.tcp.reuse_port {
+        fail("http_server field tcp is not supported yet".to_owned());
+    }
+    let rate_limit = if config.rate_limit.is_empty() {
+        None
+    } else {
+        let found = builder.resources().rate_limit(&config.rate_limit);
+        if found.is_none() {
+            fail(format!(
+                "rate limit resource '{}' was not found",
+                config.rate_limit
+            ));
+        }
+        found
+    };
+    let mut headers = Vec::new();
+    let mut part_content_type = None;
+    for (key, value) in &config.sync_response.headers {
+        let interp = match builder.interpolation(value, mark) {
+            Ok(i) => i,
+            Err(l) => {
+                lints.extend(l);
+                continue;
+            }
+        };
+        if key == "content-type" {
+            part_content_type = Some(builder.interpolation(value, mark)?);
+        }
+        match HeaderName::from_bytes(key.as_bytes()) {
+            Ok(name) => headers.push((name, interp)),
+            Err(_) => lints.push(sluice_core::config::Lint::error(
+                mark,
+                format!("invalid response header name {key:?}"),
+            )),
+        }
+    }
+    let status = builder.interpolation(&config.sync_response.status, mark);
+    let mut patterns = Vec::new();
+    for pattern in &config.sync_response.metadata_headers.include_patterns {
+        match Regex::new(pattern) {
+            Ok(r) => patterns.push(r),
+            Err(e) => lints.push(sluice_core::config::Lint::error(
+                mark,
+                format!("failed to compile metadata include pattern {pattern:?}: {e}"),
+            )),
+        }
+    }
+    let status = match status {
+        Ok(s) => s,
+        Err(l) => {
+            lints.extend(l);
+            return Err(lints);
+        }
+    };
+    if !lints.is_empty() {
+        return Err(lints);
+    }
+
+    let (sender, receiver) = mpsc::channel(1);
+    let closing = CancellationToken::new();
+    let endpoint = Arc::new(Endpoint {
+        sender,
+        timeout: config.timeout.0,
+        allowed_verbs: config.allowed_verbs,
+        rate_limit,
+        reply: Reply {
+            status,
+            headers,
+            part_content_type,
+            metadata_headers: MetadataFilter {
+                prefixes: config.sync_response.metadata_headers.include_prefixes,
+                patterns,
+            },
+        },
+        closing: closing.clone(),
+        max_body_bytes: config.max_body_bytes,
+        ws_welcome_message: Bytes::from(config.ws_welcome_message),
+        ws_rate_limit_message: Bytes::from(config.ws_rate_limit_message),
+    });
+
+    let mut routes: Vec<(String, &str, Arc<dyn Handler>)> = Vec::new();
+    if !config.path.is_empty() {
+        routes.push((
+            config.path.clone(),
+            "Post a message into sluice.",
+            Arc::new(PostHandler(Arc::clone(&endpoint))),
+        ));
+    }
+    if !config.ws_path.is_empty() {
+        routes.push((
+            config.ws_path.clone(),
+            "Send messages over a websocket connection.",
+            Arc::new(websocket::WebSocketHandler(Arc::clone(&endpoint))),
+        ));
+    }
+
+    let own_server = if config.address.is_empty() {
+        let shared = builder.resources().get::<SharedHttpServer>();
+        if let Some(shared) = shared {
+            for (path, description, handler) in routes {
+                shared
+                    .register(&path, description, handler)
+                    .map_err(|e| vec![sluice_core::config::Lint::error(mark, e)])?;
+            }
+        }
+        None
+    } else {
+        let router = Arc::new(Router::default());
+        for (path, description, handler) in routes {
+            router
+                .register(&path, description, handler)
+                .map_err(|e| vec![sluice_core::config::Lint::error(mark, e)])?;
+        }
+        let listener = if builder.resources().dry_run() {
+            None
+        } else {
+            let listener = std::net::TcpListener::bind(&config.address)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| {
+                    vec![sluice_core::config::Lint::error(
+                        mark,
+                        format!("failed to bind to address {}: {e}", config.address),
+                    )]
+                })?;
+            Some(listener)
+        };
+        Some(OwnServer { router, listener })
+    };
+
+    Ok(Box::new(HttpServerInput {
+        receiver,
+        closing,
+        own_server,
+        server_stop: CancellationToken::new(),
+    }))
+}
+
+struct OwnServer {
+    router: Arc<Router>,
+    listener: Option<std::net::TcpListener>,
+}
+
+struct HttpServerInput {
+    receiver: mpsc::Receiver<Transaction>,
+    closing: CancellationToken,
+    own_server: Option<OwnServer>,
+    server_stop: CancellationToken,
+}
+
+#[async_trait]
+impl Input for HttpServerInput {
+    async fn connect(&mut self) -> Result<(), InputError> {
+        if let Some(server) = &mut self.own_server
+            && let Some(listener) = server.listener.take()
+        {
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| InputError::Failed(Box::new(e)))?;
+            let router = Arc::clone(&server.router);
+            tokio::spawn(crate::http::serve(
+                listener,
+                router,
+                self.server_stop.clone(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn read(&mut self) -> Result<Transaction, InputError> {
+        self.receiver.recv().await.ok_or(InputError::EndOfInput)
+    }
+
+    async fn close(&mut self) -> Result<(), InputError> {
+        self.closing.cancel();
+        self.server_stop.cancel();
+        Ok(())
+    }
+}
+
+struct PostHandler(Arc<Endpoint>);
+
+impl Handler for PostHandler {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        info: RequestInfo,
+    ) -> BoxFuture<'static, HttpResponse> {
+        let endpoint = Arc::clone(&self.0);
+        async move {
+            let gzip = accepts_gzip(req.headers());
+            let res = endpoint.handle_post(req, info).await;
+            if gzip { gzip_response(res) } else { res }
+        }
+        .boxed()
+    }
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.contains("gzip")))
+}
+
+fn gzip_response(res: HttpResponse) -> HttpResponse {
+    use std::io::Write as _;
+    let (mut parts, body) = res.into_parts();
+    let body = body.into_inner_bytes_or_empty();
+    if body.is_empty() {
+        return HttpResponse::from_parts(parts, Full::new(body));
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let compressed = encoder.write_all(&body).and_then(|()| encoder.finish());
+    match compressed {
+        Ok(bytes) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            HttpResponse::from_parts(parts, Full::new(Bytes::from(bytes)))
+        }
+        Err(_) => HttpResponse::from_parts(parts, Full::new(body)),
+    }
+}
+
+trait IntoBytes {
+    fn into_inner_bytes_or_empty(self) -> Bytes;
+}
+
+impl IntoBytes for Full<Bytes> {
+    fn into_inner_bytes_or_empty(self) -> Bytes {
+        // A `Full` body yields its single frame immediately.
+        self.collect()
+            .now_or_never()
+            .and_then(Result::ok)
+            .map(|c| c.to_bytes())
+            .unwrap_or_default()
+    }
+}
+
+/// Go's `CanonicalMIMEHeaderKey`: `x-request-id` -> `X-Request-Id`.
+pub(crate) fn canonical_header_key(key: &str) -> String {
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    {
+        return key.to_owned();
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut upper = true;
+    for c in key.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
+}
+
+/// Metadata every message of a request gets (spec 2.4), in order.
+fn request_metadata(
+    req: &http::request::Parts,
+    info: &RequestInfo,
+    websocket: bool,
+) -> sluice_core::message::Metadata {
+    let mut meta = sluice_core::message::Metadata::new();
+    let user_agent = req
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    meta.insert("http_server_user_agent".to_owned(), Value::from(user_agent));
+    if !websocket {
+        meta.insert(
+            "http_server_request_path".to_owned(),
+            Value::from(req.uri.path()),
+        );
+        meta.insert(
+            "http_server_verb".to_owned(),
+            Value::from(req.method.as_str()),
+        );
+        meta.insert(
+            "http_server_remote_ip".to_owned(),
+            Value::from(info.remote.ip().to_string()),
+        );
+    }
+    let mut seen = Vec::new();
+    for (name, value) in &req.headers {
+        if seen.contains(name) {
+            continue;
+        }
+        seen.push(name.clone());
+        if let Ok(text) = value.to_str() {
+            meta.insert(canonical_header_key(name.as_str()), Value::from(text));
+        }
+    }
+    if let Some(query) = req.uri.query() {
+        let mut done = Vec::new();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            if done.contains(&key) {
+                continue;
+            }
+            meta.insert(key.to_string(), Value::from(value.to_string()));
+            done.push(key);
+        }
+    }
+    for (name, value) in &info.params {
+        meta.insert(name.clone(), Value::from(value.as_str()));
+    }
+    for cookie_header in req.headers.get_all(header::COOKIE) {
+        let Ok(text) = cookie_header.to_str() else {
+            continue;
+        };
+        for pair in text.split(';') {
+            if let Some((name, value)) = pair.trim().split_once('=') {
+                meta.insert(name.to_owned(), Value::from(value.trim_matches('"')));
+            }
+        }
+    }
+    meta
+}
+
+enum BodyError {
+    TooLarge,
+    Bad,
+}
+
+async fn read_parts(
+    parts: &http::request::Parts,
+    body: Incoming,
+    limit: usize,
+) -> Result<Vec<Bytes>, BodyError> {
+    let collected = if limit > 0 {
+        Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    BodyError::TooLarge
+                } else {
+                    BodyError::Bad
+                }
+            })?
+            .to_bytes()
+    } else {
+        body.collect().await.map_err(|_| BodyError::Bad)?.to_bytes()
+    };
+    let content_type = match parts.headers.get(header::CONTENT_TYPE) {
+        None => return Ok(vec![collected]),
+        Some(v) => v.to_str().map_err(|_| BodyError::Bad)?,
+    };
+    let mime: mime::Mime = content_type.parse().map_err(|_| BodyError::Bad)?;
+    if mime.type_() != mime::MULTIPART {
+        return Ok(vec![collected]);
+    }
+    let boundary = mime
+        .get_param(mime::BOUNDARY)
+        .ok_or(BodyError::Bad)?
+        .to_string();
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(collected) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut bodies = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|_| BodyError::Bad)? {
+        bodies.push(field.bytes().await.map_err(|_| BodyError::Bad)?);
+    }
+    Ok(bodies)
+}
+
+impl Endpoint {
+    async fn handle_post(&self, req: Request<Incoming>, info: RequestInfo) -> HttpResponse {
+        if self.closing.is_cancelled() {
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+        }
+        if !self
+            .allowed_verbs
+            .iter()
+            .any(|v| v == req.method().as_str())
+        {
+            return error_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
+        }
+        if let Some(limit) = &self.rate_limit {
+            match limit.access().await {
+                Err(err) => {
+                    tracing::error!(error = %err, "Failed to access rate limit.");
+                    return error_response(StatusCode::BAD_GATEWAY, "Server error");
+                }
+                Ok(wait) if !wait.is_zero() => {
+                    let mut res =
+                        error_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+                    return res;
+                }
+                Ok(_) => {}
+            }
+        }
+        let (parts, body) = req.into_parts();
+        let bodies = match read_parts(&parts, body, self.max_body_bytes).await {
+            Ok(bodies) => bodies,
+            Err(BodyError::TooLarge) => {
+                tracing::warn!(
+                    limit = self.max_body_bytes,
+                    "Request body exceeds max_body_bytes, rejected."
+                );
+                return error_response(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+            }
+            Err(BodyError::Bad) => {
+                return error_response(StatusCode::BAD_REQUEST, "Bad request");
+            }
+        };
+        let metadata = request_metadata(&parts, &info, false);
+        self.submit(bodies, metadata).await
+    }
+
+    /// Hands a request's messages to the pipeline and answers from the
+    /// response store once they are acknowledged.
+    async fn submit(
+        &self,
+        bodies: Vec<Bytes>,
+        metadata: sluice_core::message::Metadata,
+    ) -> HttpResponse {
+        let store = ResponseStore::default();
+        let context = MessageContext::with_response_store(store.clone());
+        let batch: Batch = bodies
+            .into_iter()
+            .map(|body| {
+                let mut msg = Message::new(body);
+                msg.set_metadata(metadata.clone());
+                msg.set_context(context.clone());
+                msg
+            })
+            .collect();
+        let (ack, delivery) = Ack::pair();
+        let sent = tokio::select! {
+            () = self.closing.cancelled() => {
+                return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+            }
+            sent = self.sender.send_timeout(Transaction::new(batch, ack), self.timeout) => sent,
+        };
+        if sent.is_err() {
+            return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out");
+        }
+        let outcome = match tokio::time::timeout(self.timeout, delivery).await {
+            Ok(outcome) => outcome,
+            Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out"),
+        };
+        match outcome {
+            Outcome::Delivered => {
+                let responses: Vec<Message> = store.take().into_iter().flatten().collect();
+                self.reply.build(responses)
+            }
+            Outcome::Failed(err) => error_response(StatusCode::BAD_GATEWAY, &err.to_string()),
+        }
+    }
+}
+
+impl Reply {
+    fn build(&self, responses: Vec<Message>) -> HttpResponse {
+        if responses.is_empty() {
+            return HttpResponse::new(Full::new(Bytes::new()));
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            match value.render(&responses[..], 0) {
+                Ok(text) => match HeaderValue::from_str(&text) {
+                    Ok(v) => {
+                        headers.insert(name.clone(), v);
+                    }
+                    Err(_) => {
+                        tracing::warn!(header = %name, "Response header value is invalid, skipped.")
+                    }
+                },
+                Err(err) => {
+                    tracing::error!(header = %name, error = %err, "Failed to interpolate response header, skipped.");
+                }
+            }
+        }
+        let status = match self.status.render(&responses[..], 0) {
+            Ok(text) if text == "200" => StatusCode::OK,
+            Ok(text) => match text
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+            {
+                Some(code) => code,
+                None => {
+                    tracing::error!(status = %text, "Response status is not a number.");
+                    return empty_status(StatusCode::BAD_GATEWAY);
+                }
+            },
+            Err(err) => {
+                tracing::error!(error = %err, "Failed to interpolate response status.");
+                return empty_status(StatusCode::BAD_GATEWAY);
+            }
+        };
+        let body = if responses.len() == 1 {
+            let msg = &responses[0];
+            self.apply_metadata_headers(msg, &mut headers);
+            if !headers.contains_key(header::CONTENT_TYPE) {
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(detect_content_type(msg.content())),
+                );
+            }
+            msg.bytes()
+        } else {
+            let boundary = random_boundary();
+            let mut body = Vec::new();
+            for (index, msg) in responses.iter().enumerate() {
+                self.apply_metadata_headers(msg, &mut headers);
+                let part_type = match &self.part_content_type {
+                    Some(interp) => interp
+                        .render(&responses[..], index)
+                        .unwrap_or_else(|_| detect_content_type(msg.content()).to_owned()),
+                    None => detect_content_type(msg.content()).to_owned(),
+                };
+                let sep: &[u8] = if index == 0 { b"--" } else { b"\r\n--" };
+                body.extend_from_slice(sep);
+                body.extend_from_slice(boundary.as_bytes());
+                body.extend_from_slice(b"\r\nContent-Type: ");
+                body.extend_from_slice(part_type.as_bytes());
+                body.extend_from_slice(b"\r\n\r\n");
+                body.extend_from_slice(msg.content());
+            }
+            body.extend_from_slice(b"\r\n--");
+            body.extend_from_slice(boundary.as_bytes());
+            body.extend_from_slice(b"--\r\n");
+            let content_type = format!("multipart/form-data; boundary={boundary}");
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&content_type).expect("boundary is hex"),
+            );
+            Bytes::from(body)
+        };
+        let mut res = HttpResponse::new(Full::new(body));
+        *res.status_mut() = status;
+        *res.headers_mut() = headers;
+        res
+    }
+
+    fn apply_metadata_headers(&self, msg: &Message, headers: &mut HeaderMap) {
+        if self.metadata_headers.is_empty() {
+            return;
+        }
+        for (key, value) in msg.metadata() {
+            if !self.metadata_headers.matches(key) {
+                continue;
+            }
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(key.as_bytes()),
+                HeaderValue::from_str(&value.to_interp_string()),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+fn empty_status(status: StatusCode) -> HttpResponse {
+    let mut res = HttpResponse::new(Full::new(Bytes::new()));
+    *res.status_mut() = status;
+    res
+}
+
+fn random_boundary() -> String {
+    let bytes: [u8; 30] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonicalises_header_keys_like_go() {
+        assert_eq!(canonical_header_key("x-request-id"), "X-Request-Id");
+        assert_eq!(canonical_header_key("content-type"), "Content-Type");
+        assert_eq!(canonical_header_key("bad key"), "bad key");
+    }
+}

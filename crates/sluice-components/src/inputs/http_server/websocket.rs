@@ -1,0 +1,165 @@
+//! The WebSocket mode of `http_server` (spec 2.7): each frame is a message,
+//! processed one at a time per socket; responses return as text frames.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, SinkExt, StreamExt};
+use http::{HeaderValue, Request, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use sluice_core::message::{Batch, Message, MessageContext, Metadata};
+use sluice_core::response::ResponseStore;
+use sluice_core::runtime::backoff::Backoff;
+use sluice_core::transaction::{Ack, Outcome, Transaction};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use super::{Endpoint, request_metadata};
+use crate::http::{Handler, HttpResponse, RequestInfo, error_response};
+
+pub(super) struct WebSocketHandler(pub(super) Arc<Endpoint>);
+
+fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
+    req.headers().get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+impl Handler for WebSocketHandler {
+    fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        info: RequestInfo,
+    ) -> BoxFuture<'static, HttpResponse> {
+        let endpoint = Arc::clone(&self.0);
+        let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+        let is_upgrade = header_has_token(&req, header::CONNECTION, "upgrade")
+            && header_has_token(&req, header::UPGRADE, "websocket");
+        let Some(key) = key.filter(|_| is_upgrade) else {
+            return async { error_response(StatusCode::BAD_REQUEST, "Bad request") }.boxed();
+        };
+        let upgrade = hyper::upgrade::on(&mut req);
+        let (parts, _body) = req.into_parts();
+        let metadata = request_metadata(&parts, &info, true);
+        tokio::spawn(async move {
+            match upgrade.await {
+                Ok(upgraded) => {
+                    let socket = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        None,
+                    )
+                    .await;
+                    endpoint.serve_socket(socket, metadata).await;
+                }
+                Err(err) => tracing::warn!(error = %err, "Websocket upgrade failed."),
+            }
+        });
+        let accept = derive_accept_key(key.as_bytes());
+        async move {
+            let mut res = HttpResponse::new(Full::new(Bytes::new()));
+            *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = res.headers_mut();
+            headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            if let Ok(v) = HeaderValue::from_str(&accept) {
+                headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+            }
+            res
+        }
+        .boxed()
+    }
+}
+
+impl Endpoint {
+    async fn serve_socket<S>(&self, mut socket: WebSocketStream<S>, metadata: Metadata)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        if !self.ws_welcome_message.is_empty()
+            && socket
+                .send(Frame::Binary(self.ws_welcome_message.clone()))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        while let Some(frame) = socket.next().await {
+            let body = match frame {
+                Ok(Frame::Text(text)) => Bytes::from(text.as_str().to_owned()),
+                Ok(Frame::Binary(bytes)) => bytes,
+                Ok(Frame::Close(_)) | Err(_) => break,
+                Ok(_) => continue,
+            };
+            let Some(responses) = self.deliver_frame(body, &metadata, &mut socket).await else {
+                break;
+            };
+            for msg in responses {
+                let text = String::from_utf8_lossy(msg.content()).into_owned();
+                if socket.send(Frame::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Delivers one frame, retrying on rate limits and nacks until it is
+    /// acknowledged; `None` when the stream is closing or the socket broke.
+    async fn deliver_frame<S>(
+        &self,
+        body: Bytes,
+        metadata: &Metadata,
+        socket: &mut WebSocketStream<S>,
+    ) -> Option<Vec<Message>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            if self.closing.is_cancelled() {
+                return None;
+            }
+            if let Some(limit) = &self.rate_limit {
+                match limit.access().await {
+                    Ok(wait) if !wait.is_zero() => {
+                        if !self.ws_rate_limit_message.is_empty() {
+                            let notice = Frame::Binary(self.ws_rate_limit_message.clone());
+                            socket.send(notice).await.ok()?;
+                        }
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::error!(error = %err, "Failed to access rate limit.");
+                        tokio::time::sleep(backoff.next_wait()).await;
+                        continue;
+                    }
+                }
+            }
+            let store = ResponseStore::default();
+            let mut msg = Message::new(body.clone());
+            msg.set_metadata(metadata.clone());
+            msg.set_context(MessageContext::with_response_store(store.clone()));
+            let (ack, delivery) = Ack::pair();
+            self.sender
+                .send(Transaction::new(Batch::from(msg), ack))
+                .await
+                .ok()?;
+            match delivery.await {
+                Outcome::Delivered => return Some(store.take().into_iter().flatten().collect()),
+                Outcome::Failed(err) => {
+                    tracing::warn!(error = %err, "Websocket message was not delivered, retrying.");
+                    tokio::time::sleep(backoff.next_wait()).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `broker` output: sends messages to several outputs with one of six
+//! patterns (spec 5).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::{join_all, select_all, try_join_all};
+use serde::Deserialize;
+use sluice_core::component::output::{Output, OutputError};
+use sluice_core::config::{Lint, Node};
+use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
+use sluice_core::message::Batch;
+use sluice_core::runtime::backoff::Backoff;
+use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
+use tokio::sync::Semaphore;
+
+fn default_copies() -> usize {
+    1
+}
+fn default_pattern() -> String {
+    "fan_out".to_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrokerConfig {
+    #[serde(default = "default_copies")]
+    copies: usize,
+    #[serde(default = "default_pattern")]
+    pattern: String,
+    #[serde(default)]
+    outputs: Vec<Node>,
+    #[serde(default)]
+    batching: BatchPolicyConfig,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pattern {
+    FanOut,
+    FanOutFailFast,
+    FanOutSequential,
+    FanOutSequentialFailFast,
+    RoundRobin,
+    Greedy,
+}
+
+impl Pattern {
+    fn parse(name: &str) -> Option<Pattern> {
+        Some(match name {
+            "fan_out" => Pattern::FanOut,
+            "fan_out_fail_fast" => Pattern::FanOutFailFast,
+            "fan_out_sequential" => Pattern::FanOutSequential,
+            "fan_out_sequential_fail_fast" => Pattern::FanOutSequentialFailFast,
+            "round_robin" => Pattern::RoundRobin,
+            "greedy" => Pattern::Greedy,
+            _ => return None,
+        })
+    }
+}
+
+/// One child with its own in-flight limit.
+struct Child {
+    output: Arc<dyn Output>,
+    slots: Semaphore,
+}
+
+impl Child {
+    async fn write_once(&self, batch: &Batch) -> Result<(), OutputError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("child semaphore is never closed");
+        self.output.write(batch).await
+    }
+
+    /// Benthos wraps fan_out children in an indefinite retry: 500ms growing
+    /// by 1.5x with jitter up to 3s. The batch is never given up.
+    async fn write_retrying(&self, batch: &Batch) -> Result<(), OutputError> {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3))
+            .with_factor(1.5)
+            .with_jitter(0.5);
+        loop {
+            match self.write_once(batch).await {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    tracing::warn!(error = %err, "Broker child failed to write, retrying.");
+                    tokio::time::sleep(backoff.next_wait()).await;
+                }
+            }
+        }
+    }
+}
+
+struct BrokerOutput {
+    pattern: Pattern,
+    children: Vec<Child>,
+    next: AtomicUsize,
+}
+
+#[async_trait]
+impl Output for BrokerOutput {
+    async fn connect(&self) -> Result<(), OutputError> {
+        for child in &self.children {
+            child.output.connect().await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
+        match self.pattern {
+            Pattern::FanOut => {
+                join_all(self.children.iter().map(|c| c.write_retrying(batch))).await;
+                Ok(())
+            }
+            Pattern::FanOutFailFast => {
+                try_join_all(self.children.iter().map(|c| c.write_once(batch))).await?;
+                Ok(())
+            }
+            Pattern::FanOutSequential => {
+                for child in &self.children {
+                    child.write_retrying(batch).await?;
+                }
+                Ok(())
+            }
+            Pattern::FanOutSequentialFailFast => {
+                for child in &self.children {
+                    child.write_once(batch).await?;
+                }
+                Ok(())
+            }
+            Pattern::RoundRobin => {
+                let index = self.next.fetch_add(1, Ordering::Relaxed) % self.children.len();
+                self.children[index].write_once(batch).await
+            }
+            Pattern::Greedy => {
+                // The first child with a free slot takes the batch; when all
+                // are busy, whichever frees up first.
+                for child in &self.children {
+                    if let Ok(_slot) = child.slots.try_acquire() {
+                        return child.output.write(batch).await;
+                    }
+                }
+                let waits = self
+                    .children
+                    .iter()
+                    .map(|c| Box::pin(async move { (c.slots.acquire().await, c) }));
+                let ((slot, child), _, _) = select_all(waits).await;
+                let _slot = slot.expect("child semaphore is never closed");
+                child.output.write(batch).await
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<(), OutputError> {
+        for child in &self.children {
+            child.output.close().await?;
+        }
+        Ok(())
+    }
+
+    fn connected(&self) -> bool {
+        self.children.iter().all(|c| c.output.connected())
+    }
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<BuiltOutput> {
+    let config: BrokerConfig = builder.config(node)?;
+    let pattern = Pattern::parse(&config.pattern).ok_or_else(|| {
+        vec![Lint::error(
+            node.get("pattern").map_or(node.mark, |n| n.mark),
+            format!("broker pattern '{}' was not recognised", config.pattern),
+        )]
+    })?;
+    if config.outputs.is_empty() {
+        return Err(vec![Lint::error(
+            node.mark,
+            "at least one child output must be specified",
+        )]);
+    }
+    let mut lints = Vec::new();
+    let mut children = Vec::new();
+    for _ in 0..config.copies.max(1) {
+        for child in &config.outputs {
+            match builder.output(child) {
+                Ok(built) if built.batching.is_some() => lints.push(Lint::error(
+                    child.mark,
+                    "batching inside a broker child is not supported yet; batch at the broker",
+                )),
+                Ok(built) => children.push(Child {
+                    output: built.output,
+                    slots: Semaphore::new(built.max_in_flight.max(1)),
+                }),
+                Err(l) => lints.extend(l),
+            }
+        }
+    }
+    let batch_processors = builder
+        .processor_list(&config.batching.processors)
+        .map_err(|l| lints.extend(l))
+        .unwrap_or_default();
+    let batching = BatchPolicy::from_config(&config.batching, batch_processors)
+        .map_err(|e| lints.push(Lint::error(node.mark, e)))
+        .ok()
+        .flatten();
+    if !lints.is_empty() {
+        return Err(lints);
+    }
+    Ok(BuiltOutput {
+        output: Arc::new(BrokerOutput {
+            pattern,
+            children,
+            next: AtomicUsize::new(0),
+        }),
+        max_in_flight: 64,
+        batching,
+    })
+}

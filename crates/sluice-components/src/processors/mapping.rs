@@ -1,0 +1,79 @@
+//! `mapping` (and its older alias `bloblang`): builds a new document from
+//! each message with a Bloblang mapping.
+
+use async_trait::async_trait;
+use sluice_bloblang::{Mapping, Root};
+use sluice_core::component::processor::{Failed, Processor};
+use sluice_core::config::Node;
+use sluice_core::environment::{BuildResult, Builder};
+use sluice_core::message::{Batch, Message};
+use sluice_core::metrics::Counter;
+
+pub(crate) struct MappingProcessor {
+    mapping: Mapping,
+    errors: Counter,
+}
+
+impl MappingProcessor {
+    pub(crate) fn new(mapping: Mapping, builder: &Builder<'_>) -> Self {
+        Self {
+            mapping,
+            errors: builder.resources().metrics().counter(
+                "processor_error",
+                &[("label", ""), ("path", "root.pipeline")],
+            ),
+        }
+    }
+
+    /// Applies the mapping to every message of `messages`; the batch view
+    /// lets mappings read other messages and `batch_index()`.
+    pub(crate) fn apply(&self, messages: &[Message]) -> Vec<Message> {
+        let mut out = Vec::with_capacity(messages.len());
+        for (index, msg) in messages.iter().enumerate() {
+            match self.mapping.exec(messages, index) {
+                Ok(result) => {
+                    let mut next = msg.clone();
+                    if let Some(metadata) = result.metadata {
+                        next.set_metadata(metadata);
+                    }
+                    match result.root {
+                        Root::Nothing => {}
+                        Root::Deleted => continue,
+                        Root::Value(value) => match value {
+                            sluice_bloblang::Value::String(_)
+                            | sluice_bloblang::Value::Bytes(_) => {
+                                next.set_content(value.to_message_bytes());
+                            }
+                            other => next.set_structured(other),
+                        },
+                    }
+                    out.push(next);
+                }
+                Err(err) => {
+                    self.errors.incr();
+                    tracing::error!(error = %err, "Mapping failed.");
+                    let mut failed = msg.clone();
+                    failed.set_error(&err);
+                    out.push(failed);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Processor for MappingProcessor {
+    async fn process(&self, batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
+        let out = self.apply(&batch);
+        if out.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Batch::new(out)])
+    }
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Processor>> {
+    let mapping = builder.mapping(node)?;
+    Ok(Box::new(MappingProcessor::new(mapping, builder)))
+}

@@ -1,0 +1,8 @@
+//! Processors, one file per Benthos component (`catch.rs` also holds `try`
+//! and `switch`, which share its routing logic).
+
+pub(crate) mod catch;
+pub(crate) mod log;
+pub(crate) mod mapping;
+pub(crate) mod sleep;
+pub(crate) mod sync_response;

@@ -1,0 +1,3 @@
+//! Rate limit resources.
+
+pub(crate) mod local;

@@ -1,0 +1,8 @@
+//! The contracts between the runtime and concrete components.
+
+pub mod input;
+pub mod output;
+pub mod processor;
+
+/// A foreign error carried across the component seam.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,391 @@
+//! The registry of component specs and the builder that turns config nodes
+//! into running components.
+
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use sluice_bloblang::{Interpolation, Mapping};
+
+use crate::component::input::Input;
+use crate::component::output::Output;
+use crate::component::processor::Processor;
+use crate::config::{self, ComponentKind, Lint, LintLevel, Mark, Node};
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimit;
+use crate::runtime::batching::BatchPolicy;
+
+/// Build results: every problem found, with positions.
+pub type BuildResult<T> = Result<T, Vec<Lint>>;
+
+/// How mature a component is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Behaves as in Benthos.
+    Stable,
+    /// Works, with gaps named in its summary.
+    Beta,
+}
+
+/// Describes one component and how to build it.
+pub struct ComponentSpec<B> {
+    /// The Benthos config key.
+    pub name: &'static str,
+    /// How mature it is.
+    pub status: Status,
+    /// One line for `sluice list` and the README.
+    pub summary: &'static str,
+    /// Builds the component from the node under its type key.
+    pub build: B,
+}
+
+/// Builds an input from its config node.
+pub type InputBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Box<dyn Input>>;
+/// Builds a processor from its config node.
+pub type ProcessorBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Box<dyn Processor>>;
+/// Builds an output from its config node.
+pub type OutputBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<BuiltOutput>;
+/// Builds a rate limit from its config node.
+pub type RateLimitBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Arc<dyn RateLimit>>;
+
+/// An output ready to run, with how the runtime should drive it.
+pub struct BuiltOutput {
+    /// The output.
+    pub output: Arc<dyn Output>,
+    /// How many writes may run at once.
+    pub max_in_flight: usize,
+    /// Output-level batching, if configured.
+    pub batching: Option<BatchPolicy>,
+}
+
+impl BuiltOutput {
+    /// An output with one write at a time and no batching.
+    pub fn single(output: impl Output + 'static) -> Self {
+        Self {
+            output: Arc::new(output),
+            max_in_flight: 1,
+            batching: None,
+        }
+    }
+}
+
+/// An input ready to run, with its own processors.
+pub struct BuiltInput {
+    /// The input.
+    pub input: Box<dyn Input>,
+    /// Input-level processors, run before the pipeline's.
+    pub processors: Vec<Box<dyn Processor>>,
+    /// The type name, for logs.
+    pub type_name: String,
+}
+
+/// The set of components sluice knows. Empty by default; the components
+/// crate fills it. Passed explicitly, never global.
+#[derive(Default)]
+pub struct Environment {
+    inputs: BTreeMap<&'static str, ComponentSpec<InputBuild>>,
+    processors: BTreeMap<&'static str, ComponentSpec<ProcessorBuild>>,
+    outputs: BTreeMap<&'static str, ComponentSpec<OutputBuild>>,
+    rate_limits: BTreeMap<&'static str, ComponentSpec<RateLimitBuild>>,
+    // Real Benthos components that sluice does not have yet: they get a clear
+    // "not supported yet" error instead of "not recognised".
+    planned: BTreeMap<ComponentKind, Vec<&'static str>>,
+}
+
+impl Environment {
+    /// Registers an input.
+    pub fn add_input(&mut self, spec: ComponentSpec<InputBuild>) {
+        self.inputs.insert(spec.name, spec);
+    }
+
+    /// Registers a processor.
+    pub fn add_processor(&mut self, spec: ComponentSpec<ProcessorBuild>) {
+        self.processors.insert(spec.name, spec);
+    }
+
+    /// Registers an output.
+    pub fn add_output(&mut self, spec: ComponentSpec<OutputBuild>) {
+        self.outputs.insert(spec.name, spec);
+    }
+
+    /// Registers a rate limit.
+    pub fn add_rate_limit(&mut self, spec: ComponentSpec<RateLimitBuild>) {
+        self.rate_limits.insert(spec.name, spec);
+    }
+
+    /// Names Benthos components of `kind` that sluice does not support yet.
+    pub fn add_planned(&mut self, kind: ComponentKind, names: &[&'static str]) {
+        self.planned.entry(kind).or_default().extend(names);
+    }
+
+    /// Registered input specs, sorted by name.
+    pub fn inputs(&self) -> impl Iterator<Item = &ComponentSpec<InputBuild>> {
+        self.inputs.values()
+    }
+
+    /// Registered processor specs, sorted by name.
+    pub fn processors(&self) -> impl Iterator<Item = &ComponentSpec<ProcessorBuild>> {
+        self.processors.values()
+    }
+
+    /// Registered output specs, sorted by name.
+    pub fn outputs(&self) -> impl Iterator<Item = &ComponentSpec<OutputBuild>> {
+        self.outputs.values()
+    }
+
+    /// Registered rate limit specs, sorted by name.
+    pub fn rate_limits(&self) -> impl Iterator<Item = &ComponentSpec<RateLimitBuild>> {
+        self.rate_limits.values()
+    }
+
+    fn known_names(&self, kind: ComponentKind) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = match kind {
+            ComponentKind::Input => self.inputs.keys().copied().collect(),
+            ComponentKind::Processor => self.processors.keys().copied().collect(),
+            ComponentKind::Output => self.outputs.keys().copied().collect(),
+            ComponentKind::RateLimit => self.rate_limits.keys().copied().collect(),
+            _ => Vec::new(),
+        };
+        if let Some(planned) = self.planned.get(&kind) {
+            names.extend(planned);
+        }
+        names
+    }
+
+    fn is_planned(&self, kind: ComponentKind, name: &str) -> bool {
+        self.planned
+            .get(&kind)
+            .is_some_and(|names| names.contains(&name))
+    }
+}
+
+/// Shared things components look up while building: rate limits by label,
+/// metrics, and typed extensions such as the shared HTTP server.
+#[derive(Default)]
+pub struct Resources {
+    rate_limits: HashMap<String, Arc<dyn RateLimit>>,
+    extensions: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    metrics: Metrics,
+    strict_errors: bool,
+    dry_run: bool,
+}
+
+impl Resources {
+    /// Resources reporting to `metrics`.
+    pub fn new(metrics: Metrics, strict_errors: bool) -> Self {
+        Self {
+            metrics,
+            strict_errors,
+            ..Self::default()
+        }
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Resources for building components only to check them (`lint`): no
+    /// component may bind sockets or connect.
+    pub fn for_dry_run(metrics: Metrics) -> Self {
+        Self {
+            metrics,
+            dry_run: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether components are built only to be checked.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Whether `error_handling.strict` is on.
+    pub fn strict_errors(&self) -> bool {
+        self.strict_errors
+    }
+
+    /// Adds a rate limit resource under its label.
+    pub fn add_rate_limit(&mut self, label: String, limit: Arc<dyn RateLimit>) {
+        self.rate_limits.insert(label, limit);
+    }
+
+    /// A rate limit resource by label.
+    pub fn rate_limit(&self, label: &str) -> Option<Arc<dyn RateLimit>> {
+        self.rate_limits.get(label).cloned()
+    }
+
+    /// Stores a typed extension.
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
+        self.extensions.insert(TypeId::of::<T>(), value);
+    }
+
+    /// A typed extension.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.extensions
+            .get(&TypeId::of::<T>())
+            .and_then(|v| Arc::clone(v).downcast::<T>().ok())
+    }
+}
+
+/// Builds components from config nodes, gathering every problem.
+pub struct Builder<'a> {
+    env: &'a Environment,
+    resources: &'a Resources,
+    warnings: Vec<Lint>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder over `env` and `resources`.
+    pub fn new(env: &'a Environment, resources: &'a Resources) -> Self {
+        Self {
+            env,
+            resources,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The shared resources.
+    pub fn resources(&self) -> &'a Resources {
+        self.resources
+    }
+
+    /// Records a compatibility warning, logged at startup (never a lint).
+    pub fn warn(&mut self, mark: Mark, message: impl Into<String>) {
+        self.warnings.push(Lint {
+            line: mark.line,
+            col: mark.col,
+            level: LintLevel::Warning,
+            message: message.into(),
+        });
+    }
+
+    /// The warnings recorded so far.
+    pub fn take_warnings(&mut self) -> Vec<Lint> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Deserialises a typed config from `node`.
+    pub fn config<T: DeserializeOwned>(&self, node: &Node) -> BuildResult<T> {
+        config::from_node(node).map_err(|lint| vec![lint])
+    }
+
+    /// Parses the Bloblang mapping held in the string `node`, mapping parse
+    /// error positions back into the config file.
+    pub fn mapping(&self, node: &Node) -> BuildResult<Mapping> {
+        let text = node
+            .as_str()
+            .ok_or_else(|| vec![Lint::error(node.mark, "expected string value")])?;
+        Mapping::parse(text).map_err(|err| {
+            let at = node.content_position(err.line(), err.column());
+            vec![Lint::error(at, format!("failed to parse mapping: {err}"))]
+        })
+    }
+
+    /// Parses an interpolated string (`${! ... }`).
+    pub fn interpolation(&self, text: &str, mark: Mark) -> BuildResult<Interpolation> {
+        Interpolation::parse(text).map_err(|err| {
+            vec![Lint::error(
+                mark,
+                format!("failed to parse interpolation: {err}"),
+            )]
+        })
+    }
+
+    fn split<'n>(
+        &self,
+        node: &'n Node,
+        kind: ComponentKind,
+    ) -> BuildResult<config::ComponentNode<'n>> {
+        let known = self.env.known_names(kind);
+        let component = config::split_component(node, kind, &known)?;
+        if self.env.is_planned(kind, component.type_name) {
+            return Err(vec![Lint::error(
+                component.type_mark,
+                format!("{kind} type '{}' is not supported yet", component.type_name),
+            )]);
+        }
+        Ok(component)
+    }
+
+    /// Builds an input and its input-level processors.
+    pub fn input(&mut self, node: &Node) -> BuildResult<BuiltInput> {
+        let component = self.split(node, ComponentKind::Input)?;
+        let spec = &self.env.inputs[component.type_name];
+        let mut lints = Vec::new();
+        let input = (spec.build)(component.config, self).map_err(|l| lints.extend(l));
+        let processors = self
+            .processors(component.processors)
+            .map_err(|l| lints.extend(l));
+        match (input, processors) {
+            (Ok(input), Ok(processors)) if lints.is_empty() => Ok(BuiltInput {
+                input,
+                processors,
+                type_name: spec.name.to_owned(),
+            }),
+            _ => Err(lints),
+        }
+    }
+
+    /// Builds one processor.
+    pub fn processor(&mut self, node: &Node) -> BuildResult<Box<dyn Processor>> {
+        let component = self.split(node, ComponentKind::Processor)?;
+        let spec = &self.env.processors[component.type_name];
+        (spec.build)(component.config, self)
+    }
+
+    /// Builds a list of processors from a sequence node (absent = none).
+    pub fn processors(&mut self, node: Option<&Node>) -> BuildResult<Vec<Box<dyn Processor>>> {
+        let Some(node) = node else {
+            return Ok(Vec::new());
+        };
+        let nodes: Vec<Node> = self.config(node)?;
+        self.processor_list(&nodes)
+    }
+
+    /// Builds processors from already split nodes.
+    pub fn processor_list(&mut self, nodes: &[Node]) -> BuildResult<Vec<Box<dyn Processor>>> {
+        let mut lints = Vec::new();
+        let mut built = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            match self.processor(node) {
+                Ok(p) => built.push(p),
+                Err(l) => lints.extend(l),
+            }
+        }
+        if lints.is_empty() {
+            Ok(built)
+        } else {
+            Err(lints)
+        }
+    }
+
+    /// Builds an output, wrapping it with its sibling `processors`.
+    pub fn output(&mut self, node: &Node) -> BuildResult<BuiltOutput> {
+        let component = self.split(node, ComponentKind::Output)?;
+        let spec = &self.env.outputs[component.type_name];
+        let mut lints = Vec::new();
+        let built = (spec.build)(component.config, self).map_err(|l| lints.extend(l));
+        let processors = self
+            .processors(component.processors)
+            .map_err(|l| lints.extend(l));
+        let (Ok(mut built), Ok(processors)) = (built, processors) else {
+            return Err(lints);
+        };
+        if !processors.is_empty() {
+            built.output = Arc::new(crate::runtime::output::ProcessedOutput::new(
+                processors,
+                built.output,
+            ));
+        }
+        Ok(built)
+    }
+
+    /// Builds a rate limit resource.
+    pub fn rate_limit(&mut self, node: &Node) -> BuildResult<Arc<dyn RateLimit>> {
+        let component = self.split(node, ComponentKind::RateLimit)?;
+        let spec = &self.env.rate_limits[component.type_name];
+        (spec.build)(component.config, self)
+    }
+}

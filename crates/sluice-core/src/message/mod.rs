@@ -1,0 +1,299 @@
+//! Messages and batches: Benthos's `Part` and `Batch`.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use sluice_bloblang::{MessageRef, Value};
+
+use crate::response::ResponseStore;
+
+/// Message metadata: string keys to typed values, sorted by key.
+pub type Metadata = sluice_bloblang::Metadata;
+
+/// One message: raw bytes, a lazily parsed structured view, metadata, an
+/// error flag and an invisible context that travels with every copy.
+///
+/// Cloning is cheap: the data sits behind an `Arc` and is copied on write,
+/// while the context (and with it the response store) is shared by all copies.
+#[derive(Clone)]
+pub struct Message {
+    part: Arc<Part>,
+    context: MessageContext,
+}
+
+/// What travels invisibly with a message through every component.
+#[derive(Clone, Default)]
+pub struct MessageContext {
+    response_store: Option<ResponseStore>,
+}
+
+impl MessageContext {
+    /// A context carrying the given response store.
+    pub fn with_response_store(store: ResponseStore) -> Self {
+        Self {
+            response_store: Some(store),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Part {
+    // At least one of `raw` and a successful `structured` is always set.
+    raw: OnceLock<Bytes>,
+    structured: OnceLock<Result<Value, String>>,
+    metadata: Metadata,
+    error: Option<Arc<str>>,
+}
+
+impl Message {
+    /// A message holding `content` as its raw bytes, with empty metadata.
+    pub fn new(content: impl Into<Bytes>) -> Self {
+        let raw = OnceLock::new();
+        let _ = raw.set(content.into());
+        Self {
+            part: Arc::new(Part {
+                raw,
+                structured: OnceLock::new(),
+                metadata: Metadata::new(),
+                error: None,
+            }),
+            context: MessageContext::default(),
+        }
+    }
+
+    /// The raw bytes, serialising the structured value first if needed.
+    pub fn content(&self) -> &[u8] {
+        self.bytes_ref()
+    }
+
+    /// The raw bytes as a cheaply clonable buffer.
+    pub fn bytes(&self) -> Bytes {
+        self.bytes_ref().clone()
+    }
+
+    fn bytes_ref(&self) -> &Bytes {
+        self.part
+            .raw
+            .get_or_init(|| match self.part.structured.get() {
+                Some(Ok(value)) => Bytes::from(value.to_json_bytes()),
+                _ => Bytes::new(),
+            })
+    }
+
+    /// The message parsed as JSON; parsed once and cached.
+    pub fn structured(&self) -> Result<&Value, String> {
+        self.part
+            .structured
+            .get_or_init(|| {
+                let raw = self.part.raw.get().map(|b| &b[..]).unwrap_or_default();
+                if raw.is_empty() {
+                    return Err("message is empty".to_owned());
+                }
+                Value::from_json_bytes(raw).map_err(|e| format!("parse as json: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Replaces the content with raw bytes.
+    pub fn set_content(&mut self, content: impl Into<Bytes>) {
+        let part = Arc::make_mut(&mut self.part);
+        part.raw = OnceLock::new();
+        let _ = part.raw.set(content.into());
+        part.structured = OnceLock::new();
+    }
+
+    /// Replaces the content with a structured value; bytes are produced on demand.
+    pub fn set_structured(&mut self, value: Value) {
+        let part = Arc::make_mut(&mut self.part);
+        part.raw = OnceLock::new();
+        part.structured = OnceLock::new();
+        let _ = part.structured.set(Ok(value));
+    }
+
+    /// The metadata of this message.
+    pub fn metadata(&self) -> &Metadata {
+        &self.part.metadata
+    }
+
+    /// Mutable metadata (copies the data if it is shared).
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut Arc::make_mut(&mut self.part).metadata
+    }
+
+    /// Sets a string metadata value.
+    pub fn set_meta(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        self.metadata_mut().insert(key.into(), value.into());
+    }
+
+    /// Replaces all metadata.
+    pub fn set_metadata(&mut self, metadata: Metadata) {
+        Arc::make_mut(&mut self.part).metadata = metadata;
+    }
+
+    /// The processing error recorded on this message, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.part.error.as_deref()
+    }
+
+    /// Flags the message as failed by a processor.
+    pub fn set_error(&mut self, error: impl fmt::Display) {
+        Arc::make_mut(&mut self.part).error = Some(Arc::from(error.to_string()));
+    }
+
+    /// Clears the error flag.
+    pub fn clear_error(&mut self) {
+        if self.part.error.is_some() {
+            Arc::make_mut(&mut self.part).error = None;
+        }
+    }
+
+    /// The response store of the request this message came from, if any.
+    pub fn response_store(&self) -> Option<&ResponseStore> {
+        self.context.response_store.as_ref()
+    }
+
+    /// The context shared by all copies of this message.
+    pub fn context(&self) -> &MessageContext {
+        &self.context
+    }
+
+    /// Attaches a context (inputs do this before handing a batch over).
+    pub fn set_context(&mut self, context: MessageContext) {
+        self.context = context;
+    }
+
+    /// A copy that shares no data with the original, with its context stripped.
+    pub fn deep_clone_without_context(&self) -> Message {
+        Message {
+            part: Arc::new(Part::clone(&self.part)),
+            context: MessageContext::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("content", &String::from_utf8_lossy(self.content()))
+            .field("metadata", self.metadata())
+            .field("error", &self.error())
+            .finish()
+    }
+}
+
+impl MessageRef for Message {
+    fn content(&self) -> &[u8] {
+        Message::content(self)
+    }
+
+    fn structured(&self) -> Result<&Value, String> {
+        Message::structured(self)
+    }
+
+    fn metadata(&self) -> &Metadata {
+        Message::metadata(self)
+    }
+
+    fn error(&self) -> Option<&str> {
+        Message::error(self)
+    }
+}
+
+/// An ordered list of messages, the unit that moves between components.
+#[derive(Clone, Debug, Default)]
+pub struct Batch(Vec<Message>);
+
+impl Batch {
+    /// A batch of the given messages.
+    pub fn new(messages: Vec<Message>) -> Self {
+        Self(messages)
+    }
+
+    /// The messages, by value.
+    pub fn into_messages(self) -> Vec<Message> {
+        self.0
+    }
+
+    /// A batch with every message's data copied and contexts stripped.
+    pub fn deep_clone_without_context(&self) -> Batch {
+        Batch(
+            self.0
+                .iter()
+                .map(Message::deep_clone_without_context)
+                .collect(),
+        )
+    }
+}
+
+impl From<Vec<Message>> for Batch {
+    fn from(messages: Vec<Message>) -> Self {
+        Self(messages)
+    }
+}
+
+impl From<Message> for Batch {
+    fn from(message: Message) -> Self {
+        Self(vec![message])
+    }
+}
+
+impl std::ops::Deref for Batch {
+    type Target = [Message];
+    fn deref(&self) -> &[Message] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut [Message] {
+        &mut self.0
+    }
+}
+
+impl IntoIterator for Batch {
+    type Item = Message;
+    type IntoIter = std::vec::IntoIter<Message>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<Message> for Batch {
+    fn from_iter<I: IntoIterator<Item = Message>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_do_not_share_mutations_but_share_context() {
+        let store = ResponseStore::default();
+        let mut original = Message::new("a");
+        original.set_context(MessageContext::with_response_store(store.clone()));
+        let mut copy = original.clone();
+        copy.set_content("b");
+        copy.set_meta("k", "v");
+        assert_eq!(original.content(), b"a");
+        assert!(original.metadata().is_empty());
+        assert_eq!(copy.content(), b"b");
+        copy.response_store()
+            .unwrap()
+            .push(&Batch::from(copy.clone()));
+        assert_eq!(store.take().len(), 1);
+    }
+
+    #[test]
+    fn structured_is_parsed_lazily_and_reencoded() {
+        let msg = Message::new(r#"{"b":1,"a":2}"#);
+        assert!(msg.structured().is_ok());
+        let mut mapped = msg.clone();
+        mapped.set_structured(msg.structured().unwrap().clone());
+        assert_eq!(mapped.content(), br#"{"a":2,"b":1}"#);
+        assert!(Message::new("").structured().is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! Per-request response stores (Benthos `transaction/result_store.go`).
+
+use std::sync::{Arc, Mutex};
+
+use crate::message::{Batch, Message};
+
+/// Where responders put the messages that answer one request.
+///
+/// `http_server` creates one per request and attaches it to the context of
+/// every message of the request's batch.
+#[derive(Clone, Default)]
+pub struct ResponseStore(Arc<Mutex<Vec<Batch>>>);
+
+impl ResponseStore {
+    /// Appends a deep copy of `batch` with the copies' contexts stripped, which
+    /// breaks the store -> message -> store cycle.
+    pub fn push(&self, batch: &Batch) {
+        let copy = batch.deep_clone_without_context();
+        self.0
+            .lock()
+            .expect("response store lock poisoned")
+            .push(copy);
+    }
+
+    /// Drains every stored batch, in append order.
+    pub fn take(&self) -> Vec<Batch> {
+        std::mem::take(&mut *self.0.lock().expect("response store lock poisoned"))
+    }
+
+    fn same(&self, other: &ResponseStore) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Stores `batch` as a response, grouped by each message's own store so that
+/// every caller gets only its own messages, also when batching merged several
+/// requests. Returns how many messages had no store.
+pub fn store_responses(batch: &Batch) -> usize {
+    let mut without_store = 0;
+    // Most batches belong to a single request: handle that without grouping.
+    let first = batch.first().and_then(Message::response_store);
+    if let Some(first) = first
+        && batch
+            .iter()
+            .all(|m| m.response_store().is_some_and(|s| s.same(first)))
+    {
+        first.push(batch);
+        return 0;
+    }
+    let mut groups: Vec<(ResponseStore, Vec<Message>)> = Vec::new();
+    for msg in batch.iter() {
+        let Some(store) = msg.response_store() else {
+            without_store += 1;
+            continue;
+        };
+        match groups.iter_mut().find(|(s, _)| s.same(store)) {
+            Some((_, msgs)) => msgs.push(msg.clone()),
+            None => groups.push((store.clone(), vec![msg.clone()])),
+        }
+    }
+    for (store, msgs) in groups {
+        store.push(&Batch::new(msgs));
+    }
+    without_store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MessageContext;
+
+    fn msg(body: &str, store: &ResponseStore) -> Message {
+        let mut m = Message::new(body.to_owned());
+        m.set_context(MessageContext::with_response_store(store.clone()));
+        m
+    }
+
+    #[test]
+    fn each_request_gets_only_its_own_messages() {
+        let (a, b) = (ResponseStore::default(), ResponseStore::default());
+        let batch = Batch::new(vec![msg("a1", &a), msg("b1", &b), msg("a2", &a)]);
+        assert_eq!(store_responses(&batch), 0);
+        let got: Vec<_> = a.take().into_iter().flatten().collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].content(), b"a2");
+        assert!(got[0].response_store().is_none());
+        let got_b: Vec<_> = b.take().into_iter().flatten().collect();
+        assert_eq!(got_b.len(), 1);
+        assert_eq!(store_responses(&Batch::from(Message::new("x"))), 1);
+    }
+}

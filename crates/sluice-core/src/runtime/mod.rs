@@ -1,0 +1,6 @@
+//! The tokio runtime side: streams, pipelines, output drivers, batching.
+
+pub mod backoff;
+pub mod batching;
+pub mod output;
+pub mod stream;

@@ -1,0 +1,190 @@
+//! Driving outputs: connection management, in-flight limits, turning write
+//! results into acknowledgements, and output-level processors.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::component::output::{Output, OutputError};
+use crate::component::processor::{Processor, run_processors};
+use crate::message::Batch;
+use crate::metrics::{Counter, Metrics};
+use crate::runtime::backoff::Backoff;
+use crate::transaction::{DeliveryError, Outcome, Transaction};
+
+/// An output with sibling `processors:` that run on this output's copy only.
+pub struct ProcessedOutput {
+    processors: Vec<Box<dyn Processor>>,
+    inner: Arc<dyn Output>,
+}
+
+impl ProcessedOutput {
+    /// Wraps `inner` so `processors` run before each write.
+    pub fn new(processors: Vec<Box<dyn Processor>>, inner: Arc<dyn Output>) -> Self {
+        Self { processors, inner }
+    }
+}
+
+#[async_trait]
+impl Output for ProcessedOutput {
+    async fn connect(&self) -> Result<(), OutputError> {
+        self.inner.connect().await
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
+        for batch in run_processors(&self.processors, batch.clone()).await {
+            self.inner.write(&batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), OutputError> {
+        self.inner.close().await
+    }
+
+    fn connected(&self) -> bool {
+        self.inner.connected()
+    }
+}
+
+struct DriverMetrics {
+    sent: Counter,
+    batch_sent: Counter,
+    error: Counter,
+    connection_up: Counter,
+    connection_failed: Counter,
+    connection_lost: Counter,
+}
+
+/// Runs one output: keeps it connected, bounds concurrent writes to
+/// `max_in_flight`, and resolves each transaction's ack with the result.
+pub struct OutputDriver {
+    output: Arc<dyn Output>,
+    type_name: String,
+    in_flight: Semaphore,
+    connected: AtomicBool,
+    connected_changed: Notify,
+    reconnect: Notify,
+    metrics: DriverMetrics,
+}
+
+impl OutputDriver {
+    /// A driver for `output`; call [`OutputDriver::run_connector`] in a task.
+    pub fn new(
+        output: Arc<dyn Output>,
+        type_name: &str,
+        max_in_flight: usize,
+        metrics: &Metrics,
+    ) -> Self {
+        let labels = [("label", ""), ("path", "root.output")];
+        Self {
+            output,
+            type_name: type_name.to_owned(),
+            in_flight: Semaphore::new(max_in_flight.max(1)),
+            connected: AtomicBool::new(false),
+            connected_changed: Notify::new(),
+            reconnect: Notify::new(),
+            metrics: DriverMetrics {
+                sent: metrics.counter("output_sent", &labels),
+                batch_sent: metrics.counter("output_batch_sent", &labels),
+                error: metrics.counter("output_error", &labels),
+                connection_up: metrics.counter("output_connection_up", &labels),
+                connection_failed: metrics.counter("output_connection_failed", &labels),
+                connection_lost: metrics.counter("output_connection_lost", &labels),
+            },
+        }
+    }
+
+    /// Whether the output is connected (for `/ready`).
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire) && self.output.connected()
+    }
+
+    /// Connects, and reconnects whenever a write reports `NotConnected`,
+    /// backing off from 500ms up to 1s, until `stop` is cancelled.
+    pub async fn run_connector(self: Arc<Self>, stop: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1));
+        loop {
+            let attempt = tokio::select! {
+                () = stop.cancelled() => return,
+                res = self.output.connect() => res,
+            };
+            match attempt {
+                Ok(()) => {
+                    backoff.reset();
+                    self.metrics.connection_up.incr();
+                    self.connected.store(true, Ordering::Release);
+                    self.connected_changed.notify_waiters();
+                    tracing::info!("Output type {} is now active.", self.type_name);
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = self.reconnect.notified() => {}
+                    }
+                    self.metrics.connection_lost.incr();
+                }
+                Err(err) => {
+                    self.metrics.connection_failed.incr();
+                    tracing::error!(error = %err, "Failed to connect to {}: {err}", self.type_name);
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff.next_wait()) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn wait_connected(&self) {
+        loop {
+            let changed = self.connected_changed.notified();
+            if self.connected.load(Ordering::Acquire) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Writes one transaction and resolves its ack. Waits for a connection
+    /// and for an in-flight slot first: this is where back pressure starts.
+    pub async fn write(&self, tx: Transaction) {
+        let Transaction { batch, ack } = tx;
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("output semaphore is never closed");
+        loop {
+            self.wait_connected().await;
+            match self.output.write(&batch).await {
+                Ok(()) => {
+                    self.metrics.batch_sent.incr();
+                    self.metrics.sent.add(batch.len() as u64);
+                    ack.resolve(Outcome::Delivered);
+                    return;
+                }
+                Err(OutputError::NotConnected) => {
+                    if self.connected.swap(false, Ordering::AcqRel) {
+                        self.reconnect.notify_one();
+                    }
+                }
+                Err(err) => {
+                    self.metrics.error.incr();
+                    tracing::error!(error = %err, "Failed to send message to {}: {err}", self.type_name);
+                    ack.resolve(Outcome::Failed(DeliveryError::Output(Arc::new(err))));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Closes the output.
+    pub async fn close(&self) {
+        if let Err(err) = self.output.close().await {
+            tracing::warn!(error = %err, "Failed to close output.");
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! One stream: input -> processors -> output, with back pressure and a
+//! two-phase shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::component::input::InputError;
+use crate::component::processor::{Processor, run_processors};
+use crate::environment::{BuiltInput, BuiltOutput};
+use crate::metrics::{Counter, Metrics};
+use crate::runtime::backoff::Backoff;
+use crate::runtime::batching::run_batcher;
+use crate::runtime::output::OutputDriver;
+use crate::transaction::Transaction;
+
+/// Everything a stream needs to run, already built.
+pub struct Stream {
+    /// The input with its own processors.
+    pub input: BuiltInput,
+    /// `pipeline.processors`.
+    pub pipeline: Vec<Box<dyn Processor>>,
+    /// `pipeline.threads` resolved (>= 1).
+    pub threads: usize,
+    /// The output.
+    pub output: BuiltOutput,
+    /// The output's type name, for logs.
+    pub output_type: String,
+    /// How long in-flight transactions may take to drain after a stop.
+    pub shutdown_timeout: Duration,
+    /// Where metrics go.
+    pub metrics: Metrics,
+}
+
+/// Where processed transactions go.
+enum OutputStage {
+    Direct(Arc<OutputDriver>),
+    Batched(mpsc::Sender<Transaction>),
+}
+
+struct Engine {
+    processors: Vec<Box<dyn Processor>>,
+    processing: Semaphore,
+    output: OutputStage,
+    received: Counter,
+}
+
+impl Engine {
+    async fn process(&self, tx: Transaction) {
+        let Transaction { batch, ack } = tx;
+        self.received.add(batch.len() as u64);
+        let batches = if self.processors.is_empty() {
+            vec![batch]
+        } else {
+            let _permit = self
+                .processing
+                .acquire()
+                .await
+                .expect("processing semaphore is never closed");
+            run_processors(&self.processors, batch).await
+        };
+        let acks = ack.split(batches.len());
+        match &self.output {
+            OutputStage::Direct(driver) => {
+                let writes = batches
+                    .into_iter()
+                    .zip(acks)
+                    .map(|(batch, ack)| driver.write(Transaction::new(batch, ack)));
+                futures::future::join_all(writes).await;
+            }
+            OutputStage::Batched(sender) => {
+                for (batch, ack) in batches.into_iter().zip(acks) {
+                    // A closed batcher drops the transaction, which nacks it.
+                    let _ = sender.send(Transaction::new(batch, ack)).await;
+                }
+            }
+        }
+    }
+}
+
+/// A handle for checking a running stream's readiness.
+#[derive(Clone)]
+pub struct Readiness {
+    output: Arc<OutputDriver>,
+}
+
+impl Readiness {
+    /// Whether the output is connected.
+    pub fn output_connected(&self) -> bool {
+        self.output.is_connected()
+    }
+}
+
+impl Stream {
+    /// Runs until the input ends or `stop` is cancelled, then drains in-flight
+    /// transactions for up to `shutdown_timeout` before aborting them.
+    pub async fn run(self, stop: CancellationToken, ready: impl FnOnce(Readiness)) {
+        let Stream {
+            input,
+            pipeline,
+            threads,
+            output,
+            output_type,
+            shutdown_timeout,
+            metrics,
+        } = self;
+        let BuiltInput {
+            input: mut reader,
+            processors: input_processors,
+            type_name: input_type,
+        } = input;
+        let tracker = TaskTracker::new();
+        let hard_stop = CancellationToken::new();
+        let connector_stop = CancellationToken::new();
+
+        let driver = Arc::new(OutputDriver::new(
+            output.output,
+            &output_type,
+            output.max_in_flight,
+            &metrics,
+        ));
+        // The connector runs outside `tracker`, which holds only the work
+        // that must drain before shutdown completes.
+        let connector = tokio::spawn(
+            Arc::clone(&driver)
+                .run_connector(connector_stop.clone())
+                .instrument(tracing::info_span!("output", r#type = %output_type)),
+        );
+        ready(Readiness {
+            output: Arc::clone(&driver),
+        });
+
+        let max_in_flight = output.max_in_flight.max(1);
+        let stage = match output.batching {
+            None => OutputStage::Direct(Arc::clone(&driver)),
+            Some(policy) => {
+                let (sender, receiver) = mpsc::channel(max_in_flight);
+                let batch_driver = Arc::clone(&driver);
+                let write_tracker = tracker.clone();
+                tracker.spawn(run_batcher(policy, receiver, move |tx| {
+                    let driver = Arc::clone(&batch_driver);
+                    write_tracker.spawn(async move { driver.write(tx).await });
+                    std::future::ready(())
+                }));
+                OutputStage::Batched(sender)
+            }
+        };
+
+        let mut processors = input_processors;
+        processors.extend(pipeline);
+        let engine = Arc::new(Engine {
+            processors,
+            processing: Semaphore::new(threads.max(1)),
+            output: stage,
+            received: metrics.counter("input_received", &[("label", ""), ("path", "root.input")]),
+        });
+        // Bounds the transactions in flight between the input and the output:
+        // once it is exhausted the input stops reading (back pressure).
+        let in_flight = Arc::new(Semaphore::new(threads.max(1) + max_in_flight));
+
+        let input_span = tracing::info_span!("input", r#type = %input_type);
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1));
+        'connect: loop {
+            let connected = tokio::select! {
+                () = stop.cancelled() => break 'connect,
+                res = reader.connect() => res,
+            };
+            match connected {
+                Ok(()) => {
+                    backoff.reset();
+                    tracing::info!(parent: &input_span, "Input type {input_type} is now active.");
+                }
+                Err(InputError::EndOfInput) => break 'connect,
+                Err(err) => {
+                    tracing::error!(parent: &input_span, error = %err, "Failed to connect to {input_type}: {err}");
+                    tokio::select! {
+                        () = stop.cancelled() => break 'connect,
+                        () = tokio::time::sleep(backoff.next_wait()) => continue 'connect,
+                    }
+                }
+            }
+            loop {
+                let permit = tokio::select! {
+                    () = stop.cancelled() => break 'connect,
+                    permit = Arc::clone(&in_flight).acquire_owned() => {
+                        permit.expect("in-flight semaphore is never closed")
+                    }
+                };
+                let read = tokio::select! {
+                    () = stop.cancelled() => break 'connect,
+                    read = reader.read() => read,
+                };
+                match read {
+                    Ok(tx) => {
+                        let engine = Arc::clone(&engine);
+                        let hard = hard_stop.clone();
+                        tracker.spawn(async move {
+                            tokio::select! {
+                                // Dropping the transaction nacks it.
+                                () = hard.cancelled() => {}
+                                () = engine.process(tx) => {}
+                            }
+                            drop(permit);
+                        });
+                    }
+                    Err(InputError::EndOfInput) => break 'connect,
+                    Err(InputError::NotConnected) => continue 'connect,
+                    Err(err) => {
+                        tracing::warn!(parent: &input_span, error = %err, "Failed to read from {input_type}: {err}");
+                        tokio::time::sleep(backoff.next_wait()).await;
+                    }
+                }
+            }
+        }
+        if let Err(err) = reader.close().await {
+            tracing::warn!(error = %err, "Failed to close input.");
+        }
+        drop(engine);
+        tracker.close();
+
+        // Phase one: let in-flight transactions finish; phase two: abort.
+        let drained = tracker.wait();
+        let graceful = if stop.is_cancelled() {
+            tokio::time::timeout(shutdown_timeout, drained)
+                .await
+                .is_ok()
+        } else {
+            tokio::select! {
+                () = drained => true,
+                () = async {
+                    stop.cancelled().await;
+                    tokio::time::sleep(shutdown_timeout).await;
+                } => false,
+            }
+        };
+        if !graceful {
+            tracing::warn!("Shutdown timeout reached, aborting in-flight messages.");
+            hard_stop.cancel();
+        }
+        tracker.wait().await;
+        connector_stop.cancel();
+        let _ = connector.await;
+        driver.close().await;
+    }
+}

@@ -1,0 +1,29 @@
+//! `sluice echo`: prints the parsed config back as YAML.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::CommonArgs;
+use super::load::{LoadOptions, format_lint, load_config, parse_sets};
+
+pub(crate) fn run(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = file
+        .or_else(|| common.config.clone())
+        .ok_or_else(|| anyhow::anyhow!("a config file must be given"))?;
+    let options = LoadOptions {
+        sets: parse_sets(&common.set)?,
+        env_files: common.env_file.clone(),
+    };
+    match load_config(&path, &options)? {
+        Ok((_, node)) => {
+            print!("{}", node.to_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(lints) => {
+            for lint in &lints {
+                eprintln!("{}", format_lint(&path, lint));
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `sluice lint`: prints every problem of every config as
+//! `file(line,col) message` and exits 1 if there were any.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use sluice_core::metrics::Metrics;
+
+use super::CommonArgs;
+use super::load::{LoadOptions, build_stream, environment, format_lint, load_config, parse_sets};
+
+/// Arguments of `sluice lint`.
+#[derive(clap::Args)]
+pub(crate) struct LintArgs {
+    /// Files to lint; a `dir/...` suffix walks a directory for YAML files.
+    paths: Vec<String>,
+    /// Also report deprecated components (accepted for compatibility).
+    #[arg(long)]
+    deprecated: bool,
+    /// Also report missing labels (accepted for compatibility).
+    #[arg(long)]
+    labels: bool,
+    /// Do not check that environment variables are set (accepted for compatibility).
+    #[arg(long = "skip-env-var-check")]
+    skip_env_var_check: bool,
+    /// Print every file checked.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn expand(path: &str, acc: &mut Vec<PathBuf>) {
+    let Some(dir) = path.strip_suffix("...") else {
+        acc.push(PathBuf::from(path));
+        return;
+    };
+    let dir = if dir.is_empty() { "." } else { dir };
+    let mut stack = vec![PathBuf::from(dir)];
+    while let Some(next) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                stack.push(entry);
+            } else if entry.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                acc.push(entry);
+            }
+        }
+    }
+}
+
+/// The problems of one config file, formatted.
+pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Vec<String>> {
+    let env = environment();
+    let (config, _) = match load_config(path, options)? {
+        Ok(loaded) => loaded,
+        Err(lints) => return Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
+    };
+    match build_stream(&env, &config, &Metrics::default(), None, true) {
+        Ok(_) => Ok(Vec::new()),
+        Err(lints) => Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
+    }
+}
+
+pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCode> {
+    let _ = (args.deprecated, args.labels, args.skip_env_var_check);
+    let options = LoadOptions {
+        sets: parse_sets(&common.set)?,
+        env_files: common.env_file.clone(),
+    };
+    let mut files = Vec::new();
+    for path in &args.paths {
+        expand(path, &mut files);
+    }
+    let mut failed = false;
+    for file in &files {
+        if args.verbose {
+            eprintln!("linting {}", file.display());
+        }
+        let problems = match lint_file(file, &options) {
+            Ok(problems) => problems,
+            Err(err) => vec![format!("{}: {err:#}", file.display())],
+        };
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        failed |= !problems.is_empty();
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

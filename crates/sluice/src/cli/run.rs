@@ -1,0 +1,190 @@
+//! `sluice run` / `sluice -c`: runs one stream until it ends or a signal
+//! arrives, then shuts down in two phases.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sluice_components::SharedHttpServer;
+use sluice_core::metrics::Metrics;
+use sluice_core::runtime::stream::Stream;
+use tokio_util::sync::CancellationToken;
+
+use super::CommonArgs;
+use super::load::{
+    LoadOptions, build_stream, environment, format_lint, is_error, load_config, parse_sets,
+};
+use super::logging;
+
+const DEFAULT_PATHS: [&str; 3] = [
+    "/benthos.yaml",
+    "/etc/benthos/config.yaml",
+    "/etc/benthos.yaml",
+];
+
+fn resolve_path(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = file.or_else(|| common.config.clone()) {
+        return Ok(path);
+    }
+    DEFAULT_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .context("no config file given (use -c FILE)")
+}
+
+fn refuse_unsupported(common: &CommonArgs) -> anyhow::Result<()> {
+    if !common.resources.is_empty() {
+        anyhow::bail!("flag --resources is not supported yet");
+    }
+    if common.watcher {
+        anyhow::bail!("flag --watcher is not supported yet");
+    }
+    if !common.templates.is_empty() {
+        anyhow::bail!("flag --templates is not supported yet");
+    }
+    Ok(())
+}
+
+pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    refuse_unsupported(&common)?;
+    let path = resolve_path(&common, file)?;
+    let options = LoadOptions {
+        sets: parse_sets(&common.set)?,
+        env_files: common.env_file.clone(),
+    };
+    let (config, _) = match load_config(&path, &options)? {
+        Ok(loaded) => loaded,
+        Err(lints) => {
+            logging::init("INFO", "logfmt", false);
+            report_lints(&path, &lints);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let level = common
+        .log_level
+        .clone()
+        .unwrap_or_else(|| config.logger.level.clone());
+    logging::init(&level, &config.logger.format, config.logger.add_timestamp);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(run_stream(&path, config, common.chilled))
+}
+
+fn report_lints(path: &Path, lints: &[sluice_core::config::Lint]) {
+    for lint in lints {
+        tracing::error!("{}", format_lint(path, lint));
+    }
+    tracing::error!(
+        "Shutting down due to linter errors, to prevent shutdown run sluice with --chilled."
+    );
+}
+
+async fn run_stream(
+    path: &Path,
+    config: sluice_core::config::Config,
+    chilled: bool,
+) -> anyhow::Result<ExitCode> {
+    let env = environment();
+    let metrics = Metrics::default();
+    let shared = config
+        .http
+        .enabled
+        .then(|| SharedHttpServer::new(&config.http.root_path, metrics.clone()));
+    let built = match build_stream(&env, &config, &metrics, shared.clone(), false) {
+        Ok(built) => built,
+        Err(lints) => {
+            let fatal = lints.iter().any(is_error);
+            report_lints(path, &lints);
+            if fatal || !chilled {
+                return Ok(ExitCode::FAILURE);
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for warning in &built.warnings {
+        tracing::warn!("{}", format_lint(path, warning));
+    }
+
+    let server_stop = CancellationToken::new();
+    let mut server_task = None;
+    if let Some(shared) = &shared {
+        let listener = tokio::net::TcpListener::bind(&config.http.address)
+            .await
+            .with_context(|| format!("failed to bind to address {}", config.http.address))?;
+        let bound = listener
+            .local_addr()
+            .map_or_else(|_| config.http.address.clone(), |a| a.to_string());
+        tracing::info!("Listening for HTTP requests at: http://{bound}");
+        server_task = Some(tokio::spawn(
+            Arc::clone(shared).serve(listener, server_stop.clone()),
+        ));
+    } else if config.input.get("http_server").is_some() {
+        tracing::warn!(
+            "http.enabled is false: an http_server input without an address receives nothing."
+        );
+    }
+
+    let threads = match config.pipeline.threads {
+        n if n > 0 => n as usize,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let stream = Stream {
+        input: built.input,
+        pipeline: built.pipeline,
+        threads,
+        output: built.output,
+        output_type: built.output_type,
+        shutdown_timeout: config.shutdown_timeout.0,
+        metrics,
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(wait_for_signal(stop.clone(), config.shutdown_delay.0));
+    let readiness_server = shared.clone();
+    stream
+        .run(stop, move |readiness| {
+            if let Some(server) = readiness_server {
+                server.add_readiness_check(move || readiness.output_connected());
+            }
+        })
+        .await;
+    server_stop.cancel();
+    if let Some(task) = server_task {
+        let _ = task.await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal(stop: CancellationToken, delay: std::time::Duration) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::error!(error = %err, "Failed to listen for SIGTERM.");
+                    let _ = ctrl_c.await;
+                    stop.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("Received shutdown signal, draining in-flight messages.");
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    stop.cancel();
+}

@@ -1,0 +1,188 @@
+//! Runs the real `sluice` binary against a config and talks to it over
+//! loopback sockets.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running sluice process; killed on drop.
+pub(crate) struct Sluice {
+    child: Child,
+    /// The shared HTTP server's address.
+    pub(crate) addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+    /// Where tests may put files the config refers to.
+    pub(crate) dir: PathBuf,
+}
+
+/// The path of the binary under test.
+pub(crate) fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sluice")
+}
+
+/// Writes `yaml` to a temp file, with `{dir}` replaced by a temp directory.
+pub(crate) fn write_config(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = yaml.replace("{dir}", &dir.path().display().to_string());
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
+
+impl Sluice {
+    /// Starts sluice with `yaml` as its config on an ephemeral port and waits
+    /// until it listens.
+    pub(crate) fn start(yaml: &str) -> Sluice {
+        Self::start_with_args(yaml, &[])
+    }
+
+    /// Like [`Sluice::start`] with extra command-line arguments.
+    pub(crate) fn start_with_args(yaml: &str, args: &[&str]) -> Sluice {
+        let (dir, path) = write_config(yaml);
+        let mut child = Command::new(bin())
+            .arg("-c")
+            .arg(&path)
+            .args(["--set", "http.address=127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr piped");
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("Listening for HTTP requests at: http://").nth(1) {
+                    let _ = addr_tx.send(addr.trim().to_owned());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout piped");
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(format!("stdout: {line}"));
+            }
+        });
+        let addr = match addr_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => addr.parse().expect("address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "sluice did not start listening; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let dir_path = dir.path().to_path_buf();
+        Sluice {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+            dir: dir_path,
+        }
+    }
+
+    /// `http://addr{path}`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Everything logged so far.
+    pub(crate) fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `needle`.
+    pub(crate) fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Sends SIGTERM.
+    pub(crate) fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits for the process to exit.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client for tests.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Runs `sluice ARGS` with `stdin` and returns (exit code, stdout, stderr).
+pub(crate) fn run_cli(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sluice");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Reads a file the stream wrote, waiting until it has `lines` lines.
+pub(crate) fn read_lines(path: &Path, lines: usize, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let got: Vec<String> = text.lines().map(str::to_owned).collect();
+        if got.len() >= lines || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
