@@ -268,7 +268,7 @@ impl<'a> Builder<'a> {
 
     /// Deserialises a typed config from `node`.
     pub fn config<T: DeserializeOwned>(&self, node: &Node) -> BuildResult<T> {
-        config::from_node(node).map_err(|lint| vec![lint])
+        config::from_node_all(node)
     }
 
     /// Parses the Bloblang mapping held in the string `node`, mapping parse
