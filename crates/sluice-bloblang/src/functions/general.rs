@@ -51,12 +51,8 @@ fn range(args: &[Value]) -> Result<Value, String> {
             "with positive step arg start ({start}) must be < stop ({stop})"
         ));
     }
-    let mut out = Vec::new();
-    let mut i = start;
-    while (step > 0 && i < stop) || (step < 0 && i > stop) {
-        out.push(Value::Int(i));
-        i += step;
-    }
+    let count = (stop - start) / step;
+    let out: Vec<Value> = (0..count.max(0)).map(|k| Value::Int(start + k * step)).collect();
     Ok(Value::Array(out))
 }
 
@@ -128,7 +124,11 @@ fn random_int(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 fn counter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let min = int_arg(&call.arg(0, cx, this)?, "min")?;
     let max = int_arg(&call.arg(1, cx, this)?, "max")?;
-    let set = match call.arg_expr(2).eval(cx, this) {
+    let set = match call.arg_expr(2) {
+        crate::eval::Expr::Lit(Value::Null) => Err(Flow::Nothing),
+        e => e.eval(cx, this),
+    };
+    let set = match set {
         Ok(v) => Some(v),
         Err(Flow::Nothing) => None,
         Err(e) => return Err(e),

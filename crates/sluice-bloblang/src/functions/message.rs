@@ -77,6 +77,16 @@ fn errored(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
     Ok(Value::Bool(cx.msg().error().is_some()))
 }
 
+fn var(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    match call.arg(0, cx, this)? {
+        Value::String(name) => match cx.vars.get(&name) {
+            Some(v) => Ok(v.clone()),
+            None => err(format!("variable '{name}' undefined")),
+        },
+        other => err(crate::eval::type_err("string", &other)),
+    }
+}
+
 fn tracing_id(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
     Ok(Value::String(String::new()))
 }
@@ -181,5 +191,5 @@ pub(crate) fn register(env: &mut Environment) {
         vec![],
         FnImpl::Ctx(tracing_id),
     );
-    let _ = p;
+    env.function("var", cat, "The value of a variable set with `let`.", vec![p("name", Kind::Str)], vec![ex("let foo = \"bar\"\nroot.foo = var(\"foo\")", &[("{}", r#"{"foo":"bar"}"#)])], FnImpl::Ctx(var));
 }

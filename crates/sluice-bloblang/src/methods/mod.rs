@@ -4,12 +4,20 @@ use crate::env::Environment;
 use crate::eval::type_err;
 use crate::value::Value;
 
+pub(crate) mod encoding;
 pub(crate) mod general;
+pub(crate) mod numbers;
 pub(crate) mod strings;
+pub(crate) mod structured;
+pub(crate) mod time;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
     strings::register(env);
+    numbers::register(env);
+    structured::register(env);
+    time::register(env);
+    encoding::register(env);
 }
 
 /// The text of a string or bytes value.

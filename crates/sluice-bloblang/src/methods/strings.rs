@@ -767,8 +767,60 @@ fn re_replace(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     re_replace_all(cx, this, call)
 }
 
+fn slug(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let mut out = String::new();
+    let mut dash = false;
+    for c in s.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c);
+        } else {
+            dash = true;
+        }
+    }
+    Ok(Value::String(out))
+}
+
+fn strip_html(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let keep: Vec<String> = match args.first() {
+        Some(Value::Array(a)) => a.iter().filter_map(|x| text(x).ok()).collect(),
+        _ => Vec::new(),
+    };
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let Some(e) = rest[i..].find('>') else {
+            out.push_str(&rest[i..]);
+            rest = "";
+            break;
+        };
+        let tag = &rest[i..i + e + 1];
+        let name: String = tag
+            .trim_start_matches('<')
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if keep.contains(&name) {
+            out.push_str(tag);
+        }
+        rest = &rest[i + e + 1..];
+    }
+    out.push_str(rest);
+    Ok(Value::String(out))
+}
+
 pub(crate) fn register(env: &mut Environment) {
     let cat = "String Manipulation";
+    env.method("slug", cat, "Converts a string into a URL slug.", vec![], vec![ex("root.slug = this.title.slug()", &[(r#"{"title":"Hello World! Welcome to Redpanda Connect"}"#, r#"{"slug":"hello-world-welcome-to-redpanda-connect"}"#)])], MethodImpl::Simple(slug));
+    env.method("strip_html", cat, "Removes HTML tags, keeping the listed elements.", vec![opt("preserve", Kind::Any, Value::Null)], vec![ex("root.plain_text = this.html_content.strip_html()", &[(r#"{"html_content":"<p>Welcome to <strong>Redpanda Connect</strong>!</p>"}"#, r#"{"plain_text":"Welcome to Redpanda Connect!"}"#)])], MethodImpl::Simple(strip_html));
     env.method(
         "uppercase",
         cat,

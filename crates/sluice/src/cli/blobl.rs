@@ -112,6 +112,7 @@ fn render(v: &Value, pretty: bool) -> Vec<u8> {
     match v {
         Value::String(s) => s.as_bytes().to_vec(),
         Value::Bytes(b) => b.clone(),
+        Value::Timestamp(_) => v.to_interp_string().into_bytes(),
         other if pretty => other.to_json_indented("    ", true),
         other => other.to_json_bytes_html_escaped(),
     }

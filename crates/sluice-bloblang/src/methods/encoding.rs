@@ -1,0 +1,407 @@
+//! Encoding, parsing and hashing methods.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hmac::Mac as _;
+use sha1::Digest as _;
+
+use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
+use crate::eval::type_err;
+use crate::methods::{str_arg, text};
+use crate::value::Value;
+
+fn raw_bytes(v: &Value) -> Result<Vec<u8>, String> {
+    match v {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::Bytes(b) => Ok(b.clone()),
+        other => Err(type_err("string", other)),
+    }
+}
+
+fn encode(v: Value, args: &[Value]) -> Result<Value, String> {
+    let b = raw_bytes(&v)?;
+    let scheme = str_arg(&args[0], "scheme")?;
+    let out = match scheme.as_str() {
+        "base64" => base64::engine::general_purpose::STANDARD.encode(&b),
+        "base64url" => base64::engine::general_purpose::URL_SAFE.encode(&b),
+        "base64rawurl" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b),
+        "hex" => hex::encode(&b),
+        "ascii85" => ascii85_encode(&b),
+        "z85" => return Err("z85 encoding is not supported".to_owned()),
+        other => return Err(format!("unrecognized encoding type: {other}")),
+    };
+    Ok(Value::String(out))
+}
+
+fn decode(v: Value, args: &[Value]) -> Result<Value, String> {
+    let b = raw_bytes(&v)?;
+    let scheme = str_arg(&args[0], "scheme")?;
+    let out = match scheme.as_str() {
+        "base64" => base64::engine::general_purpose::STANDARD.decode(&b).map_err(|e| e.to_string())?,
+        "base64url" => base64::engine::general_purpose::URL_SAFE.decode(&b).map_err(|e| e.to_string())?,
+        "base64rawurl" => base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&b).map_err(|e| e.to_string())?,
+        "hex" => hex::decode(&b).map_err(|e| e.to_string())?,
+        "ascii85" => ascii85_decode(&b)?,
+        other => return Err(format!("unrecognized encoding type: {other}")),
+    };
+    Ok(Value::Bytes(out))
+}
+
+fn ascii85_encode(src: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in src.chunks(4) {
+        let mut buf = [0u8; 4];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let v = u32::from_be_bytes(buf);
+        if v == 0 && chunk.len() == 4 {
+            out.push('z');
+            continue;
+        }
+        let mut digits = [0u8; 5];
+        let mut x = v;
+        for d in digits.iter_mut().rev() {
+            *d = (x % 85) as u8 + b'!';
+            x /= 85;
+        }
+        for &d in &digits[..chunk.len() + 1] {
+            out.push(d as char);
+        }
+    }
+    out
+}
+
+fn ascii85_decode(src: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut group: Vec<u32> = Vec::with_capacity(5);
+    for &c in src {
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        if c == b'z' && group.is_empty() {
+            out.extend_from_slice(&[0, 0, 0, 0]);
+            continue;
+        }
+        if !(b'!'..=b'u').contains(&c) {
+            return Err(format!("illegal ascii85 data at input byte {}", out.len()));
+        }
+        group.push(u32::from(c - b'!'));
+        if group.len() == 5 {
+            let v = group.iter().fold(0u64, |acc, d| acc * 85 + u64::from(*d));
+            out.extend_from_slice(&(v as u32).to_be_bytes());
+            group.clear();
+        }
+    }
+    if !group.is_empty() {
+        let n = group.len();
+        while group.len() < 5 {
+            group.push(84);
+        }
+        let v = group.iter().fold(0u64, |acc, d| acc * 85 + u64::from(*d));
+        out.extend_from_slice(&(v as u32).to_be_bytes()[..n - 1]);
+    }
+    Ok(out)
+}
+
+fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
+    let b = raw_bytes(&v)?;
+    let algo = str_arg(&args[0], "algorithm")?;
+    let key = match &args[1] {
+        Value::Null => Vec::new(),
+        other => raw_bytes(other)?,
+    };
+    let out = match algo.as_str() {
+        "sha1" => sha1::Sha1::digest(&b).to_vec(),
+        "sha256" => sha2::Sha256::digest(&b).to_vec(),
+        "sha512" => sha2::Sha512::digest(&b).to_vec(),
+        "md5" => md5::Md5::digest(&b).to_vec(),
+        "xxhash64" => xxhash_rust::xxh64::xxh64(&b, 0).to_be_bytes().to_vec(),
+        "crc32" => crc32fast::hash(&b).to_be_bytes().to_vec(),
+        "hmac_sha1" => {
+            let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(&key).map_err(|e| e.to_string())?;
+            m.update(&b);
+            m.finalize().into_bytes().to_vec()
+        }
+        "hmac_sha256" => {
+            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+            m.update(&b);
+            m.finalize().into_bytes().to_vec()
+        }
+        "hmac_sha512" => {
+            let mut m = hmac::Hmac::<sha2::Sha512>::new_from_slice(&key).map_err(|e| e.to_string())?;
+            m.update(&b);
+            m.finalize().into_bytes().to_vec()
+        }
+        other => return Err(format!("unrecognized hash type: {other}")),
+    };
+    Ok(Value::Bytes(out))
+}
+
+fn parse_json(v: Value, _: &[Value]) -> Result<Value, String> {
+    let b = raw_bytes(&v)?;
+    Value::from_json_bytes(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))
+}
+
+fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
+    let indent = match &args[0] {
+        Value::Null => "    ".to_owned(),
+        other => str_arg(other, "indent")?,
+    };
+    let no_indent = matches!(args.get(1), Some(Value::Bool(true)));
+    let escape_html = !matches!(args.get(2), Some(Value::Bool(false)));
+    let bytes = if no_indent {
+        if escape_html { v.to_json_bytes_html_escaped() } else { v.to_json_bytes() }
+    } else {
+        v.to_json_indented(&indent, escape_html)
+    };
+    Ok(Value::Bytes(bytes))
+}
+
+fn yaml_to_value(y: serde_yaml::Value) -> Value {
+    match y {
+        serde_yaml::Value::Null => Value::Null,
+        serde_yaml::Value::Bool(b) => Value::Bool(b),
+        serde_yaml::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_yaml::Value::String(s) => Value::String(s),
+        serde_yaml::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
+        serde_yaml::Value::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        serde_yaml::Value::String(s) => s,
+                        other => yaml_to_value(other).to_interp_string(),
+                    };
+                    (key, yaml_to_value(v))
+                })
+                .collect(),
+        ),
+        serde_yaml::Value::Tagged(t) => yaml_to_value(t.value),
+    }
+}
+
+fn value_to_yaml(v: &Value) -> serde_yaml::Value {
+    match v {
+        Value::Null => serde_yaml::Value::Null,
+        Value::Bool(b) => serde_yaml::Value::Bool(*b),
+        Value::Int(i) => serde_yaml::Value::Number((*i).into()),
+        Value::Float(f) => serde_yaml::Value::Number((*f).into()),
+        Value::Number(n) => match crate::value::parse_number_text(n) {
+            Some(crate::value::Num::I(i)) => serde_yaml::Value::Number(i.into()),
+            Some(crate::value::Num::F(f)) => serde_yaml::Value::Number(f.into()),
+            None => serde_yaml::Value::String(n.to_string()),
+        },
+        Value::String(s) => serde_yaml::Value::String(s.clone()),
+        Value::Bytes(b) => serde_yaml::Value::String(String::from_utf8_lossy(b).into_owned()),
+        Value::Timestamp(_) => serde_yaml::Value::String(v.to_interp_string()),
+        Value::Array(a) => serde_yaml::Value::Sequence(a.iter().map(value_to_yaml).collect()),
+        Value::Object(m) => serde_yaml::Value::Mapping(
+            m.iter().map(|(k, v)| (serde_yaml::Value::String(k.clone()), value_to_yaml(v))).collect(),
+        ),
+    }
+}
+
+fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    serde_yaml::from_str::<serde_yaml::Value>(&s).map(yaml_to_value).map_err(|e| e.to_string())
+}
+
+fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
+    serde_yaml::to_string(&value_to_yaml(&v)).map(|s| Value::Bytes(s.into_bytes())).map_err(|e| e.to_string())
+}
+
+fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let header = !matches!(args[0], Value::Bool(false));
+    let delim = match &args[1] {
+        Value::Null => ',',
+        other => str_arg(other, "delimiter")?.chars().next().unwrap_or(','),
+    };
+    let lazy = matches!(args[2], Value::Bool(true));
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for line in s.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut in_quotes = false;
+        let mut chars = line.chars().peekable();
+        let mut at_start = true;
+        while let Some(c) = chars.next() {
+            if in_quotes {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        cur.push('"');
+                        chars.next();
+                    } else {
+                        in_quotes = false;
+                    }
+                } else {
+                    cur.push(c);
+                }
+            } else if c == '"' && at_start {
+                in_quotes = true;
+                at_start = false;
+            } else if c == '"' {
+                if !lazy {
+                    return Err(format!("parse error on line {}: bare \" in non-quoted-field", rows.len() + 1));
+                }
+                cur.push(c);
+            } else if c == delim {
+                fields.push(std::mem::take(&mut cur));
+                at_start = true;
+            } else {
+                cur.push(c);
+                at_start = false;
+            }
+        }
+        fields.push(cur);
+        rows.push(fields);
+    }
+    if !header {
+        return Ok(Value::Array(
+            rows.into_iter().map(|r| Value::Array(r.into_iter().map(Value::String).collect())).collect(),
+        ));
+    }
+    let mut it = rows.into_iter();
+    let Some(headers) = it.next() else {
+        return Ok(Value::Array(Vec::new()));
+    };
+    let mut out = Vec::new();
+    for row in it {
+        let mut m = BTreeMap::new();
+        for (i, f) in row.into_iter().enumerate() {
+            if let Some(h) = headers.get(i) {
+                m.insert(h.clone(), Value::String(f));
+            }
+        }
+        out.push(Value::Object(m));
+    }
+    Ok(Value::Array(out))
+}
+
+fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let u = url::Url::parse(&s).map_err(|e| format!("parse {s:?}: {e}"))?;
+    let mut m = BTreeMap::new();
+    m.insert("scheme".to_owned(), Value::String(u.scheme().to_owned()));
+    m.insert("opaque".to_owned(), Value::String(String::new()));
+    let host = match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    };
+    m.insert("host".to_owned(), Value::String(host));
+    m.insert("path".to_owned(), Value::String(percent_encoding::percent_decode_str(u.path()).decode_utf8_lossy().into_owned()));
+    m.insert("raw_path".to_owned(), Value::String(String::new()));
+    m.insert("raw_query".to_owned(), Value::String(u.query().unwrap_or("").to_owned()));
+    m.insert("fragment".to_owned(), Value::String(u.fragment().unwrap_or("").to_owned()));
+    m.insert("raw_fragment".to_owned(), Value::String(String::new()));
+    let mut q: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, val) in u.query_pairs() {
+        let e = q.entry(k.into_owned()).or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = e {
+            a.push(Value::String(val.into_owned()));
+        }
+    }
+    m.insert("query".to_owned(), Value::Object(q));
+    if !u.username().is_empty() || u.password().is_some() {
+        let mut user = BTreeMap::new();
+        user.insert("name".to_owned(), Value::String(u.username().to_owned()));
+        if let Some(pw) = u.password() {
+            user.insert("password".to_owned(), Value::String(pw.to_owned()));
+        }
+        m.insert("user".to_owned(), Value::Object(user));
+    }
+    Ok(Value::Object(m))
+}
+
+fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    for pair in s.split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = crate::methods::strings::query_unescape(k)?;
+        let val = Value::String(crate::methods::strings::query_unescape(val)?);
+        match m.remove(&k) {
+            None => {
+                m.insert(k, val);
+            }
+            Some(Value::Array(mut a)) => {
+                a.push(val);
+                m.insert(k, Value::Array(a));
+            }
+            Some(existing) => {
+                m.insert(k, Value::Array(vec![existing, val]));
+            }
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
+    let mut m = BTreeMap::new();
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let ks = i;
+        while i < chars.len() && chars[i] != '=' && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        let key: String = chars[ks..i].iter().collect();
+        if key.is_empty() {
+            i += 1;
+            continue;
+        }
+        if i < chars.len() && chars[i] == '=' {
+            i += 1;
+            let mut val = String::new();
+            if i < chars.len() && chars[i] == '"' {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        i += 1;
+                    }
+                    val.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                while i < chars.len() && !chars[i].is_whitespace() {
+                    val.push(chars[i]);
+                    i += 1;
+                }
+            }
+            m.insert(key, Value::String(val));
+        } else {
+            m.insert(key, Value::Bool(true));
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+pub(crate) fn register(env: &mut Environment) {
+    let cat = "Encoding and Encryption";
+    env.method("encode", cat, "Encodes bytes: base64, base64url, base64rawurl, hex or ascii85.", vec![p("scheme", Kind::Str)], vec![ex(r#"root.encoded = this.value.encode("hex")"#, &[(r#"{"value":"hello world"}"#, r#"{"encoded":"68656c6c6f20776f726c64"}"#)])], MethodImpl::Simple(encode));
+    env.method("decode", cat, "Decodes bytes: base64, base64url, base64rawurl, hex or ascii85.", vec![p("scheme", Kind::Str)], vec![ex(r#"root.decoded = this.value.decode("hex").string()"#, &[(r#"{"value":"68656c6c6f20776f726c64"}"#, r#"{"decoded":"hello world"}"#)])], MethodImpl::Simple(decode));
+    env.method("hash", cat, "Hashes bytes: sha1, sha256, sha512, md5, xxhash64, crc32, hmac_sha1/256/512.", vec![p("algorithm", Kind::Str), opt("key", Kind::Str, Value::Null), opt("polynomial", Kind::Str, Value::Null)], vec![ex("root.h1 = this.value.hash(\"sha1\").encode(\"hex\")\nroot.h2 = this.value.hash(\"hmac_sha1\",\"static-key\").encode(\"hex\")", &[(r#"{"value":"hello world"}"#, r#"{"h1":"2aae6c35c94fcfb415dbe95f408b9ce91ee846ed","h2":"d87e5f068fa08fe90bb95bc7c8344cb809179d76"}"#)])], MethodImpl::Simple(hash));
+    let cat = "Parsing";
+    env.method("parse_json", cat, "Parses a string as JSON.", vec![opt("use_number", Kind::Bool, Value::Bool(false))], vec![ex("root.doc = this.doc.parse_json()", &[(r#"{"doc":"{\"foo\":\"bar\"}"}"#, r#"{"doc":{"foo":"bar"}}"#)])], MethodImpl::Simple(parse_json));
+    env.method("format_json", cat, "Serialises a value as indented JSON bytes.", vec![opt("indent", Kind::Str, Value::Null), opt("no_indent", Kind::Bool, Value::Bool(false)), opt("escape_html", Kind::Bool, Value::Bool(true))], vec![ex("root = this.doc.format_json()", &[(r#"{"doc":{"foo":"bar"}}"#, "{\n    \"foo\": \"bar\"\n}")])], MethodImpl::Simple(format_json));
+    env.method("parse_yaml", cat, "Parses a string as YAML.", vec![], vec![ex("root.doc = this.doc.parse_yaml()", &[(r#"{"doc":"foo: bar"}"#, r#"{"doc":{"foo":"bar"}}"#)])], MethodImpl::Simple(parse_yaml));
+    env.method("format_yaml", cat, "Serialises a value as YAML bytes.", vec![], vec![ex("root = this.doc.format_yaml()", &[(r#"{"doc":{"foo":"bar"}}"#, "foo: bar\n")])], MethodImpl::Simple(format_yaml));
+    env.method("parse_csv", cat, "Parses CSV into an array of objects (or arrays without a header).", vec![opt("parse_header_row", Kind::Bool, Value::Bool(true)), opt("delimiter", Kind::Str, Value::Null), opt("lazy_quotes", Kind::Bool, Value::Bool(false))], vec![ex("root.orders = this.orders.parse_csv()", &[(r#"{"orders":"foo,bar\nfoo 1,bar 1\nfoo 2,bar 2"}"#, r#"{"orders":[{"bar":"bar 1","foo":"foo 1"},{"bar":"bar 2","foo":"foo 2"}]}"#)])], MethodImpl::Simple(parse_csv));
+    env.method("parse_url", cat, "Parses a URL into an object.", vec![], vec![ex(r#"root.foo_url = this.url.parse_url().path"#, &[(r#"{"url":"https://www.benthos.dev/docs/guides?foo=bar"}"#, r#"{"foo_url":"/docs/guides"}"#)])], MethodImpl::Simple(parse_url));
+    env.method("parse_form_url_encoded", cat, "Parses a form URL encoded string into an object.", vec![], vec![ex("root.values = this.body.parse_form_url_encoded()", &[(r#"{"body":"noise=meow&animal=cat&fur=orange&fur=fluffy"}"#, r#"{"values":{"animal":"cat","fur":["orange","fluffy"],"noise":"meow"}}"#)])], MethodImpl::Simple(parse_form_url_encoded));
+    env.method("parse_logfmt", cat, "Parses a logfmt line into an object.", vec![], vec![ex("root = this.msg.parse_logfmt()", &[(r#"{"msg":"level=info msg=\"hello world\" ok"}"#, r#"{"level":"info","msg":"hello world","ok":true}"#)])], MethodImpl::Simple(parse_logfmt));
+}
