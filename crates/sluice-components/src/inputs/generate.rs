@@ -70,7 +70,7 @@ impl Input for GenerateInput {
             None => self.batch_size,
         };
         let seeds: Vec<Message> = (0..n).map(|_| Message::new(Vec::new())).collect();
-        let messages = self.mapping.apply(&seeds);
+        let messages = self.mapping.apply(seeds);
         Ok(Transaction::new(Batch::new(messages), Ack::detached()))
     }
 }

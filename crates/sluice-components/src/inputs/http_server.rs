@@ -608,15 +608,22 @@ impl Endpoint {
     ) -> HttpResponse {
         let store = ResponseStore::default();
         let context = MessageContext::with_response_store(store.clone());
-        let batch: Batch = bodies
-            .into_iter()
-            .map(|body| {
-                let mut msg = Message::new(body);
-                msg.set_metadata(metadata.clone());
-                msg.set_context(context.clone());
-                msg
-            })
-            .collect();
+        let mut batch = Vec::with_capacity(bodies.len());
+        let mut metadata = Some(metadata);
+        let n_parts = bodies.len();
+        for (part_idx, body) in bodies.into_iter().enumerate() {
+            let mut msg = Message::new(body);
+            // The last part takes the map itself; earlier parts get copies.
+            let meta = if part_idx + 1 == n_parts {
+                metadata.take().unwrap_or_default()
+            } else {
+                metadata.clone().unwrap_or_default()
+            };
+            msg.set_metadata(meta);
+            msg.set_context(context.clone());
+            batch.push(msg);
+        }
+        let batch = Batch::new(batch);
         let (ack, delivery) = Ack::pair();
         let sent = tokio::select! {
             () = self.closing.cancelled() => {

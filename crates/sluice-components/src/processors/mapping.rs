@@ -25,16 +25,20 @@ impl MappingProcessor {
         }
     }
 
-    /// Applies the mapping to every message of `messages`; the batch view
-    /// lets mappings read other messages and `batch_index()`.
-    pub(crate) fn apply(&self, messages: &[Message]) -> Vec<Message> {
-        let mut out = Vec::with_capacity(messages.len());
-        for (index, msg) in messages.iter().enumerate() {
-            match self.mapping.exec(messages, index) {
+    /// Applies the mapping to every message of `batch`; the batch view lets
+    /// mappings read other messages and `batch_index()`.
+    pub(crate) fn apply(&self, batch: Vec<Message>) -> Vec<Message> {
+        // Execute against the whole batch first, then take each message by
+        // value: a uniquely owned message is updated in place, not copied.
+        let results: Vec<_> = (0..batch.len())
+            .map(|index| self.mapping.exec(&batch[..], index))
+            .collect();
+        let mut out = Vec::with_capacity(batch.len());
+        for (mut msg, result) in batch.into_iter().zip(results) {
+            match result {
                 Ok(result) => {
-                    let mut next = msg.clone();
                     if let Some(metadata) = result.metadata {
-                        next.set_metadata(metadata);
+                        msg.set_metadata(metadata);
                     }
                     match result.root {
                         Root::Nothing => {}
@@ -42,19 +46,18 @@ impl MappingProcessor {
                         Root::Value(value) => match value {
                             sluice_bloblang::Value::String(_)
                             | sluice_bloblang::Value::Bytes(_) => {
-                                next.set_content(value.to_message_bytes());
+                                msg.set_content(value.to_message_bytes());
                             }
-                            other => next.set_structured(other),
+                            other => msg.set_structured(other),
                         },
                     }
-                    out.push(next);
+                    out.push(msg);
                 }
                 Err(err) => {
                     self.errors.incr();
                     tracing::error!(error = %err, "Mapping failed.");
-                    let mut failed = msg.clone();
-                    failed.set_error(&err);
-                    out.push(failed);
+                    msg.set_error(&err);
+                    out.push(msg);
                 }
             }
         }
@@ -65,7 +68,7 @@ impl MappingProcessor {
 #[async_trait]
 impl Processor for MappingProcessor {
     async fn process(&self, batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
-        let out = self.apply(&batch);
+        let out = self.apply(batch.into_messages());
         if out.is_empty() {
             return Ok(Vec::new());
         }

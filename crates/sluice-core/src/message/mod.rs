@@ -164,10 +164,14 @@ impl Message {
         self.context = context;
     }
 
-    /// A copy that shares no data with the original, with its context stripped.
+    /// A copy that shares no mutable data with the original, with its
+    /// context stripped.
+    ///
+    /// The data is copy-on-write, so sharing the `Arc` is already a deep copy
+    /// as far as anyone can observe: the first mutation of either side copies.
     pub fn deep_clone_without_context(&self) -> Message {
         Message {
-            part: Arc::new(Part::clone(&self.part)),
+            part: Arc::clone(&self.part),
             context: MessageContext::default(),
         }
     }

@@ -26,6 +26,9 @@ pub(crate) struct LintArgs {
     /// Print every file checked.
     #[arg(long)]
     verbose: bool,
+    /// Resource files to load (not supported yet).
+    #[arg(short = 'r', long = "resources")]
+    resources: Vec<String>,
 }
 
 fn expand(path: &str, acc: &mut Vec<PathBuf>) {
@@ -66,6 +69,9 @@ pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Ve
 
 pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCode> {
     let _ = (args.deprecated, args.labels, args.skip_env_var_check);
+    if !args.resources.is_empty() {
+        anyhow::bail!("flag --resources is not supported yet");
+    }
     let options = LoadOptions {
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),

@@ -48,14 +48,16 @@ pub(crate) struct CommonArgs {
     /// Keep running even when the config has lints.
     #[arg(long = "chilled", global = true)]
     chilled: bool,
-    /// Resource files to load (not supported yet).
-    #[arg(short = 'r', long = "resources", global = true)]
+    /// Resource files to load (not supported yet). Not global: `blobl` uses
+    /// `-r` for `--raw`.
+    #[arg(short = 'r', long = "resources")]
     resources: Vec<String>,
     /// Reload the config when it changes (not supported yet).
     #[arg(short = 'w', long = "watcher", global = true)]
     watcher: bool,
-    /// Template files to load (not supported yet).
-    #[arg(short = 't', long = "templates", global = true)]
+    /// Template files to load (not supported yet). Not global: `blobl`
+    /// uses `-t` for `--threads`.
+    #[arg(short = 't', long = "templates")]
     templates: Vec<String>,
 }
 
@@ -65,6 +67,12 @@ enum Command {
     Run {
         /// The config file (one only).
         files: Vec<PathBuf>,
+        /// Resource files to load (not supported yet).
+        #[arg(short = 'r', long = "resources")]
+        resources: Vec<String>,
+        /// Template files to load (not supported yet).
+        #[arg(short = 't', long = "templates")]
+        templates: Vec<String>,
     },
     /// Check config files and print every problem as `file(line,col) message`.
     Lint(lint::LintArgs),
@@ -89,12 +97,19 @@ pub(crate) fn main() -> ExitCode {
     }
     let res = match cli.command {
         None => run::run(cli.common, None),
-        Some(Command::Run { files }) => {
+        Some(Command::Run {
+            files,
+            resources,
+            templates,
+        }) => {
             if files.len() > 1 {
                 eprintln!("a maximum of one config must be specified with the run command");
                 return ExitCode::FAILURE;
             }
-            run::run(cli.common, files.into_iter().next())
+            let mut common = cli.common;
+            common.resources.extend(resources);
+            common.templates.extend(templates);
+            run::run(common, files.into_iter().next())
         }
         Some(Command::Lint(args)) => lint::run(args, &cli.common),
         Some(Command::Echo { file }) => echo::run(&cli.common, file),

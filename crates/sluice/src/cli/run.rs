@@ -68,11 +68,26 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .unwrap_or_else(|| config.logger.level.clone());
     logging::init(&level, &config.logger.format, config.logger.add_timestamp);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // On a single core (a container limit or `taskset`) a current-thread
+    // runtime avoids the work-stealing scheduler's cross-thread wake-ups.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    runtime.block_on(run_stream(&path, config, common.chilled))
+    // The stream runs as a task on the worker threads: driven from the
+    // main thread by `block_on`, every request would cross threads twice.
+    let chilled = common.chilled;
+    runtime.block_on(async move {
+        tokio::spawn(async move { run_stream(&path, config, chilled).await })
+            .await
+            .context("the stream task panicked")?
+    })
 }
 
 fn report_lints(path: &Path, lints: &[sluice_core::config::Lint]) {
