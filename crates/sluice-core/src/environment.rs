@@ -373,6 +373,13 @@ impl<'a> Builder<'a> {
         let (Ok(mut built), Ok(processors)) = (built, processors) else {
             return Err(lints);
         };
+        // Strict error handling rejects failed messages at every output that
+        // writes somewhere; brokers leave it to their children, and these
+        // three never reject on the error flag (as in Benthos).
+        let exempt = ["sync_response", "drop", "reject", "broker"];
+        if self.resources.strict_errors() && !exempt.contains(&component.type_name) {
+            built.output = Arc::new(crate::runtime::output::StrictOutput::new(built.output));
+        }
         if !processors.is_empty() {
             built.output = Arc::new(crate::runtime::output::ProcessedOutput::new(
                 processors,

@@ -51,6 +51,43 @@ impl Output for ProcessedOutput {
     }
 }
 
+/// `error_handling.strict`: refuses batches holding a message that failed
+/// processing instead of writing them.
+pub struct StrictOutput {
+    inner: Arc<dyn Output>,
+}
+
+impl StrictOutput {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Output>) -> Self {
+        Self { inner }
+    }
+}
+
+#[async_trait]
+impl Output for StrictOutput {
+    async fn connect(&self) -> Result<(), OutputError> {
+        self.inner.connect().await
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
+        if let Some(error) = batch.iter().find_map(|msg| msg.error()) {
+            return Err(OutputError::Rejected {
+                reason: format!("rejected due to failed processing: {error}"),
+            });
+        }
+        self.inner.write(batch).await
+    }
+
+    async fn close(&self) -> Result<(), OutputError> {
+        self.inner.close().await
+    }
+
+    fn connected(&self) -> bool {
+        self.inner.connected()
+    }
+}
+
 struct DriverMetrics {
     sent: Counter,
     batch_sent: Counter,
@@ -58,6 +95,11 @@ struct DriverMetrics {
     connection_up: Counter,
     connection_failed: Counter,
     connection_lost: Counter,
+}
+
+/// One of an output's `max_in_flight` write slots, held until the write ends.
+pub struct OutputSlot<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
 }
 
 /// Runs one output: keeps it connected, bounds concurrent writes to
@@ -151,12 +193,27 @@ impl OutputDriver {
     /// Writes one transaction and resolves its ack. Waits for a connection
     /// and for an in-flight slot first: this is where back pressure starts.
     pub async fn write(&self, tx: Transaction) {
+        let slot = self.reserve().await;
+        self.write_reserved(tx, slot).await;
+    }
+
+    /// Waits for an in-flight slot. Slots are handed out in the order they
+    /// were asked for, so reserving before letting the next transaction go
+    /// keeps writes in order.
+    pub async fn reserve(&self) -> OutputSlot<'_> {
+        OutputSlot {
+            _permit: self
+                .in_flight
+                .acquire()
+                .await
+                .expect("output semaphore is never closed"),
+        }
+    }
+
+    /// Like [`OutputDriver::write`] with a slot already reserved.
+    pub async fn write_reserved(&self, tx: Transaction, slot: OutputSlot<'_>) {
+        let _slot = slot;
         let Transaction { batch, ack } = tx;
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .expect("output semaphore is never closed");
         loop {
             self.wait_connected().await;
             match self.output.write(&batch).await {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -44,38 +44,59 @@ enum OutputStage {
 
 struct Engine {
     processors: Vec<Box<dyn Processor>>,
-    processing: Semaphore,
+    /// One permit per pipeline thread, taken in read order.
+    processing: Arc<Semaphore>,
     output: OutputStage,
     received: Counter,
 }
 
 impl Engine {
-    async fn process(&self, tx: Transaction) {
+    /// Takes a processing slot; slots are granted in the order asked for.
+    async fn processing_slot(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.processing)
+            .acquire_owned()
+            .await
+            .expect("processing semaphore is never closed")
+    }
+
+    /// Runs the processors and hands the results to the output. `slot` is
+    /// released once the first result holds its place at the output, so with
+    /// one pipeline thread messages reach the output in the order they were
+    /// read, as with Benthos's pipeline workers.
+    async fn process(&self, tx: Transaction, slot: Option<OwnedSemaphorePermit>) {
+        let slot = match slot {
+            Some(slot) => slot,
+            None => self.processing_slot().await,
+        };
         let Transaction { batch, ack } = tx;
         self.received.add(batch.len() as u64);
         let batches = if self.processors.is_empty() {
             vec![batch]
         } else {
-            let _permit = self
-                .processing
-                .acquire()
-                .await
-                .expect("processing semaphore is never closed");
             run_processors(&self.processors, batch).await
         };
         let acks = ack.split(batches.len());
+        let mut txs = batches
+            .into_iter()
+            .zip(acks)
+            .map(|(batch, ack)| Transaction::new(batch, ack));
         match &self.output {
             OutputStage::Direct(driver) => {
-                let writes = batches
-                    .into_iter()
-                    .zip(acks)
-                    .map(|(batch, ack)| driver.write(Transaction::new(batch, ack)));
-                futures::future::join_all(writes).await;
+                let Some(first) = txs.next() else {
+                    return;
+                };
+                let first_slot = driver.reserve().await;
+                drop(slot);
+                let rest = futures::future::join_all(txs.map(|tx| driver.write(tx)));
+                futures::future::join(driver.write_reserved(first, first_slot), rest).await;
             }
             OutputStage::Batched(sender) => {
-                for (batch, ack) in batches.into_iter().zip(acks) {
-                    // A closed batcher drops the transaction, which nacks it.
-                    let _ = sender.send(Transaction::new(batch, ack)).await;
+                for tx in txs {
+                    // A closed batcher hands the transaction back; dropping
+                    // it nacks it.
+                    if let Err(returned) = sender.send(tx).await {
+                        drop(returned);
+                    }
                 }
             }
         }
@@ -154,7 +175,7 @@ impl Stream {
         processors.extend(pipeline);
         let engine = Arc::new(Engine {
             processors,
-            processing: Semaphore::new(threads.max(1)),
+            processing: Arc::new(Semaphore::new(threads.max(1))),
             output: stage,
             received: metrics.counter("input_received", &[("label", ""), ("path", "root.input")]),
         });
@@ -196,13 +217,19 @@ impl Stream {
                 };
                 match read {
                     Ok(tx) => {
+                        // Taking the processing slot here, in read order,
+                        // keeps the order; on a stop the task waits for it.
+                        let slot = tokio::select! {
+                            () = stop.cancelled() => None,
+                            slot = engine.processing_slot() => Some(slot),
+                        };
                         let engine = Arc::clone(&engine);
                         let hard = hard_stop.clone();
                         tracker.spawn(async move {
                             tokio::select! {
                                 // Dropping the transaction nacks it.
                                 () = hard.cancelled() => {}
-                                () = engine.process(tx) => {}
+                                () = engine.process(tx, slot) => {}
                             }
                             drop(permit);
                         });
@@ -243,7 +270,9 @@ impl Stream {
         }
         tracker.wait().await;
         connector_stop.cancel();
-        let _ = connector.await;
+        if let Err(err) = connector.await {
+            tracing::warn!(error = %err, "Output connector task failed.");
+        }
         driver.close().await;
     }
 }
