@@ -1,0 +1,102 @@
+//! Spec section 10: mappings in a pipeline and the `blobl` command.
+
+use crate::support::{Sluice, client, run_cli};
+
+#[test]
+fn blobl_maps_each_line_and_reports_errors_on_stderr() {
+    let (code, stdout, stderr) =
+        run_cli(&["blobl", "root = this.a.uppercase()"], "{\"a\":\"x\"}\n");
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "X\n", ""));
+
+    let (_, stdout, stderr) = run_cli(&["blobl", "root = this"], "hi\n");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("unable to reference message as structured (with 'this')"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn blobl_keeps_going_after_a_failed_line() {
+    let (code, stdout, stderr) = run_cli(
+        &["blobl", "root = this.n * 10"],
+        "{\"n\":1}\nnot json\n{\"n\":3}\n",
+    );
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "10\n30\n");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn blobl_rejects_a_mapping_that_does_not_parse() {
+    let (code, stdout, stderr) = run_cli(&["blobl", "root = "], "{}\n");
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("line 1 char"), "{stderr}");
+}
+
+#[tokio::test]
+async fn structured_results_are_encoded_like_go() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: root = this
+output:
+  sync_response: {}
+"#,
+    );
+    let res = client()
+        .post(sluice.url("/post"))
+        .body(r#"{"b":1,"a":{"d":"<x>","c":1.50}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"a":{"c":1.50,"d":"<x>"},"b":1}"#
+    );
+}
+
+#[tokio::test]
+async fn strings_are_written_raw_and_numbers_by_type() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: |
+        root = match content().string() {
+          "string" => "plain text",
+          "division" => 10 / 4,
+          "whole" => 6 / 2,
+          "product" => 3 * 4,
+          _ => {"nested": [1, "two", null, true]},
+        }
+output:
+  sync_response: {}
+"#,
+    );
+    for (body, expected) in [
+        ("string", "plain text"),
+        ("division", "2.5"),
+        ("whole", "3"),
+        ("product", "12"),
+        ("other", r#"{"nested":[1,"two",null,true]}"#),
+    ] {
+        let res = client()
+            .post(sluice.url("/post"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{body}");
+        assert_eq!(res.text().await.unwrap(), expected, "{body}");
+    }
+}
