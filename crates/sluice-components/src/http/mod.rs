@@ -1,6 +1,7 @@
 //! HTTP serving shared by the service-wide server and `http_server` inputs
 //! with their own address.
 
+pub(crate) mod client;
 mod router;
 pub mod shared;
 pub(crate) mod sniff;

@@ -2,6 +2,7 @@
 //! and `switch`, which share its routing logic).
 
 pub(crate) mod catch;
+pub(crate) mod http;
 pub(crate) mod log;
 pub(crate) mod mapping;
 pub(crate) mod sleep;

@@ -1,0 +1,779 @@
+//! The HTTP client behind the `http_client` output and the `http` processor
+//! (spec 6): request construction, status classification, retries and
+//! response propagation.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use regex::Regex;
+use serde::Deserialize;
+use sluice_bloblang::{Interpolation, Value};
+use sluice_core::config::{GoDuration, Lint, Node};
+use sluice_core::environment::{BuildResult, Builder};
+use sluice_core::message::{Batch, Message};
+use sluice_core::metrics::{Counter, Metrics};
+use sluice_core::rate_limit::RateLimit;
+
+fn default_verb() -> String {
+    "POST".to_owned()
+}
+fn default_timeout() -> GoDuration {
+    GoDuration(Duration::from_secs(5))
+}
+fn default_retry_period() -> GoDuration {
+    GoDuration(Duration::from_secs(1))
+}
+fn default_max_retry_backoff() -> GoDuration {
+    GoDuration(Duration::from_secs(300))
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_true() -> bool {
+    true
+}
+fn default_backoff_on() -> Vec<u16> {
+    vec![429]
+}
+
+/// Fields shared by the `http_client` output and the `http` processor.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpClientConfig {
+    pub(crate) url: String,
+    #[serde(default = "default_verb")]
+    verb: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    metadata: FilterConfig,
+    #[serde(default)]
+    dump_request_log_level: String,
+    #[serde(default)]
+    oauth: EnabledOnly,
+    #[serde(default)]
+    oauth2: OAuth2Config,
+    #[serde(default)]
+    basic_auth: BasicAuthConfig,
+    #[serde(default)]
+    jwt: EnabledOnly,
+    #[serde(default)]
+    tls: TlsConfig,
+    #[serde(default)]
+    extract_headers: FilterConfig,
+    #[serde(default)]
+    rate_limit: String,
+    #[serde(default = "default_timeout")]
+    timeout: GoDuration,
+    #[serde(default = "default_retry_period")]
+    retry_period: GoDuration,
+    #[serde(default = "default_max_retry_backoff")]
+    max_retry_backoff: GoDuration,
+    #[serde(default = "default_retries")]
+    retries: u32,
+    #[serde(default = "default_true")]
+    follow_redirects: bool,
+    #[serde(default = "default_backoff_on")]
+    backoff_on: Vec<u16>,
+    #[serde(default)]
+    drop_on: Vec<u16>,
+    #[serde(default)]
+    successful_on: Vec<u16>,
+    #[serde(default)]
+    proxy_url: String,
+    #[serde(default)]
+    disable_http2: bool,
+    // Output-only fields; the processor refuses them.
+    #[serde(default)]
+    pub(crate) batch_as_multipart: bool,
+    #[serde(default)]
+    pub(crate) propagate_response: bool,
+    #[serde(default)]
+    pub(crate) max_in_flight: Option<usize>,
+    #[serde(default)]
+    pub(crate) batching: sluice_core::runtime::batching::BatchPolicyConfig,
+    #[serde(default)]
+    multipart: Vec<Node>,
+    // Processor-only fields (Benthos `http` processor).
+    #[serde(default)]
+    pub(crate) parallel: bool,
+}
+
+/// A component block that sluice only supports disabled.
+#[derive(Default, Deserialize)]
+struct EnabledOnly {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(flatten)]
+    _rest: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FilterConfig {
+    include_prefixes: Vec<String>,
+    include_patterns: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct BasicAuthConfig {
+    enabled: bool,
+    username: String,
+    password: String,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct OAuth2Config {
+    enabled: bool,
+    client_key: String,
+    client_secret: String,
+    token_url: String,
+    scopes: Vec<String>,
+    endpoint_params: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TlsConfig {
+    enabled: bool,
+    skip_cert_verify: bool,
+    enable_renegotiation: bool,
+    root_cas: String,
+    root_cas_file: String,
+    client_certs: Vec<ClientCertConfig>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ClientCertConfig {
+    cert: String,
+    key: String,
+    cert_file: String,
+    key_file: String,
+    password: String,
+}
+
+/// Which names pass a prefix/regex filter.
+pub(crate) struct NameFilter {
+    prefixes: Vec<String>,
+    patterns: Vec<Regex>,
+}
+
+impl NameFilter {
+    fn build(config: &FilterConfig, mark: sluice_core::config::Mark) -> BuildResult<NameFilter> {
+        let mut patterns = Vec::new();
+        for p in &config.include_patterns {
+            patterns.push(Regex::new(p).map_err(|e| {
+                vec![Lint::error(
+                    mark,
+                    format!("invalid include pattern {p:?}: {e}"),
+                )]
+            })?);
+        }
+        Ok(NameFilter {
+            prefixes: config.include_prefixes.clone(),
+            patterns,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.prefixes.is_empty() && self.patterns.is_empty()
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            || self.patterns.iter().any(|r| r.is_match(name))
+    }
+}
+
+/// A failed request, after retries.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    /// The server answered with a status that is not a success.
+    #[error(
+        "{url}: HTTP request returned unexpected response code ({code}): {status_line}, Error: {body}"
+    )]
+    Status {
+        url: String,
+        code: u16,
+        status_line: String,
+        body: String,
+        /// The response, for the processor's metadata.
+        response: Box<Response>,
+    },
+    /// The request did not get an answer.
+    #[error("{url}: {message}")]
+    Transport { url: String, message: String },
+    /// The URL or a header could not be built.
+    #[error("{0}")]
+    Build(String),
+}
+
+/// A received response.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+enum Verdict {
+    Success,
+    Drop,
+    RetryLinear,
+    RetryBackoff,
+}
+
+struct OAuth2 {
+    config: OAuth2Config,
+    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+/// A configured client, shared by concurrent writes.
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    url: Interpolation,
+    verb: Method,
+    headers: Vec<(String, Interpolation)>,
+    metadata: NameFilter,
+    extract_headers: NameFilter,
+    basic_auth: Option<(String, String)>,
+    oauth2: Option<OAuth2>,
+    rate_limit: Option<Arc<dyn RateLimit>>,
+    retries: u32,
+    retry_period: Duration,
+    max_retry_backoff: Duration,
+    follow_redirects: bool,
+    backoff_on: Vec<u16>,
+    drop_on: Vec<u16>,
+    successful_on: Vec<u16>,
+    dump_requests: bool,
+    // Exponential wait after a `backoff_on` status; per client instance,
+    // reset only by a success (Benthos).
+    backoff: Mutex<Duration>,
+    codes: [Counter; 5],
+}
+
+fn status_text(code: u16) -> String {
+    let reason = http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{code} {reason}").trim_end().to_owned()
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+impl HttpClient {
+    /// Builds the client from its config, looking up the rate limit.
+    pub(crate) fn build(
+        config: &HttpClientConfig,
+        node: &Node,
+        builder: &Builder<'_>,
+    ) -> BuildResult<HttpClient> {
+        let mark = node.mark;
+        let mut lints = Vec::new();
+        let mut refuse = |what: &str| {
+            lints.push(Lint::error(
+                mark,
+                format!("http_client field {what} is not supported yet"),
+            ));
+        };
+        if config.oauth.enabled {
+            refuse("oauth");
+        }
+        if config.jwt.enabled {
+            refuse("jwt");
+        }
+        if !config.multipart.is_empty() {
+            refuse("multipart");
+        }
+        if config.tls.enable_renegotiation {
+            refuse("tls.enable_renegotiation");
+        }
+        let verb = Method::from_bytes(config.verb.as_bytes())
+            .map_err(|_| lints.push(Lint::error(mark, format!("invalid verb {:?}", config.verb))));
+        let url = builder
+            .interpolation(&config.url, mark)
+            .map_err(|l| lints.extend(l));
+        let mut headers = Vec::new();
+        for (name, value) in &config.headers {
+            if name == "content-type" {
+                builder_warn_lower_content_type();
+            }
+            match builder.interpolation(value, mark) {
+                Ok(i) => headers.push((name.clone(), i)),
+                Err(l) => lints.extend(l),
+            }
+        }
+        let rate_limit = if config.rate_limit.is_empty() {
+            None
+        } else {
+            let found = builder.resources().rate_limit(&config.rate_limit);
+            if found.is_none() {
+                lints.push(Lint::error(
+                    mark,
+                    format!("rate limit resource '{}' was not found", config.rate_limit),
+                ));
+            }
+            found
+        };
+        let client = build_reqwest(config).map_err(|e| lints.push(Lint::error(mark, e)));
+        let metadata = NameFilter::build(&config.metadata, mark).map_err(|l| lints.extend(l));
+        let extract = NameFilter::build(&config.extract_headers, mark).map_err(|l| lints.extend(l));
+        let (Ok(verb), Ok(url), Ok(client), Ok(metadata), Ok(extract_headers)) =
+            (verb, url, client, metadata, extract)
+        else {
+            return Err(lints);
+        };
+        if !lints.is_empty() {
+            return Err(lints);
+        }
+        let metrics: &Metrics = builder.resources().metrics();
+        let code = |n: &str| metrics.counter(&format!("http_request_code_{n}"), &[("label", "")]);
+        Ok(HttpClient {
+            client,
+            url,
+            verb,
+            headers,
+            metadata,
+            extract_headers,
+            basic_auth: config.basic_auth.enabled.then(|| {
+                (
+                    config.basic_auth.username.clone(),
+                    config.basic_auth.password.clone(),
+                )
+            }),
+            oauth2: config.oauth2.enabled.then(|| OAuth2 {
+                config: OAuth2Config {
+                    enabled: true,
+                    client_key: config.oauth2.client_key.clone(),
+                    client_secret: config.oauth2.client_secret.clone(),
+                    token_url: config.oauth2.token_url.clone(),
+                    scopes: config.oauth2.scopes.clone(),
+                    endpoint_params: config.oauth2.endpoint_params.clone(),
+                },
+                token: tokio::sync::Mutex::new(None),
+            }),
+            rate_limit,
+            retries: config.retries,
+            retry_period: config.retry_period.0,
+            max_retry_backoff: config.max_retry_backoff.0,
+            follow_redirects: config.follow_redirects,
+            backoff_on: config.backoff_on.clone(),
+            drop_on: config.drop_on.clone(),
+            successful_on: config.successful_on.clone(),
+            dump_requests: !config.dump_request_log_level.is_empty(),
+            backoff: Mutex::new(config.retry_period.0),
+            codes: [
+                code("1xx"),
+                code("2xx"),
+                code("3xx"),
+                code("4xx"),
+                code("5xx"),
+            ],
+        })
+    }
+
+    fn classify(&self, code: u16) -> Verdict {
+        if self.drop_on.contains(&code) {
+            Verdict::Drop
+        } else if self.backoff_on.contains(&code) {
+            Verdict::RetryBackoff
+        } else if self.successful_on.contains(&code)
+            || (!self.follow_redirects && (300..400).contains(&code))
+            || (200..300).contains(&code)
+        {
+            Verdict::Success
+        } else {
+            Verdict::RetryLinear
+        }
+    }
+
+    async fn bearer_token(&self) -> Result<Option<String>, String> {
+        let Some(oauth) = &self.oauth2 else {
+            return Ok(None);
+        };
+        let mut cached = oauth.token.lock().await;
+        if let Some((token, expires)) = &*cached
+            && Instant::now() < *expires
+        {
+            return Ok(Some(token.clone()));
+        }
+        let mut form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+        if !oauth.config.scopes.is_empty() {
+            form.push(("scope".to_owned(), oauth.config.scopes.join(" ")));
+        }
+        for (key, values) in &oauth.config.endpoint_params {
+            for value in values {
+                form.push((key.clone(), value.clone()));
+            }
+        }
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let res = self
+            .client
+            .post(&oauth.config.token_url)
+            .basic_auth(&oauth.config.client_key, Some(&oauth.config.client_secret))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("oauth2 token request failed: {}", error_chain(&e)))?;
+        let status = res.status();
+        let text = res
+            .bytes()
+            .await
+            .map_err(|e| format!("oauth2 token response failed: {}", error_chain(&e)))?;
+        if !status.is_success() {
+            return Err(format!("oauth2 token request returned {status}"));
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| format!("oauth2 token response is not JSON: {e}"))?;
+        let token = doc["access_token"]
+            .as_str()
+            .ok_or("oauth2 token response has no access_token")?
+            .to_owned();
+        let ttl = doc["expires_in"]
+            .as_u64()
+            .unwrap_or(3600)
+            .saturating_sub(10);
+        *cached = Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
+        Ok(Some(token))
+    }
+
+    async fn wait_for_rate_limit(&self) -> Result<(), RequestError> {
+        let Some(limit) = &self.rate_limit else {
+            return Ok(());
+        };
+        loop {
+            let wait = limit
+                .access()
+                .await
+                .map_err(|e| RequestError::Build(format!("rate limit error: {e}")))?;
+            if wait.is_zero() {
+                return Ok(());
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn request_for(
+        &self,
+        batch: &[Message],
+        index: usize,
+        body: Bytes,
+        content_type: Option<String>,
+    ) -> Result<(String, reqwest::RequestBuilder), RequestError> {
+        let url = self
+            .url
+            .render(batch, index)
+            .map_err(|e| RequestError::Build(format!("failed to interpolate url: {e}")))?;
+        let mut req = self.client.request(self.verb.clone(), &url);
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let text = value.render(batch, index).map_err(|e| {
+                RequestError::Build(format!("failed to interpolate header {name}: {e}"))
+            })?;
+            if name.eq_ignore_ascii_case("host") {
+                if let Ok(v) = HeaderValue::from_str(&text) {
+                    headers.insert(header::HOST, v);
+                }
+                continue;
+            }
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&text),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        // Benthos forces octet-stream unless `Content-Type` is spelled exactly
+        // so; a lower-case `content-type` is overwritten (spec 6.2).
+        let explicit = self.headers.iter().any(|(n, _)| n == "Content-Type");
+        if !explicit {
+            let value = content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(header::CONTENT_TYPE, v);
+            }
+        }
+        if !self.metadata.is_empty()
+            && let Some(msg) = batch.get(index)
+        {
+            for (key, value) in msg.metadata() {
+                if self.metadata.matches(key)
+                    && let (Ok(n), Ok(v)) = (
+                        HeaderName::from_bytes(key.as_bytes()),
+                        HeaderValue::from_str(&value.to_interp_string()),
+                    )
+                {
+                    headers.insert(n, v);
+                }
+            }
+        }
+        req = req.headers(headers).body(body);
+        if let Some((user, pass)) = &self.basic_auth {
+            req = req.basic_auth(user, Some(pass));
+        }
+        Ok((url, req))
+    }
+
+    /// Sends one request built from message `index` of `batch` (or the given
+    /// body), retrying as configured.
+    pub(crate) async fn send(
+        &self,
+        batch: &[Message],
+        index: usize,
+        body: Bytes,
+        content_type: Option<String>,
+    ) -> Result<Response, RequestError> {
+        let mut attempt = 0;
+        loop {
+            self.wait_for_rate_limit().await?;
+            let (url, mut req) =
+                self.request_for(batch, index, body.clone(), content_type.clone())?;
+            if let Some(token) =
+                self.bearer_token()
+                    .await
+                    .map_err(|message| RequestError::Transport {
+                        url: url.clone(),
+                        message,
+                    })?
+            {
+                req = req.bearer_auth(token);
+            }
+            if self.dump_requests {
+                tracing::debug!(url = %url, verb = %self.verb, "Sending HTTP request.");
+            }
+            let (verdict, error) = match req.send().await {
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    if let Some(counter) =
+                        self.codes.get(usize::from(status / 100).saturating_sub(1))
+                    {
+                        counter.incr();
+                    }
+                    let headers = res.headers().clone();
+                    let body = res.bytes().await.unwrap_or_default();
+                    let response = Response {
+                        status,
+                        headers,
+                        body,
+                    };
+                    match self.classify(status) {
+                        Verdict::Success => {
+                            *self.backoff.lock().expect("backoff lock poisoned") =
+                                self.retry_period;
+                            return Ok(response);
+                        }
+                        verdict => {
+                            let body_text =
+                                String::from_utf8_lossy(&response.body).replace('\n', "");
+                            (
+                                verdict,
+                                RequestError::Status {
+                                    url,
+                                    code: status,
+                                    status_line: status_text(status),
+                                    body: body_text,
+                                    response: Box::new(response),
+                                },
+                            )
+                        }
+                    }
+                }
+                Err(err) => (
+                    Verdict::RetryLinear,
+                    RequestError::Transport {
+                        url,
+                        message: error_chain(&err),
+                    },
+                ),
+            };
+            if matches!(verdict, Verdict::Drop) || attempt >= self.retries {
+                return Err(error);
+            }
+            attempt += 1;
+            let wait = match verdict {
+                Verdict::RetryBackoff => {
+                    let mut backoff = self.backoff.lock().expect("backoff lock poisoned");
+                    let wait = *backoff;
+                    *backoff = (*backoff * 2).min(self.max_retry_backoff);
+                    wait
+                }
+                _ => self.retry_period,
+            };
+            tracing::warn!(error = %error, "HTTP request failed, retrying in {wait:?}.");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Metadata for a response message: `http_status_code` plus the
+    /// extracted headers (lower-cased names; repeated headers become lists).
+    pub(crate) fn response_metadata(&self, response: &Response, msg: &mut Message) {
+        msg.set_meta("http_status_code", Value::Int(i64::from(response.status)));
+        if self.extract_headers.is_empty() {
+            return;
+        }
+        let mut names: Vec<&HeaderName> = response.headers.keys().collect();
+        names.dedup();
+        for name in names {
+            let key = name.as_str().to_ascii_lowercase();
+            if !self.extract_headers.matches(&key) {
+                continue;
+            }
+            let values: Vec<Value> = response
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(Value::from)
+                .collect();
+            let value = if values.len() == 1 {
+                values.into_iter().next().unwrap_or(Value::Null)
+            } else {
+                Value::Array(values)
+            };
+            msg.set_meta(key, value);
+        }
+    }
+}
+
+fn builder_warn_lower_content_type() {
+    tracing::warn!(
+        "http_client header key 'content-type' is overwritten by Content-Type: application/octet-stream; spell it 'Content-Type' to set it"
+    );
+}
+
+fn build_reqwest(config: &HttpClientConfig) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(config.timeout.0)
+        .pool_max_idle_per_host(config.max_in_flight.unwrap_or(64));
+    builder = if config.follow_redirects {
+        builder.redirect(reqwest::redirect::Policy::limited(10))
+    } else {
+        builder.redirect(reqwest::redirect::Policy::none())
+    };
+    if config.disable_http2 {
+        builder = builder.http1_only();
+    }
+    if !config.proxy_url.is_empty() {
+        let proxy = reqwest::Proxy::all(&config.proxy_url)
+            .map_err(|e| format!("invalid proxy_url: {e}"))?;
+        builder = builder.proxy(proxy);
+    } else {
+        builder = builder.no_proxy();
+    }
+    if config.tls.enabled {
+        if config.tls.skip_cert_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let mut cas = Vec::new();
+        if !config.tls.root_cas.is_empty() {
+            cas.push(config.tls.root_cas.as_bytes().to_vec());
+        }
+        if !config.tls.root_cas_file.is_empty() {
+            cas.push(
+                std::fs::read(&config.tls.root_cas_file)
+                    .map_err(|e| format!("failed to read root_cas_file: {e}"))?,
+            );
+        }
+        for pem in cas {
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("invalid root CA: {e}"))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        for client_cert in &config.tls.client_certs {
+            if !client_cert.password.is_empty() {
+                return Err("tls.client_certs password is not supported yet".to_owned());
+            }
+            let read = |inline: &str, file: &str| -> Result<Vec<u8>, String> {
+                if inline.is_empty() {
+                    std::fs::read(file).map_err(|e| format!("failed to read {file}: {e}"))
+                } else {
+                    Ok(inline.as_bytes().to_vec())
+                }
+            };
+            let mut pem = read(&client_cert.cert, &client_cert.cert_file)?;
+            pem.push(b'\n');
+            pem.extend(read(&client_cert.key, &client_cert.key_file)?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| format!("invalid client certificate: {e}"))?;
+            builder = builder.identity(identity);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("failed to build HTTP client: {e}"))
+}
+
+/// Splits a `multipart/*` response into its part bodies; anything else is
+/// one body.
+pub(crate) async fn response_parts(response: &Response) -> Vec<Bytes> {
+    let boundary = response
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.parse::<mime::Mime>().ok())
+        .filter(|m| m.type_() == mime::MULTIPART)
+        .and_then(|m| m.get_param(mime::BOUNDARY).map(|b| b.to_string()));
+    let Some(boundary) = boundary else {
+        return vec![response.body.clone()];
+    };
+    let body = response.body.clone();
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut parts = Vec::new();
+    while let Ok(Some(field)) = multipart.next_field().await {
+        match field.bytes().await {
+            Ok(bytes) => parts.push(bytes),
+            Err(_) => break,
+        }
+    }
+    if parts.is_empty() {
+        vec![response.body.clone()]
+    } else {
+        parts
+    }
+}
+
+/// Builds one `multipart/mixed` body from a batch (`batch_as_multipart`).
+pub(crate) fn multipart_body(batch: &Batch) -> (Bytes, String) {
+    let raw: [u8; 16] = rand::random();
+    let boundary: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut body = Vec::new();
+    for msg in batch.iter() {
+        body.extend_from_slice(b"--");
+        body.extend_from_slice(boundary.as_bytes());
+        body.extend_from_slice(b"\r\nContent-Type: application/octet-stream\r\n\r\n");
+        body.extend_from_slice(msg.content());
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--");
+    body.extend_from_slice(boundary.as_bytes());
+    body.extend_from_slice(b"--\r\n");
+    (
+        Bytes::from(body),
+        format!("multipart/mixed; boundary={boundary}"),
+    )
+}
