@@ -84,8 +84,37 @@ pub(crate) struct Spec {
     pub(crate) params: Vec<Param>,
     pub(crate) examples: Vec<Example>,
     pub(crate) imp: Impl,
-    /// Whether the result depends only on the arguments, so literal calls can be folded.
-    pub(crate) pure: bool,
+}
+
+/// The documentation of a function or method, as registered.
+#[derive(Debug, Clone)]
+pub struct SpecDoc {
+    /// The name it is called by.
+    pub name: &'static str,
+    /// The Benthos category.
+    pub category: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// Parameter names in order.
+    pub params: Vec<&'static str>,
+    /// Examples: a mapping with (input, output) pairs.
+    pub examples: Vec<(&'static str, Vec<(&'static str, &'static str)>)>,
+}
+
+impl Spec {
+    fn doc(&self) -> SpecDoc {
+        SpecDoc {
+            name: self.name,
+            category: self.category,
+            description: self.description,
+            params: self.params.iter().map(|p| p.name).collect(),
+            examples: self
+                .examples
+                .iter()
+                .map(|e| (e.mapping, e.cases.clone()))
+                .collect(),
+        }
+    }
 }
 
 /// The functions and methods a mapping can call.
@@ -106,7 +135,6 @@ impl Environment {
         examples: Vec<Example>,
         imp: FnImpl,
     ) {
-        let pure = matches!(imp, FnImpl::Simple(_));
         self.functions.insert(
             name,
             Spec {
@@ -116,7 +144,6 @@ impl Environment {
                 params,
                 examples,
                 imp: Impl::Function(imp),
-                pure,
             },
         );
     }
@@ -131,7 +158,6 @@ impl Environment {
         examples: Vec<Example>,
         imp: MethodImpl,
     ) {
-        let pure = matches!(imp, MethodImpl::Simple(_));
         self.methods.insert(
             name,
             Spec {
@@ -141,7 +167,6 @@ impl Environment {
                 params,
                 examples,
                 imp: Impl::Method(imp),
-                pure,
             },
         );
     }
@@ -152,6 +177,25 @@ impl Environment {
         crate::functions::register(&mut env);
         crate::methods::register(&mut env);
         env
+    }
+
+    /// Documentation of all functions, sorted by name.
+    pub fn function_docs(&self) -> Vec<SpecDoc> {
+        let mut v: Vec<SpecDoc> = self.functions.values().map(Spec::doc).collect();
+        v.sort_by_key(|d| d.name);
+        v
+    }
+
+    /// Documentation of all methods, sorted by name.
+    pub fn method_docs(&self) -> Vec<SpecDoc> {
+        let mut v: Vec<SpecDoc> = self.methods.values().map(Spec::doc).collect();
+        v.sort_by_key(|d| d.name);
+        v
+    }
+
+    /// The standard environment, built once.
+    pub fn standard_ref() -> &'static Environment {
+        &STD
     }
 
     /// Names of all functions, sorted.
@@ -171,3 +215,81 @@ impl Environment {
 
 /// The standard environment, built once.
 pub(crate) static STD: LazyLock<Environment> = LazyLock::new(Environment::standard);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mapping;
+    use crate::target::SimpleMessage;
+    use crate::value::Value;
+
+    fn run(mapping: &Mapping, input: &str) -> Result<String, String> {
+        let batch = [SimpleMessage::new(input.as_bytes().to_vec())];
+        let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
+        Ok(match out.root {
+            crate::Root::Value(v) => String::from_utf8_lossy(&v.to_message_bytes()).into_owned(),
+            crate::Root::Deleted => String::new(),
+            crate::Root::Nothing => input.to_owned(),
+        })
+    }
+
+    fn same(expected: &str, actual: &str) -> bool {
+        match (
+            Value::from_json_bytes(expected.as_bytes()),
+            Value::from_json_bytes(actual.as_bytes()),
+        ) {
+            (Ok(a), Ok(b)) => crate::eval::values_equal(&a, &b),
+            _ => expected == actual,
+        }
+    }
+
+    #[test]
+    fn every_registered_example_holds() {
+        let env = &*STD;
+        let mut failures = Vec::new();
+        let mut n = 0;
+        for spec in env.functions.values().chain(env.methods.values()) {
+            for example in &spec.examples {
+                let mapping = match Mapping::parse(example.mapping) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        failures.push(format!(
+                            "{}: {:?} does not parse: {e}",
+                            spec.name, example.mapping
+                        ));
+                        continue;
+                    }
+                };
+                for (input, expected) in &example.cases {
+                    n += 1;
+                    let res = run(&mapping, input);
+                    let ok = match (&res, expected.starts_with("Error(")) {
+                        (Err(_), true) => true,
+                        (Ok(actual), false) => same(expected, actual),
+                        _ => false,
+                    };
+                    if !ok {
+                        failures.push(format!(
+                            "{}: {:?} on {input}: expected {expected}, got {res:?}",
+                            spec.name, example.mapping
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(n > 100, "only {n} examples ran");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn specs_are_documented() {
+        for spec in STD.functions.values().chain(STD.methods.values()) {
+            assert!(
+                !spec.description.is_empty(),
+                "{} has no description",
+                spec.name
+            );
+            assert!(!spec.category.is_empty(), "{} has no category", spec.name);
+        }
+    }
+}

@@ -136,6 +136,8 @@ pub(crate) struct Call {
     pub(crate) target: Option<Expr>,
     pub(crate) args: Vec<Expr>,
     pub(crate) cache: OnceLock<Result<regex::Regex, String>>,
+    /// A dot path argument split once when it is a literal.
+    pub(crate) path_cache: OnceLock<Vec<String>>,
     /// Per call-site state of stateful functions (`counter()`).
     pub(crate) state: std::sync::Mutex<Option<i64>>,
 }
@@ -181,7 +183,7 @@ pub(crate) enum Expr {
     Get(Box<Expr>, Vec<String>, String),
     Fn(Box<Call>),
     Method(Box<Call>),
-    MapExpr(Box<Expr>, Box<Expr>),
+    Context(Box<Expr>, Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     Array(Vec<Expr>),
@@ -260,10 +262,22 @@ impl Expr {
                     let v = cx.this_value(this)?;
                     Ok(get_path(&v, path).unwrap_or(Value::Null))
                 }
-                Expr::Named(_) | Expr::Root | Expr::Var(_) | Expr::Meta(_) | Expr::Lit(_) => {
-                    let v = base.eval(cx, this)?;
-                    Ok(get_path(&v, path).unwrap_or(Value::Null))
+                Expr::Named(name) => {
+                    for (n, v) in cx.named.iter().rev() {
+                        if n == name {
+                            return Ok(get_path(v, path).unwrap_or(Value::Null));
+                        }
+                    }
+                    err(format!("context {name} was not found"))
                 }
+                Expr::Var(name) => match cx.vars.get(name) {
+                    Some(v) => Ok(get_path(v, path).unwrap_or(Value::Null)),
+                    None => err(format!("variable '{name}' undefined")),
+                },
+                Expr::Root => Ok(match &cx.root {
+                    Root::Value(v) => get_path(v, path).unwrap_or(Value::Null),
+                    Root::Nothing | Root::Deleted => Value::Null,
+                }),
                 other => {
                     let v = other.eval(cx, this)?;
                     Ok(get_path(&v, path).unwrap_or(Value::Null))
@@ -295,7 +309,7 @@ impl Expr {
                 crate::env::Impl::Method(MethodImpl::Ctx(f)) => f(cx, this, call),
                 crate::env::Impl::Function(_) => err("not a method"),
             },
-            Expr::MapExpr(target, q) => {
+            Expr::Context(target, q) => {
                 let v = target.eval(cx, this)?;
                 q.eval(cx, This::Val(&v))
             }
@@ -396,11 +410,6 @@ impl Expr {
         }
     }
 
-    /// Runs this expression as a closure over `value` (lambdas bind their name to it).
-    pub(crate) fn call_with(&self, cx: &mut Cx<'_>, value: &Value) -> R<Value> {
-        self.eval(cx, This::Val(value))
-    }
-
     pub(crate) fn reads_this(&self) -> bool {
         match self {
             Expr::Lit(_) | Expr::Root | Expr::Var(_) | Expr::Meta(_) | Expr::Named(_) => false,
@@ -462,7 +471,7 @@ impl Expr {
                 ) || c.target.as_ref().is_some_and(Expr::reads_this)
                     || c.args.iter().any(Expr::reads_this)
             }
-            Expr::MapExpr(a, b) => a.reads_this() || b.reads_this(),
+            Expr::Context(a, b) => a.reads_this() || b.reads_this(),
             Expr::Bin(_, a, b) => a.reads_this() || b.reads_this(),
             Expr::Not(a) => a.reads_this(),
             Expr::Array(items) => items.iter().any(Expr::reads_this),
@@ -559,6 +568,9 @@ pub(crate) fn get_path_ref<'v>(v: &'v Value, path: &[String]) -> Option<&'v Valu
 pub(crate) fn split_dot_path(path: &str) -> Vec<String> {
     if path.is_empty() {
         return Vec::new();
+    }
+    if !path.contains('~') {
+        return path.split('.').map(str::to_owned).collect();
     }
     path.split('.')
         .map(|s| s.replace("~1", ".").replace("~0", "~"))
@@ -886,10 +898,8 @@ pub(crate) fn run_stmts(
                         other => return Err((*line, type_err("bool", &other))),
                     }
                 }
-                if !done {
-                    if let Some(body) = otherwise {
-                        run_stmts(body, cx, this)?;
-                    }
+                if !done && let Some(body) = otherwise {
+                    run_stmts(body, cx, this)?;
                 }
             }
         }

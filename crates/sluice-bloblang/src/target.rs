@@ -100,7 +100,7 @@ impl SimpleMessage {
     /// A message whose structured value is already known.
     pub fn from_value(value: Value) -> Self {
         let msg = SimpleMessage::new(value.to_message_bytes());
-        let _ = msg.parsed.set(Ok(value));
+        msg.parsed.get_or_init(|| Ok(value));
         msg
     }
 }

@@ -1,7 +1,6 @@
 //! The value model of the language and its byte encodings.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, FixedOffset};
 
@@ -138,7 +137,7 @@ impl Value {
 
     /// Encodes as Go's `encoding/json` would with HTML escaping off: sorted keys, compact.
     pub fn to_json_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(128);
         write_json(&mut out, self, false);
         out
     }
@@ -375,10 +374,11 @@ impl JsonParser<'_> {
         }
         let text = std::str::from_utf8(&self.src[start..self.pos]).expect("number text is ASCII");
         let _ = digits_start;
-        if is_int && text != "-0" {
-            if let Ok(i) = text.parse::<i64>() {
-                return Ok(Value::Int(i));
-            }
+        if is_int
+            && text != "-0"
+            && let Ok(i) = text.parse::<i64>()
+        {
+            return Ok(Value::Int(i));
         }
         Ok(Value::Number(text.into()))
     }
@@ -526,13 +526,31 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
     out.push(b'"');
 }
 
+fn write_int(out: &mut Vec<u8>, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[pos..]);
+}
+
 fn write_scalar(out: &mut Vec<u8>, v: &Value, escape_html: bool) -> bool {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Int(i) => {
-            let _ = write!(VecWriter(out), "{i}");
+            write_int(out, *i);
         }
         Value::Float(f) => out.extend_from_slice(format_float_json(*f).as_bytes()),
         Value::Number(n) => out.extend_from_slice(n.as_bytes()),
@@ -623,15 +641,6 @@ fn write_json_indented(
     }
 }
 
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for VecWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
 /// Shortest round-trip digits and decimal exponent of a finite, non-zero float:
 /// value = 0.d1d2d3... * 10^dp.
 fn shortest_digits(f: f64) -> (String, i32) {
@@ -719,7 +728,7 @@ pub(crate) fn format_float_g(f: f64) -> String {
     }
     let (digits, dp) = shortest_digits(f);
     let exp = dp - 1;
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         format_exp(f < 0.0, &digits, dp, 2)
     } else {
         format_plain(f < 0.0, &digits, dp)

@@ -52,7 +52,9 @@ fn range(args: &[Value]) -> Result<Value, String> {
         ));
     }
     let count = (stop - start) / step;
-    let out: Vec<Value> = (0..count.max(0)).map(|k| Value::Int(start + k * step)).collect();
+    let out: Vec<Value> = (0..count.max(0))
+        .map(|k| Value::Int(start + k * step))
+        .collect();
     Ok(Value::Array(out))
 }
 

@@ -9,17 +9,25 @@ fn content(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
 }
 
 fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let path = match call.arg(0, cx, this)? {
-        Value::String(s) => s,
-        other => return err(crate::eval::type_err("string", &other)),
+    let dynamic;
+    let segs: &[String] = match &call.args[0] {
+        crate::eval::Expr::Lit(Value::String(s)) => {
+            call.path_cache.get_or_init(|| split_dot_path(s))
+        }
+        _ => match call.arg(0, cx, this)? {
+            Value::String(s) => {
+                dynamic = split_dot_path(&s);
+                &dynamic
+            }
+            other => return err(crate::eval::type_err("string", &other)),
+        },
     };
     let msg = cx.msg();
     let doc = match msg.structured() {
         Ok(v) => v,
         Err(e) => return err(e),
     };
-    let segs = split_dot_path(&path);
-    Ok(get_path(doc, &segs)
+    Ok(get_path(doc, segs)
         .map(Value::sanitised)
         .unwrap_or(Value::Null))
 }
@@ -191,5 +199,15 @@ pub(crate) fn register(env: &mut Environment) {
         vec![],
         FnImpl::Ctx(tracing_id),
     );
-    env.function("var", cat, "The value of a variable set with `let`.", vec![p("name", Kind::Str)], vec![ex("let foo = \"bar\"\nroot.foo = var(\"foo\")", &[("{}", r#"{"foo":"bar"}"#)])], FnImpl::Ctx(var));
+    env.function(
+        "var",
+        cat,
+        "The value of a variable set with `let`.",
+        vec![p("name", Kind::Str)],
+        vec![ex(
+            "let foo = \"bar\"\nroot.foo = var(\"foo\")",
+            &[("{}", r#"{"foo":"bar"}"#)],
+        )],
+        FnImpl::Ctx(var),
+    );
 }

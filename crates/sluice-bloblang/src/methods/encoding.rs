@@ -6,7 +6,7 @@ use base64::Engine as _;
 use hmac::Mac as _;
 use sha1::Digest as _;
 
-use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
+use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::type_err;
 use crate::methods::{str_arg, text};
 use crate::value::Value;
@@ -38,9 +38,15 @@ fn decode(v: Value, args: &[Value]) -> Result<Value, String> {
     let b = raw_bytes(&v)?;
     let scheme = str_arg(&args[0], "scheme")?;
     let out = match scheme.as_str() {
-        "base64" => base64::engine::general_purpose::STANDARD.decode(&b).map_err(|e| e.to_string())?,
-        "base64url" => base64::engine::general_purpose::URL_SAFE.decode(&b).map_err(|e| e.to_string())?,
-        "base64rawurl" => base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&b).map_err(|e| e.to_string())?,
+        "base64" => base64::engine::general_purpose::STANDARD
+            .decode(&b)
+            .map_err(|e| e.to_string())?,
+        "base64url" => base64::engine::general_purpose::URL_SAFE
+            .decode(&b)
+            .map_err(|e| e.to_string())?,
+        "base64rawurl" => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&b)
+            .map_err(|e| e.to_string())?,
         "hex" => hex::decode(&b).map_err(|e| e.to_string())?,
         "ascii85" => ascii85_decode(&b)?,
         other => return Err(format!("unrecognized encoding type: {other}")),
@@ -118,17 +124,20 @@ fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
         "xxhash64" => xxhash_rust::xxh64::xxh64(&b, 0).to_be_bytes().to_vec(),
         "crc32" => crc32fast::hash(&b).to_be_bytes().to_vec(),
         "hmac_sha1" => {
-            let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(&key).map_err(|e| e.to_string())?;
+            let mut m =
+                hmac::Hmac::<sha1::Sha1>::new_from_slice(&key).map_err(|e| e.to_string())?;
             m.update(&b);
             m.finalize().into_bytes().to_vec()
         }
         "hmac_sha256" => {
-            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+            let mut m =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
             m.update(&b);
             m.finalize().into_bytes().to_vec()
         }
         "hmac_sha512" => {
-            let mut m = hmac::Hmac::<sha2::Sha512>::new_from_slice(&key).map_err(|e| e.to_string())?;
+            let mut m =
+                hmac::Hmac::<sha2::Sha512>::new_from_slice(&key).map_err(|e| e.to_string())?;
             m.update(&b);
             m.finalize().into_bytes().to_vec()
         }
@@ -150,7 +159,11 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
     let no_indent = matches!(args.get(1), Some(Value::Bool(true)));
     let escape_html = !matches!(args.get(2), Some(Value::Bool(false)));
     let bytes = if no_indent {
-        if escape_html { v.to_json_bytes_html_escaped() } else { v.to_json_bytes() }
+        if escape_html {
+            v.to_json_bytes_html_escaped()
+        } else {
+            v.to_json_bytes()
+        }
     } else {
         v.to_json_indented(&indent, escape_html)
     };
@@ -198,18 +211,24 @@ fn value_to_yaml(v: &Value) -> serde_yaml::Value {
         Value::Timestamp(_) => serde_yaml::Value::String(v.to_interp_string()),
         Value::Array(a) => serde_yaml::Value::Sequence(a.iter().map(value_to_yaml).collect()),
         Value::Object(m) => serde_yaml::Value::Mapping(
-            m.iter().map(|(k, v)| (serde_yaml::Value::String(k.clone()), value_to_yaml(v))).collect(),
+            m.iter()
+                .map(|(k, v)| (serde_yaml::Value::String(k.clone()), value_to_yaml(v)))
+                .collect(),
         ),
     }
 }
 
 fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    serde_yaml::from_str::<serde_yaml::Value>(&s).map(yaml_to_value).map_err(|e| e.to_string())
+    serde_yaml::from_str::<serde_yaml::Value>(&s)
+        .map(yaml_to_value)
+        .map_err(|e| e.to_string())
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
-    serde_yaml::to_string(&value_to_yaml(&v)).map(|s| Value::Bytes(s.into_bytes())).map_err(|e| e.to_string())
+    serde_yaml::to_string(&value_to_yaml(&v))
+        .map(|s| Value::Bytes(s.into_bytes()))
+        .map_err(|e| e.to_string())
 }
 
 fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -247,7 +266,10 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
                 at_start = false;
             } else if c == '"' {
                 if !lazy {
-                    return Err(format!("parse error on line {}: bare \" in non-quoted-field", rows.len() + 1));
+                    return Err(format!(
+                        "parse error on line {}: bare \" in non-quoted-field",
+                        rows.len() + 1
+                    ));
                 }
                 cur.push(c);
             } else if c == delim {
@@ -263,7 +285,9 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     }
     if !header {
         return Ok(Value::Array(
-            rows.into_iter().map(|r| Value::Array(r.into_iter().map(Value::String).collect())).collect(),
+            rows.into_iter()
+                .map(|r| Value::Array(r.into_iter().map(Value::String).collect()))
+                .collect(),
         ));
     }
     let mut it = rows.into_iter();
@@ -295,14 +319,29 @@ fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
         _ => String::new(),
     };
     m.insert("host".to_owned(), Value::String(host));
-    m.insert("path".to_owned(), Value::String(percent_encoding::percent_decode_str(u.path()).decode_utf8_lossy().into_owned()));
+    m.insert(
+        "path".to_owned(),
+        Value::String(
+            percent_encoding::percent_decode_str(u.path())
+                .decode_utf8_lossy()
+                .into_owned(),
+        ),
+    );
     m.insert("raw_path".to_owned(), Value::String(String::new()));
-    m.insert("raw_query".to_owned(), Value::String(u.query().unwrap_or("").to_owned()));
-    m.insert("fragment".to_owned(), Value::String(u.fragment().unwrap_or("").to_owned()));
+    m.insert(
+        "raw_query".to_owned(),
+        Value::String(u.query().unwrap_or("").to_owned()),
+    );
+    m.insert(
+        "fragment".to_owned(),
+        Value::String(u.fragment().unwrap_or("").to_owned()),
+    );
     m.insert("raw_fragment".to_owned(), Value::String(String::new()));
     let mut q: BTreeMap<String, Value> = BTreeMap::new();
     for (k, val) in u.query_pairs() {
-        let e = q.entry(k.into_owned()).or_insert_with(|| Value::Array(Vec::new()));
+        let e = q
+            .entry(k.into_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(a) = e {
             a.push(Value::String(val.into_owned()));
         }
@@ -392,16 +431,142 @@ fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
 
 pub(crate) fn register(env: &mut Environment) {
     let cat = "Encoding and Encryption";
-    env.method("encode", cat, "Encodes bytes: base64, base64url, base64rawurl, hex or ascii85.", vec![p("scheme", Kind::Str)], vec![ex(r#"root.encoded = this.value.encode("hex")"#, &[(r#"{"value":"hello world"}"#, r#"{"encoded":"68656c6c6f20776f726c64"}"#)])], MethodImpl::Simple(encode));
-    env.method("decode", cat, "Decodes bytes: base64, base64url, base64rawurl, hex or ascii85.", vec![p("scheme", Kind::Str)], vec![ex(r#"root.decoded = this.value.decode("hex").string()"#, &[(r#"{"value":"68656c6c6f20776f726c64"}"#, r#"{"decoded":"hello world"}"#)])], MethodImpl::Simple(decode));
+    env.method(
+        "encode",
+        cat,
+        "Encodes bytes: base64, base64url, base64rawurl, hex or ascii85.",
+        vec![p("scheme", Kind::Str)],
+        vec![ex(
+            r#"root.encoded = this.value.encode("hex")"#,
+            &[(
+                r#"{"value":"hello world"}"#,
+                r#"{"encoded":"68656c6c6f20776f726c64"}"#,
+            )],
+        )],
+        MethodImpl::Simple(encode),
+    );
+    env.method(
+        "decode",
+        cat,
+        "Decodes bytes: base64, base64url, base64rawurl, hex or ascii85.",
+        vec![p("scheme", Kind::Str)],
+        vec![ex(
+            r#"root.decoded = this.value.decode("hex").string()"#,
+            &[(
+                r#"{"value":"68656c6c6f20776f726c64"}"#,
+                r#"{"decoded":"hello world"}"#,
+            )],
+        )],
+        MethodImpl::Simple(decode),
+    );
     env.method("hash", cat, "Hashes bytes: sha1, sha256, sha512, md5, xxhash64, crc32, hmac_sha1/256/512.", vec![p("algorithm", Kind::Str), opt("key", Kind::Str, Value::Null), opt("polynomial", Kind::Str, Value::Null)], vec![ex("root.h1 = this.value.hash(\"sha1\").encode(\"hex\")\nroot.h2 = this.value.hash(\"hmac_sha1\",\"static-key\").encode(\"hex\")", &[(r#"{"value":"hello world"}"#, r#"{"h1":"2aae6c35c94fcfb415dbe95f408b9ce91ee846ed","h2":"d87e5f068fa08fe90bb95bc7c8344cb809179d76"}"#)])], MethodImpl::Simple(hash));
     let cat = "Parsing";
-    env.method("parse_json", cat, "Parses a string as JSON.", vec![opt("use_number", Kind::Bool, Value::Bool(false))], vec![ex("root.doc = this.doc.parse_json()", &[(r#"{"doc":"{\"foo\":\"bar\"}"}"#, r#"{"doc":{"foo":"bar"}}"#)])], MethodImpl::Simple(parse_json));
-    env.method("format_json", cat, "Serialises a value as indented JSON bytes.", vec![opt("indent", Kind::Str, Value::Null), opt("no_indent", Kind::Bool, Value::Bool(false)), opt("escape_html", Kind::Bool, Value::Bool(true))], vec![ex("root = this.doc.format_json()", &[(r#"{"doc":{"foo":"bar"}}"#, "{\n    \"foo\": \"bar\"\n}")])], MethodImpl::Simple(format_json));
-    env.method("parse_yaml", cat, "Parses a string as YAML.", vec![], vec![ex("root.doc = this.doc.parse_yaml()", &[(r#"{"doc":"foo: bar"}"#, r#"{"doc":{"foo":"bar"}}"#)])], MethodImpl::Simple(parse_yaml));
-    env.method("format_yaml", cat, "Serialises a value as YAML bytes.", vec![], vec![ex("root = this.doc.format_yaml()", &[(r#"{"doc":{"foo":"bar"}}"#, "foo: bar\n")])], MethodImpl::Simple(format_yaml));
-    env.method("parse_csv", cat, "Parses CSV into an array of objects (or arrays without a header).", vec![opt("parse_header_row", Kind::Bool, Value::Bool(true)), opt("delimiter", Kind::Str, Value::Null), opt("lazy_quotes", Kind::Bool, Value::Bool(false))], vec![ex("root.orders = this.orders.parse_csv()", &[(r#"{"orders":"foo,bar\nfoo 1,bar 1\nfoo 2,bar 2"}"#, r#"{"orders":[{"bar":"bar 1","foo":"foo 1"},{"bar":"bar 2","foo":"foo 2"}]}"#)])], MethodImpl::Simple(parse_csv));
-    env.method("parse_url", cat, "Parses a URL into an object.", vec![], vec![ex(r#"root.foo_url = this.url.parse_url().path"#, &[(r#"{"url":"https://www.benthos.dev/docs/guides?foo=bar"}"#, r#"{"foo_url":"/docs/guides"}"#)])], MethodImpl::Simple(parse_url));
-    env.method("parse_form_url_encoded", cat, "Parses a form URL encoded string into an object.", vec![], vec![ex("root.values = this.body.parse_form_url_encoded()", &[(r#"{"body":"noise=meow&animal=cat&fur=orange&fur=fluffy"}"#, r#"{"values":{"animal":"cat","fur":["orange","fluffy"],"noise":"meow"}}"#)])], MethodImpl::Simple(parse_form_url_encoded));
-    env.method("parse_logfmt", cat, "Parses a logfmt line into an object.", vec![], vec![ex("root = this.msg.parse_logfmt()", &[(r#"{"msg":"level=info msg=\"hello world\" ok"}"#, r#"{"level":"info","msg":"hello world","ok":true}"#)])], MethodImpl::Simple(parse_logfmt));
+    env.method(
+        "parse_json",
+        cat,
+        "Parses a string as JSON.",
+        vec![opt("use_number", Kind::Bool, Value::Bool(false))],
+        vec![ex(
+            "root.doc = this.doc.parse_json()",
+            &[(r#"{"doc":"{\"foo\":\"bar\"}"}"#, r#"{"doc":{"foo":"bar"}}"#)],
+        )],
+        MethodImpl::Simple(parse_json),
+    );
+    env.method(
+        "format_json",
+        cat,
+        "Serialises a value as indented JSON bytes.",
+        vec![
+            opt("indent", Kind::Str, Value::Null),
+            opt("no_indent", Kind::Bool, Value::Bool(false)),
+            opt("escape_html", Kind::Bool, Value::Bool(true)),
+        ],
+        vec![ex(
+            "root = this.doc.format_json()",
+            &[(r#"{"doc":{"foo":"bar"}}"#, "{\n    \"foo\": \"bar\"\n}")],
+        )],
+        MethodImpl::Simple(format_json),
+    );
+    env.method(
+        "parse_yaml",
+        cat,
+        "Parses a string as YAML.",
+        vec![],
+        vec![ex(
+            "root.doc = this.doc.parse_yaml()",
+            &[(r#"{"doc":"foo: bar"}"#, r#"{"doc":{"foo":"bar"}}"#)],
+        )],
+        MethodImpl::Simple(parse_yaml),
+    );
+    env.method(
+        "format_yaml",
+        cat,
+        "Serialises a value as YAML bytes.",
+        vec![],
+        vec![ex(
+            "root = this.doc.format_yaml()",
+            &[(r#"{"doc":{"foo":"bar"}}"#, "foo: bar\n")],
+        )],
+        MethodImpl::Simple(format_yaml),
+    );
+    env.method(
+        "parse_csv",
+        cat,
+        "Parses CSV into an array of objects (or arrays without a header).",
+        vec![
+            opt("parse_header_row", Kind::Bool, Value::Bool(true)),
+            opt("delimiter", Kind::Str, Value::Null),
+            opt("lazy_quotes", Kind::Bool, Value::Bool(false)),
+        ],
+        vec![ex(
+            "root.orders = this.orders.parse_csv()",
+            &[(
+                r#"{"orders":"foo,bar\nfoo 1,bar 1\nfoo 2,bar 2"}"#,
+                r#"{"orders":[{"bar":"bar 1","foo":"foo 1"},{"bar":"bar 2","foo":"foo 2"}]}"#,
+            )],
+        )],
+        MethodImpl::Simple(parse_csv),
+    );
+    env.method(
+        "parse_url",
+        cat,
+        "Parses a URL into an object.",
+        vec![],
+        vec![ex(
+            r#"root.foo_url = this.url.parse_url().path"#,
+            &[(
+                r#"{"url":"https://www.benthos.dev/docs/guides?foo=bar"}"#,
+                r#"{"foo_url":"/docs/guides"}"#,
+            )],
+        )],
+        MethodImpl::Simple(parse_url),
+    );
+    env.method(
+        "parse_form_url_encoded",
+        cat,
+        "Parses a form URL encoded string into an object.",
+        vec![],
+        vec![ex(
+            "root.values = this.body.parse_form_url_encoded()",
+            &[(
+                r#"{"body":"noise=meow&animal=cat&fur=orange&fur=fluffy"}"#,
+                r#"{"values":{"animal":"cat","fur":["orange","fluffy"],"noise":"meow"}}"#,
+            )],
+        )],
+        MethodImpl::Simple(parse_form_url_encoded),
+    );
+    env.method(
+        "parse_logfmt",
+        cat,
+        "Parses a logfmt line into an object.",
+        vec![],
+        vec![ex(
+            "root = this.msg.parse_logfmt()",
+            &[(
+                r#"{"msg":"level=info msg=\"hello world\" ok"}"#,
+                r#"{"level":"info","msg":"hello world","ok":true}"#,
+            )],
+        )],
+        MethodImpl::Simple(parse_logfmt),
+    );
 }

@@ -1,8 +1,8 @@
 //! Number methods: coercion, rounding, maths and bit operations.
 
-use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
+use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::type_err;
-use crate::value::{parse_number_text, Num, Value};
+use crate::value::{Num, Value, parse_number_text};
 
 /// Benthos `IGetNumber`: a float from numbers, strings and bytes.
 pub(crate) fn get_number(v: &Value) -> Result<f64, String> {
@@ -71,13 +71,18 @@ fn int_in_range(v: &Value, min: i128, max: i128, name: &str) -> Result<Value, St
         Num::I(i) => i128::from(i),
         Num::F(f) => {
             if f.fract() != 0.0 {
-                return Err(format!("value {} has a fractional component", crate::value::format_float_g(f)));
+                return Err(format!(
+                    "value {} has a fractional component",
+                    crate::value::format_float_g(f)
+                ));
             }
             f as i128
         }
     };
     let i = match v {
-        Value::String(s) if s.trim().parse::<u64>().is_ok() => i128::from(s.trim().parse::<u64>().unwrap_or(0)),
+        Value::String(s) if s.trim().parse::<u64>().is_ok() => {
+            i128::from(s.trim().parse::<u64>().unwrap_or(0))
+        }
         Value::Number(s) if s.parse::<u64>().is_ok() => i128::from(s.parse::<u64>().unwrap_or(0)),
         _ => i,
     };
@@ -203,7 +208,10 @@ fn max(v: Value, _: &[Value]) -> Result<Value, String> {
     if nums.is_empty() {
         return Err("the array was empty".to_owned());
     }
-    let m = nums.iter().map(|n| n.as_f64()).fold(f64::NEG_INFINITY, f64::max);
+    let m = nums
+        .iter()
+        .map(|n| n.as_f64())
+        .fold(f64::NEG_INFINITY, f64::max);
     Ok(Value::Float(m))
 }
 
@@ -212,7 +220,10 @@ fn min(v: Value, _: &[Value]) -> Result<Value, String> {
     if nums.is_empty() {
         return Err("the array was empty".to_owned());
     }
-    let m = nums.iter().map(|n| n.as_f64()).fold(f64::INFINITY, f64::min);
+    let m = nums
+        .iter()
+        .map(|n| n.as_f64())
+        .fold(f64::INFINITY, f64::min);
     Ok(Value::Float(m))
 }
 
@@ -262,10 +273,13 @@ pub(crate) fn register(env: &mut Environment) {
         "Type Coercion",
         "Parses a value as a number, or returns the default when given.",
         vec![opt("default", Kind::Any, Value::Null)],
-        vec![ex("root.outcome = this.outcome.number()", &[(r#"{"outcome":"5"}"#, r#"{"outcome":5}"#)])],
+        vec![ex(
+            "root.outcome = this.outcome.number()",
+            &[(r#"{"outcome":"5"}"#, r#"{"outcome":5}"#)],
+        )],
         MethodImpl::Simple(number),
     );
-    let ints: [(&'static str, fn(Value, &[Value]) -> Result<Value, String>); 8] = [
+    let ints: [(&'static str, crate::env::SimpleMethod); 8] = [
         ("int64", int64),
         ("int32", int32),
         ("int16", int16),
@@ -278,23 +292,212 @@ pub(crate) fn register(env: &mut Environment) {
     for (name, f) in ints {
         env.method(name, cat, "Converts a numerical value or string into an integer of this size, failing when it does not fit.", vec![], vec![ex("root.a = this.a.int64()", &[(r#"{"a":"7"}"#, r#"{"a":7}"#)])], MethodImpl::Simple(f));
     }
-    env.method("float64", cat, "Converts a value into a 64-bit float.", vec![], vec![ex("root.out = this.in.float64()", &[(r#"{"in":"6.674"}"#, r#"{"out":6.674}"#)])], MethodImpl::Simple(float64));
-    env.method("float32", cat, "Converts a value into a 32-bit float.", vec![], vec![ex("root.out = this.in.float32()", &[(r#"{"in":"6.674"}"#, r#"{"out":6.674}"#)])], MethodImpl::Simple(float32));
-    env.method("abs", cat, "The absolute value of a number.", vec![], vec![ex("root.outcome = this.value.abs()", &[(r#"{"value":-5.3}"#, r#"{"outcome":5.3}"#), (r#"{"value":-5}"#, r#"{"outcome":5}"#)])], MethodImpl::Simple(abs));
-    env.method("ceil", cat, "Rounds a number up.", vec![], vec![ex("root.new_value = this.value.ceil()", &[(r#"{"value":5.3}"#, r#"{"new_value":6}"#), (r#"{"value":-5.9}"#, r#"{"new_value":-5}"#)])], MethodImpl::Simple(ceil));
-    env.method("floor", cat, "Rounds a number down.", vec![], vec![ex("root.new_value = this.value.floor()", &[(r#"{"value":5.7}"#, r#"{"new_value":5}"#)])], MethodImpl::Simple(floor));
-    env.method("round", cat, "Rounds a number to the nearest integer, half away from zero.", vec![], vec![ex("root.new_value = this.value.round()", &[(r#"{"value":5.3}"#, r#"{"new_value":5}"#), (r#"{"value":5.9}"#, r#"{"new_value":6}"#)])], MethodImpl::Simple(round));
-    env.method("log", cat, "The natural logarithm.", vec![], vec![ex("root.new_value = this.value.log().round()", &[(r#"{"value":1}"#, r#"{"new_value":0}"#)])], MethodImpl::Simple(log));
-    env.method("log10", cat, "The decimal logarithm.", vec![], vec![ex("root.new_value = this.value.log10()", &[(r#"{"value":100}"#, r#"{"new_value":2}"#)])], MethodImpl::Simple(log10));
-    env.method("cos", cat, "The cosine of radians.", vec![], vec![ex("root.new_value = (this.value * (pi() / 180)).cos()", &[(r#"{"value":0}"#, r#"{"new_value":1}"#)])], MethodImpl::Simple(cos));
-    env.method("sin", cat, "The sine of radians.", vec![], vec![ex("root.new_value = this.value.sin()", &[(r#"{"value":0}"#, r#"{"new_value":0}"#)])], MethodImpl::Simple(sin));
-    env.method("tan", cat, "The tangent of radians.", vec![], vec![ex("root.new_value = this.value.tan()", &[(r#"{"value":0}"#, r#"{"new_value":0}"#)])], MethodImpl::Simple(tan));
-    env.method("pow", cat, "Raises the number to a power.", vec![p("exponent", Kind::Num)], vec![ex("root.new_value = this.value.pow(2)", &[(r#"{"value":3}"#, r#"{"new_value":9}"#)])], MethodImpl::Simple(pow));
-    env.method("max", cat, "The largest number of an array.", vec![], vec![ex("root.biggest = this.values.max()", &[(r#"{"values":[0,3,2.5,7,5]}"#, r#"{"biggest":7}"#)])], MethodImpl::Simple(max));
-    env.method("min", cat, "The smallest number of an array.", vec![], vec![ex("root.smallest = this.values.min()", &[(r#"{"values":[0,3,-2.5,7,5]}"#, r#"{"smallest":-2.5}"#)])], MethodImpl::Simple(min));
-    env.method("sum", cat, "The sum of an array of numbers.", vec![], vec![ex("root.sum = this.foo.sum()", &[(r#"{"foo":[3,8,4]}"#, r#"{"sum":15}"#)])], MethodImpl::Simple(sum));
-    env.method("bitwise_and", cat, "Bitwise AND.", vec![p("value", Kind::Int)], vec![ex("root.new_value = this.value.bitwise_and(6)", &[(r#"{"value":12}"#, r#"{"new_value":4}"#)])], MethodImpl::Simple(bitwise_and));
-    env.method("bitwise_or", cat, "Bitwise OR.", vec![p("value", Kind::Int)], vec![ex("root.new_value = this.value.bitwise_or(6)", &[(r#"{"value":12}"#, r#"{"new_value":14}"#)])], MethodImpl::Simple(bitwise_or));
-    env.method("bitwise_xor", cat, "Bitwise XOR.", vec![p("value", Kind::Int)], vec![ex("root.new_value = this.value.bitwise_xor(6)", &[(r#"{"value":12}"#, r#"{"new_value":10}"#)])], MethodImpl::Simple(bitwise_xor));
+    env.method(
+        "float64",
+        cat,
+        "Converts a value into a 64-bit float.",
+        vec![],
+        vec![ex(
+            "root.out = this.in.float64()",
+            &[(r#"{"in":"6.674"}"#, r#"{"out":6.674}"#)],
+        )],
+        MethodImpl::Simple(float64),
+    );
+    env.method(
+        "float32",
+        cat,
+        "Converts a value into a 32-bit float.",
+        vec![],
+        vec![ex(
+            "root.out = this.in.float32()",
+            &[(r#"{"in":"6.674"}"#, r#"{"out":6.674}"#)],
+        )],
+        MethodImpl::Simple(float32),
+    );
+    env.method(
+        "abs",
+        cat,
+        "The absolute value of a number.",
+        vec![],
+        vec![ex(
+            "root.outcome = this.value.abs()",
+            &[
+                (r#"{"value":-5.3}"#, r#"{"outcome":5.3}"#),
+                (r#"{"value":-5}"#, r#"{"outcome":5}"#),
+            ],
+        )],
+        MethodImpl::Simple(abs),
+    );
+    env.method(
+        "ceil",
+        cat,
+        "Rounds a number up.",
+        vec![],
+        vec![ex(
+            "root.new_value = this.value.ceil()",
+            &[
+                (r#"{"value":5.3}"#, r#"{"new_value":6}"#),
+                (r#"{"value":-5.9}"#, r#"{"new_value":-5}"#),
+            ],
+        )],
+        MethodImpl::Simple(ceil),
+    );
+    env.method(
+        "floor",
+        cat,
+        "Rounds a number down.",
+        vec![],
+        vec![ex(
+            "root.new_value = this.value.floor()",
+            &[(r#"{"value":5.7}"#, r#"{"new_value":5}"#)],
+        )],
+        MethodImpl::Simple(floor),
+    );
+    env.method(
+        "round",
+        cat,
+        "Rounds a number to the nearest integer, half away from zero.",
+        vec![],
+        vec![ex(
+            "root.new_value = this.value.round()",
+            &[
+                (r#"{"value":5.3}"#, r#"{"new_value":5}"#),
+                (r#"{"value":5.9}"#, r#"{"new_value":6}"#),
+            ],
+        )],
+        MethodImpl::Simple(round),
+    );
+    env.method(
+        "log",
+        cat,
+        "The natural logarithm.",
+        vec![],
+        vec![ex(
+            "root.new_value = this.value.log().round()",
+            &[(r#"{"value":1}"#, r#"{"new_value":0}"#)],
+        )],
+        MethodImpl::Simple(log),
+    );
+    env.method(
+        "log10",
+        cat,
+        "The decimal logarithm.",
+        vec![],
+        vec![ex(
+            "root.new_value = this.value.log10()",
+            &[(r#"{"value":100}"#, r#"{"new_value":2}"#)],
+        )],
+        MethodImpl::Simple(log10),
+    );
+    env.method(
+        "cos",
+        cat,
+        "The cosine of radians.",
+        vec![],
+        vec![ex(
+            "root.new_value = (this.value * (pi() / 180)).cos()",
+            &[(r#"{"value":0}"#, r#"{"new_value":1}"#)],
+        )],
+        MethodImpl::Simple(cos),
+    );
+    env.method(
+        "sin",
+        cat,
+        "The sine of radians.",
+        vec![],
+        vec![ex(
+            "root.new_value = this.value.sin()",
+            &[(r#"{"value":0}"#, r#"{"new_value":0}"#)],
+        )],
+        MethodImpl::Simple(sin),
+    );
+    env.method(
+        "tan",
+        cat,
+        "The tangent of radians.",
+        vec![],
+        vec![ex(
+            "root.new_value = this.value.tan()",
+            &[(r#"{"value":0}"#, r#"{"new_value":0}"#)],
+        )],
+        MethodImpl::Simple(tan),
+    );
+    env.method(
+        "pow",
+        cat,
+        "Raises the number to a power.",
+        vec![p("exponent", Kind::Num)],
+        vec![ex(
+            "root.new_value = this.value.pow(2)",
+            &[(r#"{"value":3}"#, r#"{"new_value":9}"#)],
+        )],
+        MethodImpl::Simple(pow),
+    );
+    env.method(
+        "max",
+        cat,
+        "The largest number of an array.",
+        vec![],
+        vec![ex(
+            "root.biggest = this.values.max()",
+            &[(r#"{"values":[0,3,2.5,7,5]}"#, r#"{"biggest":7}"#)],
+        )],
+        MethodImpl::Simple(max),
+    );
+    env.method(
+        "min",
+        cat,
+        "The smallest number of an array.",
+        vec![],
+        vec![ex(
+            "root.smallest = this.values.min()",
+            &[(r#"{"values":[0,3,-2.5,7,5]}"#, r#"{"smallest":-2.5}"#)],
+        )],
+        MethodImpl::Simple(min),
+    );
+    env.method(
+        "sum",
+        cat,
+        "The sum of an array of numbers.",
+        vec![],
+        vec![ex(
+            "root.sum = this.foo.sum()",
+            &[(r#"{"foo":[3,8,4]}"#, r#"{"sum":15}"#)],
+        )],
+        MethodImpl::Simple(sum),
+    );
+    env.method(
+        "bitwise_and",
+        cat,
+        "Bitwise AND.",
+        vec![p("value", Kind::Int)],
+        vec![ex(
+            "root.new_value = this.value.bitwise_and(6)",
+            &[(r#"{"value":12}"#, r#"{"new_value":4}"#)],
+        )],
+        MethodImpl::Simple(bitwise_and),
+    );
+    env.method(
+        "bitwise_or",
+        cat,
+        "Bitwise OR.",
+        vec![p("value", Kind::Int)],
+        vec![ex(
+            "root.new_value = this.value.bitwise_or(6)",
+            &[(r#"{"value":12}"#, r#"{"new_value":14}"#)],
+        )],
+        MethodImpl::Simple(bitwise_or),
+    );
+    env.method(
+        "bitwise_xor",
+        cat,
+        "Bitwise XOR.",
+        vec![p("value", Kind::Int)],
+        vec![ex(
+            "root.new_value = this.value.bitwise_xor(6)",
+            &[(r#"{"value":12}"#, r#"{"new_value":10}"#)],
+        )],
+        MethodImpl::Simple(bitwise_xor),
+    );
     let _ = float_fn;
 }

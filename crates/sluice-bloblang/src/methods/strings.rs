@@ -42,8 +42,8 @@ fn pad(s: String, width: Option<usize>, left: bool, zero: bool) -> String {
     if left {
         s + &" ".repeat(fill)
     } else if zero {
-        let (sign, rest) = if s.starts_with('-') {
-            ("-", &s[1..])
+        let (sign, rest) = if let Some(r) = s.strip_prefix('-') {
+            ("-", r)
         } else {
             ("", s.as_str())
         };
@@ -446,7 +446,7 @@ fn join(v: Value, args: &[Value]) -> Result<Value, String> {
         Value::Null => String::new(),
         other => str_arg(other, "delimiter")?,
     };
-    let parts: Vec<String> = items.iter().map(|i| text(i)).collect::<Result<_, _>>()?;
+    let parts: Vec<String> = items.iter().map(text).collect::<Result<_, _>>()?;
     Ok(Value::String(parts.join(&delim)))
 }
 
@@ -576,7 +576,7 @@ fn validate_percent(s: &str) -> Result<(), String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let ok = i + 2 < b.len() + 0
+            let ok = i + 2 < b.len()
                 && b[i + 1].is_ascii_hexdigit()
                 && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
@@ -819,8 +819,34 @@ fn strip_html(v: Value, args: &[Value]) -> Result<Value, String> {
 
 pub(crate) fn register(env: &mut Environment) {
     let cat = "String Manipulation";
-    env.method("slug", cat, "Converts a string into a URL slug.", vec![], vec![ex("root.slug = this.title.slug()", &[(r#"{"title":"Hello World! Welcome to Redpanda Connect"}"#, r#"{"slug":"hello-world-welcome-to-redpanda-connect"}"#)])], MethodImpl::Simple(slug));
-    env.method("strip_html", cat, "Removes HTML tags, keeping the listed elements.", vec![opt("preserve", Kind::Any, Value::Null)], vec![ex("root.plain_text = this.html_content.strip_html()", &[(r#"{"html_content":"<p>Welcome to <strong>Redpanda Connect</strong>!</p>"}"#, r#"{"plain_text":"Welcome to Redpanda Connect!"}"#)])], MethodImpl::Simple(strip_html));
+    env.method(
+        "slug",
+        cat,
+        "Converts a string into a URL slug.",
+        vec![],
+        vec![ex(
+            "root.slug = this.title.slug()",
+            &[(
+                r#"{"title":"Hello World! Welcome to Redpanda Connect"}"#,
+                r#"{"slug":"hello-world-welcome-to-redpanda-connect"}"#,
+            )],
+        )],
+        MethodImpl::Simple(slug),
+    );
+    env.method(
+        "strip_html",
+        cat,
+        "Removes HTML tags, keeping the listed elements.",
+        vec![opt("preserve", Kind::Any, Value::Null)],
+        vec![ex(
+            "root.plain_text = this.html_content.strip_html()",
+            &[(
+                r#"{"html_content":"<p>Welcome to <strong>Redpanda Connect</strong>!</p>"}"#,
+                r#"{"plain_text":"Welcome to Redpanda Connect!"}"#,
+            )],
+        )],
+        MethodImpl::Simple(strip_html),
+    );
     env.method(
         "uppercase",
         cat,

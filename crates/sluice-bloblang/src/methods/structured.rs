@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::env::{ex, opt, p, Environment, Kind, MethodImpl};
+use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::{
-    as_bool, err, get_path, get_path_ref, split_dot_path, type_err, values_equal, Call, Cx, Flow, This,
-    R,
+    Call, Cx, Flow, R, This, as_bool, err, get_path, get_path_ref, split_dot_path, type_err,
+    values_equal,
 };
 use crate::methods::{int_arg, str_arg};
 use crate::value::{Num, Value};
@@ -19,7 +19,9 @@ fn kv(key: &str, value: Value) -> Value {
 
 fn exists(v: Value, args: &[Value]) -> Result<Value, String> {
     let path = str_arg(&args[0], "path")?;
-    Ok(Value::Bool(get_path_ref(&v, &split_dot_path(&path)).is_some()))
+    Ok(Value::Bool(
+        get_path_ref(&v, &split_dot_path(&path)).is_some(),
+    ))
 }
 
 fn get(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -77,7 +79,12 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             Ok(Value::String(nk)) => {
                 out.insert(nk, v);
             }
-            Ok(other) => return err(format!("unexpected result from key mapping: {}", type_err("string", &other))),
+            Ok(other) => {
+                return err(format!(
+                    "unexpected result from key mapping: {}",
+                    type_err("string", &other)
+                ));
+            }
             Err(Flow::Delete) => {}
             Err(Flow::Nothing) => {
                 out.insert(k, v);
@@ -143,10 +150,17 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
         (Value::Timestamp(x), Value::Timestamp(y)) => Ok(x.cmp(y)),
         _ => match (a.as_num(), b.as_num()) {
             (Some(Num::I(x)), Some(Num::I(y))) => Ok(x.cmp(&y)),
-            (Some(x), Some(y)) => Ok(x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal)),
+            (Some(x), Some(y)) => Ok(x
+                .as_f64()
+                .partial_cmp(&y.as_f64())
+                .unwrap_or(std::cmp::Ordering::Equal)),
             _ => Err(format!(
                 "expected number or string value, got {}",
-                if a.as_num().is_some() || matches!(a, Value::String(_)) { b.type_name() } else { a.type_name() }
+                if a.as_num().is_some() || matches!(a, Value::String(_)) {
+                    b.type_name()
+                } else {
+                    a.type_name()
+                }
             )),
         },
     }
@@ -157,7 +171,10 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let Value::Array(mut items) = target else {
         return err(type_err("array", &target));
     };
-    let custom = !matches!(call.args.first(), None | Some(crate::eval::Expr::Lit(Value::Null)));
+    let custom = !matches!(
+        call.args.first(),
+        None | Some(crate::eval::Expr::Lit(Value::Null))
+    );
     let mut failure: Option<Flow> = None;
     if custom {
         let q = call.arg_expr(0);
@@ -170,7 +187,10 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
                 m.insert("left".to_owned(), item.clone());
                 m.insert("right".to_owned(), existing.clone());
                 let ctx = Value::Object(m);
-                match q.eval(cx, This::Val(&ctx)).and_then(|v| as_bool(&v).map_err(Flow::Err)) {
+                match q
+                    .eval(cx, This::Val(&ctx))
+                    .and_then(|v| as_bool(&v).map_err(Flow::Err))
+                {
                     Ok(true) => {
                         pos = i;
                         break;
@@ -226,12 +246,22 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let Value::Array(items) = target else {
         return err(type_err("array", &target));
     };
-    let custom = !matches!(call.args.first(), None | Some(crate::eval::Expr::Lit(Value::Null)));
+    let custom = !matches!(
+        call.args.first(),
+        None | Some(crate::eval::Expr::Lit(Value::Null))
+    );
     let mut seen: Vec<Value> = Vec::new();
     let mut out = Vec::new();
     for item in items {
-        let key = if custom { call.arg_expr(0).eval(cx, This::Val(&item))? } else { item.clone() };
-        if !matches!(key, Value::String(_) | Value::Bytes(_) | Value::Int(_) | Value::Float(_) | Value::Number(_)) {
+        let key = if custom {
+            call.arg_expr(0).eval(cx, This::Val(&item))?
+        } else {
+            item.clone()
+        };
+        if !matches!(
+            key,
+            Value::String(_) | Value::Bytes(_) | Value::Int(_) | Value::Float(_) | Value::Number(_)
+        ) {
             return err(format!("unique: {}", type_err("number or string", &key)));
         }
         if seen.iter().any(|s| values_equal(s, &key)) {
@@ -273,7 +303,9 @@ fn values(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn key_values(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::Object(m) => Ok(Value::Array(m.into_iter().map(|(k, v)| kv(&k, v)).collect())),
+        Value::Object(m) => Ok(Value::Array(
+            m.into_iter().map(|(k, v)| kv(&k, v)).collect(),
+        )),
         other => Err(type_err("object", &other)),
     }
 }
@@ -317,7 +349,9 @@ fn assign_values(a: Value, b: Value) -> Value {
         (Value::Object(mut x), Value::Object(y)) => {
             for (k, v) in y {
                 let nv = match x.remove(&k) {
-                    Some(existing @ Value::Object(_)) if matches!(v, Value::Object(_)) => assign_values(existing, v),
+                    Some(existing @ Value::Object(_)) if matches!(v, Value::Object(_)) => {
+                        assign_values(existing, v)
+                    }
                     _ => v,
                 };
                 x.insert(k, nv);
@@ -374,14 +408,20 @@ fn index(v: Value, args: &[Value]) -> Result<Value, String> {
         Value::Array(items) => {
             let idx = if i < 0 { items.len() as i64 + i } else { i };
             if idx < 0 || idx >= items.len() as i64 {
-                return Err(format!("index '{i}' was out of bounds for array size: {}", items.len()));
+                return Err(format!(
+                    "index '{i}' was out of bounds for array size: {}",
+                    items.len()
+                ));
             }
             Ok(items.into_iter().nth(idx as usize).unwrap_or(Value::Null))
         }
         Value::Bytes(b) => {
             let idx = if i < 0 { b.len() as i64 + i } else { i };
             if idx < 0 || idx >= b.len() as i64 {
-                return Err(format!("index '{i}' was out of bounds for bytes size: {}", b.len()));
+                return Err(format!(
+                    "index '{i}' was out of bounds for bytes size: {}",
+                    b.len()
+                ));
             }
             Ok(Value::Int(i64::from(b[idx as usize])))
         }
@@ -404,7 +444,9 @@ fn slice_bounds(len: usize, start: i64, end: Option<i64>) -> Result<(usize, usiz
         e = len_i;
     }
     if s > e {
-        return Err(format!("lower slice bound {s} must be lower than or equal to upper bound ({e}) and target length ({len})"));
+        return Err(format!(
+            "lower slice bound {s} must be lower than or equal to upper bound ({e}) and target length ({len})"
+        ));
     }
     Ok((s as usize, e as usize))
 }
@@ -418,7 +460,9 @@ fn slice(v: Value, args: &[Value]) -> Result<Value, String> {
     match v {
         Value::String(s) => {
             let (a, b) = slice_bounds(s.len(), start, end)?;
-            Ok(Value::String(String::from_utf8_lossy(&s.as_bytes()[a..b]).into_owned()))
+            Ok(Value::String(
+                String::from_utf8_lossy(&s.as_bytes()[a..b]).into_owned(),
+            ))
         }
         Value::Bytes(s) => {
             let (a, b) = slice_bounds(s.len(), start, end)?;
@@ -487,12 +531,20 @@ fn zip(v: Value, args: &[Value]) -> Result<Value, String> {
         return Err("can't zip different length array values".to_owned());
     }
     Ok(Value::Array(
-        (0..len).map(|i| Value::Array(arrays.iter().map(|a| a[i].clone()).collect())).collect(),
+        (0..len)
+            .map(|i| Value::Array(arrays.iter().map(|a| a[i].clone()).collect()))
+            .collect(),
     ))
 }
 
 fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut BTreeMap<String, Value>) {
-    let join = |k: &str| if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
     match v {
         Value::Object(m) => {
             if m.is_empty() {
@@ -543,7 +595,12 @@ fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
         })
     };
     match target {
-        Value::Array(items) => Ok(Value::Array(items.into_iter().map(with_value).collect::<Result<_, _>>()?)),
+        Value::Array(items) => Ok(Value::Array(
+            items
+                .into_iter()
+                .map(with_value)
+                .collect::<Result<_, _>>()?,
+        )),
         Value::Object(m) => {
             let mut out = BTreeMap::new();
             for (k, x) in m {
@@ -551,7 +608,10 @@ fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
             }
             Ok(Value::Object(out))
         }
-        other => Err(format!("expected array or object value at path, got {}", other.type_name())),
+        other => Err(format!(
+            "expected array or object value at path, got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -573,7 +633,12 @@ fn find(v: Value, args: &[Value]) -> Result<Value, String> {
     let Value::Array(items) = v else {
         return Err(type_err("array", &v));
     };
-    Ok(Value::Int(items.iter().position(|i| values_equal(i, &args[0])).map_or(-1, |i| i as i64)))
+    Ok(Value::Int(
+        items
+            .iter()
+            .position(|i| values_equal(i, &args[0]))
+            .map_or(-1, |i| i as i64),
+    ))
 }
 
 fn find_all(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -667,41 +732,420 @@ fn reverse(v: Value, _: &[Value]) -> Result<Value, String> {
 
 pub(crate) fn register(env: &mut Environment) {
     let cat = "Object & Array Manipulation";
-    env.method("exists", cat, "Whether a dot path exists in an object.", vec![p("path", Kind::Str)], vec![ex(r#"root.result = this.foo.exists("bar.baz")"#, &[(r#"{"foo":{"bar":{"baz":"yep, I exist"}}}"#, r#"{"result":true}"#), (r#"{"foo":{"bar":{}}}"#, r#"{"result":false}"#)])], MethodImpl::Simple(exists));
-    env.method("get", cat, "The value at a dot path, or null.", vec![p("path", Kind::Str)], vec![ex(r#"root.result = this.foo.get(this.target)"#, &[(r#"{"foo":{"bar":"from bar","baz":"from baz"},"target":"bar"}"#, r#"{"result":"from bar"}"#)])], MethodImpl::Simple(get));
+    env.method(
+        "exists",
+        cat,
+        "Whether a dot path exists in an object.",
+        vec![p("path", Kind::Str)],
+        vec![ex(
+            r#"root.result = this.foo.exists("bar.baz")"#,
+            &[
+                (
+                    r#"{"foo":{"bar":{"baz":"yep, I exist"}}}"#,
+                    r#"{"result":true}"#,
+                ),
+                (r#"{"foo":{"bar":{}}}"#, r#"{"result":false}"#),
+            ],
+        )],
+        MethodImpl::Simple(exists),
+    );
+    env.method(
+        "get",
+        cat,
+        "The value at a dot path, or null.",
+        vec![p("path", Kind::Str)],
+        vec![ex(
+            r#"root.result = this.foo.get(this.target)"#,
+            &[(
+                r#"{"foo":{"bar":"from bar","baz":"from baz"},"target":"bar"}"#,
+                r#"{"result":"from bar"}"#,
+            )],
+        )],
+        MethodImpl::Simple(get),
+    );
     env.method("map_each", cat, "Applies a query to each element of an array, or each key/value pair of an object.", vec![p("query", Kind::Query)], vec![
         ex("root.new_nums = this.nums.map_each(num -> if num < 10 {\n  deleted()\n} else {\n  num - 10\n})", &[(r#"{"nums":[3,11,4,17]}"#, r#"{"new_nums":[1,7]}"#)]),
         ex("root.new_dict = this.dict.map_each(item -> item.value.uppercase())", &[(r#"{"dict":{"foo":"hello","bar":"world"}}"#, r#"{"new_dict":{"bar":"WORLD","foo":"HELLO"}}"#)]),
     ], MethodImpl::Ctx(map_each));
-    env.method("map_each_key", cat, "Applies a query to each key of an object.", vec![p("query", Kind::Query)], vec![ex("root.new_dict = this.dict.map_each_key(key -> key.uppercase())", &[(r#"{"dict":{"keya":"hello","keyb":"world"}}"#, r#"{"new_dict":{"KEYA":"hello","KEYB":"world"}}"#)])], MethodImpl::Ctx(map_each_key));
-    env.method("filter", cat, "Keeps the elements for which a query is true.", vec![p("test", Kind::Query)], vec![ex("root.new_nums = this.nums.filter(num -> num > 10)", &[(r#"{"nums":[3,11,4,17]}"#, r#"{"new_nums":[11,17]}"#)])], MethodImpl::Ctx(filter));
-    env.method("fold", cat, "Reduces an array with a query over `tally` and `value`.", vec![p("initial", Kind::Any), p("query", Kind::Query)], vec![ex("root.sum = this.foo.fold(0, item -> item.tally + item.value)", &[(r#"{"foo":[3,8,11]}"#, r#"{"sum":22}"#)])], MethodImpl::Ctx(fold));
-    env.method("sort", cat, "Sorts an array, optionally with a `left`/`right` less-than query.", vec![opt("compare", Kind::Query, Value::Null)], vec![ex("root.sorted = this.foo.sort()", &[(r#"{"foo":["bbb","ccc","aaa"]}"#, r#"{"sorted":["aaa","bbb","ccc"]}"#)])], MethodImpl::Ctx(sort));
-    env.method("sort_by", cat, "Sorts an array by the result of a query.", vec![p("query", Kind::Query)], vec![ex("root.sorted = this.foo.sort_by(ele -> ele.id)", &[(r#"{"foo":[{"id":"bbb"},{"id":"aaa"}]}"#, r#"{"sorted":[{"id":"aaa"},{"id":"bbb"}]}"#)])], MethodImpl::Ctx(sort_by));
-    env.method("unique", cat, "Removes duplicates, optionally by a query.", vec![opt("emit", Kind::Query, Value::Null)], vec![ex("root.uniques = this.foo.unique()", &[(r#"{"foo":["a","b","a","c"]}"#, r#"{"uniques":["a","b","c"]}"#)])], MethodImpl::Ctx(unique));
-    env.method("flatten", cat, "Flattens one level of nested arrays.", vec![], vec![ex("root.result = this.flatten()", &[(r#"["foo",["bar","baz"],"buz"]"#, r#"{"result":["foo","bar","baz","buz"]}"#)])], MethodImpl::Simple(flatten));
-    env.method("keys", cat, "The sorted keys of an object.", vec![], vec![ex("root.foo_keys = this.foo.keys()", &[(r#"{"foo":{"bar":1,"baz":2}}"#, r#"{"foo_keys":["bar","baz"]}"#)])], MethodImpl::Simple(keys));
-    env.method("values", cat, "The values of an object.", vec![], vec![ex("root.foo_vals = this.foo.values().sort()", &[(r#"{"foo":{"bar":1,"baz":2}}"#, r#"{"foo_vals":[1,2]}"#)])], MethodImpl::Simple(values));
-    env.method("key_values", cat, "The key/value pairs of an object.", vec![], vec![ex("root.foo_key_values = this.foo.key_values().sort_by(pair -> pair.key)", &[(r#"{"foo":{"bar":1,"baz":2}}"#, r#"{"foo_key_values":[{"key":"bar","value":1},{"key":"baz","value":2}]}"#)])], MethodImpl::Simple(key_values));
+    env.method(
+        "map_each_key",
+        cat,
+        "Applies a query to each key of an object.",
+        vec![p("query", Kind::Query)],
+        vec![ex(
+            "root.new_dict = this.dict.map_each_key(key -> key.uppercase())",
+            &[(
+                r#"{"dict":{"keya":"hello","keyb":"world"}}"#,
+                r#"{"new_dict":{"KEYA":"hello","KEYB":"world"}}"#,
+            )],
+        )],
+        MethodImpl::Ctx(map_each_key),
+    );
+    env.method(
+        "filter",
+        cat,
+        "Keeps the elements for which a query is true.",
+        vec![p("test", Kind::Query)],
+        vec![ex(
+            "root.new_nums = this.nums.filter(num -> num > 10)",
+            &[(r#"{"nums":[3,11,4,17]}"#, r#"{"new_nums":[11,17]}"#)],
+        )],
+        MethodImpl::Ctx(filter),
+    );
+    env.method(
+        "fold",
+        cat,
+        "Reduces an array with a query over `tally` and `value`.",
+        vec![p("initial", Kind::Any), p("query", Kind::Query)],
+        vec![ex(
+            "root.sum = this.foo.fold(0, item -> item.tally + item.value)",
+            &[(r#"{"foo":[3,8,11]}"#, r#"{"sum":22}"#)],
+        )],
+        MethodImpl::Ctx(fold),
+    );
+    env.method(
+        "sort",
+        cat,
+        "Sorts an array, optionally with a `left`/`right` less-than query.",
+        vec![opt("compare", Kind::Query, Value::Null)],
+        vec![ex(
+            "root.sorted = this.foo.sort()",
+            &[(
+                r#"{"foo":["bbb","ccc","aaa"]}"#,
+                r#"{"sorted":["aaa","bbb","ccc"]}"#,
+            )],
+        )],
+        MethodImpl::Ctx(sort),
+    );
+    env.method(
+        "sort_by",
+        cat,
+        "Sorts an array by the result of a query.",
+        vec![p("query", Kind::Query)],
+        vec![ex(
+            "root.sorted = this.foo.sort_by(ele -> ele.id)",
+            &[(
+                r#"{"foo":[{"id":"bbb"},{"id":"aaa"}]}"#,
+                r#"{"sorted":[{"id":"aaa"},{"id":"bbb"}]}"#,
+            )],
+        )],
+        MethodImpl::Ctx(sort_by),
+    );
+    env.method(
+        "unique",
+        cat,
+        "Removes duplicates, optionally by a query.",
+        vec![opt("emit", Kind::Query, Value::Null)],
+        vec![ex(
+            "root.uniques = this.foo.unique()",
+            &[(
+                r#"{"foo":["a","b","a","c"]}"#,
+                r#"{"uniques":["a","b","c"]}"#,
+            )],
+        )],
+        MethodImpl::Ctx(unique),
+    );
+    env.method(
+        "flatten",
+        cat,
+        "Flattens one level of nested arrays.",
+        vec![],
+        vec![ex(
+            "root.result = this.flatten()",
+            &[(
+                r#"["foo",["bar","baz"],"buz"]"#,
+                r#"{"result":["foo","bar","baz","buz"]}"#,
+            )],
+        )],
+        MethodImpl::Simple(flatten),
+    );
+    env.method(
+        "keys",
+        cat,
+        "The sorted keys of an object.",
+        vec![],
+        vec![ex(
+            "root.foo_keys = this.foo.keys()",
+            &[(
+                r#"{"foo":{"bar":1,"baz":2}}"#,
+                r#"{"foo_keys":["bar","baz"]}"#,
+            )],
+        )],
+        MethodImpl::Simple(keys),
+    );
+    env.method(
+        "values",
+        cat,
+        "The values of an object.",
+        vec![],
+        vec![ex(
+            "root.foo_vals = this.foo.values().sort()",
+            &[(r#"{"foo":{"bar":1,"baz":2}}"#, r#"{"foo_vals":[1,2]}"#)],
+        )],
+        MethodImpl::Simple(values),
+    );
+    env.method(
+        "key_values",
+        cat,
+        "The key/value pairs of an object.",
+        vec![],
+        vec![ex(
+            "root.foo_key_values = this.foo.key_values().sort_by(pair -> pair.key)",
+            &[(
+                r#"{"foo":{"bar":1,"baz":2}}"#,
+                r#"{"foo_key_values":[{"key":"bar","value":1},{"key":"baz","value":2}]}"#,
+            )],
+        )],
+        MethodImpl::Simple(key_values),
+    );
     env.method("merge", cat, "Merges a value into the target; colliding fields become arrays.", vec![p("with", Kind::Any)], vec![ex("root = this.foo.merge(this.bar)", &[(r#"{"foo":{"first_name":"fooer","likes":"bars"},"bar":{"second_name":"barer","likes":"foos"}}"#, r#"{"first_name":"fooer","likes":["bars","foos"],"second_name":"barer"}"#)])], MethodImpl::Simple(merge));
     env.method("assign", cat, "Merges a value into the target; colliding fields are overwritten.", vec![p("with", Kind::Any)], vec![ex("root = this.foo.assign(this.bar)", &[(r#"{"foo":{"first_name":"fooer","likes":"bars"},"bar":{"second_name":"barer","likes":"foos"}}"#, r#"{"first_name":"fooer","likes":"foos","second_name":"barer"}"#)])], MethodImpl::Simple(assign));
-    env.method("without", cat, "Removes dot paths from an object.", vec![p("...", Kind::Str)], vec![ex(r#"root = this.without("inner.a","inner.c","d")"#, &[(r#"{"inner":{"a":"first","b":"second","c":"third"},"d":"fourth","e":"fifth"}"#, r#"{"e":"fifth","inner":{"b":"second"}}"#)])], MethodImpl::Simple(without));
-    env.method("with", cat, "Keeps only the given dot paths of an object.", vec![p("...", Kind::Str)], vec![ex(r#"root = this.with("inner.a","inner.c","d")"#, &[(r#"{"inner":{"a":"first","b":"second","c":"third"},"d":"fourth","e":"fifth"}"#, r#"{"d":"fourth","inner":{"a":"first","c":"third"}}"#)])], MethodImpl::Simple(with));
-    env.method("index", cat, "The element at an index; negative counts from the end.", vec![p("index", Kind::Int)], vec![ex("root.last_name = this.names.index(-1)", &[(r#"{"names":["rachel","stevens"]}"#, r#"{"last_name":"stevens"}"#)])], MethodImpl::Simple(index));
-    env.method("slice", cat, "A slice of a string or array; negative bounds count from the end.", vec![p("low", Kind::Int), opt("high", Kind::Int, Value::Null)], vec![ex("root.beginning = this.value.slice(0, 2)\nroot.end = this.value.slice(4)", &[(r#"{"value":"foo bar"}"#, r#"{"beginning":"fo","end":"bar"}"#)])], MethodImpl::Simple(slice));
-    env.method("append", cat, "Appends values to an array.", vec![p("...", Kind::Any)], vec![ex(r#"root.foo = this.foo.append("and", "this")"#, &[(r#"{"foo":["bar","baz"]}"#, r#"{"foo":["bar","baz","and","this"]}"#)])], MethodImpl::Simple(append));
-    env.method("concat", cat, "Concatenates arrays.", vec![p("...", Kind::Any)], vec![ex("root.foo = this.foo.concat(this.bar, this.baz)", &[(r#"{"foo":["a","b"],"bar":["c"],"baz":["d","e","f"]}"#, r#"{"foo":["a","b","c","d","e","f"]}"#)])], MethodImpl::Simple(concat));
-    env.method("enumerated", cat, "Pairs each element with its index.", vec![], vec![ex("root.foo = this.foo.enumerated()", &[(r#"{"foo":["bar","baz"]}"#, r#"{"foo":[{"index":0,"value":"bar"},{"index":1,"value":"baz"}]}"#)])], MethodImpl::Simple(enumerated));
-    env.method("zip", cat, "Zips arrays of the same length.", vec![p("...", Kind::Any)], vec![ex("root.foo = this.foo.zip(this.bar, this.baz)", &[(r#"{"foo":["a","b","c"],"bar":[1,2,3],"baz":[4,5,6]}"#, r#"{"foo":[["a",1,4],["b",2,5],["c",3,6]]}"#)])], MethodImpl::Simple(zip));
-    env.method("collapse", cat, "Collapses nested structures into dot path keys.", vec![opt("include_empty", Kind::Bool, Value::Bool(false))], vec![ex("root.result = this.collapse()", &[(r#"{"foo":[{"bar":"1"},{"bar":{}},{"bar":"2"},{"bar":[]}]}"#, r#"{"result":{"foo.0.bar":"1","foo.2.bar":"2"}}"#)])], MethodImpl::Simple(collapse));
-    env.method("explode", cat, "Expands an array or object at a path into copies of the document.", vec![p("path", Kind::Str)], vec![ex(r#"root = this.explode("value")"#, &[(r#"{"id":1,"value":["foo","bar","baz"]}"#, r#"[{"id":1,"value":"foo"},{"id":1,"value":"bar"},{"id":1,"value":"baz"}]"#)])], MethodImpl::Simple(explode));
-    env.method("squash", cat, "Merges an array of objects into one object.", vec![], vec![ex("root.result = this.squash()", &[(r#"[{"a":1},{"b":2}]"#, r#"{"result":{"a":1,"b":2}}"#)])], MethodImpl::Simple(squash));
-    env.method("find", cat, "The index of the first element equal to a value, or -1.", vec![p("value", Kind::Any)], vec![ex(r#"root.index = this.find("bar")"#, &[(r#"["foo", "bar", "baz"]"#, r#"{"index":1}"#)])], MethodImpl::Simple(find));
-    env.method("find_all", cat, "The indexes of all elements equal to a value.", vec![p("value", Kind::Any)], vec![ex(r#"root.index = this.find_all("bar")"#, &[(r#"["foo", "bar", "baz", "bar"]"#, r#"{"index":[1,3]}"#)])], MethodImpl::Simple(find_all));
-    env.method("find_by", cat, "The index of the first element matching a query, or -1.", vec![p("query", Kind::Query)], vec![ex(r#"root.index = this.find_by(v -> v != "bar")"#, &[(r#"["foo", "bar", "baz"]"#, r#"{"index":0}"#)])], MethodImpl::Ctx(find_by));
-    env.method("find_all_by", cat, "The indexes of all elements matching a query.", vec![p("query", Kind::Query)], vec![ex(r#"root.index = this.find_all_by(v -> v != "bar")"#, &[(r#"["foo", "bar", "baz"]"#, r#"{"index":[0,2]}"#)])], MethodImpl::Ctx(find_all_by));
-    env.method("all", cat, "Whether a query is true for every element.", vec![p("test", Kind::Query)], vec![ex("root.all_over_21 = this.patrons.all(patron -> patron.age >= 21)", &[(r#"{"patrons":[{"id":"1","age":18},{"id":"2","age":23}]}"#, r#"{"all_over_21":false}"#)])], MethodImpl::Ctx(all));
-    env.method("any", cat, "Whether a query is true for any element.", vec![p("test", Kind::Query)], vec![ex("root.any_over_21 = this.patrons.any(patron -> patron.age >= 21)", &[(r#"{"patrons":[{"id":"1","age":18},{"id":"2","age":23}]}"#, r#"{"any_over_21":true}"#)])], MethodImpl::Ctx(any));
-    env.method("array", "Type Coercion", "Wraps a non-array value in an array.", vec![], vec![ex("root.my_array = this.name.array()", &[(r#"{"name":"foobar bazson"}"#, r#"{"my_array":["foobar bazson"]}"#)])], MethodImpl::Simple(array));
-    env.method("reverse", cat, "Reverses an array or string.", vec![], vec![ex("root.reversed = this.thing.reverse()", &[(r#"{"thing":"backwards"}"#, r#"{"reversed":"sdrawkcab"}"#)])], MethodImpl::Simple(reverse));
+    env.method(
+        "without",
+        cat,
+        "Removes dot paths from an object.",
+        vec![p("...", Kind::Str)],
+        vec![ex(
+            r#"root = this.without("inner.a","inner.c","d")"#,
+            &[(
+                r#"{"inner":{"a":"first","b":"second","c":"third"},"d":"fourth","e":"fifth"}"#,
+                r#"{"e":"fifth","inner":{"b":"second"}}"#,
+            )],
+        )],
+        MethodImpl::Simple(without),
+    );
+    env.method(
+        "with",
+        cat,
+        "Keeps only the given dot paths of an object.",
+        vec![p("...", Kind::Str)],
+        vec![ex(
+            r#"root = this.with("inner.a","inner.c","d")"#,
+            &[(
+                r#"{"inner":{"a":"first","b":"second","c":"third"},"d":"fourth","e":"fifth"}"#,
+                r#"{"d":"fourth","inner":{"a":"first","c":"third"}}"#,
+            )],
+        )],
+        MethodImpl::Simple(with),
+    );
+    env.method(
+        "index",
+        cat,
+        "The element at an index; negative counts from the end.",
+        vec![p("index", Kind::Int)],
+        vec![ex(
+            "root.last_name = this.names.index(-1)",
+            &[(
+                r#"{"names":["rachel","stevens"]}"#,
+                r#"{"last_name":"stevens"}"#,
+            )],
+        )],
+        MethodImpl::Simple(index),
+    );
+    env.method(
+        "slice",
+        cat,
+        "A slice of a string or array; negative bounds count from the end.",
+        vec![p("low", Kind::Int), opt("high", Kind::Int, Value::Null)],
+        vec![ex(
+            "root.beginning = this.value.slice(0, 2)\nroot.end = this.value.slice(4)",
+            &[(
+                r#"{"value":"foo bar"}"#,
+                r#"{"beginning":"fo","end":"bar"}"#,
+            )],
+        )],
+        MethodImpl::Simple(slice),
+    );
+    env.method(
+        "append",
+        cat,
+        "Appends values to an array.",
+        vec![p("...", Kind::Any)],
+        vec![ex(
+            r#"root.foo = this.foo.append("and", "this")"#,
+            &[(
+                r#"{"foo":["bar","baz"]}"#,
+                r#"{"foo":["bar","baz","and","this"]}"#,
+            )],
+        )],
+        MethodImpl::Simple(append),
+    );
+    env.method(
+        "concat",
+        cat,
+        "Concatenates arrays.",
+        vec![p("...", Kind::Any)],
+        vec![ex(
+            "root.foo = this.foo.concat(this.bar, this.baz)",
+            &[(
+                r#"{"foo":["a","b"],"bar":["c"],"baz":["d","e","f"]}"#,
+                r#"{"foo":["a","b","c","d","e","f"]}"#,
+            )],
+        )],
+        MethodImpl::Simple(concat),
+    );
+    env.method(
+        "enumerated",
+        cat,
+        "Pairs each element with its index.",
+        vec![],
+        vec![ex(
+            "root.foo = this.foo.enumerated()",
+            &[(
+                r#"{"foo":["bar","baz"]}"#,
+                r#"{"foo":[{"index":0,"value":"bar"},{"index":1,"value":"baz"}]}"#,
+            )],
+        )],
+        MethodImpl::Simple(enumerated),
+    );
+    env.method(
+        "zip",
+        cat,
+        "Zips arrays of the same length.",
+        vec![p("...", Kind::Any)],
+        vec![ex(
+            "root.foo = this.foo.zip(this.bar, this.baz)",
+            &[(
+                r#"{"foo":["a","b","c"],"bar":[1,2,3],"baz":[4,5,6]}"#,
+                r#"{"foo":[["a",1,4],["b",2,5],["c",3,6]]}"#,
+            )],
+        )],
+        MethodImpl::Simple(zip),
+    );
+    env.method(
+        "collapse",
+        cat,
+        "Collapses nested structures into dot path keys.",
+        vec![opt("include_empty", Kind::Bool, Value::Bool(false))],
+        vec![ex(
+            "root.result = this.collapse()",
+            &[(
+                r#"{"foo":[{"bar":"1"},{"bar":{}},{"bar":"2"},{"bar":[]}]}"#,
+                r#"{"result":{"foo.0.bar":"1","foo.2.bar":"2"}}"#,
+            )],
+        )],
+        MethodImpl::Simple(collapse),
+    );
+    env.method(
+        "explode",
+        cat,
+        "Expands an array or object at a path into copies of the document.",
+        vec![p("path", Kind::Str)],
+        vec![ex(
+            r#"root = this.explode("value")"#,
+            &[(
+                r#"{"id":1,"value":["foo","bar","baz"]}"#,
+                r#"[{"id":1,"value":"foo"},{"id":1,"value":"bar"},{"id":1,"value":"baz"}]"#,
+            )],
+        )],
+        MethodImpl::Simple(explode),
+    );
+    env.method(
+        "squash",
+        cat,
+        "Merges an array of objects into one object.",
+        vec![],
+        vec![ex(
+            "root.result = this.squash()",
+            &[(r#"[{"a":1},{"b":2}]"#, r#"{"result":{"a":1,"b":2}}"#)],
+        )],
+        MethodImpl::Simple(squash),
+    );
+    env.method(
+        "find",
+        cat,
+        "The index of the first element equal to a value, or -1.",
+        vec![p("value", Kind::Any)],
+        vec![ex(
+            r#"root.index = this.find("bar")"#,
+            &[(r#"["foo", "bar", "baz"]"#, r#"{"index":1}"#)],
+        )],
+        MethodImpl::Simple(find),
+    );
+    env.method(
+        "find_all",
+        cat,
+        "The indexes of all elements equal to a value.",
+        vec![p("value", Kind::Any)],
+        vec![ex(
+            r#"root.index = this.find_all("bar")"#,
+            &[(r#"["foo", "bar", "baz", "bar"]"#, r#"{"index":[1,3]}"#)],
+        )],
+        MethodImpl::Simple(find_all),
+    );
+    env.method(
+        "find_by",
+        cat,
+        "The index of the first element matching a query, or -1.",
+        vec![p("query", Kind::Query)],
+        vec![ex(
+            r#"root.index = this.find_by(v -> v != "bar")"#,
+            &[(r#"["foo", "bar", "baz"]"#, r#"{"index":0}"#)],
+        )],
+        MethodImpl::Ctx(find_by),
+    );
+    env.method(
+        "find_all_by",
+        cat,
+        "The indexes of all elements matching a query.",
+        vec![p("query", Kind::Query)],
+        vec![ex(
+            r#"root.index = this.find_all_by(v -> v != "bar")"#,
+            &[(r#"["foo", "bar", "baz"]"#, r#"{"index":[0,2]}"#)],
+        )],
+        MethodImpl::Ctx(find_all_by),
+    );
+    env.method(
+        "all",
+        cat,
+        "Whether a query is true for every element.",
+        vec![p("test", Kind::Query)],
+        vec![ex(
+            "root.all_over_21 = this.patrons.all(patron -> patron.age >= 21)",
+            &[(
+                r#"{"patrons":[{"id":"1","age":18},{"id":"2","age":23}]}"#,
+                r#"{"all_over_21":false}"#,
+            )],
+        )],
+        MethodImpl::Ctx(all),
+    );
+    env.method(
+        "any",
+        cat,
+        "Whether a query is true for any element.",
+        vec![p("test", Kind::Query)],
+        vec![ex(
+            "root.any_over_21 = this.patrons.any(patron -> patron.age >= 21)",
+            &[(
+                r#"{"patrons":[{"id":"1","age":18},{"id":"2","age":23}]}"#,
+                r#"{"any_over_21":true}"#,
+            )],
+        )],
+        MethodImpl::Ctx(any),
+    );
+    env.method(
+        "array",
+        "Type Coercion",
+        "Wraps a non-array value in an array.",
+        vec![],
+        vec![ex(
+            "root.my_array = this.name.array()",
+            &[(
+                r#"{"name":"foobar bazson"}"#,
+                r#"{"my_array":["foobar bazson"]}"#,
+            )],
+        )],
+        MethodImpl::Simple(array),
+    );
+    env.method(
+        "reverse",
+        cat,
+        "Reverses an array or string.",
+        vec![],
+        vec![ex(
+            "root.reversed = this.thing.reverse()",
+            &[(r#"{"thing":"backwards"}"#, r#"{"reversed":"sdrawkcab"}"#)],
+        )],
+        MethodImpl::Simple(reverse),
+    );
 }

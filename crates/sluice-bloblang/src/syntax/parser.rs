@@ -143,12 +143,10 @@ impl Parser {
     }
 
     fn starts_with(&self, s: &str) -> bool {
-        let mut i = self.pos;
-        for c in s.chars() {
+        for (i, c) in (self.pos..).zip(s.chars()) {
             if self.chars.get(i) != Some(&c) {
                 return false;
             }
-            i += 1;
         }
         true
     }
@@ -314,12 +312,13 @@ impl Parser {
         // `from "file"` alone imports a whole mapping.
         let start = self.pos;
         self.ws_nl();
-        if self.term("from").is_ok() && self.req_spaces().is_ok() {
-            if let Ok(path) = self.quoted_string() {
-                self.ws_nl();
-                if self.at_end() {
-                    return self.import_mapping(start, &path);
-                }
+        if self.term("from").is_ok()
+            && self.req_spaces().is_ok()
+            && let Ok(path) = self.quoted_string()
+        {
+            self.ws_nl();
+            if self.at_end() {
+                return self.import_mapping(start, &path);
             }
         }
         self.pos = start;
@@ -479,10 +478,11 @@ impl Parser {
                     }
                     let mut collisions = Vec::new();
                     for (k, v) in sub_maps {
-                        if maps.contains_key(&k) {
-                            collisions.push(k);
+                        if let std::collections::hash_map::Entry::Vacant(e) = maps.entry(k.clone())
+                        {
+                            e.insert(v);
                         } else {
-                            maps.insert(k, v);
+                            collisions.push(k);
                         }
                     }
                     if !collisions.is_empty() {
@@ -524,7 +524,7 @@ impl Parser {
             })();
             match r {
                 Ok((name, body)) => {
-                    let Some(maps) = maps.as_deref_mut() else {
+                    let Some(maps) = maps else {
                         return Err(PErr::fatal(
                             start,
                             "defining maps is not allowed within this block",
@@ -873,35 +873,36 @@ impl Parser {
             let q = self.query()?;
             self.ws_nl();
             self.ch(')')?;
-            if let Expr::Lambda(Some(_), inner) = &q {
-                if let Expr::Lambda(Some(_), _) = &**inner {
-                    return Err(PErr::fatal(
-                        start,
-                        "it would be in poor taste to capture the same context under both names",
-                    ));
-                }
+            if let Expr::Lambda(Some(_), inner) = &q
+                && let Expr::Lambda(Some(_), _) = &**inner
+            {
+                return Err(PErr::fatal(
+                    start,
+                    "it would be in poor taste to capture the same context under both names",
+                ));
             }
-            return Ok(Expr::MapExpr(Box::new(target), Box::new(q)));
+            return Ok(Expr::Context(Box::new(target), Box::new(q)));
         }
         // foo.method(args)
         let save = self.pos;
-        if let Some(name) = self.snake() {
-            if self.peek() == Some('(') {
-                let args = self.call_args()?;
-                let after = self.pos;
-                let Some(spec) = self.env.methods.get(name.as_str()) else {
-                    return Err(PErr::fatal(after, format!("unrecognised method '{name}'")));
-                };
-                // The environment lives for the program's lifetime.
-                let args = self.resolve_args(spec, args, after)?;
-                return Ok(Expr::Method(Box::new(Call {
-                    spec,
-                    target: Some(target),
-                    args,
-                    cache: OnceLock::new(),
-                    state: std::sync::Mutex::new(None),
-                })));
-            }
+        if let Some(name) = self.snake()
+            && self.peek() == Some('(')
+        {
+            let args = self.call_args()?;
+            let after = self.pos;
+            let Some(spec) = self.env.methods.get(name.as_str()) else {
+                return Err(PErr::fatal(after, format!("unrecognised method '{name}'")));
+            };
+            // The environment lives for the program's lifetime.
+            let args = self.resolve_args(spec, args, after)?;
+            return Ok(Expr::Method(Box::new(Call {
+                spec,
+                target: Some(target),
+                args,
+                cache: OnceLock::new(),
+                path_cache: OnceLock::new(),
+                state: std::sync::Mutex::new(None),
+            })));
         }
         self.pos = save;
         // foo.field
@@ -1508,6 +1509,7 @@ impl Parser {
             target: None,
             args,
             cache: OnceLock::new(),
+            path_cache: OnceLock::new(),
             state: std::sync::Mutex::new(None),
         };
         Ok(Expr::Fn(Box::new(call)))
@@ -1555,14 +1557,14 @@ impl Parser {
 }
 
 fn fold_bin(op: BinOp, l: Expr, r: Expr, at: usize) -> P<Expr> {
-    if let (Expr::Lit(lv), Expr::Lit(rv)) = (&l, &r) {
-        if !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce) {
-            return match apply_bin(op, &l, &r, lv, rv) {
-                Ok(v) => Ok(Expr::Lit(v)),
-                Err(Flow::Err(e)) => Err(PErr::fatal(at, e)),
-                Err(_) => Ok(Expr::Bin(op, Box::new(l), Box::new(r))),
-            };
-        }
+    if let (Expr::Lit(lv), Expr::Lit(rv)) = (&l, &r)
+        && !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce)
+    {
+        return match apply_bin(op, &l, &r, lv, rv) {
+            Ok(v) => Ok(Expr::Lit(v)),
+            Err(Flow::Err(e)) => Err(PErr::fatal(at, e)),
+            Err(_) => Ok(Expr::Bin(op, Box::new(l), Box::new(r))),
+        };
     }
     Ok(Expr::Bin(op, Box::new(l), Box::new(r)))
 }
@@ -1669,4 +1671,74 @@ pub(crate) fn unquote(raw: &str) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+    use proptest::prelude::*;
+
+    use crate::mapping::Mapping;
+
+    fn check(mapping: &str, expected: Expect) {
+        let actual = match Mapping::parse(mapping) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        expected.assert_eq(&actual);
+    }
+
+    #[test]
+    fn parse_errors() {
+        check(
+            "root = this.",
+            expect![["line 1 char 13: required: expected method or field path"]],
+        );
+        check(
+            "root = json(\"foo",
+            expect![["line 1 char 17: required: expected end quote"]],
+        );
+        check(
+            "root = not_a_function()",
+            expect![["line 1 char 24: unrecognised function 'not_a_function'"]],
+        );
+        check(
+            "root = json(\"foo\").not_a_thing()",
+            expect!["line 1 char 33: unrecognised method 'not_a_thing'"],
+        );
+        check("foo wat bar", expect![["line 1 char 5: expected ="]]);
+        check(
+            "# foobar",
+            expect!["line 1 char 1: expected import, map, or assignment"],
+        );
+        check(
+            "root = (json(\"foo\") + ",
+            expect!["line 1 char 23: expected query"],
+        );
+        check(
+            "map foo {\n  foo = bar\n}\nmap foo {\n  foo = bar\n}",
+            expect![["line 4 char 1: map name collision: foo"]],
+        );
+        check(
+            "root = json(5)",
+            expect![["line 1 char 15: field path: expected string value, got number (5)"]],
+        );
+        check(
+            "root = { city: json(\"location\"), temperature_c: 22 }",
+            expect![["ok"]],
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(s in "\\PC{0,64}") {
+            drop(Mapping::parse(&s));
+            drop(crate::Interpolation::parse(&s));
+        }
+
+        #[test]
+        fn parser_never_panics_on_bloblang_like_input(s in "[a-z_\\.\\(\\)\\{\\}\\[\\]\"=:,|&!<>+\\-*/% \n#@$0-9]{0,48}") {
+            drop(Mapping::parse(&s));
+        }
+    }
 }
