@@ -1,9 +1,13 @@
 //! The concrete inputs, processors, outputs and rate limits of sluice, and
 //! [`register_all`] which adds them to an [`Environment`].
 
+#[cfg(feature = "amqp")]
+mod amqp;
 mod codec;
 pub mod http;
 mod inputs;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod outputs;
 mod processors;
 mod rate_limits;
@@ -80,6 +84,12 @@ pub fn register_all(env: &mut Environment) {
         processors::sync_response::build,
     ));
     env.add_processor(processor(
+        "http",
+        Beta,
+        "Replaces each message with the response of an HTTP request (no oauth v1 or jwt yet).",
+        processors::http::build,
+    ));
+    env.add_processor(processor(
         "log",
         Stable,
         "Logs a line per message.",
@@ -141,6 +151,12 @@ pub fn register_all(env: &mut Environment) {
         outputs::file::build,
     ));
     env.add_output(output(
+        "http_client",
+        Beta,
+        "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response (no oauth v1, jwt or explicit multipart parts yet).",
+        outputs::http_client::build,
+    ));
+    env.add_output(output(
         "drop",
         Stable,
         "Discards messages.",
@@ -153,6 +169,11 @@ pub fn register_all(env: &mut Environment) {
         outputs::reject::build,
     ));
 
+    #[cfg(feature = "kafka")]
+    register_kafka(env);
+    #[cfg(feature = "amqp")]
+    register_amqp(env);
+
     env.add_rate_limit(ComponentSpec {
         name: "local",
         status: Stable,
@@ -164,37 +185,15 @@ pub fn register_all(env: &mut Environment) {
     // does not have yet: a clear error rather than "not recognised".
     env.add_planned(
         ComponentKind::Input,
-        &[
-            "kafka",
-            "kafka_franz",
-            "redpanda",
-            "amqp_0_9",
-            "amqp_1",
-            "nats",
-            "http_client",
-            "socket_server",
-            "gateway",
-        ],
+        &["amqp_1", "nats", "http_client", "socket_server", "gateway"],
     );
     env.add_planned(
         ComponentKind::Output,
-        &[
-            "kafka",
-            "kafka_franz",
-            "redpanda",
-            "amqp_0_9",
-            "amqp_1",
-            "nats",
-            "http_client",
-            "retry",
-            "switch",
-            "fallback",
-        ],
+        &["amqp_1", "nats", "retry", "switch", "fallback"],
     );
     env.add_planned(
         ComponentKind::Processor,
         &[
-            "http",
             "branch",
             "workflow",
             "split",
@@ -207,4 +206,66 @@ pub fn register_all(env: &mut Environment) {
             "jq",
         ],
     );
+}
+
+#[cfg(feature = "kafka")]
+fn register_kafka(env: &mut Environment) {
+    let input = |name, summary, build: InputBuild| ComponentSpec {
+        name,
+        status: Status::Beta,
+        summary,
+        build,
+    };
+    env.add_input(input(
+        "kafka",
+        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets (no kafka_lag metadata, no input batching).",
+        inputs::kafka::build,
+    ));
+    env.add_input(input(
+        "kafka_franz",
+        "The franz-go flavoured Kafka input, on the same client as kafka.",
+        inputs::kafka_franz::build,
+    ));
+    env.add_input(input(
+        "redpanda",
+        "kafka_franz with Redpanda's defaults (no top-level redpanda block yet).",
+        inputs::redpanda::build,
+    ));
+    let output = |name, summary, build: OutputBuild| ComponentSpec {
+        name,
+        status: Status::Beta,
+        summary,
+        build,
+    };
+    env.add_output(output(
+        "kafka",
+        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers (no round_robin partitioner, no custom topic creation).",
+        outputs::kafka::build,
+    ));
+    env.add_output(output(
+        "kafka_franz",
+        "The franz-go flavoured Kafka output (only selected metadata becomes headers).",
+        outputs::kafka_franz::build,
+    ));
+    env.add_output(output(
+        "redpanda",
+        "kafka_franz with Redpanda's defaults (no top-level redpanda block yet).",
+        outputs::redpanda::build,
+    ));
+}
+
+#[cfg(feature = "amqp")]
+fn register_amqp(env: &mut Environment) {
+    env.add_input(ComponentSpec {
+        name: "amqp_0_9",
+        status: Status::Beta,
+        summary: "Consumes an AMQP 0.9 queue; acks delivered messages, nacks failed ones with requeue or dead-letters them (no TLS options yet).",
+        build: inputs::amqp_0_9::build,
+    });
+    env.add_output(ComponentSpec {
+        name: "amqp_0_9",
+        status: Status::Beta,
+        summary: "Publishes to an AMQP 0.9 exchange, acknowledged by publisher confirms (no TLS options yet).",
+        build: outputs::amqp_0_9::build,
+    });
 }

@@ -153,10 +153,23 @@ impl Environment {
         names
     }
 
+    fn is_registered(&self, kind: ComponentKind, name: &str) -> bool {
+        match kind {
+            ComponentKind::Input => self.inputs.contains_key(name),
+            ComponentKind::Processor => self.processors.contains_key(name),
+            ComponentKind::Output => self.outputs.contains_key(name),
+            ComponentKind::RateLimit => self.rate_limits.contains_key(name),
+            _ => false,
+        }
+    }
+
+    // A registered component always wins over a planned entry of the same name.
     fn is_planned(&self, kind: ComponentKind, name: &str) -> bool {
-        self.planned
-            .get(&kind)
-            .is_some_and(|names| names.contains(&name))
+        !self.is_registered(kind, name)
+            && self
+                .planned
+                .get(&kind)
+                .is_some_and(|names| names.contains(&name))
     }
 }
 

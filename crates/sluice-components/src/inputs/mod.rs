@@ -1,7 +1,15 @@
 //! Inputs, one file per Benthos component.
 
+#[cfg(feature = "amqp")]
+pub(crate) mod amqp_0_9;
 pub(crate) mod broker;
 pub(crate) mod file;
 pub(crate) mod generate;
 pub(crate) mod http_server;
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka;
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka_franz;
+#[cfg(feature = "kafka")]
+pub(crate) mod redpanda;
 pub(crate) mod stdin;

@@ -1,9 +1,17 @@
 //! Outputs, one file per Benthos component.
 
+#[cfg(feature = "amqp")]
+pub(crate) mod amqp_0_9;
 pub(crate) mod broker;
 pub(crate) mod drop;
 pub(crate) mod file;
 pub(crate) mod http_client;
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka;
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka_franz;
+#[cfg(feature = "kafka")]
+pub(crate) mod redpanda;
 pub(crate) mod reject;
 pub(crate) mod stdout;
 pub(crate) mod sync_response;

@@ -1,0 +1,134 @@
+//! What the `amqp_0_9` input and output share: connecting to the first
+//! reachable URL, and converting header tables to metadata.
+
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties};
+use serde::Deserialize;
+use sluice_bloblang::Value;
+use sluice_core::message::Metadata;
+
+/// `tls` block; sluice connects with `amqps://` URLs through the client's
+/// own TLS support, and refuses the options it cannot honour.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct TlsConfig {
+    pub(crate) enabled: bool,
+    pub(crate) skip_cert_verify: bool,
+    pub(crate) enable_renegotiation: bool,
+    pub(crate) root_cas: String,
+    pub(crate) root_cas_file: String,
+    pub(crate) client_certs: Vec<serde::de::IgnoredAny>,
+}
+
+impl TlsConfig {
+    /// The options of this block that are set but not supported yet.
+    pub(crate) fn unsupported(&self) -> Option<&'static str> {
+        if !self.enabled {
+            return None;
+        }
+        if self.skip_cert_verify {
+            return Some("tls.skip_cert_verify");
+        }
+        if self.enable_renegotiation {
+            return Some("tls.enable_renegotiation");
+        }
+        if !self.root_cas.is_empty() || !self.root_cas_file.is_empty() {
+            return Some("tls.root_cas");
+        }
+        if !self.client_certs.is_empty() {
+            return Some("tls.client_certs");
+        }
+        None
+    }
+}
+
+/// Expands comma-separated URL lists.
+pub(crate) fn expand_urls(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .flat_map(|u| u.split(','))
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Connects to the first URL that answers.
+pub(crate) async fn connect(urls: &[String]) -> Result<Connection, String> {
+    let mut last_error = String::from("no urls given");
+    for url in urls {
+        match Connection::connect(url, ConnectionProperties::default()).await {
+            Ok(conn) => return Ok(conn),
+            Err(err) => last_error = format!("{}: {err}", redact(url)),
+        }
+    }
+    Err(last_error)
+}
+
+// Keeps passwords out of logs and error replies.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A header value as metadata.
+pub(crate) fn value_of(value: &AMQPValue) -> Value {
+    match value {
+        AMQPValue::Boolean(b) => Value::Bool(*b),
+        AMQPValue::ShortShortInt(n) => Value::Int(i64::from(*n)),
+        AMQPValue::ShortShortUInt(n) => Value::Int(i64::from(*n)),
+        AMQPValue::ShortInt(n) => Value::Int(i64::from(*n)),
+        AMQPValue::ShortUInt(n) => Value::Int(i64::from(*n)),
+        AMQPValue::LongInt(n) => Value::Int(i64::from(*n)),
+        AMQPValue::LongUInt(n) => Value::Int(i64::from(*n)),
+        AMQPValue::LongLongInt(n) => Value::Int(*n),
+        AMQPValue::Float(f) => Value::Float(f64::from(*f)),
+        AMQPValue::Double(f) => Value::Float(*f),
+        AMQPValue::ShortString(s) => Value::from(s.as_str()),
+        AMQPValue::LongString(s) => Value::from(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::Timestamp(t) => Value::Int(i64::try_from(*t).unwrap_or(i64::MAX)),
+        AMQPValue::FieldArray(items) => {
+            Value::Array(items.as_slice().iter().map(value_of).collect())
+        }
+        other => Value::from(format!("{other:?}")),
+    }
+}
+
+/// Adds every header to `meta`; nested tables are flattened with their
+/// parent key as prefix (`parent_child`).
+pub(crate) fn flatten_headers(prefix: &str, table: &FieldTable, meta: &mut Metadata) {
+    for (key, value) in table.inner() {
+        let name = if prefix.is_empty() {
+            key.as_str().to_owned()
+        } else {
+            format!("{prefix}_{}", key.as_str())
+        };
+        match value {
+            AMQPValue::FieldTable(inner) => flatten_headers(&name, inner, meta),
+            other => {
+                meta.insert(name, value_of(other));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_and_expands_lists() {
+        assert_eq!(
+            redact("amqp://guest:secret@host:5672/"),
+            "amqp://guest:***@host:5672/"
+        );
+        assert_eq!(expand_urls(&["a, b".to_owned()]), vec!["a", "b"]);
+    }
+}

@@ -1,0 +1,319 @@
+//! `amqp_0_9` input: consumes a queue; a delivered message is acked, a
+//! failed one is nacked with requeue, or dead-lettered when its error
+//! matches `nack_reject_patterns`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Connection, Consumer};
+use regex::Regex;
+use serde::Deserialize;
+use sluice_bloblang::Value;
+use sluice_core::component::input::{Input, InputError};
+use sluice_core::config::{Lint, Node};
+use sluice_core::environment::{BuildResult, Builder};
+use sluice_core::message::{Batch, Message};
+use sluice_core::transaction::{Ack, Outcome, Transaction};
+
+use crate::amqp::{TlsConfig, connect, expand_urls, flatten_headers};
+
+fn default_prefetch() -> u16 {
+    10
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmqpInputConfig {
+    urls: Vec<String>,
+    queue: String,
+    #[serde(default)]
+    queue_declare: QueueDeclareConfig,
+    #[serde(default)]
+    bindings_declare: Vec<BindingConfig>,
+    #[serde(default)]
+    consumer_tag: String,
+    #[serde(default)]
+    auto_ack: bool,
+    #[serde(default)]
+    nack_reject_patterns: Vec<String>,
+    #[serde(default = "default_prefetch")]
+    prefetch_count: u16,
+    #[serde(default)]
+    prefetch_size: u32,
+    #[serde(default)]
+    tls: TlsConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct QueueDeclareConfig {
+    enabled: bool,
+    durable: bool,
+    auto_delete: bool,
+    arguments: BTreeMap<String, String>,
+}
+
+impl Default for QueueDeclareConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            durable: true,
+            auto_delete: false,
+            arguments: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingConfig {
+    #[serde(default)]
+    exchange: String,
+    #[serde(default)]
+    key: String,
+}
+
+struct Connected {
+    _connection: Connection,
+    consumer: Consumer,
+}
+
+struct AmqpInput {
+    config: AmqpInputConfig,
+    urls: Vec<String>,
+    reject: Vec<Regex>,
+    connected: Option<Connected>,
+}
+
+fn failed(text: impl Into<String>) -> InputError {
+    InputError::Failed(text.into().into())
+}
+
+fn arguments(map: &BTreeMap<String, String>) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (k, v) in map {
+        // Numeric arguments (x-message-ttl, x-max-length) must reach the
+        // broker as numbers.
+        let value = match v.parse::<i64>() {
+            Ok(n) => AMQPValue::LongLongInt(n),
+            Err(_) => AMQPValue::LongString(LongString::from(v.as_str())),
+        };
+        table.insert(ShortString::from(k.as_str()), value);
+    }
+    table
+}
+
+impl AmqpInput {
+    async fn open(&self) -> Result<Connected, InputError> {
+        let connection = connect(&self.urls).await.map_err(failed)?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let config = &self.config;
+        if config.queue_declare.enabled {
+            channel
+                .queue_declare(
+                    ShortString::from(config.queue.as_str()),
+                    QueueDeclareOptions {
+                        durable: config.queue_declare.durable,
+                        auto_delete: config.queue_declare.auto_delete,
+                        ..QueueDeclareOptions::default()
+                    },
+                    arguments(&config.queue_declare.arguments),
+                )
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        for binding in &config.bindings_declare {
+            channel
+                .queue_bind(
+                    ShortString::from(config.queue.as_str()),
+                    ShortString::from(binding.exchange.as_str()),
+                    ShortString::from(binding.key.as_str()),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        if !config.auto_ack {
+            channel
+                .basic_qos(config.prefetch_count, BasicQosOptions::default())
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        let consumer = channel
+            .basic_consume(
+                ShortString::from(config.queue.as_str()),
+                ShortString::from(config.consumer_tag.as_str()),
+                BasicConsumeOptions {
+                    no_ack: config.auto_ack,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(Connected {
+            _connection: connection,
+            consumer,
+        })
+    }
+
+    fn to_message(delivery: &Delivery, consumer_tag: &str) -> Message {
+        let mut msg = Message::new(delivery.data.clone());
+        let meta = msg.metadata_mut();
+        let props = &delivery.properties;
+        let text = |v: &Option<ShortString>| Value::from(v.as_ref().map_or("", |s| s.as_str()));
+        meta.insert("amqp_content_type".to_owned(), text(props.content_type()));
+        meta.insert(
+            "amqp_content_encoding".to_owned(),
+            text(props.content_encoding()),
+        );
+        meta.insert(
+            "amqp_delivery_mode".to_owned(),
+            Value::Int(i64::from(props.delivery_mode().unwrap_or(0))),
+        );
+        meta.insert(
+            "amqp_priority".to_owned(),
+            Value::Int(i64::from(props.priority().unwrap_or(0))),
+        );
+        meta.insert(
+            "amqp_correlation_id".to_owned(),
+            text(props.correlation_id()),
+        );
+        meta.insert("amqp_reply_to".to_owned(), text(props.reply_to()));
+        meta.insert("amqp_expiration".to_owned(), text(props.expiration()));
+        meta.insert("amqp_message_id".to_owned(), text(props.message_id()));
+        let timestamp = props
+            .timestamp()
+            .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX));
+        meta.insert("amqp_timestamp".to_owned(), Value::Int(timestamp));
+        meta.insert("amqp_type".to_owned(), text(props.kind()));
+        meta.insert("amqp_user_id".to_owned(), text(props.user_id()));
+        meta.insert("amqp_app_id".to_owned(), text(props.app_id()));
+        meta.insert("amqp_consumer_tag".to_owned(), Value::from(consumer_tag));
+        meta.insert(
+            "amqp_delivery_tag".to_owned(),
+            Value::Int(i64::try_from(delivery.delivery_tag).unwrap_or(i64::MAX)),
+        );
+        meta.insert(
+            "amqp_redelivered".to_owned(),
+            Value::Bool(delivery.redelivered),
+        );
+        meta.insert(
+            "amqp_exchange".to_owned(),
+            Value::from(delivery.exchange.as_str()),
+        );
+        meta.insert(
+            "amqp_routing_key".to_owned(),
+            Value::from(delivery.routing_key.as_str()),
+        );
+        if let Some(headers) = props.headers() {
+            flatten_headers("", headers, meta);
+        }
+        msg
+    }
+}
+
+#[async_trait]
+impl Input for AmqpInput {
+    async fn connect(&mut self) -> Result<(), InputError> {
+        self.connected = Some(self.open().await?);
+        Ok(())
+    }
+
+    async fn read(&mut self) -> Result<Transaction, InputError> {
+        let connected = self.connected.as_mut().ok_or(InputError::NotConnected)?;
+        let consumer_tag = connected.consumer.tag().as_str().to_owned();
+        let delivery = match connected.consumer.next().await {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "AMQP consumer failed, reconnecting.");
+                self.connected = None;
+                return Err(InputError::NotConnected);
+            }
+            None => {
+                self.connected = None;
+                return Err(InputError::NotConnected);
+            }
+        };
+        let msg = Self::to_message(&delivery, &consumer_tag);
+        if self.config.auto_ack {
+            return Ok(Transaction::new(Batch::from(msg), Ack::detached()));
+        }
+        let acker = delivery.acker;
+        let reject = self.reject.clone();
+        let ack = Ack::from_fn(move |outcome| {
+            tokio::spawn(async move {
+                let res = match outcome {
+                    Outcome::Delivered => acker.ack(BasicAckOptions::default()).await,
+                    Outcome::Failed(err) => {
+                        let text = err.to_string();
+                        let requeue = !reject.iter().any(|r| r.is_match(&text));
+                        acker
+                            .nack(BasicNackOptions {
+                                multiple: false,
+                                requeue,
+                            })
+                            .await
+                    }
+                };
+                if let Err(err) = res {
+                    tracing::warn!(error = %err, "Failed to acknowledge AMQP delivery; the broker will redeliver it.");
+                }
+            });
+        });
+        Ok(Transaction::new(Batch::from(msg), ack))
+    }
+
+    async fn close(&mut self) -> Result<(), InputError> {
+        self.connected = None;
+        Ok(())
+    }
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Input>> {
+    let config: AmqpInputConfig = builder.config(node)?;
+    let mark = node.mark;
+    let mut lints = Vec::new();
+    if let Some(field) = config.tls.unsupported() {
+        lints.push(Lint::error(
+            mark,
+            format!("amqp_0_9 field {field} is not supported yet"),
+        ));
+    }
+    if config.prefetch_size > 0 {
+        lints.push(Lint::error(
+            mark,
+            "amqp_0_9 field prefetch_size is not supported yet",
+        ));
+    }
+    let mut reject = Vec::new();
+    for p in &config.nack_reject_patterns {
+        match Regex::new(p) {
+            Ok(r) => reject.push(r),
+            Err(e) => lints.push(Lint::error(
+                mark,
+                format!("invalid nack_reject_patterns entry {p:?}: {e}"),
+            )),
+        }
+    }
+    if !lints.is_empty() {
+        return Err(lints);
+    }
+    Ok(Box::new(AmqpInput {
+        urls: expand_urls(&config.urls),
+        config,
+        reject,
+        connected: None,
+    }))
+}

@@ -1,0 +1,203 @@
+//! `kafka_franz` and `redpanda` inputs: Benthos's franz-go based inputs,
+//! on the same consumer as `kafka`.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+use sluice_core::component::input::Input;
+use sluice_core::config::{GoDuration, Lint, Node};
+use sluice_core::environment::{BuildResult, Builder};
+use sluice_core::runtime::batching::BatchPolicyConfig;
+
+use crate::kafka::consumer::{ConsumerSettings, KafkaConsumerInput, TopicSpec};
+use crate::kafka::{SaslConfig, TlsConfig, apply_security, bootstrap_servers, parse_bytes};
+
+fn default_true() -> bool {
+    true
+}
+fn default_checkpoint_limit() -> usize {
+    1024
+}
+fn default_commit_period() -> GoDuration {
+    GoDuration(Duration::from_secs(5))
+}
+fn default_start_offset() -> String {
+    "earliest".to_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FranzInputConfig {
+    #[serde(default)]
+    seed_brokers: Vec<String>,
+    topics: Vec<String>,
+    #[serde(default)]
+    regexp_topics: bool,
+    #[serde(default)]
+    consumer_group: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    rack_id: String,
+    #[serde(default = "default_checkpoint_limit")]
+    checkpoint_limit: usize,
+    #[serde(default = "default_commit_period")]
+    commit_period: GoDuration,
+    #[serde(default = "default_start_offset")]
+    start_offset: String,
+    #[serde(default)]
+    start_from_oldest: Option<bool>,
+    #[serde(default = "default_true")]
+    auto_replay_nacks: bool,
+    #[serde(default)]
+    fetch_max_bytes: Option<String>,
+    #[serde(default)]
+    fetch_min_bytes: Option<String>,
+    #[serde(default)]
+    fetch_max_partition_bytes: Option<String>,
+    #[serde(default)]
+    fetch_max_wait: Option<GoDuration>,
+    #[serde(default)]
+    metadata_max_age: Option<GoDuration>,
+    #[serde(default)]
+    session_timeout: Option<GoDuration>,
+    #[serde(default)]
+    rebalance_timeout: Option<GoDuration>,
+    #[serde(default)]
+    heartbeat_interval: Option<GoDuration>,
+    #[serde(default)]
+    multi_header: bool,
+    #[serde(default)]
+    tls: TlsConfig,
+    #[serde(default)]
+    sasl: Vec<SaslConfig>,
+    #[serde(default)]
+    batching: BatchPolicyConfig,
+}
+
+fn build_named(
+    node: &Node,
+    builder: &mut Builder<'_>,
+    type_name: &'static str,
+) -> BuildResult<Box<dyn Input>> {
+    let config: FranzInputConfig = builder.config(node)?;
+    let mark = node.mark;
+    let mut lints = Vec::new();
+    if config.seed_brokers.is_empty() {
+        lints.push(Lint::error(
+            mark,
+            format!("{type_name} input needs seed_brokers (a top-level redpanda block is not supported yet)"),
+        ));
+    }
+    if !config.batching.is_noop() {
+        lints.push(Lint::error(
+            mark,
+            format!("{type_name} input field batching is not supported yet"),
+        ));
+    }
+    let oldest = match (config.start_from_oldest, config.start_offset.as_str()) {
+        (Some(oldest), _) => oldest,
+        (None, "earliest" | "committed") => true,
+        (None, "latest") => false,
+        (None, other) => {
+            lints.push(Lint::error(
+                mark,
+                format!("start_offset '{other}' was not recognised"),
+            ));
+            true
+        }
+    };
+    let topics = TopicSpec::parse_all(&config.topics, config.regexp_topics)
+        .map_err(|e| lints.push(Lint::error(mark, e)));
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", bootstrap_servers(&config.seed_brokers))
+        .set(
+            "client.id",
+            config.client_id.as_deref().unwrap_or("redpanda-connect"),
+        )
+        .set(
+            "auto.commit.interval.ms",
+            config.commit_period.0.as_millis().max(1).to_string(),
+        );
+    if !config.rack_id.is_empty() {
+        client.set("client.rack", &config.rack_id);
+    }
+    if let Some(bytes) = &config.fetch_max_bytes {
+        match parse_bytes(bytes) {
+            Ok(n) => {
+                client.set("fetch.max.bytes", n.clamp(1, i32::MAX as u64).to_string());
+            }
+            Err(e) => lints.push(Lint::error(mark, e)),
+        }
+    }
+    if let Some(bytes) = &config.fetch_max_partition_bytes {
+        match parse_bytes(bytes) {
+            Ok(n) => {
+                client.set(
+                    "max.partition.fetch.bytes",
+                    n.clamp(1, i32::MAX as u64).to_string(),
+                );
+            }
+            Err(e) => lints.push(Lint::error(mark, e)),
+        }
+    }
+    if let Some(bytes) = &config.fetch_min_bytes {
+        match parse_bytes(bytes) {
+            Ok(n) => {
+                client.set("fetch.min.bytes", n.clamp(1, i32::MAX as u64).to_string());
+            }
+            Err(e) => lints.push(Lint::error(mark, e)),
+        }
+    }
+    if let Some(wait) = config.fetch_max_wait {
+        client.set("fetch.wait.max.ms", wait.0.as_millis().max(1).to_string());
+    }
+    if let Some(age) = config.metadata_max_age {
+        client.set("metadata.max.age.ms", age.0.as_millis().max(1).to_string());
+    }
+    if let Some(t) = config.session_timeout {
+        client.set("session.timeout.ms", t.0.as_millis().max(1).to_string());
+    }
+    if let Some(t) = config.heartbeat_interval {
+        client.set("heartbeat.interval.ms", t.0.as_millis().max(1).to_string());
+    }
+    let _ = config.rebalance_timeout;
+    if config.sasl.len() > 1 {
+        lints.push(Lint::error(
+            mark,
+            "more than one sasl mechanism is not supported yet",
+        ));
+    }
+    if let Err(l) = apply_security(&mut client, &config.tls, config.sasl.first(), mark) {
+        lints.extend(l);
+    }
+    let Ok(topics) = topics else {
+        return Err(lints);
+    };
+    if !lints.is_empty() {
+        return Err(lints);
+    }
+    Ok(Box::new(KafkaConsumerInput::new(ConsumerSettings {
+        type_name,
+        client,
+        topics,
+        group: config.consumer_group.filter(|g| !g.is_empty()),
+        start_from_oldest: oldest,
+        checkpoint_limit: config.checkpoint_limit,
+        auto_replay_nacks: config.auto_replay_nacks,
+        multi_header: config.multi_header,
+    })))
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Input>> {
+    build_named(node, builder, "kafka_franz")
+}
+
+pub(crate) fn build_redpanda(
+    node: &Node,
+    builder: &mut Builder<'_>,
+) -> BuildResult<Box<dyn Input>> {
+    build_named(node, builder, "redpanda")
+}

@@ -1,0 +1,433 @@
+//! The Kafka consumer shared by the `kafka`, `kafka_franz` and `redpanda`
+//! inputs: consumer groups, explicit partitions, checkpointed commits (an
+//! offset is committed only once every earlier message was acknowledged)
+//! and replay of nacked messages.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message as _};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sluice_bloblang::Value;
+use sluice_core::component::input::{Input, InputError};
+use sluice_core::message::{Batch, Message};
+use sluice_core::transaction::{Ack, Outcome, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// Which partitions to read.
+#[derive(Clone, Debug)]
+pub(crate) enum TopicSpec {
+    /// Every partition of a topic.
+    Whole(String),
+    /// Explicit partitions (`topic:0`, `topic:0-3`).
+    Partitions(String, Vec<i32>),
+    /// Topics matching a regular expression (`kafka_franz` `regexp_topics`).
+    Pattern(String),
+}
+
+impl TopicSpec {
+    /// Parses Benthos's topic syntax; `regexp` treats the names as patterns.
+    pub(crate) fn parse_all(topics: &[String], regexp: bool) -> Result<Vec<TopicSpec>, String> {
+        let mut out = Vec::new();
+        for item in topics.iter().flat_map(|t| t.split(',')).map(str::trim) {
+            if item.is_empty() {
+                continue;
+            }
+            if regexp {
+                out.push(TopicSpec::Pattern(format!("^{item}")));
+                continue;
+            }
+            let Some((topic, parts)) = item.rsplit_once(':') else {
+                out.push(TopicSpec::Whole(item.to_owned()));
+                continue;
+            };
+            let mut partitions = Vec::new();
+            for range in parts.split(',') {
+                let parse = |s: &str| {
+                    s.trim()
+                        .parse::<i32>()
+                        .map_err(|_| format!("invalid partition {s:?} in topic {item:?}"))
+                };
+                match range.split_once('-') {
+                    Some((from, to)) => partitions.extend(parse(from)?..=parse(to)?),
+                    None => partitions.push(parse(range)?),
+                }
+            }
+            out.push(TopicSpec::Partitions(topic.to_owned(), partitions));
+        }
+        Ok(out)
+    }
+}
+
+/// Everything a consumer needs, already validated.
+pub(crate) struct ConsumerSettings {
+    pub(crate) type_name: &'static str,
+    pub(crate) client: ClientConfig,
+    pub(crate) topics: Vec<TopicSpec>,
+    pub(crate) group: Option<String>,
+    pub(crate) start_from_oldest: bool,
+    pub(crate) checkpoint_limit: usize,
+    pub(crate) auto_replay_nacks: bool,
+    pub(crate) multi_header: bool,
+}
+
+#[derive(Default)]
+struct PartitionTrack {
+    pending: BTreeSet<i64>,
+    highest: i64,
+    committed: i64,
+}
+
+/// Offsets read but not yet acknowledged, per partition.
+#[derive(Default)]
+struct Checkpoints(HashMap<(String, i32), PartitionTrack>);
+
+impl Checkpoints {
+    fn track(&mut self, topic: &str, partition: i32, offset: i64) {
+        let track = self.0.entry((topic.to_owned(), partition)).or_default();
+        if offset <= track.highest && !track.pending.contains(&offset) && track.pending.is_empty() {
+            // A rebalance or seek moved us back: start over for this partition.
+            track.committed = offset;
+        }
+        track.highest = track.highest.max(offset);
+        track.pending.insert(offset);
+    }
+
+    /// Marks `offset` done; returns the new commit point (the next offset to
+    /// read) when it advanced.
+    fn done(&mut self, topic: &str, partition: i32, offset: i64) -> Option<i64> {
+        let track = self.0.get_mut(&(topic.to_owned(), partition))?;
+        track.pending.remove(&offset);
+        let next = track.pending.first().copied().unwrap_or(track.highest + 1);
+        if next > track.committed {
+            track.committed = next;
+            Some(next)
+        } else {
+            None
+        }
+    }
+}
+
+struct Replay {
+    msg: Message,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    permit: OwnedSemaphorePermit,
+}
+
+/// A consumer input; connects on `connect`, commits as messages are acked.
+pub(crate) struct KafkaConsumerInput {
+    settings: ConsumerSettings,
+    consumer: Option<Arc<StreamConsumer>>,
+    checkpoints: Arc<Mutex<Checkpoints>>,
+    limit: Arc<Semaphore>,
+    replay_tx: mpsc::UnboundedSender<Replay>,
+    replay_rx: mpsc::UnboundedReceiver<Replay>,
+}
+
+impl KafkaConsumerInput {
+    pub(crate) fn new(settings: ConsumerSettings) -> Self {
+        let (replay_tx, replay_rx) = mpsc::unbounded_channel();
+        let limit = Arc::new(Semaphore::new(settings.checkpoint_limit.max(1)));
+        Self {
+            settings,
+            consumer: None,
+            checkpoints: Arc::new(Mutex::new(Checkpoints::default())),
+            limit,
+            replay_tx,
+            replay_rx,
+        }
+    }
+
+    fn failed(text: impl Into<String>) -> InputError {
+        InputError::Failed(text.into().into())
+    }
+
+    async fn open(&self) -> Result<Arc<StreamConsumer>, InputError> {
+        let settings = &self.settings;
+        let mut client = settings.client.clone();
+        client.set("enable.auto.offset.store", "false").set(
+            "auto.offset.reset",
+            if settings.start_from_oldest {
+                "earliest"
+            } else {
+                "latest"
+            },
+        );
+        match &settings.group {
+            Some(group) => {
+                client
+                    .set("group.id", group)
+                    .set("enable.auto.commit", "true");
+            }
+            None => {
+                // Without a group nothing is committed; librdkafka still wants
+                // an id for the client, which is never used for offsets.
+                client
+                    .set("group.id", format!("sluice-nogroup-{}", std::process::id()))
+                    .set("enable.auto.commit", "false");
+            }
+        }
+        let consumer: StreamConsumer = client.create().map_err(|e| Self::failed(e.to_string()))?;
+        let consumer = Arc::new(consumer);
+        let topics = settings.topics.clone();
+        let group = settings.group.is_some();
+        let oldest = settings.start_from_oldest;
+        let shared = Arc::clone(&consumer);
+        tokio::task::spawn_blocking(move || subscribe(&shared, &topics, group, oldest))
+            .await
+            .map_err(|e| Self::failed(e.to_string()))??;
+        Ok(consumer)
+    }
+
+    fn transaction(&self, replay: Replay) -> Transaction {
+        let Replay {
+            msg,
+            topic,
+            partition,
+            offset,
+            permit,
+        } = replay;
+        let consumer = self.consumer.clone();
+        let checkpoints = Arc::clone(&self.checkpoints);
+        let replay_tx = self.replay_tx.clone();
+        let auto_replay = self.settings.auto_replay_nacks;
+        let copy = msg.clone();
+        let ack = Ack::from_fn(move |outcome| {
+            if let Outcome::Failed(err) = &outcome
+                && auto_replay
+            {
+                tracing::warn!(error = %err, topic = %topic, partition, offset, "Message was not delivered, replaying it.");
+                let retry = Replay {
+                    msg: copy,
+                    topic,
+                    partition,
+                    offset,
+                    permit,
+                };
+                // Replays wait a little so a failing output is not hammered.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let _ = replay_tx.send(retry);
+                });
+                return;
+            }
+            let next = checkpoints
+                .lock()
+                .expect("checkpoint lock poisoned")
+                .done(&topic, partition, offset);
+            if let (Some(next), Some(consumer)) = (next, consumer) {
+                let mut tpl = TopicPartitionList::new();
+                if tpl
+                    .add_partition_offset(&topic, partition, Offset::Offset(next))
+                    .is_ok()
+                    && let Err(err) = consumer.store_offsets(&tpl)
+                {
+                    tracing::debug!(error = %err, "Failed to store offset (partition revoked?).");
+                }
+            }
+            drop(permit);
+        });
+        Transaction::new(Batch::from(msg), ack)
+    }
+
+    fn to_message(&self, record: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+        let payload = record.payload();
+        let mut msg = Message::new(payload.map(<[u8]>::to_vec).unwrap_or_default());
+        let meta = msg.metadata_mut();
+        if let Some(headers) = record.headers() {
+            for header in headers.iter() {
+                let value = Value::from(
+                    String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                );
+                if self.settings.multi_header {
+                    match meta.get_mut(header.key) {
+                        Some(Value::Array(items)) => items.push(value),
+                        _ => {
+                            meta.insert(header.key.to_owned(), Value::Array(vec![value]));
+                        }
+                    }
+                } else {
+                    meta.insert(header.key.to_owned(), value);
+                }
+            }
+        }
+        let key = record
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        meta.insert("kafka_key".to_owned(), Value::from(key));
+        meta.insert("kafka_topic".to_owned(), Value::from(record.topic()));
+        meta.insert(
+            "kafka_partition".to_owned(),
+            Value::Int(i64::from(record.partition())),
+        );
+        meta.insert("kafka_offset".to_owned(), Value::Int(record.offset()));
+        if let Some(ms) = record.timestamp().to_millis() {
+            meta.insert("kafka_timestamp_ms".to_owned(), Value::Int(ms));
+            meta.insert(
+                "kafka_timestamp_unix".to_owned(),
+                Value::Int(ms.div_euclid(1000)),
+            );
+        }
+        meta.insert(
+            "kafka_tombstone_message".to_owned(),
+            Value::Bool(payload.is_none()),
+        );
+        msg
+    }
+}
+
+fn subscribe(
+    consumer: &StreamConsumer,
+    topics: &[TopicSpec],
+    group: bool,
+    oldest: bool,
+) -> Result<(), InputError> {
+    let failed = |e: rdkafka::error::KafkaError| KafkaConsumerInput::failed(e.to_string());
+    // Proves a broker answers before the input reports itself connected.
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .map_err(failed)?;
+    let whole_with_group: Vec<&str> = topics
+        .iter()
+        .filter_map(|t| match t {
+            TopicSpec::Whole(name) if group => Some(name.as_str()),
+            TopicSpec::Pattern(p) => Some(p.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !whole_with_group.is_empty() {
+        if topics.len() != whole_with_group.len() {
+            return Err(KafkaConsumerInput::failed(
+                "mixing explicit partitions with whole topics in a consumer group is not supported yet",
+            ));
+        }
+        return consumer.subscribe(&whole_with_group).map_err(failed);
+    }
+    let start = if group {
+        Offset::Stored
+    } else if oldest {
+        Offset::Beginning
+    } else {
+        Offset::End
+    };
+    let mut tpl = TopicPartitionList::new();
+    for spec in topics {
+        match spec {
+            TopicSpec::Whole(name) => {
+                let found = metadata.topics().iter().find(|t| t.name() == name);
+                let partitions: Vec<i32> = match found {
+                    Some(t) if !t.partitions().is_empty() => {
+                        t.partitions().iter().map(|p| p.id()).collect()
+                    }
+                    _ => vec![0],
+                };
+                for p in partitions {
+                    tpl.add_partition_offset(name, p, start).map_err(failed)?;
+                }
+            }
+            TopicSpec::Partitions(name, partitions) => {
+                for p in partitions {
+                    tpl.add_partition_offset(name, *p, start).map_err(failed)?;
+                }
+            }
+            TopicSpec::Pattern(_) => {}
+        }
+    }
+    consumer.assign(&tpl).map_err(failed)
+}
+
+#[async_trait]
+impl Input for KafkaConsumerInput {
+    async fn connect(&mut self) -> Result<(), InputError> {
+        if self.consumer.is_none() {
+            self.consumer = Some(self.open().await?);
+        }
+        Ok(())
+    }
+
+    async fn read(&mut self) -> Result<Transaction, InputError> {
+        let consumer = self.consumer.clone().ok_or(InputError::NotConnected)?;
+        loop {
+            tokio::select! {
+                biased;
+                Some(replay) = self.replay_rx.recv() => return Ok(self.transaction(replay)),
+                permit = Arc::clone(&self.limit).acquire_owned() => {
+                    let permit = permit.expect("checkpoint semaphore is never closed");
+                    let record = tokio::select! {
+                        biased;
+                        Some(replay) = self.replay_rx.recv() => {
+                            return Ok(self.transaction(replay));
+                        }
+                        record = consumer.recv() => record,
+                    };
+                    let record = match record {
+                        Ok(record) => record,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "Failed to read from {}.", self.settings.type_name);
+                            return Err(Self::failed(err.to_string()));
+                        }
+                    };
+                    let msg = self.to_message(&record);
+                    let (topic, partition, offset) =
+                        (record.topic().to_owned(), record.partition(), record.offset());
+                    drop(record);
+                    self.checkpoints
+                        .lock()
+                        .expect("checkpoint lock poisoned")
+                        .track(&topic, partition, offset);
+                    return Ok(self.transaction(Replay { msg, topic, partition, offset, permit }));
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), InputError> {
+        if let Some(consumer) = self.consumer.take() {
+            // Commits what was stored before leaving the group.
+            let committed = tokio::task::spawn_blocking(move || {
+                consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            })
+            .await;
+            if let Ok(Err(err)) = committed {
+                tracing::debug!(error = %err, "Final offset commit failed.");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_only_past_every_acknowledged_offset() {
+        let mut cp = Checkpoints::default();
+        for offset in 0..3 {
+            cp.track("t", 0, offset);
+        }
+        assert_eq!(cp.done("t", 0, 1), None);
+        assert_eq!(cp.done("t", 0, 0), Some(2));
+        assert_eq!(cp.done("t", 0, 2), Some(3));
+    }
+
+    #[test]
+    fn parses_partition_syntax() {
+        let specs = TopicSpec::parse_all(
+            &["a".to_owned(), "b:0-2".to_owned(), "c:1".to_owned()],
+            false,
+        )
+        .unwrap();
+        assert!(matches!(&specs[0], TopicSpec::Whole(t) if t == "a"));
+        assert!(
+            matches!(&specs[1], TopicSpec::Partitions(t, p) if t == "b" && p == &vec![0, 1, 2])
+        );
+        assert!(matches!(&specs[2], TopicSpec::Partitions(t, p) if t == "c" && p == &vec![1]));
+    }
+}

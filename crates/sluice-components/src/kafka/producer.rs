@@ -1,0 +1,256 @@
+//! The Kafka producer shared by the `kafka`, `kafka_franz` and `redpanda`
+//! outputs. A batch is acknowledged only once the broker acknowledged every
+//! record of it.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use regex::Regex;
+use sluice_bloblang::Interpolation;
+use sluice_core::component::output::{Output, OutputError};
+use sluice_core::message::{Batch, Message};
+
+/// Which metadata keys become record headers.
+pub(crate) enum HeaderPolicy {
+    /// `kafka`: everything except these prefixes.
+    AllExcept(Vec<String>),
+    /// `kafka_franz` / `redpanda`: only what matches (nothing by default).
+    Only {
+        prefixes: Vec<String>,
+        patterns: Vec<Regex>,
+    },
+}
+
+impl HeaderPolicy {
+    fn includes(&self, key: &str) -> bool {
+        match self {
+            HeaderPolicy::AllExcept(prefixes) => {
+                !prefixes.iter().any(|p| key.starts_with(p.as_str()))
+            }
+            HeaderPolicy::Only { prefixes, patterns } => {
+                prefixes.iter().any(|p| key.starts_with(p.as_str()))
+                    || patterns.iter().any(|r| r.is_match(key))
+            }
+        }
+    }
+}
+
+/// Everything a producer needs, already validated.
+pub(crate) struct ProducerSettings {
+    pub(crate) client: ClientConfig,
+    pub(crate) topic: Interpolation,
+    pub(crate) key: Option<Interpolation>,
+    pub(crate) partition: Option<Interpolation>,
+    pub(crate) timestamp_ms: Option<Interpolation>,
+    pub(crate) headers: HeaderPolicy,
+    pub(crate) static_headers: Vec<(String, String)>,
+    /// How long a connection check may take.
+    pub(crate) connect_timeout: Duration,
+}
+
+/// A producer output; connects lazily and reports broker reachability.
+pub(crate) struct KafkaProducer {
+    settings: ProducerSettings,
+    producer: Mutex<Option<FutureProducer>>,
+    connected: AtomicBool,
+}
+
+impl KafkaProducer {
+    pub(crate) fn new(settings: ProducerSettings) -> Self {
+        Self {
+            settings,
+            producer: Mutex::new(None),
+            connected: AtomicBool::new(false),
+        }
+    }
+
+    fn producer(&self) -> Option<FutureProducer> {
+        self.producer
+            .lock()
+            .expect("producer lock poisoned")
+            .clone()
+    }
+
+    fn failed(&self, text: String) -> OutputError {
+        OutputError::Failed(text.into())
+    }
+
+    fn record_parts(&self, batch: &Batch, index: usize) -> Result<RecordParts, OutputError> {
+        let settings = &self.settings;
+        let msg: &Message = &batch[index];
+        let render = |interp: &Interpolation, what: &str| {
+            interp
+                .render(&batch[..], index)
+                .map_err(|e| self.failed(format!("failed to interpolate {what}: {e}")))
+        };
+        let topic = render(&settings.topic, "topic")?;
+        let key = match &settings.key {
+            Some(k) => Some(render(k, "key")?).filter(|k| !k.is_empty()),
+            None => None,
+        };
+        let partition = match &settings.partition {
+            Some(p) => {
+                let text = render(p, "partition")?;
+                Some(
+                    text.trim()
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|p| *p >= 0)
+                        .ok_or_else(|| {
+                            self.failed(format!("partition {text:?} is not a non-negative integer"))
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let timestamp =
+            match &settings.timestamp_ms {
+                Some(t) => {
+                    let text = render(t, "timestamp_ms")?;
+                    Some(text.trim().parse::<i64>().map_err(|_| {
+                        self.failed(format!("timestamp_ms {text:?} is not an integer"))
+                    })?)
+                }
+                None => None,
+            };
+        let mut headers: Vec<(String, Vec<u8>)> = settings
+            .static_headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect();
+        for (key, value) in msg.metadata() {
+            if settings.headers.includes(key) {
+                headers.push((key.clone(), value.to_interp_string().into_bytes()));
+            }
+        }
+        Ok(RecordParts {
+            topic,
+            key,
+            partition,
+            timestamp,
+            headers,
+        })
+    }
+}
+
+struct RecordParts {
+    topic: String,
+    key: Option<String>,
+    partition: Option<i32>,
+    timestamp: Option<i64>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+#[async_trait]
+impl Output for KafkaProducer {
+    async fn connect(&self) -> Result<(), OutputError> {
+        let producer = match self.producer() {
+            Some(p) => p,
+            None => {
+                let created: FutureProducer = self
+                    .settings
+                    .client
+                    .create()
+                    .map_err(|e| self.failed(e.to_string()))?;
+                *self.producer.lock().expect("producer lock poisoned") = Some(created.clone());
+                created
+            }
+        };
+        // librdkafka connects in the background; asking for metadata proves
+        // a broker answers before any message is consumed (back pressure).
+        let timeout = self.settings.connect_timeout;
+        let checked = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(None, timeout).map(|_| ())
+        })
+        .await
+        .map_err(|e| self.failed(e.to_string()))?;
+        match checked {
+            Ok(()) => {
+                self.connected.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(err) => {
+                self.connected.store(false, Ordering::Release);
+                Err(self.failed(err.to_string()))
+            }
+        }
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
+        let producer = self.producer().ok_or(OutputError::NotConnected)?;
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for index in 0..batch.len() {
+            let parts = self.record_parts(batch, index)?;
+            let payload = batch[index].bytes();
+            loop {
+                let mut headers = OwnedHeaders::new_with_capacity(parts.headers.len());
+                for (key, value) in &parts.headers {
+                    headers = headers.insert(Header {
+                        key,
+                        value: Some(value),
+                    });
+                }
+                let mut record = FutureRecord::to(&parts.topic)
+                    .payload(&payload[..])
+                    .headers(headers);
+                if let Some(key) = &parts.key {
+                    record = record.key(key);
+                }
+                if let Some(partition) = parts.partition {
+                    record = record.partition(partition);
+                }
+                if let Some(ts) = parts.timestamp {
+                    record = record.timestamp(ts);
+                }
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        // The local queue is full: let deliveries drain.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((err, _)) => return Err(self.failed(err.to_string())),
+                }
+            }
+        }
+        let mut first_error = None;
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((err, _))) => {
+                    first_error.get_or_insert_with(|| err.to_string());
+                }
+                Err(_) => {
+                    first_error.get_or_insert_with(|| "delivery cancelled".to_owned());
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(err) => Err(self.failed(err)),
+        }
+    }
+
+    async fn close(&self) -> Result<(), OutputError> {
+        if let Some(producer) = self.producer() {
+            let flushed =
+                tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5)))
+                    .await
+                    .map_err(|e| self.failed(e.to_string()))?;
+            flushed.map_err(|e| self.failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,408 @@
+//! `amqp_0_9` output: publishes each message to an exchange; the write is
+//! acknowledged by the broker's publisher confirm.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
+use serde::Deserialize;
+use sluice_bloblang::Interpolation;
+use sluice_core::component::output::{Output, OutputError};
+use sluice_core::config::{Lint, Node};
+use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
+use sluice_core::message::Batch;
+use tokio::sync::Mutex;
+
+use crate::amqp::{TlsConfig, connect, expand_urls};
+
+fn default_content_type() -> String {
+    "application/octet-stream".to_owned()
+}
+fn default_max_in_flight() -> usize {
+    64
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmqpOutputConfig {
+    urls: Vec<String>,
+    exchange: String,
+    #[serde(default)]
+    exchange_declare: ExchangeDeclareConfig,
+    #[serde(default)]
+    key: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default = "default_content_type")]
+    content_type: String,
+    #[serde(default)]
+    content_encoding: String,
+    #[serde(default)]
+    correlation_id: String,
+    #[serde(default)]
+    reply_to: String,
+    #[serde(default)]
+    expiration: String,
+    #[serde(default)]
+    message_id: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    app_id: String,
+    #[serde(default)]
+    metadata: ExcludeConfig,
+    #[serde(default)]
+    priority: String,
+    #[serde(default = "default_max_in_flight")]
+    max_in_flight: usize,
+    #[serde(default)]
+    persistent: bool,
+    #[serde(default)]
+    mandatory: bool,
+    #[serde(default)]
+    immediate: bool,
+    #[serde(default)]
+    timeout: String,
+    #[serde(default)]
+    tls: TlsConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ExchangeDeclareConfig {
+    enabled: bool,
+    #[serde(rename = "type")]
+    kind: String,
+    durable: bool,
+    arguments: BTreeMap<String, String>,
+}
+
+impl Default for ExchangeDeclareConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            kind: "direct".to_owned(),
+            durable: true,
+            arguments: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ExcludeConfig {
+    exclude_prefixes: Vec<String>,
+}
+
+struct Properties {
+    kind: Interpolation,
+    content_type: Interpolation,
+    content_encoding: Interpolation,
+    correlation_id: Interpolation,
+    reply_to: Interpolation,
+    expiration: Interpolation,
+    message_id: Interpolation,
+    user_id: Interpolation,
+    app_id: Interpolation,
+    priority: Interpolation,
+}
+
+struct Connected {
+    _connection: Connection,
+    channel: Channel,
+}
+
+struct AmqpOutput {
+    urls: Vec<String>,
+    exchange: Interpolation,
+    key: Interpolation,
+    declare: ExchangeDeclareConfig,
+    properties: Properties,
+    exclude_prefixes: Vec<String>,
+    persistent: bool,
+    mandatory: bool,
+    immediate: bool,
+    state: Mutex<Option<Arc<Connected>>>,
+}
+
+fn failed(text: impl Into<String>) -> OutputError {
+    OutputError::Failed(text.into().into())
+}
+
+impl AmqpOutput {
+    async fn current(&self) -> Result<Arc<Connected>, OutputError> {
+        let state = self.state.lock().await;
+        match &*state {
+            Some(c) if c.channel.status().connected() => Ok(Arc::clone(c)),
+            _ => Err(OutputError::NotConnected),
+        }
+    }
+}
+
+#[async_trait]
+impl Output for AmqpOutput {
+    async fn connect(&self) -> Result<(), OutputError> {
+        let connection = connect(&self.urls).await.map_err(failed)?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if self.declare.enabled {
+            let exchange = self
+                .exchange
+                .render(&[] as &[sluice_core::message::Message], 0)
+                .map_err(|e| failed(e.to_string()))?;
+            let kind = match self.declare.kind.as_str() {
+                "direct" => ExchangeKind::Direct,
+                "fanout" => ExchangeKind::Fanout,
+                "topic" => ExchangeKind::Topic,
+                "headers" => ExchangeKind::Headers,
+                other => ExchangeKind::Custom(other.to_owned()),
+            };
+            let mut args = FieldTable::default();
+            for (k, v) in &self.declare.arguments {
+                args.insert(
+                    ShortString::from(k.as_str()),
+                    AMQPValue::LongString(LongString::from(v.as_str())),
+                );
+            }
+            channel
+                .exchange_declare(
+                    ShortString::from(exchange),
+                    kind,
+                    ExchangeDeclareOptions {
+                        durable: self.declare.durable,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    args,
+                )
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        *self.state.lock().await = Some(Arc::new(Connected {
+            _connection: connection,
+            channel,
+        }));
+        Ok(())
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
+        let connected = self.current().await?;
+        let mut confirms = Vec::with_capacity(batch.len());
+        for (index, msg) in batch.iter().enumerate() {
+            let render = |i: &Interpolation| {
+                i.render(&batch[..], index)
+                    .map_err(|e| failed(format!("failed to interpolate: {e}")))
+            };
+            let exchange = render(&self.exchange)?;
+            let key = render(&self.key)?;
+            let p = &self.properties;
+            let mut props = BasicProperties::default()
+                .with_content_type(ShortString::from(render(&p.content_type)?));
+            let set =
+                |props: BasicProperties,
+                 value: String,
+                 f: fn(BasicProperties, ShortString) -> BasicProperties| {
+                    if value.is_empty() {
+                        props
+                    } else {
+                        f(props, ShortString::from(value))
+                    }
+                };
+            props = set(
+                props,
+                render(&p.content_encoding)?,
+                BasicProperties::with_content_encoding,
+            );
+            props = set(
+                props,
+                render(&p.correlation_id)?,
+                BasicProperties::with_correlation_id,
+            );
+            props = set(props, render(&p.reply_to)?, BasicProperties::with_reply_to);
+            props = set(
+                props,
+                render(&p.expiration)?,
+                BasicProperties::with_expiration,
+            );
+            props = set(
+                props,
+                render(&p.message_id)?,
+                BasicProperties::with_message_id,
+            );
+            props = set(props, render(&p.user_id)?, BasicProperties::with_user_id);
+            props = set(props, render(&p.app_id)?, BasicProperties::with_app_id);
+            props = set(props, render(&p.kind)?, BasicProperties::with_type);
+            let priority = render(&p.priority)?;
+            if !priority.is_empty() {
+                let value: u8 = priority.trim().parse().map_err(|_| {
+                    failed(format!(
+                        "priority {priority:?} is not a number from 0 to 255"
+                    ))
+                })?;
+                props = props.with_priority(value);
+            }
+            if self.persistent {
+                props = props.with_delivery_mode(2);
+            }
+            let mut headers = FieldTable::default();
+            for (k, v) in msg.metadata() {
+                if self
+                    .exclude_prefixes
+                    .iter()
+                    .any(|p| k.starts_with(p.as_str()))
+                {
+                    continue;
+                }
+                headers.insert(
+                    ShortString::from(k.as_str()),
+                    AMQPValue::LongString(LongString::from(v.to_interp_string())),
+                );
+            }
+            props = props.with_headers(headers);
+            let confirm = connected
+                .channel
+                .basic_publish(
+                    ShortString::from(exchange),
+                    ShortString::from(key),
+                    BasicPublishOptions {
+                        mandatory: self.mandatory,
+                        immediate: self.immediate,
+                    },
+                    msg.content(),
+                    props,
+                )
+                .await
+                .map_err(|e| {
+                    if connected.channel.status().connected() {
+                        failed(e.to_string())
+                    } else {
+                        OutputError::NotConnected
+                    }
+                })?;
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            match confirm.await.map_err(|e| failed(e.to_string()))? {
+                Confirmation::Ack(None) | Confirmation::NotRequested => {}
+                Confirmation::Ack(Some(returned)) => {
+                    return Err(failed(format!(
+                        "message was returned by the broker: {}",
+                        returned.reply_text.as_str()
+                    )));
+                }
+                Confirmation::Nack(_) => return Err(failed("message was nacked by the broker")),
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), OutputError> {
+        if let Some(connected) = self.state.lock().await.take() {
+            let _closed = connected.channel.close(200, ShortString::from("bye")).await;
+        }
+        Ok(())
+    }
+
+    fn connected(&self) -> bool {
+        self.state
+            .try_lock()
+            .map(|s| s.as_ref().is_some_and(|c| c.channel.status().connected()))
+            .unwrap_or(true)
+    }
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<BuiltOutput> {
+    let config: AmqpOutputConfig = builder.config(node)?;
+    let mark = node.mark;
+    let mut lints = Vec::new();
+    if let Some(field) = config.tls.unsupported() {
+        lints.push(Lint::error(
+            mark,
+            format!("amqp_0_9 field {field} is not supported yet"),
+        ));
+    }
+    if !config.timeout.is_empty() {
+        lints.push(Lint::error(
+            mark,
+            "amqp_0_9 field timeout is not supported yet",
+        ));
+    }
+    let mut interp = |text: &str| {
+        builder
+            .interpolation(text, mark)
+            .map_err(|l| lints.extend(l))
+            .ok()
+    };
+    let exchange = interp(&config.exchange);
+    let key = interp(&config.key);
+    let props = (
+        interp(&config.kind),
+        interp(&config.content_type),
+        interp(&config.content_encoding),
+        interp(&config.correlation_id),
+        interp(&config.reply_to),
+        interp(&config.expiration),
+        interp(&config.message_id),
+        interp(&config.user_id),
+        interp(&config.app_id),
+        interp(&config.priority),
+    );
+    let (
+        Some(exchange),
+        Some(key),
+        (
+            Some(kind),
+            Some(content_type),
+            Some(content_encoding),
+            Some(correlation_id),
+            Some(reply_to),
+            Some(expiration),
+            Some(message_id),
+            Some(user_id),
+            Some(app_id),
+            Some(priority),
+        ),
+    ) = (exchange, key, props)
+    else {
+        return Err(lints);
+    };
+    if !lints.is_empty() {
+        return Err(lints);
+    }
+    Ok(BuiltOutput {
+        output: Arc::new(AmqpOutput {
+            urls: expand_urls(&config.urls),
+            exchange,
+            key,
+            declare: config.exchange_declare,
+            properties: Properties {
+                kind,
+                content_type,
+                content_encoding,
+                correlation_id,
+                reply_to,
+                expiration,
+                message_id,
+                user_id,
+                app_id,
+                priority,
+            },
+            exclude_prefixes: config.metadata.exclude_prefixes,
+            persistent: config.persistent,
+            mandatory: config.mandatory,
+            immediate: config.immediate,
+            state: Mutex::new(None),
+        }),
+        max_in_flight: config.max_in_flight.max(1),
+        batching: None,
+    })
+}

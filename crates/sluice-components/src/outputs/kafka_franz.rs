@@ -1,0 +1,264 @@
+//! `kafka_franz` and `redpanda` outputs: Benthos's franz-go based outputs,
+//! with their own defaults (only selected metadata becomes headers,
+//! idempotent writes, `acks: all`), on the same client as `kafka`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use regex::Regex;
+use serde::Deserialize;
+use sluice_core::config::{GoDuration, Lint, Node};
+use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
+use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
+
+use crate::kafka::producer::{HeaderPolicy, KafkaProducer, ProducerSettings};
+use crate::kafka::{SaslConfig, TlsConfig, apply_security, bootstrap_servers, parse_bytes};
+
+fn default_true() -> bool {
+    true
+}
+fn default_timeout() -> GoDuration {
+    GoDuration(Duration::from_secs(10))
+}
+fn default_acks() -> String {
+    "all".to_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FranzConfig {
+    #[serde(default)]
+    seed_brokers: Vec<String>,
+    topic: String,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    partition: Option<String>,
+    #[serde(default)]
+    partitioner: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    rack_id: String,
+    #[serde(default)]
+    metadata: IncludeConfig,
+    #[serde(default)]
+    timestamp_ms: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    max_in_flight: Option<usize>,
+    #[serde(default = "default_true")]
+    idempotent_write: bool,
+    #[serde(default = "default_acks")]
+    acks: String,
+    #[serde(default)]
+    compression: Option<String>,
+    #[serde(default = "default_true")]
+    allow_auto_topic_creation: bool,
+    #[serde(default = "default_timeout")]
+    timeout: GoDuration,
+    #[serde(default)]
+    max_message_bytes: Option<String>,
+    #[serde(default)]
+    broker_write_max_bytes: Option<String>,
+    #[serde(default)]
+    max_buffered_records: Option<u64>,
+    #[serde(default)]
+    max_in_flight_requests: Option<u64>,
+    #[serde(default)]
+    record_retries: u32,
+    #[serde(default)]
+    record_delivery_timeout: Option<GoDuration>,
+    #[serde(default)]
+    metadata_max_age: Option<GoDuration>,
+    #[serde(default)]
+    conn_idle_timeout: Option<GoDuration>,
+    #[serde(default)]
+    tls: TlsConfig,
+    #[serde(default)]
+    sasl: Vec<SaslConfig>,
+    #[serde(default)]
+    batching: BatchPolicyConfig,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct IncludeConfig {
+    include_prefixes: Vec<String>,
+    include_patterns: Vec<String>,
+}
+
+fn build_named(
+    node: &Node,
+    builder: &mut Builder<'_>,
+    type_name: &'static str,
+    default_client_id: &str,
+    default_max_in_flight: usize,
+) -> BuildResult<BuiltOutput> {
+    let config: FranzConfig = builder.config(node)?;
+    let mark = node.mark;
+    let mut lints = Vec::new();
+    if config.seed_brokers.is_empty() {
+        lints.push(Lint::error(
+            mark,
+            format!("{type_name} output needs seed_brokers (a top-level redpanda block is not supported yet)"),
+        ));
+    }
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", bootstrap_servers(&config.seed_brokers))
+        .set(
+            "client.id",
+            config.client_id.as_deref().unwrap_or(default_client_id),
+        )
+        .set("enable.idempotence", config.idempotent_write.to_string())
+        .set(
+            "request.timeout.ms",
+            config.timeout.0.as_millis().max(1).to_string(),
+        )
+        .set(
+            "allow.auto.create.topics",
+            config.allow_auto_topic_creation.to_string(),
+        )
+        .set("linger.ms", "0");
+    match config.acks.as_str() {
+        "all" | "-1" => {
+            client.set("acks", "all");
+        }
+        "leader" | "1" => {
+            client.set("acks", "1");
+        }
+        "none" | "0" => {
+            client.set("acks", "0");
+        }
+        other => lints.push(Lint::error(
+            mark,
+            format!("acks '{other}' was not recognised"),
+        )),
+    }
+    if !config.rack_id.is_empty() {
+        client.set("client.rack", &config.rack_id);
+    }
+    if let Some(codec) = &config.compression {
+        client.set("compression.codec", codec);
+    } else {
+        client.set("compression.codec", "snappy");
+    }
+    if let Some(size) = &config.max_message_bytes {
+        match parse_bytes(size) {
+            Ok(n) => {
+                client.set("message.max.bytes", n.max(1000).to_string());
+            }
+            Err(e) => lints.push(Lint::error(mark, e)),
+        }
+    }
+    if let Some(limit) = config.max_buffered_records {
+        client.set("queue.buffering.max.messages", limit.max(1).to_string());
+    }
+    if config.record_retries > 0 {
+        client.set(
+            "message.send.max.retries",
+            config.record_retries.to_string(),
+        );
+    }
+    if let Some(timeout) = config.record_delivery_timeout.filter(|t| !t.0.is_zero()) {
+        client.set("message.timeout.ms", timeout.0.as_millis().to_string());
+    }
+    if let Some(age) = config.metadata_max_age {
+        client.set("metadata.max.age.ms", age.0.as_millis().max(1).to_string());
+    }
+    let _ = (
+        &config.broker_write_max_bytes,
+        config.max_in_flight_requests,
+        config.conn_idle_timeout,
+        &config.timestamp,
+    );
+    match config.partitioner.as_deref() {
+        None | Some("murmur2_hash") => {
+            client.set("partitioner", "murmur2_random");
+        }
+        Some("manual") => {}
+        Some(other) => lints.push(Lint::error(
+            mark,
+            format!("{type_name} partitioner '{other}' is not supported yet"),
+        )),
+    }
+    if config.sasl.len() > 1 {
+        lints.push(Lint::error(
+            mark,
+            "more than one sasl mechanism is not supported yet",
+        ));
+    }
+    if let Err(l) = apply_security(&mut client, &config.tls, config.sasl.first(), mark) {
+        lints.extend(l);
+    }
+    let mut patterns = Vec::new();
+    for p in &config.metadata.include_patterns {
+        match Regex::new(p) {
+            Ok(r) => patterns.push(r),
+            Err(e) => lints.push(Lint::error(
+                mark,
+                format!("invalid include pattern {p:?}: {e}"),
+            )),
+        }
+    }
+    let mut interp = |text: &Option<String>| match text {
+        Some(t) => builder
+            .interpolation(t, mark)
+            .map_err(|l| lints.extend(l))
+            .ok(),
+        None => None,
+    };
+    let key = interp(&config.key);
+    let partition = interp(&config.partition);
+    let timestamp_ms = interp(&config.timestamp_ms);
+    let topic = builder
+        .interpolation(&config.topic, mark)
+        .map_err(|l| lints.extend(l));
+    let batch_processors = builder
+        .processor_list(&config.batching.processors)
+        .map_err(|l| lints.extend(l))
+        .unwrap_or_default();
+    let batching = BatchPolicy::from_config(&config.batching, batch_processors)
+        .map_err(|e| lints.push(Lint::error(mark, e)));
+    if config.partitioner.as_deref() == Some("manual") && partition.is_none() {
+        lints.push(Lint::error(
+            mark,
+            "a partition must be given with the manual partitioner",
+        ));
+    }
+    let (Ok(topic), Ok(batching)) = (topic, batching) else {
+        return Err(lints);
+    };
+    if !lints.is_empty() {
+        return Err(lints);
+    }
+    let settings = ProducerSettings {
+        client,
+        topic,
+        key,
+        partition,
+        timestamp_ms,
+        headers: HeaderPolicy::Only {
+            prefixes: config.metadata.include_prefixes,
+            patterns,
+        },
+        static_headers: Vec::new(),
+        connect_timeout: config.timeout.0,
+    };
+    Ok(BuiltOutput {
+        output: Arc::new(KafkaProducer::new(settings)),
+        max_in_flight: config.max_in_flight.unwrap_or(default_max_in_flight).max(1),
+        batching,
+    })
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<BuiltOutput> {
+    build_named(node, builder, "kafka_franz", "redpanda-connect", 10)
+}
+
+pub(crate) fn build_redpanda(node: &Node, builder: &mut Builder<'_>) -> BuildResult<BuiltOutput> {
+    build_named(node, builder, "redpanda", "redpanda-connect", 256)
+}
