@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::diagnostic::{ExecError, ParseError, QueryError};
 use crate::env::STD;
-use crate::eval::{Cx, Maps, Root, Stmt, Target, This, run_stmts};
+pub use crate::eval::Root;
+use crate::eval::{Cx, Maps, Stmt, Target, This, run_stmts};
 use crate::syntax::parser::Parser;
 use crate::target::BatchRef;
 use crate::value::Metadata;
