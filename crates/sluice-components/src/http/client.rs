@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sluice_bloblang::{Interpolation, Value};
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
-use sluice_core::message::{Batch, Message};
+use sluice_core::message::Message;
 use sluice_core::metrics::{Counter, Metrics};
 use sluice_core::rate_limit::RateLimit;
 
@@ -96,7 +96,7 @@ pub(crate) struct HttpClientConfig {
     #[serde(default)]
     pub(crate) batching: sluice_core::runtime::batching::BatchPolicyConfig,
     #[serde(default)]
-    multipart: Vec<Node>,
+    multipart: Vec<MultipartPartConfig>,
     // Processor-only fields (Benthos `http` processor).
     #[serde(default)]
     pub(crate) parallel: bool,
@@ -116,6 +116,21 @@ struct EnabledOnly {
 struct FilterConfig {
     include_prefixes: Vec<String>,
     include_patterns: Vec<String>,
+}
+
+/// One explicit part of a `multipart` request body.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MultipartPartConfig {
+    content_type: String,
+    content_disposition: String,
+    body: String,
+}
+
+struct MultipartPart {
+    content_type: Interpolation,
+    content_disposition: Interpolation,
+    body: Interpolation,
 }
 
 #[derive(Default, Deserialize)]
@@ -240,6 +255,9 @@ pub(crate) struct HttpClient {
     url: Interpolation,
     verb: Method,
     headers: Vec<(String, Interpolation)>,
+    /// Which of `headers` is `Content-Type` spelled exactly so.
+    content_type: Option<usize>,
+    multipart: Vec<MultipartPart>,
     metadata: NameFilter,
     extract_headers: NameFilter,
     basic_auth: Option<(String, String)>,
@@ -302,9 +320,6 @@ impl HttpClient {
         if config.jwt.enabled {
             refuse("jwt");
         }
-        if !config.multipart.is_empty() {
-            refuse("multipart");
-        }
         if config.tls.enable_renegotiation {
             refuse("tls.enable_renegotiation");
         }
@@ -321,6 +336,27 @@ impl HttpClient {
             match builder.interpolation(value, mark) {
                 Ok(i) => headers.push((name.clone(), i)),
                 Err(l) => lints.extend(l),
+            }
+        }
+        let content_type = headers.iter().position(|(name, _)| name == "Content-Type");
+        let mut multipart = Vec::new();
+        for part in &config.multipart {
+            let mut field = |text: &str| {
+                builder
+                    .interpolation(text, mark)
+                    .map_err(|l| lints.extend(l))
+                    .ok()
+            };
+            if let (Some(content_type), Some(content_disposition), Some(body)) = (
+                field(&part.content_type),
+                field(&part.content_disposition),
+                field(&part.body),
+            ) {
+                multipart.push(MultipartPart {
+                    content_type,
+                    content_disposition,
+                    body,
+                });
             }
         }
         let rate_limit = if config.rate_limit.is_empty() {
@@ -353,6 +389,8 @@ impl HttpClient {
             url,
             verb,
             headers,
+            content_type,
+            multipart,
             metadata,
             extract_headers,
             basic_auth: config.basic_auth.enabled.then(|| {
@@ -476,22 +514,76 @@ impl HttpClient {
         }
     }
 
+    /// The body of a request for `refs` and the `Content-Type` it forces:
+    /// explicit `multipart` parts, else one message as it is, else a
+    /// `multipart/form-data` body with a part per message (Benthos).
+    fn body(&self, refs: &[Message]) -> Result<(Bytes, Option<String>), RequestError> {
+        let interpolate = |what: &str, expr: &Interpolation, index: usize| {
+            expr.render(refs, index)
+                .map_err(|e| RequestError::Build(format!("{what} interpolation error: {e}")))
+        };
+        if !self.multipart.is_empty() {
+            let mut parts = Vec::with_capacity(self.multipart.len());
+            for part in &self.multipart {
+                let headers = vec![
+                    (
+                        "Content-Disposition".to_owned(),
+                        interpolate("content-disposition", &part.content_disposition, 0)?,
+                    ),
+                    (
+                        "Content-Type".to_owned(),
+                        interpolate("content-type", &part.content_type, 0)?,
+                    ),
+                ];
+                let body = interpolate("part body", &part.body, 0)?;
+                parts.push((headers, Bytes::from(body)));
+            }
+            let (body, content_type) = form_data(parts);
+            return Ok((body, Some(content_type)));
+        }
+        match refs {
+            [] => Ok((Bytes::new(), None)),
+            [msg] => Ok((msg.bytes(), None)),
+            _ => {
+                let mut parts = Vec::with_capacity(refs.len());
+                for (index, msg) in refs.iter().enumerate() {
+                    let content_type = match self.content_type {
+                        Some(at) => interpolate("content-type", &self.headers[at].1, index)?,
+                        None => "application/octet-stream".to_owned(),
+                    };
+                    let mut headers = vec![("Content-Type".to_owned(), content_type)];
+                    if !self.metadata.is_empty() {
+                        for (key, value) in msg.metadata() {
+                            if self.metadata.matches(key) {
+                                headers.push((key.to_owned(), value.to_interp_string()));
+                            }
+                        }
+                    }
+                    parts.push((headers, msg.bytes()));
+                }
+                let (body, content_type) = form_data(parts);
+                Ok((body, Some(content_type)))
+            }
+        }
+    }
+
+    /// Builds the request for `refs`: URL and headers are interpolated
+    /// against the first message.
     fn request_for(
         &self,
-        batch: &[Message],
-        index: usize,
+        refs: &[Message],
         body: Bytes,
-        content_type: Option<String>,
+        content_type: Option<&str>,
     ) -> Result<(String, reqwest::RequestBuilder), RequestError> {
         let url = self
             .url
-            .render(batch, index)
-            .map_err(|e| RequestError::Build(format!("failed to interpolate url: {e}")))?;
+            .render(refs, 0)
+            .map_err(|e| RequestError::Build(format!("url interpolation error: {e}")))?;
         let mut req = self.client.request(self.verb.clone(), &url);
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
-            let text = value.render(batch, index).map_err(|e| {
-                RequestError::Build(format!("failed to interpolate header {name}: {e}"))
+            let text = value.render(refs, 0).map_err(|e| {
+                RequestError::Build(format!("header '{name}' interpolation error: {e}"))
             })?;
             if name.eq_ignore_ascii_case("host") {
                 if let Ok(v) = HeaderValue::from_str(&text) {
@@ -503,20 +595,11 @@ impl HttpClient {
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(&text),
             ) {
-                headers.insert(n, v);
-            }
-        }
-        // Benthos forces octet-stream unless `Content-Type` is spelled exactly
-        // so; a lower-case `content-type` is overwritten (spec 6.2).
-        let explicit = self.headers.iter().any(|(n, _)| n == "Content-Type");
-        if !explicit {
-            let value = content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(header::CONTENT_TYPE, v);
+                headers.append(n, v);
             }
         }
         if !self.metadata.is_empty()
-            && let Some(msg) = batch.get(index)
+            && let Some(msg) = refs.first()
         {
             for (key, value) in msg.metadata() {
                 if self.metadata.matches(key)
@@ -525,9 +608,22 @@ impl HttpClient {
                         HeaderValue::from_str(&value.to_interp_string()),
                     )
                 {
-                    headers.insert(n, v);
+                    headers.append(n, v);
                 }
             }
+        }
+        // A multipart body always sets its own type; otherwise Benthos forces
+        // octet-stream unless `Content-Type` is spelled exactly so: a
+        // lower-case `content-type` is overwritten (spec 6.2).
+        let forced = match content_type {
+            Some(forced) => Some(forced),
+            None if self.content_type.is_none() => Some("application/octet-stream"),
+            None => None,
+        };
+        if let Some(value) = forced
+            && let Ok(v) = HeaderValue::from_str(value)
+        {
+            headers.insert(header::CONTENT_TYPE, v);
         }
         req = req.headers(headers).body(body);
         if let Some((user, pass)) = &self.basic_auth {
@@ -536,20 +632,14 @@ impl HttpClient {
         Ok((url, req))
     }
 
-    /// Sends one request built from message `index` of `batch` (or the given
-    /// body), retrying as configured.
-    pub(crate) async fn send(
-        &self,
-        batch: &[Message],
-        index: usize,
-        body: Bytes,
-        content_type: Option<String>,
-    ) -> Result<Response, RequestError> {
+    /// Sends one request built from the reference messages `refs` (one
+    /// message, or a whole batch sent as multipart), retrying as configured.
+    pub(crate) async fn send(&self, refs: &[Message]) -> Result<Response, RequestError> {
+        let (body, content_type) = self.body(refs)?;
         let mut attempt = 0;
         loop {
             self.wait_for_rate_limit().await?;
-            let (url, mut req) =
-                self.request_for(batch, index, body.clone(), content_type.clone())?;
+            let (url, mut req) = self.request_for(refs, body.clone(), content_type.as_deref())?;
             if let Some(token) =
                 self.bearer_token()
                     .await
@@ -563,16 +653,13 @@ impl HttpClient {
             if self.dump_requests {
                 tracing::debug!(url = %url, verb = %self.verb, "Sending HTTP request.");
             }
-            let (verdict, error) = match req.send().await {
-                Ok(res) => {
-                    let status = res.status().as_u16();
+            let (verdict, error) = match Self::receive(req).await {
+                Ok((status, headers, body)) => {
                     if let Some(counter) =
                         self.codes.get(usize::from(status / 100).saturating_sub(1))
                     {
                         counter.incr();
                     }
-                    let headers = res.headers().clone();
-                    let body = res.bytes().await.unwrap_or_default();
                     let response = Response {
                         status,
                         headers,
@@ -624,6 +711,18 @@ impl HttpClient {
             tracing::warn!(error = %error, "HTTP request failed, retrying in {wait:?}.");
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Sends `req` and reads the whole body: a body cut short is a transport
+    /// error like a refused connection, never an empty success.
+    async fn receive(
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, HeaderMap, Bytes), reqwest::Error> {
+        let mut res = req.send().await?;
+        let status = res.status().as_u16();
+        let headers = std::mem::take(res.headers_mut());
+        let body = res.bytes().await?;
+        Ok((status, headers, body))
     }
 
     /// Metadata for a response message: `http_status_code` plus the
@@ -757,16 +856,29 @@ pub(crate) async fn response_parts(response: &Response) -> Vec<Bytes> {
     }
 }
 
-/// Builds one `multipart/mixed` body from a batch (`batch_as_multipart`).
-pub(crate) fn multipart_body(batch: &Batch) -> (Bytes, String) {
-    let raw: [u8; 16] = rand::random();
+/// A `multipart/form-data` body from parts of (headers, body), with a random
+/// boundary as Go's `mime/multipart` writer makes them.
+fn form_data(parts: Vec<(Vec<(String, String)>, Bytes)>) -> (Bytes, String) {
+    let raw: [u8; 30] = rand::random();
     let boundary: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let mut body = Vec::new();
-    for msg in batch.iter() {
+    for (index, (headers, content)) in parts.iter().enumerate() {
+        if index > 0 {
+            body.extend_from_slice(b"\r\n");
+        }
         body.extend_from_slice(b"--");
         body.extend_from_slice(boundary.as_bytes());
-        body.extend_from_slice(b"\r\nContent-Type: application/octet-stream\r\n\r\n");
-        body.extend_from_slice(msg.content());
+        body.extend_from_slice(b"\r\n");
+        for (name, value) in headers {
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(b": ");
+            body.extend_from_slice(value.as_bytes());
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(content);
+    }
+    if !parts.is_empty() {
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(b"--");
@@ -774,6 +886,6 @@ pub(crate) fn multipart_body(batch: &Batch) -> (Bytes, String) {
     body.extend_from_slice(b"--\r\n");
     (
         Bytes::from(body),
-        format!("multipart/mixed; boundary={boundary}"),
+        format!("multipart/form-data; boundary={boundary}"),
     )
 }

@@ -12,7 +12,7 @@ use sluice_core::message::{Batch, Message};
 use sluice_core::response::store_responses;
 use sluice_core::runtime::batching::BatchPolicy;
 
-use crate::http::client::{HttpClient, HttpClientConfig, multipart_body, response_parts};
+use crate::http::client::{HttpClient, HttpClientConfig, response_parts};
 
 struct HttpClientOutput {
     client: HttpClient,
@@ -21,16 +21,17 @@ struct HttpClientOutput {
 }
 
 impl HttpClientOutput {
-    /// Turns a successful response into response messages that keep the
-    /// request message's metadata, and stores them as one entry.
+    /// Turns a successful response into response messages: part `i` keeps
+    /// the metadata (and so the caller) of request message `i`, extra parts
+    /// those of the first request message (Benthos).
     async fn propagate(
         &self,
-        request: &Message,
+        requests: &[Message],
         response: &crate::http::client::Response,
     ) -> Vec<Message> {
         let mut out = Vec::new();
-        for body in response_parts(response).await {
-            let mut msg = request.clone();
+        for (index, body) in response_parts(response).await.into_iter().enumerate() {
+            let mut msg = requests.get(index).unwrap_or(&requests[0]).clone();
             msg.set_content(body);
             self.client.response_metadata(response, &mut msg);
             msg.clear_error();
@@ -45,26 +46,25 @@ impl Output for HttpClientOutput {
     async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
         let mut responses = Vec::new();
         if self.batch_as_multipart && batch.len() > 1 {
-            let (body, content_type) = multipart_body(batch);
             let response = self
                 .client
-                .send(&batch[..], 0, body, Some(content_type))
+                .send(&batch[..])
                 .await
                 .map_err(|e| OutputError::Failed(Box::new(e)))?;
             if self.propagate_response {
-                responses.extend(self.propagate(&batch[0], &response).await);
+                responses.extend(self.propagate(&batch[..], &response).await);
             }
         } else {
             // One request per message, in order, stopping at the first
             // failure: the whole batch is then nacked (Benthos).
-            for (index, msg) in batch.iter().enumerate() {
+            for msg in batch.iter() {
                 let response = self
                     .client
-                    .send(&batch[..], index, msg.bytes(), None)
+                    .send(std::slice::from_ref(msg))
                     .await
                     .map_err(|e| OutputError::Failed(Box::new(e)))?;
                 if self.propagate_response {
-                    responses.extend(self.propagate(msg, &response).await);
+                    responses.extend(self.propagate(std::slice::from_ref(msg), &response).await);
                 }
             }
         }

@@ -7,9 +7,7 @@ use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 
-use crate::http::client::{
-    HttpClient, HttpClientConfig, RequestError, multipart_body, response_parts,
-};
+use crate::http::client::{HttpClient, HttpClientConfig, RequestError, response_parts};
 
 struct HttpProcessor {
     client: HttpClient,
@@ -20,7 +18,7 @@ struct HttpProcessor {
 impl HttpProcessor {
     async fn one(&self, batch: &[Message], index: usize) -> Vec<Message> {
         let msg = &batch[index];
-        match self.client.send(batch, index, msg.bytes(), None).await {
+        match self.client.send(std::slice::from_ref(msg)).await {
             Ok(response) => {
                 let mut out = Vec::new();
                 for body in response_parts(&response).await {
@@ -49,30 +47,33 @@ impl Processor for HttpProcessor {
     async fn process(&self, batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
         let messages = &batch[..];
         let out: Vec<Message> = if self.batch_as_multipart && messages.len() > 1 {
-            let (body, content_type) = multipart_body(&batch);
-            match self
-                .client
-                .send(messages, 0, body, Some(content_type))
-                .await
-            {
+            match self.client.send(messages).await {
                 Ok(response) => {
                     let mut out = Vec::new();
                     for (index, body) in response_parts(&response).await.into_iter().enumerate() {
-                        let mut next = messages[index.min(messages.len() - 1)].clone();
+                        // Part i keeps message i's metadata, extra parts the
+                        // first message's (Benthos).
+                        let mut next = messages.get(index).unwrap_or(&messages[0]).clone();
                         next.set_content(body);
                         self.client.response_metadata(&response, &mut next);
                         out.push(next);
                     }
                     out
                 }
-                Err(err) => messages
-                    .iter()
-                    .map(|m| {
-                        let mut failed = m.clone();
-                        failed.set_error(&err);
-                        failed
-                    })
-                    .collect(),
+                Err(err) => {
+                    tracing::error!(error = %err, "HTTP request failed.");
+                    messages
+                        .iter()
+                        .map(|m| {
+                            let mut failed = m.clone();
+                            if let RequestError::Status { response, .. } = &err {
+                                self.client.response_metadata(response, &mut failed);
+                            }
+                            failed.set_error(&err);
+                            failed
+                        })
+                        .collect()
+                }
             }
         } else if self.parallel {
             let all =
