@@ -52,11 +52,35 @@ pub(crate) fn expand_urls(urls: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Benthos's AMQP client reads an empty path, or a lone `/`, as the default
+/// vhost `/` (`amqp://guest:guest@localhost:5672/` in every example); the
+/// AMQP URI spec, which lapin follows, reads `/` as the vhost `""`.
+pub(crate) fn default_vhost(url: &str) -> String {
+    let Some(scheme) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme + 3..];
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (path, query) = match tail.find('?') {
+        Some(i) => tail.split_at(i),
+        None => (tail, ""),
+    };
+    if path.is_empty() || path == "/" {
+        format!("{}{authority}/%2f{query}", &url[..scheme + 3])
+    } else {
+        url.to_owned()
+    }
+}
+
 /// Connects to the first URL that answers.
 pub(crate) async fn connect(urls: &[String]) -> Result<Connection, String> {
     let mut last_error = String::from("no urls given");
     for url in urls {
-        match Connection::connect(url, ConnectionProperties::default()).await {
+        let target = default_vhost(url);
+        match Connection::connect(&target, ConnectionProperties::default()).await {
             Ok(conn) => return Ok(conn),
             Err(err) => last_error = format!("{}: {err}", redact(url)),
         }
@@ -130,5 +154,21 @@ mod tests {
             "amqp://guest:***@host:5672/"
         );
         assert_eq!(expand_urls(&["a, b".to_owned()]), vec!["a", "b"]);
+        assert_eq!(
+            default_vhost("amqp://guest:guest@localhost:5672/"),
+            "amqp://guest:guest@localhost:5672/%2f"
+        );
+        assert_eq!(
+            default_vhost("amqp://localhost:5672"),
+            "amqp://localhost:5672/%2f"
+        );
+        assert_eq!(
+            default_vhost("amqp://localhost/?heartbeat=5"),
+            "amqp://localhost/%2f?heartbeat=5"
+        );
+        assert_eq!(
+            default_vhost("amqp://localhost/prod"),
+            "amqp://localhost/prod"
+        );
     }
 }

@@ -177,7 +177,14 @@ impl Output for KafkaProducer {
             }
             Err(err) => {
                 self.connected.store(false, Ordering::Release);
-                Err(self.failed(err.to_string()))
+                let servers = self
+                    .settings
+                    .client
+                    .get("bootstrap.servers")
+                    .unwrap_or_default();
+                Err(self.failed(format!(
+                    "no broker of {servers} answered within {timeout:?}: {err}"
+                )))
             }
         }
     }

@@ -64,6 +64,8 @@ impl Pattern {
 struct Child {
     output: Arc<dyn Output>,
     slots: Semaphore,
+    /// The child's component type, for log lines.
+    type_name: String,
 }
 
 impl Child {
@@ -73,7 +75,16 @@ impl Child {
             .acquire()
             .await
             .expect("child semaphore is never closed");
-        self.output.write(batch).await
+        let res = self.output.write(batch).await;
+        if matches!(res, Err(OutputError::NotConnected)) {
+            // The broker as a whole stays connected while one child lost its
+            // connection: the child reconnects here, or its writes would fail
+            // forever.
+            if let Err(err) = self.output.connect().await {
+                tracing::error!(error = %err, "Failed to connect to {}: {err}", self.type_name);
+            }
+        }
+        res
     }
 
     /// Benthos wraps fan_out children in an indefinite retry: 500ms growing
@@ -94,6 +105,18 @@ impl Child {
     }
 }
 
+/// The component type of a child's config (its key other than the common
+/// fields).
+fn child_type(node: &Node) -> String {
+    node.as_map()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| k.as_str())
+        .find(|k| !["label", "processors"].contains(k))
+        .unwrap_or("output")
+        .to_owned()
+}
+
 struct BrokerOutput {
     pattern: Pattern,
     children: Vec<Child>,
@@ -104,7 +127,10 @@ struct BrokerOutput {
 impl Output for BrokerOutput {
     async fn connect(&self) -> Result<(), OutputError> {
         for child in &self.children {
-            child.output.connect().await?;
+            if let Err(err) = child.output.connect().await {
+                tracing::error!(error = %err, "Failed to connect to {}: {err}", child.type_name);
+                return Err(err);
+            }
         }
         Ok(())
     }
@@ -192,6 +218,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
                 Ok(built) => children.push(Child {
                     output: built.output,
                     slots: Semaphore::new(built.max_in_flight.max(1)),
+                    type_name: child_type(child),
                 }),
                 Err(l) => lints.extend(l),
             }

@@ -1,12 +1,16 @@
 //! End-to-end tests: the real binary, real configs, real HTTP over loopback.
 
+mod amqp;
 mod bad_input;
 mod bloblang;
+mod brokers;
 mod cli;
 mod concurrency;
 mod config;
 mod edge_cases;
+mod faults;
 mod http_server;
+mod kafka;
 mod messages;
 mod seeds;
 mod shared_server;

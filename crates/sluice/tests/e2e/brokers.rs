@@ -1,0 +1,411 @@
+//! Helpers for the tests against live brokers: addresses from the
+//! environment (set by `scripts/test.sh`), the tests' own Kafka and AMQP
+//! clients, and the dedicated brokers the fault tests stop and start.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{name} is not set: the broker tests need live brokers; run them with scripts/test.sh, \
+             which starts the brokers and sets SLUICE_TEST_KAFKA, SLUICE_TEST_KAFKA_TANSU, \
+             SLUICE_TEST_AMQP and SLUICE_SERVICES_SCRIPTS"
+        ),
+    }
+}
+
+/// A Kafka-compatible broker under test.
+#[derive(Clone, Debug)]
+pub(crate) struct Kafka {
+    pub(crate) name: &'static str,
+    pub(crate) addr: String,
+}
+
+impl Kafka {
+    /// Session timeout for group members: tansu makes every join wait about
+    /// half of it.
+    pub(crate) const SESSION_TIMEOUT: &'static str = "6s";
+}
+
+/// Both Kafka implementations: noida-db and tansu.
+pub(crate) fn kafka_brokers() -> Vec<Kafka> {
+    vec![
+        Kafka {
+            name: "noida",
+            addr: env("SLUICE_TEST_KAFKA"),
+        },
+        Kafka {
+            name: "tansu",
+            addr: env("SLUICE_TEST_KAFKA_TANSU"),
+        },
+    ]
+}
+
+/// Runs `check` against each Kafka broker, concurrently; a failure names the
+/// broker.
+pub(crate) async fn for_each_kafka<F, Fut>(check: F)
+where
+    F: Fn(Kafka) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handles: Vec<_> = kafka_brokers()
+        .into_iter()
+        .map(|k| (k.name, tokio::spawn(check(k))))
+        .collect();
+    let mut failures = Vec::new();
+    for (name, handle) in handles {
+        if let Err(err) = handle.await {
+            let text = err
+                .try_into_panic()
+                .ok()
+                .and_then(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                })
+                .unwrap_or_else(|| "cancelled".to_owned());
+            failures.push(format!("[{name}] {text}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The AMQP URL of the shared RabbitMQ.
+pub(crate) fn amqp_url() -> String {
+    env("SLUICE_TEST_AMQP")
+}
+
+/// A name no other test (or earlier run) uses.
+pub(crate) fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn client_config(addr: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", addr);
+    config
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub(crate) async fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client_config(addr).create().expect("admin");
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("create topics");
+    for result in results {
+        result.unwrap_or_else(|(t, e)| panic!("creating topic {t} on {addr}: {e}"));
+    }
+    // Wait until the metadata shows every partition.
+    let consumer: BaseConsumer = client_config(addr).create().expect("consumer");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
+            .unwrap_or(0);
+        if n == partitions as usize {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} has {n} partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Produces records (partition, value) and waits for every delivery.
+pub(crate) async fn produce(addr: &str, topic: &str, records: &[(Option<i32>, &str)]) {
+    let producer: FutureProducer = client_config(addr)
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    let mut deliveries = Vec::new();
+    for (partition, value) in records {
+        let mut record = FutureRecord::<(), _>::to(topic)
+            .payload(value.as_bytes())
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "origin",
+                value: Some("test"),
+            }));
+        if let Some(p) = partition {
+            record = record.partition(*p);
+        }
+        deliveries.push(producer.send_result(record).expect("enqueue"));
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .expect("delivery future")
+            .unwrap_or_else(|(e, _)| panic!("producing to {topic} on {addr}: {e}"));
+    }
+    producer.flush(Duration::from_secs(5)).expect("flush");
+}
+
+/// A record read back by the tests.
+#[derive(Clone, Debug)]
+pub(crate) struct Record {
+    pub(crate) value: String,
+    pub(crate) headers: HashMap<String, String>,
+}
+
+/// Reads `topic` from the beginning of every partition until `done` holds
+/// for what was read, or `timeout` passes; returns everything read.
+pub(crate) fn consume_until(
+    addr: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
+    let consumer: BaseConsumer = client_config(addr)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let deadline = Instant::now() + timeout;
+    let partitions = loop {
+        let n = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
+            .unwrap_or(0);
+        if n > 0 || Instant::now() > deadline {
+            break n.max(1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    while !done(&out) && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_owned(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Record {
+                    value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    headers,
+                });
+            }
+            Some(Err(e)) => eprintln!("reading {topic} on {addr}: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Runs `blocking` on a blocking thread (the Kafka test consumer blocks).
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
+
+/// Waits until `cond` holds, polling; false when `timeout` passed first.
+pub(crate) async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// An AMQP connection and a channel in confirm mode.
+pub(crate) async fn amqp_channel(url: &str) -> (Connection, Channel) {
+    // `amqp://host:port/` means the vhost `/` to Benthos's client; lapin
+    // follows the URI spec, where it means `""`.
+    let target = match url.strip_suffix('/') {
+        Some(base) if !base.ends_with('/') && base.matches('/').count() == 2 => {
+            format!("{base}/%2f")
+        }
+        _ => url.to_owned(),
+    };
+    let conn = Connection::connect(&target, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let channel = conn.create_channel().await.expect("channel");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm mode");
+    (conn, channel)
+}
+
+/// Publishes `body` with `headers` to `exchange`/`key` and waits for the
+/// broker's confirm.
+pub(crate) async fn amqp_publish(
+    channel: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) {
+    let mut table = FieldTable::default();
+    for (k, v) in headers {
+        table.insert(
+            ShortString::from(*k),
+            AMQPValue::LongString(LongString::from(*v)),
+        );
+    }
+    let confirm = channel
+        .basic_publish(
+            ShortString::from(exchange),
+            ShortString::from(key),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default()
+                .with_headers(table)
+                .with_content_type(ShortString::from("text/plain"))
+                .with_delivery_mode(2),
+        )
+        .await
+        .expect("publish");
+    assert!(
+        confirm.await.expect("confirm").is_ack(),
+        "publish not confirmed"
+    );
+}
+
+/// A header value of a delivery as text.
+pub(crate) fn header_text(props: &BasicProperties, key: &str) -> Option<String> {
+    let value = props.headers().as_ref()?.inner().get(key)?.clone();
+    Some(match value {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        other => format!("{other:?}"),
+    })
+}
+
+/// A broker of its own for a fault test, on its own port, stopped on drop.
+pub(crate) struct DedicatedBroker {
+    script: &'static str,
+    env: Vec<(&'static str, String)>,
+    pub(crate) addr: String,
+}
+
+impl DedicatedBroker {
+    /// `kafka` (noida, data kept across restarts) on `port`.
+    pub(crate) fn kafka(port: u16) -> DedicatedBroker {
+        Self::start_new(
+            "kafka.sh",
+            vec![
+                ("SLUICE_KAFKA_PORT", port.to_string()),
+                ("SLUICE_KAFKA_IMPL", "noida".to_owned()),
+            ],
+            ("SLUICE_KAFKA_KEEP_DATA", "1"),
+        )
+    }
+
+    /// RabbitMQ on `port`, data kept across restarts.
+    pub(crate) fn rabbitmq(port: u16) -> DedicatedBroker {
+        Self::start_new(
+            "rabbitmq.sh",
+            vec![("SLUICE_RABBITMQ_PORT", port.to_string())],
+            ("SLUICE_RABBITMQ_KEEP_DATA", "1"),
+        )
+    }
+
+    fn start_new(
+        script: &'static str,
+        mut env: Vec<(&'static str, String)>,
+        keep: (&'static str, &str),
+    ) -> DedicatedBroker {
+        let mut broker = DedicatedBroker {
+            script,
+            env: env.clone(),
+            addr: String::new(),
+        };
+        // A clean start: wipe what an earlier run may have left.
+        broker.run("stop");
+        env.push((keep.0, keep.1.to_owned()));
+        broker.env = env;
+        broker.addr = broker.run("start");
+        broker
+    }
+
+    fn run(&self, action: &str) -> String {
+        let path = format!("{}/{}", env("SLUICE_SERVICES_SCRIPTS"), self.script);
+        let out = Command::new(&path)
+            .arg(action)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap_or_else(|e| panic!("running {path}: {e}"));
+        assert!(
+            out.status.success(),
+            "{path} {action} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Stops the broker (its data stays).
+    pub(crate) fn stop(&self) {
+        self.run("stop");
+    }
+
+    /// Starts it again on the same port, with the same data.
+    pub(crate) fn restart(&self) {
+        self.run("start");
+    }
+}
+
+impl Drop for DedicatedBroker {
+    fn drop(&mut self) {
+        // Stop and delete the data.
+        self.env.retain(|(k, _)| !k.ends_with("KEEP_DATA"));
+        let path = format!("{}/{}", env("SLUICE_SERVICES_SCRIPTS"), self.script);
+        let _ = Command::new(&path)
+            .arg("stop")
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output();
+    }
+}
