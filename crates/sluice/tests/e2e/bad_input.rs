@@ -55,9 +55,9 @@ fn planned_component_is_not_supported_yet() {
         r#"input:
   http_server: {}
 output:
-  kafka:
-    addresses: [ TODO:9092 ]
-    topic: foo
+  nats:
+    urls: [ nats://127.0.0.1:4222 ]
+    subject: foo
 "#,
     );
     assert_eq!(code, 1);

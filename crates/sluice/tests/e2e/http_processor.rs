@@ -1,0 +1,179 @@
+//! The `http` processor: the `http_client` request mid-pipeline, its
+//! response replacing the message, a failure flagging it (spec 1.3).
+
+use std::time::Duration;
+
+use crate::messages::multipart_parts;
+use crate::support::{Sluice, client};
+use crate::upstream::{Reply, Upstream};
+
+async fn post(sluice: &Sluice, body: &str) -> (u16, String) {
+    let res = client()
+        .post(sluice.url("/post"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrich_call_and_answer_with_sync_response() {
+    let upstream = Upstream::start(|seen, _| {
+        let input: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+        Reply::ok(
+            serde_json::json!({
+                "city": input["location"],
+                "units": input["units"],
+                "temperature": 22,
+            })
+            .to_string(),
+        )
+        .header("Content-Type", "application/json")
+    })
+    .await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: |
+        root = this
+        root.units = "metric"
+    - http:
+        url: {}
+        verb: POST
+        retry_period: 100ms
+    - mapping: |
+        root = this
+        root.status = @http_status_code
+output:
+  sync_response: {{}}
+"#,
+        upstream.url("/forecast")
+    ));
+    let (status, body) = post(&sluice, r#"{"location":"Berlin"}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"{"city":"Berlin","status":200,"temperature":22,"units":"metric"}"#
+    );
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].text(), r#"{"location":"Berlin","units":"metric"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_request_flags_the_message_and_the_caller_gets_it_unchanged() {
+    let upstream = Upstream::always(Reply::new(500, "down")).await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: root = content().uppercase()
+    - http:
+        url: {}
+        retries: 1
+        retry_period: 100ms
+output:
+  sync_response: {{}}
+"#,
+        upstream.url("/x")
+    ));
+    let (status, body) = post(&sluice, "abc").await;
+    assert_eq!((status, body.as_str()), (200, "ABC"));
+    assert_eq!(upstream.wait_for(2, Duration::from_secs(1)).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_error_and_status_of_a_failed_request_can_be_caught() {
+    let upstream = Upstream::always(Reply::new(503, "busy")).await;
+    let url = upstream.url("/x");
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - http:
+        url: {url}
+        retries: 0
+    - catch:
+        - mapping: 'root = "%v|%s".format(@http_status_code, error())'
+output:
+  sync_response: {{}}
+"#
+    ));
+    let (status, body) = post(&sluice, "abc").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        format!(
+            "503|{url}: HTTP request returned unexpected response code (503): 503 Service Unavailable, Error: busy"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_response_becomes_several_messages() {
+    let upstream = Upstream::always(Reply::multipart(&["a", "b", "c"])).await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - http:
+        url: {}
+    - mapping: root = content().uppercase()
+output:
+  sync_response: {{}}
+"#,
+        upstream.url("/x")
+    ));
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    let body = res.text().await.unwrap();
+    let bodies: Vec<String> = multipart_parts(&content_type, &body)
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(bodies, ["A", "B", "C"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_only_fields_are_refused_on_the_processor() {
+    let (_dir, path) = crate::support::write_config(
+        r#"
+input:
+  stdin: {}
+pipeline:
+  processors:
+    - http:
+        url: http://127.0.0.1:9/x
+        propagate_response: true
+output:
+  drop: {}
+"#,
+    );
+    let (code, stdout, stderr) =
+        crate::support::run_cli(&["lint", &path.display().to_string()], "");
+    assert_ne!(code, 0);
+    assert!(
+        format!("{stdout}{stderr}").contains("field propagate_response is invalid"),
+        "{stdout}{stderr}"
+    );
+}
