@@ -96,7 +96,7 @@ pub(crate) struct HttpClientConfig {
     #[serde(default)]
     pub(crate) batching: sluice_core::runtime::batching::BatchPolicyConfig,
     #[serde(default)]
-    multipart: Vec<MultipartPartConfig>,
+    pub(crate) multipart: Vec<MultipartPartConfig>,
     // Processor-only fields (Benthos `http` processor).
     #[serde(default)]
     pub(crate) parallel: bool,
@@ -121,7 +121,7 @@ struct FilterConfig {
 /// One explicit part of a `multipart` request body.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct MultipartPartConfig {
+pub(crate) struct MultipartPartConfig {
     content_type: String,
     content_disposition: String,
     body: String,
@@ -270,7 +270,9 @@ pub(crate) struct HttpClient {
     backoff_on: Vec<u16>,
     drop_on: Vec<u16>,
     successful_on: Vec<u16>,
-    dump_requests: bool,
+    /// `dump_request_log_level`: log every request and response at this
+    /// level.
+    dump_level: Option<tracing::Level>,
     // Exponential wait after a `backoff_on` status; per client instance,
     // reset only by a success (Benthos).
     backoff: Mutex<Duration>,
@@ -371,6 +373,21 @@ impl HttpClient {
             }
             found
         };
+        let dump_level = match config.dump_request_log_level.to_ascii_uppercase().as_str() {
+            "" => None,
+            "TRACE" => Some(tracing::Level::TRACE),
+            "DEBUG" => Some(tracing::Level::DEBUG),
+            "INFO" => Some(tracing::Level::INFO),
+            "WARN" => Some(tracing::Level::WARN),
+            "ERROR" | "FATAL" => Some(tracing::Level::ERROR),
+            other => {
+                lints.push(Lint::error(
+                    mark,
+                    format!("invalid dump_request_log_level {other:?}"),
+                ));
+                None
+            }
+        };
         let client = build_reqwest(config).map_err(|e| lints.push(Lint::error(mark, e)));
         let metadata = NameFilter::build(&config.metadata, mark).map_err(|l| lints.extend(l));
         let extract = NameFilter::build(&config.extract_headers, mark).map_err(|l| lints.extend(l));
@@ -418,7 +435,7 @@ impl HttpClient {
             backoff_on: config.backoff_on.clone(),
             drop_on: config.drop_on.clone(),
             successful_on: config.successful_on.clone(),
-            dump_requests: !config.dump_request_log_level.is_empty(),
+            dump_level,
             backoff: Mutex::new(config.retry_period.0),
             codes: [
                 code("1xx"),
@@ -650,11 +667,30 @@ impl HttpClient {
             {
                 req = req.bearer_auth(token);
             }
-            if self.dump_requests {
-                tracing::debug!(url = %url, verb = %self.verb, "Sending HTTP request.");
+            if let Some(level) = self.dump_level
+                && let Some(Ok(built)) = req.try_clone().map(reqwest::RequestBuilder::build)
+            {
+                let body = built
+                    .body()
+                    .and_then(reqwest::Body::as_bytes)
+                    .unwrap_or_default();
+                let text = dump(
+                    &format!("{} {} HTTP/1.1", built.method(), built.url()),
+                    built.headers(),
+                    body,
+                );
+                log_at(level, "HTTP request", &text);
             }
             let (verdict, error) = match Self::receive(req).await {
                 Ok((status, headers, body)) => {
+                    if let Some(level) = self.dump_level {
+                        let text = dump(
+                            &format!("HTTP/1.1 {}", status_text(status)),
+                            &headers,
+                            &body,
+                        );
+                        log_at(level, "HTTP response", &text);
+                    }
                     if let Some(counter) =
                         self.codes.get(usize::from(status / 100).saturating_sub(1))
                     {
@@ -753,6 +789,30 @@ impl HttpClient {
             };
             msg.set_meta(key, value);
         }
+    }
+}
+
+/// A request or response as text, the way it goes over the wire.
+fn dump(first_line: &str, headers: &HeaderMap, body: &[u8]) -> String {
+    let mut text = format!("{first_line}\r\n");
+    for (name, value) in headers {
+        text.push_str(name.as_str());
+        text.push_str(": ");
+        text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        text.push_str("\r\n");
+    }
+    text.push_str("\r\n");
+    text.push_str(&String::from_utf8_lossy(body));
+    text
+}
+
+fn log_at(level: tracing::Level, what: &str, text: &str) {
+    match level {
+        tracing::Level::TRACE => tracing::trace!(dump = %text, "{what}"),
+        tracing::Level::DEBUG => tracing::debug!(dump = %text, "{what}"),
+        tracing::Level::INFO => tracing::info!(dump = %text, "{what}"),
+        tracing::Level::WARN => tracing::warn!(dump = %text, "{what}"),
+        tracing::Level::ERROR => tracing::error!(dump = %text, "{what}"),
     }
 }
 

@@ -97,6 +97,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         (config.propagate_response, "propagate_response"),
         (config.max_in_flight.is_some(), "max_in_flight"),
         (!config.batching.is_noop(), "batching"),
+        (!config.multipart.is_empty(), "multipart"),
     ] {
         if set {
             lints.push(Lint::error(

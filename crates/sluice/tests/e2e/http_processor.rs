@@ -154,26 +154,34 @@ output:
     assert_eq!(bodies, ["A", "B", "C"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_only_fields_are_refused_on_the_processor() {
-    let (_dir, path) = crate::support::write_config(
-        r#"
+#[test]
+fn output_only_fields_are_refused_on_the_processor() {
+    for (field, yaml) in [
+        ("propagate_response", "propagate_response: true"),
+        ("multipart", "multipart: [{body: x}]"),
+        ("max_in_flight", "max_in_flight: 2"),
+    ] {
+        let (_dir, path) = crate::support::write_config(&format!(
+            r#"
 input:
-  stdin: {}
+  stdin: {{}}
 pipeline:
   processors:
     - http:
         url: http://127.0.0.1:9/x
-        propagate_response: true
+        {yaml}
 output:
-  drop: {}
-"#,
-    );
-    let (code, stdout, stderr) =
-        crate::support::run_cli(&["lint", &path.display().to_string()], "");
-    assert_ne!(code, 0);
-    assert!(
-        format!("{stdout}{stderr}").contains("field propagate_response is invalid"),
-        "{stdout}{stderr}"
-    );
+  drop: {{}}
+"#
+        ));
+        let (code, stdout, stderr) =
+            crate::support::run_cli(&["lint", &path.display().to_string()], "");
+        assert_ne!(code, 0, "{field}");
+        assert!(
+            format!("{stdout}{stderr}").contains(&format!(
+                "field {field} is invalid when the component type is http"
+            )),
+            "{stdout}{stderr}"
+        );
+    }
 }

@@ -1136,3 +1136,31 @@ async fn explicit_multipart_parts_are_interpolated() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_request_log_level_logs_requests_and_responses() {
+    let upstream = Upstream::always(Reply::ok("dumped answer").header("X-Up", "1")).await;
+    let sluice = Sluice::start(&proxy_config(
+        &upstream.url("/dump"),
+        "dump_request_log_level: INFO\nheaders:\n  X-Mine: yes",
+        "",
+    ));
+    let answer = post(&sluice, "/post", "dumped request").await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "dumped answer")
+    );
+    assert!(
+        sluice.wait_for_log("dumped answer", Duration::from_secs(2)),
+        "{}",
+        sluice.logs()
+    );
+    let logs = sluice.logs();
+    assert!(
+        logs.contains(&format!("POST {} HTTP/1.1", upstream.url("/dump"))),
+        "{logs}"
+    );
+    assert!(logs.contains("x-mine: yes"), "{logs}");
+    assert!(logs.contains("dumped request"), "{logs}");
+    assert!(logs.contains("HTTP/1.1 200 OK"), "{logs}");
+}
