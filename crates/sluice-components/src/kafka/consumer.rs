@@ -8,14 +8,48 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{Headers, Message as _};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_bloblang::Value;
 use sluice_core::component::input::{Input, InputError};
 use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// Keeps the partitions' high watermarks from the client's statistics
+/// (`kafka_lag` without a request per record).
+#[derive(Default)]
+pub(crate) struct LagContext {
+    high: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl LagContext {
+    fn lag(&self, topic: &str, partition: i32, offset: i64) -> i64 {
+        let high = self.high.lock().expect("lag lock poisoned");
+        high.get(&(topic.to_owned(), partition))
+            .map_or(0, |high| (high - offset - 1).max(0))
+    }
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut high = self.high.lock().expect("lag lock poisoned");
+        for (name, topic) in statistics.topics {
+            for (partition, stats) in topic.partitions {
+                if partition >= 0 && stats.hi_offset >= 0 {
+                    high.insert((name.clone(), partition), stats.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+type LagConsumer = StreamConsumer<LagContext>;
 
 /// Which partitions to read.
 #[derive(Clone, Debug)]
@@ -122,7 +156,7 @@ struct Replay {
 /// A consumer input; connects on `connect`, commits as messages are acked.
 pub(crate) struct KafkaConsumerInput {
     settings: ConsumerSettings,
-    consumer: Option<Arc<StreamConsumer>>,
+    consumer: Option<Arc<LagConsumer>>,
     checkpoints: Arc<Mutex<Checkpoints>>,
     limit: Arc<Semaphore>,
     replay_tx: mpsc::UnboundedSender<Replay>,
@@ -147,7 +181,7 @@ impl KafkaConsumerInput {
         InputError::Failed(text.into().into())
     }
 
-    async fn open(&self) -> Result<Arc<StreamConsumer>, InputError> {
+    async fn open(&self) -> Result<Arc<LagConsumer>, InputError> {
         let settings = &self.settings;
         let mut client = settings.client.clone();
         client.set("enable.auto.offset.store", "false").set(
@@ -172,7 +206,10 @@ impl KafkaConsumerInput {
                     .set("enable.auto.commit", "false");
             }
         }
-        let consumer: StreamConsumer = client.create().map_err(|e| Self::failed(e.to_string()))?;
+        client.set("statistics.interval.ms", "500");
+        let consumer: LagConsumer = client
+            .create_with_context(LagContext::default())
+            .map_err(|e| Self::failed(e.to_string()))?;
         let consumer = Arc::new(consumer);
         let topics = settings.topics.clone();
         let group = settings.group.is_some();
@@ -283,7 +320,7 @@ impl KafkaConsumerInput {
 }
 
 fn subscribe(
-    consumer: &StreamConsumer,
+    consumer: &LagConsumer,
     topics: &[TopicSpec],
     group: bool,
     oldest: bool,
@@ -373,7 +410,11 @@ impl Input for KafkaConsumerInput {
                             return Err(Self::failed(err.to_string()));
                         }
                     };
-                    let msg = self.to_message(&record);
+                    let mut msg = self.to_message(&record);
+                    // Lag from the high watermark of the last fetch (cached by
+                    // the client, no request per record).
+                    let lag = consumer.context().lag(record.topic(), record.partition(), record.offset());
+                    msg.metadata_mut().insert("kafka_lag".to_owned(), Value::Int(lag));
                     let (topic, partition, offset) =
                         (record.topic().to_owned(), record.partition(), record.offset());
                     drop(record);
