@@ -1164,3 +1164,45 @@ async fn dump_request_log_level_logs_requests_and_responses() {
     assert!(logs.contains("dumped request"), "{logs}");
     assert!(logs.contains("HTTP/1.1 200 OK"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_forwarding_config_passes_status_and_headers_through() {
+    let upstream = Upstream::always(
+        Reply::new(201, r#"{"id":7}"#)
+            .header("Content-Type", "application/json")
+            .header("X-Request-Id", "r-1")
+            .header("Server", "upstream"),
+    )
+    .await;
+    // The README's "Proxying" config, with the URL of the local upstream.
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+    sync_response:
+      status: '${{! @http_status_code }}'
+      metadata_headers:
+        include_prefixes: [content-type, x-]
+output:
+  http_client:
+    url: {}
+    propagate_response: true
+    extract_headers:
+      include_prefixes: [content-type, x-]
+"#,
+        upstream.url("/post")
+    ));
+    let answer = post_with(
+        &sluice,
+        "/post",
+        "{}",
+        &[("Content-Type", "text/plain"), ("X-Caller", "c")],
+    )
+    .await;
+    assert_eq!((answer.status, answer.body.as_str()), (201, r#"{"id":7}"#));
+    assert_eq!(answer.header("content-type"), "application/json");
+    assert_eq!(answer.header("x-request-id"), "r-1");
+    assert!(answer.headers.get("x-caller").is_none());
+    assert!(answer.headers.get("server").is_none());
+}
