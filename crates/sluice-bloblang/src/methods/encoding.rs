@@ -11,7 +11,7 @@ use crate::eval::type_err;
 use crate::methods::{str_arg, text};
 use crate::value::Value;
 
-fn raw_bytes(v: &Value) -> Result<Vec<u8>, String> {
+pub(crate) fn raw_bytes(v: &Value) -> Result<Vec<u8>, String> {
     match v {
         Value::String(s) => Ok(s.as_bytes().to_vec()),
         Value::Bytes(b) => Ok(b.clone()),

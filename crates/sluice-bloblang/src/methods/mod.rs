@@ -4,8 +4,12 @@ use crate::env::Environment;
 use crate::eval::type_err;
 use crate::value::Value;
 
+pub(crate) mod changelog;
+pub(crate) mod codecs;
+pub(crate) mod documents;
 pub(crate) mod encoding;
 pub(crate) mod general;
+pub(crate) mod jwt;
 pub(crate) mod numbers;
 pub(crate) mod strings;
 pub(crate) mod structured;
@@ -18,6 +22,10 @@ pub(crate) fn register(env: &mut Environment) {
     structured::register(env);
     time::register(env);
     encoding::register(env);
+    codecs::register(env);
+    documents::register(env);
+    changelog::register(env);
+    jwt::register(env);
 }
 
 /// The text of a string or bytes value.

@@ -785,22 +785,39 @@ fn slug(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(Value::String(out))
 }
 
+/// Elements whose content is dropped along with the tags when they are not preserved.
+const SKIP_CONTENT: &[&str] = &[
+    "frameset", "iframe", "noembed", "noframes", "noscript", "nostyle", "object", "script",
+    "style", "title",
+];
+
 fn strip_html(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let keep: Vec<String> = match args.first() {
-        Some(Value::Array(a)) => a.iter().filter_map(|x| text(x).ok()).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| text(x).ok())
+            .map(|t| t.to_ascii_lowercase())
+            .collect(),
         _ => Vec::new(),
     };
     let mut out = String::new();
     let mut rest = s.as_str();
+    // The element whose content is being skipped, if any.
+    let mut skipping: Option<String> = None;
     while let Some(i) = rest.find('<') {
-        out.push_str(&rest[..i]);
+        if skipping.is_none() {
+            out.push_str(&rest[..i]);
+        }
         let Some(e) = rest[i..].find('>') else {
-            out.push_str(&rest[i..]);
+            if skipping.is_none() {
+                out.push_str(&rest[i..]);
+            }
             rest = "";
             break;
         };
         let tag = &rest[i..i + e + 1];
+        let closing = tag.starts_with("</");
         let name: String = tag
             .trim_start_matches('<')
             .trim_start_matches('/')
@@ -808,13 +825,36 @@ fn strip_html(v: Value, args: &[Value]) -> Result<Value, String> {
             .take_while(|c| c.is_ascii_alphanumeric())
             .collect::<String>()
             .to_ascii_lowercase();
+        rest = &rest[i + e + 1..];
+        if let Some(skipped) = &skipping {
+            if closing && *skipped == name {
+                skipping = None;
+            }
+            continue;
+        }
         if keep.contains(&name) {
             out.push_str(tag);
+        } else if !closing && !tag.ends_with("/>") && SKIP_CONTENT.contains(&name.as_str()) {
+            skipping = Some(name);
         }
-        rest = &rest[i + e + 1..];
     }
-    out.push_str(rest);
+    if skipping.is_none() {
+        out.push_str(rest);
+    }
     Ok(Value::String(out))
+}
+
+fn unicode_segments(v: Value, args: &[Value]) -> Result<Value, String> {
+    use unicode_segmentation::UnicodeSegmentation as _;
+    let s = text(&v)?;
+    let kind = text(&args[0])?;
+    let parts: Vec<Value> = match kind.as_str() {
+        "grapheme" => s.graphemes(true).map(Value::from).collect(),
+        "word" => s.split_word_bounds().map(Value::from).collect(),
+        "sentence" => s.split_sentence_bounds().map(Value::from).collect(),
+        other => return Err(format!("unknown segmentation type: {other}")),
+    };
+    Ok(Value::Array(parts))
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -834,6 +874,29 @@ pub(crate) fn register(env: &mut Environment) {
         MethodImpl::Simple(slug),
     );
     env.method(
+        "unicode_segments",
+        cat,
+        "Splits text into graphemes, words (with punctuation and spaces) or sentences by the Unicode rules.",
+        vec![p("segmentation_type", Kind::Str)],
+        vec![
+            ex(
+                r#"root.sentences = this.text.unicode_segments("sentence")"#,
+                &[(
+                    r#"{"text":"Hello world. How are you?"}"#,
+                    r#"{"sentences":["Hello world. ","How are you?"]}"#,
+                )],
+            ),
+            ex(
+                r#"root.graphemes = this.emoji.unicode_segments("grapheme")"#,
+                &[(
+                    "{\"emoji\":\"\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}\u{2764}\u{FE0F}\"}",
+                    "{\"graphemes\":[\"\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}\",\"\u{2764}\u{FE0F}\"]}",
+                )],
+            ),
+        ],
+        MethodImpl::Simple(unicode_segments),
+    );
+    env.method(
         "strip_html",
         cat,
         "Removes HTML tags, keeping the listed elements.",
@@ -843,6 +906,12 @@ pub(crate) fn register(env: &mut Environment) {
             &[(
                 r#"{"html_content":"<p>Welcome to <strong>Redpanda Connect</strong>!</p>"}"#,
                 r#"{"plain_text":"Welcome to Redpanda Connect!"}"#,
+            )],
+        ), ex(
+            r#"root.sanitized = this.html.strip_html(["strong", "em"])"#,
+            &[(
+                r#"{"html":"<div><p>Some <strong>bold</strong> and <em>italic</em> text with a <script>alert('xss')</script></p></div>"}"#,
+                r#"{"sanitized":"Some <strong>bold</strong> and <em>italic</em> text with a "}"#,
             )],
         )],
         MethodImpl::Simple(strip_html),

@@ -1,0 +1,426 @@
+//! Compression, symmetric encryption and password hash comparison.
+
+use std::io::{Read as _, Write as _};
+
+use aes::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _, StreamCipher as _};
+use aes_gcm::aead::{Aead as _, KeyInit as _};
+
+use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
+use crate::methods::encoding::raw_bytes;
+use crate::methods::{int_arg, str_arg, text};
+use crate::value::Value;
+
+fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, String> {
+    let flate_level = if (0..=9).contains(&level) {
+        flate2::Compression::new(level as u32)
+    } else {
+        flate2::Compression::default()
+    };
+    let io = |e: std::io::Error| e.to_string();
+    match algorithm {
+        "gzip" | "pgzip" => {
+            let mut w = flate2::write::GzEncoder::new(Vec::new(), flate_level);
+            w.write_all(src).map_err(io)?;
+            w.finish().map_err(io)
+        }
+        "zlib" => {
+            let mut w = flate2::write::ZlibEncoder::new(Vec::new(), flate_level);
+            w.write_all(src).map_err(io)?;
+            w.finish().map_err(io)
+        }
+        "flate" => {
+            let mut w = flate2::write::DeflateEncoder::new(Vec::new(), flate_level);
+            w.write_all(src).map_err(io)?;
+            w.finish().map_err(io)
+        }
+        "snappy" => snap::raw::Encoder::new()
+            .compress_vec(src)
+            .map_err(|e| e.to_string()),
+        "lz4" => {
+            let mut w = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            w.write_all(src).map_err(io)?;
+            w.finish().map_err(|e| e.to_string())
+        }
+        "zstd" => zstd::bulk::compress(src, if level > 0 { level as i32 } else { 3 }).map_err(io),
+        other => Err(format!("unrecognised compression algorithm: {other}")),
+    }
+}
+
+fn decompress_bytes(algorithm: &str, src: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let io = |e: std::io::Error| e.to_string();
+    match algorithm {
+        "gzip" | "pgzip" => {
+            flate2::read::MultiGzDecoder::new(src)
+                .read_to_end(&mut out)
+                .map_err(io)?;
+        }
+        "zlib" => {
+            flate2::read::ZlibDecoder::new(src)
+                .read_to_end(&mut out)
+                .map_err(io)?;
+        }
+        "flate" => {
+            flate2::read::DeflateDecoder::new(src)
+                .read_to_end(&mut out)
+                .map_err(io)?;
+        }
+        "snappy" => {
+            out = snap::raw::Decoder::new()
+                .decompress_vec(src)
+                .map_err(|e| e.to_string())?;
+        }
+        "lz4" => {
+            lz4_flex::frame::FrameDecoder::new(src)
+                .read_to_end(&mut out)
+                .map_err(io)?;
+        }
+        "zstd" => {
+            zstd::stream::read::Decoder::new(src)
+                .and_then(|mut d| d.read_to_end(&mut out))
+                .map_err(io)?;
+        }
+        other => return Err(format!("unrecognised compression algorithm: {other}")),
+    }
+    Ok(out)
+}
+
+fn compress(v: Value, args: &[Value]) -> Result<Value, String> {
+    let algorithm = str_arg(&args[0], "algorithm")?;
+    let level = int_arg(&args[1], "level")?;
+    compress_bytes(&algorithm, level, &raw_bytes(&v)?).map(Value::Bytes)
+}
+
+fn decompress(v: Value, args: &[Value]) -> Result<Value, String> {
+    let algorithm = str_arg(&args[0], "algorithm")?;
+    decompress_bytes(&algorithm, &raw_bytes(&v)?).map(Value::Bytes)
+}
+
+type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
+type Aes192Ctr = ctr::Ctr128BE<aes::Aes192>;
+type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
+
+/// Runs AES in a stream mode (CTR or OFB), which encrypts and decrypts alike.
+fn aes_stream(scheme: &str, key: &[u8], iv: &[u8], data: &mut [u8]) -> Result<(), String> {
+    let bad = |e: aes::cipher::InvalidLength| format!("invalid key or iv length: {e}");
+    match (scheme, key.len()) {
+        ("ctr", 16) => Aes128Ctr::new_from_slices(key, iv)
+            .map_err(bad)?
+            .apply_keystream(data),
+        ("ctr", 24) => Aes192Ctr::new_from_slices(key, iv)
+            .map_err(bad)?
+            .apply_keystream(data),
+        ("ctr", 32) => Aes256Ctr::new_from_slices(key, iv)
+            .map_err(bad)?
+            .apply_keystream(data),
+        ("ofb", 16) => ofb::Ofb::<aes::Aes128>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .apply_keystream(data),
+        ("ofb", 24) => ofb::Ofb::<aes::Aes192>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .apply_keystream(data),
+        ("ofb", 32) => ofb::Ofb::<aes::Aes256>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .apply_keystream(data),
+        (_, n) => return Err(format!("crypto/aes: invalid key size {n}")),
+    }
+    Ok(())
+}
+
+fn aes_cbc(encrypt: bool, key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+    if data.len() % 16 != 0 {
+        return Err(if encrypt {
+            "plaintext is not a multiple of the block size".to_owned()
+        } else {
+            "ciphertext is not a multiple of the block size".to_owned()
+        });
+    }
+    let bad = |e: aes::cipher::InvalidLength| format!("invalid key or iv length: {e}");
+    let mut buf = data.to_vec();
+    macro_rules! run {
+        ($aes:ty) => {
+            if encrypt {
+                cbc::Encryptor::<$aes>::new_from_slices(key, iv)
+                    .map_err(bad)?
+                    .encrypt_padded_mut::<aes::cipher::block_padding::NoPadding>(
+                        &mut buf,
+                        data.len(),
+                    )
+                    .map_err(|e| e.to_string())?;
+            } else {
+                cbc::Decryptor::<$aes>::new_from_slices(key, iv)
+                    .map_err(bad)?
+                    .decrypt_padded_mut::<aes::cipher::block_padding::NoPadding>(&mut buf)
+                    .map_err(|e| e.to_string())?;
+            }
+        };
+    }
+    match key.len() {
+        16 => run!(aes::Aes128),
+        24 => run!(aes::Aes192),
+        32 => run!(aes::Aes256),
+        n => return Err(format!("crypto/aes: invalid key size {n}")),
+    }
+    Ok(buf)
+}
+
+fn aes_gcm(encrypt: bool, key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+    if iv.len() != 12 {
+        return Err(format!("gcm: invalid nonce length {}", iv.len()));
+    }
+    let nonce = aes_gcm::Nonce::from_slice(iv);
+    let fail = |_| "cipher: message authentication failed".to_owned();
+    match key.len() {
+        16 => {
+            let c = aes_gcm::Aes128Gcm::new_from_slice(key).map_err(|e| e.to_string())?;
+            if encrypt {
+                c.encrypt(nonce, data)
+            } else {
+                c.decrypt(nonce, data)
+            }
+            .map_err(fail)
+        }
+        32 => {
+            let c = aes_gcm::Aes256Gcm::new_from_slice(key).map_err(|e| e.to_string())?;
+            if encrypt {
+                c.encrypt(nonce, data)
+            } else {
+                c.decrypt(nonce, data)
+            }
+            .map_err(fail)
+        }
+        n => Err(format!("crypto/aes: invalid key size {n}")),
+    }
+}
+
+fn aes_apply(encrypt: bool, v: &Value, args: &[Value]) -> Result<Value, String> {
+    let scheme = str_arg(&args[0], "scheme")?;
+    let key = raw_bytes(&args[1]).map_err(|e| format!("field key: {e}"))?;
+    let iv = raw_bytes(&args[2]).map_err(|e| format!("field iv: {e}"))?;
+    let data = raw_bytes(v)?;
+    let out = match scheme.as_str() {
+        "ctr" | "ofb" => {
+            if iv.len() != 16 {
+                return Err(format!(
+                    "the key must match the initialisation vector size ({}), got {}",
+                    16,
+                    iv.len()
+                ));
+            }
+            let mut buf = data;
+            aes_stream(&scheme, &key, &iv, &mut buf)?;
+            buf
+        }
+        "cbc" => aes_cbc(encrypt, &key, &iv, &data)?,
+        "gcm" => aes_gcm(encrypt, &key, &iv, &data)?,
+        other => return Err(format!("unrecognized encryption type: {other}")),
+    };
+    Ok(Value::Bytes(out))
+}
+
+fn encrypt_aes(v: Value, args: &[Value]) -> Result<Value, String> {
+    aes_apply(true, &v, args)
+}
+
+fn decrypt_aes(v: Value, args: &[Value]) -> Result<Value, String> {
+    aes_apply(false, &v, args)
+}
+
+fn compare_bcrypt(v: Value, args: &[Value]) -> Result<Value, String> {
+    let secret = text(&v)?;
+    let hashed = str_arg(&args[0], "hashed_secret")?;
+    match bcrypt::verify(secret.as_bytes(), &hashed) {
+        Ok(matched) => Ok(Value::Bool(matched)),
+        Err(e) => Err(format!("failed to compare bcrypt hash: {e}")),
+    }
+}
+
+/// The fields of a PHC-style argon2 string: `$argon2id$v=19$m=4096,t=3,p=1$salt$key`.
+struct Argon2Hash {
+    algorithm: argon2::Algorithm,
+    memory: u32,
+    iterations: u32,
+    parallelism: u32,
+    salt: Vec<u8>,
+    key: Vec<u8>,
+}
+
+fn decode_argon2(hashed: &str) -> Result<Argon2Hash, String> {
+    use base64::Engine as _;
+    let invalid = |why: &str| format!("invalid argon2 hash: {why}");
+    let parts: Vec<&str> = hashed.split('$').collect();
+    if parts.len() != 6 {
+        return Err("invalid argon2 hash".to_owned());
+    }
+    let algorithm = match parts[1] {
+        "argon2i" => argon2::Algorithm::Argon2i,
+        "argon2id" => argon2::Algorithm::Argon2id,
+        _ => return Err(invalid("unrecognised argon2 format")),
+    };
+    if !parts[2].starts_with("v=") {
+        return Err(invalid("failed to parse version"));
+    }
+    let mut memory = None;
+    let mut iterations = None;
+    let mut parallelism = None;
+    let params: Vec<&str> = parts[3].split(',').collect();
+    if params.len() != 3 {
+        return Err(invalid("failed to parse parameters"));
+    }
+    for (param, (name, slot)) in params.iter().zip([
+        ("m=", &mut memory),
+        ("t=", &mut iterations),
+        ("p=", &mut parallelism),
+    ]) {
+        let digits = param
+            .strip_prefix(name)
+            .ok_or_else(|| invalid("failed to parse parameters"))?;
+        *slot = Some(
+            digits
+                .parse::<u32>()
+                .map_err(|_| invalid("failed to parse parameters"))?,
+        );
+    }
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let salt = b64
+        .decode(parts[4])
+        .map_err(|_| invalid("failed to parse base64 salt"))?;
+    let key = b64
+        .decode(parts[5])
+        .map_err(|_| invalid("failed to parse base64 key"))?;
+    Ok(Argon2Hash {
+        algorithm,
+        memory: memory.unwrap_or_default(),
+        iterations: iterations.unwrap_or_default(),
+        parallelism: parallelism.unwrap_or_default(),
+        salt,
+        key,
+    })
+}
+
+fn compare_argon2(v: Value, args: &[Value]) -> Result<Value, String> {
+    let secret = text(&v)?;
+    if secret.is_empty() {
+        return Ok(Value::Bool(false));
+    }
+    let hashed = decode_argon2(&str_arg(&args[0], "hashed_secret")?)?;
+    let params = argon2::Params::new(
+        hashed.memory,
+        hashed.iterations,
+        hashed.parallelism,
+        Some(hashed.key.len()),
+    )
+    .map_err(|e| format!("invalid argon2 hash: {e}"))?;
+    let hasher = argon2::Argon2::new(hashed.algorithm, argon2::Version::V0x13, params);
+    let mut out = vec![0u8; hashed.key.len()];
+    hasher
+        .hash_password_into(secret.as_bytes(), &hashed.salt, &mut out)
+        .map_err(|e| format!("invalid argon2 hash: {e}"))?;
+    // Constant-time comparison, as the hash guards a secret.
+    let diff = out
+        .iter()
+        .zip(&hashed.key)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    Ok(Value::Bool(diff == 0))
+}
+
+pub(crate) fn register(env: &mut Environment) {
+    let cat = "Encoding and Encryption";
+    env.method(
+        "compress",
+        cat,
+        "Compresses bytes with gzip, pgzip, zlib, flate, snappy, lz4 or zstd.",
+        vec![
+            p("algorithm", Kind::Str),
+            opt("level", Kind::Int, Value::Int(-1)),
+        ],
+        vec![ex(
+            r#"root = content().compress("zlib").decompress("zlib").string()"#,
+            &[("hello world", "hello world")],
+        )],
+        MethodImpl::Simple(compress),
+    );
+    env.method(
+        "decompress",
+        cat,
+        "Decompresses bytes compressed with gzip, pgzip, zlib, flate, snappy, lz4 or zstd.",
+        vec![p("algorithm", Kind::Str)],
+        vec![
+            ex(
+                r#"root = content().compress("lz4").decompress("lz4").string()"#,
+                &[("hello world I love space", "hello world I love space")],
+            ),
+            ex(
+                r#"root.message = this.compressed.decode("base64").decompress("gzip").string()"#,
+                &[(
+                    r#"{"compressed":"H4sIAN12MWkAA8tIzcnJVyjPL8pJUfBUyMkvS1UoLkhMTgUAQpDxbxgAAAA="}"#,
+                    r#"{"message":"hello world I love space"}"#,
+                )],
+            ),
+        ],
+        MethodImpl::Simple(decompress),
+    );
+    env.method(
+        "encrypt_aes",
+        cat,
+        "Encrypts bytes with AES in ctr, ofb, cbc (no padding) or gcm mode.",
+        vec![p("scheme", Kind::Str), p("key", Kind::Any), p("iv", Kind::Any)],
+        vec![ex(
+            "let key = \"2b7e151628aed2a6abf7158809cf4f3c\".decode(\"hex\")\nlet vector = \"f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff\".decode(\"hex\")\nroot.encrypted = this.value.encrypt_aes(\"ctr\", $key, $vector).encode(\"hex\")",
+            &[(
+                r#"{"value":"hello world!"}"#,
+                r#"{"encrypted":"84e9b31ff7400bdf80be7254"}"#,
+            )],
+        )],
+        MethodImpl::Simple(encrypt_aes),
+    );
+    env.method(
+        "decrypt_aes",
+        cat,
+        "Decrypts bytes encrypted with AES in ctr, ofb, cbc (no padding) or gcm mode.",
+        vec![p("scheme", Kind::Str), p("key", Kind::Any), p("iv", Kind::Any)],
+        vec![ex(
+            "let key = \"2b7e151628aed2a6abf7158809cf4f3c\".decode(\"hex\")\nlet vector = \"f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff\".decode(\"hex\")\nroot.decrypted = this.value.decode(\"hex\").decrypt_aes(\"ctr\", $key, $vector).string()",
+            &[(
+                r#"{"value":"84e9b31ff7400bdf80be7254"}"#,
+                r#"{"decrypted":"hello world!"}"#,
+            )],
+        )],
+        MethodImpl::Simple(decrypt_aes),
+    );
+    let cat = "String Manipulation";
+    env.method(
+        "compare_bcrypt",
+        cat,
+        "Checks whether a string matches a bcrypt hash.",
+        vec![p("hashed_secret", Kind::Str)],
+        vec![ex(
+            r#"root.match = this.secret.compare_bcrypt("$2y$10$Dtnt5NNzVtMCOZONT705tOcS8It6krJX8bEjnDJnwxiFKsz1C.3Ay")"#,
+            &[
+                (
+                    r#"{"secret":"there-are-many-blobs-in-the-sea"}"#,
+                    r#"{"match":true}"#,
+                ),
+                (r#"{"secret":"will-i-ever-find-love"}"#, r#"{"match":false}"#),
+            ],
+        )],
+        MethodImpl::Simple(compare_bcrypt),
+    );
+    env.method(
+        "compare_argon2",
+        cat,
+        "Checks whether a string matches an argon2 hash that encodes its own options.",
+        vec![p("hashed_secret", Kind::Str)],
+        vec![ex(
+            r#"root.match = this.secret.compare_argon2("$argon2id$v=19$m=4096,t=3,p=1$c2FsdHktbWNzYWx0ZmFjZQ$RMUMwgtS32/mbszd+ke4o4Ej1jFpYiUqY6MHWa69X7Y")"#,
+            &[
+                (
+                    r#"{"secret":"there-are-many-blobs-in-the-sea"}"#,
+                    r#"{"match":true}"#,
+                ),
+                (r#"{"secret":"will-i-ever-find-love"}"#, r#"{"match":false}"#),
+            ],
+        )],
+        MethodImpl::Simple(compare_argon2),
+    );
+}
