@@ -3,16 +3,19 @@
 //! matches `nack_reject_patterns`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Connection, Consumer};
+use lapin::{Channel, Connection, Consumer};
 use regex::Regex;
 use serde::Deserialize;
 use sluice_bloblang::Value;
@@ -81,15 +84,21 @@ struct BindingConfig {
 }
 
 struct Connected {
-    _connection: Connection,
+    connection: Connection,
+    channel: Channel,
     consumer: Consumer,
 }
+
+/// How long `close` waits for the acks of messages still in flight.
+const ACK_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 struct AmqpInput {
     config: AmqpInputConfig,
     urls: Vec<String>,
     reject: Vec<Regex>,
     connected: Option<Connected>,
+    /// Deliveries read whose ack or nack has not reached the broker yet.
+    pending: Arc<AtomicUsize>,
 }
 
 fn failed(text: impl Into<String>) -> InputError {
@@ -163,7 +172,8 @@ impl AmqpInput {
             .await
             .map_err(|e| failed(e.to_string()))?;
         Ok(Connected {
-            _connection: connection,
+            connection,
+            channel,
             consumer,
         })
     }
@@ -252,6 +262,8 @@ impl Input for AmqpInput {
         }
         let acker = delivery.acker;
         let reject = self.reject.clone();
+        let pending = Arc::clone(&self.pending);
+        pending.fetch_add(1, Ordering::AcqRel);
         let ack = Ack::from_fn(move |outcome| {
             tokio::spawn(async move {
                 let res = match outcome {
@@ -270,13 +282,32 @@ impl Input for AmqpInput {
                 if let Err(err) = res {
                     tracing::warn!(error = %err, "Failed to acknowledge AMQP delivery; the broker will redeliver it.");
                 }
+                pending.fetch_sub(1, Ordering::AcqRel);
             });
         });
         Ok(Transaction::new(Batch::from(msg), ack))
     }
 
     async fn close(&mut self) -> Result<(), InputError> {
-        self.connected = None;
+        let Some(connected) = self.connected.take() else {
+            return Ok(());
+        };
+        // Stop deliveries, but keep the connection until the messages in
+        // flight were acked or nacked: closing it first would make the
+        // broker redeliver messages that were already delivered.
+        let tag = ShortString::from(connected.consumer.tag().as_str());
+        let _cancelled = connected
+            .channel
+            .basic_cancel(tag, BasicCancelOptions::default())
+            .await;
+        let deadline = Instant::now() + ACK_DRAIN_TIMEOUT;
+        while self.pending.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _closed = connected
+            .connection
+            .close(200, ShortString::from("bye"))
+            .await;
         Ok(())
     }
 }
@@ -315,5 +346,6 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         config,
         reject,
         connected: None,
+        pending: Arc::new(AtomicUsize::new(0)),
     }))
 }

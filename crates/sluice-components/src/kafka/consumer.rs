@@ -51,6 +51,9 @@ impl ConsumerContext for LagContext {}
 
 type LagConsumer = StreamConsumer<LagContext>;
 
+/// How long `close` waits for the acks of messages still in flight.
+const ACK_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Which partitions to read.
 #[derive(Clone, Debug)]
 pub(crate) enum TopicSpec {
@@ -429,6 +432,14 @@ impl Input for KafkaConsumerInput {
     }
 
     async fn close(&mut self) -> Result<(), InputError> {
+        // Messages still in flight hold checkpoint permits: wait (bounded)
+        // for their acks so their offsets are stored before the last commit.
+        let all = u32::try_from(self.settings.checkpoint_limit.max(1)).unwrap_or(u32::MAX);
+        let _drained = tokio::time::timeout(
+            ACK_DRAIN_TIMEOUT,
+            Arc::clone(&self.limit).acquire_many_owned(all),
+        )
+        .await;
         if let Some(consumer) = self.consumer.take() {
             // Commits what was stored before leaving the group.
             let committed = tokio::task::spawn_blocking(move || {
