@@ -252,7 +252,11 @@ impl KafkaConsumerInput {
                 // Replays wait a little so a failing output is not hammered.
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    let _ = replay_tx.send(retry);
+                    // Fails only once the input is gone; the offset stays
+                    // uncommitted and the record is read again.
+                    if replay_tx.send(retry).is_err() {
+                        tracing::debug!("Input closed before a replay.");
+                    }
                 });
                 return;
             }
@@ -393,42 +397,52 @@ impl Input for KafkaConsumerInput {
 
     async fn read(&mut self) -> Result<Transaction, InputError> {
         let consumer = self.consumer.clone().ok_or(InputError::NotConnected)?;
-        loop {
-            tokio::select! {
-                biased;
-                Some(replay) = self.replay_rx.recv() => return Ok(self.transaction(replay)),
-                permit = Arc::clone(&self.limit).acquire_owned() => {
-                    let permit = permit.expect("checkpoint semaphore is never closed");
-                    let record = tokio::select! {
-                        biased;
-                        Some(replay) = self.replay_rx.recv() => {
-                            return Ok(self.transaction(replay));
-                        }
-                        record = consumer.recv() => record,
-                    };
-                    let record = match record {
-                        Ok(record) => record,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "Failed to read from {}.", self.settings.type_name);
-                            return Err(Self::failed(err.to_string()));
-                        }
-                    };
-                    let mut msg = self.to_message(&record);
-                    // Lag from the high watermark of the last fetch (cached by
-                    // the client, no request per record).
-                    let lag = consumer.context().lag(record.topic(), record.partition(), record.offset());
-                    msg.metadata_mut().insert("kafka_lag".to_owned(), Value::Int(lag));
-                    let (topic, partition, offset) =
-                        (record.topic().to_owned(), record.partition(), record.offset());
-                    drop(record);
-                    self.checkpoints
-                        .lock()
-                        .expect("checkpoint lock poisoned")
-                        .track(&topic, partition, offset);
-                    return Ok(self.transaction(Replay { msg, topic, partition, offset, permit }));
-                }
+        let permit = tokio::select! {
+            biased;
+            Some(replay) = self.replay_rx.recv() => return Ok(self.transaction(replay)),
+            permit = Arc::clone(&self.limit).acquire_owned() => {
+                permit.expect("checkpoint semaphore is never closed")
             }
-        }
+        };
+        let record = tokio::select! {
+            biased;
+            Some(replay) = self.replay_rx.recv() => {
+                return Ok(self.transaction(replay));
+            }
+            record = consumer.recv() => record,
+        };
+        let record = match record {
+            Ok(record) => record,
+            Err(err) => {
+                tracing::warn!(error = %err, "Failed to read from {}.", self.settings.type_name);
+                return Err(Self::failed(err.to_string()));
+            }
+        };
+        let mut msg = self.to_message(&record);
+        // Lag by the high watermark of the client's last statistics (no
+        // request per record).
+        let lag = consumer
+            .context()
+            .lag(record.topic(), record.partition(), record.offset());
+        msg.metadata_mut()
+            .insert("kafka_lag".to_owned(), Value::Int(lag));
+        let (topic, partition, offset) = (
+            record.topic().to_owned(),
+            record.partition(),
+            record.offset(),
+        );
+        drop(record);
+        self.checkpoints
+            .lock()
+            .expect("checkpoint lock poisoned")
+            .track(&topic, partition, offset);
+        Ok(self.transaction(Replay {
+            msg,
+            topic,
+            partition,
+            offset,
+            permit,
+        }))
     }
 
     async fn close(&mut self) -> Result<(), InputError> {
