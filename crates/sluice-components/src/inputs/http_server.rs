@@ -2,7 +2,7 @@
 //! answers each request with its synchronous response.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,9 +18,10 @@ use sluice_bloblang::{Interpolation, Value};
 use sluice_core::component::input::{Input, InputError};
 use sluice_core::config::{GoDuration, Node};
 use sluice_core::environment::{BuildResult, Builder};
-use sluice_core::message::{Batch, Message, MessageContext};
+use sluice_core::message::{Batch, Message, MessageContext, MetadataSource};
 use sluice_core::rate_limit::RateLimit;
 use sluice_core::response::ResponseStore;
+use sluice_core::runtime::stream::Dispatcher;
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -148,10 +149,18 @@ impl MetadataFilter {
     }
 }
 
+/// A response header value: fixed text is validated once at startup.
+enum HeaderSource {
+    Static(HeaderValue),
+    Dynamic(Interpolation),
+}
+
 /// How a successful request is answered (spec 2.5).
 struct Reply {
     status: Interpolation,
-    headers: Vec<(HeaderName, Interpolation)>,
+    // The status when it is fixed text that parses (the usual "200").
+    static_status: Option<StatusCode>,
+    headers: Vec<(HeaderName, HeaderSource)>,
     // Only a key spelled exactly `content-type` drives per-part types.
     part_content_type: Option<Interpolation>,
     metadata_headers: MetadataFilter,
@@ -165,6 +174,8 @@ struct Endpoint {
     rate_limit: Option<Arc<dyn RateLimit>>,
     reply: Reply,
     closing: CancellationToken,
+    // Set once the stream runs; requests then skip the input's read loop.
+    dispatcher: OnceLock<Dispatcher>,
     max_body_bytes: usize,
     ws_welcome_message: Bytes,
     ws_rate_limit_message: Bytes,
@@ -212,8 +223,12 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         if key == "content-type" {
             part_content_type = Some(builder.interpolation(value, mark)?);
         }
+        let source = match static_text(&interp).map(|t| HeaderValue::from_str(&t)) {
+            Some(Ok(value)) => HeaderSource::Static(value),
+            _ => HeaderSource::Dynamic(interp),
+        };
         match HeaderName::from_bytes(key.as_bytes()) {
-            Ok(name) => headers.push((name, interp)),
+            Ok(name) => headers.push((name, source)),
             Err(_) => lints.push(sluice_core::config::Lint::error(
                 mark,
                 format!("invalid response header name {key:?}"),
@@ -250,6 +265,9 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         allowed_verbs: config.allowed_verbs,
         rate_limit,
         reply: Reply {
+            static_status: static_text(&status)
+                .and_then(|t| t.parse::<u16>().ok())
+                .and_then(|c| StatusCode::from_u16(c).ok()),
             status,
             headers,
             part_content_type,
@@ -259,6 +277,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             },
         },
         closing: closing.clone(),
+        dispatcher: OnceLock::new(),
         max_body_bytes: config.max_body_bytes,
         ws_welcome_message: Bytes::from(config.ws_welcome_message),
         ws_rate_limit_message: Bytes::from(config.ws_rate_limit_message),
@@ -314,6 +333,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     };
 
     Ok(Box::new(HttpServerInput {
+        endpoint,
         receiver,
         closing,
         own_server,
@@ -327,6 +347,7 @@ struct OwnServer {
 }
 
 struct HttpServerInput {
+    endpoint: Arc<Endpoint>,
     receiver: mpsc::Receiver<Transaction>,
     closing: CancellationToken,
     own_server: Option<OwnServer>,
@@ -335,6 +356,12 @@ struct HttpServerInput {
 
 #[async_trait]
 impl Input for HttpServerInput {
+    fn attach_dispatcher(&mut self, dispatcher: Dispatcher) {
+        if self.endpoint.dispatcher.set(dispatcher).is_err() {
+            tracing::debug!("Dispatcher already attached.");
+        }
+    }
+
     async fn connect(&mut self) -> Result<(), InputError> {
         if let Some(server) = &mut self.own_server
             && let Some(listener) = server.listener.take()
@@ -423,8 +450,23 @@ impl IntoBytes for Full<Bytes> {
     }
 }
 
+/// Canonical forms of the headers nearly every request carries, so the
+/// common case needs no character-by-character work.
+const COMMON_HEADERS: &[(&str, &str)] = &[
+    ("accept", "Accept"),
+    ("accept-encoding", "Accept-Encoding"),
+    ("connection", "Connection"),
+    ("content-length", "Content-Length"),
+    ("content-type", "Content-Type"),
+    ("host", "Host"),
+    ("user-agent", "User-Agent"),
+];
+
 /// Go's `CanonicalMIMEHeaderKey`: `x-request-id` -> `X-Request-Id`.
 pub(crate) fn canonical_header_key(key: &str) -> String {
+    if let Some((_, canonical)) = COMMON_HEADERS.iter().find(|(lower, _)| *lower == key) {
+        return (*canonical).to_owned();
+    }
     if !key
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -445,11 +487,20 @@ pub(crate) fn canonical_header_key(key: &str) -> String {
 }
 
 /// Metadata every message of a request gets (spec 2.4), in order.
-fn request_metadata(
-    req: &http::request::Parts,
-    info: &RequestInfo,
-    websocket: bool,
-) -> sluice_core::message::Metadata {
+/// What a request's metadata is built from.
+pub(crate) struct RequestSnapshot {
+    pub(crate) parts: http::request::Parts,
+    pub(crate) info: RequestInfo,
+    pub(crate) websocket: bool,
+}
+
+fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadata {
+    let RequestSnapshot {
+        parts: req,
+        info,
+        websocket,
+    } = snapshot;
+    let websocket = *websocket;
     let mut meta = sluice_core::message::Metadata::new();
     let user_agent = req
         .headers
@@ -471,13 +522,10 @@ fn request_metadata(
             Value::from(info.remote.ip().to_string()),
         );
     }
-    let mut seen = Vec::new();
-    for (name, value) in &req.headers {
-        if seen.contains(name) {
-            continue;
-        }
-        seen.push(name.clone());
-        if let Ok(text) = value.to_str() {
+    // `keys` yields each name once and `get` its first value, as Go's
+    // `Header.Get` does.
+    for name in req.headers.keys() {
+        if let Some(Ok(text)) = req.headers.get(name).map(HeaderValue::to_str) {
             meta.insert(canonical_header_key(name.as_str()), Value::from(text));
         }
     }
@@ -595,43 +643,39 @@ impl Endpoint {
                 return error_response(StatusCode::BAD_REQUEST, "Bad request");
             }
         };
-        let metadata = request_metadata(&parts, &info, false);
-        self.submit(bodies, metadata).await
+        // Metadata is built only if something reads it: most pipelines
+        // never look at every request header.
+        let snapshot = RequestSnapshot {
+            parts,
+            info,
+            websocket: false,
+        };
+        let source: MetadataSource = Arc::new(move || request_metadata(&snapshot));
+        self.submit(bodies, source).await
     }
 
     /// Hands a request's messages to the pipeline and answers from the
     /// response store once they are acknowledged.
-    async fn submit(
-        &self,
-        bodies: Vec<Bytes>,
-        metadata: sluice_core::message::Metadata,
-    ) -> HttpResponse {
+    async fn submit(&self, bodies: Vec<Bytes>, metadata: MetadataSource) -> HttpResponse {
         let store = ResponseStore::default();
         let context = MessageContext::with_response_store(store.clone());
         let mut batch = Vec::with_capacity(bodies.len());
-        let mut metadata = Some(metadata);
-        let n_parts = bodies.len();
-        for (part_idx, body) in bodies.into_iter().enumerate() {
+        for body in bodies {
             let mut msg = Message::new(body);
-            // The last part takes the map itself; earlier parts get copies.
-            let meta = if part_idx + 1 == n_parts {
-                metadata.take().unwrap_or_default()
-            } else {
-                metadata.clone().unwrap_or_default()
-            };
-            msg.set_metadata(meta);
+            msg.set_metadata_source(Arc::clone(&metadata));
             msg.set_context(context.clone());
             batch.push(msg);
         }
         let batch = Batch::new(batch);
         let (ack, delivery) = Ack::pair();
+        let tx = Transaction::new(batch, ack);
         let sent = tokio::select! {
             () = self.closing.cancelled() => {
                 return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
             }
-            sent = self.sender.send_timeout(Transaction::new(batch, ack), self.timeout) => sent,
+            sent = self.hand_off(tx) => sent,
         };
-        if sent.is_err() {
+        if !sent {
             return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out");
         }
         let outcome = match tokio::time::timeout(self.timeout, delivery).await {
@@ -648,13 +692,31 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Gives a transaction to the pipeline within `timeout`: directly when
+    /// the stream attached a dispatcher, else through the input's channel.
+    async fn hand_off(&self, tx: Transaction) -> bool {
+        match self.dispatcher.get() {
+            Some(dispatcher) => dispatcher.dispatch(tx, self.timeout).await.is_ok(),
+            None => self.sender.send_timeout(tx, self.timeout).await.is_ok(),
+        }
+    }
+}
+
 impl Reply {
     fn build(&self, responses: Vec<Message>) -> HttpResponse {
         if responses.is_empty() {
             return HttpResponse::new(Full::new(Bytes::new()));
         }
         let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
+        for (name, source) in &self.headers {
+            let value = match source {
+                HeaderSource::Static(value) => {
+                    headers.insert(name.clone(), value.clone());
+                    continue;
+                }
+                HeaderSource::Dynamic(value) => value,
+            };
             match value.render(&responses[..], 0) {
                 Ok(text) => match HeaderValue::from_str(&text) {
                     Ok(v) => {
@@ -669,23 +731,12 @@ impl Reply {
                 }
             }
         }
-        let status = match self.status.render(&responses[..], 0) {
-            Ok(text) if text == "200" => StatusCode::OK,
-            Ok(text) => match text
-                .parse::<u16>()
-                .ok()
-                .and_then(|c| StatusCode::from_u16(c).ok())
-            {
+        let status = match self.static_status {
+            Some(code) => code,
+            None => match self.dynamic_status(&responses) {
                 Some(code) => code,
-                None => {
-                    tracing::error!(status = %text, "Response status is not a number.");
-                    return empty_status(StatusCode::BAD_GATEWAY);
-                }
+                None => return empty_status(StatusCode::BAD_GATEWAY),
             },
-            Err(err) => {
-                tracing::error!(error = %err, "Failed to interpolate response status.");
-                return empty_status(StatusCode::BAD_GATEWAY);
-            }
         };
         let body = if responses.len() == 1 {
             let msg = &responses[0];
@@ -732,6 +783,28 @@ impl Reply {
         res
     }
 
+    /// The interpolated status; `None` (answered 502) when it does not
+    /// render to a number.
+    fn dynamic_status(&self, responses: &[Message]) -> Option<StatusCode> {
+        match self.status.render(responses, 0) {
+            Ok(text) if text == "200" => Some(StatusCode::OK),
+            Ok(text) => {
+                let code = text
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|c| StatusCode::from_u16(c).ok());
+                if code.is_none() {
+                    tracing::error!(status = %text, "Response status is not a number.");
+                }
+                code
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "Failed to interpolate response status.");
+                None
+            }
+        }
+    }
+
     fn apply_metadata_headers(&self, msg: &Message, headers: &mut HeaderMap) {
         if self.metadata_headers.is_empty() {
             return;
@@ -748,6 +821,15 @@ impl Reply {
             }
         }
     }
+}
+
+/// The text of an interpolation without `${! }` parts.
+fn static_text(interp: &Interpolation) -> Option<String> {
+    let no_messages: &[Message] = &[];
+    interp
+        .is_static()
+        .then(|| interp.render(no_messages, 0).ok())
+        .flatten()
 }
 
 fn empty_status(status: StatusCode) -> HttpResponse {

@@ -37,6 +37,14 @@ pub trait Input: Send {
         Ok(())
     }
 
+    /// Offers a dispatcher for handing transactions to the pipeline
+    /// directly. Inputs that receive requests on their own tasks may keep it
+    /// and dispatch from there; `read` then only needs to wait for the end.
+    /// Called once, before `connect`.
+    fn attach_dispatcher(&mut self, dispatcher: crate::runtime::stream::Dispatcher) {
+        drop(dispatcher);
+    }
+
     /// Whether the input is currently connected (for `/ready`).
     fn connected(&self) -> bool {
         true

@@ -11,6 +11,11 @@ use crate::response::ResponseStore;
 /// Message metadata: string keys to typed values, sorted by key.
 pub type Metadata = sluice_bloblang::Metadata;
 
+/// Builds a message's metadata on first access. Inputs whose metadata is
+/// costly and often unused (every HTTP request header) hand this over
+/// instead of a ready map.
+pub type MetadataSource = Arc<dyn Fn() -> Metadata + Send + Sync>;
+
 /// One message: raw bytes, a lazily parsed structured view, metadata, an
 /// error flag and an invisible context that travels with every copy.
 ///
@@ -42,7 +47,9 @@ struct Part {
     // At least one of `raw` and a successful `structured` is always set.
     raw: OnceLock<Bytes>,
     structured: OnceLock<Result<Value, String>>,
-    metadata: Metadata,
+    // Built from `metadata_source` on first access when that is set.
+    metadata: OnceLock<Metadata>,
+    metadata_source: Option<MetadataSource>,
     error: Option<Arc<str>>,
 }
 
@@ -55,7 +62,8 @@ impl Message {
             part: Arc::new(Part {
                 raw,
                 structured: OnceLock::new(),
-                metadata: Metadata::new(),
+                metadata: OnceLock::new(),
+                metadata_source: None,
                 error: None,
             }),
             context: MessageContext::default(),
@@ -114,12 +122,30 @@ impl Message {
 
     /// The metadata of this message.
     pub fn metadata(&self) -> &Metadata {
-        &self.part.metadata
+        self.part.metadata.get_or_init(|| {
+            self.part
+                .metadata_source
+                .as_ref()
+                .map(|build| build())
+                .unwrap_or_default()
+        })
     }
 
     /// Mutable metadata (copies the data if it is shared).
     pub fn metadata_mut(&mut self) -> &mut Metadata {
-        &mut Arc::make_mut(&mut self.part).metadata
+        let part = Arc::make_mut(&mut self.part);
+        if part.metadata.get().is_none() {
+            let built = part
+                .metadata_source
+                .as_ref()
+                .map(|build| build())
+                .unwrap_or_default();
+            let _ = part.metadata.set(built);
+        }
+        part.metadata_source = None;
+        part.metadata
+            .get_mut()
+            .expect("metadata was initialised just above")
     }
 
     /// Sets a string metadata value.
@@ -129,7 +155,16 @@ impl Message {
 
     /// Replaces all metadata.
     pub fn set_metadata(&mut self, metadata: Metadata) {
-        Arc::make_mut(&mut self.part).metadata = metadata;
+        let part = Arc::make_mut(&mut self.part);
+        part.metadata = OnceLock::from(metadata);
+        part.metadata_source = None;
+    }
+
+    /// Replaces all metadata with a map built on first access.
+    pub fn set_metadata_source(&mut self, source: MetadataSource) {
+        let part = Arc::make_mut(&mut self.part);
+        part.metadata = OnceLock::new();
+        part.metadata_source = Some(source);
     }
 
     /// The processing error recorded on this message, if any.
@@ -289,6 +324,23 @@ mod tests {
             .unwrap()
             .push(&Batch::from(copy.clone()));
         assert_eq!(store.take().len(), 1);
+    }
+
+    #[test]
+    fn metadata_sources_run_once_on_first_access() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let mut msg = Message::new("x");
+        msg.set_metadata_source(Arc::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Metadata::from([("k".to_owned(), Value::from("v"))])
+        }));
+        let copy = msg.clone();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(msg.metadata().len(), 1);
+        msg.set_meta("other", "w");
+        assert_eq!(msg.metadata().len(), 2);
+        assert_eq!(copy.metadata().len(), 1);
     }
 
     #[test]

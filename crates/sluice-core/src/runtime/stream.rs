@@ -1,7 +1,7 @@
 //! One stream: input -> processors -> output, with back pressure and a
 //! two-phase shutdown.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -103,6 +103,46 @@ impl Engine {
     }
 }
 
+/// Lets an input that receives requests itself (such as `http_server`) hand
+/// transactions straight to the pipeline from its request handlers, without
+/// a hop through its own `read` loop.
+///
+/// Capacity is bounded exactly as for pulled transactions. Once the stream
+/// has drained, `dispatch` refuses every transaction.
+#[derive(Clone)]
+pub struct Dispatcher {
+    engine: Weak<Engine>,
+    in_flight: Arc<Semaphore>,
+    tracker: TaskTracker,
+    hard_stop: CancellationToken,
+}
+
+impl Dispatcher {
+    /// Hands `tx` to the pipeline, waiting at most `wait` for capacity. The
+    /// transaction is handed back when there is none in time or the stream
+    /// has stopped. Processing goes on even if the caller stops waiting.
+    pub async fn dispatch(&self, tx: Transaction, wait: Duration) -> Result<(), Transaction> {
+        let Ok(Ok(permit)) =
+            tokio::time::timeout(wait, Arc::clone(&self.in_flight).acquire_owned()).await
+        else {
+            return Err(tx);
+        };
+        let Some(engine) = self.engine.upgrade() else {
+            return Err(tx);
+        };
+        let hard = self.hard_stop.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                // Dropping the transaction nacks it.
+                () = hard.cancelled() => {}
+                () = engine.process(tx, None) => {}
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+}
+
 /// A handle for checking a running stream's readiness.
 #[derive(Clone)]
 pub struct Readiness {
@@ -181,7 +221,17 @@ impl Stream {
         });
         // Bounds the transactions in flight between the input and the output:
         // once it is exhausted the input stops reading (back pressure).
-        let in_flight = Arc::new(Semaphore::new(threads.max(1) + max_in_flight));
+        // One transaction per pipeline thread and per output slot, plus the
+        // one an input holds while it waits to hand it over (as Benthos's
+        // input goroutine does).
+        let in_flight = Arc::new(Semaphore::new(threads.max(1) + max_in_flight + 1));
+
+        reader.attach_dispatcher(Dispatcher {
+            engine: Arc::downgrade(&engine),
+            in_flight: Arc::clone(&in_flight),
+            tracker: tracker.clone(),
+            hard_stop: hard_stop.clone(),
+        });
 
         let input_span = tracing::info_span!("input", r#type = %input_type);
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1));

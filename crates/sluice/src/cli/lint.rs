@@ -57,11 +57,11 @@ fn expand(path: &str, acc: &mut Vec<PathBuf>) {
 /// The problems of one config file, formatted.
 pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Vec<String>> {
     let env = environment();
-    let (config, _) = match load_config(path, options)? {
+    let (config, root) = match load_config(path, options)? {
         Ok(loaded) => loaded,
         Err(lints) => return Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
     };
-    match build_stream(&env, &config, &Metrics::default(), None, true) {
+    match build_stream(&env, &config, &root, &Metrics::default(), None, true) {
         Ok(_) => Ok(Vec::new()),
         Err(lints) => Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
     }

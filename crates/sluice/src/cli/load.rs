@@ -75,6 +75,7 @@ pub(crate) struct BuiltStream {
 pub(crate) fn build_stream(
     env: &Environment,
     config: &Config,
+    root: &Node,
     metrics: &Metrics,
     shared: Option<Arc<SharedHttpServer>>,
     dry_run: bool,
@@ -87,7 +88,7 @@ pub(crate) fn build_stream(
     if let Some(shared) = shared {
         resources.insert(shared);
     }
-    let mut lints = Vec::new();
+    let mut lints = unsupported_http_fields(config, root);
     {
         let mut builder = Builder::new(env, &resources);
         let mut limits = Vec::new();
@@ -148,6 +149,32 @@ pub(crate) fn build_stream(
             Err(lints)
         }
     }
+}
+
+/// Fields of the top-level `http` section that sluice cannot honour yet.
+fn unsupported_http_fields(config: &Config, root: &Node) -> Vec<Lint> {
+    let http = &config.http;
+    let at = |field: &str| {
+        root.get("http")
+            .and_then(|h| h.get(field))
+            .map_or(root.mark, |n| n.mark)
+    };
+    let mut lints = Vec::new();
+    for (set, field) in [
+        (!http.cert_file.is_empty(), "cert_file"),
+        (!http.key_file.is_empty(), "key_file"),
+        (http.basic_auth.enabled, "basic_auth"),
+        (http.cors.enabled, "cors"),
+        (http.debug_endpoints, "debug_endpoints"),
+    ] {
+        if set {
+            lints.push(Lint::error(
+                at(field),
+                format!("http field {field} is not supported yet"),
+            ));
+        }
+    }
+    lints
 }
 
 /// The type key of a component node, for logs.

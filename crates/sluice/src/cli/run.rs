@@ -54,10 +54,10 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
     };
-    let (config, _) = match load_config(&path, &options)? {
+    let (config, root) = match load_config(&path, &options)? {
         Ok(loaded) => loaded,
         Err(lints) => {
-            logging::init("INFO", "logfmt", false);
+            logging::init("INFO", &sluice_core::config::LoggerConfig::default());
             report_lints(&path, &lints);
             return Ok(ExitCode::FAILURE);
         }
@@ -66,7 +66,7 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .log_level
         .clone()
         .unwrap_or_else(|| config.logger.level.clone());
-    logging::init(&level, &config.logger.format, config.logger.add_timestamp);
+    logging::init(&level, &config.logger);
 
     // On a single core (a container limit or `taskset`) a current-thread
     // runtime avoids the work-stealing scheduler's cross-thread wake-ups.
@@ -84,7 +84,7 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
     // main thread by `block_on`, every request would cross threads twice.
     let chilled = common.chilled;
     runtime.block_on(async move {
-        tokio::spawn(async move { run_stream(&path, config, chilled).await })
+        tokio::spawn(async move { run_stream(&path, config, root, chilled).await })
             .await
             .context("the stream task panicked")?
     })
@@ -102,6 +102,7 @@ fn report_lints(path: &Path, lints: &[sluice_core::config::Lint]) {
 async fn run_stream(
     path: &Path,
     config: sluice_core::config::Config,
+    root: sluice_core::config::Node,
     chilled: bool,
 ) -> anyhow::Result<ExitCode> {
     let env = environment();
@@ -110,7 +111,7 @@ async fn run_stream(
         .http
         .enabled
         .then(|| SharedHttpServer::new(&config.http.root_path, metrics.clone()));
-    let built = match build_stream(&env, &config, &metrics, shared.clone(), false) {
+    let built = match build_stream(&env, &config, &root, &metrics, shared.clone(), false) {
         Ok(built) => built,
         Err(lints) => {
             let fatal = lints.iter().any(is_error);

@@ -61,7 +61,11 @@ impl Sluice {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("Listening for HTTP requests at: http://").nth(1) {
-                    let _ = addr_tx.send(addr.trim().to_owned());
+                    let addr: String = addr
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
+                    let _ = addr_tx.send(addr);
                 }
                 sink.lock().unwrap().push(line);
             }

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::{Endpoint, request_metadata};
+use super::{Endpoint, RequestSnapshot, request_metadata};
 use crate::http::{Handler, HttpResponse, RequestInfo, error_response};
 
 pub(super) struct WebSocketHandler(pub(super) Arc<Endpoint>);
@@ -47,7 +47,11 @@ impl Handler for WebSocketHandler {
         };
         let upgrade = hyper::upgrade::on(&mut req);
         let (parts, _body) = req.into_parts();
-        let metadata = request_metadata(&parts, &info, true);
+        let metadata = request_metadata(&RequestSnapshot {
+            parts,
+            info,
+            websocket: true,
+        });
         tokio::spawn(async move {
             match upgrade.await {
                 Ok(upgraded) => {
