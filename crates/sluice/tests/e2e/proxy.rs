@@ -260,7 +260,7 @@ async fn failure_after_retries_is_a_502_with_the_benthos_error_text() {
     assert_eq!(seen.len(), 3);
     for gap in gaps(&seen) {
         assert!(
-            gap >= Duration::from_millis(95) && gap < Duration::from_millis(600),
+            gap >= Duration::from_millis(80) && gap < Duration::from_millis(600),
             "{gap:?}"
         );
     }
@@ -289,7 +289,7 @@ output:
     assert_eq!(seen.len(), 2);
     let gap = seen[1].at - seen[0].at;
     assert!(
-        gap >= Duration::from_millis(950) && gap < Duration::from_millis(1600),
+        gap >= Duration::from_millis(900) && gap < Duration::from_millis(1600),
         "{gap:?}"
     );
 }
@@ -306,7 +306,7 @@ async fn backoff_on_statuses_double_the_wait_up_to_max_retry_backoff() {
     .await;
     let sluice = Sluice::start(&proxy_config(
         &upstream.url("/x"),
-        "retries: 5\nmax_retry_backoff: 300ms",
+        "retries: 5\nretry_period: 200ms\nmax_retry_backoff: 800ms",
         "",
     ));
     let answer = post(&sluice, "/post", "x").await;
@@ -314,9 +314,11 @@ async fn backoff_on_statuses_double_the_wait_up_to_max_retry_backoff() {
     let seen = upstream.seen();
     assert_eq!(seen.len(), 5);
     let ms: Vec<u128> = gaps(&seen).iter().map(Duration::as_millis).collect();
-    // 100ms, 200ms, then capped at 300ms.
-    for (gap, want) in ms.iter().zip([100, 200, 300, 300]) {
-        assert!(*gap >= want - 5 && *gap < want + 150, "gaps {ms:?}");
+    // 200ms, 400ms, 800ms, then capped at 800ms (not 1600ms). Arrival times
+    // are taken in the test process, so a loaded machine can shift one
+    // arrival and shorten the gap after it: hence the slack both ways.
+    for (gap, want) in ms.iter().zip([200, 400, 800, 800]) {
+        assert!(*gap >= want * 4 / 5 && *gap < want + 300, "gaps {ms:?}");
     }
 }
 
@@ -342,8 +344,9 @@ async fn custom_backoff_on_and_linear_retries_mix() {
         .map(Duration::as_millis)
         .collect();
     assert_eq!(ms.len(), 3, "{ms:?}");
+    // The third wait is linear again: 100ms, not 400ms.
     for (gap, want) in ms.iter().zip([100, 200, 100]) {
-        assert!(*gap >= want - 5 && *gap < want + 150, "gaps {ms:?}");
+        assert!(*gap >= want * 4 / 5 && *gap < want + 250, "gaps {ms:?}");
     }
 }
 
@@ -352,14 +355,14 @@ async fn drop_on_fails_at_once_without_retrying() {
     let upstream = Upstream::always(Reply::new(400, "bad request")).await;
     let sluice = Sluice::start(&proxy_config(
         &upstream.url("/x"),
-        "retries: 3\nretry_period: 1s\ndrop_on: [400]",
+        "retries: 3\nretry_period: 2s\ndrop_on: [400]",
         "",
     ));
     let answer = post(&sluice, "/post", "x").await;
     assert_eq!(answer.status, 502);
     assert!(answer.body.contains("(400)"), "{}", answer.body);
     assert!(
-        answer.elapsed < Duration::from_millis(900),
+        answer.elapsed < Duration::from_millis(1500),
         "{:?}",
         answer.elapsed
     );
