@@ -6,7 +6,6 @@
 //! smaller and faster than adapting a typed-label registry to that.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -93,7 +92,7 @@ impl Metrics {
             let mut last_name = "";
             for ((name, labels), value) in map.iter() {
                 if name != last_name {
-                    let _ = writeln!(out, "# TYPE {name} {kind}");
+                    out.push_str(&format!("# TYPE {name} {kind}\n"));
                     last_name = name;
                 }
                 out.push_str(name);
@@ -104,11 +103,11 @@ impl Metrics {
                             out.push(',');
                         }
                         let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
-                        let _ = write!(out, "{k}=\"{escaped}\"");
+                        out.push_str(&format!("{k}=\"{escaped}\""));
                     }
                     out.push('}');
                 }
-                let _ = writeln!(out, " {}", value.load(Ordering::Relaxed));
+                out.push_str(&format!(" {}\n", value.load(Ordering::Relaxed)));
             }
         }
         out

@@ -71,7 +71,9 @@ impl Drop for Shared {
         };
         match self.sink.take() {
             Some(Sink::Delivery(tx)) => {
-                let _ = tx.send(outcome);
+                // The source may have stopped waiting (a caller that timed
+                // out); the outcome then has nobody to tell.
+                drop(tx.send(outcome));
             }
             Some(Sink::Parents(parents)) => {
                 for parent in parents {
@@ -128,7 +130,7 @@ impl Ack {
     /// Reports the outcome of this clone.
     pub fn resolve(mut self, outcome: Outcome) {
         if let Outcome::Failed(err) = outcome {
-            let _ = self.shared.failure.set(err);
+            drop(self.shared.failure.set(err));
         }
         self.resolved = true;
     }
@@ -154,7 +156,7 @@ impl Clone for Ack {
 impl Drop for Ack {
     fn drop(&mut self) {
         if !self.resolved {
-            let _ = self.shared.failure.set(DeliveryError::Unacknowledged);
+            drop(self.shared.failure.set(DeliveryError::Unacknowledged));
         }
     }
 }

@@ -128,7 +128,7 @@ fn aes_stream(scheme: &str, key: &[u8], iv: &[u8], data: &mut [u8]) -> Result<()
 }
 
 fn aes_cbc(encrypt: bool, key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
-    if data.len() % 16 != 0 {
+    if !data.len().is_multiple_of(16) {
         return Err(if encrypt {
             "plaintext is not a multiple of the block size".to_owned()
         } else {
@@ -201,11 +201,7 @@ fn aes_apply(encrypt: bool, v: &Value, args: &[Value]) -> Result<Value, String> 
     let out = match scheme.as_str() {
         "ctr" | "ofb" => {
             if iv.len() != 16 {
-                return Err(format!(
-                    "the key must match the initialisation vector size ({}), got {}",
-                    16,
-                    iv.len()
-                ));
+                return Err(format!("invalid iv length {}, expected 16", iv.len()));
             }
             let mut buf = data;
             aes_stream(&scheme, &key, &iv, &mut buf)?;

@@ -90,7 +90,9 @@ pub(crate) async fn serve(listener: TcpListener, router: Arc<Router>, stop: Canc
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "Failed to set TCP_NODELAY.");
+        }
         let router = Arc::clone(&router);
         let service =
             hyper::service::service_fn(move |req| dispatch(Arc::clone(&router), req, remote));

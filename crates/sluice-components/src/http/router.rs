@@ -87,6 +87,9 @@ fn find_closing_brace(s: &str) -> Option<usize> {
     None
 }
 
+/// Path parameters in the order the path declares them.
+pub(crate) type PathParams = Vec<(String, String)>;
+
 struct Route {
     path: String,
     pattern: PathPattern,
@@ -121,7 +124,7 @@ impl Router {
     }
 
     /// The handler for `path` and its parameters.
-    pub(crate) fn find(&self, path: &str) -> Option<(Arc<dyn Handler>, Vec<(String, String)>)> {
+    pub(crate) fn find(&self, path: &str) -> Option<(Arc<dyn Handler>, PathParams)> {
         let routes = self.routes.read().expect("router lock poisoned");
         // Exact routes take precedence over prefixes and patterns; among the
         // rest the latest registration wins.

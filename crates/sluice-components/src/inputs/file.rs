@@ -45,8 +45,10 @@ impl Input for FileInput {
                         return Ok(tx);
                     }
                     Err(InputError::EndOfInput) => {
-                        if self.delete_on_finish {
-                            let _ = tokio::fs::remove_file(&*path).await;
+                        if self.delete_on_finish
+                            && let Err(err) = tokio::fs::remove_file(&*path).await
+                        {
+                            tracing::warn!(error = %err, path = %path, "Failed to delete consumed file.");
                         }
                         self.current = None;
                     }

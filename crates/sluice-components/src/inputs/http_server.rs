@@ -592,7 +592,13 @@ async fn read_parts(
         .get_param(mime::BOUNDARY)
         .ok_or(BodyError::Bad)?
         .to_string();
-    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(collected) });
+    // Boxed: the parser's state is large, and inline it would make every
+    // request's future (and each move of it) that much bigger.
+    Box::pin(split_multipart(collected, boundary)).await
+}
+
+async fn split_multipart(body: Bytes, boundary: String) -> Result<Vec<Bytes>, BodyError> {
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut bodies = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(|_| BodyError::Bad)? {
@@ -678,9 +684,8 @@ impl Endpoint {
         if !sent {
             return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out");
         }
-        let outcome = match tokio::time::timeout(self.timeout, delivery).await {
-            Ok(outcome) => outcome,
-            Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out"),
+        let Ok(outcome) = tokio::time::timeout(self.timeout, delivery).await else {
+            return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out");
         };
         match outcome {
             Outcome::Delivered => {

@@ -56,8 +56,7 @@ struct Part {
 impl Message {
     /// A message holding `content` as its raw bytes, with empty metadata.
     pub fn new(content: impl Into<Bytes>) -> Self {
-        let raw = OnceLock::new();
-        let _ = raw.set(content.into());
+        let raw = OnceLock::from(content.into());
         Self {
             part: Arc::new(Part {
                 raw,
@@ -107,8 +106,7 @@ impl Message {
     /// Replaces the content with raw bytes.
     pub fn set_content(&mut self, content: impl Into<Bytes>) {
         let part = Arc::make_mut(&mut self.part);
-        part.raw = OnceLock::new();
-        let _ = part.raw.set(content.into());
+        part.raw = OnceLock::from(content.into());
         part.structured = OnceLock::new();
     }
 
@@ -116,8 +114,7 @@ impl Message {
     pub fn set_structured(&mut self, value: Value) {
         let part = Arc::make_mut(&mut self.part);
         part.raw = OnceLock::new();
-        part.structured = OnceLock::new();
-        let _ = part.structured.set(Ok(value));
+        part.structured = OnceLock::from(Ok(value));
     }
 
     /// The metadata of this message.
@@ -140,7 +137,7 @@ impl Message {
                 .as_ref()
                 .map(|build| build())
                 .unwrap_or_default();
-            let _ = part.metadata.set(built);
+            part.metadata = OnceLock::from(built);
         }
         part.metadata_source = None;
         part.metadata

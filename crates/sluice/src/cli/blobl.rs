@@ -62,7 +62,8 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut handle = |line: &[u8]| -> anyhow::Result<()> {
         let msg = SimpleMessage::new(line.to_vec()).with_metadata(metadata.clone());
-        let msg = if args.raw { msg } else { msg };
+        // Messages are parsed only when the mapping reads `this`, so raw
+        // input needs no special handling here.
         let batch = [msg];
         match mapping.exec(&batch[..], 0) {
             Ok(res) => {

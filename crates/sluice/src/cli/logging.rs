@@ -2,7 +2,7 @@
 //! logfmt (default) or JSON lines, with its field names and static fields.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use sluice_core::config::LoggerConfig;
 use tracing::field::{Field, Visit};
@@ -133,7 +133,7 @@ where
                     .into_iter()
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect();
-                let _ = write!(line, "{}", serde_json::Value::Object(map));
+                line.push_str(&serde_json::Value::Object(map).to_string());
             }
         }
         writeln!(writer, "{line}")

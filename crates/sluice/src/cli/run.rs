@@ -169,8 +169,10 @@ async fn run_stream(
         })
         .await;
     server_stop.cancel();
-    if let Some(task) = server_task {
-        let _ = task.await;
+    if let Some(task) = server_task
+        && let Err(err) = task.await
+    {
+        tracing::warn!(error = %err, "HTTP server task failed.");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -184,7 +186,7 @@ async fn wait_for_signal(stop: CancellationToken, delay: std::time::Duration) {
                 Ok(term) => term,
                 Err(err) => {
                     tracing::error!(error = %err, "Failed to listen for SIGTERM.");
-                    let _ = ctrl_c.await;
+                    drop(ctrl_c.await);
                     stop.cancel();
                     return;
                 }

@@ -403,9 +403,11 @@ impl Drop for DedicatedBroker {
         // Stop and delete the data.
         self.env.retain(|(k, _)| !k.ends_with("KEEP_DATA"));
         let path = format!("{}/{}", env("SLUICE_SERVICES_SCRIPTS"), self.script);
-        let _ = Command::new(&path)
-            .arg("stop")
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output();
+        drop(
+            Command::new(&path)
+                .arg("stop")
+                .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+                .output(),
+        );
     }
 }

@@ -65,7 +65,7 @@ impl Sluice {
                         .chars()
                         .take_while(|c| !c.is_whitespace() && *c != '"')
                         .collect();
-                    let _ = addr_tx.send(addr);
+                    drop(addr_tx.send(addr));
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -80,7 +80,7 @@ impl Sluice {
         let addr = match addr_rx.recv_timeout(Duration::from_secs(20)) {
             Ok(addr) => addr.parse().expect("address"),
             Err(_) => {
-                let _ = child.kill();
+                drop(child.kill());
                 panic!(
                     "sluice did not start listening; logs:\n{}",
                     logs.lock().unwrap().join("\n")
@@ -121,10 +121,12 @@ impl Sluice {
 
     /// Sends SIGTERM.
     pub(crate) fn terminate(&self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        drop(
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status(),
+        );
     }
 
     /// Waits for the process to exit.
@@ -142,8 +144,8 @@ impl Sluice {
 
 impl Drop for Sluice {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        drop(self.child.kill());
+        drop(self.child.wait());
     }
 }
 
