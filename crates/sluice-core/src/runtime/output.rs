@@ -181,6 +181,9 @@ impl OutputDriver {
     }
 
     async fn wait_connected(&self) {
+        if self.connected.load(Ordering::Acquire) {
+            return;
+        }
         loop {
             let changed = self.connected_changed.notified();
             if self.connected.load(Ordering::Acquire) {

@@ -122,10 +122,17 @@ impl Dispatcher {
     /// transaction is handed back when there is none in time or the stream
     /// has stopped. Processing goes on even if the caller stops waiting.
     pub async fn dispatch(&self, tx: Transaction, wait: Duration) -> Result<(), Transaction> {
-        let Ok(Ok(permit)) =
-            tokio::time::timeout(wait, Arc::clone(&self.in_flight).acquire_owned()).await
-        else {
-            return Err(tx);
+        // Usually there is capacity: take it without arming a timer.
+        let permit = match Arc::clone(&self.in_flight).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let Ok(Ok(permit)) =
+                    tokio::time::timeout(wait, Arc::clone(&self.in_flight).acquire_owned()).await
+                else {
+                    return Err(tx);
+                };
+                permit
+            }
         };
         let Some(engine) = self.engine.upgrade() else {
             return Err(tx);
