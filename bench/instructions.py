@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Counts user-space instructions per request with callgrind, for sluice running
+examples/weather.yaml and for the hyper baseline doing the same transform.
+
+Unlike CPU time, instruction counts repeat exactly from run to run whatever else
+the machine is doing, so small changes to the request path show up clearly.
+Kernel work (sockets) is not counted. Each server answers a warm-up request and
+then N keep-alive requests over 8 connections; the figure per request is
+(instructions after N - instructions after 8) / (N - 8).
+
+Usage: bench/instructions.py [--requests 2008]
+Needs: valgrind, and `cargo build --release -p sluice -p sluice-components --examples --bins`.
+"""
+import argparse
+import http.client
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BODY = b'{"location":"Berlin"}'
+
+
+def load(port, n, conns=8):
+    def worker(count):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for _ in range(count):
+            c.request("POST", "/weather", BODY)
+            r = c.getresponse()
+            r.read()
+            if r.status != 200:
+                sys.exit(f"status {r.status}")
+    threads = [threading.Thread(target=worker, args=(n // conns,)) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def count(argv, port, n):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                c.request("POST", "/weather", BODY)
+                c.getresponse().read()
+                c.close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    proc.kill()
+                    sys.exit("server did not start under valgrind")
+                time.sleep(0.2)
+        load(port, n - 8)
+        # SIGINT: sluice shuts down gracefully and the baseline exits; either
+        # way callgrind writes its totals.
+        proc.send_signal(2)
+        proc.wait(timeout=60)
+        summary = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
+        match = re.search(r"([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", summary)
+        if match is None:
+            sys.exit(f"no callgrind totals for {argv[0]}")
+        return int(match.group(1).replace(",", ""))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=2008)
+    args = ap.parse_args()
+    release = os.path.join(ROOT, "target", "release")
+    systems = [
+        ("hyper", [os.path.join(release, "examples", "hyper_weather"), "127.0.0.1:4196"], 4196),
+        ("sluice", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "examples", "weather.yaml"),
+                    "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195),
+    ]
+    results = {}
+    for name, argv, port in systems:
+        small = count(argv, port, 8)
+        large = count(argv, port, args.requests)
+        results[name] = (large - small) / (args.requests - 8)
+    for name, per in results.items():
+        print(f"{name:>7}: {per:8.0f} instructions per request ({per / results['hyper']:.2f}x hyper)")
+
+
+if __name__ == "__main__":
+    main()
