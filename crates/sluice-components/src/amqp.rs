@@ -3,43 +3,30 @@
 
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
-use serde::Deserialize;
 use sluice_bloblang::Value;
 use sluice_core::message::Metadata;
 
-/// `tls` block; sluice connects with `amqps://` URLs through the client's
-/// own TLS support, and refuses the options it cannot honour.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct TlsConfig {
-    pub(crate) enabled: bool,
-    pub(crate) skip_cert_verify: bool,
-    pub(crate) enable_renegotiation: bool,
-    pub(crate) root_cas: String,
-    pub(crate) root_cas_file: String,
-    pub(crate) client_certs: Vec<serde::de::IgnoredAny>,
-}
+pub(crate) use crate::tls::TlsConfig;
 
-impl TlsConfig {
-    /// The options of this block that are set but not supported yet.
-    pub(crate) fn unsupported(&self) -> Option<&'static str> {
-        if !self.enabled {
-            return None;
-        }
-        if self.skip_cert_verify {
-            return Some("tls.skip_cert_verify");
-        }
-        if self.enable_renegotiation {
-            return Some("tls.enable_renegotiation");
-        }
-        if !self.root_cas.is_empty() || !self.root_cas_file.is_empty() {
-            return Some("tls.root_cas");
-        }
-        if !self.client_certs.is_empty() {
-            return Some("tls.client_certs");
-        }
-        None
+/// The options of a `tls` block that are set but that the AMQP client cannot
+/// honour yet (it connects with `amqps://` URLs and default certificates).
+pub(crate) fn unsupported_tls(tls: &TlsConfig) -> Option<&'static str> {
+    if !tls.enabled {
+        return None;
     }
+    if tls.skip_cert_verify {
+        return Some("tls.skip_cert_verify");
+    }
+    if tls.enable_renegotiation {
+        return Some("tls.enable_renegotiation");
+    }
+    if !tls.root_cas.is_empty() || !tls.root_cas_file.is_empty() {
+        return Some("tls.root_cas");
+    }
+    if !tls.client_certs.is_empty() {
+        return Some("tls.client_certs");
+    }
+    None
 }
 
 /// Expands comma-separated URL lists.

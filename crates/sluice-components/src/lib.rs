@@ -11,6 +11,7 @@ mod kafka;
 mod outputs;
 mod processors;
 mod rate_limits;
+mod tls;
 
 use sluice_core::config::ComponentKind;
 use sluice_core::environment::{

@@ -17,6 +17,8 @@ use sluice_core::message::Message;
 use sluice_core::metrics::{Counter, Metrics};
 use sluice_core::rate_limit::RateLimit;
 
+use crate::tls::TlsConfig;
+
 fn default_verb() -> String {
     "POST".to_owned()
 }
@@ -150,27 +152,6 @@ struct OAuth2Config {
     token_url: String,
     scopes: Vec<String>,
     endpoint_params: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct TlsConfig {
-    enabled: bool,
-    skip_cert_verify: bool,
-    enable_renegotiation: bool,
-    root_cas: String,
-    root_cas_file: String,
-    client_certs: Vec<ClientCertConfig>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ClientCertConfig {
-    cert: String,
-    key: String,
-    cert_file: String,
-    key_file: String,
-    password: String,
 }
 
 /// Which names pass a prefix/regex filter.

@@ -25,7 +25,7 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 
-use crate::amqp::{TlsConfig, connect, expand_urls, flatten_headers};
+use crate::amqp::{TlsConfig, connect, expand_urls, flatten_headers, unsupported_tls};
 
 fn default_prefetch() -> u16 {
     10
@@ -316,7 +316,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     let config: AmqpInputConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if let Some(field) = config.tls.unsupported() {
+    if let Some(field) = unsupported_tls(&config.tls) {
         lints.push(Lint::error(
             mark,
             format!("amqp_0_9 field {field} is not supported yet"),

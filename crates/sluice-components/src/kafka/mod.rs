@@ -10,27 +10,7 @@ use serde::Deserialize;
 use sluice_core::config::{Lint, Mark};
 use sluice_core::environment::BuildResult;
 
-/// `tls` block of the Kafka components.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct TlsConfig {
-    enabled: bool,
-    skip_cert_verify: bool,
-    enable_renegotiation: bool,
-    root_cas: String,
-    root_cas_file: String,
-    client_certs: Vec<ClientCertConfig>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ClientCertConfig {
-    cert: String,
-    key: String,
-    cert_file: String,
-    key_file: String,
-    password: String,
-}
+pub(crate) use crate::tls::TlsConfig;
 
 /// `sasl` block (`kafka` shape: one mechanism). `kafka_franz` takes a list
 /// of these.

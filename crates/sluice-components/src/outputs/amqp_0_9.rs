@@ -17,7 +17,7 @@ use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::message::Batch;
 use tokio::sync::Mutex;
 
-use crate::amqp::{TlsConfig, connect, expand_urls};
+use crate::amqp::{TlsConfig, connect, expand_urls, unsupported_tls};
 
 fn default_content_type() -> String {
     "application/octet-stream".to_owned()
@@ -324,7 +324,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
     let config: AmqpOutputConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if let Some(field) = config.tls.unsupported() {
+    if let Some(field) = unsupported_tls(&config.tls) {
         lints.push(Lint::error(
             mark,
             format!("amqp_0_9 field {field} is not supported yet"),
