@@ -5,6 +5,7 @@ pub(crate) mod client;
 mod router;
 pub mod shared;
 pub(crate) mod sniff;
+pub(crate) mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,6 +29,14 @@ pub(crate) type HttpResponse = Response<Full<Bytes>>;
 pub(crate) struct RequestInfo {
     pub(crate) remote: SocketAddr,
     pub(crate) params: Vec<(String, String)>,
+    /// The negotiated TLS session, for connections that use TLS.
+    pub(crate) tls: Option<Arc<TlsInfo>>,
+}
+
+/// What a TLS connection negotiated (spec 2.4 metadata).
+pub(crate) struct TlsInfo {
+    pub(crate) version: &'static str,
+    pub(crate) cipher_suite: String,
 }
 
 /// Answers requests routed to one path.
@@ -65,18 +74,74 @@ async fn dispatch(
     router: Arc<Router>,
     req: Request<Incoming>,
     remote: SocketAddr,
+    tls: Option<Arc<TlsInfo>>,
 ) -> Result<HttpResponse, Infallible> {
     let found = router.find(req.uri().path());
     Ok(match found {
-        Some((handler, params)) => handler.handle(req, RequestInfo { remote, params }).await,
+        Some((handler, params)) => {
+            let info = RequestInfo {
+                remote,
+                params,
+                tls,
+            };
+            handler.handle(req, info).await
+        }
         None => error_response(StatusCode::NOT_FOUND, "404 page not found"),
     })
 }
 
+/// Serves one accepted connection until it closes or the server shuts down.
+fn spawn_connection<IO>(
+    io: IO,
+    router: Arc<Router>,
+    remote: SocketAddr,
+    tls: Option<Arc<TlsInfo>>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        dispatch(Arc::clone(&router), req, remote, tls.clone())
+    });
+    let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .into_owned();
+    let conn = watcher.watch(conn);
+    tokio::spawn(async move {
+        if let Err(err) = conn.await {
+            tracing::debug!(error = %err, "Connection ended with an error.");
+        }
+    });
+}
+
+fn tls_info(conn: &tokio_rustls::rustls::ServerConnection) -> TlsInfo {
+    use tokio_rustls::rustls::ProtocolVersion;
+    let version = match conn.protocol_version() {
+        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        Some(ProtocolVersion::TLSv1_1) => "TLSv1.1",
+        _ => "TLSv1.0",
+    };
+    let cipher_suite = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| s.suite().as_str())
+        .unwrap_or_default()
+        .to_owned();
+    TlsInfo {
+        version,
+        cipher_suite,
+    }
+}
+
 /// Serves `router` on `listener` until `stop` is cancelled, then lets open
-/// connections finish their in-flight requests.
-pub(crate) async fn serve(listener: TcpListener, router: Arc<Router>, stop: CancellationToken) {
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+/// connections finish their in-flight requests. With `tls`, every connection
+/// is a TLS one.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Arc<Router>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: CancellationToken,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -94,17 +159,26 @@ pub(crate) async fn serve(listener: TcpListener, router: Arc<Router>, stop: Canc
             tracing::debug!(error = %err, "Failed to set TCP_NODELAY.");
         }
         let router = Arc::clone(&router);
-        let service =
-            hyper::service::service_fn(move |req| dispatch(Arc::clone(&router), req, remote));
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(error = %err, "Connection ended with an error.");
+        let watcher = graceful.watcher();
+        match &tls {
+            None => spawn_connection(stream, router, remote, None, watcher),
+            Some(acceptor) => {
+                // The handshake runs in its own task so a slow client cannot
+                // hold up accepting others.
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match acceptor.accept(stream).await {
+                        Ok(tls_stream) => {
+                            let info = Arc::new(tls_info(tls_stream.get_ref().1));
+                            spawn_connection(tls_stream, router, remote, Some(info), watcher);
+                        }
+                        Err(err) => {
+                            tracing::debug!(error = %err, "TLS handshake failed.");
+                        }
+                    }
+                });
             }
-        });
+        }
     }
     drop(listener);
     graceful.shutdown().await;

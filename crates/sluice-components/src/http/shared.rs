@@ -142,6 +142,6 @@ impl SharedHttpServer {
 
     /// Serves until `stop` is cancelled; in-flight requests complete.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
-        super::serve(listener, Arc::clone(&self.router), stop).await;
+        super::serve(listener, Arc::clone(&self.router), None, stop).await;
     }
 }

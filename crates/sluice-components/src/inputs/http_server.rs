@@ -189,9 +189,26 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     if config.allowed_verbs.is_empty() {
         fail("must specify at least one allowed verb".to_owned());
     }
-    if !config.cert_file.is_empty() || !config.key_file.is_empty() {
-        fail("http_server field cert_file/key_file (TLS) is not supported yet".to_owned());
-    }
+    let tls = match (config.cert_file.is_empty(), config.key_file.is_empty()) {
+        (true, true) => None,
+        (false, false) if !config.address.is_empty() => {
+            match crate::http::tls::acceptor(&config.cert_file, &config.key_file) {
+                Ok(acceptor) => Some(acceptor),
+                Err(err) => {
+                    fail(err);
+                    None
+                }
+            }
+        }
+        (false, false) => {
+            fail("cert_file and key_file need a custom address".to_owned());
+            None
+        }
+        _ => {
+            fail("both cert_file and key_file must be specified, or neither".to_owned());
+            None
+        }
+    };
     if config.cors.enabled {
         fail("http_server field cors is not supported yet".to_owned());
     }
@@ -329,7 +346,11 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
                 })?;
             Some(listener)
         };
-        Some(OwnServer { router, listener })
+        Some(OwnServer {
+            router,
+            tls,
+            listener,
+        })
     };
 
     Ok(Box::new(HttpServerInput {
@@ -343,6 +364,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
 
 struct OwnServer {
     router: Arc<Router>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     listener: Option<std::net::TcpListener>,
 }
 
@@ -372,6 +394,7 @@ impl Input for HttpServerInput {
             tokio::spawn(crate::http::serve(
                 listener,
                 router,
+                server.tls.clone(),
                 self.server_stop.clone(),
             ));
         }
@@ -520,6 +543,16 @@ fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadat
         meta.insert(
             "http_server_remote_ip".to_owned(),
             Value::from(info.remote.ip().to_string()),
+        );
+    }
+    if let Some(tls) = &info.tls {
+        meta.insert(
+            "http_server_tls_version".to_owned(),
+            Value::from(tls.version),
+        );
+        meta.insert(
+            "http_server_tls_cipher_suite".to_owned(),
+            Value::from(tls.cipher_suite.as_str()),
         );
     }
     // `keys` yields each name once and `get` its first value, as Go's

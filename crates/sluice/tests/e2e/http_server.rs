@@ -454,3 +454,68 @@ output:
     assert!(status.success(), "{status:?}");
     assert!(!sluice.logs().contains("panicked"), "{}", sluice.logs());
 }
+
+#[tokio::test]
+async fn own_address_serves_tls_from_cert_and_key_files() {
+    let certs = crate::upstream::Certs::generate();
+    let port = crate::support::free_port();
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    address: 127.0.0.1:{port}
+    path: /secure
+    cert_file: {cert}
+    key_file: {key}
+pipeline:
+  processors:
+    - mapping: 'root = "%s over %s".format(content().string(), @http_server_tls_version)'
+output:
+  sync_response: {{}}
+"#,
+        cert = certs.cert_file.display(),
+        key = certs.key_file.display(),
+    ));
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&certs.ca_file).unwrap()).unwrap();
+    let tls_client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let res = tls_client
+        .post(format!("https://127.0.0.1:{port}/secure"))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "hello over TLSv1.3");
+    // The port speaks only TLS: a plain HTTP request gets no answer.
+    let plain = client()
+        .post(format!("http://127.0.0.1:{port}/secure"))
+        .body("hello")
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    drop(sluice);
+}
+
+#[test]
+fn tls_needs_both_files_and_an_own_address() {
+    let (_dir, path) = write_config(
+        r#"
+input:
+  http_server:
+    path: /secure
+    cert_file: /nonexistent/cert.pem
+    key_file: /nonexistent/key.pem
+output:
+  sync_response: {}
+"#,
+    );
+    let (code, _, stderr) = run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("cert_file and key_file need a custom address"),
+        "{stderr}"
+    );
+}

@@ -192,3 +192,12 @@ pub(crate) fn read_lines(path: &Path, lines: usize, timeout: Duration) -> Vec<St
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A loopback port that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .expect("local address")
+        .port()
+}

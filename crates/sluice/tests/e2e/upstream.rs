@@ -129,6 +129,9 @@ pub(crate) struct Certs {
     _dir: tempfile::TempDir,
     /// The CA certificate, for `tls.root_cas_file`.
     pub(crate) ca_file: PathBuf,
+    /// The server certificate and its key, for a server's `cert_file`/`key_file`.
+    pub(crate) cert_file: PathBuf,
+    pub(crate) key_file: PathBuf,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
 }
@@ -150,9 +153,15 @@ impl Certs {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca_file = dir.path().join("ca.pem");
         std::fs::write(&ca_file, ca.pem()).expect("write CA");
+        let cert_file = dir.path().join("server.pem");
+        std::fs::write(&cert_file, cert.pem()).expect("write server certificate");
+        let key_file = dir.path().join("server-key.pem");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write server key");
         Certs {
             _dir: dir,
             ca_file,
+            cert_file,
+            key_file,
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
         }
