@@ -30,6 +30,7 @@ use crate::http::shared::SharedHttpServer;
 use crate::http::sniff::detect_content_type;
 use crate::http::{Handler, HttpResponse, RequestInfo, Router, error_response};
 
+mod cors;
 mod websocket;
 
 fn default_path() -> String {
@@ -176,6 +177,7 @@ struct Endpoint {
     closing: CancellationToken,
     // Set once the stream runs; requests then skip the input's read loop.
     dispatcher: OnceLock<Dispatcher>,
+    cors: Option<cors::Cors>,
     max_body_bytes: usize,
     ws_welcome_message: Bytes,
     ws_rate_limit_message: Bytes,
@@ -209,9 +211,17 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             None
         }
     };
-    if config.cors.enabled {
-        fail("http_server field cors is not supported yet".to_owned());
-    }
+    let cors = if !config.cors.enabled {
+        None
+    } else if config.address.is_empty() {
+        fail("cors needs a custom address".to_owned());
+        None
+    } else if config.cors.allowed_origins.is_empty() {
+        fail("must specify at least one allowed origin".to_owned());
+        None
+    } else {
+        Some(cors::Cors::new(config.cors.allowed_origins.clone()))
+    };
     if config.tcp.reuse_addr || config.tcp.reuse_port {
         fail("http_server field tcp is not supported yet".to_owned());
     }
@@ -295,6 +305,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         },
         closing: closing.clone(),
         dispatcher: OnceLock::new(),
+        cors,
         max_body_bytes: config.max_body_bytes,
         ws_welcome_message: Bytes::from(config.ws_welcome_message),
         ws_rate_limit_message: Bytes::from(config.ws_rate_limit_message),
@@ -423,7 +434,18 @@ impl Handler for PostHandler {
         let endpoint = Arc::clone(&self.0);
         async move {
             let gzip = accepts_gzip(req.headers());
-            let res = endpoint.handle_post(req, info).await;
+            let res = match &endpoint.cors {
+                None => endpoint.handle_post(req, info).await,
+                Some(cors) => {
+                    if let Some(preflight) = cors.preflight(req.method(), req.headers()) {
+                        return preflight;
+                    }
+                    let request_headers = req.headers().clone();
+                    let mut res = endpoint.handle_post(req, info).await;
+                    cors.decorate(&request_headers, &mut res);
+                    res
+                }
+            };
             if gzip { gzip_response(res) } else { res }
         }
         .boxed()

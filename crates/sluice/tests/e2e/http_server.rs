@@ -519,3 +519,85 @@ output:
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn cors_answers_preflights_and_marks_allowed_origins() {
+    let port = crate::support::free_port();
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    address: 127.0.0.1:{port}
+    path: /post
+    cors:
+      enabled: true
+      allowed_origins: [ "https://app.example" ]
+output:
+  sync_response: {{}}
+"#
+    ));
+    let url = format!("http://127.0.0.1:{port}/post");
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(preflight.headers()["access-control-allow-methods"], "POST");
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "content-type"
+    );
+
+    let allowed = client()
+        .post(&url)
+        .header("Origin", "https://app.example")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(allowed.text().await.unwrap(), "hi");
+
+    let other = client()
+        .post(&url)
+        .header("Origin", "https://evil.example")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    drop(sluice);
+}
+
+#[test]
+fn cors_without_origins_is_a_config_error() {
+    let (_dir, path) = write_config(
+        r#"
+input:
+  http_server:
+    address: 127.0.0.1:0
+    cors:
+      enabled: true
+output:
+  sync_response: {}
+"#,
+    );
+    let (code, _, stderr) = run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("must specify at least one allowed origin"),
+        "{stderr}"
+    );
+}
