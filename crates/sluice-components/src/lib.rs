@@ -32,7 +32,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_input(input(
         "http_server",
         Beta,
-        "Receives messages over HTTP POST and WebSocket (TLS and CORS with its own address) and answers with synchronous responses (no tcp options yet).",
+        "Receives messages over HTTP POST and WebSocket (TLS, CORS and socket options with its own address) and answers with synchronous responses.",
         inputs::http_server::build,
     ));
     env.add_input(input(

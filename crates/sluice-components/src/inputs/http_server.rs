@@ -222,9 +222,6 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     } else {
         Some(cors::Cors::new(config.cors.allowed_origins.clone()))
     };
-    if config.tcp.reuse_addr || config.tcp.reuse_port {
-        fail("http_server field tcp is not supported yet".to_owned());
-    }
     let rate_limit = if config.rate_limit.is_empty() {
         None
     } else {
@@ -347,14 +344,12 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         let listener = if builder.resources().dry_run() {
             None
         } else {
-            let listener = std::net::TcpListener::bind(&config.address)
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                .map_err(|e| {
-                    vec![sluice_core::config::Lint::error(
-                        mark,
-                        format!("failed to bind to address {}: {e}", config.address),
-                    )]
-                })?;
+            let listener = bind(&config.address, &config.tcp).map_err(|e| {
+                vec![sluice_core::config::Lint::error(
+                    mark,
+                    format!("failed to bind to address {}: {e}", config.address),
+                )]
+            })?;
             Some(listener)
         };
         Some(OwnServer {
@@ -371,6 +366,29 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         own_server,
         server_stop: CancellationToken::new(),
     }))
+}
+
+/// Binds a listener with the `tcp` socket options, ready for tokio.
+fn bind(address: &str, tcp: &TcpConfig) -> std::io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = address.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolves to nothing",
+        )
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(tcp.reuse_addr)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(tcp.reuse_port)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 struct OwnServer {

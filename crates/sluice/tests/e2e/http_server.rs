@@ -601,3 +601,33 @@ output:
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn reuse_port_lets_two_instances_share_one_address() {
+    let port = crate::support::free_port();
+    let config = format!(
+        r#"
+input:
+  http_server:
+    address: 127.0.0.1:{port}
+    path: /post
+    tcp:
+      reuse_addr: true
+      reuse_port: true
+output:
+  sync_response: {{}}
+"#
+    );
+    // The second would fail to bind without SO_REUSEPORT.
+    let first = Sluice::start(&config);
+    let second = Sluice::start(&config);
+    let res = client()
+        .post(format!("http://127.0.0.1:{port}/post"))
+        .body("shared")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "shared");
+    drop((first, second));
+}
