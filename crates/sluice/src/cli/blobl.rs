@@ -61,9 +61,13 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut handle = |line: &[u8]| -> anyhow::Result<()> {
-        let msg = SimpleMessage::new(line.to_vec()).with_metadata(metadata.clone());
-        // Messages are parsed only when the mapping reads `this`, so raw
-        // input needs no special handling here.
+        // With --raw, `this` is the line's bytes instead of parsed JSON.
+        let msg = if args.raw {
+            SimpleMessage::from_value(sluice_bloblang::Value::Bytes(line.to_vec()))
+        } else {
+            SimpleMessage::new(line.to_vec())
+        }
+        .with_metadata(metadata.clone());
         let batch = [msg];
         match mapping.exec(&batch[..], 0) {
             Ok(res) => {

@@ -100,3 +100,15 @@ output:
         assert_eq!(res.text().await.unwrap(), expected, "{body}");
     }
 }
+
+#[test]
+fn blobl_raw_makes_this_the_line_itself() {
+    let (code, stdout, stderr) = run_cli(&["blobl", "-r", "root = this.uppercase()"], "hello\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "HELLO\n");
+    // Without --raw the same line is not JSON, so `this` fails.
+    let (code, stdout, stderr) = run_cli(&["blobl", "root = this.uppercase()"], "hello\n");
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("parse as json"), "{stderr}");
+}
