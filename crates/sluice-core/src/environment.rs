@@ -345,7 +345,14 @@ impl<'a> Builder<'a> {
     pub fn processor(&mut self, node: &Node) -> BuildResult<Box<dyn Processor>> {
         let component = self.split(node, ComponentKind::Processor)?;
         let spec = &self.env.processors[component.type_name];
-        (spec.build)(component.config, self)
+        let built = (spec.build)(component.config, self)?;
+        let path = format!("root.processors.{}", component.type_name);
+        Ok(Box::new(crate::runtime::observed::ObservedProcessor::new(
+            built,
+            self.resources.metrics(),
+            component.label.unwrap_or(""),
+            &path,
+        )))
     }
 
     /// Builds a list of processors from a sequence node (absent = none).

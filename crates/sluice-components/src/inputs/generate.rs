@@ -91,7 +91,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         (!parsed.is_zero()).then_some(parsed)
     };
     Ok(Box::new(GenerateInput {
-        mapping: MappingProcessor::new(mapping, builder),
+        mapping: MappingProcessor::new(mapping),
         interval,
         remaining: (config.count > 0).then_some(config.count),
         batch_size: config.batch_size.max(1),

@@ -7,22 +7,14 @@ use sluice_core::component::processor::{Failed, Processor};
 use sluice_core::config::Node;
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
-use sluice_core::metrics::Counter;
 
 pub(crate) struct MappingProcessor {
     mapping: Mapping,
-    errors: Counter,
 }
 
 impl MappingProcessor {
-    pub(crate) fn new(mapping: Mapping, builder: &Builder<'_>) -> Self {
-        Self {
-            mapping,
-            errors: builder.resources().metrics().counter(
-                "processor_error",
-                &[("label", ""), ("path", "root.pipeline")],
-            ),
-        }
+    pub(crate) fn new(mapping: Mapping) -> Self {
+        Self { mapping }
     }
 
     /// Applies the mapping to every message of `batch`; the batch view lets
@@ -54,7 +46,6 @@ impl MappingProcessor {
                     out.push(msg);
                 }
                 Err(err) => {
-                    self.errors.incr();
                     tracing::error!(error = %err, "Mapping failed.");
                     msg.set_error(&err);
                     out.push(msg);
@@ -78,5 +69,5 @@ impl Processor for MappingProcessor {
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Processor>> {
     let mapping = builder.mapping(node)?;
-    Ok(Box::new(MappingProcessor::new(mapping, builder)))
+    Ok(Box::new(MappingProcessor::new(mapping)))
 }

@@ -2,5 +2,6 @@
 
 pub mod backoff;
 pub mod batching;
+pub mod observed;
 pub mod output;
 pub mod stream;

@@ -92,3 +92,67 @@ output:
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// The value of the metric line that starts with `prefix`, if any.
+fn metric(text: &str, prefix: &str) -> Option<u64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_processor_errors_and_traffic() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: root = this.missing.uppercase()
+output:
+  sync_response: {}
+"#,
+    );
+    let failed = client()
+        .post(sluice.url("/post"))
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 200);
+    let text = client()
+        .get(sluice.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = r#"{label="",path="root.processors.mapping"}"#;
+    assert_eq!(
+        metric(&text, &format!("processor_error{path}")),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, &format!("processor_received{path}")),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, &format!("processor_sent{path}")),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, r#"output_sent{label="",path="root.output"}"#),
+        Some(1),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE processor_latency_ns counter"),
+        "{text}"
+    );
+}
