@@ -8,6 +8,7 @@ pub mod http;
 mod inputs;
 #[cfg(feature = "kafka")]
 mod kafka;
+mod name_filter;
 mod outputs;
 mod processors;
 mod rate_limits;

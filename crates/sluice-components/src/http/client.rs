@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use regex::Regex;
 use serde::Deserialize;
 use sluice_bloblang::{Interpolation, Value};
 use sluice_core::config::{GoDuration, Lint, Node};
@@ -17,6 +16,7 @@ use sluice_core::message::Message;
 use sluice_core::metrics::{Counter, Metrics};
 use sluice_core::rate_limit::RateLimit;
 
+use crate::name_filter::{IncludeFilterConfig, NameFilter};
 use crate::tls::TlsConfig;
 
 fn default_verb() -> String {
@@ -51,7 +51,7 @@ pub(crate) struct HttpClientConfig {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
-    metadata: FilterConfig,
+    metadata: IncludeFilterConfig,
     #[serde(default)]
     dump_request_log_level: String,
     #[serde(default)]
@@ -65,7 +65,7 @@ pub(crate) struct HttpClientConfig {
     #[serde(default)]
     tls: TlsConfig,
     #[serde(default)]
-    extract_headers: FilterConfig,
+    extract_headers: IncludeFilterConfig,
     #[serde(default)]
     rate_limit: String,
     #[serde(default = "default_timeout")]
@@ -113,13 +113,6 @@ struct EnabledOnly {
     _rest: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct FilterConfig {
-    include_prefixes: Vec<String>,
-    include_patterns: Vec<String>,
-}
-
 /// One explicit part of a `multipart` request body.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -152,39 +145,6 @@ struct OAuth2Config {
     token_url: String,
     scopes: Vec<String>,
     endpoint_params: BTreeMap<String, Vec<String>>,
-}
-
-/// Which names pass a prefix/regex filter.
-pub(crate) struct NameFilter {
-    prefixes: Vec<String>,
-    patterns: Vec<Regex>,
-}
-
-impl NameFilter {
-    fn build(config: &FilterConfig, mark: sluice_core::config::Mark) -> BuildResult<NameFilter> {
-        let mut patterns = Vec::new();
-        for p in &config.include_patterns {
-            patterns.push(Regex::new(p).map_err(|e| {
-                vec![Lint::error(
-                    mark,
-                    format!("invalid include pattern {p:?}: {e}"),
-                )]
-            })?);
-        }
-        Ok(NameFilter {
-            prefixes: config.include_prefixes.clone(),
-            patterns,
-        })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.prefixes.is_empty() && self.patterns.is_empty()
-    }
-
-    fn matches(&self, name: &str) -> bool {
-        self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
-            || self.patterns.iter().any(|r| r.is_match(name))
-    }
 }
 
 /// A failed request, after retries.

@@ -12,7 +12,6 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use regex::Regex;
 use serde::Deserialize;
 use sluice_bloblang::{Interpolation, Value};
 use sluice_core::component::input::{Input, InputError};
@@ -29,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::http::shared::SharedHttpServer;
 use crate::http::sniff::detect_content_type;
 use crate::http::{Handler, HttpResponse, RequestInfo, Router, error_response};
+use crate::name_filter::{IncludeFilterConfig, NameFilter};
 
 mod cors;
 mod websocket;
@@ -113,7 +113,7 @@ struct SyncResponseConfig {
     #[serde(default = "default_headers")]
     headers: BTreeMap<String, String>,
     #[serde(default)]
-    metadata_headers: MetadataFilterConfig,
+    metadata_headers: IncludeFilterConfig,
 }
 
 impl Default for SyncResponseConfig {
@@ -121,32 +121,8 @@ impl Default for SyncResponseConfig {
         Self {
             status: default_status(),
             headers: default_headers(),
-            metadata_headers: MetadataFilterConfig::default(),
+            metadata_headers: IncludeFilterConfig::default(),
         }
-    }
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct MetadataFilterConfig {
-    include_prefixes: Vec<String>,
-    include_patterns: Vec<String>,
-}
-
-/// Which metadata keys become response headers.
-struct MetadataFilter {
-    prefixes: Vec<String>,
-    patterns: Vec<Regex>,
-}
-
-impl MetadataFilter {
-    fn is_empty(&self) -> bool {
-        self.prefixes.is_empty() && self.patterns.is_empty()
-    }
-
-    fn matches(&self, key: &str) -> bool {
-        self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
-            || self.patterns.iter().any(|r| r.is_match(key))
     }
 }
 
@@ -164,7 +140,8 @@ struct Reply {
     headers: Vec<(HeaderName, HeaderSource)>,
     // Only a key spelled exactly `content-type` drives per-part types.
     part_content_type: Option<Interpolation>,
-    metadata_headers: MetadataFilter,
+    // Which metadata keys become response headers.
+    metadata_headers: NameFilter,
 }
 
 /// State shared by the request handlers of one input.
@@ -260,16 +237,9 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         }
     }
     let status = builder.interpolation(&config.sync_response.status, mark);
-    let mut patterns = Vec::new();
-    for pattern in &config.sync_response.metadata_headers.include_patterns {
-        match Regex::new(pattern) {
-            Ok(r) => patterns.push(r),
-            Err(e) => lints.push(sluice_core::config::Lint::error(
-                mark,
-                format!("failed to compile metadata include pattern {pattern:?}: {e}"),
-            )),
-        }
-    }
+    let metadata_headers = NameFilter::build(&config.sync_response.metadata_headers, mark)
+        .map_err(|l| lints.extend(l))
+        .ok();
     let status = match status {
         Ok(s) => s,
         Err(l) => {
@@ -277,9 +247,9 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             return Err(lints);
         }
     };
-    if !lints.is_empty() {
+    let (Some(metadata_headers), true) = (metadata_headers, lints.is_empty()) else {
         return Err(lints);
-    }
+    };
 
     let (sender, receiver) = mpsc::channel(1);
     let closing = CancellationToken::new();
@@ -295,10 +265,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             status,
             headers,
             part_content_type,
-            metadata_headers: MetadataFilter {
-                prefixes: config.sync_response.metadata_headers.include_prefixes,
-                patterns,
-            },
+            metadata_headers,
         },
         closing: closing.clone(),
         dispatcher: OnceLock::new(),
