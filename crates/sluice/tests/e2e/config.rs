@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Sluice, bin, client, run_cli, write_config};
+use crate::support::{Sluice, bin, client, free_port, run_cli, write_config};
 
 #[test]
 fn top_level_resources_key_is_a_lint() {
@@ -23,15 +23,6 @@ output:
         stderr,
         format!("{path}(3,1) field resources not recognised\n")
     );
-}
-
-/// A free loopback port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts sluice on `config` with `env` and waits for its own listener.

@@ -62,10 +62,7 @@ async fn version_ready_and_endpoints_answer() {
 
 #[tokio::test]
 async fn input_with_its_own_address_does_not_use_the_shared_server() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::support::free_port();
     let sluice = Sluice::start(&format!(
         r#"
 input:
