@@ -19,7 +19,8 @@ use sluice_core::environment::{
     ComponentSpec, Environment, InputBuild, OutputBuild, ProcessorBuild, Status,
 };
 
-pub use http::shared::{SharedHttpServer, VERSION};
+pub use http::listeners::ListenerPool;
+pub use http::shared::{RetiredRoutes, SharedHttpServer, VERSION};
 
 /// Adds every component sluice has to `env`.
 pub fn register_all(env: &mut Environment) {

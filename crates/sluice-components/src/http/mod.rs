@@ -2,6 +2,7 @@
 //! with their own address.
 
 pub(crate) mod client;
+pub mod listeners;
 mod router;
 pub mod shared;
 pub(crate) mod sniff;
@@ -43,6 +44,12 @@ pub(crate) struct TlsInfo {
 pub(crate) trait Handler: Send + Sync {
     fn handle(&self, req: Request<Incoming>, info: RequestInfo)
     -> BoxFuture<'static, HttpResponse>;
+
+    /// Requests this handler is answering right now. A reload waits for a
+    /// retired handler to reach zero before stopping the stream behind it.
+    fn in_progress(&self) -> usize {
+        0
+    }
 }
 
 /// A response the way Go's `http.Error` writes it: the text plus a newline,

@@ -142,6 +142,35 @@ impl Router {
         })
     }
 
+    /// Replaces every route whose path `keep` rejects with the routes of
+    /// `staged`, in one step, and hands back the handlers it removed.
+    pub(crate) fn replace_routes(
+        &self,
+        keep: impl Fn(&str) -> bool,
+        staged: &Router,
+    ) -> Vec<Arc<dyn Handler>> {
+        let staged = staged.routes.read().expect("router lock poisoned");
+        let mut routes = self.routes.write().expect("router lock poisoned");
+        let mut removed = Vec::new();
+        routes.retain(|r| {
+            let kept = keep(&r.path);
+            if !kept {
+                removed.push(Arc::clone(&r.handler));
+            }
+            kept
+        });
+        for route in staged.iter() {
+            routes.retain(|r| r.path != route.path);
+            routes.push(Route {
+                path: route.path.clone(),
+                pattern: PathPattern::parse(&route.path).expect("a registered path parses"),
+                description: route.description.clone(),
+                handler: Arc::clone(&route.handler),
+            });
+        }
+        removed
+    }
+
     /// Every registered path with its description.
     pub(crate) fn endpoints(&self) -> Vec<(String, String)> {
         let routes = self.routes.read().expect("router lock poisoned");

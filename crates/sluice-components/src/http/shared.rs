@@ -3,6 +3,7 @@
 //! `http_server` inputs that have no address of their own.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -21,6 +22,33 @@ pub struct SharedHttpServer {
     router: Arc<Router>,
     root_path: String,
     readiness: Mutex<Vec<ReadinessCheck>>,
+    // The server's own endpoints (`/ping`, `/metrics`...), which a stream's
+    // routes never replace.
+    builtin: Mutex<Vec<String>>,
+}
+
+/// The handlers a reload took off the server. Requests that reached them
+/// before the switch are still being answered by the old stream.
+pub struct RetiredRoutes {
+    handlers: Vec<Arc<dyn Handler>>,
+}
+
+impl RetiredRoutes {
+    /// Waits, at most `limit`, until no request is inside a retired handler,
+    /// so that stopping the old stream turns nobody away. Returns whether
+    /// they went idle in time.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        // Polled: handlers keep only a counter on their hot path, and a
+        // reload is rare enough that a few millisecond ticks cost nothing.
+        while self.handlers.iter().any(|h| h.in_progress() > 0) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
 }
 
 struct FnHandler<F>(F);
@@ -48,6 +76,7 @@ impl SharedHttpServer {
             router: Arc::new(Router::default()),
             root_path: root_path.trim_end_matches('/').to_owned(),
             readiness: Mutex::new(Vec::new()),
+            builtin: Mutex::new(Vec::new()),
         });
         server.register_fn("/ping", "Ping me.", |_, _| {
             async { ok_response("pong", "text/plain; charset=utf-8") }.boxed()
@@ -105,6 +134,39 @@ impl SharedHttpServer {
     {
         self.register(path, description, Arc::new(FnHandler(f)))
             .expect("built-in paths are valid");
+        let mut builtin = self.builtin.lock().expect("builtin lock poisoned");
+        builtin.push(path.to_owned());
+        builtin.push(format!("{}{path}", self.root_path));
+    }
+
+    /// An empty server with the same `root_path`, where a stream being built
+    /// registers its endpoints before [`adopt_routes`](Self::adopt_routes)
+    /// puts them live: a stream that fails to build never answers anyone.
+    pub fn staging(&self) -> Arc<Self> {
+        Arc::new(Self {
+            router: Arc::new(Router::default()),
+            root_path: self.root_path.clone(),
+            readiness: Mutex::new(Vec::new()),
+            builtin: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Makes the endpoints registered on `staged` the live ones, in one
+    /// step, in place of every endpoint a previous stream registered.
+    pub fn adopt_routes(&self, staged: &SharedHttpServer) -> RetiredRoutes {
+        let builtin = self.builtin.lock().expect("builtin lock poisoned");
+        let handlers = self
+            .router
+            .replace_routes(|path| builtin.iter().any(|b| b == path), &staged.router);
+        RetiredRoutes { handlers }
+    }
+
+    /// Forgets the readiness checks of a stream that is being replaced.
+    pub fn clear_readiness_checks(&self) {
+        self.readiness
+            .lock()
+            .expect("readiness lock poisoned")
+            .clear();
     }
 
     /// Registers `handler` at `path` and at `root_path + path`; the last

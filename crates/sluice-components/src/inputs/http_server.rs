@@ -2,6 +2,7 @@
 //! answers each request with its synchronous response.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use sluice_core::transaction::{Ack, Outcome, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::listeners::ListenerPool;
 use crate::http::shared::SharedHttpServer;
 use crate::http::sniff::detect_content_type;
 use crate::http::{Handler, HttpResponse, RequestInfo, Router, error_response};
@@ -158,6 +160,24 @@ struct Endpoint {
     max_body_bytes: usize,
     ws_welcome_message: Bytes,
     ws_rate_limit_message: Bytes,
+    // Requests inside the POST handler, for a reload to wait on.
+    in_progress: AtomicUsize,
+}
+
+/// Counts a request as in progress for as long as it lives.
+struct InProgress(Arc<Endpoint>);
+
+impl InProgress {
+    fn enter(endpoint: &Arc<Endpoint>) -> Self {
+        endpoint.in_progress.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(endpoint))
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Input>> {
@@ -273,6 +293,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         max_body_bytes: config.max_body_bytes,
         ws_welcome_message: Bytes::from(config.ws_welcome_message),
         ws_rate_limit_message: Bytes::from(config.ws_rate_limit_message),
+        in_progress: AtomicUsize::new(0),
     });
 
     let mut routes: Vec<(String, &str, Arc<dyn Handler>)> = Vec::new();
@@ -311,7 +332,11 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         let listener = if builder.resources().dry_run() {
             None
         } else {
-            let listener = bind(&config.address, &config.tcp).map_err(|e| {
+            let bound = match builder.resources().get::<ListenerPool>() {
+                Some(pool) => pool.listener(&config.address, || bind(&config.address, &config.tcp)),
+                None => bind(&config.address, &config.tcp),
+            };
+            let listener = bound.map_err(|e| {
                 vec![sluice_core::config::Lint::error(
                     mark,
                     format!("failed to bind to address {}: {e}", config.address),
@@ -416,8 +441,11 @@ impl Handler for PostHandler {
         req: Request<Incoming>,
         info: RequestInfo,
     ) -> BoxFuture<'static, HttpResponse> {
-        let endpoint = Arc::clone(&self.0);
+        // Entered before the future exists, so a reload that sees zero has
+        // no request between routing and this handler.
+        let guard = InProgress::enter(&self.0);
         async move {
+            let endpoint = &guard.0;
             let gzip = accepts_gzip(req.headers());
             let res = match &endpoint.cors {
                 None => endpoint.handle_post(req, info).await,
@@ -434,6 +462,10 @@ impl Handler for PostHandler {
             if gzip { gzip_response(res) } else { res }
         }
         .boxed()
+    }
+
+    fn in_progress(&self) -> usize {
+        self.0.in_progress.load(Ordering::Relaxed)
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sluice_components::SharedHttpServer;
-use sluice_core::config::{Config, Lint, LintLevel, Node, parse_env_file};
+use sluice_components::{ListenerPool, SharedHttpServer};
+use sluice_core::config::{Config, Lint, Node, parse_env_file};
 use sluice_core::environment::{Builder, BuiltInput, BuiltOutput, Environment, Resources};
 use sluice_core::metrics::Metrics;
 
@@ -80,11 +80,38 @@ pub(crate) fn build_stream(
     shared: Option<Arc<SharedHttpServer>>,
     dry_run: bool,
 ) -> Result<BuiltStream, Vec<Lint>> {
-    let mut resources = if dry_run {
+    let resources = if dry_run {
         Resources::for_dry_run(metrics.clone())
     } else {
         Resources::new(metrics.clone(), config.error_handling.strict)
     };
+    build_with(env, config, root, resources, shared)
+}
+
+/// Builds a stream that will run in this process, with sockets taken from
+/// `listeners` so that a later stream can take them over.
+pub(crate) fn build_hosted_stream(
+    env: &Environment,
+    config: &Config,
+    root: &Node,
+    metrics: &Metrics,
+    shared: Option<Arc<SharedHttpServer>>,
+    listeners: Option<Arc<ListenerPool>>,
+) -> Result<BuiltStream, Vec<Lint>> {
+    let mut resources = Resources::new(metrics.clone(), config.error_handling.strict);
+    if let Some(listeners) = listeners {
+        resources.insert(listeners);
+    }
+    build_with(env, config, root, resources, shared)
+}
+
+fn build_with(
+    env: &Environment,
+    config: &Config,
+    root: &Node,
+    mut resources: Resources,
+    shared: Option<Arc<SharedHttpServer>>,
+) -> Result<BuiltStream, Vec<Lint>> {
     if let Some(shared) = shared {
         resources.insert(shared);
     }
@@ -202,9 +229,4 @@ pub(crate) fn format_lint(path: &Path, lint: &Lint) -> String {
         lint.col,
         lint.message
     )
-}
-
-/// Whether a lint is an error (warnings never block a run).
-pub(crate) fn is_error(lint: &Lint) -> bool {
-    matches!(lint.level, LintLevel::Error)
 }

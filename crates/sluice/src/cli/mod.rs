@@ -7,11 +7,13 @@ use clap::{Args, Parser, Subcommand};
 
 pub(crate) mod blobl;
 mod echo;
+mod host;
 mod lint;
 mod list;
 mod load;
 mod logging;
 mod run;
+mod watch;
 
 #[derive(Parser)]
 #[command(
@@ -52,7 +54,7 @@ pub(crate) struct CommonArgs {
     /// `-r` for `--raw`.
     #[arg(short = 'r', long = "resources")]
     resources: Vec<String>,
-    /// Reload the config when it changes (not supported yet).
+    /// Reload the config when the file changes.
     #[arg(short = 'w', long = "watcher", global = true)]
     watcher: bool,
     /// Template files to load (not supported yet). Not global: `blobl`

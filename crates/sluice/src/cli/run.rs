@@ -8,14 +8,21 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use sluice_components::SharedHttpServer;
 use sluice_core::metrics::Metrics;
-use sluice_core::runtime::stream::Stream;
 use tokio_util::sync::CancellationToken;
 
 use super::CommonArgs;
-use super::load::{
-    LoadOptions, build_stream, environment, format_lint, is_error, load_config, parse_sets,
-};
+use super::host::StreamHost;
+use super::load::{LoadOptions, environment, format_lint, load_config, parse_sets};
 use super::logging;
+use super::watch::Reloader;
+
+/// How `run` runs the stream beyond its config.
+struct RunOptions {
+    /// How to read the config again on reload.
+    load: LoadOptions,
+    /// Reload when the config file changes.
+    watch: bool,
+}
 
 const DEFAULT_PATHS: [&str; 3] = [
     "/benthos.yaml",
@@ -37,9 +44,6 @@ fn resolve_path(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<Pa
 fn refuse_unsupported(common: &CommonArgs) -> anyhow::Result<()> {
     if !common.resources.is_empty() {
         anyhow::bail!("flag --resources is not supported yet");
-    }
-    if common.watcher {
-        anyhow::bail!("flag --watcher is not supported yet");
     }
     if !common.templates.is_empty() {
         anyhow::bail!("flag --templates is not supported yet");
@@ -82,9 +86,12 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .context("failed to start the async runtime")?;
     // The stream runs as a task on the worker threads: driven from the
     // main thread by `block_on`, every request would cross threads twice.
-    let chilled = common.chilled;
+    let run_options = RunOptions {
+        load: options,
+        watch: common.watcher,
+    };
     runtime.block_on(async move {
-        tokio::spawn(async move { run_stream(&path, config, root, chilled).await })
+        tokio::spawn(async move { run_stream(&path, config, root, run_options).await })
             .await
             .context("the stream task panicked")?
     })
@@ -103,29 +110,42 @@ async fn run_stream(
     path: &Path,
     config: sluice_core::config::Config,
     root: sluice_core::config::Node,
-    chilled: bool,
+    options: RunOptions,
 ) -> anyhow::Result<ExitCode> {
-    let env = environment();
+    // Watching starts first, so no edit made once the process runs is missed.
+    let reloader = options
+        .watch
+        .then(|| {
+            Reloader::new(
+                path,
+                options.load,
+                config.http.clone(),
+                config.logger.clone(),
+            )
+        })
+        .transpose()?;
     let metrics = Metrics::default();
     let shared = config
         .http
         .enabled
         .then(|| SharedHttpServer::new(&config.http.root_path, metrics.clone()));
-    let built = match build_stream(&env, &config, &root, &metrics, shared.clone(), false) {
-        Ok(built) => built,
+    let host = StreamHost::new(environment(), metrics, shared.clone());
+    let staged = match host.build(&config, &root) {
+        Ok(staged) => staged,
         Err(lints) => {
-            let fatal = lints.iter().any(is_error);
+            // Build problems stop the run even with --chilled: a component
+            // that cannot be built cannot run.
             report_lints(path, &lints);
-            if fatal || !chilled {
-                return Ok(ExitCode::FAILURE);
-            }
             return Ok(ExitCode::FAILURE);
         }
     };
-    for warning in &built.warnings {
+    for warning in staged.warnings() {
         tracing::warn!("{}", format_lint(path, warning));
     }
 
+    // Endpoints go live before the server listens: the first request
+    // already finds them.
+    let (mut current, _) = host.start(staged);
     let server_stop = CancellationToken::new();
     let mut server_task = None;
     if let Some(shared) = &shared {
@@ -145,29 +165,30 @@ async fn run_stream(
         );
     }
 
-    let threads = match config.pipeline.threads {
-        n if n > 0 => n as usize,
-        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let stream = Stream {
-        input: built.input,
-        pipeline: built.pipeline,
-        threads,
-        output: built.output,
-        output_type: built.output_type,
-        shutdown_timeout: config.shutdown_timeout.0,
-        metrics,
-    };
     let stop = CancellationToken::new();
     tokio::spawn(wait_for_signal(stop.clone(), config.shutdown_delay.0));
-    let readiness_server = shared.clone();
-    stream
-        .run(stop, move |readiness| {
-            if let Some(server) = readiness_server {
-                server.add_readiness_check(move || readiness.output_connected());
+    if let Some(mut reloader) = reloader {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = current.finished() => break,
+                Some(()) = reloader.changed() => {
+                    if let Some(staged) = reloader.build(&host) {
+                        let (next, retired) = host.start(staged);
+                        let old = std::mem::replace(&mut current, next);
+                        tracing::info!("Config reloaded: the new stream is running.");
+                        tokio::spawn(old.retire(retired));
+                    }
+                }
             }
-        })
-        .await;
+        }
+    } else {
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = current.finished() => {}
+        }
+    }
+    current.stop().await;
     server_stop.cancel();
     if let Some(task) = server_task
         && let Err(err) = task.await

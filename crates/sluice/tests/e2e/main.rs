@@ -19,3 +19,4 @@ mod shared_server;
 mod support;
 mod sync_response;
 mod upstream;
+mod watcher;

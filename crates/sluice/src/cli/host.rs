@@ -1,0 +1,170 @@
+//! Runs streams on the process's shared HTTP server, one at a time, and
+//! swaps in a new one without turning requests away (`--watcher`).
+//!
+//! A stream is built against a staging copy of the server, so a config that
+//! fails to build never answers anyone; once it is built its endpoints go
+//! live in one step, and the old stream drains what it already accepted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_components::{ListenerPool, SharedHttpServer};
+use sluice_core::config::{Config, Lint, Node};
+use sluice_core::environment::Environment;
+use sluice_core::metrics::Metrics;
+use sluice_core::runtime::stream::Stream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::load::{BuiltStream, build_hosted_stream};
+
+/// What streams share for the life of the process: the component registry,
+/// metrics, the shared HTTP server and the sockets of own-address inputs.
+pub(crate) struct StreamHost {
+    env: Environment,
+    metrics: Metrics,
+    shared: Option<Arc<SharedHttpServer>>,
+    listeners: Arc<ListenerPool>,
+}
+
+/// A stream that built without problems and is not running yet.
+pub(crate) struct StagedStream {
+    built: BuiltStream,
+    staging: Option<Arc<SharedHttpServer>>,
+    threads: usize,
+    shutdown_timeout: Duration,
+}
+
+impl StagedStream {
+    /// The build's warnings, to be logged.
+    pub(crate) fn warnings(&self) -> &[Lint] {
+        &self.built.warnings
+    }
+}
+
+/// A running stream.
+pub(crate) struct RunningStream {
+    stop: CancellationToken,
+    // None once the stream has ended and its task was awaited.
+    done: Option<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+impl StreamHost {
+    pub(crate) fn new(
+        env: Environment,
+        metrics: Metrics,
+        shared: Option<Arc<SharedHttpServer>>,
+    ) -> Self {
+        Self {
+            env,
+            metrics,
+            shared,
+            listeners: Arc::new(ListenerPool::default()),
+        }
+    }
+
+    /// Builds every component of `config` without making any of it live.
+    pub(crate) fn build(&self, config: &Config, root: &Node) -> Result<StagedStream, Vec<Lint>> {
+        self.listeners.begin();
+        let staging = self.shared.as_ref().map(|live| live.staging());
+        let built = build_hosted_stream(
+            &self.env,
+            config,
+            root,
+            &self.metrics,
+            staging.clone(),
+            Some(Arc::clone(&self.listeners)),
+        )
+        .inspect_err(|_| self.listeners.abandon())?;
+        let threads = match config.pipeline.threads {
+            n if n > 0 => n as usize,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(StagedStream {
+            built,
+            staging,
+            threads,
+            shutdown_timeout: config.shutdown_timeout.0,
+        })
+    }
+
+    /// Puts `staged` live and runs it. Endpoints of a stream that ran before
+    /// are taken off the server and handed back, still answering the
+    /// requests they already have.
+    pub(crate) fn start(
+        &self,
+        staged: StagedStream,
+    ) -> (RunningStream, Option<sluice_components::RetiredRoutes>) {
+        let retired = match (&self.shared, &staged.staging) {
+            (Some(live), Some(staging)) => {
+                live.clear_readiness_checks();
+                Some(live.adopt_routes(staging))
+            }
+            _ => None,
+        };
+        self.listeners.release_unwanted();
+        let built = staged.built;
+        let stream = Stream {
+            input: built.input,
+            pipeline: built.pipeline,
+            threads: staged.threads,
+            output: built.output,
+            output_type: built.output_type,
+            shutdown_timeout: staged.shutdown_timeout,
+            metrics: self.metrics.clone(),
+        };
+        let stop = CancellationToken::new();
+        let readiness_server = self.shared.clone();
+        let done = tokio::spawn(stream.run(stop.clone(), move |readiness| {
+            if let Some(server) = readiness_server {
+                server.add_readiness_check(move || readiness.output_connected());
+            }
+        }));
+        let running = RunningStream {
+            stop,
+            done: Some(done),
+            shutdown_timeout: staged.shutdown_timeout,
+        };
+        (running, retired)
+    }
+}
+
+impl RunningStream {
+    /// Waits until the stream ends by itself (its input ran out).
+    /// Never returns for a stream that has already ended.
+    pub(crate) async fn finished(&mut self) {
+        match &mut self.done {
+            Some(done) => {
+                if let Err(err) = done.await {
+                    tracing::error!(error = %err, "The stream task failed.");
+                }
+                self.done = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops the stream and waits for it to drain.
+    pub(crate) async fn stop(self) {
+        self.stop.cancel();
+        if let Some(done) = self.done
+            && let Err(err) = done.await
+        {
+            tracing::error!(error = %err, "The stream task failed.");
+        }
+    }
+
+    /// Stops the stream once the requests its retired endpoints still hold
+    /// have been answered (bounded by its shutdown timeout), then drains.
+    pub(crate) async fn retire(self, routes: Option<sluice_components::RetiredRoutes>) {
+        if let Some(routes) = routes
+            && !routes.wait_idle(self.shutdown_timeout).await
+        {
+            tracing::warn!(
+                "Requests to the previous stream did not finish within the shutdown timeout."
+            );
+        }
+        self.stop().await;
+    }
+}
