@@ -20,7 +20,7 @@ use sluice_core::environment::{
 };
 
 pub use http::listeners::ListenerPool;
-pub use http::shared::{RetiredRoutes, SharedHttpServer, VERSION};
+pub use http::shared::{ApiRequest, ApiResponse, RetiredRoutes, SharedHttpServer, VERSION};
 
 /// Adds every component sluice has to `env`.
 pub fn register_all(env: &mut Environment) {

@@ -91,6 +91,8 @@ fn find_closing_brace(s: &str) -> Option<usize> {
 pub(crate) type PathParams = Vec<(String, String)>;
 
 struct Route {
+    // The stream that registered it; `None` for the server's own endpoints.
+    owner: Option<Arc<str>>,
     path: String,
     pattern: PathPattern,
     description: String,
@@ -101,9 +103,19 @@ struct Route {
 #[derive(Default)]
 pub(crate) struct Router {
     routes: RwLock<Vec<Route>>,
+    // Tags every route registered here (a staging router of one stream).
+    owner: Option<Arc<str>>,
 }
 
 impl Router {
+    /// A router whose routes all belong to the stream `owner`.
+    pub(crate) fn owned(owner: &str) -> Self {
+        Self {
+            routes: RwLock::default(),
+            owner: Some(Arc::from(owner)),
+        }
+    }
+
     /// Adds (or replaces) the route for `path`.
     pub(crate) fn register(
         &self,
@@ -115,6 +127,7 @@ impl Router {
         let mut routes = self.routes.write().expect("router lock poisoned");
         routes.retain(|r| r.path != path);
         routes.push(Route {
+            owner: self.owner.clone(),
             path: path.to_owned(),
             pattern,
             description: description.to_owned(),
@@ -142,26 +155,16 @@ impl Router {
         })
     }
 
-    /// Replaces every route whose path `keep` rejects with the routes of
-    /// `staged`, in one step, and hands back the handlers it removed.
-    pub(crate) fn replace_routes(
-        &self,
-        keep: impl Fn(&str) -> bool,
-        staged: &Router,
-    ) -> Vec<Arc<dyn Handler>> {
-        let staged = staged.routes.read().expect("router lock poisoned");
+    /// Replaces the routes of `staged`'s owner with `staged`'s, in one
+    /// step, and hands back the handlers it removed.
+    pub(crate) fn replace_routes(&self, staged: &Router) -> Vec<Arc<dyn Handler>> {
+        let staged_routes = staged.routes.read().expect("router lock poisoned");
         let mut routes = self.routes.write().expect("router lock poisoned");
-        let mut removed = Vec::new();
-        routes.retain(|r| {
-            let kept = keep(&r.path);
-            if !kept {
-                removed.push(Arc::clone(&r.handler));
-            }
-            kept
-        });
-        for route in staged.iter() {
+        let removed = take_owned(&mut routes, staged.owner.as_deref());
+        for route in staged_routes.iter() {
             routes.retain(|r| r.path != route.path);
             routes.push(Route {
+                owner: route.owner.clone(),
                 path: route.path.clone(),
                 pattern: PathPattern::parse(&route.path).expect("a registered path parses"),
                 description: route.description.clone(),
@@ -169,6 +172,13 @@ impl Router {
             });
         }
         removed
+    }
+
+    /// Removes the routes of the stream `owner` and hands back their
+    /// handlers.
+    pub(crate) fn remove_owned(&self, owner: &str) -> Vec<Arc<dyn Handler>> {
+        let mut routes = self.routes.write().expect("router lock poisoned");
+        take_owned(&mut routes, Some(owner))
     }
 
     /// Every registered path with its description.
@@ -179,6 +189,18 @@ impl Router {
             .map(|r| (r.path.clone(), r.description.clone()))
             .collect()
     }
+}
+
+fn take_owned(routes: &mut Vec<Route>, owner: Option<&str>) -> Vec<Arc<dyn Handler>> {
+    let mut removed = Vec::new();
+    routes.retain(|r| {
+        let theirs = owner.is_some() && r.owner.as_deref() == owner;
+        if theirs {
+            removed.push(Arc::clone(&r.handler));
+        }
+        !theirs
+    });
+    removed
 }
 
 #[cfg(test)]

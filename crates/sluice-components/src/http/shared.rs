@@ -17,14 +17,40 @@ use super::{Handler, HttpResponse, RequestInfo, Router, error_response, ok_respo
 
 type ReadinessCheck = Box<dyn Fn() -> bool + Send + Sync>;
 
+/// Request bodies of the service's own API endpoints are capped: they are
+/// configs, never data.
+const API_BODY_LIMIT: usize = 4 << 20;
+
+/// A request to one of the service's own API endpoints, body read.
+pub struct ApiRequest {
+    /// The HTTP method.
+    pub method: http::Method,
+    /// Path parameters, in the order the path declares them.
+    pub params: Vec<(String, String)>,
+    /// The query string, if any.
+    pub query: Option<String>,
+    /// The whole body.
+    pub body: bytes::Bytes,
+}
+
+/// The answer of an API endpoint.
+pub struct ApiResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: bytes::Bytes,
+    /// Its content type.
+    pub content_type: &'static str,
+}
+
 /// The service-wide HTTP server.
 pub struct SharedHttpServer {
     router: Arc<Router>,
     root_path: String,
-    readiness: Mutex<Vec<ReadinessCheck>>,
-    // The server's own endpoints (`/ping`, `/metrics`...), which a stream's
-    // routes never replace.
-    builtin: Mutex<Vec<String>>,
+    // One check per stream, by stream name.
+    readiness: Mutex<Vec<(String, ReadinessCheck)>>,
+    // Prepended to the paths a stream registers (streams mode).
+    prefix: String,
 }
 
 /// The handlers a reload took off the server. Requests that reached them
@@ -76,7 +102,7 @@ impl SharedHttpServer {
             router: Arc::new(Router::default()),
             root_path: root_path.trim_end_matches('/').to_owned(),
             readiness: Mutex::new(Vec::new()),
-            builtin: Mutex::new(Vec::new()),
+            prefix: String::new(),
         });
         server.register_fn("/ping", "Ping me.", |_, _| {
             async { ok_response("pong", "text/plain; charset=utf-8") }.boxed()
@@ -90,12 +116,18 @@ impl SharedHttpServer {
             "/ready",
             "Returns 200 when every input and output is connected, 503 otherwise.",
             move |_, _| {
-                let ready = weak.upgrade().is_some_and(|s| s.is_ready());
+                let not_ready = weak.upgrade().map(|s| s.not_ready()).unwrap_or_default();
                 async move {
-                    if ready {
-                        ok_response("OK", "text/plain; charset=utf-8")
-                    } else {
-                        error_response(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    match not_ready.as_slice() {
+                        [] => ok_response("OK", "text/plain; charset=utf-8"),
+                        // A single unnamed stream: `run` mode.
+                        [name] if name.is_empty() => {
+                            error_response(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                        }
+                        names => error_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &format!("streams not ready: {}", names.join(", ")),
+                        ),
                     }
                 }
                 .boxed()
@@ -134,39 +166,70 @@ impl SharedHttpServer {
     {
         self.register(path, description, Arc::new(FnHandler(f)))
             .expect("built-in paths are valid");
-        let mut builtin = self.builtin.lock().expect("builtin lock poisoned");
-        builtin.push(path.to_owned());
-        builtin.push(format!("{}{path}", self.root_path));
     }
 
-    /// An empty server with the same `root_path`, where a stream being built
-    /// registers its endpoints before [`adopt_routes`](Self::adopt_routes)
-    /// puts them live: a stream that fails to build never answers anyone.
-    pub fn staging(&self) -> Arc<Self> {
+    /// Adds an endpoint of the service itself (such as the streams API),
+    /// which streams never replace. Its handler gets the whole body.
+    pub fn register_api<F>(&self, path: &str, description: &str, f: F)
+    where
+        F: Fn(ApiRequest) -> BoxFuture<'static, ApiResponse> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.register_fn(path, description, move |req, info| {
+            let f = Arc::clone(&f);
+            async move {
+                use http_body_util::{BodyExt as _, Limited};
+                let (parts, body) = req.into_parts();
+                let body = match Limited::new(body, API_BODY_LIMIT).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => {
+                        return error_response(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "Request body too large",
+                        );
+                    }
+                };
+                let res = f(ApiRequest {
+                    method: parts.method,
+                    params: info.params,
+                    query: parts.uri.query().map(str::to_owned),
+                    body,
+                })
+                .await;
+                let mut out = ok_response(res.body, res.content_type);
+                *out.status_mut() = res.status;
+                out
+            }
+            .boxed()
+        });
+    }
+
+    /// An empty server with the same `root_path`, where the stream `owner`
+    /// registers its endpoints (under `prefix`) while it is being built;
+    /// [`adopt_routes`](Self::adopt_routes) then puts them live. A stream
+    /// that fails to build never answers anyone.
+    pub fn staging(&self, owner: &str, prefix: &str) -> Arc<Self> {
         Arc::new(Self {
-            router: Arc::new(Router::default()),
+            router: Arc::new(Router::owned(owner)),
             root_path: self.root_path.clone(),
             readiness: Mutex::new(Vec::new()),
-            builtin: Mutex::new(Vec::new()),
+            prefix: prefix.trim_end_matches('/').to_owned(),
         })
     }
 
-    /// Makes the endpoints registered on `staged` the live ones, in one
-    /// step, in place of every endpoint a previous stream registered.
+    /// Makes the endpoints registered on `staged` live, in one step, in
+    /// place of those the same stream registered before.
     pub fn adopt_routes(&self, staged: &SharedHttpServer) -> RetiredRoutes {
-        let builtin = self.builtin.lock().expect("builtin lock poisoned");
-        let handlers = self
-            .router
-            .replace_routes(|path| builtin.iter().any(|b| b == path), &staged.router);
-        RetiredRoutes { handlers }
+        RetiredRoutes {
+            handlers: self.router.replace_routes(&staged.router),
+        }
     }
 
-    /// Forgets the readiness checks of a stream that is being replaced.
-    pub fn clear_readiness_checks(&self) {
-        self.readiness
-            .lock()
-            .expect("readiness lock poisoned")
-            .clear();
+    /// Takes the endpoints of the stream `owner` off the server.
+    pub fn remove_routes(&self, owner: &str) -> RetiredRoutes {
+        RetiredRoutes {
+            handlers: self.router.remove_owned(owner),
+        }
     }
 
     /// Registers `handler` at `path` and at `root_path + path`; the last
@@ -177,8 +240,9 @@ impl SharedHttpServer {
         description: &str,
         handler: Arc<dyn Handler>,
     ) -> Result<(), String> {
+        let path = format!("{}{path}", self.prefix);
         self.router
-            .register(path, description, Arc::clone(&handler))?;
+            .register(&path, description, Arc::clone(&handler))?;
         if !self.root_path.is_empty() {
             let prefixed = format!("{}{path}", self.root_path);
             self.router.register(&prefixed, description, handler)?;
@@ -186,20 +250,34 @@ impl SharedHttpServer {
         Ok(())
     }
 
-    /// Adds a check that `/ready` consults.
-    pub fn add_readiness_check(&self, check: impl Fn() -> bool + Send + Sync + 'static) {
+    /// Sets the check `/ready` consults for the stream `owner`.
+    pub fn set_readiness_check(
+        &self,
+        owner: &str,
+        check: impl Fn() -> bool + Send + Sync + 'static,
+    ) {
+        let mut checks = self.readiness.lock().expect("readiness lock poisoned");
+        checks.retain(|(name, _)| name != owner);
+        checks.push((owner.to_owned(), Box::new(check)));
+    }
+
+    /// Forgets the readiness check of the stream `owner`.
+    pub fn remove_readiness_check(&self, owner: &str) {
         self.readiness
             .lock()
             .expect("readiness lock poisoned")
-            .push(Box::new(check));
+            .retain(|(name, _)| name != owner);
     }
 
-    fn is_ready(&self) -> bool {
+    /// The streams whose check fails.
+    fn not_ready(&self) -> Vec<String> {
         self.readiness
             .lock()
             .expect("readiness lock poisoned")
             .iter()
-            .all(|check| check())
+            .filter(|(_, check)| !check())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Serves until `stop` is cancelled; in-flight requests complete.

@@ -5,7 +5,8 @@
 //! fails to build never answers anyone; once it is built its endpoints go
 //! live in one step, and the old stream drains what it already accepted.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_components::{ListenerPool, SharedHttpServer};
@@ -16,19 +17,25 @@ use sluice_core::runtime::stream::Stream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::load::{BuiltStream, build_hosted_stream};
+use super::load::{BuiltStream, build_hosted_stream, build_stream};
 
 /// What streams share for the life of the process: the component registry,
 /// metrics, the shared HTTP server and the sockets of own-address inputs.
+/// Streams are named; `run` has one, named "".
 pub(crate) struct StreamHost {
     env: Environment,
     metrics: Metrics,
     shared: Option<Arc<SharedHttpServer>>,
-    listeners: Arc<ListenerPool>,
+    // Whether a stream's endpoints live under `/<name>` (streams mode).
+    prefix_endpoints: bool,
+    // Each stream's sockets, which its next version takes over.
+    listeners: Mutex<HashMap<String, Arc<ListenerPool>>>,
 }
 
 /// A stream that built without problems and is not running yet.
 pub(crate) struct StagedStream {
+    name: String,
+    listeners: Arc<ListenerPool>,
     built: BuiltStream,
     staging: Option<Arc<SharedHttpServer>>,
     threads: usize,
@@ -55,33 +62,61 @@ impl StreamHost {
         env: Environment,
         metrics: Metrics,
         shared: Option<Arc<SharedHttpServer>>,
+        prefix_endpoints: bool,
     ) -> Self {
         Self {
             env,
             metrics,
             shared,
-            listeners: Arc::new(ListenerPool::default()),
+            prefix_endpoints,
+            listeners: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Builds every component of `config` without making any of it live.
-    pub(crate) fn build(&self, config: &Config, root: &Node) -> Result<StagedStream, Vec<Lint>> {
-        self.listeners.begin();
-        let staging = self.shared.as_ref().map(|live| live.staging());
+    /// Finds every problem of `config` without building anything that
+    /// would bind or connect.
+    pub(crate) fn check(&self, config: &Config, root: &Node) -> Result<(), Vec<Lint>> {
+        build_stream(&self.env, config, root, &Metrics::default(), None, true).map(drop)
+    }
+
+    /// Builds every component of the stream `name` without making any of it
+    /// live.
+    pub(crate) fn build(
+        &self,
+        name: &str,
+        config: &Config,
+        root: &Node,
+    ) -> Result<StagedStream, Vec<Lint>> {
+        let listeners = Arc::clone(
+            self.listeners
+                .lock()
+                .expect("listeners lock poisoned")
+                .entry(name.to_owned())
+                .or_default(),
+        );
+        listeners.begin();
+        let prefix = if self.prefix_endpoints {
+            format!("/{name}")
+        } else {
+            String::new()
+        };
+        let staging = self.shared.as_ref().map(|live| live.staging(name, &prefix));
         let built = build_hosted_stream(
             &self.env,
             config,
             root,
             &self.metrics,
             staging.clone(),
-            Some(Arc::clone(&self.listeners)),
+            Some(Arc::clone(&listeners)),
         )
-        .inspect_err(|_| self.listeners.abandon())?;
+        .inspect_err(|_| listeners.abandon())?;
         let threads = match config.pipeline.threads {
             n if n > 0 => n as usize,
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         Ok(StagedStream {
+            name: name.to_owned(),
+            listeners,
             built,
             staging,
             threads,
@@ -97,13 +132,10 @@ impl StreamHost {
         staged: StagedStream,
     ) -> (RunningStream, Option<sluice_components::RetiredRoutes>) {
         let retired = match (&self.shared, &staged.staging) {
-            (Some(live), Some(staging)) => {
-                live.clear_readiness_checks();
-                Some(live.adopt_routes(staging))
-            }
+            (Some(live), Some(staging)) => Some(live.adopt_routes(staging)),
             _ => None,
         };
-        self.listeners.release_unwanted();
+        staged.listeners.release_unwanted();
         let built = staged.built;
         let stream = Stream {
             input: built.input,
@@ -116,9 +148,10 @@ impl StreamHost {
         };
         let stop = CancellationToken::new();
         let readiness_server = self.shared.clone();
+        let name = staged.name;
         let done = tokio::spawn(stream.run(stop.clone(), move |readiness| {
             if let Some(server) = readiness_server {
-                server.add_readiness_check(move || readiness.output_connected());
+                server.set_readiness_check(&name, move || readiness.output_connected());
             }
         }));
         let running = RunningStream {
@@ -127,6 +160,21 @@ impl StreamHost {
             shutdown_timeout: staged.shutdown_timeout,
         };
         (running, retired)
+    }
+}
+
+impl StreamHost {
+    /// Takes the stream `name`'s endpoints, readiness check and sockets
+    /// away, for a stream that is being deleted. The endpoints are handed
+    /// back for [`RunningStream::retire`].
+    pub(crate) fn remove(&self, name: &str) -> Option<sluice_components::RetiredRoutes> {
+        self.listeners
+            .lock()
+            .expect("listeners lock poisoned")
+            .remove(name);
+        let live = self.shared.as_ref()?;
+        live.remove_readiness_check(name);
+        Some(live.remove_routes(name))
     }
 }
 
@@ -143,6 +191,11 @@ impl RunningStream {
             }
             None => std::future::pending().await,
         }
+    }
+
+    /// Whether the stream is still running.
+    pub(crate) fn is_running(&self) -> bool {
+        self.done.as_ref().is_some_and(|done| !done.is_finished())
     }
 
     /// Stops the stream and waits for it to drain.

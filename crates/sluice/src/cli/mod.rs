@@ -13,6 +13,7 @@ mod list;
 mod load;
 mod logging;
 mod run;
+mod streams;
 mod watch;
 
 #[derive(Parser)]
@@ -87,6 +88,8 @@ enum Command {
     List(list::ListArgs),
     /// Execute Bloblang mappings against newline-delimited documents on stdin.
     Blobl(blobl::BloblArgs),
+    /// Run several named streams, managed through a REST API under /streams.
+    Streams(streams::StreamsArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -117,6 +120,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Command::Echo { file }) => echo::run(&cli.common, file),
         Some(Command::List(args)) => list::run(&args),
         Some(Command::Blobl(args)) => blobl::run(args),
+        Some(Command::Streams(args)) => streams::run(args, &cli.common),
         Some(Command::External(args)) => {
             eprintln!(
                 "Unrecognised command: {}",

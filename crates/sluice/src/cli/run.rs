@@ -129,8 +129,8 @@ async fn run_stream(
         .http
         .enabled
         .then(|| SharedHttpServer::new(&config.http.root_path, metrics.clone()));
-    let host = StreamHost::new(environment(), metrics, shared.clone());
-    let staged = match host.build(&config, &root) {
+    let host = StreamHost::new(environment(), metrics, shared.clone(), false);
+    let staged = match host.build("", &config, &root) {
         Ok(staged) => staged,
         Err(lints) => {
             // Build problems stop the run even with --chilled: a component
@@ -198,7 +198,7 @@ async fn run_stream(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal(stop: CancellationToken, delay: std::time::Duration) {
+pub(crate) async fn wait_for_signal(stop: CancellationToken, delay: std::time::Duration) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

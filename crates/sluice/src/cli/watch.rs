@@ -112,7 +112,7 @@ impl Reloader {
             }
         };
         let (config, root) = loaded;
-        let staged = match host.build(&config, &root) {
+        let staged = match host.build("", &config, &root) {
             Ok(staged) => staged,
             Err(lints) => {
                 lints

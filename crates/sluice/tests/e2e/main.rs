@@ -16,6 +16,7 @@ mod messages;
 mod proxy;
 mod seeds;
 mod shared_server;
+mod streams;
 mod support;
 mod sync_response;
 mod upstream;

@@ -44,11 +44,37 @@ impl Sluice {
     /// Like [`Sluice::start`] with extra command-line arguments.
     pub(crate) fn start_with_args(yaml: &str, args: &[&str]) -> Sluice {
         let (dir, path) = write_config(yaml);
-        let mut child = Command::new(bin())
+        let mut command = Command::new(bin());
+        command
             .arg("-c")
             .arg(&path)
             .args(["--set", "http.address=127.0.0.1:0"])
+            .args(args);
+        Self::spawn(command, dir)
+    }
+
+    /// Starts `sluice streams` over a directory holding `files` (name,
+    /// YAML), with `args` before the directory, on an ephemeral port.
+    pub(crate) fn start_streams(files: &[(&str, &str)], args: &[&str]) -> Sluice {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let streams = dir.path().join("streams");
+        for (name, yaml) in files {
+            let path = streams.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).expect("create dir");
+            std::fs::write(path, yaml).expect("write stream config");
+        }
+        let mut command = Command::new(bin());
+        command
+            .arg("streams")
+            .args(["--set", "http.address=127.0.0.1:0"])
             .args(args)
+            .arg(&streams);
+        Self::spawn(command, dir)
+    }
+
+    /// Runs `command` and waits until it listens.
+    fn spawn(mut command: Command, dir: tempfile::TempDir) -> Sluice {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,200 @@
+//! `sluice streams`: several named streams in one process, sharing one HTTP
+//! server, managed through a REST API under `/streams`.
+
+mod api;
+mod json;
+mod manager;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sluice_components::SharedHttpServer;
+use sluice_core::config::Config;
+use sluice_core::metrics::Metrics;
+use tokio_util::sync::CancellationToken;
+
+use super::CommonArgs;
+use super::host::StreamHost;
+use super::load::{LoadOptions, environment, format_lint, load_config, parse_sets};
+use super::logging;
+use manager::{ManagerError, StreamManager};
+
+/// Arguments of `sluice streams`.
+#[derive(clap::Args)]
+pub(crate) struct StreamsArgs {
+    /// Stream config files or directories of them (`.yaml`, `.yml`); a
+    /// stream is named after its file, relative to the directory given.
+    paths: Vec<PathBuf>,
+    /// Leave the `/streams` REST API out.
+    #[arg(long = "no-api")]
+    no_api: bool,
+    /// Serve each stream's `http_server` endpoints under `/<stream name>`.
+    #[arg(
+        long = "prefix-stream-endpoints",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    prefix_stream_endpoints: bool,
+    /// A config whose `http`, `logger` and `metrics` sections apply to the
+    /// whole process.
+    #[arg(short = 'o', long = "observability")]
+    observability: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<ExitCode> {
+    let options = LoadOptions {
+        sets: parse_sets(&common.set)?,
+        env_files: common.env_file.clone(),
+    };
+    let observability = match &args.observability {
+        Some(path) => match load_config(path, &options)? {
+            Ok((config, _)) => config,
+            Err(lints) => {
+                logging::init("INFO", &sluice_core::config::LoggerConfig::default());
+                lints
+                    .iter()
+                    .for_each(|l| tracing::error!("{}", format_lint(path, l)));
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => {
+            let lookup = |name: &str| std::env::var(name).ok();
+            match Config::load("", &lookup, &options.sets) {
+                Ok((config, _)) => config,
+                Err(lints) => {
+                    for lint in &lints {
+                        eprintln!("{}", lint.message);
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    };
+    let level = common
+        .log_level
+        .clone()
+        .unwrap_or_else(|| observability.logger.level.clone());
+    logging::init(&level, &observability.logger);
+
+    let mut files = BTreeMap::new();
+    for path in &args.paths {
+        collect_files(path, &mut files)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        tokio::spawn(serve(args, observability, files))
+            .await
+            .context("the streams task panicked")?
+    })
+}
+
+/// Adds the stream files under `path` to `files`, by stream name.
+fn collect_files(path: &Path, files: &mut BTreeMap<String, PathBuf>) -> anyhow::Result<()> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
+    if !meta.is_dir() {
+        return add_file(Path::new(""), path, files);
+    }
+    let mut pending = vec![path.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("failed to read {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let file = entry.path();
+            if entry.file_type()?.is_dir() {
+                pending.push(file);
+            } else if file.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                add_file(path, &file, files)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names a stream after its file: the path relative to `dir`, without the
+/// extension, with separators turned into `_`. Config test files are not
+/// streams.
+fn add_file(dir: &Path, file: &Path, files: &mut BTreeMap<String, PathBuf>) -> anyhow::Result<()> {
+    let relative = file.strip_prefix(dir).unwrap_or(file);
+    let name = relative
+        .with_extension("")
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "_");
+    if name.ends_with("_benthos_test") {
+        return Ok(());
+    }
+    if files.insert(name.clone(), file.to_owned()).is_some() {
+        anyhow::bail!("stream id ({name}) collision from file: {}", file.display());
+    }
+    Ok(())
+}
+
+async fn serve(
+    args: StreamsArgs,
+    observability: Config,
+    files: BTreeMap<String, PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let metrics = Metrics::default();
+    let shared = SharedHttpServer::new(&observability.http.root_path, metrics.clone());
+    let host = StreamHost::new(
+        environment(),
+        metrics,
+        Some(Arc::clone(&shared)),
+        args.prefix_stream_endpoints,
+    );
+    let manager = Arc::new(StreamManager::new(host));
+
+    // Every file is read and started before the server listens; one with
+    // problems stops the process, as `run` does.
+    let mut failed = false;
+    for (name, path) in &files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read config {}", path.display()))?;
+        match manager.create(name, &text).await {
+            Ok(()) => {}
+            Err(ManagerError::Invalid(lints)) => {
+                lints
+                    .iter()
+                    .for_each(|l| tracing::error!("{}", format_lint(path, l)));
+                failed = true;
+            }
+            Err(ManagerError::Exists | ManagerError::NotFound) => {
+                anyhow::bail!("stream id ({name}) collision from file: {}", path.display());
+            }
+        }
+    }
+    if failed {
+        tracing::error!("Shutting down due to stream config errors.");
+        manager.stop_all().await;
+        return Ok(ExitCode::FAILURE);
+    }
+    if !args.no_api {
+        api::register(&shared, &manager);
+    }
+
+    let address = &observability.http.address;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("failed to bind to address {address}"))?;
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| address.clone(), |a| a.to_string());
+    tracing::info!("Listening for HTTP requests at: http://{bound}");
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(Arc::clone(&shared).serve(listener, server_stop.clone()));
+
+    super::run::wait_for_signal(CancellationToken::new(), observability.shutdown_delay.0).await;
+    manager.stop_all().await;
+    server_stop.cancel();
+    if let Err(err) = server.await {
+        tracing::warn!(error = %err, "HTTP server task failed.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
