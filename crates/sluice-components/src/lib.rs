@@ -19,6 +19,7 @@ use sluice_core::environment::{
     ComponentSpec, Environment, InputBuild, OutputBuild, ProcessorBuild, Status,
 };
 
+pub use http::ServerOptions;
 pub use http::listeners::ListenerPool;
 pub use http::shared::{ApiRequest, ApiResponse, RetiredRoutes, SharedHttpServer, VERSION};
 

@@ -1,7 +1,9 @@
 //! HTTP serving shared by the service-wide server and `http_server` inputs
 //! with their own address.
 
+mod basic_auth;
 pub(crate) mod client;
+pub(crate) mod cors;
 pub mod listeners;
 mod router;
 pub mod shared;
@@ -22,6 +24,72 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use router::Router;
+
+/// What a server applies to every request before routing it.
+#[derive(Default)]
+pub(crate) struct Guard {
+    pub(crate) basic_auth: Option<basic_auth::BasicAuth>,
+    pub(crate) cors: Option<cors::Cors>,
+}
+
+/// A router with the guard in front of it.
+pub(crate) struct Site {
+    pub(crate) router: Arc<Router>,
+    pub(crate) guard: Guard,
+}
+
+/// The service-wide server's TLS, authentication and CORS (the `http`
+/// section's `cert_file`/`key_file`, `basic_auth` and `cors`).
+#[derive(Default)]
+pub struct ServerOptions {
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) guard: Guard,
+}
+
+impl ServerOptions {
+    /// Checks the `http` section; each problem names its field.
+    pub fn from_config(
+        config: &sluice_core::config::HttpConfig,
+    ) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        let tls = match (config.cert_file.is_empty(), config.key_file.is_empty()) {
+            (true, true) => None,
+            (false, false) => tls::acceptor(&config.cert_file, &config.key_file)
+                .map_err(|e| problems.push(("cert_file", e)))
+                .ok(),
+            _ => {
+                problems.push((
+                    "cert_file",
+                    "both cert_file and key_file must be specified, or neither".to_owned(),
+                ));
+                None
+            }
+        };
+        let basic_auth = basic_auth::BasicAuth::from_config(&config.basic_auth)
+            .map_err(|e| problems.push(("basic_auth", e)))
+            .ok()
+            .flatten();
+        let cors = match (&config.cors, config.cors.allowed_origins.is_empty()) {
+            (c, _) if !c.enabled => None,
+            (_, true) => {
+                problems.push((
+                    "cors",
+                    "must specify at least one allowed origin".to_owned(),
+                ));
+                None
+            }
+            (c, false) => Some(cors::Cors::new(c.allowed_origins.clone())),
+        };
+        if problems.is_empty() {
+            Ok(Self {
+                tls,
+                guard: Guard { basic_auth, cors },
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
 
 /// Responses are always fully buffered.
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
@@ -78,13 +146,40 @@ pub(crate) fn ok_response(body: impl Into<Bytes>, content_type: &'static str) ->
 }
 
 async fn dispatch(
-    router: Arc<Router>,
+    site: Arc<Site>,
     req: Request<Incoming>,
     remote: SocketAddr,
     tls: Option<Arc<TlsInfo>>,
 ) -> Result<HttpResponse, Infallible> {
-    let found = router.find(req.uri().path());
-    Ok(match found {
+    let guard = &site.guard;
+    if let Some(cors) = &guard.cors
+        && let Some(preflight) = cors.preflight(req.method(), req.headers())
+    {
+        return Ok(preflight);
+    }
+    // Kept only when CORS needs them after the request is consumed.
+    let request_headers = guard.cors.as_ref().map(|_| req.headers().clone());
+    let refusal = guard
+        .basic_auth
+        .as_ref()
+        .and_then(|a| a.refusal(req.headers()));
+    let mut res = match refusal {
+        Some(refusal) => refusal,
+        None => route(&site.router, req, remote, tls).await,
+    };
+    if let (Some(cors), Some(headers)) = (&guard.cors, request_headers) {
+        cors.decorate(&headers, &mut res);
+    }
+    Ok(res)
+}
+
+async fn route(
+    router: &Router,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    tls: Option<Arc<TlsInfo>>,
+) -> HttpResponse {
+    match router.find(req.uri().path()) {
         Some((handler, params)) => {
             let info = RequestInfo {
                 remote,
@@ -94,13 +189,13 @@ async fn dispatch(
             handler.handle(req, info).await
         }
         None => error_response(StatusCode::NOT_FOUND, "404 page not found"),
-    })
+    }
 }
 
 /// Serves one accepted connection until it closes or the server shuts down.
 fn spawn_connection<IO>(
     io: IO,
-    router: Arc<Router>,
+    site: Arc<Site>,
     remote: SocketAddr,
     tls: Option<Arc<TlsInfo>>,
     watcher: hyper_util::server::graceful::Watcher,
@@ -108,7 +203,7 @@ fn spawn_connection<IO>(
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req| {
-        dispatch(Arc::clone(&router), req, remote, tls.clone())
+        dispatch(Arc::clone(&site), req, remote, tls.clone())
     });
     let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -145,7 +240,7 @@ fn tls_info(conn: &tokio_rustls::rustls::ServerConnection) -> TlsInfo {
 /// is a TLS one.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Arc<Router>,
+    site: Arc<Site>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: CancellationToken,
 ) {
@@ -165,10 +260,10 @@ pub(crate) async fn serve(
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "Failed to set TCP_NODELAY.");
         }
-        let router = Arc::clone(&router);
+        let site = Arc::clone(&site);
         let watcher = graceful.watcher();
         match &tls {
-            None => spawn_connection(stream, router, remote, None, watcher),
+            None => spawn_connection(stream, site, remote, None, watcher),
             Some(acceptor) => {
                 // The handshake runs in its own task so a slow client cannot
                 // hold up accepting others.
@@ -177,7 +272,7 @@ pub(crate) async fn serve(
                     match acceptor.accept(stream).await {
                         Ok(tls_stream) => {
                             let info = Arc::new(tls_info(tls_stream.get_ref().1));
-                            spawn_connection(tls_stream, router, remote, Some(info), watcher);
+                            spawn_connection(tls_stream, site, remote, Some(info), watcher);
                         }
                         Err(err) => {
                             tracing::debug!(error = %err, "TLS handshake failed.");

@@ -280,8 +280,18 @@ impl SharedHttpServer {
             .collect()
     }
 
-    /// Serves until `stop` is cancelled; in-flight requests complete.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
-        super::serve(listener, Arc::clone(&self.router), None, stop).await;
+    /// Serves until `stop` is cancelled, with the `http` section's TLS,
+    /// authentication and CORS; in-flight requests complete.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        options: super::ServerOptions,
+        stop: CancellationToken,
+    ) {
+        let site = Arc::new(super::Site {
+            router: Arc::clone(&self.router),
+            guard: options.guard,
+        });
+        super::serve(listener, site, options.tls, stop).await;
     }
 }

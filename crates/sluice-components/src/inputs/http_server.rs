@@ -32,7 +32,7 @@ use crate::http::sniff::detect_content_type;
 use crate::http::{Handler, HttpResponse, RequestInfo, Router, error_response};
 use crate::name_filter::{IncludeFilterConfig, NameFilter};
 
-mod cors;
+use crate::http::cors;
 mod websocket;
 
 fn default_path() -> String {
@@ -411,10 +411,13 @@ impl Input for HttpServerInput {
         {
             let listener = tokio::net::TcpListener::from_std(listener)
                 .map_err(|e| InputError::Failed(Box::new(e)))?;
-            let router = Arc::clone(&server.router);
+            let site = Arc::new(crate::http::Site {
+                router: Arc::clone(&server.router),
+                guard: crate::http::Guard::default(),
+            });
             tokio::spawn(crate::http::serve(
                 listener,
-                router,
+                site,
                 server.tls.clone(),
                 self.server_stop.clone(),
             ));

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sluice_components::{ListenerPool, SharedHttpServer};
+use sluice_components::{ListenerPool, ServerOptions, SharedHttpServer};
 use sluice_core::config::{Config, Lint, Node, parse_env_file};
 use sluice_core::environment::{Builder, BuiltInput, BuiltOutput, Environment, Resources};
 use sluice_core::metrics::Metrics;
@@ -115,7 +115,7 @@ fn build_with(
     if let Some(shared) = shared {
         resources.insert(shared);
     }
-    let mut lints = unsupported_http_fields(config, root);
+    let mut lints = http_server_options(config, root).err().unwrap_or_default();
     {
         let mut builder = Builder::new(env, &resources);
         let mut limits = Vec::new();
@@ -178,30 +178,24 @@ fn build_with(
     }
 }
 
-/// Fields of the top-level `http` section that sluice cannot honour yet.
-fn unsupported_http_fields(config: &Config, root: &Node) -> Vec<Lint> {
-    let http = &config.http;
-    let at = |field: &str| {
-        root.get("http")
-            .and_then(|h| h.get(field))
-            .map_or(root.mark, |n| n.mark)
-    };
-    let mut lints = Vec::new();
-    for (set, field) in [
-        (!http.cert_file.is_empty(), "cert_file"),
-        (!http.key_file.is_empty(), "key_file"),
-        (http.basic_auth.enabled, "basic_auth"),
-        (http.cors.enabled, "cors"),
-        (http.debug_endpoints, "debug_endpoints"),
-    ] {
-        if set {
-            lints.push(Lint::error(
-                at(field),
-                format!("http field {field} is not supported yet"),
-            ));
-        }
-    }
-    lints
+/// The shared server's TLS, authentication and CORS from the `http`
+/// section, or its problems at their fields.
+pub(crate) fn http_server_options(
+    config: &Config,
+    root: &Node,
+) -> Result<ServerOptions, Vec<Lint>> {
+    ServerOptions::from_config(&config.http).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|(field, message)| {
+                let mark = root
+                    .get("http")
+                    .and_then(|h| h.get(field).or(Some(h)))
+                    .map_or(root.mark, |n| n.mark);
+                Lint::error(mark, message)
+            })
+            .collect()
+    })
 }
 
 /// The type key of a component node, for logs.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub(crate) mod blobl;
+mod debug;
 mod echo;
 mod host;
 mod lint;

@@ -11,8 +11,11 @@ use sluice_core::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 use super::CommonArgs;
+use super::debug;
 use super::host::StreamHost;
-use super::load::{LoadOptions, environment, format_lint, load_config, parse_sets};
+use super::load::{
+    LoadOptions, environment, format_lint, http_server_options, load_config, parse_sets,
+};
 use super::logging;
 use super::watch::Reloader;
 
@@ -155,10 +158,22 @@ async fn run_stream(
         let bound = listener
             .local_addr()
             .map_or_else(|_| config.http.address.clone(), |a| a.to_string());
-        tracing::info!("Listening for HTTP requests at: http://{bound}");
-        server_task = Some(tokio::spawn(
-            Arc::clone(shared).serve(listener, server_stop.clone()),
-        ));
+        let scheme = if config.http.cert_file.is_empty() {
+            "http"
+        } else {
+            "https"
+        };
+        tracing::info!("Listening for HTTP requests at: {scheme}://{bound}");
+        let options = http_server_options(&config, &root)
+            .map_err(|lints| anyhow::anyhow!("{}", lints[0].message))?;
+        if config.http.debug_endpoints {
+            debug::register(shared, &root);
+        }
+        server_task = Some(tokio::spawn(Arc::clone(shared).serve(
+            listener,
+            options,
+            server_stop.clone(),
+        )));
     } else if config.input.get("http_server").is_some() {
         tracing::warn!(
             "http.enabled is false: an http_server input without an address receives nothing."

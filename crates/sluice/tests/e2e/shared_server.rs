@@ -153,3 +153,176 @@ output:
         "{text}"
     );
 }
+
+/// The stream behind the tests of the `http` section's own options.
+const UPPER: &str = r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: root = content().uppercase()
+output:
+  sync_response: {}
+"#;
+
+#[tokio::test]
+async fn the_shared_server_serves_tls_from_cert_and_key_files() {
+    let certs = crate::upstream::Certs::generate();
+    let config = format!(
+        "http:\n  cert_file: {}\n  key_file: {}\n{UPPER}",
+        certs.cert_file.display(),
+        certs.key_file.display()
+    );
+    let sluice = Sluice::start(&config);
+    assert!(
+        sluice
+            .logs()
+            .contains("Listening for HTTP requests at: https://")
+    );
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&certs.ca_file).unwrap()).unwrap();
+    let tls_client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    // The certificate is for localhost.
+    let url = |path: &str| format!("https://localhost:{}{path}", sluice.addr.port());
+    let res = tls_client
+        .post(url("/post"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "HI");
+    let res = tls_client.get(url("/ping")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "pong");
+    // Plain HTTP gets no answer.
+    let plain = client().get(sluice.url("/ping")).send().await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+}
+
+#[tokio::test]
+async fn basic_auth_guards_every_endpoint() {
+    // The sha256 of "secret", base64-encoded, as Benthos expects it.
+    let config = format!(
+        "http:\n  basic_auth:\n    enabled: true\n    username: admin\n    password_hash: K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=\n{UPPER}"
+    );
+    let sluice = Sluice::start(&config);
+    for path in ["/post", "/ping", "/metrics"] {
+        let res = client()
+            .post(sluice.url(path))
+            .body("hi")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Basic realm="restricted", charset="UTF-8""#
+        );
+    }
+    let wrong = client()
+        .post(sluice.url("/post"))
+        .basic_auth("admin", Some("guess"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let res = client()
+        .post(sluice.url("/post"))
+        .basic_auth("admin", Some("secret"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "HI");
+}
+
+#[tokio::test]
+async fn cors_answers_preflights_and_marks_allowed_responses() {
+    let config = format!(
+        "http:\n  cors:\n    enabled: true\n    allowed_origins: [https://app.example]\n{UPPER}"
+    );
+    let sluice = Sluice::start(&config);
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, sluice.url("/post"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let res = client()
+        .post(sluice.url("/post"))
+        .header("origin", "https://app.example")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(res.text().await.unwrap(), "HI");
+    let other = client()
+        .post(sluice.url("/post"))
+        .header("origin", "https://evil.example")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn debug_endpoints_show_the_running_config() {
+    let sluice = Sluice::start(&format!("http:\n  debug_endpoints: true\n{UPPER}"));
+    let json = client()
+        .get(sluice.url("/debug/config/json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(config["input"]["http_server"]["path"], "/post");
+    let yaml = client()
+        .get(sluice.url("/debug/config/yaml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(yaml.contains("path: /post"), "{yaml}");
+}
+
+#[test]
+fn a_bad_http_section_is_a_lint_with_its_line() {
+    let (_dir, path) = crate::support::write_config(&format!(
+        "http:\n  basic_auth:\n    enabled: true\n    username: admin\n    algorithm: sha1\n    password_hash: aGk=\n  cert_file: /x.pem\n{UPPER}"
+    ));
+    let path = path.to_str().unwrap();
+    let (code, _, stderr) = crate::support::run_cli(&["lint", path], "");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!(
+            "{path}(3,5) basic_auth: algorithm should be one of md5, sha256, bcrypt, or scrypt"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{path}(7,14) both cert_file and key_file must be specified, or neither"
+        )),
+        "{stderr}"
+    );
+}

@@ -86,7 +86,11 @@ impl Sluice {
         let sink = Arc::clone(&logs);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("Listening for HTTP requests at: http://").nth(1) {
+                let announced = line
+                    .split("Listening for HTTP requests at: ")
+                    .nth(1)
+                    .and_then(|url| url.split("://").nth(1));
+                if let Some(addr) = announced {
                     let addr: String = addr
                         .chars()
                         .take_while(|c| !c.is_whitespace() && *c != '"')

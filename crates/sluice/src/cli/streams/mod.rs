@@ -2,7 +2,7 @@
 //! server, managed through a REST API under `/streams`.
 
 mod api;
-mod json;
+pub(crate) mod json;
 mod manager;
 
 use std::collections::BTreeMap;
@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sluice_components::SharedHttpServer;
-use sluice_core::config::Config;
+use sluice_core::config::{Config, Lint, Node};
 use sluice_core::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 use super::CommonArgs;
+use super::debug;
 use super::host::StreamHost;
-use super::load::{LoadOptions, environment, format_lint, load_config, parse_sets};
+use super::load::{
+    LoadOptions, environment, format_lint, http_server_options, load_config, parse_sets,
+};
 use super::logging;
 use manager::{ManagerError, StreamManager};
 
@@ -49,28 +52,14 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
     };
-    let observability = match &args.observability {
-        Some(path) => match load_config(path, &options)? {
-            Ok((config, _)) => config,
-            Err(lints) => {
-                logging::init("INFO", &sluice_core::config::LoggerConfig::default());
-                lints
-                    .iter()
-                    .for_each(|l| tracing::error!("{}", format_lint(path, l)));
-                return Ok(ExitCode::FAILURE);
+    let (observability, root) = match load_observability(args.observability.as_deref(), &options)? {
+        Ok(loaded) => loaded,
+        Err(lints) => {
+            let path = args.observability.as_deref().unwrap_or(Path::new("--set"));
+            for lint in &lints {
+                eprintln!("{}", format_lint(path, lint));
             }
-        },
-        None => {
-            let lookup = |name: &str| std::env::var(name).ok();
-            match Config::load("", &lookup, &options.sets) {
-                Ok((config, _)) => config,
-                Err(lints) => {
-                    for lint in &lints {
-                        eprintln!("{}", lint.message);
-                    }
-                    return Ok(ExitCode::FAILURE);
-                }
-            }
+            return Ok(ExitCode::FAILURE);
         }
     };
     let level = common
@@ -88,10 +77,29 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
-        tokio::spawn(serve(args, observability, files))
+        tokio::spawn(serve(args, observability, root, files))
             .await
             .context("the streams task panicked")?
     })
+}
+
+/// The process-wide config: the observability file, or defaults with the
+/// `--set` values. Its `http` section must be usable.
+fn load_observability(
+    path: Option<&Path>,
+    options: &LoadOptions,
+) -> anyhow::Result<Result<(Config, Node), Vec<Lint>>> {
+    let loaded = match path {
+        Some(path) => load_config(path, options)?,
+        None => {
+            let lookup = |name: &str| std::env::var(name).ok();
+            Config::load("", &lookup, &options.sets)
+        }
+    };
+    Ok(loaded.and_then(|(config, root)| {
+        http_server_options(&config, &root)?;
+        Ok((config, root))
+    }))
 }
 
 /// Adds the stream files under `path` to `files`, by stream name.
@@ -139,6 +147,7 @@ fn add_file(dir: &Path, file: &Path, files: &mut BTreeMap<String, PathBuf>) -> a
 async fn serve(
     args: StreamsArgs,
     observability: Config,
+    observability_root: Node,
     files: BTreeMap<String, PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let metrics = Metrics::default();
@@ -179,6 +188,9 @@ async fn serve(
         api::register(&shared, &manager);
     }
 
+    if observability.http.debug_endpoints {
+        debug::register(&shared, &observability_root);
+    }
     let address = &observability.http.address;
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -186,9 +198,16 @@ async fn serve(
     let bound = listener
         .local_addr()
         .map_or_else(|_| address.clone(), |a| a.to_string());
-    tracing::info!("Listening for HTTP requests at: http://{bound}");
+    let scheme = if observability.http.cert_file.is_empty() {
+        "http"
+    } else {
+        "https"
+    };
+    tracing::info!("Listening for HTTP requests at: {scheme}://{bound}");
     let server_stop = CancellationToken::new();
-    let server = tokio::spawn(Arc::clone(&shared).serve(listener, server_stop.clone()));
+    let options = http_server_options(&observability, &observability_root)
+        .map_err(|lints| anyhow::anyhow!("{}", lints[0].message))?;
+    let server = tokio::spawn(Arc::clone(&shared).serve(listener, options, server_stop.clone()));
 
     super::run::wait_for_signal(CancellationToken::new(), observability.shutdown_delay.0).await;
     manager.stop_all().await;

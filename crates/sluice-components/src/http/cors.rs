@@ -1,6 +1,7 @@
-//! CORS for `http_server` inputs with their own address (`cors.enabled`,
-//! `cors.allowed_origins`), answering preflights and marking allowed
-//! responses as gorilla/handlers does for Benthos.
+//! CORS (`cors.enabled`, `cors.allowed_origins`) for the service-wide
+//! server and `http_server` inputs with their own address: answers
+//! preflights and marks allowed responses as gorilla/handlers does for
+//! Benthos.
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
