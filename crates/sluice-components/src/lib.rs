@@ -39,6 +39,12 @@ pub fn register_all(env: &mut Environment) {
         inputs::http_server::build,
     ));
     env.add_input(input(
+        "resource",
+        Stable,
+        "Reads from the input resource with the given label.",
+        inputs::resource::build,
+    ));
+    env.add_input(input(
         "stdin",
         Stable,
         "Reads lines from standard input.",
@@ -100,6 +106,12 @@ pub fn register_all(env: &mut Environment) {
         processors::log::build,
     ));
     env.add_processor(processor(
+        "resource",
+        Stable,
+        "Runs the processor resource with the given label.",
+        processors::resource::build,
+    ));
+    env.add_processor(processor(
         "sleep",
         Stable,
         "Waits a duration per batch.",
@@ -159,6 +171,12 @@ pub fn register_all(env: &mut Environment) {
         Beta,
         "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response (no oauth v1, jwt or explicit multipart parts yet).",
         outputs::http_client::build,
+    ));
+    env.add_output(output(
+        "resource",
+        Stable,
+        "Writes to the output resource with the given label.",
+        outputs::resource::build,
     ));
     env.add_output(output(
         "drop",

@@ -2,7 +2,7 @@
 //! into running components.
 
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -178,6 +178,9 @@ impl Environment {
 #[derive(Default)]
 pub struct Resources {
     rate_limits: HashMap<String, Arc<dyn RateLimit>>,
+    // `input_resources`, `processor_resources` and `output_resources` by
+    // label: built where a `resource` component names them.
+    components: HashMap<(ComponentKind, String), Node>,
     extensions: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     metrics: Metrics,
     strict_errors: bool,
@@ -229,6 +232,11 @@ impl Resources {
         self.rate_limits.get(label).cloned()
     }
 
+    /// Adds an input, processor or output resource under its label.
+    pub fn add_component(&mut self, kind: ComponentKind, label: String, node: Node) {
+        self.components.insert((kind, label), node);
+    }
+
     /// Stores a typed extension.
     pub fn insert<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
         self.extensions.insert(TypeId::of::<T>(), value);
@@ -247,6 +255,11 @@ pub struct Builder<'a> {
     env: &'a Environment,
     resources: &'a Resources,
     warnings: Vec<Lint>,
+    // Resources being built, innermost last, to catch a resource that names
+    // itself.
+    expanding: Vec<(ComponentKind, String)>,
+    // Input resources already taken: an input reads for one consumer.
+    used_inputs: HashSet<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -256,6 +269,8 @@ impl<'a> Builder<'a> {
             env,
             resources,
             warnings: Vec::new(),
+            expanding: Vec::new(),
+            used_inputs: HashSet::new(),
         }
     }
 
@@ -322,9 +337,64 @@ impl<'a> Builder<'a> {
         Ok(component)
     }
 
-    /// Builds an input and its input-level processors.
+    /// Builds the resource of `kind` labelled by the string `node`, with
+    /// `build`; a missing label or a resource that names itself is a lint.
+    fn resource<T>(
+        &mut self,
+        kind: ComponentKind,
+        node: &Node,
+        build: impl FnOnce(&mut Self, &Node) -> BuildResult<T>,
+    ) -> BuildResult<T> {
+        let label = node
+            .as_str()
+            .ok_or_else(|| vec![Lint::error(node.mark, "expected string value")])?;
+        let key = (kind, label.to_owned());
+        let Some(resource) = self.resources.components.get(&key) else {
+            return Err(vec![Lint::error(
+                node.mark,
+                format!("{kind} resource '{label}' was not found"),
+            )]);
+        };
+        if self.expanding.contains(&key) {
+            return Err(vec![Lint::error(
+                node.mark,
+                format!("{kind} resource '{label}' refers to itself"),
+            )]);
+        }
+        self.expanding.push(key);
+        let built = build(self, resource);
+        self.expanding.pop();
+        built
+    }
+
+    /// Builds the processor resource labelled by the string `node`. Each
+    /// reference builds its own instance of the resource's config.
+    pub fn resource_processor(&mut self, node: &Node) -> BuildResult<Box<dyn Processor>> {
+        self.resource(ComponentKind::Processor, node, Self::processor)
+    }
+
+    /// Builds the output resource labelled by the string `node`.
+    pub fn resource_output(&mut self, node: &Node) -> BuildResult<BuiltOutput> {
+        self.resource(ComponentKind::Output, node, Self::output)
+    }
+
+    /// Builds an input and its input-level processors. A `resource` input is
+    /// resolved here, since the resource brings its own processors.
     pub fn input(&mut self, node: &Node) -> BuildResult<BuiltInput> {
         let component = self.split(node, ComponentKind::Input)?;
+        if component.type_name == "resource" {
+            let label = component.config.as_str().unwrap_or_default().to_owned();
+            if !self.used_inputs.insert(label.clone()) {
+                return Err(vec![Lint::error(
+                    component.config.mark,
+                    format!("input resource '{label}' is used more than once"),
+                )]);
+            }
+            let extra = component.processors;
+            let mut built = self.resource(ComponentKind::Input, component.config, Self::input)?;
+            built.processors.extend(self.processors(extra)?);
+            return Ok(built);
+        }
         let spec = &self.env.inputs[component.type_name];
         let mut lints = Vec::new();
         let input = (spec.build)(component.config, self).map_err(|l| lints.extend(l));

@@ -12,4 +12,5 @@ pub(crate) mod kafka;
 pub(crate) mod kafka_franz;
 #[cfg(feature = "kafka")]
 pub(crate) mod redpanda;
+pub(crate) mod resource;
 pub(crate) mod stdin;

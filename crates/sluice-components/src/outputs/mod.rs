@@ -13,5 +13,6 @@ pub(crate) mod kafka_franz;
 #[cfg(feature = "kafka")]
 pub(crate) mod redpanda;
 pub(crate) mod reject;
+pub(crate) mod resource;
 pub(crate) mod stdout;
 pub(crate) mod sync_response;

@@ -5,5 +5,6 @@ pub(crate) mod catch;
 pub(crate) mod http;
 pub(crate) mod log;
 pub(crate) mod mapping;
+pub(crate) mod resource;
 pub(crate) mod sleep;
 pub(crate) mod sync_response;

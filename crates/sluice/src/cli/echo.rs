@@ -13,6 +13,7 @@ pub(crate) fn run(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<
     let options = LoadOptions {
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
+        resources: Vec::new(),
     };
     match load_config(&path, &options)? {
         Ok((_, node)) => {

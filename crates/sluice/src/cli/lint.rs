@@ -26,7 +26,7 @@ pub(crate) struct LintArgs {
     /// Print every file checked.
     #[arg(long)]
     verbose: bool,
-    /// Resource files to load (not supported yet).
+    /// Resource files (globs) whose resources join each config's.
     #[arg(short = 'r', long = "resources")]
     resources: Vec<String>,
 }
@@ -69,12 +69,10 @@ pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Ve
 
 pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCode> {
     let _ = (args.deprecated, args.labels, args.skip_env_var_check);
-    if !args.resources.is_empty() {
-        anyhow::bail!("flag --resources is not supported yet");
-    }
     let options = LoadOptions {
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
+        resources: args.resources.clone(),
     };
     let mut files = Vec::new();
     for path in &args.paths {

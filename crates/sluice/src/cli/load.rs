@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sluice_components::{ListenerPool, ServerOptions, SharedHttpServer};
-use sluice_core::config::{Config, Lint, Node, parse_env_file};
+use sluice_core::config::{ComponentKind, Config, Lint, Node, parse_env_file};
 use sluice_core::environment::{Builder, BuiltInput, BuiltOutput, Environment, Resources};
 use sluice_core::metrics::Metrics;
 
@@ -15,6 +15,8 @@ use sluice_core::metrics::Metrics;
 pub(crate) struct LoadOptions {
     pub(crate) sets: Vec<(String, String)>,
     pub(crate) env_files: Vec<std::path::PathBuf>,
+    /// `-r` globs of resource files whose resources join the config's.
+    pub(crate) resources: Vec<String>,
 }
 
 /// The environment every command uses.
@@ -59,7 +61,96 @@ pub(crate) fn load_config(
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(name).ok())
     };
-    Ok(Config::load(&text, &lookup, &options.sets))
+    let mut loaded = Config::load(&text, &lookup, &options.sets);
+    if let Ok((config, _)) = &mut loaded {
+        for file in resource_files(&options.resources)? {
+            merge_resource_file(config, &file, &lookup)?;
+        }
+    }
+    Ok(loaded)
+}
+
+/// The files `-r` globs name, in order; a glob that matches nothing is an
+/// error, as a missing file would be.
+fn resource_files(globs: &[String]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for pattern in globs {
+        let matches: Vec<_> = glob::glob(pattern)
+            .with_context(|| format!("invalid resources glob {pattern:?}"))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("failed to read resources glob {pattern:?}"))?;
+        if matches.is_empty() {
+            anyhow::bail!("resource file {pattern} was not found");
+        }
+        files.extend(matches);
+    }
+    Ok(files)
+}
+
+/// Adds the resources of a resource file to `config`. The file may hold
+/// only resource sections; its problems are reported with its own name and
+/// lines, checked with a dry-run build before anything is merged.
+fn merge_resource_file(
+    config: &mut Config,
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read resource file {}", path.display()))?;
+    let report = |lints: &[Lint]| {
+        let lines: Vec<String> = lints.iter().map(|l| format_lint(path, l)).collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    };
+    let (resources, root) = Config::load(&text, lookup, &[]).map_err(|l| report(&l))?;
+    let misplaced: Vec<Lint> = root
+        .as_map()
+        .unwrap_or_default()
+        .iter()
+        .filter(|(k, _)| !k.as_str().is_some_and(|k| k.ends_with("_resources")))
+        .map(|(k, _)| {
+            Lint::error(
+                k.mark,
+                format!(
+                    "field {} is not allowed in a resource file",
+                    k.as_str().unwrap_or_default()
+                ),
+            )
+        })
+        .collect();
+    if !misplaced.is_empty() {
+        return Err(report(&misplaced));
+    }
+    let env = environment();
+    let mut checked = Resources::for_dry_run(Metrics::default());
+    let mut lints = add_component_resources(&resources, &mut checked);
+    let mut builder = Builder::new(&env, &checked);
+    for node in &resources.processor_resources {
+        lints.extend(builder.processor(node).err().unwrap_or_default());
+    }
+    for node in &resources.output_resources {
+        lints.extend(builder.output(node).err().unwrap_or_default());
+    }
+    for node in &resources.rate_limit_resources {
+        lints.extend(builder.rate_limit(node).err().unwrap_or_default());
+    }
+    if let Some(first) = resources.cache_resources.first() {
+        lints.push(Lint::error(
+            first.mark,
+            "cache_resources are not supported yet",
+        ));
+    }
+    if !lints.is_empty() {
+        return Err(report(&lints));
+    }
+    config.input_resources.extend(resources.input_resources);
+    config
+        .processor_resources
+        .extend(resources.processor_resources);
+    config.output_resources.extend(resources.output_resources);
+    config
+        .rate_limit_resources
+        .extend(resources.rate_limit_resources);
+    Ok(())
 }
 
 /// A stream built from a config, ready to run.
@@ -134,17 +225,22 @@ fn build_with(
             resources.add_rate_limit(label, limit);
         }
     }
-    for (field, list) in [
-        ("input_resources", &config.input_resources),
-        ("processor_resources", &config.processor_resources),
-        ("output_resources", &config.output_resources),
-        ("cache_resources", &config.cache_resources),
-    ] {
-        if let Some(first) = list.first() {
-            lints.push(Lint::error(
-                first.mark,
-                format!("{field} are not supported yet"),
-            ));
+    lints.extend(add_component_resources(config, &mut resources));
+    if let Some(first) = config.cache_resources.first() {
+        lints.push(Lint::error(
+            first.mark,
+            "cache_resources are not supported yet",
+        ));
+    }
+    {
+        // Processor and output resources are built where they are used;
+        // building each once here finds the problems of unused ones too.
+        let mut builder = Builder::new(env, &resources);
+        for node in &config.processor_resources {
+            lints.extend(builder.processor(node).err().unwrap_or_default());
+        }
+        for node in &config.output_resources {
+            lints.extend(builder.output(node).err().unwrap_or_default());
         }
     }
     if let Some(buffer) = &config.buffer
@@ -173,9 +269,42 @@ fn build_with(
         }),
         _ => {
             lints.sort_by_key(|l| (l.line, l.col));
+            // A resource used in several places reports its problem once.
+            lints.dedup_by(|a, b| (a.line, a.col, &a.message) == (b.line, b.col, &b.message));
             Err(lints)
         }
     }
+}
+
+/// Registers the input, processor and output resources by label; a missing
+/// or repeated label is a lint.
+fn add_component_resources(config: &Config, resources: &mut Resources) -> Vec<Lint> {
+    let mut lints = Vec::new();
+    for (kind, list) in [
+        (ComponentKind::Input, &config.input_resources),
+        (ComponentKind::Processor, &config.processor_resources),
+        (ComponentKind::Output, &config.output_resources),
+    ] {
+        let mut seen = std::collections::HashSet::new();
+        for node in list {
+            match node.get("label").and_then(Node::as_str) {
+                Some(label) if !label.is_empty() => {
+                    if !seen.insert(label) {
+                        lints.push(Lint::error(
+                            node.mark,
+                            format!("{kind} resource label '{label}' collides with a previously defined resource"),
+                        ));
+                    }
+                    resources.add_component(kind, label.to_owned(), node.clone());
+                }
+                _ => lints.push(Lint::error(
+                    node.mark,
+                    format!("{kind} resource requires a label"),
+                )),
+            }
+        }
+    }
+    lints
 }
 
 /// The shared server's TLS, authentication and CORS from the `http`

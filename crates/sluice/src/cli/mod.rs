@@ -52,8 +52,8 @@ pub(crate) struct CommonArgs {
     /// Keep running even when the config has lints.
     #[arg(long = "chilled", global = true)]
     chilled: bool,
-    /// Resource files to load (not supported yet). Not global: `blobl` uses
-    /// `-r` for `--raw`.
+    /// Resource files (globs) whose resources join the config's. Not
+    /// global: `blobl` uses `-r` for `--raw`.
     #[arg(short = 'r', long = "resources")]
     resources: Vec<String>,
     /// Reload the config when the file changes.
@@ -71,7 +71,7 @@ enum Command {
     Run {
         /// The config file (one only).
         files: Vec<PathBuf>,
-        /// Resource files to load (not supported yet).
+        /// Resource files (globs) whose resources join the config's.
         #[arg(short = 'r', long = "resources")]
         resources: Vec<String>,
         /// Template files to load (not supported yet).

@@ -45,9 +45,6 @@ fn resolve_path(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<Pa
 }
 
 fn refuse_unsupported(common: &CommonArgs) -> anyhow::Result<()> {
-    if !common.resources.is_empty() {
-        anyhow::bail!("flag --resources is not supported yet");
-    }
     if !common.templates.is_empty() {
         anyhow::bail!("flag --templates is not supported yet");
     }
@@ -60,6 +57,7 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
     let options = LoadOptions {
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
+        resources: common.resources.clone(),
     };
     let (config, root) = match load_config(&path, &options)? {
         Ok(loaded) => loaded,

@@ -51,6 +51,7 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
     let options = LoadOptions {
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
+        resources: Vec::new(),
     };
     let (observability, root) = match load_observability(args.observability.as_deref(), &options)? {
         Ok(loaded) => loaded,
