@@ -52,8 +52,9 @@ pub(crate) struct CommonArgs {
     /// `-r` for `--raw`.
     #[arg(short = 'r', long = "resources")]
     resources: Vec<String>,
-    /// Reload the config when it changes (not supported yet).
-    #[arg(short = 'w', long = "watcher", global = true)]
+    /// Reload the config when it changes (not supported yet). Not global:
+    /// `blobl server` uses `-w` for `--write`.
+    #[arg(short = 'w', long = "watcher")]
     watcher: bool,
     /// Template files to load (not supported yet). Not global: `blobl`
     /// uses `-t` for `--threads`.
@@ -73,6 +74,9 @@ enum Command {
         /// Template files to load (not supported yet).
         #[arg(short = 't', long = "templates")]
         templates: Vec<String>,
+        /// Reload the config when it changes (not supported yet).
+        #[arg(short = 'w', long = "watcher")]
+        watcher: bool,
     },
     /// Check config files and print every problem as `file(line,col) message`.
     Lint(lint::LintArgs),
@@ -101,6 +105,7 @@ pub(crate) fn main() -> ExitCode {
             files,
             resources,
             templates,
+            watcher,
         }) => {
             if files.len() > 1 {
                 eprintln!("a maximum of one config must be specified with the run command");
@@ -109,6 +114,7 @@ pub(crate) fn main() -> ExitCode {
             let mut common = cli.common;
             common.resources.extend(resources);
             common.templates.extend(templates);
+            common.watcher |= watcher;
             run::run(common, files.into_iter().next())
         }
         Some(Command::Lint(args)) => lint::run(args, &cli.common),
