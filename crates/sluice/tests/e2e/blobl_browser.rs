@@ -202,12 +202,29 @@ async fn the_page_runs_mappings_as_you_type() {
     })
     .await;
 
-    // A mapping that does not parse shows where it breaks.
-    type_into(&browser, "mapping", "root = this.").await;
+    // A mapping that does not parse shows where it breaks, and clicking the
+    // error puts the cursor there.
+    type_into(&browser, "mapping", "root.a = 1\nroot = this.").await;
     wait_for_text(&browser, "error", "the parse error", |t| {
-        t.starts_with("failed to parse mapping: line 1 char 13: ")
+        t.starts_with("failed to parse mapping: line 2 char 13: ")
     })
     .await;
+    browser
+        .find(Locator::Id("error"))
+        .await
+        .expect("the error area")
+        .click()
+        .await
+        .expect("click the error");
+    let cursor = browser
+        .execute(
+            "var m = document.getElementById('mapping'); \
+             return [document.activeElement === m, m.selectionStart];",
+            vec![],
+        )
+        .await
+        .expect("read the cursor");
+    assert_eq!(cursor, json!([true, "root.a = 1\nroot = this.".len()]));
 
     // One that fails on this input says why.
     type_into(&browser, "mapping", "root = this.name.number()").await;

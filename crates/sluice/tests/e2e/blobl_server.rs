@@ -56,6 +56,23 @@ impl Playground {
         }
     }
 
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .expect("signal the playground");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the playground ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -113,6 +130,12 @@ fn logs_its_address_and_warns_it_is_for_local_use() {
         "{}",
         playground.logs()
     );
+}
+
+#[test]
+fn exits_cleanly_on_sigterm() {
+    let mut playground = Playground::start(&[]);
+    assert!(playground.terminate().success());
 }
 
 #[tokio::test]

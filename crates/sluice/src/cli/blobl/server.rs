@@ -122,6 +122,7 @@ async fn serve(
     docs: Documents,
     write_back: Option<WriteBack>,
 ) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let listener = bind(&args.host, args.port).await?;
     let addr = listener
         .local_addr()
@@ -139,7 +140,6 @@ async fn serve(
     let writer = write_back.map(|files| tokio::spawn(write_back_edits(files, docs_rx)));
     let docs_tx = Arc::new(docs_tx);
 
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let (stream, _remote) = tokio::select! {
@@ -191,20 +191,18 @@ async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            eprintln!("failed to listen for SIGTERM: {err}");
-            drop(tokio::signal::ctrl_c().await);
-            return;
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed before this
+/// returns, so a signal sent as soon as the address is logged is caught.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("failed to handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    })
 }
 
 /// Writes each new mapping and input to their files. A watch channel only
