@@ -318,7 +318,7 @@ async fn starts_from_files_and_writes_edits_back() {
     let mapping = dir.path().join("mapping.blobl");
     let input = dir.path().join("input.json");
     std::fs::write(&mapping, "root.a = this.a </script>").unwrap();
-    let playground = Playground::start(&[
+    let mut playground = Playground::start(&[
         "--write",
         "-m",
         mapping.to_str().unwrap(),
@@ -346,6 +346,13 @@ async fn starts_from_files_and_writes_edits_back() {
         .await;
     wait_for_file(&mapping, "root = this.b");
     wait_for_file(&input, r#"{"b":1}"#);
+
+    // A browser keeps its connection open; stopping must not wait for it.
+    let http = client();
+    let res = http.get(playground.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(playground.terminate().success());
+    drop(http);
 }
 
 #[test]

@@ -17,6 +17,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::execute::{ExecuteRequest, execute};
 
@@ -137,7 +138,9 @@ async fn serve(
     }
 
     let (docs_tx, docs_rx) = watch::channel(docs);
-    let writer = write_back.map(|files| tokio::spawn(write_back_edits(files, docs_rx)));
+    let stop_writer = CancellationToken::new();
+    let writer =
+        write_back.map(|files| tokio::spawn(write_back_edits(files, docs_rx, stop_writer.clone())));
     let docs_tx = Arc::new(docs_tx);
 
     tokio::pin!(shutdown);
@@ -163,8 +166,9 @@ async fn serve(
             );
         });
     }
-    // Dropping the last sender lets the writer save the latest edit and end.
-    drop(docs_tx);
+    // Open connections still hold the sender, so the writer is told to stop
+    // rather than waiting for the channel to close.
+    stop_writer.cancel();
     if let Some(writer) = writer {
         drop(writer.await);
     }
@@ -205,19 +209,38 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// Writes each new mapping and input to their files. A watch channel only
-/// keeps the latest value, so a burst of edits becomes one write.
-async fn write_back_edits(files: WriteBack, mut docs: watch::Receiver<Documents>) {
-    while docs.changed().await.is_ok() {
-        let latest = docs.borrow_and_update().clone();
-        for (path, text) in [
-            (&files.mapping_file, latest.mapping),
-            (&files.input_file, latest.input),
-        ] {
-            let Some(path) = path else { continue };
-            if let Err(err) = tokio::fs::write(path, text).await {
-                eprintln!("failed to write {}: {err}", path.display());
+/// Writes each new mapping and input to their files until `stop`. A watch
+/// channel only keeps the latest value, so a burst of edits becomes one write.
+async fn write_back_edits(
+    files: WriteBack,
+    mut docs: watch::Receiver<Documents>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            changed = docs.changed() => if changed.is_err() { return },
+            () = stop.cancelled() => {
+                // An edit that arrived while stopping is still saved.
+                if docs.has_changed().unwrap_or(false) {
+                    let latest = docs.borrow_and_update().clone();
+                    write_files(&files, latest).await;
+                }
+                return;
             }
+        }
+        let latest = docs.borrow_and_update().clone();
+        write_files(&files, latest).await;
+    }
+}
+
+async fn write_files(files: &WriteBack, docs: Documents) {
+    for (path, text) in [
+        (&files.mapping_file, docs.mapping),
+        (&files.input_file, docs.input),
+    ] {
+        let Some(path) = path else { continue };
+        if let Err(err) = tokio::fs::write(path, text).await {
+            eprintln!("failed to write {}: {err}", path.display());
         }
     }
 }
