@@ -1,4 +1,5 @@
-//! `sluice blobl`: run a mapping over newline-delimited documents on stdin.
+//! `sluice blobl`: run a mapping over newline-delimited documents on stdin;
+//! `sluice blobl server` serves a playground page for writing mappings.
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
@@ -6,9 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use sluice_bloblang::{Mapping, Metadata, Root, SimpleMessage, Value};
 
+mod execute;
+mod server;
+
 /// Arguments of `sluice blobl`.
 #[derive(clap::Args)]
 pub(crate) struct BloblArgs {
+    #[command(subcommand)]
+    command: Option<BloblCommand>,
     /// The mapping to execute.
     mapping: Option<String>,
     /// Read the mapping from a file.
@@ -34,7 +40,20 @@ pub(crate) struct BloblArgs {
     input: Option<String>,
 }
 
+#[derive(clap::Subcommand)]
+enum BloblCommand {
+    /// Serve a page for writing and trying mappings live. For local use only:
+    /// mappings can read environment variables and files.
+    Server(server::ServerArgs),
+}
+
+/// The indent of `--pretty` output, as Go's `json.MarshalIndent` in Benthos.
+const PRETTY_INDENT: &str = "  ";
+
 pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BloblCommand::Server(server_args)) = args.command {
+        return server::run(server_args);
+    }
     let (src, dir) = match (&args.file, &args.mapping) {
         (Some(path), _) => {
             let src = std::fs::read_to_string(path)
@@ -57,6 +76,7 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
         metadata.insert(k.to_owned(), Value::String(v.to_owned()));
     }
     let _ = (args.threads, args.max_token_length);
+    let indent = args.pretty.then_some(PRETTY_INDENT);
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -73,8 +93,8 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
             Ok(res) => {
                 let bytes = match res.root {
                     Root::Deleted => Vec::new(),
-                    Root::Nothing => render_passthrough(&batch[0], args.pretty),
-                    Root::Value(v) => render(&v, args.pretty),
+                    Root::Nothing => render_passthrough(&batch[0], indent),
+                    Root::Value(v) => render(&v, indent),
                 };
                 out.write_all(&bytes)?;
                 out.write_all(b"\n")?;
@@ -113,20 +133,23 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(v: &Value, pretty: bool) -> Vec<u8> {
-    match v {
-        Value::String(s) => s.as_bytes().to_vec(),
-        Value::Bytes(b) => b.clone(),
-        Value::Timestamp(_) => v.to_interp_string().into_bytes(),
-        other if pretty => other.to_json_indented("    ", true),
-        other => other.to_json_bytes_html_escaped(),
+/// A mapping's result as `blobl` prints it: strings and bytes raw, other
+/// values as JSON, indented by `indent` when given.
+fn render(v: &Value, indent: Option<&str>) -> Vec<u8> {
+    match (v, indent) {
+        (Value::String(s), _) => s.as_bytes().to_vec(),
+        (Value::Bytes(b), _) => b.clone(),
+        (Value::Timestamp(_), _) => v.to_interp_string().into_bytes(),
+        (other, Some(indent)) => other.to_json_indented(indent, true),
+        (other, None) => other.to_json_bytes_html_escaped(),
     }
 }
 
-fn render_passthrough(msg: &SimpleMessage, pretty: bool) -> Vec<u8> {
+/// The input document unchanged, for a mapping that never assigned `root`.
+fn render_passthrough(msg: &SimpleMessage, indent: Option<&str>) -> Vec<u8> {
     use sluice_bloblang::MessageRef as _;
     match msg.structured() {
-        Ok(v) => render(v, pretty),
+        Ok(v) => render(v, indent),
         Err(_) => msg.content().to_vec(),
     }
 }

@@ -56,8 +56,9 @@ pub(crate) struct CommonArgs {
     /// global: `blobl` uses `-r` for `--raw`.
     #[arg(short = 'r', long = "resources")]
     resources: Vec<String>,
-    /// Reload the config when the file changes.
-    #[arg(short = 'w', long = "watcher", global = true)]
+    /// Reload the config when the file changes. Not global: `blobl server`
+    /// uses `-w` for `--write`.
+    #[arg(short = 'w', long = "watcher")]
     watcher: bool,
     /// Template files to load (not supported yet). Not global: `blobl`
     /// uses `-t` for `--threads`.
@@ -77,6 +78,9 @@ enum Command {
         /// Template files to load (not supported yet).
         #[arg(short = 't', long = "templates")]
         templates: Vec<String>,
+        /// Reload the config when it changes (not supported yet).
+        #[arg(short = 'w', long = "watcher")]
+        watcher: bool,
     },
     /// Check config files and print every problem as `file(line,col) message`.
     Lint(lint::LintArgs),
@@ -107,6 +111,7 @@ pub(crate) fn main() -> ExitCode {
             files,
             resources,
             templates,
+            watcher,
         }) => {
             if files.len() > 1 {
                 eprintln!("a maximum of one config must be specified with the run command");
@@ -115,6 +120,7 @@ pub(crate) fn main() -> ExitCode {
             let mut common = cli.common;
             common.resources.extend(resources);
             common.templates.extend(templates);
+            common.watcher |= watcher;
             run::run(common, files.into_iter().next())
         }
         Some(Command::Lint(args)) => lint::run(args, &cli.common),

@@ -2,6 +2,8 @@
 
 mod amqp;
 mod bad_input;
+mod blobl_browser;
+mod blobl_server;
 mod bloblang;
 mod brokers;
 mod cli;
