@@ -12,6 +12,7 @@ mod list;
 mod load;
 mod logging;
 mod run;
+mod test;
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +86,8 @@ enum Command {
     List(list::ListArgs),
     /// Execute Bloblang mappings against newline-delimited documents on stdin.
     Blobl(blobl::BloblArgs),
+    /// Run the unit tests of config files.
+    Test(test::TestArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -115,6 +118,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Command::Echo { file }) => echo::run(&cli.common, file),
         Some(Command::List(args)) => list::run(&args),
         Some(Command::Blobl(args)) => blobl::run(args),
+        Some(Command::Test(args)) => test::run(args, &cli.common),
         Some(Command::External(args)) => {
             eprintln!(
                 "Unrecognised command: {}",

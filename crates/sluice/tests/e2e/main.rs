@@ -18,4 +18,5 @@ mod seeds;
 mod shared_server;
 mod support;
 mod sync_response;
+mod unit_tests;
 mod upstream;
