@@ -519,3 +519,56 @@ http_response: json_contains: JSON superset mismatch
 "#;
     assert_eq!(stdout, expected);
 }
+
+#[test]
+fn config_problems_fail_the_target_with_their_position() {
+    let dir = project(&[
+        (
+            "bad.yaml",
+            r#"pipeline:
+  processors:
+    - mappin: root = 1
+tests:
+  - name: typo in the config
+    input_batch:
+      - content: a
+    output_batches:
+      - - content_equals: "1"
+"#,
+        ),
+        (
+            "stdin.yaml",
+            r#"input:
+  stdin: {}
+output:
+  drop: {}
+tests:
+  - name: no server
+    http_request: { path: /post }
+    http_response: { status: 200 }
+"#,
+        ),
+    ]);
+    let (code, stdout, _) = sluice_test(dir.path(), &["bad.yaml", "stdin.yaml"]);
+    assert_eq!(code, 1, "{stdout}");
+    let expected = r#"Test 'bad.yaml' failed
+  FAIL typo in the config [line 5]
+Test 'stdin.yaml' failed
+  FAIL no server [line 6]
+
+Failures:
+
+--- bad.yaml ---
+
+Lint: bad.yaml(3,1) unable to infer component type: mappin (did you mean mapping?)
+
+typo in the config [line 5]:
+failed to initialise processors '/pipeline/processors': bad.yaml(3,1) unable to infer component type: mappin (did you mean mapping?)
+
+--- stdin.yaml ---
+
+no server [line 6]:
+http_request cases need an http_server input, but the input is 'stdin'
+"#;
+    assert_eq!(stdout, expected);
+}

@@ -14,7 +14,7 @@ use sluice_core::metrics::Metrics;
 use sluice_core::runtime::stream::Stream;
 use tokio_util::sync::CancellationToken;
 
-use super::super::load::{build_stream, format_lint};
+use super::super::load::{build_stream, component_type, format_lint};
 use super::condition::json_check;
 use super::definition::{Case, HttpRequest, HttpResponse};
 use super::json::Mode;
@@ -53,8 +53,12 @@ async fn exchange(
 ) -> anyhow::Result<Reply> {
     let mut root = tree::load(config_path, &case.environment, env_files)?;
     tree::apply_mocks(&mut root, &case.mocks)?;
-    if let Some(input) = root.get_mut("input") {
-        serve_from_shared(input);
+    let servers = root.get_mut("input").map_or(0, serve_from_shared);
+    if servers == 0 {
+        let input = root
+            .get("input")
+            .map_or_else(|| "stdin".to_owned(), component_type);
+        anyhow::bail!("http_request cases need an http_server input, but the input is '{input}'");
     }
     let lints_text = |lints: &[sluice_core::config::Lint]| {
         lints
@@ -117,21 +121,25 @@ async fn exchange(
 }
 
 /// Makes every `http_server` under the input register its routes on the
-/// shared server this case binds, instead of its own `address`.
-fn serve_from_shared(node: &mut Node) {
+/// shared server this case binds, instead of its own `address`. Returns how
+/// many there are.
+fn serve_from_shared(node: &mut Node) -> usize {
     match &mut node.kind {
         NodeKind::Map(entries) => {
+            let mut found = 0;
             for (key, value) in entries.iter_mut() {
-                if key.as_str() == Some("http_server")
-                    && let NodeKind::Map(fields) = &mut value.kind
-                {
-                    fields.retain(|(k, _)| k.as_str() != Some("address"));
+                if key.as_str() == Some("http_server") {
+                    found += 1;
+                    if let NodeKind::Map(fields) = &mut value.kind {
+                        fields.retain(|(k, _)| k.as_str() != Some("address"));
+                    }
                 }
-                serve_from_shared(value);
+                found += serve_from_shared(value);
             }
+            found
         }
-        NodeKind::Seq(items) => items.iter_mut().for_each(serve_from_shared),
-        NodeKind::Null | NodeKind::Scalar(..) => {}
+        NodeKind::Seq(items) => items.iter_mut().map(serve_from_shared).sum(),
+        NodeKind::Null | NodeKind::Scalar(..) => 0,
     }
 }
 
