@@ -572,3 +572,36 @@ http_request cases need an http_server input, but the input is 'stdin'
 "#;
     assert_eq!(stdout, expected);
 }
+
+#[test]
+fn file_content_metadata_and_unset_variables() {
+    let dir = project(&[
+        (
+            "config.yaml",
+            r#"
+pipeline:
+  processors:
+    - mapping: 'root = content().string() + " for " + @customer'
+output:
+  kafka:
+    addresses: [ "${BROKERS}" ]
+    topic: orders
+tests:
+  - name: reads a file and metadata
+    input_batch:
+      - file_content: inputs/order.txt
+        metadata: { customer: acme }
+    output_batches:
+      - - content_equals: order 7 for acme
+          metadata_equals: { customer: acme }
+"#,
+        ),
+        ("inputs/order.txt", "order 7"),
+    ]);
+    let (code, stdout, stderr) = sluice_test(dir.path(), &["config.yaml"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "Test 'config.yaml' succeeded\n  PASS reads a file and metadata [line 10]\n"
+    );
+}

@@ -34,13 +34,16 @@ pub(crate) struct TestArgs {
     /// Let components write logs at this level to stderr.
     #[arg(long = "log")]
     log: Option<String>,
+    /// Resource files to load (not supported yet).
+    #[arg(short = 'r', long = "resources")]
+    resources: Vec<String>,
 }
 
 pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCode> {
     if !common.set.is_empty() {
         anyhow::bail!("cannot override fields with --set (-s) during unit tests");
     }
-    if !common.resources.is_empty() {
+    if !common.resources.is_empty() || !args.resources.is_empty() {
         anyhow::bail!("flag --resources is not supported yet");
     }
     if !common.templates.is_empty() {

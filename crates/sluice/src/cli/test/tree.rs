@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use sluice_core::config::{Node, NodeKind, interpolate_env};
 
 /// Reads `path` with `${VAR}`s taken from `environment`, then `extra` (the
-/// `--env-file` pairs), then the process. Errors name the file and position.
+/// `--env-file` pairs), then the process. YAML errors name the file and
+/// position.
 pub(super) fn load(
     path: &Path,
     environment: &BTreeMap<String, String>,
@@ -29,10 +30,10 @@ pub(super) fn load(
             })
             .or_else(|| std::env::var(name).ok())
     };
-    let (text, lints) = interpolate_env(&text, &lookup);
-    if let Some(lint) = lints.first() {
-        anyhow::bail!("failed to parse config file {}{lint}", path.display());
-    }
+    // As in Benthos, a variable the case leaves unset reads as empty rather
+    // than failing: a config whose outputs need `${BROKERS}` can still have
+    // its processors tested.
+    let (text, _unset_variables) = interpolate_env(&text, &lookup);
     Node::parse(&text)
         .map_err(|lint| anyhow::anyhow!("failed to parse config file {}{lint}", path.display()))
 }
