@@ -605,3 +605,31 @@ tests:
         "Test 'config.yaml' succeeded\n  PASS reads a file and metadata [line 10]\n"
     );
 }
+
+#[test]
+fn components_log_only_when_asked() {
+    let config = r#"
+pipeline:
+  processors:
+    - log:
+        level: INFO
+        message: 'seen ${! content() }'
+tests:
+  - name: logs
+    input_batch:
+      - content: hello
+    output_batches:
+      - - content_equals: hello
+"#;
+    let dir = project(&[("config.yaml", config)]);
+    let (code, _, stderr) = sluice_test(dir.path(), &["config.yaml"]);
+    assert_eq!(code, 0);
+    assert_eq!(stderr, "");
+    let (code, stdout, stderr) = sluice_test(dir.path(), &["--log", "INFO", "-c", "config.yaml"]);
+    assert_eq!(code, 0);
+    assert!(stderr.contains("seen hello"), "{stderr}");
+    assert_eq!(
+        stdout,
+        "Test 'config.yaml' succeeded\n  PASS logs [line 8]\n"
+    );
+}

@@ -49,6 +49,9 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
     if !common.templates.is_empty() {
         anyhow::bail!("flag --templates is not supported yet");
     }
+    if common.watcher {
+        anyhow::bail!("flag --watcher is not supported yet");
+    }
     let mut env_files = Vec::new();
     for file in &common.env_file {
         let text = std::fs::read_to_string(file)
@@ -59,15 +62,16 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
             })?);
     }
     // Components stay quiet unless asked, so the report is all there is.
-    logging::init(
-        args.log.as_deref().unwrap_or("NONE"),
-        &LoggerConfig::default(),
-    );
-    let paths = if args.paths.is_empty() {
-        vec!["./...".to_owned()]
-    } else {
-        args.paths
-    };
+    let level = args.log.or_else(|| common.log_level.clone());
+    logging::init(level.as_deref().unwrap_or("NONE"), &LoggerConfig::default());
+    let mut paths = args.paths;
+    // `-c file` names a config to test, as a path argument would.
+    if let Some(config) = &common.config {
+        paths.push(config.display().to_string());
+    }
+    if paths.is_empty() {
+        paths.push("./...".to_owned());
+    }
     let targets = discover::targets(&paths).context("failed to obtain test targets")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
