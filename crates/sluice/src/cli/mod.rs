@@ -15,6 +15,7 @@ mod load;
 mod logging;
 mod run;
 mod streams;
+mod test;
 mod watch;
 
 #[derive(Parser)]
@@ -95,6 +96,8 @@ enum Command {
     Blobl(blobl::BloblArgs),
     /// Run several named streams, managed through a REST API under /streams.
     Streams(streams::StreamsArgs),
+    /// Run the unit tests of config files.
+    Test(test::TestArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -128,6 +131,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Command::List(args)) => list::run(&args),
         Some(Command::Blobl(args)) => blobl::run(args),
         Some(Command::Streams(args)) => streams::run(args, &cli.common),
+        Some(Command::Test(args)) => test::run(args, &cli.common),
         Some(Command::External(args)) => {
             eprintln!(
                 "Unrecognised command: {}",

@@ -22,5 +22,6 @@ mod shared_server;
 mod streams;
 mod support;
 mod sync_response;
+mod unit_tests;
 mod upstream;
 mod watcher;
