@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub(crate) mod blobl;
+mod docs;
 mod echo;
 mod lint;
 mod list;
@@ -85,6 +86,9 @@ enum Command {
     List(list::ListArgs),
     /// Execute Bloblang mappings against newline-delimited documents on stdin.
     Blobl(blobl::BloblArgs),
+    /// Regenerate docs/components and README's component table from the registry.
+    #[command(hide = true)]
+    Docs(docs::DocsArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -115,6 +119,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Command::Echo { file }) => echo::run(&cli.common, file),
         Some(Command::List(args)) => list::run(&args),
         Some(Command::Blobl(args)) => blobl::run(args),
+        Some(Command::Docs(args)) => docs::run(&args),
         Some(Command::External(args)) => {
             eprintln!(
                 "Unrecognised command: {}",

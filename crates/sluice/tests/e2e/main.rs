@@ -14,6 +14,7 @@ mod http_server;
 mod kafka;
 mod messages;
 mod proxy;
+mod schema;
 mod seeds;
 mod shared_server;
 mod support;
