@@ -41,6 +41,7 @@ pub(crate) fn config_schema(generator: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": ["object", "null"],
         "description": "No fields of its own: `sync_response: {}`.",
+        "default": {},
         "properties": {
             "processors": {
                 "description": "Processors run before the response is stored, as if they were siblings of the output (Benthos ignores them here).",

@@ -302,3 +302,121 @@ fn component_node<B>(
         "additionalProperties": false
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+    use crate::config::Node;
+    use crate::environment::{BuildResult, Builder, Status};
+
+    /// A config with a required field, a default and nested processors.
+    #[derive(JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only the schema is used")]
+    struct ThingConfig {
+        /// Where to go.
+        path: String,
+        /// How long to wait.
+        #[serde(default = "default_wait")]
+        wait: GoDuration,
+        /// Processors to run.
+        #[serde(default)]
+        #[schemars(with = "Vec<ProcessorNode>")]
+        steps: Vec<Node>,
+    }
+
+    fn default_wait() -> GoDuration {
+        GoDuration::from_secs(5)
+    }
+
+    fn refuse(
+        _: &Node,
+        _: &mut Builder<'_>,
+    ) -> BuildResult<Box<dyn crate::component::input::Input>> {
+        Err(Vec::new())
+    }
+
+    fn environment() -> Environment {
+        let mut env = Environment::default();
+        env.add_input(ComponentSpec {
+            name: "thing",
+            status: Status::Beta,
+            summary: "A thing.",
+            build: refuse,
+            config_schema: schema_of::<ThingConfig>,
+        });
+        env.add_input(ComponentSpec {
+            name: "nothing",
+            status: Status::Stable,
+            summary: "Nothing.",
+            build: refuse,
+            config_schema: schema_of::<NoFields>,
+        });
+        env
+    }
+
+    #[test]
+    fn components_become_alternatives_with_their_config_definitions() {
+        let schema = config_schema(&environment());
+        let definitions = &schema["definitions"];
+        let thing = serde_json::to_string_pretty(&definitions["input.thing"]).unwrap();
+        expect![[r##"
+            {
+              "additionalProperties": false,
+              "description": "A config with a required field, a default and nested processors.",
+              "properties": {
+                "path": {
+                  "description": "Where to go.",
+                  "type": "string"
+                },
+                "steps": {
+                  "default": [],
+                  "description": "Processors to run.",
+                  "items": {
+                    "$ref": "#/definitions/processor"
+                  },
+                  "type": "array"
+                },
+                "wait": {
+                  "default": "5s",
+                  "description": "How long to wait.",
+                  "type": [
+                    "string",
+                    "integer"
+                  ],
+                  "x-sluice-kind": "duration"
+                }
+              },
+              "required": [
+                "path"
+              ],
+              "type": "object"
+            }"##]]
+        .assert_eq(&thing);
+        let alternatives = definitions["input"]["anyOf"].as_array().unwrap();
+        let titles: Vec<&str> = alternatives
+            .iter()
+            .filter_map(|a| a["title"].as_str())
+            .collect();
+        assert_eq!(titles, ["nothing", "thing"]);
+        // A config with nothing required may be null (`nothing: ~`); one
+        // with a required field may not.
+        assert_eq!(
+            alternatives[0]["properties"]["nothing"],
+            serde_json::json!({ "$ref": "#/definitions/input.nothing" })
+        );
+        assert_eq!(
+            alternatives[1]["properties"]["thing"],
+            serde_json::json!({ "$ref": "#/definitions/input.thing" })
+        );
+        assert_eq!(alternatives[1]["required"], serde_json::json!(["thing"]));
+        assert_eq!(alternatives[1]["additionalProperties"], false);
+        assert!(alternatives[1]["properties"]["processors"].is_object());
+        assert_eq!(
+            schema["properties"]["input"]["default"],
+            serde_json::json!({ "stdin": {} })
+        );
+    }
+}

@@ -461,11 +461,19 @@ fn example_yaml(component: &Component, config: &Value, definitions: &Map<String,
     let indent = match component.kind {
         ComponentKind::Input | ComponentKind::Output => {
             putln!(out, "{}:", component.kind.as_str());
+            putln!(out, "  label: \"\"");
             2
         }
-        _ => 0,
+        ComponentKind::RateLimit => {
+            putln!(out, "rate_limit_resources:");
+            putln!(out, "  - label: \"\"");
+            4
+        }
+        _ => {
+            putln!(out, "label: \"\"");
+            0
+        }
     };
-    putln!(out, "{}label: \"\"", " ".repeat(indent));
     write_yaml(&mut out, &Value::Object(node), indent);
     out
 }
@@ -533,11 +541,20 @@ fn yaml_scalar(text: &str) -> String {
         "", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "yes",
         "no", "on", "off", "y", "n",
     ];
+    // A leading digit is fine for words such as `5s` that YAML cannot read
+    // as a number (but `0x1F` and `1e5` it can).
+    let starts_well = match text.chars().next() {
+        Some(c) if c.is_ascii_digit() => {
+            text.chars().all(|c| c.is_ascii_alphanumeric())
+                && text.chars().any(|c| c.is_ascii_alphabetic())
+                && !text.starts_with("0x")
+                && !text.starts_with("0o")
+        }
+        Some(c) => c.is_ascii_alphabetic() || c == '/' || c == '_',
+        None => false,
+    };
     let plain = !reserved.contains(&text)
-        && text
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '_')
+        && starts_well
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./@ ".contains(c) || (c == ':'))
@@ -574,7 +591,11 @@ mod tests {
             ("0.0.0.0:4195", "\"0.0.0.0:4195\""),
             ("", "\"\""),
             ("true", "\"true\""),
-            ("5s", "\"5s\""),
+            ("5s", "5s"),
+            ("1m30s", "1m30s"),
+            ("0x1F", "\"0x1F\""),
+            ("1e5", "\"1e5\""),
+            ("200", "\"200\""),
             ("root = this", "\"root = this\""),
             ("application/octet-stream", "application/octet-stream"),
             ("fan_out", "fan_out"),
