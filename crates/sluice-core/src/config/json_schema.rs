@@ -170,9 +170,10 @@ impl JsonSchema for GoDuration {
         Cow::Borrowed("Duration")
     }
 
-    // Go duration strings ("5s", "1m30s"); a bare integer is read as nanoseconds.
+    // Go duration strings ("5s", "1m30s"); of bare numbers only 0 parses,
+    // so the schema asks for a string.
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": ["string", "integer"], KIND_KEYWORD: "duration" })
+        json_schema!({ "type": "string", KIND_KEYWORD: "duration" })
     }
 }
 
@@ -201,7 +202,32 @@ pub fn config_schema_where(env: &Environment, keep: impl Fn(ComponentKind, &str)
     let mut schema = generator.into_root_schema_for::<Config>();
     let object = schema.ensure_object();
     object.insert("title".into(), "sluice config".into());
-    schema.to_value()
+    let mut schema = schema.to_value();
+    accept_scalars_as_strings(&mut schema);
+    schema
+}
+
+/// The loader reads any YAML scalar into a string field (`status: 201`,
+/// `path: 123`), as Benthos does; plain and interpolated string fields say
+/// so, so an editor does not flag them. Durations and mappings stay strict.
+fn accept_scalars_as_strings(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let plain_string = map.get("type").is_some_and(|t| t == "string")
+                && map
+                    .get(KIND_KEYWORD)
+                    .is_none_or(|kind| kind == "interpolated");
+            if plain_string {
+                map.insert(
+                    "type".into(),
+                    serde_json::json!(["string", "number", "boolean"]),
+                );
+            }
+            map.values_mut().for_each(accept_scalars_as_strings);
+        }
+        Value::Array(items) => items.iter_mut().for_each(accept_scalars_as_strings),
+        _ => {}
+    }
 }
 
 /// Adds one definition per component kind (`input`, `processor`, ...) that
@@ -369,7 +395,11 @@ mod tests {
               "properties": {
                 "path": {
                   "description": "Where to go.",
-                  "type": "string"
+                  "type": [
+                    "string",
+                    "number",
+                    "boolean"
+                  ]
                 },
                 "steps": {
                   "default": [],
@@ -382,10 +412,7 @@ mod tests {
                 "wait": {
                   "default": "5s",
                   "description": "How long to wait.",
-                  "type": [
-                    "string",
-                    "integer"
-                  ],
+                  "type": "string",
                   "x-sluice-kind": "duration"
                 }
               },

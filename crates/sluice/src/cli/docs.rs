@@ -328,6 +328,8 @@ fn type_label(schema: &Value, definitions: &Map<String, Value>) -> String {
         _ => Vec::new(),
     };
     match types.as_slice() {
+        // Any scalar is read into a string field; it is documented as one.
+        ["string", "number", "boolean"] => "string".to_owned(),
         ["array"] => match schema.get("items") {
             Some(items) => format!("array of {}", type_label(items, definitions)),
             None => "array".to_owned(),
