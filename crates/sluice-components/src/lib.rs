@@ -204,7 +204,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_output(output(
         "http_client",
         Beta,
-        "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response (no oauth v1, jwt or explicit multipart parts yet).",
+        "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response (no oauth v1 or jwt yet).",
         outputs::http_client::build,
         http::client::output_schema,
     ));

@@ -34,6 +34,6 @@ pub(crate) struct ClientCertConfig {
     pub(crate) cert_file: String,
     /// A private key file.
     pub(crate) key_file: String,
-    /// The password of an encrypted private key.
+    /// The password of an encrypted private key (not supported yet).
     pub(crate) password: String,
 }

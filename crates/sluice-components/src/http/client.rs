@@ -126,7 +126,7 @@ pub(crate) struct HttpClientConfig {
     /// Output only: how messages are batched before they are sent.
     #[serde(default)]
     pub(crate) batching: sluice_core::runtime::batching::BatchPolicyConfig,
-    /// Output only: explicit multipart parts of each request (not supported yet).
+    /// Output only: explicit parts that make each request a multipart body.
     #[serde(default)]
     pub(crate) multipart: Vec<MultipartPartConfig>,
     // Processor-only fields (Benthos `http` processor).

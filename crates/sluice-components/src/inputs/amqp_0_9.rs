@@ -57,10 +57,10 @@ pub(crate) struct AmqpInputConfig {
     /// How many unacknowledged messages the broker may send ahead.
     #[serde(default = "default_prefetch")]
     prefetch_count: u16,
-    /// How many unacknowledged bytes the broker may send ahead; 0 means no limit.
+    /// How many unacknowledged bytes the broker may send ahead; only 0, no limit, is supported yet.
     #[serde(default)]
     prefetch_size: u32,
-    /// TLS settings of the connection (not supported yet).
+    /// TLS settings: `amqps://` URLs with default certificates (other options are not supported yet).
     #[serde(default)]
     tls: TlsConfig,
 }

@@ -92,7 +92,7 @@ pub(crate) struct FranzInputConfig {
     /// TLS settings of the connection.
     #[serde(default)]
     tls: TlsConfig,
-    /// SASL mechanisms to authenticate with, tried in order.
+    /// SASL mechanisms to authenticate with (only one is supported yet).
     #[serde(default)]
     sasl: Vec<SaslConfig>,
     /// How records are batched before processing (not supported yet).

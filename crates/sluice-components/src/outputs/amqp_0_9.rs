@@ -101,7 +101,7 @@ pub(crate) struct AmqpOutputConfig {
     #[serde(default)]
     #[schemars(with = "sluice_core::config::GoDuration")]
     timeout: String,
-    /// TLS settings of the connection (not supported yet).
+    /// TLS settings: `amqps://` URLs with default certificates (other options are not supported yet).
     #[serde(default)]
     tls: TlsConfig,
 }

@@ -61,14 +61,14 @@ pub(crate) struct KafkaConfig {
     #[serde(default)]
     #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     key: String,
-    /// How messages are spread over partitions: fnv1a_hash, murmur2_hash, random, round_robin or manual.
+    /// How messages are spread over partitions: fnv1a_hash, murmur2_hash, random or manual (round_robin is not supported yet).
     #[serde(default = "default_partitioner")]
     partitioner: String,
     /// The partition of each message with the manual partitioner; supports interpolation.
     #[serde(default)]
     #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     partition: String,
-    /// Creates the topic with these settings when it does not exist.
+    /// Creates the topic with these settings when it does not exist (not supported yet).
     #[serde(default)]
     custom_topic_creation: TopicCreation,
     /// The compression codec: none, snappy, lz4, gzip or zstd.

@@ -43,7 +43,7 @@ pub(crate) struct FranzConfig {
     #[serde(default)]
     #[schemars(with = "Option<sluice_core::config::json_schema::InterpolatedString>")]
     partition: Option<String>,
-    /// How records are spread over partitions: murmur2_hash, round_robin, least_backup or manual.
+    /// How records are spread over partitions: murmur2_hash or manual (round_robin and least_backup are not supported yet).
     #[serde(default)]
     partitioner: Option<String>,
     /// The client id sent to brokers.
@@ -108,7 +108,7 @@ pub(crate) struct FranzConfig {
     /// TLS settings of the connection.
     #[serde(default)]
     tls: TlsConfig,
-    /// SASL mechanisms to authenticate with, tried in order.
+    /// SASL mechanisms to authenticate with (only one is supported yet).
     #[serde(default)]
     sasl: Vec<SaslConfig>,
     /// How messages are batched before they are written.
