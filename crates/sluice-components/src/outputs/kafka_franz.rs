@@ -69,7 +69,7 @@ pub(crate) struct FranzConfig {
     /// Whether the producer is idempotent, so retries write each record once.
     #[serde(default = "default_true")]
     idempotent_write: bool,
-    /// Which acknowledgements a write waits for.
+    /// Which acknowledgements a write waits for: all (every in-sync replica), leader or none.
     #[serde(default = "default_acks")]
     acks: String,
     /// The compression codec of record batches: none, gzip, snappy, lz4 or zstd.

@@ -204,7 +204,41 @@ pub fn config_schema_where(env: &Environment, keep: impl Fn(ComponentKind, &str)
     object.insert("title".into(), "sluice config".into());
     let mut schema = schema.to_value();
     accept_scalars_as_strings(&mut schema);
+    drop_integer_formats(&mut schema);
     schema
+}
+
+/// schemars marks Rust integer widths with formats such as `uint64` that
+/// no JSON Schema tool knows (strict validators reject them); the minimum
+/// already says what matters.
+fn drop_integer_formats(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let integer_format = map.get("format").and_then(Value::as_str).is_some_and(|f| {
+                matches!(
+                    f,
+                    "int"
+                        | "int8"
+                        | "int16"
+                        | "int32"
+                        | "int64"
+                        | "uint"
+                        | "uint8"
+                        | "uint16"
+                        | "uint32"
+                        | "uint64"
+                        | "float"
+                        | "double"
+                )
+            });
+            if integer_format {
+                map.remove("format");
+            }
+            map.values_mut().for_each(drop_integer_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_integer_formats),
+        _ => {}
+    }
 }
 
 /// The loader reads any YAML scalar into a string field (`status: 201`,
