@@ -40,7 +40,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_input(input(
         "http_server",
         Beta,
-        "Receives messages over HTTP POST and WebSocket (TLS, CORS and socket options with its own address) and answers with synchronous responses.",
+        "Receives messages over HTTP POST (path parameters, multipart, gzip) and WebSocket, with rate limits, and answers with synchronous responses; TLS, CORS and tcp socket options need its own address.",
         inputs::http_server::build,
         schema_of::<inputs::http_server::HttpServerConfig>,
     ));
@@ -115,7 +115,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_processor(processor(
         "http",
         Beta,
-        "Replaces each message with the response of an HTTP request (no oauth v1 or jwt yet).",
+        "Sends an HTTP request per message mid-pipeline: the response replaces the message and a failure flags it (no oauth v1 or jwt yet).",
         processors::http::build,
         http::client::processor_schema,
     ));
@@ -183,7 +183,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_output(output(
         "broker",
         Stable,
-        "Sends messages to several outputs with one of six patterns.",
+        "Sends messages to several outputs with any of the six patterns, with copies and batching.",
         outputs::broker::build,
         schema_of::<outputs::broker::BrokerConfig>,
     ));
@@ -204,7 +204,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_output(output(
         "http_client",
         Beta,
-        "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response (no oauth v1 or jwt yet).",
+        "Sends messages to an HTTP endpoint with retries, backoff_on/drop_on/successful_on, redirects, TLS, basic auth, OAuth2 client credentials, rate limits and multipart bodies; propagate_response answers the caller with the response (no oauth v1 or jwt yet).",
         outputs::http_client::build,
         http::client::output_schema,
     ));
@@ -279,7 +279,7 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_input(input(
         "kafka",
-        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets (no kafka_lag metadata, no input batching).",
+        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets and replays nacked records (no kafka_lag metadata, no input batching).",
         inputs::kafka::build,
         schema_of::<inputs::kafka::KafkaInputConfig>,
     ));
@@ -304,7 +304,7 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_output(output(
         "kafka",
-        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers (no round_robin partitioner, no custom topic creation).",
+        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers (no round_robin partitioner, no custom topic creation, no tracing).",
         outputs::kafka::build,
         schema_of::<outputs::kafka::KafkaConfig>,
     ));
@@ -327,14 +327,14 @@ fn register_amqp(env: &mut Environment) {
     env.add_input(ComponentSpec {
         name: "amqp_0_9",
         status: Status::Beta,
-        summary: "Consumes an AMQP 0.9 queue; acks delivered messages, nacks failed ones with requeue or dead-letters them (no TLS options yet).",
+        summary: "Consumes an AMQP 0.9 queue with queue and binding declarations; acks delivered messages, nacks failed ones with requeue or dead-letters them by nack_reject_patterns (TLS only with default certificates).",
         build: inputs::amqp_0_9::build,
         config_schema: schema_of::<inputs::amqp_0_9::AmqpInputConfig>,
     });
     env.add_output(ComponentSpec {
         name: "amqp_0_9",
         status: Status::Beta,
-        summary: "Publishes to an AMQP 0.9 exchange, acknowledged by publisher confirms (no TLS options yet).",
+        summary: "Publishes to an AMQP 0.9 exchange, acknowledged by publisher confirms; mandatory returns are errors (TLS only with default certificates, no timeout).",
         build: outputs::amqp_0_9::build,
         config_schema: schema_of::<outputs::amqp_0_9::AmqpOutputConfig>,
     });
