@@ -12,9 +12,14 @@ mod name_filter;
 mod outputs;
 mod processors;
 mod rate_limits;
+#[cfg(test)]
+mod schema_tests;
 mod tls;
 
 use sluice_core::config::ComponentKind;
+use sluice_core::config::json_schema::{
+    ConfigSchema, InterpolatedString, MappingText, NoFields, ProcessorNode, described, schema_of,
+};
 use sluice_core::environment::{
     ComponentSpec, Environment, InputBuild, OutputBuild, ProcessorBuild, Status,
 };
@@ -26,169 +31,239 @@ pub use http::shared::{ApiRequest, ApiResponse, RetiredRoutes, SharedHttpServer,
 /// Adds every component sluice has to `env`.
 pub fn register_all(env: &mut Environment) {
     use Status::{Beta, Stable};
-    let input = |name, status, summary, build: InputBuild| ComponentSpec {
-        name,
-        status,
-        summary,
-        build,
-    };
+    let input =
+        |name, status, summary, build: InputBuild, config_schema: ConfigSchema| ComponentSpec {
+            name,
+            status,
+            summary,
+            build,
+            config_schema,
+        };
     env.add_input(input(
         "http_server",
         Beta,
-        "Receives messages over HTTP POST and WebSocket (TLS, CORS and socket options with its own address) and answers with synchronous responses.",
+        "Receives messages over HTTP POST (path parameters, multipart, gzip) and WebSocket, with rate limits, and answers with synchronous responses; TLS, CORS and tcp socket options need its own address.",
         inputs::http_server::build,
+        schema_of::<inputs::http_server::HttpServerConfig>,
     ));
     env.add_input(input(
         "resource",
         Stable,
         "Reads from the input resource with the given label.",
         inputs::resource::build,
+        |g| {
+            described(
+                schema_of::<String>(g),
+                "The label of the input resource to use.",
+            )
+        },
     ));
     env.add_input(input(
         "stdin",
         Stable,
         "Reads lines from standard input.",
         inputs::stdin::build,
+        schema_of::<inputs::stdin::StdinConfig>,
     ));
     env.add_input(input(
         "file",
         Stable,
         "Reads files line by line.",
         inputs::file::build,
+        schema_of::<inputs::file::FileConfig>,
     ));
     env.add_input(input(
         "generate",
         Beta,
         "Generates messages from a mapping on an interval (no cron intervals).",
         inputs::generate::build,
+        schema_of::<inputs::generate::GenerateConfig>,
     ));
     env.add_input(input(
         "broker",
         Beta,
         "Merges several inputs into one stream (no input-level batching).",
         inputs::broker::build,
+        schema_of::<inputs::broker::BrokerConfig>,
     ));
 
-    let processor = |name, status, summary, build: ProcessorBuild| ComponentSpec {
-        name,
-        status,
-        summary,
-        build,
-    };
+    let processor =
+        |name, status, summary, build: ProcessorBuild, config_schema: ConfigSchema| ComponentSpec {
+            name,
+            status,
+            summary,
+            build,
+            config_schema,
+        };
     env.add_processor(processor(
         "mapping",
         Stable,
         "Builds a new document from each message with Bloblang.",
         processors::mapping::build,
+        |g| {
+            described(
+                schema_of::<MappingText>(g),
+                "The Bloblang mapping applied to each message.",
+            )
+        },
     ));
     env.add_processor(processor(
         "bloblang",
         Stable,
         "Older name of mapping.",
         processors::mapping::build,
+        |g| {
+            described(
+                schema_of::<MappingText>(g),
+                "The Bloblang mapping applied to each message, as in mapping.",
+            )
+        },
     ));
     env.add_processor(processor(
         "sync_response",
         Stable,
         "Stores the batch as it is now as the synchronous response.",
         processors::sync_response::build,
+        |g| described(schema_of::<NoFields>(g), "No fields: `sync_response: {}`."),
     ));
     env.add_processor(processor(
         "http",
         Beta,
-        "Replaces each message with the response of an HTTP request (no oauth v1 or jwt yet).",
+        "Sends an HTTP request per message mid-pipeline: the response replaces the message and a failure flags it (no oauth v1 or jwt yet).",
         processors::http::build,
+        http::client::processor_schema,
     ));
     env.add_processor(processor(
         "log",
         Stable,
         "Logs a line per message.",
         processors::log::build,
+        schema_of::<processors::log::LogConfig>,
     ));
     env.add_processor(processor(
         "resource",
         Stable,
         "Runs the processor resource with the given label.",
         processors::resource::build,
+        |g| {
+            described(
+                schema_of::<String>(g),
+                "The label of the processor resource to use.",
+            )
+        },
     ));
     env.add_processor(processor(
         "sleep",
         Stable,
         "Waits a duration per batch.",
         processors::sleep::build,
+        schema_of::<processors::sleep::SleepConfig>,
     ));
     env.add_processor(processor(
         "catch",
         Stable,
         "Runs processors on failed messages and clears their errors.",
         processors::catch::build_catch,
+        |g| {
+            described(
+                schema_of::<Vec<ProcessorNode>>(g),
+                "The processors run on each failed message, in order.",
+            )
+        },
     ));
     env.add_processor(processor(
         "try",
         Stable,
         "Runs processors in order; a failed message skips the rest.",
         processors::catch::build_try,
+        |g| {
+            described(
+                schema_of::<Vec<ProcessorNode>>(g),
+                "The processors run in order; a message that fails skips the rest.",
+            )
+        },
     ));
     env.add_processor(processor(
         "switch",
         Stable,
         "Runs the processors of the first case whose check passes.",
         processors::catch::build_switch,
+        processors::catch::switch_schema,
     ));
 
-    let output = |name, status, summary, build: OutputBuild| ComponentSpec {
-        name,
-        status,
-        summary,
-        build,
-    };
+    let output =
+        |name, status, summary, build: OutputBuild, config_schema: ConfigSchema| ComponentSpec {
+            name,
+            status,
+            summary,
+            build,
+            config_schema,
+        };
     env.add_output(output(
         "sync_response",
         Stable,
         "Answers the request each message came from.",
         outputs::sync_response::build,
+        outputs::sync_response::config_schema,
     ));
     env.add_output(output(
         "broker",
         Stable,
-        "Sends messages to several outputs with one of six patterns.",
+        "Sends messages to several outputs with any of the six patterns, with copies and batching.",
         outputs::broker::build,
+        schema_of::<outputs::broker::BrokerConfig>,
     ));
     env.add_output(output(
         "stdout",
         Stable,
         "Writes messages to standard output.",
         outputs::stdout::build,
+        schema_of::<outputs::stdout::StdoutConfig>,
     ));
     env.add_output(output(
         "file",
         Stable,
         "Appends messages to a file.",
         outputs::file::build,
+        schema_of::<outputs::file::FileConfig>,
     ));
     env.add_output(output(
         "http_client",
         Beta,
-        "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response (no oauth v1, jwt or explicit multipart parts yet).",
+        "Sends messages to an HTTP endpoint with retries, backoff_on/drop_on/successful_on, redirects, TLS, basic auth, OAuth2 client credentials, rate limits and multipart bodies; propagate_response answers the caller with the response (no oauth v1 or jwt yet).",
         outputs::http_client::build,
+        http::client::output_schema,
     ));
     env.add_output(output(
         "resource",
         Stable,
         "Writes to the output resource with the given label.",
         outputs::resource::build,
+        |g| {
+            described(
+                schema_of::<String>(g),
+                "The label of the output resource to use.",
+            )
+        },
     ));
     env.add_output(output(
         "drop",
         Stable,
         "Discards messages.",
         outputs::drop::build,
+        |g| described(schema_of::<NoFields>(g), "No fields: `drop: {}`."),
     ));
     env.add_output(output(
         "reject",
         Stable,
         "Fails every write with an interpolated reason.",
         outputs::reject::build,
+        |g| {
+            described(
+                schema_of::<InterpolatedString>(g),
+                "The error each write fails with; supports interpolation.",
+            )
+        },
     ));
 
     #[cfg(feature = "kafka")]
@@ -201,6 +276,7 @@ pub fn register_all(env: &mut Environment) {
         status: Stable,
         summary: "At most count accesses per interval.",
         build: rate_limits::local::build,
+        config_schema: schema_of::<rate_limits::local::LocalConfig>,
     });
 
     // Benthos components users meet in request/response configs that sluice
@@ -232,47 +308,55 @@ pub fn register_all(env: &mut Environment) {
 
 #[cfg(feature = "kafka")]
 fn register_kafka(env: &mut Environment) {
-    let input = |name, summary, build: InputBuild| ComponentSpec {
+    let input = |name, summary, build: InputBuild, config_schema: ConfigSchema| ComponentSpec {
         name,
         status: Status::Beta,
         summary,
         build,
+        config_schema,
     };
     env.add_input(input(
         "kafka",
-        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets (no kafka_lag metadata, no input batching).",
+        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets and replays nacked records (no kafka_lag metadata, no input batching).",
         inputs::kafka::build,
+        schema_of::<inputs::kafka::KafkaInputConfig>,
     ));
     env.add_input(input(
         "kafka_franz",
         "The franz-go flavoured Kafka input, on the same client as kafka.",
         inputs::kafka_franz::build,
+        schema_of::<inputs::kafka_franz::FranzInputConfig>,
     ));
     env.add_input(input(
         "redpanda",
         "kafka_franz with Redpanda's defaults (no top-level redpanda block yet).",
         inputs::redpanda::build,
+        schema_of::<inputs::kafka_franz::FranzInputConfig>,
     ));
-    let output = |name, summary, build: OutputBuild| ComponentSpec {
+    let output = |name, summary, build: OutputBuild, config_schema: ConfigSchema| ComponentSpec {
         name,
         status: Status::Beta,
         summary,
         build,
+        config_schema,
     };
     env.add_output(output(
         "kafka",
-        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers (no round_robin partitioner, no custom topic creation).",
+        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers (no round_robin partitioner, no custom topic creation, no tracing).",
         outputs::kafka::build,
+        schema_of::<outputs::kafka::KafkaConfig>,
     ));
     env.add_output(output(
         "kafka_franz",
         "The franz-go flavoured Kafka output (only selected metadata becomes headers).",
         outputs::kafka_franz::build,
+        schema_of::<outputs::kafka_franz::FranzConfig>,
     ));
     env.add_output(output(
         "redpanda",
         "kafka_franz with Redpanda's defaults (no top-level redpanda block yet).",
         outputs::redpanda::build,
+        schema_of::<outputs::kafka_franz::FranzConfig>,
     ));
 }
 
@@ -281,13 +365,15 @@ fn register_amqp(env: &mut Environment) {
     env.add_input(ComponentSpec {
         name: "amqp_0_9",
         status: Status::Beta,
-        summary: "Consumes an AMQP 0.9 queue; acks delivered messages, nacks failed ones with requeue or dead-letters them (no TLS options yet).",
+        summary: "Consumes an AMQP 0.9 queue with queue and binding declarations; acks delivered messages, nacks failed ones with requeue or dead-letters them by nack_reject_patterns (TLS only with default certificates).",
         build: inputs::amqp_0_9::build,
+        config_schema: schema_of::<inputs::amqp_0_9::AmqpInputConfig>,
     });
     env.add_output(ComponentSpec {
         name: "amqp_0_9",
         status: Status::Beta,
-        summary: "Publishes to an AMQP 0.9 exchange, acknowledged by publisher confirms (no TLS options yet).",
+        summary: "Publishes to an AMQP 0.9 exchange, acknowledged by publisher confirms; mandatory returns are errors (TLS only with default certificates, no timeout).",
         build: outputs::amqp_0_9::build,
+        config_schema: schema_of::<outputs::amqp_0_9::AmqpOutputConfig>,
     });
 }

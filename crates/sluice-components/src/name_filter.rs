@@ -2,15 +2,18 @@
 //! which metadata keys or header names a component copies.
 
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{Lint, Mark};
 use sluice_core::environment::BuildResult;
 
 /// The config block of an include filter.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct IncludeFilterConfig {
+    /// Keys starting with any of these prefixes are included.
     pub(crate) include_prefixes: Vec<String>,
+    /// Keys matching any of these regular expressions are included.
     pub(crate) include_patterns: Vec<String>,
 }
 

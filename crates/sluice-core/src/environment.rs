@@ -26,6 +26,19 @@ pub enum Status {
     Stable,
     /// Works, with gaps named in its summary.
     Beta,
+    /// Works, but its config or behaviour may still change.
+    Experimental,
+}
+
+impl Status {
+    /// The name `sluice list --status` and the docs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Stable => "stable",
+            Status::Beta => "beta",
+            Status::Experimental => "experimental",
+        }
+    }
 }
 
 /// Describes one component and how to build it.
@@ -36,6 +49,10 @@ pub struct ComponentSpec<B> {
     pub status: Status,
     /// One line for `sluice list` and the README.
     pub summary: &'static str,
+    /// The JSON Schema of the config under its type key, with a description,
+    /// type and default for every field (docs and `sluice list --format
+    /// jsonschema` are generated from it).
+    pub config_schema: config::json_schema::ConfigSchema,
     /// Builds the component from the node under its type key.
     pub build: B,
 }

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use sluice_bloblang::{Interpolation, Value};
+use sluice_core::config::json_schema::without_properties;
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::Message;
@@ -42,83 +44,139 @@ fn default_backoff_on() -> Vec<u16> {
 }
 
 /// Fields shared by the `http_client` output and the `http` processor.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HttpClientConfig {
+    /// The URL each request is sent to; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     pub(crate) url: String,
+    /// The HTTP method of each request.
     #[serde(default = "default_verb")]
     verb: String,
+    /// Headers set on each request; values support interpolation.
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// Which message metadata keys are sent as request headers.
     #[serde(default)]
     metadata: IncludeFilterConfig,
+    /// A log level at which every request and response is dumped; empty turns dumping off.
     #[serde(default)]
     dump_request_log_level: String,
+    /// OAuth 1 request signing (only `enabled: false` is supported yet).
     #[serde(default)]
     oauth: EnabledOnly,
+    /// OAuth 2 client-credentials authentication.
     #[serde(default)]
     oauth2: OAuth2Config,
+    /// HTTP basic authentication.
     #[serde(default)]
     basic_auth: BasicAuthConfig,
+    /// JWT request signing (only `enabled: false` is supported yet).
     #[serde(default)]
     jwt: EnabledOnly,
+    /// TLS settings for https URLs.
     #[serde(default)]
     tls: TlsConfig,
+    /// Which response headers are copied into message metadata.
     #[serde(default)]
     extract_headers: IncludeFilterConfig,
+    /// The label of a rate limit resource each request waits on.
     #[serde(default)]
     rate_limit: String,
+    /// How long one request may take before it fails.
     #[serde(default = "default_timeout")]
     timeout: GoDuration,
+    /// The base wait before a failed request is retried.
     #[serde(default = "default_retry_period")]
     retry_period: GoDuration,
+    /// The longest wait between retries.
     #[serde(default = "default_max_retry_backoff")]
     max_retry_backoff: GoDuration,
+    /// How many times a failed request is retried.
     #[serde(default = "default_retries")]
     retries: u32,
+    /// Whether 3xx redirects are followed.
     #[serde(default = "default_true")]
     follow_redirects: bool,
+    /// Response codes that are retried after a backoff.
     #[serde(default = "default_backoff_on")]
     backoff_on: Vec<u16>,
+    /// Response codes that fail the request at once, without retries.
     #[serde(default)]
     drop_on: Vec<u16>,
+    /// Response codes outside 2xx that still count as success.
     #[serde(default)]
     successful_on: Vec<u16>,
+    /// A proxy that requests go through.
     #[serde(default)]
     proxy_url: String,
+    /// Whether to speak HTTP/1.1 only.
     #[serde(default)]
     disable_http2: bool,
     // Output-only fields; the processor refuses them.
+    /// Whether a whole batch is sent as one multipart request.
     #[serde(default)]
     pub(crate) batch_as_multipart: bool,
+    /// Output only: whether the response becomes the synchronous response of the message.
     #[serde(default)]
     pub(crate) propagate_response: bool,
+    /// Output only: how many requests may be in flight at once.
     #[serde(default)]
     pub(crate) max_in_flight: Option<usize>,
+    /// Output only: how messages are batched before they are sent.
     #[serde(default)]
     pub(crate) batching: sluice_core::runtime::batching::BatchPolicyConfig,
+    /// Output only: explicit parts that make each request a multipart body.
     #[serde(default)]
     pub(crate) multipart: Vec<MultipartPartConfig>,
     // Processor-only fields (Benthos `http` processor).
+    /// Processor only: whether the messages of a batch are sent at once instead of one by one.
     #[serde(default)]
     pub(crate) parallel: bool,
 }
 
 /// A component block that sluice only supports disabled.
-#[derive(Default, Deserialize)]
+/// The config schema of the `http` processor, which refuses the output-only
+/// fields.
+pub(crate) fn processor_schema(generator: &mut SchemaGenerator) -> Schema {
+    let schema = HttpClientConfig::json_schema(generator);
+    let output_only = [
+        "propagate_response",
+        "max_in_flight",
+        "batching",
+        "multipart",
+    ];
+    without_properties(schema, &output_only)
+}
+
+/// The config schema of the `http_client` output, which refuses `parallel`.
+pub(crate) fn output_schema(generator: &mut SchemaGenerator) -> Schema {
+    without_properties(HttpClientConfig::json_schema(generator), &["parallel"])
+}
+
+#[derive(Default, Deserialize, JsonSchema)]
 struct EnabledOnly {
+    /// Whether this authentication is used.
     #[serde(default)]
     enabled: bool,
+    /// Other settings, accepted but unused while it is off.
     #[serde(flatten)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     _rest: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// One explicit part of a `multipart` request body.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct MultipartPartConfig {
+    /// The Content-Type of the part; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     content_type: String,
+    /// The Content-Disposition of the part; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     content_disposition: String,
+    /// The body of the part; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     body: String,
 }
 
@@ -128,22 +186,31 @@ struct MultipartPart {
     body: Interpolation,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct BasicAuthConfig {
+    /// Whether basic authentication is used.
     enabled: bool,
+    /// The user name.
     username: String,
+    /// The password.
     password: String,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct OAuth2Config {
+    /// Whether OAuth 2 is used.
     enabled: bool,
+    /// The client key (client id).
     client_key: String,
+    /// The client secret.
     client_secret: String,
+    /// The URL of the token endpoint.
     token_url: String,
+    /// Scopes requested with the token.
     scopes: Vec<String>,
+    /// Extra parameters sent to the token endpoint.
     endpoint_params: BTreeMap<String, Vec<String>>,
 }
 

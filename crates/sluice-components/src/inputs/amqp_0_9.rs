@@ -17,6 +17,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, Consumer};
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::Value;
 use sluice_core::component::input::{Input, InputError};
@@ -31,35 +32,49 @@ fn default_prefetch() -> u16 {
     10
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AmqpInputConfig {
+pub(crate) struct AmqpInputConfig {
+    /// AMQP URLs to connect to; the first that accepts the connection is used.
     urls: Vec<String>,
+    /// The queue to consume from.
     queue: String,
+    /// Declares the queue when connecting if it does not exist.
     #[serde(default)]
     queue_declare: QueueDeclareConfig,
+    /// Bindings of the queue to exchanges, declared when connecting.
     #[serde(default)]
     bindings_declare: Vec<BindingConfig>,
+    /// The consumer tag of the subscription.
     #[serde(default)]
     consumer_tag: String,
+    /// Whether the broker counts messages as acknowledged on delivery rather than after processing.
     #[serde(default)]
     auto_ack: bool,
+    /// Regular expressions; a failed message whose error matches one is rejected instead of requeued.
     #[serde(default)]
     nack_reject_patterns: Vec<String>,
+    /// How many unacknowledged messages the broker may send ahead.
     #[serde(default = "default_prefetch")]
     prefetch_count: u16,
+    /// How many unacknowledged bytes the broker may send ahead; only 0, no limit, is supported yet.
     #[serde(default)]
     prefetch_size: u32,
+    /// TLS settings: `amqps://` URLs with default certificates (other options are not supported yet).
     #[serde(default)]
     tls: TlsConfig,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct QueueDeclareConfig {
+    /// Whether the queue is declared.
     enabled: bool,
+    /// Whether the queue survives a broker restart.
     durable: bool,
+    /// Whether the queue is deleted once its last consumer leaves.
     auto_delete: bool,
+    /// Extra arguments of the declaration, such as x-queue-type.
     arguments: BTreeMap<String, String>,
 }
 
@@ -74,11 +89,13 @@ impl Default for QueueDeclareConfig {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BindingConfig {
+    /// The exchange the queue is bound to.
     #[serde(default)]
     exchange: String,
+    /// The routing key of the binding.
     #[serde(default)]
     key: String,
 }

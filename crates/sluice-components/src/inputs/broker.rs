@@ -2,6 +2,7 @@
 //! its own context, so replies still reach the request they came from.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::input::{Input, InputError};
 use sluice_core::component::processor::run_processors;
@@ -17,12 +18,16 @@ fn default_copies() -> usize {
     1
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BrokerConfig {
+pub(crate) struct BrokerConfig {
+    /// How many copies of the child inputs to run.
     #[serde(default = "default_copies")]
     copies: usize,
+    /// The child inputs whose messages are merged.
+    #[schemars(with = "Vec<sluice_core::config::json_schema::InputNode>")]
     inputs: Vec<Node>,
+    /// How messages are batched (not supported yet).
     #[serde(default)]
     batching: BatchPolicyConfig,
 }

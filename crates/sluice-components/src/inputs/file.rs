@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::Value;
 use sluice_core::component::input::{Input, InputError};
@@ -12,12 +13,15 @@ use sluice_core::transaction::Transaction;
 
 use super::stdin::LineReader;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
+pub(crate) struct FileConfig {
+    /// The files to read; glob patterns are expanded.
     paths: Vec<String>,
+    /// How files are split into messages, such as lines or all-bytes.
     #[serde(default)]
     codec: Option<String>,
+    /// Whether each file is deleted once it has been read.
     #[serde(default)]
     delete_on_finish: bool,
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::input::{Input, InputError};
 use sluice_core::config::{Lint, Node, parse_go_duration};
@@ -19,16 +20,23 @@ fn default_batch_size() -> usize {
     1
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GenerateConfig {
+pub(crate) struct GenerateConfig {
+    /// The Bloblang mapping that creates each message.
+    #[schemars(with = "sluice_core::config::json_schema::MappingText")]
     mapping: Node,
+    /// How often a batch is created; empty or 0s creates them as fast as possible.
     #[serde(default = "default_interval")]
+    #[schemars(with = "sluice_core::config::GoDuration")]
     interval: String,
+    /// How many messages to create before the input ends; 0 means no limit.
     #[serde(default)]
     count: u64,
+    /// How many messages each batch holds.
     #[serde(default = "default_batch_size")]
     batch_size: usize,
+    /// Whether rejected messages are delivered again.
     #[serde(default = "default_true")]
     auto_replay_nacks: bool,
 }

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::{Interpolation, Value};
 use sluice_core::component::input::{Input, InputError};
@@ -49,51 +50,68 @@ fn default_timeout() -> GoDuration {
 }
 
 /// Config of the `http_server` input (Benthos field names and defaults).
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HttpServerConfig {
+    /// A listen address of its own; empty serves on the shared http server.
     #[serde(default)]
     address: String,
+    /// The path that receives POST requests.
     #[serde(default = "default_path")]
     path: String,
+    /// The path that accepts WebSocket connections.
     #[serde(default = "default_ws_path")]
     ws_path: String,
+    /// A message sent to each new WebSocket connection.
     #[serde(default)]
     ws_welcome_message: String,
+    /// A message sent to a WebSocket client that is rate limited.
     #[serde(default)]
     ws_rate_limit_message: String,
+    /// The HTTP methods accepted on path.
     #[serde(default = "default_verbs")]
     allowed_verbs: Vec<String>,
+    /// How long a request waits for its response before it fails.
     #[serde(default = "default_timeout")]
     timeout: GoDuration,
+    /// The label of a rate limit resource that requests wait on.
     #[serde(default)]
     rate_limit: String,
+    /// A TLS certificate file (needs its own address).
     #[serde(default)]
     cert_file: String,
+    /// A TLS key file (needs its own address).
     #[serde(default)]
     key_file: String,
+    /// Cross-origin settings (needs its own address).
     #[serde(default)]
     cors: CorsConfig,
+    /// How synchronous responses are sent back.
     #[serde(default)]
     sync_response: SyncResponseConfig,
+    /// Socket options of its own listener.
     #[serde(default)]
     tcp: TcpConfig,
-    /// sluice extension: largest accepted body in bytes (0 = no limit, as Benthos).
+    /// The largest accepted request body in bytes; 0 means no limit (a sluice extension).
     #[serde(default)]
     max_body_bytes: usize,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct CorsConfig {
+    /// Whether CORS headers are sent.
     enabled: bool,
+    /// Origins allowed to make requests.
     allowed_origins: Vec<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct TcpConfig {
+    /// Whether SO_REUSEADDR is set on the listener.
     reuse_addr: bool,
+    /// Whether SO_REUSEPORT is set on the listener.
     reuse_port: bool,
 }
 
@@ -107,13 +125,17 @@ fn default_headers() -> BTreeMap<String, String> {
     )])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SyncResponseConfig {
+    /// The status code of the response; supports interpolation.
     #[serde(default = "default_status")]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     status: String,
+    /// Headers of the response; values support interpolation.
     #[serde(default = "default_headers")]
     headers: BTreeMap<String, String>,
+    /// Which message metadata keys become response headers.
     #[serde(default)]
     metadata_headers: IncludeFilterConfig,
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::input::Input;
 use sluice_core::config::{GoDuration, Lint, Node};
@@ -32,50 +33,72 @@ fn default_fetch_buffer_cap() -> usize {
     256
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct KafkaInputConfig {
+pub(crate) struct KafkaInputConfig {
+    /// Broker addresses; entries may hold comma-separated lists.
     addresses: Vec<String>,
+    /// Topics to consume; `topic:partition` or `topic:first-last` consumes explicit partitions.
     topics: Vec<String>,
+    /// The Kafka protocol version to speak.
     #[serde(default)]
     target_version: Option<String>,
+    /// TLS settings of the connection.
     #[serde(default)]
     tls: TlsConfig,
+    /// SASL authentication.
     #[serde(default)]
     sasl: SaslConfig,
+    /// The consumer group whose offsets are committed; needed to consume whole topics.
     #[serde(default)]
     consumer_group: String,
+    /// The client id sent to brokers.
     #[serde(default = "default_client_id")]
     client_id: String,
+    /// The rack the client runs in.
     #[serde(default)]
     rack_id: String,
+    /// Whether to start from the oldest offset when the group has no committed one.
     #[serde(default = "default_true")]
     start_from_oldest: bool,
+    /// How many messages of one partition may be in flight before reading pauses.
     #[serde(default = "default_checkpoint_limit")]
     checkpoint_limit: usize,
+    /// Whether rejected messages are delivered again instead of dropped.
     #[serde(default = "default_true")]
     auto_replay_nacks: bool,
+    /// How often acknowledged offsets are committed.
     #[serde(default = "default_commit_period")]
     commit_period: GoDuration,
+    /// How long processing may take before the group counts the member as gone.
     #[serde(default = "default_max_processing_period")]
     max_processing_period: GoDuration,
+    /// A mapping that reads tracing context from each message (not supported yet).
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::MappingText>")]
     extract_tracing_map: Option<String>,
+    /// Consumer group timings.
     #[serde(default)]
     group: GroupConfig,
+    /// How many fetched messages are buffered per partition.
     #[serde(default = "default_fetch_buffer_cap")]
     fetch_buffer_cap: usize,
+    /// Whether repeated header keys are kept as arrays in metadata.
     #[serde(default)]
     multi_header: bool,
+    /// How messages are batched before processing (not supported yet).
     #[serde(default)]
     batching: BatchPolicyConfig,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct GroupConfig {
+    /// How long the group waits for a heartbeat before it drops a member.
     session_timeout: GoDuration,
+    /// How often heartbeats are sent to the group.
     heartbeat_interval: GoDuration,
+    /// How long members may take to rejoin during a rebalance.
     rebalance_timeout: GoDuration,
 }
 

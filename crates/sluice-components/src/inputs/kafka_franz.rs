@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::input::Input;
 use sluice_core::config::{GoDuration, Lint, Node};
@@ -26,52 +27,75 @@ fn default_start_offset() -> String {
     "earliest".to_owned()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FranzInputConfig {
+pub(crate) struct FranzInputConfig {
+    /// Brokers to connect to first; entries may hold comma-separated lists.
     #[serde(default)]
     seed_brokers: Vec<String>,
+    /// Topics to consume; `topic:partition` consumes explicit partitions.
     topics: Vec<String>,
+    /// Whether the topics are regular expressions.
     #[serde(default)]
     regexp_topics: bool,
+    /// The consumer group whose offsets are committed; without one, partitions are read without committing.
     #[serde(default)]
     consumer_group: Option<String>,
+    /// The client id sent to brokers.
     #[serde(default)]
     client_id: Option<String>,
+    /// The rack the client runs in.
     #[serde(default)]
     rack_id: String,
+    /// How many messages of one partition may be in flight before reading pauses.
     #[serde(default = "default_checkpoint_limit")]
     checkpoint_limit: usize,
+    /// How often acknowledged offsets are committed.
     #[serde(default = "default_commit_period")]
     commit_period: GoDuration,
+    /// Where to start when the group has no committed offset: earliest, latest or committed.
     #[serde(default = "default_start_offset")]
     start_offset: String,
+    /// Older switch for start_offset: true means earliest, false latest.
     #[serde(default)]
     start_from_oldest: Option<bool>,
+    /// Whether rejected messages are delivered again instead of dropped.
     #[serde(default = "default_true")]
     auto_replay_nacks: bool,
+    /// The largest fetch response, as a byte size such as 50MiB.
     #[serde(default)]
     fetch_max_bytes: Option<String>,
+    /// The least data a fetch waits for, as a byte size.
     #[serde(default)]
     fetch_min_bytes: Option<String>,
+    /// The largest fetch response per partition, as a byte size.
     #[serde(default)]
     fetch_max_partition_bytes: Option<String>,
+    /// How long a broker may wait to fill a fetch.
     #[serde(default)]
     fetch_max_wait: Option<GoDuration>,
+    /// How long cluster metadata is cached before it is refreshed.
     #[serde(default)]
     metadata_max_age: Option<GoDuration>,
+    /// How long the group waits for a heartbeat before it drops a member.
     #[serde(default)]
     session_timeout: Option<GoDuration>,
+    /// How long members may take to rejoin during a rebalance.
     #[serde(default)]
     rebalance_timeout: Option<GoDuration>,
+    /// How often heartbeats are sent to the group.
     #[serde(default)]
     heartbeat_interval: Option<GoDuration>,
+    /// Whether repeated header keys are kept as arrays in metadata.
     #[serde(default)]
     multi_header: bool,
+    /// TLS settings of the connection.
     #[serde(default)]
     tls: TlsConfig,
+    /// SASL mechanisms to authenticate with (only one is supported yet).
     #[serde(default)]
     sasl: Vec<SaslConfig>,
+    /// How records are batched before processing (not supported yet).
     #[serde(default)]
     batching: BatchPolicyConfig,
 }

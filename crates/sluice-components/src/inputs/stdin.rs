@@ -1,6 +1,7 @@
 //! `stdin`: one message per line of standard input.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::input::{Input, InputError};
 use sluice_core::config::Node;
@@ -9,10 +10,12 @@ use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Transaction};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, Lines};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-struct StdinConfig {
+pub(crate) struct StdinConfig {
+    /// How the input is split into messages, such as lines or delim:X.
     codec: Option<String>,
+    /// The largest message size in bytes.
     max_buffer: Option<usize>,
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod consumer;
 pub(crate) mod producer;
 
 use rdkafka::ClientConfig;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{Lint, Mark};
 use sluice_core::environment::BuildResult;
@@ -14,15 +15,22 @@ pub(crate) use crate::tls::TlsConfig;
 
 /// `sasl` block (`kafka` shape: one mechanism). `kafka_franz` takes a list
 /// of these.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct SaslConfig {
+    /// The SASL mechanism: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.
     mechanism: String,
+    /// The user name (kafka components).
     user: String,
+    /// The password.
     password: String,
+    /// The user name (kafka_franz and redpanda components).
     username: String,
+    /// A static OAUTHBEARER token.
     access_token: String,
+    /// A cache resource holding the OAUTHBEARER token.
     token_cache: String,
+    /// The key of the token in token_cache.
     token_key: String,
 }
 

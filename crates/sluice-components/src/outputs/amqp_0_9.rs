@@ -9,6 +9,7 @@ use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::Interpolation;
 use sluice_core::component::output::{Output, OutputError};
@@ -26,58 +27,96 @@ fn default_max_in_flight() -> usize {
     64
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AmqpOutputConfig {
+pub(crate) struct AmqpOutputConfig {
+    /// AMQP URLs to connect to; the first that accepts the connection is used.
     urls: Vec<String>,
+    /// The exchange messages are published to; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     exchange: String,
+    /// Declares the exchange when connecting if it does not exist.
     #[serde(default)]
     exchange_declare: ExchangeDeclareConfig,
+    /// The routing key of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     key: String,
+    /// The type property of each message; supports interpolation.
     #[serde(default, rename = "type")]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     kind: String,
+    /// The content type property of each message; supports interpolation.
     #[serde(default = "default_content_type")]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     content_type: String,
+    /// The content encoding property of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     content_encoding: String,
+    /// The correlation id property of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     correlation_id: String,
+    /// The reply-to property of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     reply_to: String,
+    /// The expiration property of each message in milliseconds; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     expiration: String,
+    /// The message id property of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     message_id: String,
+    /// The user id property of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     user_id: String,
+    /// The application id property of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     app_id: String,
+    /// Which message metadata keys are left out of the message headers.
     #[serde(default)]
     metadata: ExcludeConfig,
+    /// The priority of each message, 0 to 9; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     priority: String,
+    /// How many messages may be awaiting their publisher confirm at once.
     #[serde(default = "default_max_in_flight")]
     max_in_flight: usize,
+    /// Whether the broker stores messages on disk.
     #[serde(default)]
     persistent: bool,
+    /// Whether the broker must route each message to at least one queue.
     #[serde(default)]
     mandatory: bool,
+    /// Whether the broker must hand each message to a consumer at once.
     #[serde(default)]
     immediate: bool,
+    /// How long a publish may wait for its confirm (not supported yet).
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::GoDuration")]
     timeout: String,
+    /// TLS settings: `amqps://` URLs with default certificates (other options are not supported yet).
     #[serde(default)]
     tls: TlsConfig,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct ExchangeDeclareConfig {
+    /// Whether the exchange is declared.
     enabled: bool,
+    /// The exchange type: direct, fanout, topic, headers or x-custom.
     #[serde(rename = "type")]
     kind: String,
+    /// Whether the exchange survives a broker restart.
     durable: bool,
+    /// Extra arguments of the declaration.
     arguments: BTreeMap<String, String>,
 }
 
@@ -92,9 +131,10 @@ impl Default for ExchangeDeclareConfig {
     }
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct ExcludeConfig {
+    /// Metadata keys starting with any of these prefixes are left out.
     exclude_prefixes: Vec<String>,
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::{join_all, select_all, try_join_all};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::output::{Output, OutputError};
 use sluice_core::config::{Lint, Node};
@@ -23,15 +24,20 @@ fn default_pattern() -> String {
     "fan_out".to_owned()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BrokerConfig {
+pub(crate) struct BrokerConfig {
+    /// How many copies of the child outputs to run.
     #[serde(default = "default_copies")]
     copies: usize,
+    /// How messages are routed: fan_out, fan_out_fail_fast, fan_out_sequential, fan_out_sequential_fail_fast, round_robin or greedy.
     #[serde(default = "default_pattern")]
     pattern: String,
+    /// The child outputs.
     #[serde(default)]
+    #[schemars(with = "Vec<sluice_core::config::json_schema::OutputNode>")]
     outputs: Vec<Node>,
+    /// How messages are batched before they are routed.
     #[serde(default)]
     batching: BatchPolicyConfig,
 }

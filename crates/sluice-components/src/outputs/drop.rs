@@ -16,7 +16,7 @@ impl Output for DropOutput {
 }
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<BuiltOutput> {
-    let _: serde::de::IgnoredAny = builder.config(node)?;
+    let _: sluice_core::config::json_schema::NoFields = builder.config(node)?;
     Ok(BuiltOutput {
         output: std::sync::Arc::new(DropOutput),
         max_in_flight: 64,

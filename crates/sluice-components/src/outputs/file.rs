@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::Interpolation;
 use sluice_core::component::output::{Output, OutputError};
@@ -14,10 +15,13 @@ use tokio::sync::Mutex;
 
 use crate::codec::{Codec, encode};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
+pub(crate) struct FileConfig {
+    /// The file messages are written to; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     path: String,
+    /// How messages are separated in the file, such as lines or all-bytes.
     #[serde(default)]
     codec: Option<String>,
 }

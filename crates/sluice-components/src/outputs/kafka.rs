@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
@@ -33,78 +34,115 @@ fn default_timeout() -> GoDuration {
     GoDuration(Duration::from_secs(5))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct KafkaConfig {
+pub(crate) struct KafkaConfig {
+    /// Broker addresses; entries may hold comma-separated lists.
     addresses: Vec<String>,
+    /// The topic each message is written to; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     topic: String,
+    /// The Kafka protocol version to speak.
     #[serde(default)]
     target_version: Option<String>,
+    /// TLS settings of the connection.
     #[serde(default)]
     tls: TlsConfig,
+    /// SASL authentication.
     #[serde(default)]
     sasl: SaslConfig,
+    /// The client id sent to brokers.
     #[serde(default = "default_client_id")]
     client_id: String,
+    /// The rack the client runs in.
     #[serde(default)]
     rack_id: String,
+    /// The key of each message; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     key: String,
+    /// How messages are spread over partitions: fnv1a_hash, murmur2_hash, random or manual (round_robin is not supported yet).
     #[serde(default = "default_partitioner")]
     partitioner: String,
+    /// The partition of each message with the manual partitioner; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     partition: String,
+    /// Creates the topic with these settings when it does not exist (not supported yet).
     #[serde(default)]
     custom_topic_creation: TopicCreation,
+    /// The compression codec: none, snappy, lz4, gzip or zstd.
     #[serde(default = "default_compression")]
     compression: String,
+    /// Headers added to every message.
     #[serde(default)]
     static_headers: BTreeMap<String, String>,
+    /// Which message metadata keys are left out of the headers.
     #[serde(default)]
     metadata: ExcludeConfig,
+    /// A mapping that writes tracing context into each message (not supported yet).
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::MappingText>")]
     inject_tracing_map: Option<String>,
+    /// How many batches may be written at once.
     #[serde(default = "default_max_in_flight")]
     max_in_flight: usize,
+    /// Whether the producer is idempotent, so retries write each message once.
     #[serde(default)]
     idempotent_write: bool,
+    /// Whether a write waits for every in-sync replica instead of the leader alone.
     #[serde(default)]
     ack_replicas: bool,
+    /// The largest message size in bytes.
     #[serde(default = "default_max_msg_bytes")]
     max_msg_bytes: u64,
+    /// How long a write may take before it fails.
     #[serde(default = "default_timeout")]
     timeout: GoDuration,
+    /// Whether a failed batch is retried as a whole.
     #[serde(default)]
     retry_as_batch: bool,
+    /// How messages are batched before they are written.
     #[serde(default)]
     batching: BatchPolicyConfig,
+    /// How many times a failed write is retried; 0 retries without limit.
     #[serde(default)]
     max_retries: u32,
+    /// The wait between retries of a failed write.
     #[serde(default)]
     backoff: BackoffConfig,
+    /// The timestamp of each message in milliseconds; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::InterpolatedString>")]
     timestamp_ms: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct TopicCreation {
+    /// Whether a missing topic is created.
     enabled: bool,
+    /// The partition count; -1 takes the broker default.
     partitions: i32,
+    /// The replication factor; -1 takes the broker default.
     replication_factor: i32,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct ExcludeConfig {
+    /// Metadata keys starting with any of these prefixes are left out.
     exclude_prefixes: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct BackoffConfig {
+    /// The first wait.
     initial_interval: GoDuration,
+    /// The longest wait.
     max_interval: GoDuration,
+    /// How long retries may go on in all; 0 means no limit.
     max_elapsed_time: GoDuration,
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
@@ -25,68 +26,102 @@ fn default_acks() -> String {
     "all".to_owned()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FranzConfig {
+pub(crate) struct FranzConfig {
+    /// Brokers to connect to first; entries may hold comma-separated lists.
     #[serde(default)]
     seed_brokers: Vec<String>,
+    /// The topic each record is written to; supports interpolation.
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     topic: String,
+    /// The key of each record; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::InterpolatedString>")]
     key: Option<String>,
+    /// The partition of each record with the manual partitioner; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::InterpolatedString>")]
     partition: Option<String>,
+    /// How records are spread over partitions: murmur2_hash or manual (round_robin and least_backup are not supported yet).
     #[serde(default)]
     partitioner: Option<String>,
+    /// The client id sent to brokers.
     #[serde(default)]
     client_id: Option<String>,
+    /// The rack the client runs in.
     #[serde(default)]
     rack_id: String,
+    /// Which message metadata keys become record headers.
     #[serde(default)]
     metadata: IncludeConfig,
+    /// The timestamp of each record in milliseconds; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::InterpolatedString>")]
     timestamp_ms: Option<String>,
+    /// Older name of timestamp_ms.
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::InterpolatedString>")]
     timestamp: Option<String>,
+    /// How many batches may be written at once.
     #[serde(default)]
     max_in_flight: Option<usize>,
+    /// Whether the producer is idempotent, so retries write each record once.
     #[serde(default = "default_true")]
     idempotent_write: bool,
+    /// Which acknowledgements a write waits for: all (every in-sync replica), leader or none.
     #[serde(default = "default_acks")]
     acks: String,
+    /// The compression codec of record batches: none, gzip, snappy, lz4 or zstd.
     #[serde(default)]
     compression: Option<String>,
+    /// Whether writing to a missing topic creates it.
     #[serde(default = "default_true")]
     allow_auto_topic_creation: bool,
+    /// How long a write may take before it fails.
     #[serde(default = "default_timeout")]
     timeout: GoDuration,
+    /// The largest record batch sent, as a byte size such as 1MB.
     #[serde(default)]
     max_message_bytes: Option<String>,
+    /// The largest single write to a broker, as a byte size such as 100MB.
     #[serde(default)]
     broker_write_max_bytes: Option<String>,
+    /// How many records may wait in the client before writes block.
     #[serde(default)]
     max_buffered_records: Option<u64>,
+    /// How many produce requests may be in flight per broker.
     #[serde(default)]
     max_in_flight_requests: Option<u64>,
+    /// How many times a record is retried; 0 retries until the delivery timeout.
     #[serde(default)]
     record_retries: u32,
+    /// How long a record may take to be delivered before it fails.
     #[serde(default)]
     record_delivery_timeout: Option<GoDuration>,
+    /// How long cluster metadata is cached before it is refreshed.
     #[serde(default)]
     metadata_max_age: Option<GoDuration>,
+    /// How long an idle connection is kept open.
     #[serde(default)]
     conn_idle_timeout: Option<GoDuration>,
+    /// TLS settings of the connection.
     #[serde(default)]
     tls: TlsConfig,
+    /// SASL mechanisms to authenticate with (only one is supported yet).
     #[serde(default)]
     sasl: Vec<SaslConfig>,
+    /// How messages are batched before they are written.
     #[serde(default)]
     batching: BatchPolicyConfig,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct IncludeConfig {
+    /// Keys starting with any of these prefixes are included.
     include_prefixes: Vec<String>,
+    /// Keys matching any of these regular expressions are included.
     include_patterns: Vec<String>,
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::output::{Output, OutputError};
 use sluice_core::config::Node;
@@ -13,9 +14,10 @@ use tokio::sync::Mutex;
 
 use crate::codec::{Codec, encode};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-struct StdoutConfig {
+pub(crate) struct StdoutConfig {
+    /// How messages are separated in the output, such as lines or delim:X.
     codec: Option<String>,
 }
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use schemars::{Schema, SchemaGenerator, json_schema};
 use sluice_core::component::output::{Output, OutputError};
+use sluice_core::config::json_schema::ProcessorNode;
 use sluice_core::config::{Node, NodeKind};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::message::Batch;
@@ -30,6 +32,24 @@ impl Output for SyncResponseOutput {
         }
         Ok(())
     }
+}
+
+/// The config schema: no fields but the nested `processors` that sluice
+/// accepts (decision 12.2); any other field only draws a warning.
+pub(crate) fn config_schema(generator: &mut SchemaGenerator) -> Schema {
+    let processors = generator.subschema_for::<Vec<ProcessorNode>>();
+    json_schema!({
+        "type": ["object", "null"],
+        "description": "No fields of its own: `sync_response: {}`.",
+        "default": {},
+        "properties": {
+            "processors": {
+                "description": "Processors run before the response is stored, as if they were siblings of the output (Benthos ignores them here).",
+                "allOf": [processors]
+            }
+        },
+        "additionalProperties": false
+    })
 }
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<BuiltOutput> {

@@ -2,6 +2,7 @@
 //! processors depending on their error flag or a condition.
 
 use async_trait::async_trait;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use sluice_bloblang::{Mapping, Root, Value};
 use sluice_core::component::processor::{Failed, Processor, run_processors};
@@ -88,13 +89,27 @@ pub(crate) fn build_try(node: &Node, builder: &mut Builder<'_>) -> BuildResult<B
     }))
 }
 
-#[derive(Deserialize)]
+/// The config schema of `switch`: a list of cases.
+pub(crate) fn switch_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = generator.subschema_for::<Vec<SwitchCaseConfig>>();
+    let description =
+        "Cases tried in order; a message runs the processors of the first case whose check passes.";
+    schema.insert("description".into(), description.into());
+    schema
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SwitchCaseConfig {
+    /// A Bloblang query that must return true for the case to run; without one the case matches every message.
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::MappingText>")]
     check: Option<Node>,
+    /// The processors run on messages that match the case.
     #[serde(default)]
+    #[schemars(with = "Vec<sluice_core::config::json_schema::ProcessorNode>")]
     processors: Vec<Node>,
+    /// Whether messages matching this case also run the processors of the next case.
     #[serde(default)]
     fallthrough: bool,
 }

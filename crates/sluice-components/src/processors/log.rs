@@ -1,6 +1,7 @@
 //! `log`: writes a log line per message with an interpolated text.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::{Interpolation, Mapping, Root};
 use sluice_core::component::processor::{Failed, Processor};
@@ -12,14 +13,19 @@ fn default_level() -> String {
     "INFO".to_owned()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct LogConfig {
+pub(crate) struct LogConfig {
+    /// The level of the log line: FATAL, ERROR, WARN, INFO, DEBUG, TRACE or ALL.
     #[serde(default = "default_level")]
     level: String,
+    /// The text of the log line; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     message: String,
+    /// A Bloblang mapping whose object result is logged as structured fields.
     #[serde(default)]
+    #[schemars(with = "Option<sluice_core::config::json_schema::MappingText>")]
     fields_mapping: Option<Node>,
 }
 

@@ -1,6 +1,7 @@
 //! `sleep`: waits an interpolated duration per batch.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::Interpolation;
 use sluice_core::component::processor::{Failed, Processor};
@@ -8,10 +9,12 @@ use sluice_core::config::{Node, parse_go_duration};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::Batch;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SleepConfig {
+pub(crate) struct SleepConfig {
+    /// How long to wait before each batch moves on, as a duration string; supports interpolation.
     #[serde(default)]
+    #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     duration: String,
 }
 

@@ -22,6 +22,6 @@ impl Processor for SyncResponseProcessor {
 }
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Processor>> {
-    let _: serde::de::IgnoredAny = builder.config(node)?;
+    let _: sluice_core::config::json_schema::NoFields = builder.config(node)?;
     Ok(Box::new(SyncResponseProcessor))
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::component::BoxError;
 use sluice_core::config::{GoDuration, Node};
@@ -19,13 +20,16 @@ fn default_interval() -> GoDuration {
     GoDuration(Duration::from_secs(1))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct LocalConfig {
+pub(crate) struct LocalConfig {
+    /// How many accesses each interval allows.
     #[serde(default = "default_count")]
     count: u64,
+    /// The length of each interval.
     #[serde(default = "default_interval")]
     interval: GoDuration,
+    /// How many bytes each interval allows; 0 means no byte limit.
     #[serde(default)]
     byte_size: u64,
 }

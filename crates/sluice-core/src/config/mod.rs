@@ -10,6 +10,7 @@ mod component;
 mod de;
 mod duration;
 mod interpolate;
+pub mod json_schema;
 mod lint;
 mod schema;
 mod yaml;

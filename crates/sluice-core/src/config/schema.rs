@@ -3,46 +3,59 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::de::from_node_parts;
+use super::json_schema::{AnyObject, InputNode, OutputNode, ProcessorNode, RateLimitNode};
 use super::{GoDuration, Lint, Mark, Node, interpolate_env};
 
 /// The whole config file (Benthos's top-level keys).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The shared HTTP server.
     pub http: HttpConfig,
     /// The input component; `stdin: {}` when absent.
+    #[schemars(with = "InputNode")]
     pub input: Node,
     /// The buffer component; `none` when absent.
+    #[schemars(with = "AnyObject")]
     pub buffer: Option<Node>,
     /// Processing threads and processors.
     pub pipeline: PipelineConfig,
     /// The output component; `stdout: {}` when absent.
+    #[schemars(with = "OutputNode")]
     pub output: Node,
     /// Labelled inputs usable through `resource`.
+    #[schemars(with = "Vec<InputNode>")]
     pub input_resources: Vec<Node>,
     /// Labelled processors usable through `resource`.
+    #[schemars(with = "Vec<ProcessorNode>")]
     pub processor_resources: Vec<Node>,
     /// Labelled outputs usable through `resource`.
+    #[schemars(with = "Vec<OutputNode>")]
     pub output_resources: Vec<Node>,
     /// Labelled caches.
+    #[schemars(with = "Vec<AnyObject>")]
     pub cache_resources: Vec<Node>,
     /// Labelled rate limits.
+    #[schemars(with = "Vec<RateLimitNode>")]
     pub rate_limit_resources: Vec<Node>,
     /// Operational logging.
     pub logger: LoggerConfig,
     /// The metrics exporter; the default exporter when absent.
+    #[schemars(with = "AnyObject")]
     pub metrics: Option<Node>,
     /// The tracer; `none` when absent.
+    #[schemars(with = "AnyObject")]
     pub tracer: Option<Node>,
     /// How long to wait for metrics and traces to be flushed on shutdown.
     pub shutdown_delay: GoDuration,
     /// How long a clean shutdown may take before it is forced.
     pub shutdown_timeout: GoDuration,
     /// Unit test definitions for `sluice test`.
+    #[schemars(with = "Vec<AnyObject>")]
     pub tests: Vec<Node>,
     /// Pipeline-wide error handling.
     pub error_handling: ErrorHandlingConfig,
@@ -121,7 +134,7 @@ impl Config {
 }
 
 /// The shared HTTP server (`http:`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Listen address.
@@ -158,7 +171,7 @@ impl Default for HttpConfig {
 }
 
 /// `http.cors`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CorsConfig {
     /// Whether CORS headers are sent.
@@ -168,7 +181,7 @@ pub struct CorsConfig {
 }
 
 /// `http.basic_auth`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BasicAuthConfig {
     /// Whether requests must authenticate.
@@ -199,12 +212,13 @@ impl Default for BasicAuthConfig {
 }
 
 /// `pipeline:`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Worker count; -1 means one per CPU.
     pub threads: i64,
     /// Processor component nodes, applied in order.
+    #[schemars(with = "Vec<ProcessorNode>")]
     pub processors: Vec<Node>,
 }
 
@@ -218,7 +232,7 @@ impl Default for PipelineConfig {
 }
 
 /// `logger:`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggerConfig {
     /// Minimum level: OFF, FATAL, ERROR, WARN, INFO, DEBUG, TRACE, ALL or NONE.
@@ -255,7 +269,7 @@ impl Default for LoggerConfig {
 }
 
 /// `logger.file`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggerFileConfig {
     /// The file to write to; empty disables file logging.
@@ -267,7 +281,7 @@ pub struct LoggerFileConfig {
 }
 
 /// `error_handling:`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ErrorHandlingConfig {
     /// Whether a message that failed processing is nacked instead of

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -13,7 +14,7 @@ use crate::message::{Batch, Message};
 use crate::transaction::{Ack, Transaction};
 
 /// The `batching` field of outputs and brokers (Benthos batch policy).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchPolicyConfig {
     /// Flush after this many messages (0 = no limit).
@@ -21,10 +22,13 @@ pub struct BatchPolicyConfig {
     /// Flush after this many bytes (0 = no limit).
     pub byte_size: usize,
     /// Flush after this long since the first message ("" = never).
+    #[schemars(with = "crate::config::GoDuration")]
     pub period: String,
-    /// A Bloblang condition ending a batch.
+    /// A Bloblang condition ending a batch (not supported yet).
+    #[schemars(with = "crate::config::json_schema::MappingText")]
     pub check: String,
     /// Processors applied to each flushed batch.
+    #[schemars(with = "Vec<crate::config::json_schema::ProcessorNode>")]
     pub processors: Vec<Node>,
 }
 

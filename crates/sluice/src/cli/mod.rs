@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub(crate) mod blobl;
 mod debug;
+mod docs;
 mod echo;
 mod host;
 mod lint;
@@ -98,6 +99,9 @@ enum Command {
     Streams(streams::StreamsArgs),
     /// Run the unit tests of config files.
     Test(test::TestArgs),
+    /// Regenerate docs/components and README's component table from the registry.
+    #[command(hide = true)]
+    Docs(docs::DocsArgs),
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -132,6 +136,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Command::Blobl(args)) => blobl::run(args),
         Some(Command::Streams(args)) => streams::run(args, &cli.common),
         Some(Command::Test(args)) => test::run(args, &cli.common),
+        Some(Command::Docs(args)) => docs::run(&args),
         Some(Command::External(args)) => {
             eprintln!(
                 "Unrecognised command: {}",

@@ -17,6 +17,7 @@ mod kafka;
 mod messages;
 mod proxy;
 mod resources;
+mod schema;
 mod seeds;
 mod shared_server;
 mod streams;

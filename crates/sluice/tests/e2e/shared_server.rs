@@ -175,11 +175,10 @@ async fn the_shared_server_serves_tls_from_cert_and_key_files() {
         certs.key_file.display()
     );
     let sluice = Sluice::start(&config);
-    assert!(
-        sluice
-            .logs()
-            .contains("Listening for HTTP requests at: https://")
-    );
+    assert!(sluice.wait_for_log(
+        "Listening for HTTP requests at: https://",
+        std::time::Duration::from_secs(5)
+    ));
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&certs.ca_file).unwrap()).unwrap();
     let tls_client = reqwest::Client::builder()
         .add_root_certificate(ca)
