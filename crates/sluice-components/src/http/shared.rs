@@ -42,8 +42,9 @@ where
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 impl SharedHttpServer {
-    /// A server whose endpoints also answer under `root_path`.
-    pub fn new(root_path: &str, metrics: Metrics) -> Arc<Self> {
+    /// A server whose endpoints also answer under `root_path`; with
+    /// `metrics`, `/metrics` and `/stats` serve them in the Prometheus format.
+    pub fn new(root_path: &str, metrics: Option<Metrics>) -> Arc<Self> {
         let server = Arc::new(Self {
             router: Arc::new(Router::default()),
             root_path: root_path.trim_end_matches('/').to_owned(),
@@ -89,10 +90,15 @@ impl SharedHttpServer {
                 async move { ok_response(body, "application/json") }.boxed()
             },
         );
-        server.register_fn("/metrics", "Prometheus metrics.", move |_, _| {
-            let body = metrics.render_prometheus();
-            async move { ok_response(body, "text/plain; version=0.0.4") }.boxed()
-        });
+        if let Some(metrics) = metrics {
+            for path in ["/metrics", "/stats"] {
+                let metrics = metrics.clone();
+                server.register_fn(path, "Prometheus metrics.", move |_, _| {
+                    let body = metrics.render_prometheus();
+                    async move { ok_response(body, "text/plain; version=0.0.4") }.boxed()
+                });
+            }
+        }
         server
     }
 

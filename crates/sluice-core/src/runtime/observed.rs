@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::component::processor::{Failed, Processor, ProcessorError};
 use crate::message::Batch;
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Counter, Metrics, Timer};
 
 /// A processor with metrics around it.
 pub struct ObservedProcessor {
@@ -17,7 +17,7 @@ pub struct ObservedProcessor {
     sent: Counter,
     batch_sent: Counter,
     error: Counter,
-    latency_ns: Counter,
+    latency_ns: Timer,
 }
 
 impl ObservedProcessor {
@@ -31,7 +31,7 @@ impl ObservedProcessor {
             sent: metrics.counter("processor_sent", &labels),
             batch_sent: metrics.counter("processor_batch_sent", &labels),
             error: metrics.counter("processor_error", &labels),
-            latency_ns: metrics.counter("processor_latency_ns", &labels),
+            latency_ns: metrics.timer("processor_latency_ns", &labels),
         }
     }
 }
@@ -48,8 +48,7 @@ impl Processor for ObservedProcessor {
         let errors_before = errored(&batch);
         let started = Instant::now();
         let res = self.inner.process(batch).await;
-        let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.latency_ns.add(elapsed);
+        self.latency_ns.observe(started.elapsed());
         match &res {
             Ok(batches) => {
                 let errors_after: usize = batches.iter().map(errored).sum();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::component::output::{Output, OutputError};
 use crate::component::processor::{Processor, run_processors};
 use crate::message::Batch;
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Counter, Metrics, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::transaction::{DeliveryError, Outcome, Transaction};
 
@@ -92,6 +92,7 @@ struct DriverMetrics {
     sent: Counter,
     batch_sent: Counter,
     error: Counter,
+    latency: Timer,
     connection_up: Counter,
     connection_failed: Counter,
     connection_lost: Counter,
@@ -134,6 +135,7 @@ impl OutputDriver {
                 sent: metrics.counter("output_sent", &labels),
                 batch_sent: metrics.counter("output_batch_sent", &labels),
                 error: metrics.counter("output_error", &labels),
+                latency: metrics.timer("output_latency_ns", &labels),
                 connection_up: metrics.counter("output_connection_up", &labels),
                 connection_failed: metrics.counter("output_connection_failed", &labels),
                 connection_lost: metrics.counter("output_connection_lost", &labels),
@@ -219,8 +221,10 @@ impl OutputDriver {
         let Transaction { batch, ack } = tx;
         loop {
             self.wait_connected().await;
+            let started = Instant::now();
             match self.output.write(&batch).await {
                 Ok(()) => {
+                    self.metrics.latency.observe(started.elapsed());
                     self.metrics.batch_sent.incr();
                     self.metrics.sent.add(batch.len() as u64);
                     ack.resolve(Outcome::Delivered);

@@ -2,7 +2,7 @@
 //! two-phase shutdown.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -12,11 +12,11 @@ use tracing::Instrument;
 use crate::component::input::InputError;
 use crate::component::processor::{Processor, run_processors};
 use crate::environment::{BuiltInput, BuiltOutput};
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Counter, Metrics, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::batching::run_batcher;
 use crate::runtime::output::OutputDriver;
-use crate::transaction::Transaction;
+use crate::transaction::{Ack, Transaction};
 
 /// Everything a stream needs to run, already built.
 pub struct Stream {
@@ -48,6 +48,9 @@ struct Engine {
     processing: Arc<Semaphore>,
     output: OutputStage,
     received: Counter,
+    /// From handing a transaction to the pipeline until its ack resolves
+    /// (Benthos's `input_latency_ns`).
+    latency: Timer,
 }
 
 impl Engine {
@@ -64,11 +67,21 @@ impl Engine {
     /// one pipeline thread messages reach the output in the order they were
     /// read, as with Benthos's pipeline workers.
     async fn process(&self, tx: Transaction, slot: Option<OwnedSemaphorePermit>) {
+        let started = Instant::now();
         let slot = match slot {
             Some(slot) => slot,
             None => self.processing_slot().await,
         };
-        let Transaction { batch, ack } = tx;
+        let Transaction { batch, mut ack } = tx;
+        if let OutputStage::Batched(_) = &self.output {
+            // A batcher acks later than this call returns: time the ack.
+            let latency = self.latency.clone();
+            let inner = ack;
+            ack = Ack::from_fn(move |outcome| {
+                latency.observe(started.elapsed());
+                inner.resolve(outcome);
+            });
+        }
         self.received.add(batch.len() as u64);
         let batches = if self.processors.is_empty() {
             vec![batch]
@@ -82,13 +95,14 @@ impl Engine {
             .map(|(batch, ack)| Transaction::new(batch, ack));
         match &self.output {
             OutputStage::Direct(driver) => {
-                let Some(first) = txs.next() else {
-                    return;
-                };
-                let first_slot = driver.reserve().await;
-                drop(slot);
-                let rest = futures::future::join_all(txs.map(|tx| driver.write(tx)));
-                futures::future::join(driver.write_reserved(first, first_slot), rest).await;
+                if let Some(first) = txs.next() {
+                    let first_slot = driver.reserve().await;
+                    drop(slot);
+                    let rest = futures::future::join_all(txs.map(|tx| driver.write(tx)));
+                    futures::future::join(driver.write_reserved(first, first_slot), rest).await;
+                }
+                // Every write has resolved its ack by now.
+                self.latency.observe(started.elapsed());
             }
             OutputStage::Batched(sender) => {
                 for tx in txs {
@@ -220,11 +234,13 @@ impl Stream {
 
         let mut processors = input_processors;
         processors.extend(pipeline);
+        let input_labels = [("label", ""), ("path", "root.input")];
         let engine = Arc::new(Engine {
             processors,
             processing: Arc::new(Semaphore::new(threads.max(1))),
             output: stage,
-            received: metrics.counter("input_received", &[("label", ""), ("path", "root.input")]),
+            received: metrics.counter("input_received", &input_labels),
+            latency: metrics.timer("input_latency_ns", &input_labels),
         });
         // Bounds the transactions in flight between the input and the output:
         // once it is exhausted the input stops reading (back pressure).

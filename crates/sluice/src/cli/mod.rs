@@ -11,6 +11,7 @@ mod lint;
 mod list;
 mod load;
 mod logging;
+mod metrics;
 mod run;
 
 #[derive(Parser)]

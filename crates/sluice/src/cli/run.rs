@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sluice_components::SharedHttpServer;
-use sluice_core::metrics::Metrics;
 use sluice_core::runtime::stream::Stream;
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +14,7 @@ use super::CommonArgs;
 use super::load::{
     LoadOptions, build_stream, environment, format_lint, is_error, load_config, parse_sets,
 };
-use super::logging;
+use super::{logging, metrics};
 
 const DEFAULT_PATHS: [&str; 3] = [
     "/benthos.yaml",
@@ -106,11 +105,22 @@ async fn run_stream(
     chilled: bool,
 ) -> anyhow::Result<ExitCode> {
     let env = environment();
-    let metrics = Metrics::default();
+    let metrics_setup = match metrics::setup(config.metrics.as_ref()) {
+        Ok(setup) => setup,
+        Err(lints) => {
+            report_lints(path, &lints);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for warning in &metrics_setup.warnings {
+        tracing::warn!("{}", format_lint(path, warning));
+    }
+    let metrics = metrics_setup.metrics;
+    let served = metrics_setup.served.then(|| metrics.clone());
     let shared = config
         .http
         .enabled
-        .then(|| SharedHttpServer::new(&config.http.root_path, metrics.clone()));
+        .then(|| SharedHttpServer::new(&config.http.root_path, served));
     let built = match build_stream(&env, &config, &root, &metrics, shared.clone(), false) {
         Ok(built) => built,
         Err(lints) => {

@@ -13,6 +13,7 @@ mod http_processor;
 mod http_server;
 mod kafka;
 mod messages;
+mod observability;
 mod proxy;
 mod seeds;
 mod shared_server;

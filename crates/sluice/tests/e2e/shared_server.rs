@@ -149,7 +149,7 @@ output:
         "{text}"
     );
     assert!(
-        text.contains("# TYPE processor_latency_ns counter"),
+        text.contains("# TYPE processor_latency_ns summary"),
         "{text}"
     );
 }

@@ -1,0 +1,213 @@
+//! Spec section 11: latency metrics, readiness, the logger section and
+//! OpenTelemetry tracing, observed from outside the binary.
+
+use std::time::Duration;
+
+use crate::support::{Sluice, client};
+use crate::upstream::{Reply, Upstream};
+
+async fn scrape(sluice: &Sluice) -> String {
+    let res = client().get(sluice.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+/// The value of the sample line starting with `series ` (labels included).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+}
+
+fn proxy_config(upstream: &Upstream, extra: &str) -> String {
+    format!(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: root = content().uppercase()
+output:
+  http_client:
+    url: {}
+    propagate_response: true
+{extra}"#,
+        upstream.url("/sink")
+    )
+}
+
+#[tokio::test]
+async fn latency_summaries_cover_input_processors_output_and_http_requests() {
+    let upstream = Upstream::always(Reply::ok("done").delay(Duration::from_millis(20))).await;
+    let sluice = Sluice::start(&proxy_config(&upstream, ""));
+    for _ in 0..3 {
+        let res = client()
+            .post(sluice.url("/post"))
+            .body("hi")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let text = scrape(&sluice).await;
+    for (name, labels) in [
+        ("input_latency_ns", r#"label="",path="root.input""#),
+        (
+            "processor_latency_ns",
+            r#"label="",path="root.processors.mapping""#,
+        ),
+        ("output_latency_ns", r#"label="",path="root.output""#),
+        ("http_request_latency_ns", r#"label="""#),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} summary\n")),
+            "{name}: {text}"
+        );
+        assert_eq!(
+            sample(&text, &format!("{name}_count{{{labels}}}")),
+            Some(3.0),
+            "{name}: {text}"
+        );
+        let median = sample(&text, &format!(r#"{name}{{{labels},quantile="0.5"}}"#))
+            .unwrap_or_else(|| panic!("{name} median: {text}"));
+        assert!(median > 0.0, "{name}: {text}");
+    }
+    // The upstream answers after 20ms: the request, the write and the whole
+    // round trip through the pipeline take at least that long.
+    for (name, labels) in [
+        ("input_latency_ns", r#"label="",path="root.input""#),
+        ("output_latency_ns", r#"label="",path="root.output""#),
+        ("http_request_latency_ns", r#"label="""#),
+    ] {
+        let median = sample(&text, &format!(r#"{name}{{{labels},quantile="0.5"}}"#)).unwrap();
+        assert!(median >= 18e6, "{name} median {median}: {text}");
+        let sum = sample(&text, &format!("{name}_sum{{{labels}}}")).unwrap();
+        assert!(sum >= 3.0 * 18e6, "{name} sum {sum}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn histogram_timings_use_seconds_and_the_configured_buckets() {
+    let upstream = Upstream::always(Reply::ok("done").delay(Duration::from_millis(20))).await;
+    let extra = r#"
+metrics:
+  prometheus:
+    use_histogram_timing: true
+    histogram_buckets: [0.01, 5]
+"#;
+    let sluice = Sluice::start(&proxy_config(&upstream, extra));
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = scrape(&sluice).await;
+    let labels = r#"label="",path="root.output""#;
+    assert!(
+        text.contains("# TYPE output_latency_ns histogram\n"),
+        "{text}"
+    );
+    // 20ms is above the 10ms bucket and below the 5s one.
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"output_latency_ns_bucket{{{labels},le="0.01"}}"#)
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"output_latency_ns_bucket{{{labels},le="5"}}"#)
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"output_latency_ns_bucket{{{labels},le="+Inf"}}"#)
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let sum = sample(&text, &format!("output_latency_ns_sum{{{labels}}}")).unwrap();
+    assert!((0.018..5.0).contains(&sum), "seconds, not ns: {sum}");
+}
+
+#[tokio::test]
+async fn metrics_none_serves_no_metrics_endpoint() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  drop: {}
+metrics:
+  none: {}
+"#,
+    );
+    let res = client().get(sluice.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let res = client().get(sluice.url("/ping")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn stats_serves_the_same_metrics() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  drop: {}
+"#,
+    );
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = client().get(sluice.url("/stats")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            r#"input_latency_ns_count{label="",path="root.input"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn unsupported_metrics_exporters_are_refused_with_their_position() {
+    let (_dir, path) = crate::support::write_config(
+        r#"
+input:
+  stdin: {}
+output:
+  drop: {}
+metrics:
+  statsd:
+    address: localhost:8125
+"#,
+    );
+    let (code, stdout, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("(7,3) metrics type 'statsd' is not supported yet"),
+        "{all}"
+    );
+}
