@@ -9,12 +9,13 @@ use futures::future::BoxFuture;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use sluice_core::metrics::Metrics;
+use sluice_core::runtime::connection::ConnectionStatus;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{Handler, HttpResponse, RequestInfo, Router, error_response, ok_response};
+use super::{Handler, HttpResponse, RequestInfo, Router, ok_response};
 
-type ReadinessCheck = Box<dyn Fn() -> bool + Send + Sync>;
+type ReadinessCheck = Box<dyn Fn() -> Vec<ConnectionStatus> + Send + Sync>;
 
 /// The service-wide HTTP server.
 pub struct SharedHttpServer {
@@ -62,15 +63,8 @@ impl SharedHttpServer {
             "/ready",
             "Returns 200 when every input and output is connected, 503 otherwise.",
             move |_, _| {
-                let ready = weak.upgrade().is_some_and(|s| s.is_ready());
-                async move {
-                    if ready {
-                        ok_response("OK", "text/plain; charset=utf-8")
-                    } else {
-                        error_response(StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                    }
-                }
-                .boxed()
+                let statuses = weak.upgrade().map(|s| s.statuses()).unwrap_or_default();
+                async move { readiness_response(&statuses) }.boxed()
             },
         );
         let weak = Arc::downgrade(&server);
@@ -130,24 +124,41 @@ impl SharedHttpServer {
         Ok(())
     }
 
-    /// Adds a check that `/ready` consults.
-    pub fn add_readiness_check(&self, check: impl Fn() -> bool + Send + Sync + 'static) {
+    /// Adds connections that `/ready` reports.
+    pub fn add_readiness_check(
+        &self,
+        check: impl Fn() -> Vec<ConnectionStatus> + Send + Sync + 'static,
+    ) {
         self.readiness
             .lock()
             .expect("readiness lock poisoned")
             .push(Box::new(check));
     }
 
-    fn is_ready(&self) -> bool {
+    fn statuses(&self) -> Vec<ConnectionStatus> {
         self.readiness
             .lock()
             .expect("readiness lock poisoned")
             .iter()
-            .all(|check| check())
+            .flat_map(|check| check())
+            .collect()
     }
 
     /// Serves until `stop` is cancelled; in-flight requests complete.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
         super::serve(listener, Arc::clone(&self.router), None, stop).await;
     }
+}
+
+/// `/ready`'s answer, as Benthos gives it: every connection as JSON, with 503
+/// unless there is at least one and all are connected (none yet means the
+/// stream is still starting).
+fn readiness_response(statuses: &[ConnectionStatus]) -> HttpResponse {
+    let ready = !statuses.is_empty() && statuses.iter().all(|s| s.connected);
+    let body = serde_json::json!({ "statuses": statuses });
+    let mut res = ok_response(format!("{body}\n"), "application/json");
+    if !ready {
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    res
 }

@@ -14,6 +14,7 @@ use crate::component::processor::{Processor, run_processors};
 use crate::message::Batch;
 use crate::metrics::{Counter, Metrics, Timer};
 use crate::runtime::backoff::Backoff;
+use crate::runtime::connection::{ConnectionState, ConnectionStatus};
 use crate::transaction::{DeliveryError, Outcome, Transaction};
 
 /// An output with sibling `processors:` that run on this output's copy only.
@@ -110,6 +111,8 @@ pub struct OutputDriver {
     type_name: String,
     in_flight: Semaphore,
     connected: AtomicBool,
+    /// What `/ready` reports, with the last connection error.
+    state: ConnectionState,
     connected_changed: Notify,
     reconnect: Notify,
     metrics: DriverMetrics,
@@ -129,6 +132,7 @@ impl OutputDriver {
             type_name: type_name.to_owned(),
             in_flight: Semaphore::new(max_in_flight.max(1)),
             connected: AtomicBool::new(false),
+            state: ConnectionState::default(),
             connected_changed: Notify::new(),
             reconnect: Notify::new(),
             metrics: DriverMetrics {
@@ -148,6 +152,11 @@ impl OutputDriver {
         self.connected.load(Ordering::Acquire) && self.output.connected()
     }
 
+    /// The output's connection as `/ready` reports it.
+    pub fn status(&self) -> ConnectionStatus {
+        self.state.status("output", self.output.connected())
+    }
+
     /// Connects, and reconnects whenever a write reports `NotConnected`,
     /// backing off from 500ms up to 1s, until `stop` is cancelled.
     pub async fn run_connector(self: Arc<Self>, stop: CancellationToken) {
@@ -162,6 +171,7 @@ impl OutputDriver {
                     backoff.reset();
                     self.metrics.connection_up.incr();
                     self.connected.store(true, Ordering::Release);
+                    self.state.up();
                     self.connected_changed.notify_waiters();
                     tracing::info!("Output type {} is now active.", self.type_name);
                     tokio::select! {
@@ -172,6 +182,7 @@ impl OutputDriver {
                 }
                 Err(err) => {
                     self.metrics.connection_failed.incr();
+                    self.state.failed(&err);
                     tracing::error!(error = %err, "Failed to connect to {}: {err}", self.type_name);
                     tokio::select! {
                         () = stop.cancelled() => return,
@@ -232,6 +243,7 @@ impl OutputDriver {
                 }
                 Err(OutputError::NotConnected) => {
                     if self.connected.swap(false, Ordering::AcqRel) {
+                        self.state.lost();
                         self.reconnect.notify_one();
                     }
                 }

@@ -15,6 +15,7 @@ use crate::environment::{BuiltInput, BuiltOutput};
 use crate::metrics::{Counter, Metrics, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::batching::run_batcher;
+use crate::runtime::connection::{ConnectionState, ConnectionStatus};
 use crate::runtime::output::OutputDriver;
 use crate::transaction::{Ack, Transaction};
 
@@ -167,6 +168,7 @@ impl Dispatcher {
 /// A handle for checking a running stream's readiness.
 #[derive(Clone)]
 pub struct Readiness {
+    input: Arc<ConnectionState>,
     output: Arc<OutputDriver>,
 }
 
@@ -174,6 +176,11 @@ impl Readiness {
     /// Whether the output is connected.
     pub fn output_connected(&self) -> bool {
         self.output.is_connected()
+    }
+
+    /// The input's and the output's connections, in that order.
+    pub fn statuses(&self) -> Vec<ConnectionStatus> {
+        vec![self.input.status("input", true), self.output.status()]
     }
 }
 
@@ -212,7 +219,9 @@ impl Stream {
                 .run_connector(connector_stop.clone())
                 .instrument(tracing::info_span!("output", r#type = %output_type)),
         );
+        let input_state = Arc::new(ConnectionState::default());
         ready(Readiness {
+            input: Arc::clone(&input_state),
             output: Arc::clone(&driver),
         });
 
@@ -266,10 +275,12 @@ impl Stream {
             match connected {
                 Ok(()) => {
                     backoff.reset();
+                    input_state.up();
                     tracing::info!(parent: &input_span, "Input type {input_type} is now active.");
                 }
                 Err(InputError::EndOfInput) => break 'connect,
                 Err(err) => {
+                    input_state.failed(&err);
                     tracing::error!(parent: &input_span, error = %err, "Failed to connect to {input_type}: {err}");
                     tokio::select! {
                         () = stop.cancelled() => break 'connect,
@@ -308,7 +319,10 @@ impl Stream {
                         });
                     }
                     Err(InputError::EndOfInput) => break 'connect,
-                    Err(InputError::NotConnected) => continue 'connect,
+                    Err(InputError::NotConnected) => {
+                        input_state.lost();
+                        continue 'connect;
+                    }
                     Err(err) => {
                         tracing::warn!(parent: &input_span, error = %err, "Failed to read from {input_type}: {err}");
                         tokio::time::sleep(backoff.next_wait()).await;

@@ -174,7 +174,7 @@ async fn run_stream(
     stream
         .run(stop, move |readiness| {
             if let Some(server) = readiness_server {
-                server.add_readiness_check(move || readiness.output_connected());
+                server.add_readiness_check(move || readiness.statuses());
             }
         })
         .await;

@@ -211,3 +211,116 @@ metrics:
         "{all}"
     );
 }
+
+/// Polls `/ready` until `done(status, body)` holds or 15s pass; returns the
+/// last answer.
+async fn ready_until(
+    sluice: &Sluice,
+    done: impl Fn(u16, &serde_json::Value) -> bool,
+) -> (u16, serde_json::Value) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let res = client().get(sluice.url("/ready")).send().await.unwrap();
+        let status = res.status().as_u16();
+        let body: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        if done(status, &body) || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn output_status(body: &serde_json::Value) -> serde_json::Value {
+    body["statuses"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["path"] == "output"))
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn ready_names_the_output_that_cannot_connect() {
+    let port = crate::support::free_port();
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  amqp_0_9:
+    urls: [amqp://guest:guest@127.0.0.1:{port}/]
+    exchange: nowhere
+"#
+    ));
+    let (status, body) = ready_until(&sluice, |_, body| {
+        output_status(body)["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("onnect") || e.contains("refused"))
+    })
+    .await;
+    assert_eq!(status, 503, "{body}");
+    let output = output_status(&body);
+    assert_eq!(output["connected"], false, "{body}");
+    assert_eq!(output["label"], "", "{body}");
+    assert!(
+        output["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    // The input is fine; only the output holds readiness back.
+    let input = &body["statuses"][0];
+    assert_eq!(input["path"], "input", "{body}");
+    assert_eq!(input["connected"], true, "{body}");
+}
+
+#[tokio::test]
+async fn ready_once_a_live_output_is_connected() {
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  amqp_0_9:
+    urls: [{}]
+    exchange: ""
+"#,
+        crate::brokers::amqp_url()
+    ));
+    let (status, body) = ready_until(&sluice, |status, _| status == 200).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"statuses": [
+            {"label": "", "path": "input", "connected": true},
+            {"label": "", "path": "output", "connected": true},
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn ready_is_503_while_a_kafka_broker_is_unreachable() {
+    let port = crate::support::free_port();
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  kafka:
+    addresses: [127.0.0.1:{port}]
+    topic: nowhere
+"#
+    ));
+    assert!(
+        sluice.wait_for_log(
+            "Input type http_server is now active",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        sluice.logs()
+    );
+    let res = client().get(sluice.url("/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(output_status(&body)["connected"], false, "{body}");
+}
