@@ -56,7 +56,7 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
     let (config, root) = match load_config(&path, &options)? {
         Ok(loaded) => loaded,
         Err(lints) => {
-            logging::init("INFO", &sluice_core::config::LoggerConfig::default());
+            logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
             report_lints(&path, &lints);
             return Ok(ExitCode::FAILURE);
         }
@@ -65,7 +65,12 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .log_level
         .clone()
         .unwrap_or_else(|| config.logger.level.clone());
-    logging::init(&level, &config.logger);
+    if let Err(err) = logging::init(&level, &config.logger) {
+        // The configured logger is unusable: say why on stderr.
+        logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
+        tracing::error!("{err}");
+        return Ok(ExitCode::FAILURE);
+    }
 
     // On a single core (a container limit or `taskset`) a current-thread
     // runtime avoids the work-stealing scheduler's cross-thread wake-ups.

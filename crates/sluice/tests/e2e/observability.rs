@@ -324,3 +324,130 @@ output:
     let body: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
     assert_eq!(output_status(&body)["connected"], false, "{body}");
 }
+
+/// Runs a stdin -> drop stream over `input` with `logger` as its logger
+/// section; returns the exit code and stderr.
+fn run_with_logger(logger: &str, input: &str) -> (i32, String) {
+    let (_dir, path) = crate::support::write_config(&format!(
+        r#"
+http:
+  address: 127.0.0.1:0
+input:
+  stdin: {{}}
+output:
+  drop: {{}}
+logger:
+{logger}
+"#
+    ));
+    let (code, _stdout, stderr) = crate::support::run_cli(&["-c", path.to_str().unwrap()], input);
+    (code, stderr)
+}
+
+#[test]
+fn json_logs_use_the_configured_names_timestamp_and_static_fields() {
+    let (code, stderr) = run_with_logger(
+        r#"  level: DEBUG
+  format: json
+  add_timestamp: true
+  timestamp_name: ts
+  level_name: severity
+  message_name: text
+  static_fields:
+    '@service': orders
+    team: data"#,
+        "hello\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let active = lines
+        .iter()
+        .find(|l| l["text"] == "Input type stdin is now active.")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(active["severity"], "info", "{active}");
+    assert_eq!(active["@service"], "orders", "{active}");
+    assert_eq!(active["team"], "data", "{active}");
+    let ts = active["ts"].as_str().unwrap();
+    // RFC 3339, e.g. 2026-01-02T03:04:05Z.
+    assert_eq!(ts.len(), 20, "{ts}");
+    assert_eq!(&ts[4..5], "-", "{ts}");
+    assert_eq!(&ts[10..11], "T", "{ts}");
+    assert!(
+        active.get("level").is_none() && active.get("msg").is_none(),
+        "{active}"
+    );
+}
+
+#[test]
+fn logfmt_puts_time_level_and_message_first_then_sorted_fields() {
+    let (code, stderr) = run_with_logger(
+        r#"  level: INFO
+  format: logfmt
+  add_timestamp: true
+  static_fields:
+    zone: eu
+    '@service': orders"#,
+        "hello\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("Input type stdin is now active"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.starts_with("time="), "{line}");
+    let rest = line.split_once(' ').unwrap().1;
+    assert!(
+        rest.starts_with(r#"level=info msg="Input type stdin is now active." @service=orders "#),
+        "{line}"
+    );
+    assert!(line.ends_with(" zone=eu"), "{line}");
+    assert!(!stderr.contains("level=debug"), "{stderr}");
+}
+
+#[test]
+fn levels_filter_what_is_logged() {
+    let (code, stderr) = run_with_logger("  level: OFF", "hello\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr, "");
+    let (code, stderr) = run_with_logger("  level: WARN", "hello\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("is now active"), "{stderr}");
+}
+
+#[test]
+fn file_logging_writes_to_the_file_instead_of_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sluice.log");
+    std::fs::write(&log, "earlier line\n").unwrap();
+    let (code, stderr) = run_with_logger(
+        &format!("  format: json\n  file:\n    path: {}", log.display()),
+        "hello\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr, "", "logs go to the file only");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("earlier line\n"), "appended: {text}");
+    assert!(
+        text.contains(r#""msg":"Input type stdin is now active.""#),
+        "{text}"
+    );
+}
+
+#[test]
+fn unsupported_logger_settings_fail_with_a_clear_error() {
+    let (code, stderr) = run_with_logger("  format: yaml", "");
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("log format 'yaml' not recognized"),
+        "{stderr}"
+    );
+    let (code, stderr) = run_with_logger("  file:\n    path: /tmp/x.log\n    rotate: true", "");
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("logger field file.rotate is not supported yet"),
+        "{stderr}"
+    );
+}
