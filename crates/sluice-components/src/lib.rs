@@ -13,6 +13,7 @@ mod outputs;
 mod processors;
 mod rate_limits;
 mod tls;
+pub mod tracers;
 
 use sluice_core::config::ComponentKind;
 use sluice_core::environment::{

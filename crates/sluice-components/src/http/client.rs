@@ -585,6 +585,12 @@ impl HttpClient {
         {
             headers.insert(header::CONTENT_TYPE, v);
         }
+        // With tracing on, the called service continues the message's trace.
+        if let Some(trace) = refs.first().and_then(Message::trace_context)
+            && let Ok(v) = HeaderValue::from_str(&trace.to_traceparent())
+        {
+            headers.insert(HeaderName::from_static("traceparent"), v);
+        }
         req = req.headers(headers).body(body);
         if let Some((user, pass)) = &self.basic_auth {
             req = req.basic_auth(user, Some(pass));

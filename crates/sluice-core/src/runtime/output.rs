@@ -15,6 +15,7 @@ use crate::message::Batch;
 use crate::metrics::{Counter, Metrics, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::connection::{ConnectionState, ConnectionStatus};
+use crate::trace::{Span, TraceContext, Tracer};
 use crate::transaction::{DeliveryError, Outcome, Transaction};
 
 /// An output with sibling `processors:` that run on this output's copy only.
@@ -116,6 +117,9 @@ pub struct OutputDriver {
     connected_changed: Notify,
     reconnect: Notify,
     metrics: DriverMetrics,
+    tracer: Option<Arc<dyn Tracer>>,
+    /// `output_<type>`, as Benthos names output spans.
+    span_name: String,
 }
 
 impl OutputDriver {
@@ -125,9 +129,12 @@ impl OutputDriver {
         type_name: &str,
         max_in_flight: usize,
         metrics: &Metrics,
+        tracer: Option<Arc<dyn Tracer>>,
     ) -> Self {
         let labels = [("label", ""), ("path", "root.output")];
         Self {
+            tracer,
+            span_name: format!("output_{type_name}"),
             output,
             type_name: type_name.to_owned(),
             in_flight: Semaphore::new(max_in_flight.max(1)),
@@ -229,7 +236,11 @@ impl OutputDriver {
     /// Like [`OutputDriver::write`] with a slot already reserved.
     pub async fn write_reserved(&self, tx: Transaction, slot: OutputSlot<'_>) {
         let _slot = slot;
-        let Transaction { batch, ack } = tx;
+        let Transaction { mut batch, ack } = tx;
+        let mut spans = match &self.tracer {
+            Some(tracer) => self.start_spans(tracer.as_ref(), &mut batch),
+            None => Vec::new(),
+        };
         loop {
             self.wait_connected().await;
             let started = Instant::now();
@@ -249,12 +260,38 @@ impl OutputDriver {
                 }
                 Err(err) => {
                     self.metrics.error.incr();
+                    for span in &mut spans {
+                        span.set_error(&err.to_string());
+                    }
                     tracing::error!(error = %err, "Failed to send message to {}: {err}", self.type_name);
                     ack.resolve(Outcome::Failed(DeliveryError::Output(Arc::new(err))));
                     return;
                 }
             }
         }
+    }
+
+    /// Starts this output's span for every trace in `batch` and makes it
+    /// the messages' current span, so that a `traceparent` the output sends
+    /// on names the write as the parent.
+    fn start_spans(&self, tracer: &dyn Tracer, batch: &mut Batch) -> Vec<Box<dyn Span>> {
+        let mut spans: Vec<(TraceContext, Box<dyn Span>)> = Vec::new();
+        for msg in batch.iter_mut() {
+            let Some(parent) = msg.trace_context().copied() else {
+                continue;
+            };
+            let child = match spans.iter().find(|(p, _)| *p == parent) {
+                Some((_, span)) => span.context(),
+                None => {
+                    let span = tracer.start(&self.span_name, Some(&parent));
+                    let child = span.context();
+                    spans.push((parent, span));
+                    child
+                }
+            };
+            msg.set_trace_context(child);
+        }
+        spans.into_iter().map(|(_, span)| span).collect()
     }
 
     /// Closes the output.

@@ -17,6 +17,7 @@ use crate::runtime::backoff::Backoff;
 use crate::runtime::batching::run_batcher;
 use crate::runtime::connection::{ConnectionState, ConnectionStatus};
 use crate::runtime::output::OutputDriver;
+use crate::trace::Tracer;
 use crate::transaction::{Ack, Transaction};
 
 /// Everything a stream needs to run, already built.
@@ -35,6 +36,8 @@ pub struct Stream {
     pub shutdown_timeout: Duration,
     /// Where metrics go.
     pub metrics: Metrics,
+    /// The tracer, unless tracing is off.
+    pub tracer: Option<Arc<dyn Tracer>>,
 }
 
 /// Where processed transactions go.
@@ -196,6 +199,7 @@ impl Stream {
             output_type,
             shutdown_timeout,
             metrics,
+            tracer,
         } = self;
         let BuiltInput {
             input: mut reader,
@@ -211,6 +215,7 @@ impl Stream {
             &output_type,
             output.max_in_flight,
             &metrics,
+            tracer,
         ));
         // The connector runs outside `tracker`, which holds only the work
         // that must drain before shutdown completes.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use sluice_components::tracers::TracerSetup;
 use sluice_core::metrics::Metrics;
 
 use super::CommonArgs;
@@ -64,7 +65,10 @@ pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Ve
     let mut lints = super::metrics::setup(config.metrics.as_ref())
         .err()
         .unwrap_or_default();
-    if let Err(more) = build_stream(&env, &config, &root, &Metrics::default(), None, true) {
+    if let Err(more) = TracerSetup::parse(config.tracer.as_ref()) {
+        lints.extend(more);
+    }
+    if let Err(more) = build_stream(&env, &config, &root, &Metrics::default(), None, None, true) {
         lints.extend(more);
     }
     lints.sort_by_key(|l| (l.line, l.col));

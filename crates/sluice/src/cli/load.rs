@@ -9,6 +9,7 @@ use sluice_components::SharedHttpServer;
 use sluice_core::config::{Config, Lint, LintLevel, Node, parse_env_file};
 use sluice_core::environment::{Builder, BuiltInput, BuiltOutput, Environment, Resources};
 use sluice_core::metrics::Metrics;
+use sluice_core::trace::Tracer;
 
 /// Flags that change how a config is read.
 #[derive(Clone, Debug, Default)]
@@ -78,6 +79,7 @@ pub(crate) fn build_stream(
     root: &Node,
     metrics: &Metrics,
     shared: Option<Arc<SharedHttpServer>>,
+    tracer: Option<Arc<dyn Tracer>>,
     dry_run: bool,
 ) -> Result<BuiltStream, Vec<Lint>> {
     let mut resources = if dry_run {
@@ -85,6 +87,9 @@ pub(crate) fn build_stream(
     } else {
         Resources::new(metrics.clone(), config.error_handling.strict)
     };
+    if let Some(tracer) = tracer {
+        resources.set_tracer(tracer);
+    }
     if let Some(shared) = shared {
         resources.insert(shared);
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sluice_components::SharedHttpServer;
+use sluice_components::tracers::TracerSetup;
 use sluice_core::runtime::stream::Stream;
 use tokio_util::sync::CancellationToken;
 
@@ -121,12 +122,35 @@ async fn run_stream(
         tracing::warn!("{}", format_lint(path, warning));
     }
     let metrics = metrics_setup.metrics;
+    let tracer_setup = match TracerSetup::parse(config.tracer.as_ref()) {
+        Ok(setup) => setup,
+        Err(lints) => {
+            report_lints(path, &lints);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let running_tracer = match tracer_setup.start(tokio::runtime::Handle::current()) {
+        Ok(running) => running,
+        Err(err) => {
+            tracing::error!("{err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let tracer = running_tracer.as_ref().map(|t| Arc::clone(&t.tracer));
     let served = metrics_setup.served.then(|| metrics.clone());
     let shared = config
         .http
         .enabled
         .then(|| SharedHttpServer::new(&config.http.root_path, served));
-    let built = match build_stream(&env, &config, &root, &metrics, shared.clone(), false) {
+    let built = match build_stream(
+        &env,
+        &config,
+        &root,
+        &metrics,
+        shared.clone(),
+        tracer.clone(),
+        false,
+    ) {
         Ok(built) => built,
         Err(lints) => {
             let fatal = lints.iter().any(is_error);
@@ -172,6 +196,7 @@ async fn run_stream(
         output_type: built.output_type,
         shutdown_timeout: config.shutdown_timeout.0,
         metrics,
+        tracer,
     };
     let stop = CancellationToken::new();
     tokio::spawn(wait_for_signal(stop.clone(), config.shutdown_delay.0));
@@ -188,6 +213,15 @@ async fn run_stream(
         && let Err(err) = task.await
     {
         tracing::warn!(error = %err, "HTTP server task failed.");
+    }
+    if let Some(running) = running_tracer {
+        // Flushing blocks until the exporter has sent what it buffered; the
+        // sends themselves run on this runtime, so wait off its threads.
+        match tokio::task::spawn_blocking(move || running.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!("{err}"),
+            Err(err) => tracing::warn!(error = %err, "Trace flush task failed."),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

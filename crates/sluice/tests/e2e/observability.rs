@@ -451,3 +451,317 @@ fn unsupported_logger_settings_fail_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// A span as an OTLP/HTTP collector received it.
+#[derive(Clone, Debug)]
+struct ReceivedSpan {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    service: String,
+    error: bool,
+}
+
+/// A minimal OTLP/HTTP collector: accepts `POST /v1/traces` protobuf
+/// bodies on loopback and keeps the spans.
+struct Collector {
+    addr: std::net::SocketAddr,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<ReceivedSpan>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_spans(body: &[u8]) -> Vec<ReceivedSpan> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message as _;
+    let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
+    let mut out = Vec::new();
+    for resource_spans in request.resource_spans {
+        let service = resource_spans
+            .resource
+            .iter()
+            .flat_map(|r| r.attributes.iter())
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+            .map(|v| match v {
+                Value::StringValue(s) => s.clone(),
+                other => format!("{other:?}"),
+            })
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for span in scope.spans {
+                out.push(ReceivedSpan {
+                    name: span.name,
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
+                    service: service.clone(),
+                    // STATUS_CODE_ERROR
+                    error: span.status.is_some_and(|s| s.code == 2),
+                });
+            }
+        }
+    }
+    out
+}
+
+impl Collector {
+    async fn start() -> Collector {
+        use http_body_util::BodyExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&spans);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let sink = std::sync::Arc::clone(&sink);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let sink = std::sync::Arc::clone(&sink);
+                            async move {
+                                let ok = req.method() == hyper::Method::POST
+                                    && req.uri().path() == "/v1/traces";
+                                let body = req.into_body().collect().await?.to_bytes();
+                                let status = if ok {
+                                    sink.lock().unwrap().extend(decode_spans(&body));
+                                    200
+                                } else {
+                                    404
+                                };
+                                let mut res = hyper::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::new(),
+                                ));
+                                *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                res.headers_mut().insert(
+                                    "content-type",
+                                    hyper::header::HeaderValue::from_static(
+                                        "application/x-protobuf",
+                                    ),
+                                );
+                                Ok::<_, hyper::Error>(res)
+                            }
+                        },
+                    );
+                    let builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await
+                        .unwrap_or_default();
+                });
+            }
+        });
+        Collector { addr, spans, task }
+    }
+
+    fn spans(&self) -> Vec<ReceivedSpan> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds for the spans received so far.
+    async fn wait_for(&self, done: impl Fn(&[ReceivedSpan]) -> bool) -> Vec<ReceivedSpan> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let spans = self.spans();
+            if done(&spans) || std::time::Instant::now() > deadline {
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+fn tracer_section(collector: &Collector) -> String {
+    format!(
+        r#"
+tracer:
+  open_telemetry_collector:
+    service: orders
+    http:
+      - address: {}
+"#,
+        collector.addr
+    )
+}
+
+#[tokio::test]
+async fn traces_continue_the_callers_traceparent_through_to_http_client() {
+    let collector = Collector::start().await;
+    let upstream = Upstream::always(Reply::ok("done")).await;
+    let mut sluice = Sluice::start(&proxy_config(&upstream, &tracer_section(&collector)));
+    let res = client()
+        .post(sluice.url("/post"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "done");
+
+    // The upstream is called within the same trace, by the output's span.
+    let seen = upstream.wait_for(1, Duration::from_secs(5)).await;
+    let sent = seen[0].header("traceparent");
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{sent}");
+    assert_eq!(parts[0], "00", "{sent}");
+    assert_eq!(parts[1], TRACE_ID, "{sent}");
+    assert_ne!(
+        parts[2], CALLER_SPAN,
+        "sluice's own span is the parent: {sent}"
+    );
+    assert_eq!(parts[3], "01", "{sent}");
+
+    // Shutting down flushes the spans to the collector.
+    sluice.terminate();
+    assert!(sluice.wait_exit(Duration::from_secs(20)).is_some());
+    let spans = collector
+        .wait_for(|spans| spans.iter().any(|s| s.name == "output_http_client"))
+        .await;
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
+    };
+    let input = find("input_http_server");
+    let mapping = find("mapping");
+    let output = find("output_http_client");
+    for span in [&input, &mapping, &output] {
+        assert_eq!(span.trace_id, TRACE_ID, "{span:?}");
+        assert_eq!(span.service, "orders", "{span:?}");
+        assert!(!span.error, "{span:?}");
+    }
+    assert_eq!(input.parent_span_id, CALLER_SPAN);
+    assert_eq!(mapping.parent_span_id, input.span_id);
+    assert_eq!(output.parent_span_id, input.span_id);
+    assert_eq!(
+        output.span_id, parts[2],
+        "the upstream's parent is the output span"
+    );
+}
+
+#[tokio::test]
+async fn traces_start_a_new_trace_without_a_traceparent_and_mark_failures() {
+    let collector = Collector::start().await;
+    let upstream = Upstream::always(Reply::new(500, "broken")).await;
+    let mut sluice = Sluice::start(&proxy_config(
+        &upstream,
+        &format!("{}\n", tracer_section(&collector))
+            .replace("propagate_response: true", "retries: 0"),
+    ));
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_server_error(), "{}", res.status());
+    let seen = upstream.wait_for(1, Duration::from_secs(5)).await;
+    let sent = seen[0].header("traceparent");
+    sluice.terminate();
+    assert!(sluice.wait_exit(Duration::from_secs(20)).is_some());
+    let spans = collector
+        .wait_for(|spans| spans.iter().any(|s| s.name == "input_http_server"))
+        .await;
+    let input = spans
+        .iter()
+        .find(|s| s.name == "input_http_server")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(input.parent_span_id, "", "a new trace has a root span");
+    assert!(sent.contains(&input.trace_id), "{sent} vs {input:?}");
+    assert!(input.error, "a failed request marks its span: {input:?}");
+    let output = spans
+        .iter()
+        .find(|s| s.name == "output_http_client")
+        .unwrap();
+    assert!(output.error, "{output:?}");
+}
+
+#[tokio::test]
+async fn kafka_records_carry_the_traceparent() {
+    let collector = Collector::start().await;
+    let kafka = crate::brokers::kafka_brokers().remove(0);
+    let topic = crate::brokers::unique("traced");
+    crate::brokers::create_topic(&kafka.addr, &topic, 1).await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  kafka:
+    addresses: [{}]
+    topic: {topic}
+{}"#,
+        kafka.addr,
+        tracer_section(&collector)
+    ));
+    let res = client()
+        .post(sluice.url("/post"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .body("traced record")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (addr, name) = (kafka.addr.clone(), topic.clone());
+    let records = crate::brokers::blocking(move || {
+        crate::brokers::consume_until(&addr, &name, Duration::from_secs(20), |rs| !rs.is_empty())
+    })
+    .await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].value, "traced record");
+    let header = records[0]
+        .headers
+        .get("traceparent")
+        .unwrap_or_else(|| panic!("{records:?}"));
+    assert!(
+        header.starts_with(&format!("00-{TRACE_ID}-")) && header.ends_with("-01"),
+        "{header}"
+    );
+    assert!(!header.contains(CALLER_SPAN), "{header}");
+    drop(sluice);
+}
+
+#[test]
+fn tracer_settings_that_cannot_work_are_refused() {
+    for (tracer, expected) in [
+        (
+            "  jaeger:\n    agent_address: localhost:6831\n",
+            "tracer type 'jaeger' is not supported yet",
+        ),
+        (
+            "  open_telemetry_collector:\n    grpc:\n      - address: localhost:4317\n",
+            "open_telemetry_collector grpc collectors are not supported yet",
+        ),
+    ] {
+        let (_dir, path) = crate::support::write_config(&format!(
+            "input:\n  stdin: {{}}\noutput:\n  drop: {{}}\ntracer:\n{tracer}"
+        ));
+        let (code, stdout, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+        assert_ne!(code, 0);
+        let all = format!("{stdout}{stderr}");
+        assert!(all.contains(expected), "{all}");
+    }
+}
