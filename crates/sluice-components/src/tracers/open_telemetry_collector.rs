@@ -217,14 +217,26 @@ impl opentelemetry_http::HttpClient for ExportClient {
     ) -> Result<http::Response<Bytes>, opentelemetry_http::HttpError> {
         let client = self.client.clone();
         let (parts, body) = request.into_parts();
+        let url = parts.uri.to_string();
         let task = self.runtime.spawn(async move {
             let res = client
-                .request(parts.method, parts.uri.to_string())
+                .request(parts.method, &url)
                 .headers(parts.headers)
                 .body(body)
                 .send()
-                .await?;
+                .await;
+            // The exporter reports nothing itself: say here why spans are lost.
+            let res = match res {
+                Ok(res) => res,
+                Err(err) => {
+                    tracing::warn!(error = %err, "Failed to export traces to {url}.");
+                    return Err(err);
+                }
+            };
             let status = res.status();
+            if !status.is_success() {
+                tracing::warn!(%status, "Trace collector at {url} refused spans.");
+            }
             let headers = res.headers().clone();
             let body = res.bytes().await?;
             Ok::<_, reqwest::Error>((status, headers, body))

@@ -765,3 +765,36 @@ fn tracer_settings_that_cannot_work_are_refused() {
         assert!(all.contains(expected), "{all}");
     }
 }
+
+#[tokio::test]
+async fn an_unreachable_collector_is_reported_in_the_logs() {
+    let port = crate::support::free_port();
+    let mut sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  drop: {{}}
+tracer:
+  open_telemetry_collector:
+    http:
+      - address: 127.0.0.1:{port}
+"#
+    ));
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    sluice.terminate();
+    assert!(sluice.wait_exit(Duration::from_secs(30)).is_some());
+    let needle = format!("Failed to export traces to http://127.0.0.1:{port}/v1/traces.");
+    assert!(
+        sluice.wait_for_log(&needle, Duration::from_secs(5)),
+        "{}",
+        sluice.logs()
+    );
+}
