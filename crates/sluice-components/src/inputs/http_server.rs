@@ -693,14 +693,15 @@ impl Endpoint {
                 return error_response(StatusCode::BAD_REQUEST, "Bad request");
             }
         };
-        // The caller's span, if it sent one, becomes the request span's
+        // One span per request; the caller's span, if it sent one, is its
         // parent (W3C Trace Context).
-        let parent = self.tracer.as_ref().and_then(|_| {
-            parts
+        let mut span = self.tracer.as_ref().map(|tracer| {
+            let parent = parts
                 .headers
                 .get("traceparent")
                 .and_then(|v| v.to_str().ok())
-                .and_then(TraceContext::from_traceparent)
+                .and_then(TraceContext::from_traceparent);
+            tracer.start("input_http_server", parent.as_ref())
         });
         // Metadata is built only if something reads it: most pipelines
         // never look at every request header.
@@ -710,10 +711,6 @@ impl Endpoint {
             websocket: false,
         };
         let source: MetadataSource = Arc::new(move || request_metadata(&snapshot));
-        let mut span = self
-            .tracer
-            .as_ref()
-            .map(|tracer| tracer.start("input_http_server", parent.as_ref()));
         let res = self
             .submit(bodies, source, span.as_ref().map(|s| s.context()))
             .await;

@@ -33,7 +33,8 @@ pub struct Message {
 pub struct MessageContext {
     response_store: Option<ResponseStore>,
     /// The span this message is part of; only set when a tracer is on.
-    trace: Option<TraceContext>,
+    /// Boxed so that messages stay small when tracing is off.
+    trace: Option<Box<TraceContext>>,
 }
 
 impl MessageContext {
@@ -47,7 +48,7 @@ impl MessageContext {
 
     /// This context with `trace` as the message's current span.
     pub fn with_trace(mut self, trace: TraceContext) -> Self {
-        self.trace = Some(trace);
+        self.trace = Some(Box::new(trace));
         self
     }
 }
@@ -199,12 +200,12 @@ impl Message {
     /// The span this message is part of, when tracing is on: outputs that
     /// call other services pass it on as a `traceparent`.
     pub fn trace_context(&self) -> Option<&TraceContext> {
-        self.context.trace.as_ref()
+        self.context.trace.as_deref()
     }
 
     /// Makes `trace` the message's current span (a stage's child span).
     pub fn set_trace_context(&mut self, trace: TraceContext) {
-        self.context.trace = Some(trace);
+        self.context.trace = Some(Box::new(trace));
     }
 
     /// The context shared by all copies of this message.
