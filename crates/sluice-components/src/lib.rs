@@ -15,6 +15,7 @@ mod rate_limits;
 #[cfg(test)]
 mod schema_tests;
 mod tls;
+pub mod tracers;
 
 use sluice_core::config::ComponentKind;
 use sluice_core::config::json_schema::{

@@ -15,6 +15,7 @@ use crate::config::{self, ComponentKind, Lint, LintLevel, Mark, Node};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimit;
 use crate::runtime::batching::BatchPolicy;
+use crate::trace::Tracer;
 
 /// Build results: every problem found, with positions.
 pub type BuildResult<T> = Result<T, Vec<Lint>>;
@@ -200,6 +201,7 @@ pub struct Resources {
     components: HashMap<(ComponentKind, String), Node>,
     extensions: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     metrics: Metrics,
+    tracer: Option<Arc<dyn Tracer>>,
     strict_errors: bool,
     dry_run: bool,
 }
@@ -227,6 +229,16 @@ impl Resources {
             dry_run: true,
             ..Self::default()
         }
+    }
+
+    /// Sets the tracer of the `tracer` section (absent for `none`).
+    pub fn set_tracer(&mut self, tracer: Arc<dyn Tracer>) {
+        self.tracer = Some(tracer);
+    }
+
+    /// The tracer, unless tracing is off.
+    pub fn tracer(&self) -> Option<&Arc<dyn Tracer>> {
+        self.tracer.as_ref()
     }
 
     /// Whether components are built only to be checked.
@@ -437,6 +449,7 @@ impl<'a> Builder<'a> {
         Ok(Box::new(crate::runtime::observed::ObservedProcessor::new(
             built,
             self.resources.metrics(),
+            self.resources.tracer().cloned(),
             component.label.unwrap_or(""),
             &path,
         )))

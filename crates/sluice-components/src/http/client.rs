@@ -15,7 +15,7 @@ use sluice_core::config::json_schema::without_properties;
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::Message;
-use sluice_core::metrics::{Counter, Metrics};
+use sluice_core::metrics::{Counter, Metrics, Timer};
 use sluice_core::rate_limit::RateLimit;
 
 use crate::name_filter::{IncludeFilterConfig, NameFilter};
@@ -285,6 +285,7 @@ pub(crate) struct HttpClient {
     // reset only by a success (Benthos).
     backoff: Mutex<Duration>,
     codes: [Counter; 5],
+    latency: Timer,
 }
 
 fn status_text(code: u16) -> String {
@@ -445,6 +446,7 @@ impl HttpClient {
             successful_on: config.successful_on.clone(),
             dump_level,
             backoff: Mutex::new(config.retry_period.0),
+            latency: metrics.timer("http_request_latency_ns", &[("label", "")]),
             codes: [
                 code("1xx"),
                 code("2xx"),
@@ -650,6 +652,12 @@ impl HttpClient {
         {
             headers.insert(header::CONTENT_TYPE, v);
         }
+        // With tracing on, the called service continues the message's trace.
+        if let Some(trace) = refs.first().and_then(Message::trace_context)
+            && let Ok(v) = HeaderValue::from_str(&trace.to_traceparent())
+        {
+            headers.insert(HeaderName::from_static("traceparent"), v);
+        }
         req = req.headers(headers).body(body);
         if let Some((user, pass)) = &self.basic_auth {
             req = req.basic_auth(user, Some(pass));
@@ -689,8 +697,10 @@ impl HttpClient {
                 );
                 log_at(level, "HTTP request", &text);
             }
+            let started = Instant::now();
             let (verdict, error) = match Self::receive(req).await {
                 Ok((status, headers, body)) => {
+                    self.latency.observe(started.elapsed());
                     if let Some(level) = self.dump_level {
                         let text = dump(
                             &format!("HTTP/1.1 {}", status_text(status)),

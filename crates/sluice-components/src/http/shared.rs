@@ -10,12 +10,13 @@ use futures::future::BoxFuture;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use sluice_core::metrics::Metrics;
+use sluice_core::runtime::connection::ConnectionStatus;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{Handler, HttpResponse, RequestInfo, Router, error_response, ok_response};
 
-type ReadinessCheck = Box<dyn Fn() -> bool + Send + Sync>;
+type ReadinessCheck = Box<dyn Fn() -> Vec<ConnectionStatus> + Send + Sync>;
 
 /// Request bodies of the service's own API endpoints are capped: they are
 /// configs, never data.
@@ -96,8 +97,9 @@ where
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 impl SharedHttpServer {
-    /// A server whose endpoints also answer under `root_path`.
-    pub fn new(root_path: &str, metrics: Metrics) -> Arc<Self> {
+    /// A server whose endpoints also answer under `root_path`; with
+    /// `metrics`, `/metrics` and `/stats` serve them in the Prometheus format.
+    pub fn new(root_path: &str, metrics: Option<Metrics>) -> Arc<Self> {
         let server = Arc::new(Self {
             router: Arc::new(Router::default()),
             root_path: root_path.trim_end_matches('/').to_owned(),
@@ -116,21 +118,8 @@ impl SharedHttpServer {
             "/ready",
             "Returns 200 when every input and output is connected, 503 otherwise.",
             move |_, _| {
-                let not_ready = weak.upgrade().map(|s| s.not_ready()).unwrap_or_default();
-                async move {
-                    match not_ready.as_slice() {
-                        [] => ok_response("OK", "text/plain; charset=utf-8"),
-                        // A single unnamed stream: `run` mode.
-                        [name] if name.is_empty() => {
-                            error_response(StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                        }
-                        names => error_response(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            &format!("streams not ready: {}", names.join(", ")),
-                        ),
-                    }
-                }
-                .boxed()
+                let statuses = weak.upgrade().map(|s| s.statuses()).unwrap_or_default();
+                async move { readiness_response(&statuses) }.boxed()
             },
         );
         let weak = Arc::downgrade(&server);
@@ -150,10 +139,15 @@ impl SharedHttpServer {
                 async move { ok_response(body, "application/json") }.boxed()
             },
         );
-        server.register_fn("/metrics", "Prometheus metrics.", move |_, _| {
-            let body = metrics.render_prometheus();
-            async move { ok_response(body, "text/plain; version=0.0.4") }.boxed()
-        });
+        if let Some(metrics) = metrics {
+            for path in ["/metrics", "/stats"] {
+                let metrics = metrics.clone();
+                server.register_fn(path, "Prometheus metrics.", move |_, _| {
+                    let body = metrics.render_prometheus();
+                    async move { ok_response(body, "text/plain; version=0.0.4") }.boxed()
+                });
+            }
+        }
         server
     }
 
@@ -250,18 +244,18 @@ impl SharedHttpServer {
         Ok(())
     }
 
-    /// Sets the check `/ready` consults for the stream `owner`.
+    /// Sets the connections `/ready` reports for the stream `owner`.
     pub fn set_readiness_check(
         &self,
         owner: &str,
-        check: impl Fn() -> bool + Send + Sync + 'static,
+        check: impl Fn() -> Vec<ConnectionStatus> + Send + Sync + 'static,
     ) {
         let mut checks = self.readiness.lock().expect("readiness lock poisoned");
         checks.retain(|(name, _)| name != owner);
         checks.push((owner.to_owned(), Box::new(check)));
     }
 
-    /// Forgets the readiness check of the stream `owner`.
+    /// Forgets the connections of the stream `owner`.
     pub fn remove_readiness_check(&self, owner: &str) {
         self.readiness
             .lock()
@@ -269,14 +263,12 @@ impl SharedHttpServer {
             .retain(|(name, _)| name != owner);
     }
 
-    /// The streams whose check fails.
-    fn not_ready(&self) -> Vec<String> {
+    fn statuses(&self) -> Vec<ConnectionStatus> {
         self.readiness
             .lock()
             .expect("readiness lock poisoned")
             .iter()
-            .filter(|(_, check)| !check())
-            .map(|(name, _)| name.clone())
+            .flat_map(|(_, check)| check())
             .collect()
     }
 
@@ -294,4 +286,17 @@ impl SharedHttpServer {
         });
         super::serve(listener, site, options.tls, stop).await;
     }
+}
+
+/// `/ready`'s answer, as Benthos gives it: every connection as JSON, with 503
+/// unless there is at least one and all are connected (none yet means the
+/// stream is still starting).
+fn readiness_response(statuses: &[ConnectionStatus]) -> HttpResponse {
+    let ready = !statuses.is_empty() && statuses.iter().all(|s| s.connected);
+    let body = serde_json::json!({ "statuses": statuses });
+    let mut res = ok_response(format!("{body}\n"), "application/json");
+    if !ready {
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    res
 }

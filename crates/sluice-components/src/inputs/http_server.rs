@@ -23,6 +23,7 @@ use sluice_core::message::{Batch, Message, MessageContext, MetadataSource};
 use sluice_core::rate_limit::RateLimit;
 use sluice_core::response::ResponseStore;
 use sluice_core::runtime::stream::Dispatcher;
+use sluice_core::trace::{TraceContext, Tracer};
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -182,6 +183,8 @@ struct Endpoint {
     max_body_bytes: usize,
     ws_welcome_message: Bytes,
     ws_rate_limit_message: Bytes,
+    /// Starts one span per request when tracing is on.
+    tracer: Option<Arc<dyn Tracer>>,
     // Requests inside the POST handler, for a reload to wait on.
     in_progress: AtomicUsize,
 }
@@ -315,6 +318,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         max_body_bytes: config.max_body_bytes,
         ws_welcome_message: Bytes::from(config.ws_welcome_message),
         ws_rate_limit_message: Bytes::from(config.ws_rate_limit_message),
+        tracer: builder.resources().tracer().cloned(),
         in_progress: AtomicUsize::new(0),
     });
 
@@ -746,6 +750,16 @@ impl Endpoint {
                 return error_response(StatusCode::BAD_REQUEST, "Bad request");
             }
         };
+        // One span per request; the caller's span, if it sent one, is its
+        // parent (W3C Trace Context).
+        let mut span = self.tracer.as_ref().map(|tracer| {
+            let parent = parts
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(TraceContext::from_traceparent);
+            tracer.start("input_http_server", parent.as_ref())
+        });
         // Metadata is built only if something reads it: most pipelines
         // never look at every request header.
         let snapshot = RequestSnapshot {
@@ -754,14 +768,30 @@ impl Endpoint {
             websocket: false,
         };
         let source: MetadataSource = Arc::new(move || request_metadata(&snapshot));
-        self.submit(bodies, source).await
+        let res = self
+            .submit(bodies, source, span.as_ref().map(|s| s.context()))
+            .await;
+        if let Some(span) = &mut span
+            && !res.status().is_success()
+        {
+            span.set_error(&format!("responded with status {}", res.status()));
+        }
+        res
     }
 
     /// Hands a request's messages to the pipeline and answers from the
     /// response store once they are acknowledged.
-    async fn submit(&self, bodies: Vec<Bytes>, metadata: MetadataSource) -> HttpResponse {
+    async fn submit(
+        &self,
+        bodies: Vec<Bytes>,
+        metadata: MetadataSource,
+        trace: Option<TraceContext>,
+    ) -> HttpResponse {
         let store = ResponseStore::default();
-        let context = MessageContext::with_response_store(store.clone());
+        let mut context = MessageContext::with_response_store(store.clone());
+        if let Some(trace) = trace {
+            context = context.with_trace(trace);
+        }
         let mut batch = Vec::with_capacity(bodies.len());
         for body in bodies {
             let mut msg = Message::new(body);

@@ -129,6 +129,13 @@ impl KafkaProducer {
                 headers.push((key.clone(), value.to_interp_string().into_bytes()));
             }
         }
+        // With tracing on, consumers can continue the message's trace.
+        if let Some(trace) = msg.trace_context() {
+            headers.push((
+                "traceparent".to_owned(),
+                trace.to_traceparent().into_bytes(),
+            ));
+        }
         Ok(RecordParts {
             topic,
             key,

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use sluice_bloblang::{MessageRef, Value};
 
 use crate::response::ResponseStore;
+use crate::trace::TraceContext;
 
 /// Message metadata: string keys to typed values, sorted by key.
 pub type Metadata = sluice_bloblang::Metadata;
@@ -31,6 +32,9 @@ pub struct Message {
 #[derive(Clone, Default)]
 pub struct MessageContext {
     response_store: Option<ResponseStore>,
+    /// The span this message is part of; only set when a tracer is on.
+    /// Boxed so that messages stay small when tracing is off.
+    trace: Option<Box<TraceContext>>,
 }
 
 impl MessageContext {
@@ -38,7 +42,14 @@ impl MessageContext {
     pub fn with_response_store(store: ResponseStore) -> Self {
         Self {
             response_store: Some(store),
+            trace: None,
         }
+    }
+
+    /// This context with `trace` as the message's current span.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(Box::new(trace));
+        self
     }
 }
 
@@ -184,6 +195,17 @@ impl Message {
     /// The response store of the request this message came from, if any.
     pub fn response_store(&self) -> Option<&ResponseStore> {
         self.context.response_store.as_ref()
+    }
+
+    /// The span this message is part of, when tracing is on: outputs that
+    /// call other services pass it on as a `traceparent`.
+    pub fn trace_context(&self) -> Option<&TraceContext> {
+        self.context.trace.as_deref()
+    }
+
+    /// Makes `trace` the message's current span (a stage's child span).
+    pub fn set_trace_context(&mut self, trace: TraceContext) {
+        self.context.trace = Some(Box::new(trace));
     }
 
     /// The context shared by all copies of this message.

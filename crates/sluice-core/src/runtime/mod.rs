@@ -2,6 +2,7 @@
 
 pub mod backoff;
 pub mod batching;
+pub mod connection;
 pub mod observed;
 pub mod output;
 pub mod stream;

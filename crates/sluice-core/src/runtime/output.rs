@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
@@ -12,8 +12,10 @@ use tokio_util::sync::CancellationToken;
 use crate::component::output::{Output, OutputError};
 use crate::component::processor::{Processor, run_processors};
 use crate::message::Batch;
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Counter, Metrics, Timer};
 use crate::runtime::backoff::Backoff;
+use crate::runtime::connection::{ConnectionState, ConnectionStatus};
+use crate::trace::{Span, TraceContext, Tracer};
 use crate::transaction::{DeliveryError, Outcome, Transaction};
 
 /// An output with sibling `processors:` that run on this output's copy only.
@@ -92,6 +94,7 @@ struct DriverMetrics {
     sent: Counter,
     batch_sent: Counter,
     error: Counter,
+    latency: Timer,
     connection_up: Counter,
     connection_failed: Counter,
     connection_lost: Counter,
@@ -109,9 +112,14 @@ pub struct OutputDriver {
     type_name: String,
     in_flight: Semaphore,
     connected: AtomicBool,
+    /// What `/ready` reports, with the last connection error.
+    state: ConnectionState,
     connected_changed: Notify,
     reconnect: Notify,
     metrics: DriverMetrics,
+    tracer: Option<Arc<dyn Tracer>>,
+    /// `output_<type>`, as Benthos names output spans.
+    span_name: String,
 }
 
 impl OutputDriver {
@@ -121,19 +129,24 @@ impl OutputDriver {
         type_name: &str,
         max_in_flight: usize,
         metrics: &Metrics,
+        tracer: Option<Arc<dyn Tracer>>,
     ) -> Self {
         let labels = [("label", ""), ("path", "root.output")];
         Self {
+            tracer,
+            span_name: format!("output_{type_name}"),
             output,
             type_name: type_name.to_owned(),
             in_flight: Semaphore::new(max_in_flight.max(1)),
             connected: AtomicBool::new(false),
+            state: ConnectionState::default(),
             connected_changed: Notify::new(),
             reconnect: Notify::new(),
             metrics: DriverMetrics {
                 sent: metrics.counter("output_sent", &labels),
                 batch_sent: metrics.counter("output_batch_sent", &labels),
                 error: metrics.counter("output_error", &labels),
+                latency: metrics.timer("output_latency_ns", &labels),
                 connection_up: metrics.counter("output_connection_up", &labels),
                 connection_failed: metrics.counter("output_connection_failed", &labels),
                 connection_lost: metrics.counter("output_connection_lost", &labels),
@@ -144,6 +157,11 @@ impl OutputDriver {
     /// Whether the output is connected (for `/ready`).
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire) && self.output.connected()
+    }
+
+    /// The output's connection as `/ready` reports it.
+    pub fn status(&self) -> ConnectionStatus {
+        self.state.status("output", self.output.connected())
     }
 
     /// Connects, and reconnects whenever a write reports `NotConnected`,
@@ -160,6 +178,7 @@ impl OutputDriver {
                     backoff.reset();
                     self.metrics.connection_up.incr();
                     self.connected.store(true, Ordering::Release);
+                    self.state.up();
                     self.connected_changed.notify_waiters();
                     tracing::info!("Output type {} is now active.", self.type_name);
                     tokio::select! {
@@ -170,6 +189,7 @@ impl OutputDriver {
                 }
                 Err(err) => {
                     self.metrics.connection_failed.incr();
+                    self.state.failed(&err);
                     tracing::error!(error = %err, "Failed to connect to {}: {err}", self.type_name);
                     tokio::select! {
                         () = stop.cancelled() => return,
@@ -216,11 +236,17 @@ impl OutputDriver {
     /// Like [`OutputDriver::write`] with a slot already reserved.
     pub async fn write_reserved(&self, tx: Transaction, slot: OutputSlot<'_>) {
         let _slot = slot;
-        let Transaction { batch, ack } = tx;
+        let Transaction { mut batch, ack } = tx;
+        let mut spans = match &self.tracer {
+            Some(tracer) => self.start_spans(tracer.as_ref(), &mut batch),
+            None => Vec::new(),
+        };
         loop {
             self.wait_connected().await;
+            let started = Instant::now();
             match self.output.write(&batch).await {
                 Ok(()) => {
+                    self.metrics.latency.observe(started.elapsed());
                     self.metrics.batch_sent.incr();
                     self.metrics.sent.add(batch.len() as u64);
                     ack.resolve(Outcome::Delivered);
@@ -228,17 +254,44 @@ impl OutputDriver {
                 }
                 Err(OutputError::NotConnected) => {
                     if self.connected.swap(false, Ordering::AcqRel) {
+                        self.state.lost();
                         self.reconnect.notify_one();
                     }
                 }
                 Err(err) => {
                     self.metrics.error.incr();
+                    for span in &mut spans {
+                        span.set_error(&err.to_string());
+                    }
                     tracing::error!(error = %err, "Failed to send message to {}: {err}", self.type_name);
                     ack.resolve(Outcome::Failed(DeliveryError::Output(Arc::new(err))));
                     return;
                 }
             }
         }
+    }
+
+    /// Starts this output's span for every trace in `batch` and makes it
+    /// the messages' current span, so that a `traceparent` the output sends
+    /// on names the write as the parent.
+    fn start_spans(&self, tracer: &dyn Tracer, batch: &mut Batch) -> Vec<Box<dyn Span>> {
+        let mut spans: Vec<(TraceContext, Box<dyn Span>)> = Vec::new();
+        for msg in batch.iter_mut() {
+            let Some(parent) = msg.trace_context().copied() else {
+                continue;
+            };
+            let child = match spans.iter().find(|(p, _)| *p == parent) {
+                Some((_, span)) => span.context(),
+                None => {
+                    let span = tracer.start(&self.span_name, Some(&parent));
+                    let child = span.context();
+                    spans.push((parent, span));
+                    child
+                }
+            };
+            msg.set_trace_context(child);
+        }
+        spans.into_iter().map(|(_, span)| span).collect()
     }
 
     /// Closes the output.

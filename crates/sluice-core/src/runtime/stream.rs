@@ -2,7 +2,7 @@
 //! two-phase shutdown.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -12,11 +12,13 @@ use tracing::Instrument;
 use crate::component::input::InputError;
 use crate::component::processor::{Processor, run_processors};
 use crate::environment::{BuiltInput, BuiltOutput};
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Counter, Metrics, Timer};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::batching::run_batcher;
+use crate::runtime::connection::{ConnectionState, ConnectionStatus};
 use crate::runtime::output::OutputDriver;
-use crate::transaction::Transaction;
+use crate::trace::Tracer;
+use crate::transaction::{Ack, Transaction};
 
 /// Everything a stream needs to run, already built.
 pub struct Stream {
@@ -34,6 +36,8 @@ pub struct Stream {
     pub shutdown_timeout: Duration,
     /// Where metrics go.
     pub metrics: Metrics,
+    /// The tracer, unless tracing is off.
+    pub tracer: Option<Arc<dyn Tracer>>,
 }
 
 /// Where processed transactions go.
@@ -48,6 +52,9 @@ struct Engine {
     processing: Arc<Semaphore>,
     output: OutputStage,
     received: Counter,
+    /// From handing a transaction to the pipeline until its ack resolves
+    /// (Benthos's `input_latency_ns`).
+    latency: Timer,
 }
 
 impl Engine {
@@ -64,11 +71,21 @@ impl Engine {
     /// one pipeline thread messages reach the output in the order they were
     /// read, as with Benthos's pipeline workers.
     async fn process(&self, tx: Transaction, slot: Option<OwnedSemaphorePermit>) {
+        let started = Instant::now();
         let slot = match slot {
             Some(slot) => slot,
             None => self.processing_slot().await,
         };
-        let Transaction { batch, ack } = tx;
+        let Transaction { batch, mut ack } = tx;
+        if let OutputStage::Batched(_) = &self.output {
+            // A batcher acks later than this call returns: time the ack.
+            let latency = self.latency.clone();
+            let inner = ack;
+            ack = Ack::from_fn(move |outcome| {
+                latency.observe(started.elapsed());
+                inner.resolve(outcome);
+            });
+        }
         self.received.add(batch.len() as u64);
         let batches = if self.processors.is_empty() {
             vec![batch]
@@ -82,13 +99,14 @@ impl Engine {
             .map(|(batch, ack)| Transaction::new(batch, ack));
         match &self.output {
             OutputStage::Direct(driver) => {
-                let Some(first) = txs.next() else {
-                    return;
-                };
-                let first_slot = driver.reserve().await;
-                drop(slot);
-                let rest = futures::future::join_all(txs.map(|tx| driver.write(tx)));
-                futures::future::join(driver.write_reserved(first, first_slot), rest).await;
+                if let Some(first) = txs.next() {
+                    let first_slot = driver.reserve().await;
+                    drop(slot);
+                    let rest = futures::future::join_all(txs.map(|tx| driver.write(tx)));
+                    futures::future::join(driver.write_reserved(first, first_slot), rest).await;
+                }
+                // Every write has resolved its ack by now.
+                self.latency.observe(started.elapsed());
             }
             OutputStage::Batched(sender) => {
                 for tx in txs {
@@ -153,6 +171,7 @@ impl Dispatcher {
 /// A handle for checking a running stream's readiness.
 #[derive(Clone)]
 pub struct Readiness {
+    input: Arc<ConnectionState>,
     output: Arc<OutputDriver>,
 }
 
@@ -160,6 +179,11 @@ impl Readiness {
     /// Whether the output is connected.
     pub fn output_connected(&self) -> bool {
         self.output.is_connected()
+    }
+
+    /// The input's and the output's connections, in that order.
+    pub fn statuses(&self) -> Vec<ConnectionStatus> {
+        vec![self.input.status("input", true), self.output.status()]
     }
 }
 
@@ -175,6 +199,7 @@ impl Stream {
             output_type,
             shutdown_timeout,
             metrics,
+            tracer,
         } = self;
         let BuiltInput {
             input: mut reader,
@@ -190,6 +215,7 @@ impl Stream {
             &output_type,
             output.max_in_flight,
             &metrics,
+            tracer,
         ));
         // The connector runs outside `tracker`, which holds only the work
         // that must drain before shutdown completes.
@@ -198,7 +224,9 @@ impl Stream {
                 .run_connector(connector_stop.clone())
                 .instrument(tracing::info_span!("output", r#type = %output_type)),
         );
+        let input_state = Arc::new(ConnectionState::default());
         ready(Readiness {
+            input: Arc::clone(&input_state),
             output: Arc::clone(&driver),
         });
 
@@ -220,11 +248,13 @@ impl Stream {
 
         let mut processors = input_processors;
         processors.extend(pipeline);
+        let input_labels = [("label", ""), ("path", "root.input")];
         let engine = Arc::new(Engine {
             processors,
             processing: Arc::new(Semaphore::new(threads.max(1))),
             output: stage,
-            received: metrics.counter("input_received", &[("label", ""), ("path", "root.input")]),
+            received: metrics.counter("input_received", &input_labels),
+            latency: metrics.timer("input_latency_ns", &input_labels),
         });
         // Bounds the transactions in flight between the input and the output:
         // once it is exhausted the input stops reading (back pressure).
@@ -250,10 +280,12 @@ impl Stream {
             match connected {
                 Ok(()) => {
                     backoff.reset();
+                    input_state.up();
                     tracing::info!(parent: &input_span, "Input type {input_type} is now active.");
                 }
                 Err(InputError::EndOfInput) => break 'connect,
                 Err(err) => {
+                    input_state.failed(&err);
                     tracing::error!(parent: &input_span, error = %err, "Failed to connect to {input_type}: {err}");
                     tokio::select! {
                         () = stop.cancelled() => break 'connect,
@@ -292,7 +324,10 @@ impl Stream {
                         });
                     }
                     Err(InputError::EndOfInput) => break 'connect,
-                    Err(InputError::NotConnected) => continue 'connect,
+                    Err(InputError::NotConnected) => {
+                        input_state.lost();
+                        continue 'connect;
+                    }
                     Err(err) => {
                         tracing::warn!(parent: &input_span, error = %err, "Failed to read from {input_type}: {err}");
                         tokio::time::sleep(backoff.next_wait()).await;

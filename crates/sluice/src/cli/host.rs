@@ -14,6 +14,7 @@ use sluice_core::config::{Config, Lint, Node};
 use sluice_core::environment::Environment;
 use sluice_core::metrics::Metrics;
 use sluice_core::runtime::stream::Stream;
+use sluice_core::trace::Tracer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,7 @@ pub(crate) struct StreamHost {
     prefix_endpoints: bool,
     // Each stream's sockets, which its next version takes over.
     listeners: Mutex<HashMap<String, Arc<ListenerPool>>>,
+    tracer: Option<Arc<dyn Tracer>>,
 }
 
 /// A stream that built without problems and is not running yet.
@@ -63,6 +65,7 @@ impl StreamHost {
         metrics: Metrics,
         shared: Option<Arc<SharedHttpServer>>,
         prefix_endpoints: bool,
+        tracer: Option<Arc<dyn Tracer>>,
     ) -> Self {
         Self {
             env,
@@ -70,13 +73,23 @@ impl StreamHost {
             shared,
             prefix_endpoints,
             listeners: Mutex::new(HashMap::new()),
+            tracer,
         }
     }
 
     /// Finds every problem of `config` without building anything that
     /// would bind or connect.
     pub(crate) fn check(&self, config: &Config, root: &Node) -> Result<(), Vec<Lint>> {
-        build_stream(&self.env, config, root, &Metrics::default(), None, true).map(drop)
+        build_stream(
+            &self.env,
+            config,
+            root,
+            &Metrics::default(),
+            None,
+            None,
+            true,
+        )
+        .map(drop)
     }
 
     /// Builds every component of the stream `name` without making any of it
@@ -108,6 +121,7 @@ impl StreamHost {
             &self.metrics,
             staging.clone(),
             Some(Arc::clone(&listeners)),
+            self.tracer.clone(),
         )
         .inspect_err(|_| listeners.abandon())?;
         let threads = match config.pipeline.threads {
@@ -145,13 +159,14 @@ impl StreamHost {
             output_type: built.output_type,
             shutdown_timeout: staged.shutdown_timeout,
             metrics: self.metrics.clone(),
+            tracer: self.tracer.clone(),
         };
         let stop = CancellationToken::new();
         let readiness_server = self.shared.clone();
         let name = staged.name;
         let done = tokio::spawn(stream.run(stop.clone(), move |readiness| {
             if let Some(server) = readiness_server {
-                server.set_readiness_check(&name, move || readiness.output_connected());
+                server.set_readiness_check(&name, move || readiness.statuses());
             }
         }));
         let running = RunningStream {

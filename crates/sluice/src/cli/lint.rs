@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use sluice_components::tracers::TracerSetup;
 use sluice_core::metrics::Metrics;
 
 use super::CommonArgs;
@@ -61,10 +62,17 @@ pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Ve
         Ok(loaded) => loaded,
         Err(lints) => return Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
     };
-    match build_stream(&env, &config, &root, &Metrics::default(), None, true) {
-        Ok(_) => Ok(Vec::new()),
-        Err(lints) => Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
+    let mut lints = super::metrics::setup(config.metrics.as_ref())
+        .err()
+        .unwrap_or_default();
+    if let Err(more) = TracerSetup::parse(config.tracer.as_ref()) {
+        lints.extend(more);
     }
+    if let Err(more) = build_stream(&env, &config, &root, &Metrics::default(), None, None, true) {
+        lints.extend(more);
+    }
+    lints.sort_by_key(|l| (l.line, l.col));
+    Ok(lints.iter().map(|l| format_lint(path, l)).collect())
 }
 
 pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCode> {

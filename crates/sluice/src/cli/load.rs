@@ -9,6 +9,7 @@ use sluice_components::{ListenerPool, ServerOptions, SharedHttpServer};
 use sluice_core::config::{ComponentKind, Config, Lint, Node, parse_env_file};
 use sluice_core::environment::{Builder, BuiltInput, BuiltOutput, Environment, Resources};
 use sluice_core::metrics::Metrics;
+use sluice_core::trace::Tracer;
 
 /// Flags that change how a config is read.
 #[derive(Clone, Debug, Default)]
@@ -169,6 +170,7 @@ pub(crate) fn build_stream(
     root: &Node,
     metrics: &Metrics,
     shared: Option<Arc<SharedHttpServer>>,
+    tracer: Option<Arc<dyn Tracer>>,
     dry_run: bool,
 ) -> Result<BuiltStream, Vec<Lint>> {
     let resources = if dry_run {
@@ -176,7 +178,7 @@ pub(crate) fn build_stream(
     } else {
         Resources::new(metrics.clone(), config.error_handling.strict)
     };
-    build_with(env, config, root, resources, shared)
+    build_with(env, config, root, resources, shared, tracer)
 }
 
 /// Builds a stream that will run in this process, with sockets taken from
@@ -188,12 +190,13 @@ pub(crate) fn build_hosted_stream(
     metrics: &Metrics,
     shared: Option<Arc<SharedHttpServer>>,
     listeners: Option<Arc<ListenerPool>>,
+    tracer: Option<Arc<dyn Tracer>>,
 ) -> Result<BuiltStream, Vec<Lint>> {
     let mut resources = Resources::new(metrics.clone(), config.error_handling.strict);
     if let Some(listeners) = listeners {
         resources.insert(listeners);
     }
-    build_with(env, config, root, resources, shared)
+    build_with(env, config, root, resources, shared, tracer)
 }
 
 fn build_with(
@@ -202,7 +205,11 @@ fn build_with(
     root: &Node,
     mut resources: Resources,
     shared: Option<Arc<SharedHttpServer>>,
+    tracer: Option<Arc<dyn Tracer>>,
 ) -> Result<BuiltStream, Vec<Lint>> {
+    if let Some(tracer) = tracer {
+        resources.set_tracer(tracer);
+    }
     if let Some(shared) = shared {
         resources.insert(shared);
     }

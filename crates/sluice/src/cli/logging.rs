@@ -1,14 +1,18 @@
 //! Logger setup from the `logger` section and `--log.level`: Benthos's
-//! logfmt (default) or JSON lines, with its field names and static fields.
+//! logfmt (default) or JSON lines, with its field names and static fields,
+//! to stderr or to `logger.file.path`.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Mutex;
 
+use anyhow::Context as _;
 use sluice_core::config::LoggerConfig;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -96,6 +100,9 @@ where
     ) -> fmt::Result {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        // Like logrus, which Benthos logs through: the time, level and
+        // message first, then every other field sorted by key (a later
+        // field of the same name wins).
         let mut pairs: Vec<(String, String)> = Vec::new();
         if self.add_timestamp {
             let now = chrono_like_now();
@@ -106,16 +113,15 @@ where
             level_text(*event.metadata().level()).to_owned(),
         ));
         pairs.push((self.message_name.clone(), fields.message));
-        for (k, v) in &self.static_fields {
-            pairs.push((k.clone(), v.clone()));
-        }
+        let mut rest: BTreeMap<String, String> = self.static_fields.clone();
         // The innermost span names the component, as Benthos's `path` does.
         if let Some(span) = ctx.event_scope().and_then(|mut scope| scope.next()) {
-            pairs.push(("path".to_owned(), format!("root.{}", span.name())));
+            rest.insert("path".to_owned(), format!("root.{}", span.name()));
         }
         for (k, v) in fields.pairs {
-            pairs.push((k.to_owned(), v));
+            rest.insert(k.to_owned(), v);
         }
+        pairs.extend(rest);
         let mut line = String::new();
         match self.format {
             Format::Logfmt => {
@@ -129,11 +135,9 @@ where
                 }
             }
             Format::Json => {
-                let map: serde_json::Map<String, serde_json::Value> = pairs
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::String(v)))
-                    .collect();
-                line.push_str(&serde_json::Value::Object(map).to_string());
+                // Go marshals a map with its keys sorted: so do we.
+                let map: BTreeMap<String, String> = pairs.into_iter().collect();
+                line.push_str(&serde_json::to_string(&map).map_err(|_| fmt::Error)?);
             }
         }
         writeln!(writer, "{line}")
@@ -161,8 +165,35 @@ fn chrono_like_now() -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
+/// Where log lines go: `logger.file.path` instead of stderr when set, as in
+/// Benthos, appended to and created if missing.
+fn writer(config: &LoggerConfig) -> anyhow::Result<BoxMakeWriter> {
+    let file = &config.file;
+    if file.path.is_empty() {
+        return Ok(BoxMakeWriter::new(std::io::stderr));
+    }
+    if file.rotate {
+        anyhow::bail!("logger field file.rotate is not supported yet");
+    }
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file.path)
+        .with_context(|| format!("failed to open log file {}", file.path))?;
+    Ok(BoxMakeWriter::new(Mutex::new(opened)))
+}
+
 /// Installs the global subscriber. `level` is a Benthos level name.
-pub(crate) fn init(level: &str, config: &LoggerConfig) {
+pub(crate) fn init(level: &str, config: &LoggerConfig) -> anyhow::Result<()> {
+    let format = match config.format.as_str() {
+        "logfmt" => Format::Logfmt,
+        "json" => Format::Json,
+        "gcp_errorreporting" => {
+            anyhow::bail!("log format 'gcp_errorreporting' is not supported yet")
+        }
+        other => anyhow::bail!("log format '{other}' not recognized"),
+    };
+    let writer = writer(config)?;
     let directive = match level.to_ascii_uppercase().as_str() {
         "NONE" | "OFF" => "off",
         "FATAL" | "ERROR" => "error",
@@ -175,11 +206,7 @@ pub(crate) fn init(level: &str, config: &LoggerConfig) {
         "{directive},hyper=warn,h2=warn,lapin=warn,rdkafka=warn"
     ));
     let format = BenthosFormat {
-        format: if config.format == "json" {
-            Format::Json
-        } else {
-            Format::Logfmt
-        },
+        format,
         add_timestamp: config.add_timestamp,
         level_name: config.level_name.clone(),
         timestamp_name: config.timestamp_name.clone(),
@@ -190,10 +217,11 @@ pub(crate) fn init(level: &str, config: &LoggerConfig) {
     // second attempt keeps the first subscriber.
     let res = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .event_format(format)
         .try_init();
     drop(res);
+    Ok(())
 }
 
 #[cfg(test)]

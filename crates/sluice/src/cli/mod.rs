@@ -14,8 +14,10 @@ mod lint;
 mod list;
 mod load;
 mod logging;
+mod metrics;
 mod run;
 mod streams;
+mod telemetry;
 mod test;
 mod watch;
 

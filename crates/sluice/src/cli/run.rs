@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sluice_components::SharedHttpServer;
-use sluice_core::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 use super::CommonArgs;
@@ -17,6 +16,7 @@ use super::load::{
     LoadOptions, environment, format_lint, http_server_options, load_config, parse_sets,
 };
 use super::logging;
+use super::telemetry::Telemetry;
 use super::watch::Reloader;
 
 /// How `run` runs the stream beyond its config.
@@ -62,7 +62,7 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
     let (config, root) = match load_config(&path, &options)? {
         Ok(loaded) => loaded,
         Err(lints) => {
-            logging::init("INFO", &sluice_core::config::LoggerConfig::default());
+            logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
             report_lints(&path, &lints);
             return Ok(ExitCode::FAILURE);
         }
@@ -71,7 +71,12 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .log_level
         .clone()
         .unwrap_or_else(|| config.logger.level.clone());
-    logging::init(&level, &config.logger);
+    if let Err(err) = logging::init(&level, &config.logger) {
+        // The configured logger is unusable: say why on stderr.
+        logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
+        tracing::error!("{err}");
+        return Ok(ExitCode::FAILURE);
+    }
 
     // On a single core (a container limit or `taskset`) a current-thread
     // runtime avoids the work-stealing scheduler's cross-thread wake-ups.
@@ -125,12 +130,25 @@ async fn run_stream(
             )
         })
         .transpose()?;
-    let metrics = Metrics::default();
+    let telemetry = match Telemetry::start(&config, path) {
+        Ok(telemetry) => telemetry,
+        Err(lints) => {
+            report_lints(path, &lints);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let served = telemetry.served.clone();
     let shared = config
         .http
         .enabled
-        .then(|| SharedHttpServer::new(&config.http.root_path, metrics.clone()));
-    let host = StreamHost::new(environment(), metrics, shared.clone(), false);
+        .then(|| SharedHttpServer::new(&config.http.root_path, served));
+    let host = StreamHost::new(
+        environment(),
+        telemetry.metrics.clone(),
+        shared.clone(),
+        false,
+        telemetry.tracer.clone(),
+    );
     let staged = match host.build("", &config, &root) {
         Ok(staged) => staged,
         Err(lints) => {
@@ -208,6 +226,7 @@ async fn run_stream(
     {
         tracing::warn!(error = %err, "HTTP server task failed.");
     }
+    telemetry.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,6 +15,7 @@ mod http_processor;
 mod http_server;
 mod kafka;
 mod messages;
+mod observability;
 mod proxy;
 mod resources;
 mod schema;

@@ -42,6 +42,14 @@ async fn version_ready_and_endpoints_answer() {
         "{}",
         sluice.logs()
     );
+    assert!(
+        sluice.wait_for_log(
+            "Input type http_server is now active",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        sluice.logs()
+    );
     let res = client().get(sluice.url("/ready")).send().await.unwrap();
     assert_eq!(res.status(), 200);
 
@@ -149,7 +157,7 @@ output:
         "{text}"
     );
     assert!(
-        text.contains("# TYPE processor_latency_ns counter"),
+        text.contains("# TYPE processor_latency_ns summary"),
         "{text}"
     );
 }

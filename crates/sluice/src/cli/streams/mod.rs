@@ -13,7 +13,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use sluice_components::SharedHttpServer;
 use sluice_core::config::{Config, Lint, Node};
-use sluice_core::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 use super::CommonArgs;
@@ -23,6 +22,7 @@ use super::load::{
     LoadOptions, environment, format_lint, http_server_options, load_config, parse_sets,
 };
 use super::logging;
+use super::telemetry::Telemetry;
 use manager::{ManagerError, StreamManager};
 
 /// Arguments of `sluice streams`.
@@ -67,7 +67,12 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
         .log_level
         .clone()
         .unwrap_or_else(|| observability.logger.level.clone());
-    logging::init(&level, &observability.logger);
+    if let Err(err) = logging::init(&level, &observability.logger) {
+        // The configured logger is unusable: say why on stderr.
+        logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
+        tracing::error!("{err}");
+        return Ok(ExitCode::FAILURE);
+    }
 
     let mut files = BTreeMap::new();
     for path in &args.paths {
@@ -151,13 +156,23 @@ async fn serve(
     observability_root: Node,
     files: BTreeMap<String, PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let metrics = Metrics::default();
-    let shared = SharedHttpServer::new(&observability.http.root_path, metrics.clone());
+    let path = args.observability.clone().unwrap_or_default();
+    let telemetry = match Telemetry::start(&observability, &path) {
+        Ok(telemetry) => telemetry,
+        Err(lints) => {
+            lints
+                .iter()
+                .for_each(|l| tracing::error!("{}", format_lint(&path, l)));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let shared = SharedHttpServer::new(&observability.http.root_path, telemetry.served.clone());
     let host = StreamHost::new(
         environment(),
-        metrics,
+        telemetry.metrics.clone(),
         Some(Arc::clone(&shared)),
         args.prefix_stream_endpoints,
+        telemetry.tracer.clone(),
     );
     let manager = Arc::new(StreamManager::new(host));
 
@@ -216,5 +231,6 @@ async fn serve(
     if let Err(err) = server.await {
         tracing::warn!(error = %err, "HTTP server task failed.");
     }
+    telemetry.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

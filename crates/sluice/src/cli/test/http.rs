@@ -70,13 +70,14 @@ async fn exchange(
     let config: Config = from_node_all(&root)
         .map_err(|lints| anyhow::anyhow!("failed to read config: {}", lints_text(&lints)))?;
     let metrics = Metrics::default();
-    let shared = SharedHttpServer::new(&config.http.root_path, metrics.clone());
+    let shared = SharedHttpServer::new(&config.http.root_path, Some(metrics.clone()));
     let built = build_stream(
         env,
         &config,
         &root,
         &metrics,
         Some(Arc::clone(&shared)),
+        None,
         false,
     )
     .map_err(|lints| anyhow::anyhow!("failed to build the stream: {}", lints_text(&lints)))?;
@@ -108,6 +109,7 @@ async fn exchange(
         output_type: built.output_type,
         shutdown_timeout: config.shutdown_timeout.0,
         metrics,
+        tracer: None,
     };
     let stop = CancellationToken::new();
     let stream_task = tokio::spawn(stream.run(stop.clone(), |_| {}));

@@ -63,7 +63,7 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
     }
     // Components stay quiet unless asked, so the report is all there is.
     let level = args.log.or_else(|| common.log_level.clone());
-    logging::init(level.as_deref().unwrap_or("NONE"), &LoggerConfig::default());
+    logging::init(level.as_deref().unwrap_or("NONE"), &LoggerConfig::default())?;
     let mut paths = args.paths;
     // `-c file` names a config to test, as a path argument would.
     if let Some(config) = &common.config {
@@ -203,7 +203,7 @@ fn lint_target(env: &Environment, path: &Path, env_files: &[(String, String)]) -
     let (text, _unset_variables) = interpolate_env(&text, &lookup);
     let lints = match Config::load(&text, &|_| None, &[]) {
         Ok((config, root)) => {
-            match build_stream(env, &config, &root, &Metrics::default(), None, true) {
+            match build_stream(env, &config, &root, &Metrics::default(), None, None, true) {
                 Ok(_) => Vec::new(),
                 Err(lints) => lints,
             }
