@@ -96,7 +96,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_processor(processor(
         "http",
         Beta,
-        "Replaces each message with the response of an HTTP request (no oauth v1 or jwt yet).",
+        "Replaces each message with the response of an HTTP request.",
         processors::http::build,
     ));
     env.add_processor(processor(
@@ -169,7 +169,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_output(output(
         "http_client",
         Beta,
-        "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response (no oauth v1, jwt or explicit multipart parts yet).",
+        "Sends messages to an HTTP endpoint; propagate_response answers the caller with the response.",
         outputs::http_client::build,
     ));
     env.add_output(output(
