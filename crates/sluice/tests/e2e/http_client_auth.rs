@@ -317,3 +317,34 @@ async fn basic_auth_replaces_a_configured_authorization_header() {
         .collect();
     assert_eq!(values, ["Basic dXNlcjpwYXNz"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_eddsa_token_verifies_with_the_public_key() {
+    use aws_lc_rs::signature::KeyPair as _;
+    let key = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+    let private = pem("PRIVATE KEY", key.to_pkcs8v1().unwrap().as_ref());
+    let public = key.public_key().as_ref().to_vec();
+    let upstream = Upstream::always(Reply::ok("authorised")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("ed.pem");
+    std::fs::write(&key_file, &private).unwrap();
+    let sluice = Sluice::start(&config(
+        &upstream.url("/secure"),
+        &format!(
+            "    jwt:\n      enabled: true\n      private_key_file: {}\n      signing_method: EdDSA\n      claims:\n        sub: orders\n        exp: 4102444800\n",
+            key_file.display()
+        ),
+    ));
+    assert_eq!(post(&sluice, "x").await, (200, "authorised".to_owned()));
+    let header = upstream.seen()[0].header("authorization");
+    let token = header.strip_prefix("Bearer ").expect("a bearer token");
+    let key = jsonwebtoken::DecodingKey::from_ed_der(&public);
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .unwrap_or_else(|e| panic!("token {token} does not verify: {e}"));
+    assert_eq!(data.header.alg, jsonwebtoken::Algorithm::EdDSA);
+    assert_eq!(
+        data.claims,
+        serde_json::json!({"sub": "orders", "exp": 4102444800_u64})
+    );
+}
