@@ -130,7 +130,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_processor(processor(
         "http",
         Beta,
-        "Sends an HTTP request per message mid-pipeline: the response replaces the message and a failure flags it (no oauth v1 or jwt yet).",
+        "Sends an HTTP request per message mid-pipeline: the response replaces the message and a failure flags it.",
         processors::http::build,
         http::client::processor_schema,
     ));
@@ -231,7 +231,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_output(output(
         "http_client",
         Beta,
-        "Sends messages to an HTTP endpoint with retries, backoff_on/drop_on/successful_on, redirects, TLS, basic auth, OAuth2 client credentials, rate limits and multipart bodies; propagate_response answers the caller with the response (no oauth v1 or jwt yet).",
+        "Sends messages to an HTTP endpoint with retries, backoff_on/drop_on/successful_on, redirects, TLS, basic auth, OAuth 1 signing, JWT bearer tokens, OAuth2 client credentials, proxies (proxy_url or the environment), rate limits and multipart bodies; propagate_response answers the caller with the response.",
         outputs::http_client::build,
         http::client::output_schema,
     ));

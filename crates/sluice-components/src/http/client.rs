@@ -18,6 +18,9 @@ use sluice_core::message::Message;
 use sluice_core::metrics::{Counter, Metrics, Timer};
 use sluice_core::rate_limit::RateLimit;
 
+use super::env_proxy::EnvProxy;
+use super::jwt::{self, JwtConfig};
+use super::oauth1::{OAuth1, OAuthConfig};
 use crate::name_filter::{IncludeFilterConfig, NameFilter};
 use crate::tls::TlsConfig;
 
@@ -62,18 +65,18 @@ pub(crate) struct HttpClientConfig {
     /// A log level at which every request and response is dumped; empty turns dumping off.
     #[serde(default)]
     dump_request_log_level: String,
-    /// OAuth 1 request signing (only `enabled: false` is supported yet).
+    /// OAuth 1 request signing (HMAC-SHA1).
     #[serde(default)]
-    oauth: EnabledOnly,
+    oauth: OAuthConfig,
     /// OAuth 2 client-credentials authentication.
     #[serde(default)]
     oauth2: OAuth2Config,
     /// HTTP basic authentication.
     #[serde(default)]
     basic_auth: BasicAuthConfig,
-    /// JWT request signing (only `enabled: false` is supported yet).
+    /// A signed JWT sent as a bearer token.
     #[serde(default)]
-    jwt: EnabledOnly,
+    jwt: JwtConfig,
     /// TLS settings for https URLs.
     #[serde(default)]
     tls: TlsConfig,
@@ -135,7 +138,6 @@ pub(crate) struct HttpClientConfig {
     pub(crate) parallel: bool,
 }
 
-/// A component block that sluice only supports disabled.
 /// The config schema of the `http` processor, which refuses the output-only
 /// fields.
 pub(crate) fn processor_schema(generator: &mut SchemaGenerator) -> Schema {
@@ -152,17 +154,6 @@ pub(crate) fn processor_schema(generator: &mut SchemaGenerator) -> Schema {
 /// The config schema of the `http_client` output, which refuses `parallel`.
 pub(crate) fn output_schema(generator: &mut SchemaGenerator) -> Schema {
     without_properties(HttpClientConfig::json_schema(generator), &["parallel"])
-}
-
-#[derive(Default, Deserialize, JsonSchema)]
-struct EnabledOnly {
-    /// Whether this authentication is used.
-    #[serde(default)]
-    enabled: bool,
-    /// Other settings, accepted but unused while it is off.
-    #[serde(flatten)]
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
-    _rest: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// One explicit part of a `multipart` request body.
@@ -268,7 +259,12 @@ pub(crate) struct HttpClient {
     multipart: Vec<MultipartPart>,
     metadata: NameFilter,
     extract_headers: NameFilter,
-    basic_auth: Option<(String, String)>,
+    /// `oauth`: signs each request.
+    oauth1: Option<OAuth1>,
+    /// `jwt`: the whole `Authorization` value.
+    jwt: Option<HeaderValue>,
+    /// `basic_auth`: the whole `Authorization` value.
+    basic_auth: Option<HeaderValue>,
     oauth2: Option<OAuth2>,
     rate_limit: Option<Arc<dyn RateLimit>>,
     retries: u32,
@@ -325,12 +321,6 @@ impl HttpClient {
                 format!("http_client field {what} is not supported yet"),
             ));
         };
-        if config.oauth.enabled {
-            refuse("oauth");
-        }
-        if config.jwt.enabled {
-            refuse("jwt");
-        }
         if config.tls.enable_renegotiation {
             refuse("tls.enable_renegotiation");
         }
@@ -398,10 +388,26 @@ impl HttpClient {
             }
         };
         let client = build_reqwest(config).map_err(|e| lints.push(Lint::error(mark, e)));
+        let jwt = jwt::bearer(&config.jwt)
+            .and_then(|value| value.map(|v| header_value(&v, "jwt")).transpose())
+            .map_err(|e| lints.push(Lint::error(mark, e)));
+        let basic_auth = config
+            .basic_auth
+            .enabled
+            .then(|| basic_auth_value(&config.basic_auth))
+            .transpose()
+            .map_err(|e| lints.push(Lint::error(mark, e)));
         let metadata = NameFilter::build(&config.metadata, mark).map_err(|l| lints.extend(l));
         let extract = NameFilter::build(&config.extract_headers, mark).map_err(|l| lints.extend(l));
-        let (Ok(verb), Ok(url), Ok(client), Ok(metadata), Ok(extract_headers)) =
-            (verb, url, client, metadata, extract)
+        let (
+            Ok(verb),
+            Ok(url),
+            Ok(client),
+            Ok(metadata),
+            Ok(extract_headers),
+            Ok(jwt),
+            Ok(basic_auth),
+        ) = (verb, url, client, metadata, extract, jwt, basic_auth)
         else {
             return Err(lints);
         };
@@ -419,12 +425,9 @@ impl HttpClient {
             multipart,
             metadata,
             extract_headers,
-            basic_auth: config.basic_auth.enabled.then(|| {
-                (
-                    config.basic_auth.username.clone(),
-                    config.basic_auth.password.clone(),
-                )
-            }),
+            oauth1: OAuth1::from_config(&config.oauth),
+            jwt,
+            basic_auth,
             oauth2: config.oauth2.enabled.then(|| OAuth2 {
                 config: OAuth2Config {
                     enabled: true,
@@ -658,10 +661,19 @@ impl HttpClient {
         {
             headers.insert(HeaderName::from_static("traceparent"), v);
         }
-        req = req.headers(headers).body(body);
-        if let Some((user, pass)) = &self.basic_auth {
-            req = req.basic_auth(user, Some(pass));
+        // Benthos's order: the OAuth 1 signature is added beside any
+        // configured Authorization header, then a JWT and basic auth each
+        // replace what came before (and an OAuth2 token, set in `send`,
+        // replaces them all).
+        if let Some(oauth1) = &self.oauth1 {
+            let value = header_value(&oauth1.authorization(self.verb.as_str(), &url), "oauth")
+                .map_err(RequestError::Build)?;
+            headers.append(header::AUTHORIZATION, value);
         }
+        for value in [&self.jwt, &self.basic_auth].into_iter().flatten() {
+            headers.insert(header::AUTHORIZATION, value.clone());
+        }
+        req = req.headers(headers).body(body);
         Ok((url, req))
     }
 
@@ -672,33 +684,40 @@ impl HttpClient {
         let mut attempt = 0;
         loop {
             self.wait_for_rate_limit().await?;
-            let (url, mut req) = self.request_for(refs, body.clone(), content_type.as_deref())?;
-            if let Some(token) =
-                self.bearer_token()
-                    .await
-                    .map_err(|message| RequestError::Transport {
-                        url: url.clone(),
-                        message,
-                    })?
-            {
-                req = req.bearer_auth(token);
-            }
-            if let Some(level) = self.dump_level
-                && let Some(Ok(built)) = req.try_clone().map(reqwest::RequestBuilder::build)
-            {
-                let body = built
-                    .body()
-                    .and_then(reqwest::Body::as_bytes)
-                    .unwrap_or_default();
-                let text = dump(
-                    &format!("{} {} HTTP/1.1", built.method(), built.url()),
-                    built.headers(),
-                    body,
-                );
-                log_at(level, "HTTP request", &text);
-            }
+            let (url, req) = self.request_for(refs, body.clone(), content_type.as_deref())?;
+            let bearer = self
+                .bearer_token()
+                .await
+                .and_then(|token| {
+                    token
+                        .map(|t| header_value(&format!("Bearer {t}"), "the oauth2 token"))
+                        .transpose()
+                })
+                .map_err(|message| RequestError::Transport {
+                    url: url.clone(),
+                    message,
+                })?;
+            let request = req.build().map(|mut request| {
+                if let Some(value) = bearer {
+                    // golang.org/x/oauth2 sets the header, replacing any other.
+                    request.headers_mut().insert(header::AUTHORIZATION, value);
+                }
+                if let Some(level) = self.dump_level {
+                    let body = request
+                        .body()
+                        .and_then(reqwest::Body::as_bytes)
+                        .unwrap_or_default();
+                    let text = dump(
+                        &format!("{} {} HTTP/1.1", request.method(), request.url()),
+                        request.headers(),
+                        body,
+                    );
+                    log_at(level, "HTTP request", &text);
+                }
+                request
+            });
             let started = Instant::now();
-            let (verdict, error) = match Self::receive(req).await {
+            let (verdict, error) = match self.receive(request).await {
                 Ok((status, headers, body)) => {
                     self.latency.observe(started.elapsed());
                     if let Some(level) = self.dump_level {
@@ -770,9 +789,10 @@ impl HttpClient {
     /// Sends `req` and reads the whole body: a body cut short is a transport
     /// error like a refused connection, never an empty success.
     async fn receive(
-        req: reqwest::RequestBuilder,
+        &self,
+        request: Result<reqwest::Request, reqwest::Error>,
     ) -> Result<(u16, HeaderMap, Bytes), reqwest::Error> {
-        let mut res = req.send().await?;
+        let mut res = self.client.execute(request?).await?;
         let status = res.status().as_u16();
         let headers = std::mem::take(res.headers_mut());
         let body = res.bytes().await?;
@@ -834,6 +854,21 @@ fn log_at(level: tracing::Level, what: &str, text: &str) {
     }
 }
 
+/// An `Authorization` value built from configured text.
+fn header_value(text: &str, what: &str) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(text)
+        .map_err(|_| format!("{what} gives an invalid Authorization header value"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn basic_auth_value(config: &BasicAuthConfig) -> Result<HeaderValue, String> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", config.username, config.password));
+    header_value(&format!("Basic {encoded}"), "basic_auth")
+}
+
 fn builder_warn_lower_content_type() {
     tracing::warn!(
         "http_client header key 'content-type' is overwritten by Content-Type: application/octet-stream; spell it 'Content-Type' to set it"
@@ -852,12 +887,16 @@ fn build_reqwest(config: &HttpClientConfig) -> Result<reqwest::Client, String> {
     if config.disable_http2 {
         builder = builder.http1_only();
     }
+    // `proxy_url` sends every request through one proxy; without it the
+    // environment decides as in Go, never reqwest's own system proxy (see
+    // `env_proxy`).
+    builder = builder.no_proxy();
     if !config.proxy_url.is_empty() {
         let proxy = reqwest::Proxy::all(&config.proxy_url)
             .map_err(|e| format!("invalid proxy_url: {e}"))?;
         builder = builder.proxy(proxy);
-    } else {
-        builder = builder.no_proxy();
+    } else if let Some(env) = EnvProxy::from_env()? {
+        builder = builder.proxy(reqwest::Proxy::custom(move |url| env.proxy_for(url)));
     }
     if config.tls.enabled {
         if config.tls.skip_cert_verify {

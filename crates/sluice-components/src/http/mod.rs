@@ -4,7 +4,10 @@
 mod basic_auth;
 pub(crate) mod client;
 pub(crate) mod cors;
+mod env_proxy;
+mod jwt;
 pub mod listeners;
+mod oauth1;
 mod router;
 pub mod shared;
 pub(crate) mod sniff;

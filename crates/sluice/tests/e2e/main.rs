@@ -11,6 +11,8 @@ mod concurrency;
 mod config;
 mod edge_cases;
 mod faults;
+mod http_client_auth;
+mod http_client_env_proxy;
 mod http_processor;
 mod http_server;
 mod kafka;

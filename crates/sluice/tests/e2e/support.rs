@@ -53,6 +53,19 @@ impl Sluice {
         Self::spawn(command, dir)
     }
 
+    /// Like [`Sluice::start`] with variables added to the process's
+    /// environment.
+    pub(crate) fn start_with_env(yaml: &str, env: &[(&str, &str)]) -> Sluice {
+        let (dir, path) = write_config(yaml);
+        let mut command = Command::new(bin());
+        command
+            .arg("-c")
+            .arg(&path)
+            .args(["--set", "http.address=127.0.0.1:0"])
+            .envs(env.iter().copied());
+        Self::spawn(command, dir)
+    }
+
     /// Starts `sluice streams` over a directory holding `files` (name,
     /// YAML), with `args` before the directory, on an ephemeral port.
     pub(crate) fn start_streams(files: &[(&str, &str)], args: &[&str]) -> Sluice {
