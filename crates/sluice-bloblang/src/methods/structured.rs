@@ -1,5 +1,6 @@
 //! Object and array methods.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
@@ -30,21 +31,22 @@ fn get(v: Value, args: &[Value]) -> Result<Value, String> {
 }
 
 fn map_each(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let target = call.target(cx, this)?;
+    let target = call.target_ref(cx, this)?;
     let q = call.arg_expr(0);
-    match target {
-        Value::Array(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match q.eval(cx, This::Val(&item)) {
-                    Ok(v) => out.push(v),
-                    Err(Flow::Delete) => {}
-                    Err(Flow::Nothing) => out.push(item),
-                    Err(e) => return Err(e),
-                }
+    // Elements are only read, so an array that is part of `this` is not copied.
+    if let Value::Array(items) = &*target {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match q.eval(cx, This::Val(item)) {
+                Ok(v) => out.push(v),
+                Err(Flow::Delete) => {}
+                Err(Flow::Nothing) => out.push(item.clone()),
+                Err(e) => return Err(e),
             }
-            Ok(Value::Array(out))
         }
+        return Ok(Value::Array(out));
+    }
+    match target.into_owned() {
         Value::Object(m) => {
             let mut out = BTreeMap::new();
             for (k, v) in m {
@@ -101,8 +103,18 @@ fn predicate(cx: &mut Cx<'_>, call: &Call, v: &Value) -> R<bool> {
 }
 
 fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let target = call.target(cx, this)?;
-    match target {
+    let target = call.target_ref(cx, this)?;
+    // A borrowed array copies only the elements kept.
+    if let Cow::Borrowed(Value::Array(items)) = target {
+        let mut out = Vec::new();
+        for item in items {
+            if predicate(cx, call, item)? {
+                out.push(item.clone());
+            }
+        }
+        return Ok(Value::Array(out));
+    }
+    match target.into_owned() {
         Value::Array(items) => {
             let mut out = Vec::new();
             for item in items {
@@ -126,8 +138,8 @@ fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 }
 
 fn fold(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let target = call.target(cx, this)?;
-    let Value::Array(items) = target else {
+    let target = call.target_ref(cx, this)?;
+    let Value::Array(items) = &*target else {
         return err(type_err("array", &target));
     };
     let mut tally = call.arg(0, cx, this)?;
@@ -135,7 +147,7 @@ fn fold(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     for item in items {
         let mut m = BTreeMap::new();
         m.insert("tally".to_owned(), tally);
-        m.insert("value".to_owned(), item);
+        m.insert("value".to_owned(), item.clone());
         let ctx = Value::Object(m);
         tally = q.eval(cx, This::Val(&ctx))?;
     }
