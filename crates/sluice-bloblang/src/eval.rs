@@ -348,6 +348,17 @@ impl Expr {
                         Flow::Err(wrap_from(t, e))
                     })
                 }
+                crate::env::Impl::Method(MethodImpl::Ref(f)) => {
+                    let target = call.target_ref(cx, this)?;
+                    let mut args = Vec::with_capacity(call.args.len());
+                    for a in &call.args {
+                        args.push(a.eval(cx, this)?);
+                    }
+                    f(&target, &args).map_err(|e| {
+                        let t = call.target.as_ref().expect("methods have a target");
+                        Flow::Err(wrap_from(t, e))
+                    })
+                }
                 crate::env::Impl::Method(MethodImpl::Ctx(f)) => f(cx, this, call),
                 crate::env::Impl::Function(_) => err("not a method"),
             },
@@ -484,7 +495,7 @@ impl Expr {
                 if matches!(
                     c.spec.imp,
                     crate::env::Impl::Function(FnImpl::Simple(_))
-                        | crate::env::Impl::Method(MethodImpl::Simple(_))
+                        | crate::env::Impl::Method(MethodImpl::Simple(_) | MethodImpl::Ref(_))
                 ) {
                     for a in &mut c.args {
                         a.bind_named_to_this(name);
@@ -1181,10 +1192,10 @@ mod tests {
         let doc = r#"{"a":[1,2,3],"o":{"k":"v"}}"#;
         assert_eq!(
             run(
-                "root.m = this.a.map_each(n -> n * 2)\nroot.f = this.a.filter(n -> n > 1)\nroot.s = this.a.fold(0, t -> t.tally + t.value)\nroot.a = this.a\nroot.o = this.o.map_each(kv -> kv.value.uppercase())\nroot.n = this.missing.map_each(x -> x).catch(\"none\")",
+                "root.m = this.a.map_each(n -> n * 2)\nroot.f = this.a.filter(n -> n > 1)\nroot.s = this.a.fold(0, t -> t.tally + t.value)\nroot.a = this.a\nroot.o = this.o.map_each(kv -> kv.value.uppercase())\nroot.n = this.missing.map_each(x -> x).catch(\"none\")\nroot.l = this.a.length()\nroot.i = this.a.index(-1)\nroot.e = this.o.exists(\"k\")\nroot.g = this.o.get(\"k\")\nroot.x = this.o.index(0).catch(\"not an array\")",
                 doc
             ),
-            r#"{"a":[1,2,3],"f":[2,3],"m":[2,4,6],"n":"none","o":{"k":"V"},"s":6}"#
+            r#"{"a":[1,2,3],"e":true,"f":[2,3],"g":"v","i":3,"l":3,"m":[2,4,6],"n":"none","o":{"k":"V"},"s":6,"x":"not an array"}"#
         );
     }
 }

@@ -18,16 +18,16 @@ fn kv(key: &str, value: Value) -> Value {
     Value::Object(m)
 }
 
-fn exists(v: Value, args: &[Value]) -> Result<Value, String> {
+fn exists(v: &Value, args: &[Value]) -> Result<Value, String> {
     let path = str_arg(&args[0], "path")?;
     Ok(Value::Bool(
-        get_path_ref(&v, &split_dot_path(&path)).is_some(),
+        get_path_ref(v, &split_dot_path(&path)).is_some(),
     ))
 }
 
-fn get(v: Value, args: &[Value]) -> Result<Value, String> {
+fn get(v: &Value, args: &[Value]) -> Result<Value, String> {
     let path = str_arg(&args[0], "path")?;
-    Ok(get_path(&v, &split_dot_path(&path)).unwrap_or(Value::Null))
+    Ok(get_path(v, &split_dot_path(&path)).unwrap_or(Value::Null))
 }
 
 fn map_each(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -414,7 +414,7 @@ fn with(v: Value, args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn index(v: Value, args: &[Value]) -> Result<Value, String> {
+fn index(v: &Value, args: &[Value]) -> Result<Value, String> {
     let i = int_arg(&args[0], "index")?;
     match v {
         Value::Array(items) => {
@@ -425,7 +425,7 @@ fn index(v: Value, args: &[Value]) -> Result<Value, String> {
                     items.len()
                 ));
             }
-            Ok(items.into_iter().nth(idx as usize).unwrap_or(Value::Null))
+            Ok(items.get(idx as usize).cloned().unwrap_or(Value::Null))
         }
         Value::Bytes(b) => {
             let idx = if i < 0 { b.len() as i64 + i } else { i };
@@ -437,7 +437,7 @@ fn index(v: Value, args: &[Value]) -> Result<Value, String> {
             }
             Ok(Value::Int(i64::from(b[idx as usize])))
         }
-        other => Err(type_err("array", &other)),
+        other => Err(type_err("array", other)),
     }
 }
 
@@ -759,7 +759,7 @@ pub(crate) fn register(env: &mut Environment) {
                 (r#"{"foo":{"bar":{}}}"#, r#"{"result":false}"#),
             ],
         )],
-        MethodImpl::Simple(exists),
+        MethodImpl::Ref(exists),
     );
     env.method(
         "get",
@@ -773,7 +773,7 @@ pub(crate) fn register(env: &mut Environment) {
                 r#"{"result":"from bar"}"#,
             )],
         )],
-        MethodImpl::Simple(get),
+        MethodImpl::Ref(get),
     );
     env.method("map_each", cat, "Applies a query to each element of an array, or each key/value pair of an object.", vec![p("query", Kind::Query)], vec![
         ex("root.new_nums = this.nums.map_each(num -> if num < 10 {\n  deleted()\n} else {\n  num - 10\n})", &[(r#"{"nums":[3,11,4,17]}"#, r#"{"new_nums":[1,7]}"#)]),
@@ -952,7 +952,7 @@ pub(crate) fn register(env: &mut Environment) {
                 r#"{"last_name":"stevens"}"#,
             )],
         )],
-        MethodImpl::Simple(index),
+        MethodImpl::Ref(index),
     );
     env.method(
         "slice",
