@@ -3,6 +3,10 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use sluice_bloblang::{Interpolation, Mapping, MappingOutput, Root, SimpleMessage};
 
+// The binary runs on mimalloc; measure with the allocator it ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SEEDS: &[&str] = &[
     r#"root = { city: json("location"), forecast: "Clear skies with light winds", temperature_c: 22 }"#,
     "root = content().uppercase()",

@@ -60,6 +60,7 @@ pub(crate) fn ex(mapping: &'static str, cases: &[(&'static str, &'static str)]) 
 pub(crate) type SimpleFn = fn(&[Value]) -> Result<Value, String>;
 pub(crate) type CtxFn = fn(&mut Cx<'_>, This<'_>, &Call) -> R<Value>;
 pub(crate) type SimpleMethod = fn(Value, &[Value]) -> Result<Value, String>;
+pub(crate) type RefMethod = fn(&Value, &[Value]) -> Result<Value, String>;
 
 pub(crate) enum FnImpl {
     Simple(SimpleFn),
@@ -68,6 +69,8 @@ pub(crate) enum FnImpl {
 
 pub(crate) enum MethodImpl {
     Simple(SimpleMethod),
+    /// Reads its target without taking it, so a field of `this` is not copied first.
+    Ref(RefMethod),
     Ctx(CtxFn),
 }
 

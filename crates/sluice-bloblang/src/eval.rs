@@ -1,5 +1,6 @@
 //! The executable form of queries and statements, and their evaluation.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
@@ -150,6 +151,19 @@ impl Call {
             .eval(cx, this)
     }
 
+    /// The target, borrowed when it is a part of `this` (no copy of arrays and objects that
+    /// are only read).
+    pub(crate) fn target_ref<'a, 'm: 'a>(
+        &'a self,
+        cx: &mut Cx<'m>,
+        this: This<'a>,
+    ) -> R<Cow<'a, Value>> {
+        self.target
+            .as_ref()
+            .expect("methods have a target")
+            .eval_ref(cx, this)
+    }
+
     pub(crate) fn arg(&self, i: usize, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
         match self.args.get(i) {
             Some(e) => e.eval(cx, this),
@@ -178,6 +192,9 @@ pub(crate) enum Expr {
     This,
     Root,
     Named(String),
+    /// A reference to the innermost named context where it is known to be `this` as well;
+    /// read like `this`, described like the name.
+    NamedThis(String),
     Var(String),
     Meta(Option<String>),
     Get(Box<Expr>, Vec<String>, String),
@@ -190,7 +207,9 @@ pub(crate) enum Expr {
     Object(Vec<(Key, Expr)>),
     If(Vec<(Expr, Expr)>, Option<Box<Expr>>),
     Match(Option<Box<Expr>>, Vec<(Pattern, Expr)>),
-    Lambda(Option<String>, Box<Expr>),
+    /// A query with an optional context name, and whether the body still reads the name
+    /// through the context stack (references that are `this` at their place don't).
+    Lambda(Option<String>, Box<Expr>, bool),
 }
 
 /// A statement of a mapping.
@@ -230,15 +249,38 @@ impl Expr {
             Expr::Var(v) => format!("variable {v}"),
             Expr::Fn(c) => format!("function {}", c.spec.name),
             Expr::Method(c) => format!("method {}", c.spec.name),
-            Expr::Named(n) => format!("context {n}"),
+            Expr::Named(n) | Expr::NamedThis(n) => format!("context {n}"),
             _ => "expression".to_owned(),
+        }
+    }
+
+    /// Evaluates, borrowing the result when it is `this`, a literal or a plain field of `this`.
+    pub(crate) fn eval_ref<'a, 'm: 'a>(
+        &'a self,
+        cx: &mut Cx<'m>,
+        this: This<'a>,
+    ) -> R<Cow<'a, Value>> {
+        match self {
+            Expr::Lit(v) => Ok(Cow::Borrowed(v)),
+            Expr::This | Expr::NamedThis(_) => cx.this_value(this),
+            Expr::Get(base, path, _) if matches!(**base, Expr::This | Expr::NamedThis(_)) => {
+                match cx.this_value(this)? {
+                    Cow::Borrowed(v) => Ok(match get_path_ref(v, path) {
+                        Some(found) => Cow::Borrowed(found),
+                        // Missing, or a key mapped over an array: the general rule applies.
+                        None => Cow::Owned(get_path(v, path).unwrap_or(Value::Null)),
+                    }),
+                    Cow::Owned(v) => Ok(Cow::Owned(get_path(&v, path).unwrap_or(Value::Null))),
+                }
+            }
+            other => other.eval(cx, this).map(Cow::Owned),
         }
     }
 
     pub(crate) fn eval(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
         match self {
             Expr::Lit(v) => Ok(v.clone()),
-            Expr::This => Ok(cx.this_value(this)?.into_owned()),
+            Expr::This | Expr::NamedThis(_) => Ok(cx.this_value(this)?.into_owned()),
             Expr::Root => Ok(match &cx.root {
                 Root::Value(v) => v.clone(),
                 Root::Nothing | Root::Deleted => Value::Null,
@@ -258,7 +300,7 @@ impl Expr {
             Expr::Meta(None) => Ok(Value::Object(cx.out_meta().clone())),
             Expr::Meta(Some(k)) => Ok(cx.out_meta().get(k).cloned().unwrap_or(Value::Null)),
             Expr::Get(base, path, _) => match &**base {
-                Expr::This => {
+                Expr::This | Expr::NamedThis(_) => {
                     let v = cx.this_value(this)?;
                     Ok(get_path(&v, path).unwrap_or(Value::Null))
                 }
@@ -302,6 +344,17 @@ impl Expr {
                         args.push(a.eval(cx, this)?);
                     }
                     f(target, &args).map_err(|e| {
+                        let t = call.target.as_ref().expect("methods have a target");
+                        Flow::Err(wrap_from(t, e))
+                    })
+                }
+                crate::env::Impl::Method(MethodImpl::Ref(f)) => {
+                    let target = call.target_ref(cx, this)?;
+                    let mut args = Vec::with_capacity(call.args.len());
+                    for a in &call.args {
+                        args.push(a.eval(cx, this)?);
+                    }
+                    f(&target, &args).map_err(|e| {
                         let t = call.target.as_ref().expect("methods have a target");
                         Flow::Err(wrap_from(t, e))
                     })
@@ -397,22 +450,144 @@ impl Expr {
                 }
                 Err(Flow::Nothing)
             }
-            Expr::Lambda(name, body) => match name {
-                None => body.eval(cx, this),
-                Some(n) => {
+            Expr::Lambda(name, body, binds) => match name {
+                Some(n) if *binds => {
                     let v = cx.this_value(this)?.into_owned();
                     cx.named.push((n.clone(), v));
                     let res = body.eval(cx, this);
                     cx.named.pop();
                     res
                 }
+                Some(_) => {
+                    // Naming the context still requires one, as binding it would.
+                    cx.this_value(this)?;
+                    body.eval(cx, this)
+                }
+                None => body.eval(cx, this),
             },
+        }
+    }
+
+    /// Rewrites references to the context `name` that are evaluated against the same `this`
+    /// the context was named from into [`Expr::NamedThis`], so that the value needs no copy on
+    /// the context stack. Subexpressions evaluated against another `this` (query arguments,
+    /// the right side of `.( )`, match cases on a subject, `from` targets) are left alone.
+    pub(crate) fn bind_named_to_this(&mut self, name: &str) {
+        match self {
+            Expr::Named(n) if n == name => *self = Expr::NamedThis(std::mem::take(n)),
+            Expr::Lit(_)
+            | Expr::This
+            | Expr::Root
+            | Expr::Named(_)
+            | Expr::NamedThis(_)
+            | Expr::Var(_)
+            | Expr::Meta(_)
+            | Expr::Lambda(..) => {}
+            Expr::Get(base, _, _) => base.bind_named_to_this(name),
+            Expr::Fn(c) | Expr::Method(c) => {
+                if let Some(t) = c.target.as_mut()
+                    && !matches!(c.spec.name, "from" | "from_all")
+                {
+                    t.bind_named_to_this(name);
+                }
+                // Plain implementations evaluate every argument against the caller's `this`;
+                // the others may not.
+                if matches!(
+                    c.spec.imp,
+                    crate::env::Impl::Function(FnImpl::Simple(_))
+                        | crate::env::Impl::Method(MethodImpl::Simple(_) | MethodImpl::Ref(_))
+                ) {
+                    for a in &mut c.args {
+                        a.bind_named_to_this(name);
+                    }
+                }
+            }
+            Expr::Context(target, _) => target.bind_named_to_this(name),
+            Expr::Bin(_, l, r) => {
+                l.bind_named_to_this(name);
+                r.bind_named_to_this(name);
+            }
+            Expr::Not(e) => e.bind_named_to_this(name),
+            Expr::Array(items) => items.iter_mut().for_each(|e| e.bind_named_to_this(name)),
+            Expr::Object(entries) => {
+                for (k, v) in entries {
+                    if let Key::Dyn(k) = k {
+                        k.bind_named_to_this(name);
+                    }
+                    v.bind_named_to_this(name);
+                }
+            }
+            Expr::If(branches, otherwise) => {
+                for (c, e) in branches {
+                    c.bind_named_to_this(name);
+                    e.bind_named_to_this(name);
+                }
+                if let Some(e) = otherwise {
+                    e.bind_named_to_this(name);
+                }
+            }
+            Expr::Match(subject, cases) => match subject {
+                Some(s) => s.bind_named_to_this(name),
+                None => {
+                    for (p, e) in cases {
+                        if let Pattern::Expr(p) = p {
+                            p.bind_named_to_this(name);
+                        }
+                        e.bind_named_to_this(name);
+                    }
+                }
+            },
+        }
+    }
+
+    /// Whether the expression reads the context `name` from the context stack.
+    pub(crate) fn mentions_named(&self, name: &str) -> bool {
+        match self {
+            Expr::Named(n) => n == name,
+            Expr::Lit(_)
+            | Expr::This
+            | Expr::Root
+            | Expr::NamedThis(_)
+            | Expr::Var(_)
+            | Expr::Meta(_) => false,
+            Expr::Get(base, _, _) | Expr::Not(base) | Expr::Lambda(_, base, _) => {
+                base.mentions_named(name)
+            }
+            Expr::Fn(c) | Expr::Method(c) => {
+                c.target.as_ref().is_some_and(|t| t.mentions_named(name))
+                    || c.args.iter().any(|a| a.mentions_named(name))
+            }
+            Expr::Context(a, b) | Expr::Bin(_, a, b) => {
+                a.mentions_named(name) || b.mentions_named(name)
+            }
+            Expr::Array(items) => items.iter().any(|e| e.mentions_named(name)),
+            Expr::Object(entries) => entries.iter().any(|(k, v)| {
+                matches!(k, Key::Dyn(k) if k.mentions_named(name)) || v.mentions_named(name)
+            }),
+            Expr::If(branches, otherwise) => {
+                branches
+                    .iter()
+                    .any(|(c, e)| c.mentions_named(name) || e.mentions_named(name))
+                    || otherwise.as_ref().is_some_and(|e| e.mentions_named(name))
+            }
+            Expr::Match(subject, cases) => {
+                subject.as_ref().is_some_and(|s| s.mentions_named(name))
+                    || cases.iter().any(|(p, e)| {
+                        matches!(p, Pattern::Expr(p) if p.mentions_named(name))
+                            || e.mentions_named(name)
+                    })
+            }
         }
     }
 
     pub(crate) fn reads_this(&self) -> bool {
         match self {
-            Expr::Lit(_) | Expr::Root | Expr::Var(_) | Expr::Meta(_) | Expr::Named(_) => false,
+            Expr::Lit(_)
+            | Expr::Root
+            | Expr::Var(_)
+            | Expr::Meta(_)
+            | Expr::Named(_)
+            | Expr::NamedThis(_) => false,
             Expr::This => true,
             Expr::Get(b, _, _) => b.reads_this(),
             Expr::Fn(c) | Expr::Method(c) => {
@@ -490,7 +665,7 @@ impl Expr {
                         matches!(p, Pattern::Expr(x) if x.reads_this()) || e.reads_this()
                     })
             }
-            Expr::Lambda(_, b) => b.reads_this(),
+            Expr::Lambda(_, b, _) => b.reads_this(),
         }
     }
 }
@@ -944,5 +1119,83 @@ fn apply_target(target: &Target, value: Option<Value>, cx: &mut Cx<'_>) -> Resul
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapping;
+    use crate::target::SimpleMessage;
+    use crate::{MessageRef as _, Root};
+
+    fn run(mapping: &str, input: &str) -> String {
+        let mapping = Mapping::parse(mapping).expect("mapping parses");
+        let batch = [SimpleMessage::new(input.as_bytes().to_vec())];
+        match mapping.exec(&batch[..], 0) {
+            Ok(out) => match out.root {
+                Root::Value(v) => String::from_utf8(v.to_message_bytes()).expect("utf-8"),
+                Root::Deleted => "<deleted>".to_owned(),
+                Root::Nothing => String::from_utf8_lossy(batch[0].content()).into_owned(),
+            },
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn named_contexts_read_the_right_value_at_every_depth() {
+        let doc = r#"{"id":"o1","items":[{"sku":"a","tags":["x","y"]},{"sku":"b","tags":["z"]}]}"#;
+        // The outer name is read inside an inner query, where `this` is something else.
+        assert_eq!(
+            run(
+                "root = this.items.map_each(i -> i.tags.map_each(t -> i.sku + t))",
+                doc
+            ),
+            r#"[["ax","ay"],["bz"]]"#
+        );
+        // Read beside `this` in the same query, and inside `.( )` whose `this` differs.
+        assert_eq!(
+            run(
+                r#"root = this.items.map_each(i -> i.sku + this.sku + i.tags.index(0).(t -> t + i.sku))"#,
+                doc
+            ),
+            r#"["aaxa","bbzb"]"#
+        );
+        // A match on a subject rebinds `this` for its cases.
+        assert_eq!(
+            run(
+                r#"root = this.items.map_each(i -> match i.sku { "a" => i.tags.length(), _ => this })"#,
+                doc
+            ),
+            r#"[2,"b"]"#
+        );
+        assert_eq!(
+            run(
+                "root = this.items.fold(0, acc -> acc.tally + acc.value.tags.length())",
+                doc
+            ),
+            "3"
+        );
+    }
+
+    #[test]
+    fn named_contexts_keep_their_error_messages() {
+        assert_eq!(
+            run("root = this.xs.map_each(x -> x + 1)", r#"{"xs":["a"]}"#),
+            "error: failed assignment (line 1): cannot add types string (from context x) and number (from number literal)"
+        );
+        // Naming the context requires one even when the name is never read.
+        assert!(run(r#"root = (x -> "constant")"#, "not json").starts_with("error: "));
+    }
+
+    #[test]
+    fn borrowed_targets_leave_the_message_as_it_was() {
+        let doc = r#"{"a":[1,2,3],"o":{"k":"v"}}"#;
+        assert_eq!(
+            run(
+                "root.m = this.a.map_each(n -> n * 2)\nroot.f = this.a.filter(n -> n > 1)\nroot.s = this.a.fold(0, t -> t.tally + t.value)\nroot.a = this.a\nroot.o = this.o.map_each(kv -> kv.value.uppercase())\nroot.n = this.missing.map_each(x -> x).catch(\"none\")\nroot.l = this.a.length()\nroot.i = this.a.index(-1)\nroot.e = this.o.exists(\"k\")\nroot.g = this.o.get(\"k\")\nroot.x = this.o.index(0).catch(\"not an array\")",
+                doc
+            ),
+            r#"{"a":[1,2,3],"e":true,"f":[2,3],"g":"v","i":3,"l":3,"m":[2,4,6],"n":"none","o":{"k":"V"},"s":6,"x":"not an array"}"#
+        );
     }
 }

@@ -119,7 +119,12 @@ pub(crate) fn parse_number_text(text: &str) -> Option<Num> {
 impl Value {
     /// Parses one JSON document. Numbers keep their text while untouched.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Value, String> {
-        let mut parser = JsonParser { src: bytes, pos: 0 };
+        let mut parser = JsonParser {
+            src: bytes,
+            // Validating the whole document once is cheaper than validating each string.
+            text: std::str::from_utf8(bytes).ok(),
+            pos: 0,
+        };
         parser.skip_ws();
         if parser.pos >= bytes.len() {
             return Err("unexpected end of JSON input".to_owned());
@@ -232,6 +237,8 @@ fn go_char(b: u8) -> String {
 
 struct JsonParser<'a> {
     src: &'a [u8],
+    /// The document as text when it is valid UTF-8; strings are then sliced from it.
+    text: Option<&'a str>,
     pos: usize,
 }
 
@@ -372,14 +379,15 @@ impl JsonParser<'_> {
                 self.pos += 1;
             }
         }
-        let text = std::str::from_utf8(&self.src[start..self.pos]).expect("number text is ASCII");
-        let _ = digits_start;
+        let raw = &self.src[start..self.pos];
         if is_int
-            && text != "-0"
-            && let Ok(i) = text.parse::<i64>()
+            && raw != b"-0"
+            && let Some(i) =
+                int_from_digits(&self.src[digits_start..self.pos], digits_start > start)
         {
             return Ok(Value::Int(i));
         }
+        let text = std::str::from_utf8(raw).expect("number text is ASCII");
         Ok(Value::Number(text.into()))
     }
 
@@ -387,23 +395,24 @@ impl JsonParser<'_> {
         // Opening quote.
         self.pos += 1;
         let start = self.pos;
-        // Fast path: no escapes.
-        while let Some(&c) = self.src.get(self.pos) {
-            match c {
-                b'"' => {
-                    let s = std::str::from_utf8(&self.src[start..self.pos]);
-                    self.pos += 1;
-                    return Ok(match s {
-                        Ok(s) => s.to_owned(),
-                        Err(_) => {
-                            String::from_utf8_lossy(&self.src[start..self.pos - 1]).into_owned()
-                        }
-                    });
+        // Fast path: copy the run up to the closing quote when nothing needs decoding.
+        self.pos = start + string_run(&self.src[start..]);
+        match self.src.get(self.pos) {
+            Some(b'"') => {
+                let end = self.pos;
+                self.pos += 1;
+                // Quotes are ASCII, so both ends are character boundaries of valid text.
+                if let Some(text) = self.text {
+                    return Ok(text[start..end].to_owned());
                 }
-                b'\\' => break,
-                c if c < 0x20 => return Err(self.err_here("in string literal")),
-                _ => self.pos += 1,
+                let raw = &self.src[start..end];
+                return Ok(match std::str::from_utf8(raw) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(raw).into_owned(),
+                });
             }
+            Some(b'\\') | None => {}
+            Some(_) => return Err(self.err_here("in string literal")),
         }
         let mut buf: Vec<u8> = self.src[start..self.pos].to_vec();
         loop {
@@ -478,23 +487,132 @@ impl JsonParser<'_> {
     }
 }
 
+/// The `i64` spelled by ASCII digits, `None` when it does not fit.
+fn int_from_digits(digits: &[u8], negative: bool) -> Option<i64> {
+    let mut v: i64 = 0;
+    for &d in digits {
+        let d = i64::from(d - b'0');
+        v = v.checked_mul(10)?;
+        v = if negative {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+/// Bytes that end the plain run of a JSON string: the quote, a backslash, control characters.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+// Word-at-a-time byte tests (eight bytes per step). Each yields the high bit of every byte that
+// matches; bits above the lowest match may be spurious, so callers only use the lowest one.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let x = word ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI
+}
+
+fn bytes_below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(LO * u64::from(n)) & !word & HI
+}
+
+/// The length of the leading run of `bytes` that a JSON string may hold verbatim.
+fn string_run(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunk of eight"));
+        let hits = bytes_below(word, 0x20) | bytes_equal(word, b'"') | bytes_equal(word, b'\\');
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + bytes[i..]
+        .iter()
+        .position(|&c| STRING_STOP[c as usize])
+        .unwrap_or(bytes.len() - i)
+}
+
+/// The position of the next byte from `from` on that the string writer must inspect.
+fn next_escape(bytes: &[u8], mut from: usize, table: &[bool; 256], html: bool) -> Option<usize> {
+    while from + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("eight bytes"));
+        // Non-ASCII bytes are flagged too: U+2028 and U+2029 start with one.
+        let mut hits = bytes_below(word, 0x20)
+            | bytes_equal(word, b'"')
+            | bytes_equal(word, b'\\')
+            | (word & HI);
+        if html {
+            hits |= bytes_equal(word, b'<') | bytes_equal(word, b'>') | bytes_equal(word, b'&');
+        }
+        if hits == 0 {
+            from += 8;
+            continue;
+        }
+        let at = from + (hits.trailing_zeros() / 8) as usize;
+        if table[bytes[at] as usize] {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    bytes[from..]
+        .iter()
+        .position(|&b| table[b as usize])
+        .map(|p| from + p)
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Bytes a JSON string writer must look at: control characters, the quote, the backslash and
+/// the first byte of U+2028/U+2029 (which Go escapes). Everything else is copied in runs.
+const ESCAPE: [bool; 256] = escape_table(false);
+/// The same plus `<`, `>` and `&`, for Go's HTML-escaping encoder.
+const ESCAPE_HTML: [bool; 256] = escape_table(true);
+
+const fn escape_table(html: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0xE2] = true;
+    if html {
+        t[b'<' as usize] = true;
+        t[b'>' as usize] = true;
+        t[b'&' as usize] = true;
+    }
+    t
+}
+
 pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
-    out.push(b'"');
+    let table = if escape_html { &ESCAPE_HTML } else { &ESCAPE };
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
+    while let Some(at) = next_escape(bytes, i, table, escape_html) {
+        i = at;
         let b = bytes[i];
-        let needs = b < 0x20
-            || b == b'"'
-            || b == b'\\'
-            || (escape_html && (b == b'<' || b == b'>' || b == b'&'))
-            || (b == 0xE2
-                && bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)));
-        if !needs {
+        if b == 0xE2
+            && !(bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)))
+        {
             i += 1;
             continue;
         }
@@ -781,6 +899,96 @@ mod tests {
             "[1e3,-0,12345678901234567890]",
         );
         check(r#""\u2028\u0001é""#, r#""\u2028\u0001é""#);
+    }
+
+    /// The plain byte-at-a-time encoding the word-at-a-time writer must match.
+    fn reference_string(s: &str, html: bool) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for c in s.chars() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\u{2028}' => out.extend_from_slice(b"\\u2028"),
+                '\u{2029}' => out.extend_from_slice(b"\\u2029"),
+                '<' | '>' | '&' if html => {
+                    out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+                }
+                c if (c as u32) < 0x20 => {
+                    out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+                }
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn strings_escape_at_every_offset() {
+        let specials = [
+            "\"", "\\", "\n", "\u{1}", "\u{2028}", "\u{2029}", "€", "é", "<", "&",
+        ];
+        for special in specials {
+            for pad in 0..20 {
+                let s = format!("{}{special}{}", "a".repeat(pad), "b".repeat(pad % 9));
+                for html in [false, true] {
+                    let mut out = Vec::new();
+                    write_json_string(&mut out, &s, html);
+                    assert_eq!(out, reference_string(&s, html), "{s:?} html={html}");
+                    let back = Value::from_json_bytes(&out).unwrap();
+                    assert_eq!(back, Value::String(s.clone()));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_match_the_reference(s in "\\PC*|[\\x00-\\x7f]*|[a-z\"\\\\<>&\u{2028}\u{2029}\u{1}€]*") {
+            for html in [false, true] {
+                let mut out = Vec::new();
+                write_json_string(&mut out, &s, html);
+                proptest::prop_assert_eq!(&out, &reference_string(&s, html));
+                proptest::prop_assert_eq!(Value::from_json_bytes(&out).unwrap(), Value::String(s.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn integers_at_the_edges() {
+        check(
+            "[9223372036854775807,-9223372036854775808]",
+            "[9223372036854775807,-9223372036854775808]",
+        );
+        assert_eq!(
+            Value::from_json_bytes(b"-9223372036854775808").unwrap(),
+            Value::Int(i64::MIN)
+        );
+        assert_eq!(
+            Value::from_json_bytes(b"9223372036854775808").unwrap(),
+            Value::Number("9223372036854775808".into())
+        );
+        assert_eq!(
+            Value::from_json_bytes(b"-0").unwrap(),
+            Value::Number("-0".into())
+        );
+        assert_eq!(Value::from_json_bytes(b"0").unwrap(), Value::Int(0));
+    }
+
+    #[test]
+    fn strings_in_invalid_utf8_documents_are_repaired() {
+        let v = Value::from_json_bytes(b"[\"ok\",\"bad\xff\"]").unwrap();
+        assert_eq!(
+            v,
+            Value::Array(vec![Value::from("ok"), Value::from("bad\u{FFFD}")])
+        );
+        assert_eq!(
+            Value::from_json_bytes(b"\"abcdefghij\x01\"").unwrap_err(),
+            "invalid character '\u{1}' in string literal"
+        );
     }
 
     #[test]

@@ -285,8 +285,8 @@ fn format(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::String(sprintf(&f, args)))
 }
 
-fn length(v: Value, _: &[Value]) -> Result<Value, String> {
-    Ok(Value::Int(match &v {
+fn length(v: &Value, _: &[Value]) -> Result<Value, String> {
+    Ok(Value::Int(match v {
         Value::String(s) => s.len() as i64,
         Value::Bytes(b) => b.len() as i64,
         Value::Array(a) => a.len() as i64,
@@ -983,7 +983,7 @@ pub(crate) fn register(env: &mut Environment) {
             "root.foo_len = this.foo.length()",
             &[(r#"{"foo":"hello world"}"#, r#"{"foo_len":11}"#)],
         )],
-        MethodImpl::Simple(length),
+        MethodImpl::Ref(length),
     );
     env.method(
         "capitalize",

@@ -1,5 +1,6 @@
 //! Object and array methods.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
@@ -17,34 +18,35 @@ fn kv(key: &str, value: Value) -> Value {
     Value::Object(m)
 }
 
-fn exists(v: Value, args: &[Value]) -> Result<Value, String> {
+fn exists(v: &Value, args: &[Value]) -> Result<Value, String> {
     let path = str_arg(&args[0], "path")?;
     Ok(Value::Bool(
-        get_path_ref(&v, &split_dot_path(&path)).is_some(),
+        get_path_ref(v, &split_dot_path(&path)).is_some(),
     ))
 }
 
-fn get(v: Value, args: &[Value]) -> Result<Value, String> {
+fn get(v: &Value, args: &[Value]) -> Result<Value, String> {
     let path = str_arg(&args[0], "path")?;
-    Ok(get_path(&v, &split_dot_path(&path)).unwrap_or(Value::Null))
+    Ok(get_path(v, &split_dot_path(&path)).unwrap_or(Value::Null))
 }
 
 fn map_each(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let target = call.target(cx, this)?;
+    let target = call.target_ref(cx, this)?;
     let q = call.arg_expr(0);
-    match target {
-        Value::Array(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match q.eval(cx, This::Val(&item)) {
-                    Ok(v) => out.push(v),
-                    Err(Flow::Delete) => {}
-                    Err(Flow::Nothing) => out.push(item),
-                    Err(e) => return Err(e),
-                }
+    // Elements are only read, so an array that is part of `this` is not copied.
+    if let Value::Array(items) = &*target {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match q.eval(cx, This::Val(item)) {
+                Ok(v) => out.push(v),
+                Err(Flow::Delete) => {}
+                Err(Flow::Nothing) => out.push(item.clone()),
+                Err(e) => return Err(e),
             }
-            Ok(Value::Array(out))
         }
+        return Ok(Value::Array(out));
+    }
+    match target.into_owned() {
         Value::Object(m) => {
             let mut out = BTreeMap::new();
             for (k, v) in m {
@@ -101,8 +103,18 @@ fn predicate(cx: &mut Cx<'_>, call: &Call, v: &Value) -> R<bool> {
 }
 
 fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let target = call.target(cx, this)?;
-    match target {
+    let target = call.target_ref(cx, this)?;
+    // A borrowed array copies only the elements kept.
+    if let Cow::Borrowed(Value::Array(items)) = target {
+        let mut out = Vec::new();
+        for item in items {
+            if predicate(cx, call, item)? {
+                out.push(item.clone());
+            }
+        }
+        return Ok(Value::Array(out));
+    }
+    match target.into_owned() {
         Value::Array(items) => {
             let mut out = Vec::new();
             for item in items {
@@ -126,8 +138,8 @@ fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 }
 
 fn fold(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let target = call.target(cx, this)?;
-    let Value::Array(items) = target else {
+    let target = call.target_ref(cx, this)?;
+    let Value::Array(items) = &*target else {
         return err(type_err("array", &target));
     };
     let mut tally = call.arg(0, cx, this)?;
@@ -135,7 +147,7 @@ fn fold(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     for item in items {
         let mut m = BTreeMap::new();
         m.insert("tally".to_owned(), tally);
-        m.insert("value".to_owned(), item);
+        m.insert("value".to_owned(), item.clone());
         let ctx = Value::Object(m);
         tally = q.eval(cx, This::Val(&ctx))?;
     }
@@ -402,7 +414,7 @@ fn with(v: Value, args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn index(v: Value, args: &[Value]) -> Result<Value, String> {
+fn index(v: &Value, args: &[Value]) -> Result<Value, String> {
     let i = int_arg(&args[0], "index")?;
     match v {
         Value::Array(items) => {
@@ -413,7 +425,7 @@ fn index(v: Value, args: &[Value]) -> Result<Value, String> {
                     items.len()
                 ));
             }
-            Ok(items.into_iter().nth(idx as usize).unwrap_or(Value::Null))
+            Ok(items.get(idx as usize).cloned().unwrap_or(Value::Null))
         }
         Value::Bytes(b) => {
             let idx = if i < 0 { b.len() as i64 + i } else { i };
@@ -425,7 +437,7 @@ fn index(v: Value, args: &[Value]) -> Result<Value, String> {
             }
             Ok(Value::Int(i64::from(b[idx as usize])))
         }
-        other => Err(type_err("array", &other)),
+        other => Err(type_err("array", other)),
     }
 }
 
@@ -747,7 +759,7 @@ pub(crate) fn register(env: &mut Environment) {
                 (r#"{"foo":{"bar":{}}}"#, r#"{"result":false}"#),
             ],
         )],
-        MethodImpl::Simple(exists),
+        MethodImpl::Ref(exists),
     );
     env.method(
         "get",
@@ -761,7 +773,7 @@ pub(crate) fn register(env: &mut Environment) {
                 r#"{"result":"from bar"}"#,
             )],
         )],
-        MethodImpl::Simple(get),
+        MethodImpl::Ref(get),
     );
     env.method("map_each", cat, "Applies a query to each element of an array, or each key/value pair of an object.", vec![p("query", Kind::Query)], vec![
         ex("root.new_nums = this.nums.map_each(num -> if num < 10 {\n  deleted()\n} else {\n  num - 10\n})", &[(r#"{"nums":[3,11,4,17]}"#, r#"{"new_nums":[1,7]}"#)]),
@@ -940,7 +952,7 @@ pub(crate) fn register(env: &mut Environment) {
                 r#"{"last_name":"stevens"}"#,
             )],
         )],
-        MethodImpl::Simple(index),
+        MethodImpl::Ref(index),
     );
     env.method(
         "slice",

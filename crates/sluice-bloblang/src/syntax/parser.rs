@@ -873,8 +873,8 @@ impl Parser {
             let q = self.query()?;
             self.ws_nl();
             self.ch(')')?;
-            if let Expr::Lambda(Some(_), inner) = &q
-                && let Expr::Lambda(Some(_), _) = &**inner
+            if let Expr::Lambda(Some(_), inner, _) = &q
+                && let Expr::Lambda(Some(_), ..) = &**inner
             {
                 return Err(PErr::fatal(
                     start,
@@ -1258,7 +1258,7 @@ impl Parser {
             self.named.pop();
         }
         let body = body?;
-        if let Expr::Lambda(Some(inner), _) = &body {
+        if let Expr::Lambda(Some(inner), ..) = &body {
             return Err(PErr::fatal(
                 start,
                 format!(
@@ -1267,7 +1267,15 @@ impl Parser {
                 ),
             ));
         }
-        Ok(Expr::Lambda(bound, Box::new(body)))
+        let mut body = body;
+        let binds = match &bound {
+            Some(n) => {
+                body.bind_named_to_this(n);
+                body.mentions_named(n)
+            }
+            None => false,
+        };
+        Ok(Expr::Lambda(bound, Box::new(body), binds))
     }
 
     fn brackets(&mut self) -> P<Expr> {
