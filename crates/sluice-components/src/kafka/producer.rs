@@ -2,6 +2,7 @@
 //! outputs. A batch is acknowledged only once the broker acknowledged every
 //! record of it.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -52,6 +53,49 @@ pub(crate) struct ProducerSettings {
     pub(crate) static_headers: Vec<(String, String)>,
     /// How long a connection check may take.
     pub(crate) connect_timeout: Duration,
+    /// `partitioner: round_robin`: librdkafka has no such partitioner, so
+    /// records without a manual partition get one explicitly.
+    pub(crate) round_robin: bool,
+}
+
+/// Per-topic round-robin state: the topic's partition count (from
+/// metadata) and the next partition to use.
+#[derive(Default)]
+struct RoundRobin(Mutex<HashMap<String, (i32, u64)>>);
+
+impl RoundRobin {
+    /// The next partition of `topic`, or `None` when its count is unknown.
+    fn next(&self, topic: &str) -> Option<i32> {
+        let mut topics = self.0.lock().expect("round robin lock poisoned");
+        let (count, next) = topics.get_mut(topic)?;
+        let partition = (*next % u64::from(count.unsigned_abs())) as i32;
+        *next = next.wrapping_add(1);
+        Some(partition)
+    }
+
+    fn knows(&self, topic: &str) -> bool {
+        self.0
+            .lock()
+            .expect("round robin lock poisoned")
+            .contains_key(topic)
+    }
+
+    fn learn(&self, topic: &str, count: i32) {
+        let mut topics = self.0.lock().expect("round robin lock poisoned");
+        match topics.get_mut(topic) {
+            Some(entry) => entry.0 = count,
+            None => {
+                topics.insert(topic.to_owned(), (count, 0));
+            }
+        }
+    }
+
+    fn forget(&self, topic: &str) {
+        self.0
+            .lock()
+            .expect("round robin lock poisoned")
+            .remove(topic);
+    }
 }
 
 /// A producer output; connects lazily and reports broker reachability.
@@ -59,6 +103,7 @@ pub(crate) struct KafkaProducer {
     settings: ProducerSettings,
     producer: Mutex<Option<FutureProducer>>,
     connected: AtomicBool,
+    round_robin: RoundRobin,
 }
 
 impl KafkaProducer {
@@ -67,6 +112,43 @@ impl KafkaProducer {
             settings,
             producer: Mutex::new(None),
             connected: AtomicBool::new(false),
+            round_robin: RoundRobin::default(),
+        }
+    }
+
+    /// Makes sure the partition count of every topic in `topics` is known,
+    /// asking the broker for the ones that are not. A topic that does not
+    /// exist yet (auto-created on first write) stays unknown and its records
+    /// go to the partition librdkafka picks.
+    async fn learn_partitions(&self, producer: &FutureProducer, topics: &[&str]) {
+        for topic in topics {
+            if self.round_robin.knows(topic) {
+                continue;
+            }
+            let client = producer.clone();
+            let name = (*topic).to_owned();
+            let timeout = self.settings.connect_timeout;
+            let found = tokio::task::spawn_blocking(move || {
+                client
+                    .client()
+                    .fetch_metadata(Some(&name), timeout)
+                    .ok()
+                    .and_then(|m| {
+                        m.topics()
+                            .iter()
+                            .find(|t| t.name() == name && t.error().is_none())
+                            .map(|t| t.partitions().len())
+                    })
+            })
+            .await
+            .ok()
+            .flatten();
+            match found.and_then(|n| i32::try_from(n).ok()).filter(|n| *n > 0) {
+                Some(count) => self.round_robin.learn(topic, count),
+                None => {
+                    tracing::debug!(topic = %topic, "Partition count unknown, the client picks partitions.")
+                }
+            }
         }
     }
 
@@ -191,9 +273,23 @@ impl Output for KafkaProducer {
 
     async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
         let producer = self.producer().ok_or(OutputError::NotConnected)?;
+        let mut all_parts = (0..batch.len())
+            .map(|index| self.record_parts(batch, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.settings.round_robin {
+            let mut topics: Vec<&str> = all_parts
+                .iter()
+                .filter(|p| p.partition.is_none())
+                .map(|p| p.topic.as_str())
+                .collect();
+            topics.dedup();
+            self.learn_partitions(&producer, &topics).await;
+            for parts in all_parts.iter_mut().filter(|p| p.partition.is_none()) {
+                parts.partition = self.round_robin.next(&parts.topic);
+            }
+        }
         let mut deliveries = Vec::with_capacity(batch.len());
-        for index in 0..batch.len() {
-            let parts = self.record_parts(batch, index)?;
+        for (index, parts) in all_parts.iter().enumerate() {
             let payload = batch[index].bytes();
             loop {
                 let mut headers = OwnedHeaders::new_with_capacity(parts.headers.len());
@@ -224,7 +320,16 @@ impl Output for KafkaProducer {
                         // The local queue is full: let deliveries drain.
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((err, _)) => return Err(self.failed(err.to_string())),
+                    Err((err, _)) => {
+                        if matches!(
+                            err,
+                            KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition)
+                        ) {
+                            // The topic was recreated smaller: ask again.
+                            self.round_robin.forget(&parts.topic);
+                        }
+                        return Err(self.failed(err.to_string()));
+                    }
                 }
             }
         }

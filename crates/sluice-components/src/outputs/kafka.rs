@@ -198,7 +198,9 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
         "random" => {
             client.set("partitioner", "random");
         }
-        "manual" => {}
+        // Partitions are assigned by the producer itself (see
+        // `ProducerSettings::round_robin`).
+        "round_robin" | "manual" => {}
         other => lints.push(Lint::error(
             mark,
             format!("kafka partitioner '{other}' is not supported yet"),
@@ -266,6 +268,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
         headers: HeaderPolicy::AllExcept(config.metadata.exclude_prefixes),
         static_headers: config.static_headers.into_iter().collect(),
         connect_timeout: config.timeout.0,
+        round_robin: config.partitioner == "round_robin",
     };
     Ok(BuiltOutput {
         output: Arc::new(KafkaProducer::new(settings)),

@@ -174,6 +174,7 @@ pub(crate) async fn produce(addr: &str, topic: &str, records: &[(Option<i32>, &s
 /// A record read back by the tests.
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
+    pub(crate) partition: i32,
     pub(crate) value: String,
     pub(crate) headers: HashMap<String, String>,
 }
@@ -229,6 +230,7 @@ pub(crate) fn consume_until(
                     })
                     .unwrap_or_default();
                 out.push(Record {
+                    partition: m.partition(),
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                     headers,
                 });

@@ -503,3 +503,44 @@ output:
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_partitioner_spreads_records_evenly() {
+    for_each_kafka(|kafka| async move {
+        let topic = unique("rr");
+        create_topic(&kafka.addr, &topic, 3).await;
+        // One record per batch and one write at a time, so the 12 records
+        // are sent one after another and must cycle through the partitions.
+        let mut sluice = Sluice::start(&format!(
+            r#"
+input:
+  generate:
+    count: 12
+    interval: ""
+    mapping: 'root = "r%v".format(count("rr"))'
+output:
+  kafka:
+    addresses: [ "{addr}" ]
+    topic: "{topic}"
+    partitioner: round_robin
+    max_in_flight: 1
+"#,
+            addr = kafka.addr
+        ));
+        assert!(
+            sluice.wait_exit(Duration::from_secs(30)).is_some(),
+            "{}",
+            sluice.logs()
+        );
+        let (addr, t) = (kafka.addr.clone(), topic.clone());
+        let records =
+            blocking(move || consume_until(&addr, &t, Duration::from_secs(20), |r| r.len() >= 12))
+                .await;
+        let mut per_partition = [0; 3];
+        for r in &records {
+            per_partition[r.partition as usize] += 1;
+        }
+        assert_eq!(per_partition, [4, 4, 4], "{records:?}\n{}", sluice.logs());
+    })
+    .await;
+}
