@@ -240,7 +240,7 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_input(input(
         "kafka",
-        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets (no kafka_lag metadata, no input batching).",
+        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets; batching per partition.",
         inputs::kafka::build,
     ));
     env.add_input(input(

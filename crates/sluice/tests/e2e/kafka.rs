@@ -544,3 +544,55 @@ output:
     })
     .await;
 }
+
+/// Input-level batching: records reach the pipeline in batches of
+/// `count`, and a batch's offsets are committed once it was acked, while
+/// records of an unfinished batch stay uncommitted.
+async fn input_batches_and_commits_whole_batches(kafka: Kafka, kind: &'static str) {
+    let topic = unique("batch");
+    let group = unique("g");
+    create_topic(&kafka.addr, &topic, 1).await;
+    let values = ["a", "b", "c", "d", "e", "f", "g"];
+    let records: Vec<_> = values.iter().map(|v| (None, *v)).collect();
+    produce(&kafka.addr, &topic, &records).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.txt");
+    let config = |out: &Path, batching: &str| {
+        group_input(&kafka, kind, &topic, &group, out)
+            .replace("pipeline:", &format!("{batching}pipeline:"))
+    };
+    let batched = config(&first, "    batching:\n      count: 3\n").replace(
+        r#"root = "%v %v %s".format(meta("kafka_partition"), meta("kafka_offset"), content().string())"#,
+        r#"root = "%v %v %s".format(batch_size(), meta("kafka_offset"), content().string())"#,
+    );
+    let mut sluice = Sluice::start(&batched);
+    let got = lines(&first, 6, Duration::from_secs(30)).await;
+    assert_eq!(
+        got,
+        ["3 0 a", "3 1 b", "3 2 c", "3 3 d", "3 4 e", "3 5 f"],
+        "{}",
+        sluice.logs()
+    );
+    // "g" waits for two more records that never come.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(std::fs::read_to_string(&first).unwrap().lines().count(), 6);
+    sluice.terminate();
+    assert!(sluice.wait_exit(Duration::from_secs(20)).is_some());
+
+    // Restarted without batching, the group resumes right after the last
+    // acked batch: "g" comes again, nothing before it does.
+    let second = dir.path().join("second.txt");
+    let sluice = Sluice::start(&config(&second, ""));
+    let got = lines(&second, 1, Duration::from_secs(30)).await;
+    assert_eq!(got, ["0 6 g"], "{}", sluice.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_input_batching_commits_acked_batches_only() {
+    for_each_kafka(|kafka| input_batches_and_commits_whole_batches(kafka, "kafka")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_franz_input_batching_commits_acked_batches_only() {
+    for_each_kafka(|kafka| input_batches_and_commits_whole_batches(kafka, "kafka_franz")).await;
+}
