@@ -261,7 +261,7 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_output(output(
         "kafka",
-        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers (no custom topic creation).",
+        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers; custom_topic_creation creates missing topics.",
         outputs::kafka::build,
     ));
     env.add_output(output(

@@ -2,13 +2,15 @@
 //! outputs. A batch is acknowledged only once the broker acknowledged every
 //! record of it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -56,6 +58,16 @@ pub(crate) struct ProducerSettings {
     /// `partitioner: round_robin`: librdkafka has no such partitioner, so
     /// records without a manual partition get one explicitly.
     pub(crate) round_robin: bool,
+    /// `custom_topic_creation`: topics missing when first written to are
+    /// created with these settings.
+    pub(crate) topic_creation: Option<TopicCreation>,
+}
+
+/// How missing topics are created; -1 leaves a value to the broker.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TopicCreation {
+    pub(crate) partitions: i32,
+    pub(crate) replication_factor: i32,
 }
 
 /// Per-topic round-robin state: the topic's partition count (from
@@ -104,6 +116,9 @@ pub(crate) struct KafkaProducer {
     producer: Mutex<Option<FutureProducer>>,
     connected: AtomicBool,
     round_robin: RoundRobin,
+    /// Topics known to exist (only with `topic_creation`).
+    existing_topics: Mutex<HashSet<String>>,
+    admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
 }
 
 impl KafkaProducer {
@@ -113,7 +128,98 @@ impl KafkaProducer {
             producer: Mutex::new(None),
             connected: AtomicBool::new(false),
             round_robin: RoundRobin::default(),
+            existing_topics: Mutex::new(HashSet::new()),
+            admin: Mutex::new(None),
         }
+    }
+
+    /// Creates the topics of `topics` that do not exist yet, as Benthos's
+    /// `custom_topic_creation` does before writing to them.
+    async fn create_missing_topics(
+        &self,
+        producer: &FutureProducer,
+        creation: TopicCreation,
+        topics: &[&str],
+    ) -> Result<(), OutputError> {
+        let missing: Vec<String> = {
+            let existing = self.existing_topics.lock().expect("topic lock poisoned");
+            topics
+                .iter()
+                .filter(|t| !existing.contains(**t))
+                .map(|t| (*t).to_owned())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // Listing every topic (rather than asking for these ones) cannot
+        // trigger the broker's own auto-creation.
+        let client = producer.clone();
+        let timeout = self.settings.connect_timeout;
+        let listed = tokio::task::spawn_blocking(move || {
+            client.client().fetch_metadata(None, timeout).map(|m| {
+                m.topics()
+                    .iter()
+                    .filter(|t| t.error().is_none())
+                    .map(|t| t.name().to_owned())
+                    .collect::<HashSet<_>>()
+            })
+        })
+        .await
+        .map_err(|e| self.failed(e.to_string()))?
+        .map_err(|e| self.failed(format!("failed to list topics: {e}")))?;
+        let to_create: Vec<&String> = missing.iter().filter(|t| !listed.contains(*t)).collect();
+        if !to_create.is_empty() {
+            let admin = self.admin()?;
+            let new_topics: Vec<NewTopic<'_>> = to_create
+                .iter()
+                .map(|t| {
+                    NewTopic::new(
+                        t.as_str(),
+                        creation.partitions,
+                        TopicReplication::Fixed(creation.replication_factor),
+                    )
+                })
+                .collect();
+            let results = admin
+                .create_topics(
+                    &new_topics,
+                    &AdminOptions::new().operation_timeout(Some(timeout)),
+                )
+                .await
+                .map_err(|e| self.failed(format!("failed to create topics: {e}")))?;
+            for result in results {
+                match result {
+                    Ok(topic) => tracing::info!(topic = %topic, "Created topic."),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((topic, err)) => {
+                        return Err(self.failed(format!("failed to create topic '{topic}': {err}")));
+                    }
+                }
+            }
+        }
+        self.existing_topics
+            .lock()
+            .expect("topic lock poisoned")
+            .extend(missing);
+        Ok(())
+    }
+
+    fn admin(&self) -> Result<Arc<AdminClient<DefaultClientContext>>, OutputError> {
+        let mut admin = self.admin.lock().expect("admin lock poisoned");
+        if let Some(admin) = &*admin {
+            return Ok(Arc::clone(admin));
+        }
+        let created: AdminClient<DefaultClientContext> = self
+            .settings
+            .client
+            .create()
+            .map_err(|e| self.failed(format!("failed to create an admin client: {e}")))?;
+        let created = Arc::new(created);
+        *admin = Some(Arc::clone(&created));
+        Ok(created)
     }
 
     /// Makes sure the partition count of every topic in `topics` is known,
@@ -276,6 +382,11 @@ impl Output for KafkaProducer {
         let mut all_parts = (0..batch.len())
             .map(|index| self.record_parts(batch, index))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(creation) = self.settings.topic_creation {
+            let topics: Vec<&str> = all_parts.iter().map(|p| p.topic.as_str()).collect();
+            self.create_missing_topics(&producer, creation, &topics)
+                .await?;
+        }
         if self.settings.round_robin {
             let mut topics: Vec<&str> = all_parts
                 .iter()

@@ -248,6 +248,7 @@ fn build_named(
         static_headers: Vec::new(),
         connect_timeout: config.timeout.0,
         round_robin: config.partitioner.as_deref() == Some("round_robin"),
+        topic_creation: None,
     };
     Ok(BuiltOutput {
         output: Arc::new(KafkaProducer::new(settings)),

@@ -413,3 +413,18 @@ impl Drop for DedicatedBroker {
         );
     }
 }
+
+/// How many partitions `topic` has (0 when it does not exist).
+pub(crate) fn partition_count(addr: &str, topic: &str) -> usize {
+    let consumer: BaseConsumer = client_config(addr).create().expect("consumer");
+    consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .ok()
+        .and_then(|m| {
+            m.topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len())
+        })
+        .unwrap_or(0)
+}

@@ -596,3 +596,75 @@ async fn kafka_input_batching_commits_acked_batches_only() {
 async fn kafka_franz_input_batching_commits_acked_batches_only() {
     for_each_kafka(|kafka| input_batches_and_commits_whole_batches(kafka, "kafka_franz")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_topic_creation_creates_missing_topics_with_their_partitions() {
+    for_each_kafka(|kafka| async move {
+        let topic = unique("created");
+        let mut sluice = Sluice::start(&format!(
+            r#"
+input:
+  generate:
+    count: 3
+    interval: ""
+    mapping: 'root = "hello"'
+output:
+  kafka:
+    addresses: [ "{addr}" ]
+    topic: "{topic}"
+    custom_topic_creation:
+      enabled: true
+      partitions: 3
+      replication_factor: 1
+"#,
+            addr = kafka.addr
+        ));
+        assert!(
+            sluice.wait_exit(Duration::from_secs(30)).is_some(),
+            "{}",
+            sluice.logs()
+        );
+        let (addr, t) = (kafka.addr.clone(), topic.clone());
+        assert_eq!(
+            blocking(move || crate::brokers::partition_count(&addr, &t)).await,
+            3,
+            "{}",
+            sluice.logs()
+        );
+        let (addr, t) = (kafka.addr.clone(), topic.clone());
+        let records =
+            blocking(move || consume_until(&addr, &t, Duration::from_secs(20), |r| r.len() >= 3))
+                .await;
+        assert_eq!(records.len(), 3, "{}", sluice.logs());
+    })
+    .await;
+}
+
+#[test]
+fn custom_topic_creation_refuses_what_benthos_refuses() {
+    let (_dir, path) = crate::support::write_config(
+        r#"
+input:
+  stdin: {}
+output:
+  kafka:
+    addresses: [ "localhost:9092" ]
+    topic: t
+    custom_topic_creation:
+      enabled: true
+      partitions: 1
+      replication_factor: 2
+"#,
+    );
+    let (code, out, err) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    let text = format!("{out}{err}");
+    assert!(
+        text.contains("custom_topic_creation.partitions must be greater than one, got 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("custom_topic_creation.replication_factor must be an odd number, got 2"),
+        "{text}"
+    );
+}
