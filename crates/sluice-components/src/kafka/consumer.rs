@@ -38,6 +38,15 @@ impl LagContext {
 }
 
 impl ClientContext for LagContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        super::static_oauth_token(config)
+    }
+
     fn stats(&self, statistics: Statistics) {
         let mut high = self.high.lock().expect("lag lock poisoned");
         for (name, topic) in statistics.topics {

@@ -10,7 +10,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -18,6 +17,8 @@ use regex::Regex;
 use sluice_bloblang::Interpolation;
 use sluice_core::component::output::{Output, OutputError};
 use sluice_core::message::{Batch, Message};
+
+use super::SaslContext;
 
 /// Which metadata keys become record headers.
 pub(crate) enum HeaderPolicy {
@@ -113,12 +114,12 @@ impl RoundRobin {
 /// A producer output; connects lazily and reports broker reachability.
 pub(crate) struct KafkaProducer {
     settings: ProducerSettings,
-    producer: Mutex<Option<FutureProducer>>,
+    producer: Mutex<Option<FutureProducer<SaslContext>>>,
     connected: AtomicBool,
     round_robin: RoundRobin,
     /// Topics known to exist (only with `topic_creation`).
     existing_topics: Mutex<HashSet<String>>,
-    admin: Mutex<Option<Arc<AdminClient<DefaultClientContext>>>>,
+    admin: Mutex<Option<Arc<AdminClient<SaslContext>>>>,
 }
 
 impl KafkaProducer {
@@ -137,7 +138,7 @@ impl KafkaProducer {
     /// `custom_topic_creation` does before writing to them.
     async fn create_missing_topics(
         &self,
-        producer: &FutureProducer,
+        producer: &FutureProducer<SaslContext>,
         creation: TopicCreation,
         topics: &[&str],
     ) -> Result<(), OutputError> {
@@ -207,15 +208,15 @@ impl KafkaProducer {
         Ok(())
     }
 
-    fn admin(&self) -> Result<Arc<AdminClient<DefaultClientContext>>, OutputError> {
+    fn admin(&self) -> Result<Arc<AdminClient<SaslContext>>, OutputError> {
         let mut admin = self.admin.lock().expect("admin lock poisoned");
         if let Some(admin) = &*admin {
             return Ok(Arc::clone(admin));
         }
-        let created: AdminClient<DefaultClientContext> = self
+        let created: AdminClient<SaslContext> = self
             .settings
             .client
-            .create()
+            .create_with_context(SaslContext)
             .map_err(|e| self.failed(format!("failed to create an admin client: {e}")))?;
         let created = Arc::new(created);
         *admin = Some(Arc::clone(&created));
@@ -226,7 +227,7 @@ impl KafkaProducer {
     /// asking the broker for the ones that are not. A topic that does not
     /// exist yet (auto-created on first write) stays unknown and its records
     /// go to the partition librdkafka picks.
-    async fn learn_partitions(&self, producer: &FutureProducer, topics: &[&str]) {
+    async fn learn_partitions(&self, producer: &FutureProducer<SaslContext>, topics: &[&str]) {
         for topic in topics {
             if self.round_robin.knows(topic) {
                 continue;
@@ -258,7 +259,7 @@ impl KafkaProducer {
         }
     }
 
-    fn producer(&self) -> Option<FutureProducer> {
+    fn producer(&self) -> Option<FutureProducer<SaslContext>> {
         self.producer
             .lock()
             .expect("producer lock poisoned")
@@ -341,10 +342,10 @@ impl Output for KafkaProducer {
         let producer = match self.producer() {
             Some(p) => p,
             None => {
-                let created: FutureProducer = self
+                let created: FutureProducer<SaslContext> = self
                     .settings
                     .client
-                    .create()
+                    .create_with_context(SaslContext)
                     .map_err(|e| self.failed(e.to_string()))?;
                 *self.producer.lock().expect("producer lock poisoned") = Some(created.clone());
                 created
