@@ -1,6 +1,7 @@
 //! What the `amqp_0_9` input and output share: connecting to the first
 //! reachable URL, and converting header tables to metadata.
 
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
 use sluice_bloblang::Value;
@@ -8,25 +9,67 @@ use sluice_core::message::Metadata;
 
 pub(crate) use crate::tls::TlsConfig;
 
-/// The options of a `tls` block that are set but that the AMQP client cannot
-/// honour yet (it connects with `amqps://` URLs and default certificates).
-pub(crate) fn unsupported_tls(tls: &TlsConfig) -> Option<&'static str> {
+/// The TLS settings of an `amqps://` connection from a `tls` block, files
+/// read at build time. As in Benthos, the URL scheme decides whether TLS is
+/// used; the block only tunes it.
+pub(crate) fn tls_config(tls: &TlsConfig) -> Result<OwnedTLSConfig, String> {
     if !tls.enabled {
-        return None;
+        return Ok(OwnedTLSConfig::default());
     }
     if tls.skip_cert_verify {
-        return Some("tls.skip_cert_verify");
+        return Err("amqp_0_9 field tls.skip_cert_verify is not supported yet".to_owned());
     }
     if tls.enable_renegotiation {
-        return Some("tls.enable_renegotiation");
+        return Err("amqp_0_9 field tls.enable_renegotiation is not supported yet".to_owned());
     }
-    if !tls.root_cas.is_empty() || !tls.root_cas_file.is_empty() {
-        return Some("tls.root_cas");
+    let read = |field: &str, path: &str| {
+        std::fs::read_to_string(path).map_err(|e| format!("failed to read {field} {path:?}: {e}"))
+    };
+    let mut roots = tls.root_cas.clone();
+    if !tls.root_cas_file.is_empty() {
+        if !roots.is_empty() && !roots.ends_with('\n') {
+            roots.push('\n');
+        }
+        roots.push_str(&read("tls.root_cas_file", &tls.root_cas_file)?);
     }
-    if !tls.client_certs.is_empty() {
-        return Some("tls.client_certs");
-    }
-    None
+    let identity = match tls.client_certs.as_slice() {
+        [] => None,
+        [cert] => {
+            if !cert.password.is_empty() {
+                return Err(
+                    "amqp_0_9 field tls.client_certs.password (encrypted keys) is not supported yet"
+                        .to_owned(),
+                );
+            }
+            let pem = match (cert.cert.is_empty(), cert.cert_file.is_empty()) {
+                (false, _) => cert.cert.clone(),
+                (true, false) => read("tls.client_certs.cert_file", &cert.cert_file)?,
+                (true, true) => {
+                    return Err("tls.client_certs entry needs cert or cert_file".to_owned());
+                }
+            };
+            let key = match (cert.key.is_empty(), cert.key_file.is_empty()) {
+                (false, _) => cert.key.clone(),
+                (true, false) => read("tls.client_certs.key_file", &cert.key_file)?,
+                (true, true) => {
+                    return Err("tls.client_certs entry needs key or key_file".to_owned());
+                }
+            };
+            Some(OwnedIdentity::PKCS8 {
+                pem: pem.into_bytes(),
+                key: key.into_bytes(),
+            })
+        }
+        _ => {
+            return Err(
+                "more than one amqp_0_9 tls.client_certs entry is not supported yet".to_owned(),
+            );
+        }
+    };
+    Ok(OwnedTLSConfig {
+        identity,
+        cert_chain: (!roots.is_empty()).then_some(roots),
+    })
 }
 
 /// Expands comma-separated URL lists.
@@ -62,12 +105,20 @@ pub(crate) fn default_vhost(url: &str) -> String {
     }
 }
 
-/// Connects to the first URL that answers.
-pub(crate) async fn connect(urls: &[String]) -> Result<Connection, String> {
+/// Connects to the first URL that answers; `amqps://` URLs use `tls`.
+pub(crate) async fn connect(urls: &[String], tls: &OwnedTLSConfig) -> Result<Connection, String> {
     let mut last_error = String::from("no urls given");
+    let runtime = lapin::runtime::default_runtime().map_err(|e| e.to_string())?;
     for url in urls {
         let target = default_vhost(url);
-        match Connection::connect(&target, ConnectionProperties::default()).await {
+        match Connection::connect_with_config(
+            &target,
+            ConnectionProperties::default(),
+            tls.clone(),
+            runtime.clone(),
+        )
+        .await
+        {
             Ok(conn) => return Ok(conn),
             Err(err) => last_error = format!("{}: {err}", redact(url)),
         }
@@ -133,6 +184,65 @@ pub(crate) fn flatten_headers(prefix: &str, table: &FieldTable, meta: &mut Metad
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::ClientCertConfig;
+
+    fn tls(f: impl FnOnce(&mut TlsConfig)) -> Result<OwnedTLSConfig, String> {
+        let mut config = TlsConfig {
+            enabled: true,
+            ..TlsConfig::default()
+        };
+        f(&mut config);
+        tls_config(&config)
+    }
+
+    #[test]
+    fn maps_the_tls_block() {
+        let dir = std::env::temp_dir().join(format!("sluice-amqp-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, "FILE CA").unwrap();
+        let key_file = dir.join("key.pem");
+        std::fs::write(&key_file, "FILE KEY").unwrap();
+
+        assert_eq!(
+            tls_config(&TlsConfig::default()),
+            Ok(OwnedTLSConfig::default())
+        );
+        assert_eq!(tls(|_| {}), Ok(OwnedTLSConfig::default()));
+        let both = tls(|t| {
+            t.root_cas = "INLINE CA".to_owned();
+            t.root_cas_file = ca_file.display().to_string();
+        })
+        .unwrap();
+        assert_eq!(both.cert_chain.as_deref(), Some("INLINE CA\nFILE CA"));
+        let client = tls(|t| {
+            t.client_certs = vec![ClientCertConfig {
+                cert: "CERT".to_owned(),
+                key_file: key_file.display().to_string(),
+                ..ClientCertConfig::default()
+            }];
+        })
+        .unwrap();
+        assert_eq!(
+            client.identity,
+            Some(OwnedIdentity::PKCS8 {
+                pem: b"CERT".to_vec(),
+                key: b"FILE KEY".to_vec(),
+            })
+        );
+        assert_eq!(
+            tls(|t| t.skip_cert_verify = true),
+            Err("amqp_0_9 field tls.skip_cert_verify is not supported yet".to_owned())
+        );
+        let missing = tls(|t| t.root_cas_file = dir.join("nope.pem").display().to_string());
+        assert!(
+            missing
+                .as_ref()
+                .is_err_and(|e| e.starts_with("failed to read tls.root_cas_file")),
+            "{missing:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn redacts_passwords_and_expands_lists() {

@@ -318,7 +318,7 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_input(input(
         "kafka",
-        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets and replays nacked records (no kafka_lag metadata, no input batching).",
+        "Consumes Kafka topics, in a consumer group or from explicit partitions; commits only acknowledged offsets and replays nacked records; batching per partition (no kafka_lag metadata).",
         inputs::kafka::build,
         schema_of::<inputs::kafka::KafkaInputConfig>,
     ));
@@ -343,7 +343,7 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_output(output(
         "kafka",
-        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers (no round_robin partitioner, no custom topic creation, no tracing).",
+        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers; all partitioners but least_backup; custom_topic_creation creates missing topics.",
         outputs::kafka::build,
         schema_of::<outputs::kafka::KafkaConfig>,
     ));

@@ -26,7 +26,7 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 
-use crate::amqp::{TlsConfig, connect, expand_urls, flatten_headers, unsupported_tls};
+use crate::amqp::{TlsConfig, connect, expand_urls, flatten_headers, tls_config};
 
 fn default_prefetch() -> u16 {
     10
@@ -112,6 +112,7 @@ const ACK_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 struct AmqpInput {
     config: AmqpInputConfig,
     urls: Vec<String>,
+    tls: lapin::tcp::OwnedTLSConfig,
     reject: Vec<Regex>,
     connected: Option<Connected>,
     /// Deliveries read whose ack or nack has not reached the broker yet.
@@ -138,7 +139,7 @@ fn arguments(map: &BTreeMap<String, String>) -> FieldTable {
 
 impl AmqpInput {
     async fn open(&self) -> Result<Connected, InputError> {
-        let connection = connect(&self.urls).await.map_err(failed)?;
+        let connection = connect(&self.urls, &self.tls).await.map_err(failed)?;
         let channel = connection
             .create_channel()
             .await
@@ -333,12 +334,10 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     let config: AmqpInputConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if let Some(field) = unsupported_tls(&config.tls) {
-        lints.push(Lint::error(
-            mark,
-            format!("amqp_0_9 field {field} is not supported yet"),
-        ));
-    }
+    let tls = tls_config(&config.tls).unwrap_or_else(|e| {
+        lints.push(Lint::error(mark, e));
+        Default::default()
+    });
     if config.prefetch_size > 0 {
         lints.push(Lint::error(
             mark,
@@ -360,6 +359,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     }
     Ok(Box::new(AmqpInput {
         urls: expand_urls(&config.urls),
+        tls,
         config,
         reject,
         connected: None,

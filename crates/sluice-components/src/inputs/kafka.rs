@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sluice_core::component::input::Input;
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
-use sluice_core::runtime::batching::BatchPolicyConfig;
+use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
 
 use crate::kafka::consumer::{ConsumerSettings, KafkaConsumerInput, TopicSpec};
 use crate::kafka::{SaslConfig, TlsConfig, apply_security, bootstrap_servers};
@@ -116,12 +116,6 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     let config: KafkaInputConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if !config.batching.is_noop() {
-        lints.push(Lint::error(
-            mark,
-            "kafka input field batching is not supported yet",
-        ));
-    }
     if config.extract_tracing_map.is_some() {
         lints.push(Lint::error(
             mark,
@@ -170,7 +164,13 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     if let Err(l) = apply_security(&mut client, &config.tls, Some(&config.sasl), mark) {
         lints.extend(l);
     }
-    let Ok(topics) = topics else {
+    let batch_processors = builder
+        .processor_list(&config.batching.processors)
+        .map_err(|l| lints.extend(l))
+        .unwrap_or_default();
+    let batching = BatchPolicy::from_config(&config.batching, batch_processors)
+        .map_err(|e| lints.push(Lint::error(mark, e)));
+    let (Ok(topics), Ok(batching)) = (topics, batching) else {
         return Err(lints);
     };
     if !lints.is_empty() {
@@ -185,5 +185,6 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         checkpoint_limit: config.checkpoint_limit,
         auto_replay_nacks: config.auto_replay_nacks,
         multi_header: config.multi_header,
+        batching,
     })))
 }

@@ -3,7 +3,7 @@
 //! offset is committed only once every earlier message was acknowledged)
 //! and replay of nacked messages.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,9 +15,12 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_bloblang::Value;
 use sluice_core::component::input::{Input, InputError};
+use sluice_core::component::processor::run_processors;
 use sluice_core::message::{Batch, Message};
+use sluice_core::runtime::batching::BatchPolicy;
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
 
 /// Keeps the partitions' high watermarks from the client's statistics
 /// (`kafka_lag` without a request per record).
@@ -35,6 +38,15 @@ impl LagContext {
 }
 
 impl ClientContext for LagContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        super::static_oauth_token(config)
+    }
+
     fn stats(&self, statistics: Statistics) {
         let mut high = self.high.lock().expect("lag lock poisoned");
         for (name, topic) in statistics.topics {
@@ -109,6 +121,9 @@ pub(crate) struct ConsumerSettings {
     pub(crate) checkpoint_limit: usize,
     pub(crate) auto_replay_nacks: bool,
     pub(crate) multi_header: bool,
+    /// Input-level batching, applied to each partition on its own (the
+    /// order of a partition is kept).
+    pub(crate) batching: Option<BatchPolicy>,
 }
 
 #[derive(Default)]
@@ -148,12 +163,39 @@ impl Checkpoints {
     }
 }
 
-struct Replay {
-    msg: Message,
-    topic: String,
-    partition: i32,
-    offset: i64,
-    permit: OwnedSemaphorePermit,
+/// Records read together: their messages (one batch, or several when the
+/// batch policy's processors split it) and their offsets. The unit is
+/// acknowledged, and replayed after a nack, as a whole.
+struct Unit {
+    batches: Vec<Batch>,
+    offsets: Vec<(String, i32, i64)>,
+    permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// Records of one partition waiting for their batch to fill.
+struct PendingBatch {
+    messages: Vec<Message>,
+    offsets: Vec<(String, i32, i64)>,
+    permits: Vec<OwnedSemaphorePermit>,
+    bytes: usize,
+    deadline: Option<Instant>,
+}
+
+impl PendingBatch {
+    fn new(policy: &BatchPolicy) -> Self {
+        Self {
+            messages: Vec::new(),
+            offsets: Vec::new(),
+            permits: Vec::new(),
+            bytes: 0,
+            deadline: policy.period.map(|p| Instant::now() + p),
+        }
+    }
+
+    fn full(&self, policy: &BatchPolicy) -> bool {
+        (policy.count > 0 && self.messages.len() >= policy.count)
+            || (policy.byte_size > 0 && self.bytes >= policy.byte_size)
+    }
 }
 
 /// A consumer input; connects on `connect`, commits as messages are acked.
@@ -162,8 +204,12 @@ pub(crate) struct KafkaConsumerInput {
     consumer: Option<Arc<LagConsumer>>,
     checkpoints: Arc<Mutex<Checkpoints>>,
     limit: Arc<Semaphore>,
-    replay_tx: mpsc::UnboundedSender<Replay>,
-    replay_rx: mpsc::UnboundedReceiver<Replay>,
+    replay_tx: mpsc::UnboundedSender<Unit>,
+    replay_rx: mpsc::UnboundedReceiver<Unit>,
+    /// Per-partition batches being filled (only with a batch policy).
+    pending: HashMap<(String, i32), PendingBatch>,
+    /// Transactions of a flushed unit not handed out yet.
+    ready: VecDeque<Transaction>,
 }
 
 impl KafkaConsumerInput {
@@ -177,6 +223,8 @@ impl KafkaConsumerInput {
             limit,
             replay_tx,
             replay_rx,
+            pending: HashMap::new(),
+            ready: VecDeque::new(),
         }
     }
 
@@ -224,59 +272,96 @@ impl KafkaConsumerInput {
         Ok(consumer)
     }
 
-    fn transaction(&self, replay: Replay) -> Transaction {
-        let Replay {
-            msg,
-            topic,
-            partition,
-            offset,
-            permit,
-        } = replay;
+    /// Queues the transactions of `unit`; they share one ack, which
+    /// commits (or replays) every record of the unit.
+    fn queue(&mut self, unit: Unit) {
+        let Unit {
+            batches,
+            offsets,
+            permits,
+        } = unit;
         let consumer = self.consumer.clone();
         let checkpoints = Arc::clone(&self.checkpoints);
         let replay_tx = self.replay_tx.clone();
         let auto_replay = self.settings.auto_replay_nacks;
-        let copy = msg.clone();
+        let copies = batches.clone();
         let ack = Ack::from_fn(move |outcome| {
             if let Outcome::Failed(err) = &outcome
                 && auto_replay
             {
-                tracing::warn!(error = %err, topic = %topic, partition, offset, "Message was not delivered, replaying it.");
-                let retry = Replay {
-                    msg: copy,
-                    topic,
-                    partition,
-                    offset,
-                    permit,
+                let (topic, partition, offset) = offsets.first().cloned().unwrap_or_default();
+                tracing::warn!(error = %err, topic = %topic, partition, offset, records = offsets.len(), "Message was not delivered, replaying it.");
+                let retry = Unit {
+                    batches: copies,
+                    offsets,
+                    permits,
                 };
                 // Replays wait a little so a failing output is not hammered.
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    // Fails only once the input is gone; the offset stays
-                    // uncommitted and the record is read again.
+                    // Fails only once the input is gone; the offsets stay
+                    // uncommitted and the records are read again.
                     if replay_tx.send(retry).is_err() {
                         tracing::debug!("Input closed before a replay.");
                     }
                 });
                 return;
             }
-            let next = checkpoints
-                .lock()
-                .expect("checkpoint lock poisoned")
-                .done(&topic, partition, offset);
-            if let (Some(next), Some(consumer)) = (next, consumer) {
-                let mut tpl = TopicPartitionList::new();
-                if tpl
-                    .add_partition_offset(&topic, partition, Offset::Offset(next))
-                    .is_ok()
-                    && let Err(err) = consumer.store_offsets(&tpl)
-                {
-                    tracing::debug!(error = %err, "Failed to store offset (partition revoked?).");
+            // The commit point of each partition after this unit.
+            let mut next_offsets: HashMap<(&str, i32), i64> = HashMap::new();
+            {
+                let mut checkpoints = checkpoints.lock().expect("checkpoint lock poisoned");
+                for (topic, partition, offset) in &offsets {
+                    if let Some(next) = checkpoints.done(topic, *partition, *offset) {
+                        let entry = next_offsets
+                            .entry((topic.as_str(), *partition))
+                            .or_default();
+                        *entry = (*entry).max(next);
+                    }
                 }
             }
-            drop(permit);
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), next) in next_offsets {
+                drop(tpl.add_partition_offset(topic, partition, Offset::Offset(next)));
+            }
+            if let Some(consumer) = consumer
+                && tpl.count() > 0
+                && let Err(err) = consumer.store_offsets(&tpl)
+            {
+                tracing::debug!(error = %err, "Failed to store offset (partition revoked?).");
+            }
+            drop(permits);
         });
-        Transaction::new(Batch::from(msg), ack)
+        let acks = ack.split(batches.len());
+        for (batch, ack) in batches.into_iter().zip(acks) {
+            self.ready.push_back(Transaction::new(batch, ack));
+        }
+    }
+
+    /// Runs the batch policy's processors over a full (or expired) batch
+    /// and queues the result.
+    async fn flush(&mut self, key: &(String, i32)) {
+        let Some(pending) = self.pending.remove(key) else {
+            return;
+        };
+        let batch = Batch::new(pending.messages);
+        let batches = match &self.settings.batching {
+            Some(policy) => run_processors(&policy.processors, batch).await,
+            None => vec![batch],
+        };
+        self.queue(Unit {
+            batches,
+            offsets: pending.offsets,
+            permits: pending.permits,
+        });
+    }
+
+    /// The partition whose batch period ends first, and when.
+    fn next_deadline(&self) -> Option<((String, i32), Instant)> {
+        self.pending
+            .iter()
+            .filter_map(|(k, p)| p.deadline.map(|d| (k.clone(), d)))
+            .min_by_key(|(_, d)| *d)
     }
 
     fn to_message(&self, record: &rdkafka::message::BorrowedMessage<'_>) -> Message {
@@ -397,55 +482,107 @@ impl Input for KafkaConsumerInput {
 
     async fn read(&mut self) -> Result<Transaction, InputError> {
         let consumer = self.consumer.clone().ok_or(InputError::NotConnected)?;
-        let permit = tokio::select! {
-            biased;
-            Some(replay) = self.replay_rx.recv() => return Ok(self.transaction(replay)),
-            permit = Arc::clone(&self.limit).acquire_owned() => {
-                permit.expect("checkpoint semaphore is never closed")
+        loop {
+            if let Some(tx) = self.ready.pop_front() {
+                return Ok(tx);
             }
-        };
-        let record = tokio::select! {
-            biased;
-            Some(replay) = self.replay_rx.recv() => {
-                return Ok(self.transaction(replay));
+            if let Ok(unit) = self.replay_rx.try_recv() {
+                self.queue(unit);
+                continue;
             }
-            record = consumer.recv() => record,
-        };
-        let record = match record {
-            Ok(record) => record,
-            Err(err) => {
-                tracing::warn!(error = %err, "Failed to read from {}.", self.settings.type_name);
-                return Err(Self::failed(err.to_string()));
+            let permit = match Arc::clone(&self.limit).try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) if !self.pending.is_empty() => {
+                    // Records waiting in batches hold checkpoint permits:
+                    // rather than wait for permits only they could free,
+                    // flush the largest batch early.
+                    let key = self
+                        .pending
+                        .iter()
+                        .max_by_key(|(_, p)| p.messages.len())
+                        .map(|(k, _)| k.clone())
+                        .expect("pending is not empty");
+                    self.flush(&key).await;
+                    continue;
+                }
+                Err(_) => tokio::select! {
+                    biased;
+                    Some(unit) = self.replay_rx.recv() => {
+                        self.queue(unit);
+                        continue;
+                    }
+                    permit = Arc::clone(&self.limit).acquire_owned() => {
+                        permit.expect("checkpoint semaphore is never closed")
+                    }
+                },
+            };
+            let deadline = self.next_deadline();
+            let record = tokio::select! {
+                biased;
+                Some(unit) = self.replay_rx.recv() => {
+                    self.queue(unit);
+                    continue;
+                }
+                () = sleep_until(deadline.as_ref().map(|(_, at)| *at)) => {
+                    if let Some((key, _)) = deadline {
+                        self.flush(&key).await;
+                    }
+                    continue;
+                }
+                record = consumer.recv() => record,
+            };
+            let record = match record {
+                Ok(record) => record,
+                Err(err) => {
+                    tracing::warn!(error = %err, "Failed to read from {}.", self.settings.type_name);
+                    return Err(Self::failed(err.to_string()));
+                }
+            };
+            let mut msg = self.to_message(&record);
+            // Lag by the high watermark of the client's last statistics (no
+            // request per record).
+            let lag = consumer
+                .context()
+                .lag(record.topic(), record.partition(), record.offset());
+            msg.metadata_mut()
+                .insert("kafka_lag".to_owned(), Value::Int(lag));
+            let (topic, partition, offset) = (
+                record.topic().to_owned(),
+                record.partition(),
+                record.offset(),
+            );
+            drop(record);
+            self.checkpoints
+                .lock()
+                .expect("checkpoint lock poisoned")
+                .track(&topic, partition, offset);
+            let Some(policy) = &self.settings.batching else {
+                self.queue(Unit {
+                    batches: vec![Batch::from(msg)],
+                    offsets: vec![(topic, partition, offset)],
+                    permits: vec![permit],
+                });
+                continue;
+            };
+            let key = (topic, partition);
+            let pending = self
+                .pending
+                .entry(key.clone())
+                .or_insert_with(|| PendingBatch::new(policy));
+            pending.bytes += msg.content().len();
+            pending.messages.push(msg);
+            pending.offsets.push((key.0.clone(), partition, offset));
+            pending.permits.push(permit);
+            if pending.full(policy) {
+                self.flush(&key).await;
             }
-        };
-        let mut msg = self.to_message(&record);
-        // Lag by the high watermark of the client's last statistics (no
-        // request per record).
-        let lag = consumer
-            .context()
-            .lag(record.topic(), record.partition(), record.offset());
-        msg.metadata_mut()
-            .insert("kafka_lag".to_owned(), Value::Int(lag));
-        let (topic, partition, offset) = (
-            record.topic().to_owned(),
-            record.partition(),
-            record.offset(),
-        );
-        drop(record);
-        self.checkpoints
-            .lock()
-            .expect("checkpoint lock poisoned")
-            .track(&topic, partition, offset);
-        Ok(self.transaction(Replay {
-            msg,
-            topic,
-            partition,
-            offset,
-            permit,
-        }))
+        }
     }
 
     async fn close(&mut self) -> Result<(), InputError> {
+        // Records of unfinished batches were never handed on: they stay
+        // uncommitted and are read again next time.
+        self.pending.clear();
         // Messages still in flight hold checkpoint permits: wait (bounded)
         // for their acks so their offsets are stored before the last commit.
         let all = u32::try_from(self.settings.checkpoint_limit.max(1)).unwrap_or(u32::MAX);
@@ -465,6 +602,13 @@ impl Input for KafkaConsumerInput {
             }
         }
         Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,7 +5,11 @@
 pub(crate) mod consumer;
 pub(crate) mod producer;
 
+use std::error::Error;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use rdkafka::ClientConfig;
+use rdkafka::client::{ClientContext, OAuthToken};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{Lint, Mark};
@@ -32,6 +36,46 @@ pub(crate) struct SaslConfig {
     token_cache: String,
     /// The key of the token in token_cache.
     token_key: String,
+    /// `kafka_franz` / `redpanda` name for the OAUTHBEARER token.
+    token: String,
+}
+
+/// The config key that carries a static OAUTHBEARER token to
+/// [`static_oauth_token`] (librdkafka hands its value to the refresh
+/// callback).
+const OAUTH_TOKEN_KEY: &str = "sasl.oauthbearer.config";
+
+/// How long librdkafka may use a static token before asking again (it gets
+/// the same one: Benthos's `access_token` never changes).
+const STATIC_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The OAUTHBEARER token of a `sasl` block with a static `access_token`
+/// (`token` for `kafka_franz`).
+pub(crate) fn static_oauth_token(config: Option<&str>) -> Result<OAuthToken, Box<dyn Error>> {
+    let token = config
+        .filter(|t| !t.is_empty())
+        .ok_or("sasl mechanism OAUTHBEARER needs an access_token")?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
+    Ok(OAuthToken {
+        token: token.to_owned(),
+        // Brokers take the principal from the token; librdkafka only wants
+        // a non-empty name for its own bookkeeping.
+        principal_name: "sluice".to_owned(),
+        lifetime_ms: i64::try_from((now + STATIC_TOKEN_LIFETIME).as_millis())?,
+    })
+}
+
+/// The client context of producers and admin clients: answers
+/// OAUTHBEARER token requests with the configured static token.
+#[derive(Default)]
+pub(crate) struct SaslContext;
+
+impl ClientContext for SaslContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(&self, config: Option<&str>) -> Result<OAuthToken, Box<dyn Error>> {
+        static_oauth_token(config)
+    }
 }
 
 /// Expands Benthos address lists: each item may hold several comma-separated
@@ -103,26 +147,51 @@ pub(crate) fn apply_security(
         }
     }
     if let Some(sasl) = sasl {
-        let mechanism = match sasl.mechanism.to_ascii_uppercase().as_str() {
-            "PLAIN" => "PLAIN",
-            "SCRAM-SHA-256" => "SCRAM-SHA-256",
-            "SCRAM-SHA-512" => "SCRAM-SHA-512",
-            other => {
-                return Err(vec![Lint::error(
-                    mark,
-                    format!("sasl mechanism '{other}' is not supported yet"),
-                )]);
-            }
-        };
-        config.set("sasl.mechanisms", mechanism);
+        let mechanism = sasl.mechanism.to_ascii_uppercase();
         let user = if sasl.user.is_empty() {
             &sasl.username
         } else {
             &sasl.user
         };
-        config.set("sasl.username", user);
-        config.set("sasl.password", &sasl.password);
-        let _ = (&sasl.access_token, &sasl.token_cache, &sasl.token_key);
+        match mechanism.as_str() {
+            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" => {
+                config
+                    .set("sasl.mechanisms", &mechanism)
+                    .set("sasl.username", user)
+                    .set("sasl.password", &sasl.password);
+            }
+            "OAUTHBEARER" => {
+                if !sasl.token_cache.is_empty() {
+                    return Err(vec![Lint::error(
+                        mark,
+                        "sasl.token_cache (tokens from a cache resource) is not supported yet; give the token in sasl.access_token",
+                    )]);
+                }
+                let token = if sasl.access_token.is_empty() {
+                    &sasl.token
+                } else {
+                    &sasl.access_token
+                };
+                if token.is_empty() {
+                    return Err(vec![Lint::error(
+                        mark,
+                        "sasl mechanism OAUTHBEARER needs an access_token",
+                    )]);
+                }
+                config
+                    .set("sasl.mechanisms", "OAUTHBEARER")
+                    .set(OAUTH_TOKEN_KEY, token);
+            }
+            other => {
+                return Err(vec![Lint::error(
+                    mark,
+                    format!(
+                        "sasl mechanism '{other}' is not supported yet (supported: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)"
+                    ),
+                )]);
+            }
+        }
+        let _ = &sasl.token_key;
     }
     Ok(())
 }
@@ -153,6 +222,110 @@ pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(sasl: &str, tls: bool) -> Result<Vec<(String, String)>, String> {
+        let sasl: SaslConfig = serde_json::from_str(sasl).unwrap();
+        let tls = TlsConfig {
+            enabled: tls,
+            ..TlsConfig::default()
+        };
+        let mut config = ClientConfig::new();
+        apply_security(&mut config, &tls, Some(&sasl), Mark::default())
+            .map_err(|lints| lints[0].message.clone())?;
+        let mut pairs: Vec<_> = config
+            .config_map()
+            .keys()
+            .map(|k| {
+                // config_map() hides secrets; get() shows what librdkafka gets.
+                let value = config.get(k).unwrap_or_default().to_owned();
+                ((*k).to_owned(), value)
+            })
+            .collect();
+        pairs.sort();
+        Ok(pairs)
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn maps_sasl_mechanisms_onto_librdkafka_settings() {
+        assert_eq!(
+            check(r#"{"mechanism": "none"}"#, false),
+            Ok(pairs(&[("security.protocol", "plaintext")]))
+        );
+        assert_eq!(
+            check(
+                r#"{"mechanism": "PLAIN", "user": "u", "password": "p"}"#,
+                false
+            ),
+            Ok(pairs(&[
+                ("sasl.mechanisms", "PLAIN"),
+                ("sasl.password", "p"),
+                ("sasl.username", "u"),
+                ("security.protocol", "sasl_plaintext"),
+            ]))
+        );
+        for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+            assert_eq!(
+                check(
+                    &format!(r#"{{"mechanism": "{mechanism}", "username": "u", "password": "p"}}"#),
+                    true
+                ),
+                Ok(pairs(&[
+                    ("sasl.mechanisms", mechanism),
+                    ("sasl.password", "p"),
+                    ("sasl.username", "u"),
+                    ("security.protocol", "sasl_ssl"),
+                ]))
+            );
+        }
+        assert_eq!(
+            check(
+                r#"{"mechanism": "OAUTHBEARER", "access_token": "tok"}"#,
+                true
+            ),
+            Ok(pairs(&[
+                ("sasl.mechanisms", "OAUTHBEARER"),
+                ("sasl.oauthbearer.config", "tok"),
+                ("security.protocol", "sasl_ssl"),
+            ]))
+        );
+        assert_eq!(
+            check(r#"{"mechanism": "OAUTHBEARER", "token": "tok"}"#, false)
+                .map(|p| p.into_iter().find(|(k, _)| k == OAUTH_TOKEN_KEY)),
+            Ok(Some((OAUTH_TOKEN_KEY.to_owned(), "tok".to_owned())))
+        );
+        assert_eq!(
+            check(r#"{"mechanism": "OAUTHBEARER"}"#, false),
+            Err("sasl mechanism OAUTHBEARER needs an access_token".to_owned())
+        );
+        assert_eq!(
+            check(r#"{"mechanism": "OAUTHBEARER", "token_cache": "c", "token_key": "k"}"#, false),
+            Err("sasl.token_cache (tokens from a cache resource) is not supported yet; give the token in sasl.access_token".to_owned())
+        );
+        assert_eq!(
+            check(r#"{"mechanism": "AWS_MSK_IAM"}"#, false),
+            Err("sasl mechanism 'AWS_MSK_IAM' is not supported yet (supported: none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)".to_owned())
+        );
+    }
+
+    #[test]
+    fn hands_librdkafka_the_static_token() {
+        let token = static_oauth_token(Some("tok")).unwrap();
+        assert_eq!(token.token, "tok");
+        assert!(!token.principal_name.is_empty());
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!(token.lifetime_ms > now_ms);
+        assert!(static_oauth_token(None).is_err());
+    }
 
     #[test]
     fn expands_addresses_and_parses_sizes() {

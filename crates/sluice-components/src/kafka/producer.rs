@@ -2,12 +2,14 @@
 //! outputs. A batch is acknowledged only once the broker acknowledged every
 //! record of it.
 
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -15,6 +17,8 @@ use regex::Regex;
 use sluice_bloblang::Interpolation;
 use sluice_core::component::output::{Output, OutputError};
 use sluice_core::message::{Batch, Message};
+
+use super::SaslContext;
 
 /// Which metadata keys become record headers.
 pub(crate) enum HeaderPolicy {
@@ -52,13 +56,70 @@ pub(crate) struct ProducerSettings {
     pub(crate) static_headers: Vec<(String, String)>,
     /// How long a connection check may take.
     pub(crate) connect_timeout: Duration,
+    /// `partitioner: round_robin`: librdkafka has no such partitioner, so
+    /// records without a manual partition get one explicitly.
+    pub(crate) round_robin: bool,
+    /// `custom_topic_creation`: topics missing when first written to are
+    /// created with these settings.
+    pub(crate) topic_creation: Option<TopicCreation>,
+}
+
+/// How missing topics are created; -1 leaves a value to the broker.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TopicCreation {
+    pub(crate) partitions: i32,
+    pub(crate) replication_factor: i32,
+}
+
+/// Per-topic round-robin state: the topic's partition count (from
+/// metadata) and the next partition to use.
+#[derive(Default)]
+struct RoundRobin(Mutex<HashMap<String, (i32, u64)>>);
+
+impl RoundRobin {
+    /// The next partition of `topic`, or `None` when its count is unknown.
+    fn next(&self, topic: &str) -> Option<i32> {
+        let mut topics = self.0.lock().expect("round robin lock poisoned");
+        let (count, next) = topics.get_mut(topic)?;
+        let partition = (*next % u64::from(count.unsigned_abs())) as i32;
+        *next = next.wrapping_add(1);
+        Some(partition)
+    }
+
+    fn knows(&self, topic: &str) -> bool {
+        self.0
+            .lock()
+            .expect("round robin lock poisoned")
+            .contains_key(topic)
+    }
+
+    fn learn(&self, topic: &str, count: i32) {
+        let mut topics = self.0.lock().expect("round robin lock poisoned");
+        match topics.get_mut(topic) {
+            Some(entry) => entry.0 = count,
+            None => {
+                topics.insert(topic.to_owned(), (count, 0));
+            }
+        }
+    }
+
+    fn forget(&self, topic: &str) {
+        self.0
+            .lock()
+            .expect("round robin lock poisoned")
+            .remove(topic);
+    }
 }
 
 /// A producer output; connects lazily and reports broker reachability.
 pub(crate) struct KafkaProducer {
     settings: ProducerSettings,
-    producer: Mutex<Option<FutureProducer>>,
+    producer: Mutex<Option<FutureProducer<SaslContext>>>,
     connected: AtomicBool,
+    round_robin: RoundRobin,
+    /// Topics known to exist (only with `topic_creation`).
+    existing_topics: Mutex<HashSet<String>>,
+    admin: Mutex<Option<Arc<AdminClient<SaslContext>>>>,
 }
 
 impl KafkaProducer {
@@ -67,10 +128,138 @@ impl KafkaProducer {
             settings,
             producer: Mutex::new(None),
             connected: AtomicBool::new(false),
+            round_robin: RoundRobin::default(),
+            existing_topics: Mutex::new(HashSet::new()),
+            admin: Mutex::new(None),
         }
     }
 
-    fn producer(&self) -> Option<FutureProducer> {
+    /// Creates the topics of `topics` that do not exist yet, as Benthos's
+    /// `custom_topic_creation` does before writing to them.
+    async fn create_missing_topics(
+        &self,
+        producer: &FutureProducer<SaslContext>,
+        creation: TopicCreation,
+        topics: &[&str],
+    ) -> Result<(), OutputError> {
+        let missing: Vec<String> = {
+            let existing = self.existing_topics.lock().expect("topic lock poisoned");
+            topics
+                .iter()
+                .filter(|t| !existing.contains(**t))
+                .map(|t| (*t).to_owned())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // Listing every topic (rather than asking for these ones) cannot
+        // trigger the broker's own auto-creation.
+        let client = producer.clone();
+        let timeout = self.settings.connect_timeout;
+        let listed = tokio::task::spawn_blocking(move || {
+            client.client().fetch_metadata(None, timeout).map(|m| {
+                m.topics()
+                    .iter()
+                    .filter(|t| t.error().is_none())
+                    .map(|t| t.name().to_owned())
+                    .collect::<HashSet<_>>()
+            })
+        })
+        .await
+        .map_err(|e| self.failed(e.to_string()))?
+        .map_err(|e| self.failed(format!("failed to list topics: {e}")))?;
+        let to_create: Vec<&String> = missing.iter().filter(|t| !listed.contains(*t)).collect();
+        if !to_create.is_empty() {
+            let admin = self.admin()?;
+            let new_topics: Vec<NewTopic<'_>> = to_create
+                .iter()
+                .map(|t| {
+                    NewTopic::new(
+                        t.as_str(),
+                        creation.partitions,
+                        TopicReplication::Fixed(creation.replication_factor),
+                    )
+                })
+                .collect();
+            let results = admin
+                .create_topics(
+                    &new_topics,
+                    &AdminOptions::new().operation_timeout(Some(timeout)),
+                )
+                .await
+                .map_err(|e| self.failed(format!("failed to create topics: {e}")))?;
+            for result in results {
+                match result {
+                    Ok(topic) => tracing::info!(topic = %topic, "Created topic."),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((topic, err)) => {
+                        return Err(self.failed(format!("failed to create topic '{topic}': {err}")));
+                    }
+                }
+            }
+        }
+        self.existing_topics
+            .lock()
+            .expect("topic lock poisoned")
+            .extend(missing);
+        Ok(())
+    }
+
+    fn admin(&self) -> Result<Arc<AdminClient<SaslContext>>, OutputError> {
+        let mut admin = self.admin.lock().expect("admin lock poisoned");
+        if let Some(admin) = &*admin {
+            return Ok(Arc::clone(admin));
+        }
+        let created: AdminClient<SaslContext> = self
+            .settings
+            .client
+            .create_with_context(SaslContext)
+            .map_err(|e| self.failed(format!("failed to create an admin client: {e}")))?;
+        let created = Arc::new(created);
+        *admin = Some(Arc::clone(&created));
+        Ok(created)
+    }
+
+    /// Makes sure the partition count of every topic in `topics` is known,
+    /// asking the broker for the ones that are not. A topic that does not
+    /// exist yet (auto-created on first write) stays unknown and its records
+    /// go to the partition librdkafka picks.
+    async fn learn_partitions(&self, producer: &FutureProducer<SaslContext>, topics: &[&str]) {
+        for topic in topics {
+            if self.round_robin.knows(topic) {
+                continue;
+            }
+            let client = producer.clone();
+            let name = (*topic).to_owned();
+            let timeout = self.settings.connect_timeout;
+            let found = tokio::task::spawn_blocking(move || {
+                client
+                    .client()
+                    .fetch_metadata(Some(&name), timeout)
+                    .ok()
+                    .and_then(|m| {
+                        m.topics()
+                            .iter()
+                            .find(|t| t.name() == name && t.error().is_none())
+                            .map(|t| t.partitions().len())
+                    })
+            })
+            .await
+            .ok()
+            .flatten();
+            match found.and_then(|n| i32::try_from(n).ok()).filter(|n| *n > 0) {
+                Some(count) => self.round_robin.learn(topic, count),
+                None => {
+                    tracing::debug!(topic = %topic, "Partition count unknown, the client picks partitions.")
+                }
+            }
+        }
+    }
+
+    fn producer(&self) -> Option<FutureProducer<SaslContext>> {
         self.producer
             .lock()
             .expect("producer lock poisoned")
@@ -160,10 +349,10 @@ impl Output for KafkaProducer {
         let producer = match self.producer() {
             Some(p) => p,
             None => {
-                let created: FutureProducer = self
+                let created: FutureProducer<SaslContext> = self
                     .settings
                     .client
-                    .create()
+                    .create_with_context(SaslContext)
                     .map_err(|e| self.failed(e.to_string()))?;
                 *self.producer.lock().expect("producer lock poisoned") = Some(created.clone());
                 created
@@ -198,9 +387,28 @@ impl Output for KafkaProducer {
 
     async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
         let producer = self.producer().ok_or(OutputError::NotConnected)?;
+        let mut all_parts = (0..batch.len())
+            .map(|index| self.record_parts(batch, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(creation) = self.settings.topic_creation {
+            let topics: Vec<&str> = all_parts.iter().map(|p| p.topic.as_str()).collect();
+            self.create_missing_topics(&producer, creation, &topics)
+                .await?;
+        }
+        if self.settings.round_robin {
+            let mut topics: Vec<&str> = all_parts
+                .iter()
+                .filter(|p| p.partition.is_none())
+                .map(|p| p.topic.as_str())
+                .collect();
+            topics.dedup();
+            self.learn_partitions(&producer, &topics).await;
+            for parts in all_parts.iter_mut().filter(|p| p.partition.is_none()) {
+                parts.partition = self.round_robin.next(&parts.topic);
+            }
+        }
         let mut deliveries = Vec::with_capacity(batch.len());
-        for index in 0..batch.len() {
-            let parts = self.record_parts(batch, index)?;
+        for (index, parts) in all_parts.iter().enumerate() {
             let payload = batch[index].bytes();
             loop {
                 let mut headers = OwnedHeaders::new_with_capacity(parts.headers.len());
@@ -231,7 +439,16 @@ impl Output for KafkaProducer {
                         // The local queue is full: let deliveries drain.
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((err, _)) => return Err(self.failed(err.to_string())),
+                    Err((err, _)) => {
+                        if matches!(
+                            err,
+                            KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition)
+                        ) {
+                            // The topic was recreated smaller: ask again.
+                            self.round_robin.forget(&parts.topic);
+                        }
+                        return Err(self.failed(err.to_string()));
+                    }
                 }
             }
         }

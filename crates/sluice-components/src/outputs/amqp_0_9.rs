@@ -18,7 +18,7 @@ use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::message::Batch;
 use tokio::sync::Mutex;
 
-use crate::amqp::{TlsConfig, connect, expand_urls, unsupported_tls};
+use crate::amqp::{TlsConfig, connect, expand_urls, tls_config};
 
 fn default_content_type() -> String {
     "application/octet-stream".to_owned()
@@ -158,6 +158,7 @@ struct Connected {
 
 struct AmqpOutput {
     urls: Vec<String>,
+    tls: lapin::tcp::OwnedTLSConfig,
     exchange: Interpolation,
     key: Interpolation,
     declare: ExchangeDeclareConfig,
@@ -186,7 +187,7 @@ impl AmqpOutput {
 #[async_trait]
 impl Output for AmqpOutput {
     async fn connect(&self) -> Result<(), OutputError> {
-        let connection = connect(&self.urls).await.map_err(failed)?;
+        let connection = connect(&self.urls, &self.tls).await.map_err(failed)?;
         let channel = connection
             .create_channel()
             .await
@@ -364,12 +365,10 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
     let config: AmqpOutputConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if let Some(field) = unsupported_tls(&config.tls) {
-        lints.push(Lint::error(
-            mark,
-            format!("amqp_0_9 field {field} is not supported yet"),
-        ));
-    }
+    let tls = tls_config(&config.tls).unwrap_or_else(|e| {
+        lints.push(Lint::error(mark, e));
+        Default::default()
+    });
     if !config.timeout.is_empty() {
         lints.push(Lint::error(
             mark,
@@ -421,6 +420,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
     Ok(BuiltOutput {
         output: Arc::new(AmqpOutput {
             urls: expand_urls(&config.urls),
+            tls,
             exchange,
             key,
             declare: config.exchange_declare,

@@ -12,7 +12,9 @@ use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
 
-use crate::kafka::producer::{HeaderPolicy, KafkaProducer, ProducerSettings};
+use crate::kafka::producer::{
+    HeaderPolicy, KafkaProducer, ProducerSettings, TopicCreation as NewTopics,
+};
 use crate::kafka::{SaslConfig, TlsConfig, apply_security, bootstrap_servers};
 
 fn default_client_id() -> String {
@@ -117,7 +119,7 @@ pub(crate) struct KafkaConfig {
     timestamp_ms: Option<String>,
 }
 
-#[derive(Default, Deserialize, JsonSchema)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct TopicCreation {
     /// Whether a missing topic is created.
@@ -126,6 +128,17 @@ struct TopicCreation {
     partitions: i32,
     /// The replication factor; -1 takes the broker default.
     replication_factor: i32,
+}
+
+impl Default for TopicCreation {
+    fn default() -> Self {
+        // -1 leaves the value to the broker's defaults.
+        Self {
+            enabled: false,
+            partitions: -1,
+            replication_factor: -1,
+        }
+    }
 }
 
 #[derive(Default, Deserialize, JsonSchema)]
@@ -160,11 +173,28 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
     let config: KafkaConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if config.custom_topic_creation.enabled {
-        lints.push(Lint::error(
-            mark,
-            "kafka field custom_topic_creation is not supported yet",
-        ));
+    let creation = &config.custom_topic_creation;
+    if creation.enabled {
+        // Benthos's own limits: more than one partition, an odd replication
+        // factor (-1 leaves either to the broker).
+        if creation.partitions != -1 && creation.partitions < 2 {
+            lints.push(Lint::error(
+                mark,
+                format!(
+                    "custom_topic_creation.partitions must be greater than one, got {}",
+                    creation.partitions
+                ),
+            ));
+        }
+        if creation.replication_factor != -1 && creation.replication_factor % 2 == 0 {
+            lints.push(Lint::error(
+                mark,
+                format!(
+                    "custom_topic_creation.replication_factor must be an odd number, got {}",
+                    creation.replication_factor
+                ),
+            ));
+        }
     }
     if config.inject_tracing_map.is_some() {
         lints.push(Lint::error(
@@ -172,12 +202,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
             "kafka field inject_tracing_map is not supported yet",
         ));
     }
-    let _ = (
-        &config.target_version,
-        config.retry_as_batch,
-        config.custom_topic_creation.partitions,
-        config.custom_topic_creation.replication_factor,
-    );
+    let _ = (&config.target_version, config.retry_as_batch);
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", bootstrap_servers(&config.addresses))
@@ -236,7 +261,9 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
         "random" => {
             client.set("partitioner", "random");
         }
-        "manual" => {}
+        // Partitions are assigned by the producer itself (see
+        // `ProducerSettings::round_robin`).
+        "round_robin" | "manual" => {}
         other => lints.push(Lint::error(
             mark,
             format!("kafka partitioner '{other}' is not supported yet"),
@@ -304,6 +331,11 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
         headers: HeaderPolicy::AllExcept(config.metadata.exclude_prefixes),
         static_headers: config.static_headers.into_iter().collect(),
         connect_timeout: config.timeout.0,
+        round_robin: config.partitioner == "round_robin",
+        topic_creation: config.custom_topic_creation.enabled.then_some(NewTopics {
+            partitions: config.custom_topic_creation.partitions,
+            replication_factor: config.custom_topic_creation.replication_factor,
+        }),
     };
     Ok(BuiltOutput {
         output: Arc::new(KafkaProducer::new(settings)),

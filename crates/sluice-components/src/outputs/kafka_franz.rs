@@ -214,7 +214,7 @@ fn build_named(
         None | Some("murmur2_hash") => {
             client.set("partitioner", "murmur2_random");
         }
-        Some("manual") => {}
+        Some("round_robin" | "manual") => {}
         Some(other) => lints.push(Lint::error(
             mark,
             format!("{type_name} partitioner '{other}' is not supported yet"),
@@ -282,6 +282,8 @@ fn build_named(
         },
         static_headers: Vec::new(),
         connect_timeout: config.timeout.0,
+        round_robin: config.partitioner.as_deref() == Some("round_robin"),
+        topic_creation: None,
     };
     Ok(BuiltOutput {
         output: Arc::new(KafkaProducer::new(settings)),

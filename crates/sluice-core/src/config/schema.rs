@@ -93,6 +93,9 @@ fn component_default(name: &str) -> Node {
     node
 }
 
+/// Redpanda Connect's top-level shared client config.
+const REDPANDA_BLOCK: &str = "redpanda";
+
 /// The prefix that turns linting off for a file, as in Benthos.
 const LINT_DISABLE: &str = "# BENTHOS LINT DISABLE";
 
@@ -117,7 +120,20 @@ impl Config {
                 lints.push(Lint::error(Mark::default(), message));
             }
         }
-        let (config, unknown) = from_node_parts::<Config>(&root);
+        let (config, mut unknown) = from_node_parts::<Config>(&root);
+        // Redpanda Connect's shared client block: refused with its own
+        // message, also in files that disable linting, so that components
+        // relying on it never run without it unnoticed.
+        if let Some((key, _)) = root
+            .as_map()
+            .and_then(|map| map.iter().find(|(k, _)| k.as_str() == Some(REDPANDA_BLOCK)))
+        {
+            unknown.retain(|lint| lint.message != format!("field {REDPANDA_BLOCK} not recognised"));
+            lints.push(Lint::error(
+                key.mark,
+                "the top-level redpanda block is not supported yet; give seed_brokers (and tls, sasl) to each redpanda input and output",
+            ));
+        }
         if !text.starts_with(LINT_DISABLE) {
             lints.extend(unknown);
         }
@@ -408,6 +424,26 @@ mod tests {
             &[],
             expect![[r#"
             (2,1) expected object value, got !!int
+        "#]],
+        );
+    }
+
+    #[test]
+    fn refuses_the_redpanda_block_with_its_line() {
+        let text =
+            "output:\n  redpanda:\n    topic: t\nredpanda:\n  seed_brokers: [ localhost:9092 ]\n";
+        check(
+            text,
+            &[],
+            expect![[r#"
+            (4,1) the top-level redpanda block is not supported yet; give seed_brokers (and tls, sasl) to each redpanda input and output
+        "#]],
+        );
+        check(
+            &format!("# BENTHOS LINT DISABLE\n{text}"),
+            &[],
+            expect![[r#"
+            (5,1) the top-level redpanda block is not supported yet; give seed_brokers (and tls, sasl) to each redpanda input and output
         "#]],
         );
     }

@@ -302,3 +302,95 @@ output:
         "dead-lettered by the broker: {props:?}"
     );
 }
+
+/// A TLS-terminating proxy in front of the shared RabbitMQ: what a client
+/// connecting to `amqps://localhost:<port>/` reaches.
+async fn tls_proxy(certs: &crate::upstream::Certs) -> (u16, tokio::task::JoinHandle<()>) {
+    let url = amqp_url();
+    let broker = url
+        .rsplit_once('@')
+        .map_or(url.as_str(), |(_, rest)| rest)
+        .trim_start_matches("amqp://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let acceptor = certs.acceptor();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (acceptor, broker) = (acceptor.clone(), broker.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&broker).await else {
+                    return;
+                };
+                drop(tokio::io::copy_bidirectional(&mut tls, &mut upstream).await);
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_and_input_speak_tls_with_the_configured_root_ca() {
+    let certs = crate::upstream::Certs::generate();
+    let (port, proxy) = tls_proxy(&certs).await;
+    let (_conn, channel) = amqp_channel(&amqp_url()).await;
+    let (queue, out_queue) = (unique("tls-in"), unique("tls-out"));
+    declare_queue(&channel, &queue, FieldTable::default()).await;
+    declare_queue(&channel, &out_queue, FieldTable::default()).await;
+    let tls_url = format!("amqps://guest:guest@localhost:{port}/");
+    let config = |tls: &str| {
+        format!(
+            r#"
+input:
+  amqp_0_9:
+    urls: [ "{tls_url}" ]
+    queue: "{queue}"
+{tls}
+pipeline:
+  processors:
+    - mapping: root = content().uppercase()
+output:
+  amqp_0_9:
+    urls: [ "{tls_url}" ]
+    exchange: ""
+    key: "{out_queue}"
+{tls}
+"#
+        )
+    };
+    // Without the test CA the server is not trusted: nothing flows.
+    let untrusted = Sluice::start(&config("    tls:\n      enabled: true"));
+    amqp_publish(&channel, "", &queue, b"hello", &[]).await;
+    assert!(
+        tokio::task::block_in_place(
+            || untrusted.wait_for_log("Failed to connect", Duration::from_secs(20))
+        ),
+        "{}",
+        untrusted.logs()
+    );
+    assert!(
+        get_one(&channel, &out_queue, Duration::from_secs(1))
+            .await
+            .is_none()
+    );
+    drop(untrusted);
+
+    let trusted = Sluice::start(&config(&format!(
+        "    tls:\n      enabled: true\n      root_cas_file: \"{}\"",
+        certs.ca_path().display()
+    )));
+    let got = get_one(&channel, &out_queue, Duration::from_secs(20)).await;
+    assert_eq!(
+        got.map(|(body, _)| body),
+        Some(b"HELLO".to_vec()),
+        "{}",
+        trusted.logs()
+    );
+    proxy.abort();
+}

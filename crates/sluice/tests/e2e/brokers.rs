@@ -174,6 +174,7 @@ pub(crate) async fn produce(addr: &str, topic: &str, records: &[(Option<i32>, &s
 /// A record read back by the tests.
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
+    pub(crate) partition: i32,
     pub(crate) value: String,
     pub(crate) headers: HashMap<String, String>,
 }
@@ -229,6 +230,7 @@ pub(crate) fn consume_until(
                     })
                     .unwrap_or_default();
                 out.push(Record {
+                    partition: m.partition(),
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                     headers,
                 });
@@ -410,4 +412,19 @@ impl Drop for DedicatedBroker {
                 .output(),
         );
     }
+}
+
+/// How many partitions `topic` has (0 when it does not exist).
+pub(crate) fn partition_count(addr: &str, topic: &str) -> usize {
+    let consumer: BaseConsumer = client_config(addr).create().expect("consumer");
+    consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .ok()
+        .and_then(|m| {
+            m.topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len())
+        })
+        .unwrap_or(0)
 }

@@ -503,3 +503,168 @@ output:
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_partitioner_spreads_records_evenly() {
+    for_each_kafka(|kafka| async move {
+        let topic = unique("rr");
+        create_topic(&kafka.addr, &topic, 3).await;
+        // One record per batch and one write at a time, so the 12 records
+        // are sent one after another and must cycle through the partitions.
+        let mut sluice = Sluice::start(&format!(
+            r#"
+input:
+  generate:
+    count: 12
+    interval: ""
+    mapping: 'root = "r%v".format(count("rr"))'
+output:
+  kafka:
+    addresses: [ "{addr}" ]
+    topic: "{topic}"
+    partitioner: round_robin
+    max_in_flight: 1
+"#,
+            addr = kafka.addr
+        ));
+        assert!(
+            sluice.wait_exit(Duration::from_secs(30)).is_some(),
+            "{}",
+            sluice.logs()
+        );
+        let (addr, t) = (kafka.addr.clone(), topic.clone());
+        let records =
+            blocking(move || consume_until(&addr, &t, Duration::from_secs(20), |r| r.len() >= 12))
+                .await;
+        let mut per_partition = [0; 3];
+        for r in &records {
+            per_partition[r.partition as usize] += 1;
+        }
+        assert_eq!(per_partition, [4, 4, 4], "{records:?}\n{}", sluice.logs());
+    })
+    .await;
+}
+
+/// Input-level batching: records reach the pipeline in batches of
+/// `count`, and a batch's offsets are committed once it was acked, while
+/// records of an unfinished batch stay uncommitted.
+async fn input_batches_and_commits_whole_batches(kafka: Kafka, kind: &'static str) {
+    let topic = unique("batch");
+    let group = unique("g");
+    create_topic(&kafka.addr, &topic, 1).await;
+    let values = ["a", "b", "c", "d", "e", "f", "g"];
+    let records: Vec<_> = values.iter().map(|v| (None, *v)).collect();
+    produce(&kafka.addr, &topic, &records).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.txt");
+    let config = |out: &Path, batching: &str| {
+        group_input(&kafka, kind, &topic, &group, out)
+            .replace("pipeline:", &format!("{batching}pipeline:"))
+    };
+    let batched = config(&first, "    batching:\n      count: 3\n").replace(
+        r#"root = "%v %v %s".format(meta("kafka_partition"), meta("kafka_offset"), content().string())"#,
+        r#"root = "%v %v %s".format(batch_size(), meta("kafka_offset"), content().string())"#,
+    );
+    let mut sluice = Sluice::start(&batched);
+    let got = lines(&first, 6, Duration::from_secs(30)).await;
+    assert_eq!(
+        got,
+        ["3 0 a", "3 1 b", "3 2 c", "3 3 d", "3 4 e", "3 5 f"],
+        "{}",
+        sluice.logs()
+    );
+    // "g" waits for two more records that never come.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(std::fs::read_to_string(&first).unwrap().lines().count(), 6);
+    sluice.terminate();
+    assert!(sluice.wait_exit(Duration::from_secs(20)).is_some());
+
+    // Restarted without batching, the group resumes right after the last
+    // acked batch: "g" comes again, nothing before it does.
+    let second = dir.path().join("second.txt");
+    let sluice = Sluice::start(&config(&second, ""));
+    let got = lines(&second, 1, Duration::from_secs(30)).await;
+    assert_eq!(got, ["0 6 g"], "{}", sluice.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_input_batching_commits_acked_batches_only() {
+    for_each_kafka(|kafka| input_batches_and_commits_whole_batches(kafka, "kafka")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_franz_input_batching_commits_acked_batches_only() {
+    for_each_kafka(|kafka| input_batches_and_commits_whole_batches(kafka, "kafka_franz")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_topic_creation_creates_missing_topics_with_their_partitions() {
+    for_each_kafka(|kafka| async move {
+        let topic = unique("created");
+        let mut sluice = Sluice::start(&format!(
+            r#"
+input:
+  generate:
+    count: 3
+    interval: ""
+    mapping: 'root = "hello"'
+output:
+  kafka:
+    addresses: [ "{addr}" ]
+    topic: "{topic}"
+    custom_topic_creation:
+      enabled: true
+      partitions: 3
+      replication_factor: 1
+"#,
+            addr = kafka.addr
+        ));
+        assert!(
+            sluice.wait_exit(Duration::from_secs(30)).is_some(),
+            "{}",
+            sluice.logs()
+        );
+        let (addr, t) = (kafka.addr.clone(), topic.clone());
+        assert_eq!(
+            blocking(move || crate::brokers::partition_count(&addr, &t)).await,
+            3,
+            "{}",
+            sluice.logs()
+        );
+        let (addr, t) = (kafka.addr.clone(), topic.clone());
+        let records =
+            blocking(move || consume_until(&addr, &t, Duration::from_secs(20), |r| r.len() >= 3))
+                .await;
+        assert_eq!(records.len(), 3, "{}", sluice.logs());
+    })
+    .await;
+}
+
+#[test]
+fn custom_topic_creation_refuses_what_benthos_refuses() {
+    let (_dir, path) = crate::support::write_config(
+        r#"
+input:
+  stdin: {}
+output:
+  kafka:
+    addresses: [ "localhost:9092" ]
+    topic: t
+    custom_topic_creation:
+      enabled: true
+      partitions: 1
+      replication_factor: 2
+"#,
+    );
+    let (code, out, err) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    let text = format!("{out}{err}");
+    assert!(
+        text.contains("custom_topic_creation.partitions must be greater than one, got 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("custom_topic_creation.replication_factor must be an odd number, got 2"),
+        "{text}"
+    );
+}
