@@ -46,9 +46,10 @@ struct Registry {
     bounds_ns: Arc<[u64]>,
 }
 
-/// A clonable handle on the metrics registry of one process.
+/// A clonable handle on the metrics registry of one process. In streams
+/// mode each stream's handle adds a `stream` label to what it registers.
 #[derive(Clone, Default)]
-pub struct Metrics(Arc<Registry>);
+pub struct Metrics(Arc<Registry>, Option<Arc<str>>);
 
 /// One counter; increments are a single atomic add.
 #[derive(Clone)]
@@ -240,21 +241,41 @@ impl Metrics {
                 .map(|secs| (secs * 1e9).round().clamp(0.0, u64::MAX as f64) as u64)
                 .collect(),
         };
-        Self(Arc::new(Registry {
-            timing,
-            bounds_ns,
-            ..Registry::default()
-        }))
+        Self(
+            Arc::new(Registry {
+                timing,
+                bounds_ns,
+                ..Registry::default()
+            }),
+            None,
+        )
+    }
+
+    /// The same registry, with `stream="<name>"` on every metric registered
+    /// through the handle (as Benthos labels metrics in streams mode).
+    pub fn for_stream(&self, name: &str) -> Self {
+        Self(Arc::clone(&self.0), Some(Arc::from(name)))
+    }
+
+    /// `labels` with the stream label, when there is one.
+    fn labelled<'a>(&'a self, labels: &[(&'static str, &'a str)]) -> Vec<(&'static str, &'a str)> {
+        let mut all = labels.to_vec();
+        if let Some(stream) = &self.1 {
+            all.push(("stream", stream));
+        }
+        all
     }
 
     /// The counter `name` with `labels`, created on first use.
     pub fn counter(&self, name: &str, labels: &[(&'static str, &str)]) -> Counter {
-        Counter(entry(&self.0.counters, name, labels, AtomicU64::default))
+        let labels = self.labelled(labels);
+        Counter(entry(&self.0.counters, name, &labels, AtomicU64::default))
     }
 
     /// The gauge `name` with `labels`, created on first use.
     pub fn gauge(&self, name: &str, labels: &[(&'static str, &str)]) -> Gauge {
-        Gauge(entry(&self.0.gauges, name, labels, AtomicU64::default))
+        let labels = self.labelled(labels);
+        Gauge(entry(&self.0.gauges, name, &labels, AtomicU64::default))
     }
 
     /// The timer `name` with `labels`, created on first use.
@@ -264,8 +285,9 @@ impl Metrics {
         } else {
             self.0.bounds_ns.len() + 1
         };
+        let labels = self.labelled(labels);
         Timer {
-            cell: entry(&self.0.timers, name, labels, || TimerCell::new(n_buckets)),
+            cell: entry(&self.0.timers, name, &labels, || TimerCell::new(n_buckets)),
             bounds_ns: Arc::clone(&self.0.bounds_ns),
         }
     }

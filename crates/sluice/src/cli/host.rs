@@ -36,6 +36,7 @@ pub(crate) struct StreamHost {
 
 /// A stream that built without problems and is not running yet.
 pub(crate) struct StagedStream {
+    metrics: Metrics,
     name: String,
     listeners: Arc<ListenerPool>,
     built: BuiltStream,
@@ -77,6 +78,16 @@ impl StreamHost {
         }
     }
 
+    /// The registry handle of the stream `name`: streams mode labels each
+    /// stream's metrics with its name; `run`'s one stream has none.
+    fn metrics_for(&self, name: &str) -> Metrics {
+        if name.is_empty() {
+            self.metrics.clone()
+        } else {
+            self.metrics.for_stream(name)
+        }
+    }
+
     /// Finds every problem of `config` without building anything that
     /// would bind or connect.
     pub(crate) fn check(&self, config: &Config, root: &Node) -> Result<(), Vec<Lint>> {
@@ -114,11 +125,12 @@ impl StreamHost {
             String::new()
         };
         let staging = self.shared.as_ref().map(|live| live.staging(name, &prefix));
+        let metrics = self.metrics_for(name);
         let built = build_hosted_stream(
             &self.env,
             config,
             root,
-            &self.metrics,
+            &metrics,
             staging.clone(),
             Some(Arc::clone(&listeners)),
             self.tracer.clone(),
@@ -129,6 +141,7 @@ impl StreamHost {
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         Ok(StagedStream {
+            metrics,
             name: name.to_owned(),
             listeners,
             built,
@@ -158,7 +171,7 @@ impl StreamHost {
             output: built.output,
             output_type: built.output_type,
             shutdown_timeout: staged.shutdown_timeout,
-            metrics: self.metrics.clone(),
+            metrics: staged.metrics,
             tracer: self.tracer.clone(),
         };
         let stop = CancellationToken::new();

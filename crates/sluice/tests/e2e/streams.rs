@@ -277,3 +277,40 @@ fn a_stream_file_with_problems_stops_the_process() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn each_stream_reports_metrics_under_its_own_name() {
+    let sluice = Sluice::start_streams(
+        &[
+            ("foo.yaml", &echo_stream("foo", "/post")),
+            ("bar.yaml", &echo_stream("bar", "/post")),
+        ],
+        &[],
+    );
+    for _ in 0..3 {
+        post(&sluice.url("/foo/post"), "x").await;
+    }
+    post(&sluice.url("/bar/post"), "x").await;
+    let metrics = client()
+        .get(sluice.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let received = |stream: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("input_received{") && l.contains(&format!("stream=\"{stream}\""))
+            })
+            .unwrap_or_else(|| panic!("no input_received for {stream} in:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(received("foo"), "3");
+    assert_eq!(received("bar"), "1");
+}
