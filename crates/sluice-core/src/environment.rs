@@ -96,6 +96,8 @@ pub struct BuiltInput {
     pub processors: Vec<Box<dyn Processor>>,
     /// The type name, for logs.
     pub type_name: String,
+    /// The `label`, empty when it has none.
+    pub label: String,
 }
 
 /// The set of components sluice knows. Empty by default; the components
@@ -434,6 +436,7 @@ impl<'a> Builder<'a> {
             (Ok(input), Ok(processors)) if lints.is_empty() => Ok(BuiltInput {
                 input,
                 processors,
+                label: component.label.unwrap_or_default().to_owned(),
                 type_name: spec.name.to_owned(),
             }),
             _ => Err(lints),

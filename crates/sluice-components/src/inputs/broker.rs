@@ -44,6 +44,7 @@ async fn run_child(child: BuiltInput, sender: mpsc::Sender<Transaction>, stop: C
         input: mut reader,
         processors,
         type_name,
+        label: _,
     } = child;
     let mut backoff = Backoff::new(
         std::time::Duration::from_millis(500),

@@ -26,9 +26,18 @@ pub struct ConnectionStatus {
 pub struct ConnectionState {
     connected: AtomicBool,
     error: Mutex<Option<String>>,
+    label: String,
 }
 
 impl ConnectionState {
+    /// The state of the component labelled `label`.
+    pub fn labelled(label: &str) -> Self {
+        Self {
+            label: label.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// Records a successful connection.
     pub fn up(&self) {
         *self.error.lock().expect("connection lock poisoned") = None;
@@ -62,7 +71,7 @@ impl ConnectionState {
             Some(last.unwrap_or_else(|| "not connected".to_owned()))
         };
         ConnectionStatus {
-            label: String::new(),
+            label: self.label.clone(),
             path: path.to_owned(),
             connected,
             error,

@@ -127,11 +127,12 @@ impl OutputDriver {
     pub fn new(
         output: Arc<dyn Output>,
         type_name: &str,
+        label: &str,
         max_in_flight: usize,
         metrics: &Metrics,
         tracer: Option<Arc<dyn Tracer>>,
     ) -> Self {
-        let labels = [("label", ""), ("path", "root.output")];
+        let labels = [("label", label), ("path", "root.output")];
         Self {
             tracer,
             span_name: format!("output_{type_name}"),
@@ -139,7 +140,7 @@ impl OutputDriver {
             type_name: type_name.to_owned(),
             in_flight: Semaphore::new(max_in_flight.max(1)),
             connected: AtomicBool::new(false),
-            state: ConnectionState::default(),
+            state: ConnectionState::labelled(label),
             connected_changed: Notify::new(),
             reconnect: Notify::new(),
             metrics: DriverMetrics {

@@ -32,6 +32,8 @@ pub struct Stream {
     pub output: BuiltOutput,
     /// The output's type name, for logs.
     pub output_type: String,
+    /// The output's `label`, empty when it has none.
+    pub output_label: String,
     /// How long in-flight transactions may take to drain after a stop.
     pub shutdown_timeout: Duration,
     /// Where metrics go.
@@ -197,6 +199,7 @@ impl Stream {
             threads,
             output,
             output_type,
+            output_label,
             shutdown_timeout,
             metrics,
             tracer,
@@ -205,6 +208,7 @@ impl Stream {
             input: mut reader,
             processors: input_processors,
             type_name: input_type,
+            label: input_label,
         } = input;
         let tracker = TaskTracker::new();
         let hard_stop = CancellationToken::new();
@@ -213,6 +217,7 @@ impl Stream {
         let driver = Arc::new(OutputDriver::new(
             output.output,
             &output_type,
+            &output_label,
             output.max_in_flight,
             &metrics,
             tracer,
@@ -224,7 +229,7 @@ impl Stream {
                 .run_connector(connector_stop.clone())
                 .instrument(tracing::info_span!("output", r#type = %output_type)),
         );
-        let input_state = Arc::new(ConnectionState::default());
+        let input_state = Arc::new(ConnectionState::labelled(&input_label));
         ready(Readiness {
             input: Arc::clone(&input_state),
             output: Arc::clone(&driver),
@@ -248,7 +253,7 @@ impl Stream {
 
         let mut processors = input_processors;
         processors.extend(pipeline);
-        let input_labels = [("label", ""), ("path", "root.input")];
+        let input_labels = [("label", input_label.as_str()), ("path", "root.input")];
         let engine = Arc::new(Engine {
             processors,
             processing: Arc::new(Semaphore::new(threads.max(1))),

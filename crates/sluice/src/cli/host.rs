@@ -170,6 +170,7 @@ impl StreamHost {
             threads: staged.threads,
             output: built.output,
             output_type: built.output_type,
+            output_label: built.output_label,
             shutdown_timeout: staged.shutdown_timeout,
             metrics: staged.metrics,
             tracer: self.tracer.clone(),

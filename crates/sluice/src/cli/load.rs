@@ -160,6 +160,7 @@ pub(crate) struct BuiltStream {
     pub(crate) pipeline: Vec<Box<dyn sluice_core::component::processor::Processor>>,
     pub(crate) output: BuiltOutput,
     pub(crate) output_type: String,
+    pub(crate) output_label: String,
     pub(crate) warnings: Vec<Lint>,
 }
 
@@ -272,6 +273,12 @@ fn build_with(
             pipeline,
             output,
             output_type: component_type(&config.output),
+            output_label: config
+                .output
+                .get("label")
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             warnings,
         }),
         _ => {

@@ -333,3 +333,52 @@ fn a_bad_http_section_is_a_lint_with_its_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn component_labels_reach_metrics_and_ready() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  label: orders_in
+  http_server:
+    path: /post
+output:
+  label: orders_out
+  sync_response: {}
+"#,
+    );
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let metrics = client()
+        .get(sluice.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"input_received{label="orders_in",path="root.input"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"output_sent{label="orders_out",path="root.output"} 1"#),
+        "{metrics}"
+    );
+    let ready = client()
+        .get(sluice.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["statuses"][0]["label"], "orders_in");
+    assert_eq!(ready["statuses"][1]["label"], "orders_out");
+}

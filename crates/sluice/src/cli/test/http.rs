@@ -107,6 +107,7 @@ async fn exchange(
         threads,
         output: built.output,
         output_type: built.output_type,
+        output_label: built.output_label,
         shutdown_timeout: config.shutdown_timeout.0,
         metrics,
         tracer: None,
