@@ -801,7 +801,12 @@ impl Endpoint {
         };
         match outcome {
             Outcome::Delivered => {
-                let responses: Vec<Message> = store.take().into_iter().flatten().collect();
+                let mut stored = store.take();
+                // One response batch (the usual case) is used as it is.
+                let responses: Vec<Message> = match stored.pop() {
+                    Some(only) if stored.is_empty() => only.into_messages(),
+                    last => stored.into_iter().chain(last).flatten().collect(),
+                };
                 self.reply.build(responses)
             }
             Outcome::Failed(err) => error_response(StatusCode::BAD_GATEWAY, &err.to_string()),
