@@ -54,6 +54,11 @@ struct Engine {
 impl Engine {
     /// Takes a processing slot; slots are granted in the order asked for.
     async fn processing_slot(&self) -> OwnedSemaphorePermit {
+        // A free slot is only counted as free when nobody queues for it, so
+        // taking it directly keeps the order.
+        if let Ok(slot) = Arc::clone(&self.processing).try_acquire_owned() {
+            return slot;
+        }
         Arc::clone(&self.processing)
             .acquire_owned()
             .await
