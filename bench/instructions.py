@@ -9,7 +9,8 @@ then N keep-alive requests over 8 connections; the figure per request is
 (instructions after N - instructions after 8) / (N - 8).
 
 Usage: bench/instructions.py [--requests 2008]
-Needs: valgrind, and `cargo build --release -p sluice -p sluice-components --examples --bins`.
+Needs: valgrind, and `cargo build --release -p sluice -p sluice-components --examples --bins`
+(binaries are taken from $CARGO_TARGET_DIR when that is set, else target/).
 """
 import argparse
 import http.client
@@ -75,7 +76,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2008)
     args = ap.parse_args()
-    release = os.path.join(ROOT, "target", "release")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    release = os.path.join(target, "release")
     systems = [
         ("hyper", [os.path.join(release, "examples", "hyper_weather"), "127.0.0.1:4196"], 4196),
         ("sluice", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "examples", "weather.yaml"),

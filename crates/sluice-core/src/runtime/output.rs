@@ -225,6 +225,11 @@ impl OutputDriver {
     /// were asked for, so reserving before letting the next transaction go
     /// keeps writes in order.
     pub async fn reserve(&self) -> OutputSlot<'_> {
+        // A free slot is only counted as free when nobody queues for it, so
+        // taking it directly keeps the order.
+        if let Ok(permit) = self.in_flight.try_acquire() {
+            return OutputSlot { _permit: permit };
+        }
         OutputSlot {
             _permit: self
                 .in_flight

@@ -2,6 +2,7 @@
 //! two-phase shutdown.
 
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -62,6 +63,11 @@ struct Engine {
 impl Engine {
     /// Takes a processing slot; slots are granted in the order asked for.
     async fn processing_slot(&self) -> OwnedSemaphorePermit {
+        // A free slot is only counted as free when nobody queues for it, so
+        // taking it directly keeps the order.
+        if let Ok(slot) = Arc::clone(&self.processing).try_acquire_owned() {
+            return slot;
+        }
         Arc::clone(&self.processing)
             .acquire_owned()
             .await
@@ -157,15 +163,35 @@ impl Dispatcher {
         let Some(engine) = self.engine.upgrade() else {
             return Err(tx);
         };
-        let hard = self.hard_stop.clone();
-        self.tracker.spawn(async move {
-            tokio::select! {
-                // Dropping the transaction nacks it.
-                () = hard.cancelled() => {}
-                () = engine.process(tx, None) => {}
-            }
+        if self.hard_stop.is_cancelled() {
+            // Dropping the transaction nacks it.
+            drop(tx);
+            return Ok(());
+        }
+        // Shutdown waits for this transaction whichever task finishes it.
+        let token = self.tracker.token();
+        let mut work = Box::pin(async move {
+            engine.process(tx, None).await;
             drop(permit);
         });
+        // Most pipelines never wait inside (a mapping and a synchronous
+        // output): finishing the work right here on the request's task
+        // saves a task spawn and a wake-up per request. Work that does wait
+        // moves to a task of its own, so it goes on even if the caller stops
+        // waiting.
+        let finished =
+            std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx).is_ready())).await;
+        if !finished {
+            let hard = self.hard_stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    // Dropping the transaction nacks it.
+                    () = hard.cancelled() => {}
+                    () = work => {}
+                }
+                drop(token);
+            });
+        }
         Ok(())
     }
 }
