@@ -8,5 +8,27 @@ mod cli;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    quiet_on_closed_stdout();
     cli::main()
+}
+
+/// Rust ignores SIGPIPE, so printing to a pipe whose reader has gone (as in
+/// `sluice list --format jsonschema | head`) panics in `println!`. Exit the
+/// way a Go program such as Benthos does on SIGPIPE instead, without a
+/// panic report; every other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            // 128 + SIGPIPE, the status a shell reports for a process it killed.
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -196,3 +196,27 @@ output:
     let status = sluice.wait_exit(Duration::from_secs(5)).expect("exits");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_reader_that_stops_early_gets_no_panic_report() {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(crate::support::bin())
+        .args(["list", "--format", "jsonschema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, then go away, as `| head -c 10` does.
+    let mut start = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut start).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.code() == Some(141) || status.success(), "{status:?}");
+}
