@@ -38,6 +38,22 @@ pub(crate) fn parse_sets(raw: &[String]) -> anyhow::Result<Vec<(String, String)>
         .collect()
 }
 
+/// The variables of dotenv files, in order (a later file wins).
+pub(crate) fn read_env_files(
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("failed to read env file {}", file.display()))?;
+        vars.extend(
+            parse_env_file(&text)
+                .map_err(|e| anyhow::anyhow!("failed to parse env file {}: {e}", file.display()))?,
+        );
+    }
+    Ok(vars)
+}
+
 /// Reads `path` with env vars (process and env files) interpolated.
 pub(crate) fn load_config(
     path: &Path,
@@ -45,15 +61,7 @@ pub(crate) fn load_config(
 ) -> anyhow::Result<Result<(Config, Node), Vec<Lint>>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read config {}", path.display()))?;
-    let mut extra = Vec::new();
-    for file in &options.env_files {
-        let env_text = std::fs::read_to_string(file)
-            .with_context(|| format!("failed to read env file {}", file.display()))?;
-        extra
-            .extend(parse_env_file(&env_text).map_err(|e| {
-                anyhow::anyhow!("failed to parse env file {}: {e}", file.display())
-            })?);
-    }
+    let extra = read_env_files(&options.env_files)?;
     let lookup = move |name: &str| -> Option<String> {
         extra
             .iter()
@@ -125,20 +133,9 @@ fn merge_resource_file(
     let mut checked = Resources::for_dry_run(Metrics::default());
     let mut lints = add_component_resources(&resources, &mut checked);
     let mut builder = Builder::new(&env, &checked);
-    for node in &resources.processor_resources {
-        lints.extend(builder.processor(node).err().unwrap_or_default());
-    }
-    for node in &resources.output_resources {
-        lints.extend(builder.output(node).err().unwrap_or_default());
-    }
+    lints.extend(component_resource_lints(&mut builder, &resources));
     for node in &resources.rate_limit_resources {
         lints.extend(builder.rate_limit(node).err().unwrap_or_default());
-    }
-    if let Some(first) = resources.cache_resources.first() {
-        lints.push(Lint::error(
-            first.mark,
-            "cache_resources are not supported yet",
-        ));
     }
     if !lints.is_empty() {
         return Err(report(&lints));
@@ -234,23 +231,10 @@ fn build_with(
         }
     }
     lints.extend(add_component_resources(config, &mut resources));
-    if let Some(first) = config.cache_resources.first() {
-        lints.push(Lint::error(
-            first.mark,
-            "cache_resources are not supported yet",
-        ));
-    }
-    {
-        // Processor and output resources are built where they are used;
-        // building each once here finds the problems of unused ones too.
-        let mut builder = Builder::new(env, &resources);
-        for node in &config.processor_resources {
-            lints.extend(builder.processor(node).err().unwrap_or_default());
-        }
-        for node in &config.output_resources {
-            lints.extend(builder.output(node).err().unwrap_or_default());
-        }
-    }
+    lints.extend(component_resource_lints(
+        &mut Builder::new(env, &resources),
+        config,
+    ));
     if let Some(buffer) = &config.buffer
         && buffer.get("none").is_none()
         && !buffer.is_null()
@@ -288,6 +272,26 @@ fn build_with(
             Err(lints)
         }
     }
+}
+
+/// The problems of `config`'s processor and output resources, and its
+/// refused cache resources. Those resources are built where they are used;
+/// building each once here finds the problems of unused ones too.
+fn component_resource_lints(builder: &mut Builder<'_>, config: &Config) -> Vec<Lint> {
+    let mut lints = Vec::new();
+    for node in &config.processor_resources {
+        lints.extend(builder.processor(node).err().unwrap_or_default());
+    }
+    for node in &config.output_resources {
+        lints.extend(builder.output(node).err().unwrap_or_default());
+    }
+    if let Some(first) = config.cache_resources.first() {
+        lints.push(Lint::error(
+            first.mark,
+            "cache_resources are not supported yet",
+        ));
+    }
+    lints
 }
 
 /// Registers the input, processor and output resources by label; a missing

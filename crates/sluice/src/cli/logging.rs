@@ -183,6 +183,20 @@ fn writer(config: &LoggerConfig) -> anyhow::Result<BoxMakeWriter> {
     Ok(BoxMakeWriter::new(Mutex::new(opened)))
 }
 
+/// Installs the configured subscriber. When the config's logger is unusable
+/// (say its file cannot be opened), logs why with the default logger and
+/// returns `false`: the command should stop.
+pub(crate) fn init_configured(level: &str, config: &LoggerConfig) -> anyhow::Result<bool> {
+    match init(level, config) {
+        Ok(()) => Ok(true),
+        Err(err) => {
+            init("INFO", &LoggerConfig::default())?;
+            tracing::error!("{err}");
+            Ok(false)
+        }
+    }
+}
+
 /// Installs the global subscriber. `level` is a Benthos level name.
 pub(crate) fn init(level: &str, config: &LoggerConfig) -> anyhow::Result<()> {
     let format = match config.format.as_str() {

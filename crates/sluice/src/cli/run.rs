@@ -71,10 +71,7 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .log_level
         .clone()
         .unwrap_or_else(|| config.logger.level.clone());
-    if let Err(err) = logging::init(&level, &config.logger) {
-        // The configured logger is unusable: say why on stderr.
-        logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
-        tracing::error!("{err}");
+    if !logging::init_configured(&level, &config.logger)? {
         return Ok(ExitCode::FAILURE);
     }
 

@@ -67,10 +67,7 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
         .log_level
         .clone()
         .unwrap_or_else(|| observability.logger.level.clone());
-    if let Err(err) = logging::init(&level, &observability.logger) {
-        // The configured logger is unusable: say why on stderr.
-        logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
-        tracing::error!("{err}");
+    if !logging::init_configured(&level, &observability.logger)? {
         return Ok(ExitCode::FAILURE);
     }
 

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use sluice_core::config::{Config, LoggerConfig, interpolate_env, parse_env_file};
+use sluice_core::config::{Config, LoggerConfig, interpolate_env};
 use sluice_core::environment::Environment;
 use sluice_core::metrics::Metrics;
 
 use super::CommonArgs;
-use super::load::{build_stream, environment, format_lint};
+use super::load::{build_stream, environment, format_lint, read_env_files};
 use super::logging;
 
 mod condition;
@@ -52,15 +52,7 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
     if common.watcher {
         anyhow::bail!("flag --watcher is not supported yet");
     }
-    let mut env_files = Vec::new();
-    for file in &common.env_file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("failed to read env file {}", file.display()))?;
-        env_files
-            .extend(parse_env_file(&text).map_err(|e| {
-                anyhow::anyhow!("failed to parse env file {}: {e}", file.display())
-            })?);
-    }
+    let env_files = read_env_files(&common.env_file)?;
     // Components stay quiet unless asked, so the report is all there is.
     let level = args.log.or_else(|| common.log_level.clone());
     logging::init(level.as_deref().unwrap_or("NONE"), &LoggerConfig::default())?;
