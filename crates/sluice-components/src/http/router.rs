@@ -8,7 +8,7 @@ use regex::Regex;
 use super::Handler;
 
 /// A compiled route path.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum PathPattern {
     Exact(String),
     Prefix(String),
@@ -166,7 +166,7 @@ impl Router {
             routes.push(Route {
                 owner: route.owner.clone(),
                 path: route.path.clone(),
-                pattern: PathPattern::parse(&route.path).expect("a registered path parses"),
+                pattern: route.pattern.clone(),
                 description: route.description.clone(),
                 handler: Arc::clone(&route.handler),
             });
