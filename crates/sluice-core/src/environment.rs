@@ -445,34 +445,64 @@ impl<'a> Builder<'a> {
 
     /// Builds one processor.
     pub fn processor(&mut self, node: &Node) -> BuildResult<Box<dyn Processor>> {
+        self.build_processor(node, false)
+    }
+
+    /// Builds one processor; `in_stage` says it is a step of a stage
+    /// (pipeline, input or output processors), where strict error handling
+    /// makes it skip failed messages.
+    fn build_processor(&mut self, node: &Node, in_stage: bool) -> BuildResult<Box<dyn Processor>> {
         let component = self.split(node, ComponentKind::Processor)?;
         let spec = &self.env.processors[component.type_name];
         let built = (spec.build)(component.config, self)?;
         let path = format!("root.processors.{}", component.type_name);
-        Ok(Box::new(crate::runtime::observed::ObservedProcessor::new(
-            built,
-            self.resources.metrics(),
-            self.resources.tracer().cloned(),
-            component.label.unwrap_or(""),
-            &path,
-        )))
+        let observed: Box<dyn Processor> =
+            Box::new(crate::runtime::observed::ObservedProcessor::new(
+                built,
+                self.resources.metrics(),
+                self.resources.tracer().cloned(),
+                component.label.unwrap_or(""),
+                &path,
+            ));
+        // `catch` exists to see failed messages, so strict mode leaves it be.
+        if in_stage && self.resources.strict_errors() && component.type_name != "catch" {
+            return Ok(Box::new(crate::runtime::strict::SkipFailed::new(observed)));
+        }
+        Ok(observed)
     }
 
-    /// Builds a list of processors from a sequence node (absent = none).
+    /// Builds the processors of a stage (an input's, an output's or
+    /// `pipeline.processors`) from a sequence node (absent = none).
     pub fn processors(&mut self, node: Option<&Node>) -> BuildResult<Vec<Box<dyn Processor>>> {
         let Some(node) = node else {
             return Ok(Vec::new());
         };
         let nodes: Vec<Node> = self.config(node)?;
-        self.processor_list(&nodes)
+        self.stage_processor_list(&nodes)
     }
 
-    /// Builds processors from already split nodes.
+    /// Builds the processors of a stage from already split nodes. Under
+    /// `error_handling.strict` a message that failed skips the remaining
+    /// steps, apart from `catch` steps.
+    pub fn stage_processor_list(&mut self, nodes: &[Node]) -> BuildResult<Vec<Box<dyn Processor>>> {
+        self.build_processor_list(nodes, true)
+    }
+
+    /// Builds child processors (of `catch`, `try`, `switch`...) from already
+    /// split nodes; they see whatever their parent hands them.
     pub fn processor_list(&mut self, nodes: &[Node]) -> BuildResult<Vec<Box<dyn Processor>>> {
+        self.build_processor_list(nodes, false)
+    }
+
+    fn build_processor_list(
+        &mut self,
+        nodes: &[Node],
+        in_stage: bool,
+    ) -> BuildResult<Vec<Box<dyn Processor>>> {
         let mut lints = Vec::new();
         let mut built = Vec::with_capacity(nodes.len());
         for node in nodes {
-            match self.processor(node) {
+            match self.build_processor(node, in_stage) {
                 Ok(p) => built.push(p),
                 Err(l) => lints.extend(l),
             }

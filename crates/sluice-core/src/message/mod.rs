@@ -318,6 +318,12 @@ impl IntoIterator for Batch {
     }
 }
 
+impl Extend<Message> for Batch {
+    fn extend<I: IntoIterator<Item = Message>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
 impl FromIterator<Message> for Batch {
     fn from_iter<I: IntoIterator<Item = Message>>(iter: I) -> Self {
         Self(iter.into_iter().collect())

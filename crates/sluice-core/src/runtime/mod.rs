@@ -6,3 +6,4 @@ pub mod connection;
 pub mod observed;
 pub mod output;
 pub mod stream;
+pub mod strict;

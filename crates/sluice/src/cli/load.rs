@@ -247,7 +247,7 @@ fn build_with(
     let mut builder = Builder::new(env, &resources);
     let input = builder.input(&config.input).map_err(|l| lints.extend(l));
     let pipeline = builder
-        .processor_list(&config.pipeline.processors)
+        .stage_processor_list(&config.pipeline.processors)
         .map_err(|l| lints.extend(l));
     let output = builder.output(&config.output).map_err(|l| lints.extend(l));
     let warnings = builder.take_warnings();

@@ -126,6 +126,81 @@ output:
     assert_eq!(stored, "2\n");
 }
 
+/// Strict mode: after a failed step the message skips the rest of the
+/// stage (it keeps its pre-failure content), apart from `catch`, which still
+/// sees it. Without strict mode the later steps run on it.
+#[tokio::test]
+async fn strict_error_handling_skips_the_remaining_processors() {
+    let config = |strict: bool| {
+        format!(
+            r#"
+error_handling:
+  strict: {strict}
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: root = this.n + 1
+    - mapping: root = content().string() + " after"
+output:
+  sync_response: {{}}
+"#
+        )
+    };
+    let strict = Sluice::start(&config(true));
+    let lenient = Sluice::start(&config(false));
+    let post = |sluice: &Sluice, body: &'static str| {
+        let url = sluice.url("/post");
+        async move {
+            let res = client().post(url).body(body).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    assert_eq!(post(&strict, r#"{"n":1}"#).await, (200, "2 after".into()));
+    assert_eq!(
+        post(&strict, r#"{"n":"x"}"#).await,
+        (200, r#"{"n":"x"}"#.into())
+    );
+    assert_eq!(
+        post(&lenient, r#"{"n":"x"}"#).await,
+        (200, r#"{"n":"x"} after"#.into())
+    );
+}
+
+/// Strict mode leaves `catch` steps of a stage running on failed messages,
+/// so a user can still recover them.
+#[tokio::test]
+async fn strict_error_handling_still_runs_catch() {
+    let sluice = Sluice::start(
+        r#"
+error_handling:
+  strict: true
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - mapping: root = this.n + 1
+    - mapping: root = "skipped"
+    - catch:
+        - mapping: root = "recovered " + content().string()
+output:
+  file:
+    path: "{dir}/strict.txt"
+"#,
+    );
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let stored = std::fs::read_to_string(sluice.dir.join("strict.txt")).unwrap();
+    assert_eq!(stored, "recovered oops\n");
+}
+
 #[tokio::test]
 async fn two_responders_take_status_and_headers_from_the_first_part() {
     let sluice = Sluice::start(

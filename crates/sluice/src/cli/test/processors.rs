@@ -95,7 +95,7 @@ fn build(
             let node = tree::resolve(&root, pointer)
                 .with_context(|| format!("failed to initialise processors '{pointer}'"))?;
             let built = match node.as_seq() {
-                Some(nodes) => builder.processor_list(nodes),
+                Some(nodes) => builder.stage_processor_list(nodes),
                 None => builder.processor(node).map(|p| vec![p]),
             };
             built.map_err(|lints| {
