@@ -11,10 +11,11 @@ use sluice_bloblang::{Interpolation, Mapping};
 use crate::component::input::Input;
 use crate::component::output::Output;
 use crate::component::processor::Processor;
-use crate::config::{self, ComponentKind, Lint, LintLevel, Mark, Node};
+use crate::config::{self, ComponentKind, Lint, LintLevel, Mark, Node, NodeKind};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimit;
 use crate::runtime::batching::BatchPolicy;
+use crate::template::Template;
 use crate::trace::Tracer;
 
 /// Build results: every problem found, with positions.
@@ -111,6 +112,8 @@ pub struct Environment {
     // Real Benthos components that sluice does not have yet: they get a clear
     // "not supported yet" error instead of "not recognised".
     planned: BTreeMap<ComponentKind, Vec<&'static str>>,
+    // Components defined by template files (`-t`).
+    templates: BTreeMap<(ComponentKind, &'static str), Arc<Template>>,
 }
 
 impl Environment {
@@ -137,6 +140,32 @@ impl Environment {
     /// Names Benthos components of `kind` that sluice does not support yet.
     pub fn add_planned(&mut self, kind: ComponentKind, names: &[&'static str]) {
         self.planned.entry(kind).or_default().extend(names);
+    }
+
+    /// Registers a template as a component type of its kind. A template may
+    /// take the name of a component sluice does not support yet, but not of
+    /// one it has.
+    pub fn add_template(&mut self, template: Template) -> Result<(), String> {
+        let (kind, name) = (template.kind(), template.name());
+        if self.is_registered(kind, name) {
+            return Err(format!(
+                "template {name}: {kind} type '{name}' already exists"
+            ));
+        }
+        self.templates.insert((kind, name), Arc::new(template));
+        Ok(())
+    }
+
+    /// The registered templates, sorted by kind and name.
+    pub fn templates(&self) -> impl Iterator<Item = &Arc<Template>> {
+        self.templates.values()
+    }
+
+    fn template(&self, kind: ComponentKind, name: &str) -> Option<&Arc<Template>> {
+        self.templates
+            .iter()
+            .find(|((k, n), _)| *k == kind && *n == name)
+            .map(|(_, t)| t)
     }
 
     /// Registered input specs, sorted by name.
@@ -170,6 +199,12 @@ impl Environment {
         if let Some(planned) = self.planned.get(&kind) {
             names.extend(planned);
         }
+        names.extend(
+            self.templates
+                .keys()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, name)| *name),
+        );
         names
     }
 
@@ -183,9 +218,11 @@ impl Environment {
         }
     }
 
-    // A registered component always wins over a planned entry of the same name.
+    // A registered component or template always wins over a planned entry
+    // of the same name.
     fn is_planned(&self, kind: ComponentKind, name: &str) -> bool {
         !self.is_registered(kind, name)
+            && self.template(kind, name).is_none()
             && self
                 .planned
                 .get(&kind)
@@ -291,6 +328,9 @@ pub struct Builder<'a> {
     expanding: Vec<(ComponentKind, String)>,
     // Input resources already taken: an input reads for one consumer.
     used_inputs: HashSet<String>,
+    // Templates being rendered, innermost last, to catch one that renders
+    // itself.
+    rendering: Vec<(ComponentKind, &'static str)>,
 }
 
 impl<'a> Builder<'a> {
@@ -302,6 +342,7 @@ impl<'a> Builder<'a> {
             warnings: Vec::new(),
             expanding: Vec::new(),
             used_inputs: HashSet::new(),
+            rendering: Vec::new(),
         }
     }
 
@@ -413,6 +454,9 @@ impl<'a> Builder<'a> {
     /// resolved here, since the resource brings its own processors.
     pub fn input(&mut self, node: &Node) -> BuildResult<BuiltInput> {
         let component = self.split(node, ComponentKind::Input)?;
+        if let Some(template) = self.env.template(ComponentKind::Input, component.type_name) {
+            return self.with_template(template, &component, Self::input);
+        }
         if component.type_name == "resource" {
             let label = component.config.as_str().unwrap_or_default().to_owned();
             if !self.used_inputs.insert(label.clone()) {
@@ -453,6 +497,14 @@ impl<'a> Builder<'a> {
     /// makes it skip failed messages.
     fn build_processor(&mut self, node: &Node, in_stage: bool) -> BuildResult<Box<dyn Processor>> {
         let component = self.split(node, ComponentKind::Processor)?;
+        if let Some(template) = self
+            .env
+            .template(ComponentKind::Processor, component.type_name)
+        {
+            return self.with_template(template, &component, |builder, node| {
+                builder.build_processor(node, in_stage)
+            });
+        }
         let spec = &self.env.processors[component.type_name];
         let built = (spec.build)(component.config, self)?;
         let path = format!("root.processors.{}", component.type_name);
@@ -517,6 +569,12 @@ impl<'a> Builder<'a> {
     /// Builds an output, wrapping it with its sibling `processors`.
     pub fn output(&mut self, node: &Node) -> BuildResult<BuiltOutput> {
         let component = self.split(node, ComponentKind::Output)?;
+        if let Some(template) = self
+            .env
+            .template(ComponentKind::Output, component.type_name)
+        {
+            return self.with_template(template, &component, Self::output);
+        }
         let spec = &self.env.outputs[component.type_name];
         let mut lints = Vec::new();
         let built = (spec.build)(component.config, self).map_err(|l| lints.extend(l));
@@ -545,7 +603,67 @@ impl<'a> Builder<'a> {
     /// Builds a rate limit resource.
     pub fn rate_limit(&mut self, node: &Node) -> BuildResult<Arc<dyn RateLimit>> {
         let component = self.split(node, ComponentKind::RateLimit)?;
+        if let Some(template) = self
+            .env
+            .template(ComponentKind::RateLimit, component.type_name)
+        {
+            return self.with_template(template, &component, Self::rate_limit);
+        }
         let spec = &self.env.rate_limits[component.type_name];
         (spec.build)(component.config, self)
+    }
+
+    /// Builds a use of `template` with `build`: renders the component config
+    /// from the template's fields and builds that. The use's `label` names
+    /// the rendered component unless the template set one; the use's
+    /// sibling `processors` run after the template's for an input and
+    /// before them for an output, as in Benthos.
+    fn with_template<T>(
+        &mut self,
+        template: &Arc<Template>,
+        component: &config::ComponentNode<'_>,
+        build: impl FnOnce(&mut Self, &Node) -> BuildResult<T>,
+    ) -> BuildResult<T> {
+        let key = (component.kind, template.name());
+        if self.rendering.contains(&key) {
+            return Err(vec![Lint::error(
+                component.type_mark,
+                format!("template {} renders itself", template.name()),
+            )]);
+        }
+        let mut rendered = template.render(component.config, component.type_mark)?;
+        let NodeKind::Map(entries) = &mut rendered.kind else {
+            return Err(vec![Lint::error(
+                component.type_mark,
+                format!("template {} did not render an object", template.name()),
+            )]);
+        };
+        let key_is = |entry: &(Node, Node), key: &str| entry.0.as_str() == Some(key);
+        if let Some(label) = component.label
+            && !entries.iter().any(|e| key_is(e, "label"))
+        {
+            entries.push((Node::plain("label"), Node::plain(label)));
+        }
+        if let Some(NodeKind::Seq(extra)) = component.processors.map(|p| &p.kind) {
+            match entries.iter_mut().find(|e| key_is(e, "processors")) {
+                Some((_, existing)) => {
+                    if let NodeKind::Seq(own) = &mut existing.kind {
+                        if component.kind == ComponentKind::Output {
+                            own.splice(0..0, extra.iter().cloned());
+                        } else {
+                            own.extend(extra.iter().cloned());
+                        }
+                    }
+                }
+                None => entries.push((
+                    Node::plain("processors"),
+                    Node::new(NodeKind::Seq(extra.clone()), component.type_mark),
+                )),
+            }
+        }
+        self.rendering.push(key);
+        let built = build(self, &rendered);
+        self.rendering.pop();
+        built
     }
 }

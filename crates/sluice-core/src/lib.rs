@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod response;
 pub mod runtime;
+pub mod template;
 pub mod trace;
 pub mod transaction;
 

@@ -19,6 +19,7 @@ pub use component::{ComponentKind, ComponentNode, split_component, validate_labe
 pub use de::{Error as DeserializeError, from_node, from_node_all};
 pub use duration::{GoDuration, parse_go_duration};
 pub use interpolate::{interpolate_env, parse_env_file};
+pub(crate) use lint::with_suggestion;
 pub use lint::{Lint, LintLevel, did_you_mean};
 pub use schema::{
     BasicAuthConfig, Config, CorsConfig, ErrorHandlingConfig, HttpConfig, LoggerConfig,

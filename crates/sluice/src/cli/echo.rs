@@ -14,6 +14,7 @@ pub(crate) fn run(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
         resources: Vec::new(),
+        templates: common.templates.clone(),
     };
     match load_config(&path, &options)? {
         Ok((_, node)) => {

@@ -8,7 +8,9 @@ use sluice_components::tracers::TracerSetup;
 use sluice_core::metrics::Metrics;
 
 use super::CommonArgs;
-use super::load::{LoadOptions, build_stream, environment, format_lint, load_config, parse_sets};
+use super::load::{
+    LoadOptions, build_stream, environment_with_templates, format_lint, load_config, parse_sets,
+};
 
 /// Arguments of `sluice lint`.
 #[derive(clap::Args)]
@@ -57,7 +59,7 @@ fn expand(path: &str, acc: &mut Vec<PathBuf>) {
 
 /// The problems of one config file, formatted.
 pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Vec<String>> {
-    let env = environment();
+    let env = environment_with_templates(&options.templates)?;
     let (config, root) = match load_config(path, options)? {
         Ok(loaded) => loaded,
         Err(lints) => return Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
@@ -81,6 +83,7 @@ pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
         resources: args.resources.clone(),
+        templates: common.templates.clone(),
     };
     let mut files = Vec::new();
     for path in &args.paths {

@@ -18,6 +18,8 @@ pub(crate) struct LoadOptions {
     pub(crate) env_files: Vec<std::path::PathBuf>,
     /// `-r` globs of resource files whose resources join the config's.
     pub(crate) resources: Vec<String>,
+    /// `-t` globs of template files whose components configs may use.
+    pub(crate) templates: Vec<String>,
 }
 
 /// The environment every command uses.
@@ -25,6 +27,17 @@ pub(crate) fn environment() -> Environment {
     let mut env = Environment::default();
     sluice_components::register_all(&mut env);
     env
+}
+
+/// The environment with the templates of `-t` globs added. A template file
+/// with problems stops the command, each problem as `file(line,col) message`.
+pub(crate) fn environment_with_templates(globs: &[String]) -> anyhow::Result<Environment> {
+    let mut env = environment();
+    let problems = super::template::register(&mut env, globs)?;
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("\n"));
+    }
+    Ok(env)
 }
 
 /// Parses `--set path=value` arguments.
@@ -73,7 +86,7 @@ pub(crate) fn load_config(
     let mut loaded = Config::load(&text, &lookup, &options.sets);
     if let Ok((config, _)) = &mut loaded {
         for file in resource_files(&options.resources)? {
-            merge_resource_file(config, &file, &lookup)?;
+            merge_resource_file(config, &file, &lookup, &options.templates)?;
         }
     }
     Ok(loaded)
@@ -82,14 +95,23 @@ pub(crate) fn load_config(
 /// The files `-r` globs name, in order; a glob that matches nothing is an
 /// error, as a missing file would be.
 fn resource_files(globs: &[String]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    matching_files(globs, "resource file")
+}
+
+/// The files `globs` name, in order; a glob that matches nothing is an
+/// error naming `what` it was for.
+pub(crate) fn matching_files(
+    globs: &[String],
+    what: &str,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
     for pattern in globs {
         let matches: Vec<_> = glob::glob(pattern)
-            .with_context(|| format!("invalid resources glob {pattern:?}"))?
+            .with_context(|| format!("invalid {what} glob {pattern:?}"))?
             .collect::<Result<_, _>>()
-            .with_context(|| format!("failed to read resources glob {pattern:?}"))?;
+            .with_context(|| format!("failed to read {what} glob {pattern:?}"))?;
         if matches.is_empty() {
-            anyhow::bail!("resource file {pattern} was not found");
+            anyhow::bail!("{what} {pattern} was not found");
         }
         files.extend(matches);
     }
@@ -103,6 +125,7 @@ fn merge_resource_file(
     config: &mut Config,
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+    templates: &[String],
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read resource file {}", path.display()))?;
@@ -129,7 +152,7 @@ fn merge_resource_file(
     if !misplaced.is_empty() {
         return Err(report(&misplaced));
     }
-    let env = environment();
+    let env = environment_with_templates(templates)?;
     let mut checked = Resources::for_dry_run(Metrics::default());
     let mut lints = add_component_resources(&resources, &mut checked);
     let mut builder = Builder::new(&env, &checked);

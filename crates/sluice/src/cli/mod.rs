@@ -18,6 +18,7 @@ mod metrics;
 mod run;
 mod streams;
 mod telemetry;
+mod template;
 mod test;
 mod watch;
 
@@ -64,8 +65,8 @@ pub(crate) struct CommonArgs {
     /// uses `-w` for `--write`.
     #[arg(short = 'w', long = "watcher")]
     watcher: bool,
-    /// Template files to load (not supported yet). Not global: `blobl`
-    /// uses `-t` for `--threads`.
+    /// Template files (globs) whose components the config can use. Not
+    /// global: `blobl` uses `-t` for `--threads`.
     #[arg(short = 't', long = "templates")]
     templates: Vec<String>,
 }
@@ -79,10 +80,10 @@ enum Command {
         /// Resource files (globs) whose resources join the config's.
         #[arg(short = 'r', long = "resources")]
         resources: Vec<String>,
-        /// Template files to load (not supported yet).
+        /// Template files (globs) whose components the config can use.
         #[arg(short = 't', long = "templates")]
         templates: Vec<String>,
-        /// Reload the config when it changes (not supported yet).
+        /// Reload the config when it changes.
         #[arg(short = 'w', long = "watcher")]
         watcher: bool,
     },
@@ -101,6 +102,8 @@ enum Command {
     Streams(streams::StreamsArgs),
     /// Run the unit tests of config files.
     Test(test::TestArgs),
+    /// Work with config templates.
+    Template(template::TemplateArgs),
     /// Regenerate docs/components and README's component table from the registry.
     #[command(hide = true)]
     Docs(docs::DocsArgs),
@@ -138,6 +141,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Command::Blobl(args)) => blobl::run(args),
         Some(Command::Streams(args)) => streams::run(args, &cli.common),
         Some(Command::Test(args)) => test::run(args, &cli.common),
+        Some(Command::Template(args)) => template::run(args, &cli.common.templates),
         Some(Command::Docs(args)) => docs::run(&args),
         Some(Command::External(args)) => {
             eprintln!(

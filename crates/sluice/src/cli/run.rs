@@ -13,7 +13,8 @@ use super::CommonArgs;
 use super::debug;
 use super::host::StreamHost;
 use super::load::{
-    LoadOptions, environment, format_lint, http_server_options, load_config, parse_sets,
+    LoadOptions, environment_with_templates, format_lint, http_server_options, load_config,
+    parse_sets,
 };
 use super::logging;
 use super::telemetry::Telemetry;
@@ -44,20 +45,13 @@ fn resolve_path(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<Pa
         .context("no config file given (use -c FILE)")
 }
 
-fn refuse_unsupported(common: &CommonArgs) -> anyhow::Result<()> {
-    if !common.templates.is_empty() {
-        anyhow::bail!("flag --templates is not supported yet");
-    }
-    Ok(())
-}
-
 pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    refuse_unsupported(&common)?;
     let path = resolve_path(&common, file)?;
     let options = LoadOptions {
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
         resources: common.resources.clone(),
+        templates: common.templates.clone(),
     };
     let (config, root) = match load_config(&path, &options)? {
         Ok(loaded) => loaded,
@@ -115,6 +109,7 @@ async fn run_stream(
     root: sluice_core::config::Node,
     options: RunOptions,
 ) -> anyhow::Result<ExitCode> {
+    let env = environment_with_templates(&options.load.templates)?;
     // Watching starts first, so no edit made once the process runs is missed.
     let reloader = options
         .watch
@@ -140,7 +135,7 @@ async fn run_stream(
         .enabled
         .then(|| SharedHttpServer::new(&config.http.root_path, served));
     let host = StreamHost::new(
-        environment(),
+        env,
         telemetry.metrics.clone(),
         shared.clone(),
         false,

@@ -26,6 +26,7 @@ mod shared_server;
 mod streams;
 mod support;
 mod sync_response;
+mod templates;
 mod unit_tests;
 mod upstream;
 mod watcher;

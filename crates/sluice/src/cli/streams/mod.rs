@@ -19,7 +19,8 @@ use super::CommonArgs;
 use super::debug;
 use super::host::StreamHost;
 use super::load::{
-    LoadOptions, environment, format_lint, http_server_options, load_config, parse_sets,
+    LoadOptions, environment_with_templates, format_lint, http_server_options, load_config,
+    parse_sets,
 };
 use super::logging;
 use super::telemetry::Telemetry;
@@ -52,6 +53,7 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
         sets: parse_sets(&common.set)?,
         env_files: common.env_file.clone(),
         resources: Vec::new(),
+        templates: common.templates.clone(),
     };
     let (observability, root) = match load_observability(args.observability.as_deref(), &options)? {
         Ok(loaded) => loaded,
@@ -75,12 +77,13 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
     for path in &args.paths {
         collect_files(path, &mut files)?;
     }
+    let env = environment_with_templates(&options.templates)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
-        tokio::spawn(serve(args, observability, root, files))
+        tokio::spawn(serve(args, env, observability, root, files))
             .await
             .context("the streams task panicked")?
     })
@@ -149,6 +152,7 @@ fn add_file(dir: &Path, file: &Path, files: &mut BTreeMap<String, PathBuf>) -> a
 
 async fn serve(
     args: StreamsArgs,
+    env: sluice_core::environment::Environment,
     observability: Config,
     observability_root: Node,
     files: BTreeMap<String, PathBuf>,
@@ -165,7 +169,7 @@ async fn serve(
     };
     let shared = SharedHttpServer::new(&observability.http.root_path, telemetry.served.clone());
     let host = StreamHost::new(
-        environment(),
+        env,
         telemetry.metrics.clone(),
         Some(Arc::clone(&shared)),
         args.prefix_stream_endpoints,

@@ -10,7 +10,7 @@ use sluice_core::environment::Environment;
 use sluice_core::metrics::Metrics;
 
 use super::CommonArgs;
-use super::load::{build_stream, environment, format_lint, read_env_files};
+use super::load::{build_stream, environment_with_templates, format_lint, read_env_files};
 use super::logging;
 
 mod condition;
@@ -46,9 +46,6 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
     if !common.resources.is_empty() || !args.resources.is_empty() {
         anyhow::bail!("flag --resources is not supported yet");
     }
-    if !common.templates.is_empty() {
-        anyhow::bail!("flag --templates is not supported yet");
-    }
     if common.watcher {
         anyhow::bail!("flag --watcher is not supported yet");
     }
@@ -69,7 +66,8 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let passed = runtime.block_on(run_all(targets, &env_files));
+    let env = environment_with_templates(&common.templates)?;
+    let passed = runtime.block_on(run_all(&env, targets, &env_files));
     Ok(if passed {
         ExitCode::SUCCESS
     } else {
@@ -80,10 +78,10 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
 /// Runs every target, printing a line per target and case as it goes and the
 /// failures at the end. True when everything passed.
 async fn run_all(
+    env: &Environment,
     targets: std::collections::BTreeMap<PathBuf, PathBuf>,
     env_files: &[(String, String)],
 ) -> bool {
-    let env = environment();
     let mut results = Vec::new();
     let mut broken = false;
     for (config, definition) in targets {
@@ -110,10 +108,10 @@ async fn run_all(
             broken = true;
             continue;
         }
-        let lints = lint_target(&env, &config, env_files);
+        let lints = lint_target(env, &config, env_files);
         let mut case_results = Vec::new();
         for case in &cases {
-            let failures = run_case(&env, &config, case, env_files).await;
+            let failures = run_case(env, &config, case, env_files).await;
             case_results.push(CaseResult {
                 name: case.name.clone(),
                 line: case.line,
