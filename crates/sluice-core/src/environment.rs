@@ -243,6 +243,7 @@ pub struct Resources {
     tracer: Option<Arc<dyn Tracer>>,
     strict_errors: bool,
     dry_run: bool,
+    tolerant: bool,
 }
 
 impl Resources {
@@ -253,6 +254,18 @@ impl Resources {
             strict_errors,
             ..Self::default()
         }
+    }
+
+    /// Makes builds tolerate problems that do not stop a component from
+    /// being built (unknown fields), recording them as warnings instead, as
+    /// `--chilled` and `# BENTHOS LINT DISABLE` ask.
+    pub fn set_tolerant(&mut self, tolerant: bool) {
+        self.tolerant = tolerant;
+    }
+
+    /// Whether builds tolerate unknown fields.
+    pub fn tolerant(&self) -> bool {
+        self.tolerant
     }
 
     /// The metrics registry.
@@ -366,9 +379,17 @@ impl<'a> Builder<'a> {
         std::mem::take(&mut self.warnings)
     }
 
-    /// Deserialises a typed config from `node`.
-    pub fn config<T: DeserializeOwned>(&self, node: &Node) -> BuildResult<T> {
-        config::from_node_all(node)
+    /// Deserialises a typed config from `node`. Unknown fields are lints,
+    /// or warnings when the resources are tolerant.
+    pub fn config<T: DeserializeOwned>(&mut self, node: &Node) -> BuildResult<T> {
+        if !self.resources.tolerant() {
+            return config::from_node_all(node);
+        }
+        let (value, unknown) = config::from_node_parts(node);
+        let value = value.map_err(|fatal| vec![fatal])?;
+        self.warnings
+            .extend(unknown.into_iter().map(Lint::into_warning));
+        Ok(value)
     }
 
     /// Parses the Bloblang mapping held in the string `node`, mapping parse
@@ -394,12 +415,19 @@ impl<'a> Builder<'a> {
     }
 
     fn split<'n>(
-        &self,
+        &mut self,
         node: &'n Node,
         kind: ComponentKind,
     ) -> BuildResult<config::ComponentNode<'n>> {
         let known = self.env.known_names(kind);
-        let component = config::split_component(node, kind, &known)?;
+        let component = if self.resources.tolerant() {
+            let (component, soft) = config::split_component_tolerant(node, kind, &known)?;
+            self.warnings
+                .extend(soft.into_iter().map(Lint::into_warning));
+            component
+        } else {
+            config::split_component(node, kind, &known)?
+        };
         if self.env.is_planned(kind, component.type_name) {
             return Err(vec![Lint::error(
                 component.type_mark,

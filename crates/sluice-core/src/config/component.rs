@@ -126,6 +126,20 @@ pub fn split_component<'a>(
     kind: ComponentKind,
     known_names: &[&str],
 ) -> Result<ComponentNode<'a>, Vec<Lint>> {
+    match split_component_tolerant(node, kind, known_names)? {
+        (component, soft) if soft.is_empty() => Ok(component),
+        (_, soft) => Err(soft),
+    }
+}
+
+/// Like [`split_component`], but keys that do not belong beside the type
+/// come back as lints beside the component instead of failing the split,
+/// for `--chilled`.
+pub fn split_component_tolerant<'a>(
+    node: &'a Node,
+    kind: ComponentKind,
+    known_names: &[&str],
+) -> Result<(ComponentNode<'a>, Vec<Lint>), Vec<Lint>> {
     let line = node.report_line();
     let entries: &'a [(Node, Node)] = match &node.kind {
         NodeKind::Map(entries) => entries,
@@ -219,18 +233,18 @@ pub fn split_component<'a>(
             )),
         }
     }
-    if !lints.is_empty() {
-        return Err(lints);
-    }
-    Ok(ComponentNode {
-        kind,
-        type_name,
-        type_mark,
-        config,
-        label,
-        processors,
-        node,
-    })
+    Ok((
+        ComponentNode {
+            kind,
+            type_name,
+            type_mark,
+            config,
+            label,
+            processors,
+            node,
+        },
+        lints,
+    ))
 }
 
 /// Checks a component label as Benthos does: `[a-z0-9_]+`, not starting

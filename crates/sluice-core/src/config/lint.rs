@@ -37,6 +37,14 @@ impl Lint {
         }
     }
 
+    /// The same problem, downgraded to a warning.
+    pub fn into_warning(self) -> Lint {
+        Lint {
+            level: LintLevel::Warning,
+            ..self
+        }
+    }
+
     /// A warning at `mark`.
     pub fn warning(mark: Mark, message: impl Into<String>) -> Lint {
         Lint {

@@ -15,7 +15,10 @@ mod lint;
 mod schema;
 mod yaml;
 
-pub use component::{ComponentKind, ComponentNode, split_component, validate_label};
+pub use component::{
+    ComponentKind, ComponentNode, split_component, split_component_tolerant, validate_label,
+};
+pub(crate) use de::from_node_parts;
 pub use de::{Error as DeserializeError, from_node, from_node_all};
 pub use duration::{GoDuration, parse_go_duration};
 pub use interpolate::{interpolate_env, parse_env_file};

@@ -59,6 +59,12 @@ pub struct Config {
     pub tests: Vec<Node>,
     /// Pipeline-wide error handling.
     pub error_handling: ErrorHandlingConfig,
+    /// Not a config field: whether building tolerates unknown fields in
+    /// components, as in a file starting with `# BENTHOS LINT DISABLE` or
+    /// under `--chilled`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub tolerate_lints: bool,
 }
 
 impl Default for Config {
@@ -81,6 +87,7 @@ impl Default for Config {
             shutdown_timeout: GoDuration::from_secs(20),
             tests: Vec::new(),
             error_handling: ErrorHandlingConfig::default(),
+            tolerate_lints: false,
         }
     }
 }
@@ -112,7 +119,20 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         sets: &[(String, String)],
     ) -> Result<(Config, Node), Vec<Lint>> {
-        let (text, mut lints) = interpolate_env(text, env);
+        Self::load_tolerant(text, env, sets, false).map(|(config, root, _)| (config, root))
+    }
+
+    /// Like [`Config::load`]; with `tolerate` (`--chilled`) the problems
+    /// that do not stop the config from being read, unknown fields and unset
+    /// environment variables, come back beside it instead of failing it.
+    pub fn load_tolerant(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        sets: &[(String, String)],
+        tolerate: bool,
+    ) -> Result<(Config, Node, Vec<Lint>), Vec<Lint>> {
+        let (text, env_lints) = interpolate_env(text, env);
+        let mut lints = Vec::new();
         let mut root = Node::parse(&text).map_err(|lint| vec![lint])?;
         for (path, value) in sets {
             if let Err(err) = root.set_path(path, value) {
@@ -134,11 +154,29 @@ impl Config {
                 "the top-level redpanda block is not supported yet; give seed_brokers (and tls, sasl) to each redpanda input and output",
             ));
         }
-        if !text.starts_with(LINT_DISABLE) {
-            lints.extend(unknown);
+        let lint_disabled = text.starts_with(LINT_DISABLE);
+        if lint_disabled {
+            unknown.clear();
         }
+        let config = config.map(|mut config| {
+            config.tolerate_lints = lint_disabled || tolerate;
+            config
+        });
+        if tolerate {
+            let soft = env_lints.into_iter().chain(unknown).collect();
+            return match config {
+                Ok(config) if lints.is_empty() => Ok((config, root, soft)),
+                Ok(_) => Err(lints),
+                Err(fatal) => {
+                    lints.push(fatal);
+                    Err(lints)
+                }
+            };
+        }
+        lints.splice(0..0, env_lints);
+        lints.extend(unknown);
         match config {
-            Ok(config) if lints.is_empty() => Ok((config, root)),
+            Ok(config) if lints.is_empty() => Ok((config, root, Vec::new())),
             Ok(_) => Err(lints),
             Err(fatal) => {
                 lints.push(fatal);

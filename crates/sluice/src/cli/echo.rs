@@ -15,6 +15,7 @@ pub(crate) fn run(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<
         env_files: common.env_file.clone(),
         resources: Vec::new(),
         templates: common.templates.clone(),
+        chilled: false,
     };
     match load_config(&path, &options)? {
         Ok((_, node)) => {

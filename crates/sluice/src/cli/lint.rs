@@ -84,6 +84,7 @@ pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
         env_files: common.env_file.clone(),
         resources: args.resources.clone(),
         templates: common.templates.clone(),
+        chilled: false,
     };
     let mut files = Vec::new();
     for path in &args.paths {

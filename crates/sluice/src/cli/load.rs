@@ -20,6 +20,9 @@ pub(crate) struct LoadOptions {
     pub(crate) resources: Vec<String>,
     /// `-t` globs of template files whose components configs may use.
     pub(crate) templates: Vec<String>,
+    /// `--chilled`: problems that do not stop the config from being read
+    /// are reported but do not stop it.
+    pub(crate) chilled: bool,
 }
 
 /// The environment every command uses.
@@ -72,6 +75,23 @@ pub(crate) fn load_config(
     path: &Path,
     options: &LoadOptions,
 ) -> anyhow::Result<Result<(Config, Node), Vec<Lint>>> {
+    let options = LoadOptions {
+        chilled: false,
+        ..options.clone()
+    };
+    Ok(load_config_tolerant(path, &options)?.map(|(config, root, _)| (config, root)))
+}
+
+/// A config read with `--chilled`: the typed config, its tree, and the
+/// problems tolerated, to be logged.
+pub(crate) type TolerantLoad = (Config, Node, Vec<Lint>);
+
+/// Like [`load_config`]; under `--chilled` the problems tolerated come back
+/// beside the config.
+pub(crate) fn load_config_tolerant(
+    path: &Path,
+    options: &LoadOptions,
+) -> anyhow::Result<Result<TolerantLoad, Vec<Lint>>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read config {}", path.display()))?;
     let extra = read_env_files(&options.env_files)?;
@@ -83,8 +103,8 @@ pub(crate) fn load_config(
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(name).ok())
     };
-    let mut loaded = Config::load(&text, &lookup, &options.sets);
-    if let Ok((config, _)) = &mut loaded {
+    let mut loaded = Config::load_tolerant(&text, &lookup, &options.sets, options.chilled);
+    if let Ok((config, _, _)) = &mut loaded {
         for file in resource_files(&options.resources)? {
             merge_resource_file(config, &file, &lookup, &options.templates)?;
         }
@@ -194,11 +214,12 @@ pub(crate) fn build_stream(
     tracer: Option<Arc<dyn Tracer>>,
     dry_run: bool,
 ) -> Result<BuiltStream, Vec<Lint>> {
-    let resources = if dry_run {
+    let mut resources = if dry_run {
         Resources::for_dry_run(metrics.clone())
     } else {
         Resources::new(metrics.clone(), config.error_handling.strict)
     };
+    resources.set_tolerant(config.tolerate_lints);
     build_with(env, config, root, resources, shared, tracer)
 }
 
@@ -214,6 +235,7 @@ pub(crate) fn build_hosted_stream(
     tracer: Option<Arc<dyn Tracer>>,
 ) -> Result<BuiltStream, Vec<Lint>> {
     let mut resources = Resources::new(metrics.clone(), config.error_handling.strict);
+    resources.set_tolerant(config.tolerate_lints);
     if let Some(listeners) = listeners {
         resources.insert(listeners);
     }

@@ -13,8 +13,8 @@ use super::CommonArgs;
 use super::debug;
 use super::host::StreamHost;
 use super::load::{
-    LoadOptions, environment_with_templates, format_lint, http_server_options, load_config,
-    parse_sets,
+    LoadOptions, environment_with_templates, format_lint, http_server_options,
+    load_config_tolerant, parse_sets,
 };
 use super::logging;
 use super::telemetry::Telemetry;
@@ -52,8 +52,9 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         env_files: common.env_file.clone(),
         resources: common.resources.clone(),
         templates: common.templates.clone(),
+        chilled: common.chilled,
     };
-    let (config, root) = match load_config(&path, &options)? {
+    let (config, root, tolerated) = match load_config_tolerant(&path, &options)? {
         Ok(loaded) => loaded,
         Err(lints) => {
             logging::init("INFO", &sluice_core::config::LoggerConfig::default())?;
@@ -67,6 +68,9 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .unwrap_or_else(|| config.logger.level.clone());
     if !logging::init_configured(&level, &config.logger)? {
         return Ok(ExitCode::FAILURE);
+    }
+    for lint in &tolerated {
+        tracing::warn!("{} (ignored with --chilled)", format_lint(&path, lint));
     }
 
     // On a single core (a container limit or `taskset`) a current-thread

@@ -11,7 +11,7 @@ use sluice_core::config::{HttpConfig, LoggerConfig};
 use tokio::sync::mpsc;
 
 use super::host::{StagedStream, StreamHost};
-use super::load::{LoadOptions, format_lint, load_config};
+use super::load::{LoadOptions, format_lint, load_config_tolerant};
 
 /// Editors save in bursts (truncate, write, rename): a change counts once
 /// the file has been quiet this long.
@@ -96,8 +96,13 @@ impl Reloader {
         let refused = || {
             tracing::error!("Config reload refused: the previous stream keeps running.");
         };
-        let loaded = match load_config(path, &self.options) {
-            Ok(Ok(loaded)) => loaded,
+        let loaded = match load_config_tolerant(path, &self.options) {
+            Ok(Ok((config, root, tolerated))) => {
+                for lint in &tolerated {
+                    tracing::warn!("{} (ignored with --chilled)", format_lint(path, lint));
+                }
+                (config, root)
+            }
             Ok(Err(lints)) => {
                 lints
                     .iter()

@@ -206,3 +206,76 @@ fn lint_walks_a_directory_with_the_dots_suffix() {
         )
     );
 }
+
+/// A config with fields sluice does not know, at the top and inside
+/// components.
+const UNKNOWN_FIELDS: &str = r#"input:
+  http_server:
+    path: /post
+    nope: 1
+pipeline:
+  processors:
+    - mapping: root = content().uppercase()
+output:
+  sync_response: {}
+  extra: x
+"#;
+
+#[tokio::test]
+async fn chilled_runs_a_config_whose_lints_do_not_stop_it_and_logs_them() {
+    let (_dir, path) = write_config(UNKNOWN_FIELDS);
+    let config = path.to_str().unwrap();
+    let (code, _, stderr) = run_cli(&["run", config], "");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("(4,1) field nope not recognised"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("to prevent shutdown run sluice with --chilled"),
+        "{stderr}"
+    );
+
+    let sluice = Sluice::start_with_args(UNKNOWN_FIELDS, &["--chilled"]);
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "HI");
+    let logs = sluice.logs();
+    assert!(
+        logs.contains("(4,1) field nope not recognised") && logs.contains("level=warn"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("(10,1) field extra is invalid when the component type is sync_response"),
+        "{logs}"
+    );
+}
+
+/// `# BENTHOS LINT DISABLE` tolerates unknown fields in components too,
+/// while a wrong type still stops the config.
+#[tokio::test]
+async fn lint_disable_tolerates_unknown_component_fields_but_not_wrong_types() {
+    let text = format!("# BENTHOS LINT DISABLE\n{UNKNOWN_FIELDS}");
+    let (_dir, path) = write_config(&text);
+    let (code, _, stderr) = run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let sluice = Sluice::start(&text);
+    let res = client()
+        .post(sluice.url("/post"))
+        .body("ok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "OK");
+
+    let broken = text.replace("nope: 1", "timeout: [1]");
+    let (_dir, path) = write_config(&broken);
+    let (code, _, stderr) = run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("(5,"), "{stderr}");
+}

@@ -54,6 +54,7 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
         env_files: common.env_file.clone(),
         resources: Vec::new(),
         templates: common.templates.clone(),
+        chilled: false,
     };
     let (observability, root) = match load_observability(args.observability.as_deref(), &options)? {
         Ok(loaded) => loaded,
