@@ -8,6 +8,7 @@
 
 mod component;
 mod de;
+mod defaults;
 mod duration;
 mod interpolate;
 pub mod json_schema;
@@ -20,6 +21,7 @@ pub use component::{
 };
 pub(crate) use de::from_node_parts;
 pub use de::{Error as DeserializeError, from_node, from_node_all};
+pub use defaults::with_defaults;
 pub use duration::{GoDuration, parse_go_duration};
 pub use interpolate::{interpolate_env, parse_env_file};
 pub(crate) use lint::with_suggestion;

@@ -302,6 +302,34 @@ impl Node {
     }
 
     /// The node as block YAML, as `sluice echo` prints it.
+    /// A JSON value as a node that was not read from a file. Strings stay
+    /// strings: they are quoted only when they would read back as another
+    /// type.
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        use serde_json::Value as Json;
+        let kind = match value {
+            Json::Null => NodeKind::Null,
+            Json::Bool(b) => NodeKind::Scalar(b.to_string(), ScalarStyle::Plain),
+            Json::Number(n) => NodeKind::Scalar(n.to_string(), ScalarStyle::Plain),
+            Json::String(text) => {
+                let style = if is_plain_safe(text, true) {
+                    ScalarStyle::Plain
+                } else {
+                    ScalarStyle::DoubleQuoted
+                };
+                NodeKind::Scalar(text.clone(), style)
+            }
+            Json::Array(items) => NodeKind::Seq(items.iter().map(Node::from_json).collect()),
+            Json::Object(entries) => NodeKind::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (Node::plain(k.as_str()), Node::from_json(v)))
+                    .collect(),
+            ),
+        };
+        Node::new(kind, Mark::default())
+    }
+
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();
         match &self.kind {

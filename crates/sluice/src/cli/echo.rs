@@ -1,10 +1,14 @@
-//! `sluice echo`: prints the parsed config back as YAML.
+//! `sluice echo`: prints the parsed config back as YAML, with every field
+//! left out given its default, as Benthos does.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::CommonArgs;
-use super::load::{LoadOptions, format_lint, load_config, parse_sets};
+use sluice_core::config::json_schema::config_schema;
+use sluice_core::config::with_defaults;
+
+use super::load::{LoadOptions, environment_with_templates, format_lint, load_config, parse_sets};
 
 pub(crate) fn run(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let path = file
@@ -19,7 +23,8 @@ pub(crate) fn run(common: &CommonArgs, file: Option<PathBuf>) -> anyhow::Result<
     };
     match load_config(&path, &options)? {
         Ok((_, node)) => {
-            print!("{}", node.to_yaml());
+            let env = environment_with_templates(&options.templates)?;
+            print!("{}", with_defaults(&node, &config_schema(&env)).to_yaml());
             Ok(ExitCode::SUCCESS)
         }
         Err(lints) => {

@@ -25,11 +25,16 @@ fn unknown_command_is_refused() {
 }
 
 #[test]
-fn echo_prints_the_config_back_with_sets_applied() {
+fn echo_prints_the_config_back_with_sets_applied_and_defaults_filled() {
     let (_dir, path) = write_config(
         r#"input:
   http_server:
     path: /post
+pipeline:
+  processors:
+    - catch:
+        - log:
+            message: oops
 output:
   sync_response: {}
 "#,
@@ -40,9 +45,30 @@ output:
         "",
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("path: /changed"), "{stdout}");
-    assert!(!stdout.contains("/post"), "{stdout}");
+    assert!(stdout.contains("    path: /changed\n"), "{stdout}");
+    assert!(!stdout.contains("path: /post\n"), "{stdout}");
     assert!(stdout.contains("sync_response"), "{stdout}");
+    // Every field left out is there with its default, nested components
+    // included, and the sections come in Benthos's order.
+    for expected in [
+        "http:\n  address: 0.0.0.0:4195\n",
+        "input:\n  label: \"\"\n  http_server:\n    path: /changed\n",
+        "    timeout: 5s\n",
+        "    - label: \"\"\n      catch:\n        - label: \"\"\n          log:\n            message: oops\n            level: INFO\n",
+        "  threads: -1\n",
+        "logger:\n",
+        "shutdown_timeout: 20s\n",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    let order: Vec<usize> = ["http:", "input:", "pipeline:", "output:", "logger:"]
+        .iter()
+        .map(|section| stdout.find(&format!("\n{section}")).map_or(0, |at| at + 1))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{stdout}");
 
     // What echo prints is a config in its own right: echoing it again gives
     // the same text and it lints clean.
