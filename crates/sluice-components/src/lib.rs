@@ -29,6 +29,38 @@ pub use http::ServerOptions;
 pub use http::listeners::ListenerPool;
 pub use http::shared::{ApiRequest, ApiResponse, RetiredRoutes, SharedHttpServer, VERSION};
 
+/// Reads Redpanda Connect's top-level `redpanda` block into `resources`,
+/// where `redpanda` inputs and outputs without `seed_brokers` find it.
+/// Problems come back as lints; startup warnings go to `warnings`.
+pub fn add_redpanda_block(
+    node: &sluice_core::config::Node,
+    env: &Environment,
+    resources: &mut sluice_core::environment::Resources,
+    warnings: &mut Vec<sluice_core::config::Lint>,
+) -> Vec<sluice_core::config::Lint> {
+    #[cfg(feature = "kafka")]
+    {
+        let mut builder = sluice_core::environment::Builder::new(env, resources);
+        let parsed = kafka::redpanda_block::parse(node, &mut builder);
+        warnings.extend(builder.take_warnings());
+        match parsed {
+            Ok(connection) => {
+                resources.insert(connection);
+                Vec::new()
+            }
+            Err(lints) => lints,
+        }
+    }
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = (env, resources, warnings);
+        vec![sluice_core::config::Lint::error(
+            node.mark,
+            "the redpanda block needs a build with the kafka feature",
+        )]
+    }
+}
+
 /// Adds every component sluice has to `env`.
 pub fn register_all(env: &mut Environment) {
     use Status::{Beta, Stable};
@@ -330,7 +362,7 @@ fn register_kafka(env: &mut Environment) {
     ));
     env.add_input(input(
         "redpanda",
-        "kafka_franz with Redpanda's defaults (no top-level redpanda block yet).",
+        "kafka_franz with Redpanda's defaults; without seed_brokers it uses the top-level redpanda block's connection.",
         inputs::redpanda::build,
         schema_of::<inputs::kafka_franz::FranzInputConfig>,
     ));
@@ -355,7 +387,7 @@ fn register_kafka(env: &mut Environment) {
     ));
     env.add_output(output(
         "redpanda",
-        "kafka_franz with Redpanda's defaults (no top-level redpanda block yet).",
+        "kafka_franz with Redpanda's defaults; without seed_brokers it uses the top-level redpanda block's connection.",
         outputs::redpanda::build,
         schema_of::<outputs::kafka_franz::FranzConfig>,
     ));

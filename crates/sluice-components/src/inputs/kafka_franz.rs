@@ -12,7 +12,7 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
 
 use crate::kafka::consumer::{ConsumerSettings, KafkaConsumerInput, TopicSpec};
-use crate::kafka::{SaslConfig, TlsConfig, apply_security, bootstrap_servers, parse_bytes};
+use crate::kafka::{Connection, SaslConfig, TlsConfig, parse_bytes};
 
 fn default_true() -> bool {
     true
@@ -108,12 +108,15 @@ fn build_named(
     let config: FranzInputConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if config.seed_brokers.is_empty() {
-        lints.push(Lint::error(
-            mark,
-            format!("{type_name} input needs seed_brokers (a top-level redpanda block is not supported yet)"),
-        ));
-    }
+    let connection = Connection::resolve(
+        type_name,
+        &config.seed_brokers,
+        config.client_id.as_deref(),
+        "redpanda-connect",
+        &config.tls,
+        &config.sasl,
+        builder,
+    );
     if type_name == "redpanda" && !config.batching.is_noop() {
         // Redpanda Connect's redpanda input has no batching field (it sizes
         // its batches with max_yield_batch_bytes).
@@ -137,16 +140,15 @@ fn build_named(
     let topics = TopicSpec::parse_all(&config.topics, config.regexp_topics)
         .map_err(|e| lints.push(Lint::error(mark, e)));
     let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", bootstrap_servers(&config.seed_brokers))
-        .set(
-            "client.id",
-            config.client_id.as_deref().unwrap_or("redpanda-connect"),
-        )
-        .set(
-            "auto.commit.interval.ms",
-            config.commit_period.0.as_millis().max(1).to_string(),
-        );
+    // First, so that the component's own settings below win over the
+    // block's.
+    if let Err(l) = connection.apply(&mut client, config.client_id.is_some(), mark) {
+        lints.extend(l);
+    }
+    client.set(
+        "auto.commit.interval.ms",
+        config.commit_period.0.as_millis().max(1).to_string(),
+    );
     if !config.rack_id.is_empty() {
         client.set("client.rack", &config.rack_id);
     }
@@ -190,15 +192,6 @@ fn build_named(
         client.set("heartbeat.interval.ms", t.0.as_millis().max(1).to_string());
     }
     let _ = config.rebalance_timeout;
-    if config.sasl.len() > 1 {
-        lints.push(Lint::error(
-            mark,
-            "more than one sasl mechanism is not supported yet",
-        ));
-    }
-    if let Err(l) = apply_security(&mut client, &config.tls, config.sasl.first(), mark) {
-        lints.extend(l);
-    }
     let batch_processors = builder
         .processor_list(&config.batching.processors)
         .map_err(|l| lints.extend(l))

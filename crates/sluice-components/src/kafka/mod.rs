@@ -4,6 +4,7 @@
 
 pub(crate) mod consumer;
 pub(crate) mod producer;
+pub(crate) mod redpanda_block;
 
 use std::error::Error;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,7 +14,7 @@ use rdkafka::client::{ClientContext, OAuthToken};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{Lint, Mark};
-use sluice_core::environment::BuildResult;
+use sluice_core::environment::{BuildResult, Builder};
 
 pub(crate) use crate::tls::TlsConfig;
 
@@ -38,6 +39,100 @@ pub(crate) struct SaslConfig {
     token_key: String,
     /// `kafka_franz` / `redpanda` name for the OAUTHBEARER token.
     token: String,
+}
+
+/// Where a `kafka_franz` or `redpanda` component connects: its own settings,
+/// or, for a `redpanda` component without `seed_brokers`, those of the
+/// top-level `redpanda` block.
+pub(crate) struct Connection<'a> {
+    pub(crate) seed_brokers: &'a [String],
+    pub(crate) client_id: &'a str,
+    pub(crate) tls: &'a TlsConfig,
+    pub(crate) sasl: &'a [SaslConfig],
+    /// The block's connection when it is the one used.
+    pub(crate) shared: Option<std::sync::Arc<redpanda_block::RedpandaConnection>>,
+    type_name: &'static str,
+}
+
+impl<'a> Connection<'a> {
+    /// The connection of a component with these settings.
+    pub(crate) fn resolve(
+        type_name: &'static str,
+        seed_brokers: &'a [String],
+        client_id: Option<&'a str>,
+        default_client_id: &'a str,
+        tls: &'a TlsConfig,
+        sasl: &'a [SaslConfig],
+        builder: &Builder<'_>,
+    ) -> Connection<'a> {
+        let shared = (type_name == "redpanda" && seed_brokers.is_empty())
+            .then(|| {
+                builder
+                    .resources()
+                    .get::<redpanda_block::RedpandaConnection>()
+            })
+            .flatten();
+        Connection {
+            seed_brokers,
+            client_id: client_id.unwrap_or(default_client_id),
+            tls,
+            sasl,
+            shared,
+            type_name,
+        }
+    }
+
+    /// Applies the addresses, client id, TLS and SASL to `client`; the
+    /// block's settings fill in what the component left out.
+    pub(crate) fn apply(
+        &self,
+        client: &mut ClientConfig,
+        explicit_client_id: bool,
+        mark: Mark,
+    ) -> BuildResult<()> {
+        let block = self.shared.as_deref();
+        let brokers = block.map_or(self.seed_brokers, |b| b.seed_brokers.as_slice());
+        if brokers.is_empty() {
+            let mut message = format!("{} needs seed_brokers", self.type_name);
+            if self.type_name == "redpanda" {
+                message.push_str(", or a top-level redpanda block with them");
+            }
+            return Err(vec![Lint::error(mark, message)]);
+        }
+        let client_id = match block {
+            Some(b) if !explicit_client_id => b.client_id.as_str(),
+            _ => self.client_id,
+        };
+        client
+            .set("bootstrap.servers", bootstrap_servers(brokers))
+            .set("client.id", client_id);
+        let tls = match block {
+            Some(b) if !self.tls.enabled => &b.tls,
+            _ => self.tls,
+        };
+        let sasl = match block {
+            Some(b) if self.sasl.is_empty() => b.sasl.as_slice(),
+            _ => self.sasl,
+        };
+        if let Some(b) = block {
+            if let Some(age) = b.metadata_max_age {
+                client.set("metadata.max.age.ms", age.0.as_millis().max(1).to_string());
+            }
+            if let Some(idle) = b.conn_idle_timeout {
+                client.set(
+                    "connections.max.idle.ms",
+                    idle.0.as_millis().max(1).to_string(),
+                );
+            }
+        }
+        if sasl.len() > 1 {
+            return Err(vec![Lint::error(
+                mark,
+                "more than one sasl mechanism is not supported yet",
+            )]);
+        }
+        apply_security(client, tls, sasl.first(), mark)
+    }
 }
 
 /// The config key that carries a static OAUTHBEARER token to

@@ -14,7 +14,7 @@ use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
 
 use crate::kafka::producer::{HeaderPolicy, KafkaProducer, ProducerSettings};
-use crate::kafka::{SaslConfig, TlsConfig, apply_security, bootstrap_servers, parse_bytes};
+use crate::kafka::{Connection, SaslConfig, TlsConfig, parse_bytes};
 
 fn default_true() -> bool {
     true
@@ -135,19 +135,22 @@ fn build_named(
     let config: FranzConfig = builder.config(node)?;
     let mark = node.mark;
     let mut lints = Vec::new();
-    if config.seed_brokers.is_empty() {
-        lints.push(Lint::error(
-            mark,
-            format!("{type_name} output needs seed_brokers (a top-level redpanda block is not supported yet)"),
-        ));
-    }
+    let connection = Connection::resolve(
+        type_name,
+        &config.seed_brokers,
+        config.client_id.as_deref(),
+        default_client_id,
+        &config.tls,
+        &config.sasl,
+        builder,
+    );
     let mut client = ClientConfig::new();
+    // First, so that the component's own settings below win over the
+    // block's.
+    if let Err(l) = connection.apply(&mut client, config.client_id.is_some(), mark) {
+        lints.extend(l);
+    }
     client
-        .set("bootstrap.servers", bootstrap_servers(&config.seed_brokers))
-        .set(
-            "client.id",
-            config.client_id.as_deref().unwrap_or(default_client_id),
-        )
         .set("enable.idempotence", config.idempotent_write.to_string())
         .set(
             "request.timeout.ms",
@@ -219,15 +222,6 @@ fn build_named(
             mark,
             format!("{type_name} partitioner '{other}' is not supported yet"),
         )),
-    }
-    if config.sasl.len() > 1 {
-        lints.push(Lint::error(
-            mark,
-            "more than one sasl mechanism is not supported yet",
-        ));
-    }
-    if let Err(l) = apply_security(&mut client, &config.tls, config.sasl.first(), mark) {
-        lints.extend(l);
     }
     let mut patterns = Vec::new();
     for p in &config.metadata.include_patterns {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 use super::{ComponentKind, Node, NodeKind};
 
 /// The top-level sections in the order Benthos prints them.
-const SECTION_ORDER: [&str; 17] = [
+const SECTION_ORDER: [&str; 18] = [
     "http",
     "input",
     "buffer",
@@ -21,6 +21,7 @@ const SECTION_ORDER: [&str; 17] = [
     "logger",
     "metrics",
     "tracer",
+    "redpanda",
     "shutdown_delay",
     "shutdown_timeout",
     "error_handling",

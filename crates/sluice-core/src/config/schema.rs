@@ -50,6 +50,10 @@ pub struct Config {
     /// The tracer; `none` when absent.
     #[schemars(with = "AnyObject")]
     pub tracer: Option<Node>,
+    /// Redpanda Connect's shared connection (`seed_brokers`, `client_id`,
+    /// `tls`, `sasl`) for `redpanda` inputs and outputs that give none.
+    #[schemars(with = "AnyObject")]
+    pub redpanda: Option<Node>,
     /// How long to wait for metrics and traces to be flushed on shutdown.
     pub shutdown_delay: GoDuration,
     /// How long a clean shutdown may take before it is forced.
@@ -83,6 +87,7 @@ impl Default for Config {
             logger: LoggerConfig::default(),
             metrics: None,
             tracer: None,
+            redpanda: None,
             shutdown_delay: GoDuration::default(),
             shutdown_timeout: GoDuration::from_secs(20),
             tests: Vec::new(),
@@ -99,9 +104,6 @@ fn component_default(name: &str) -> Node {
         .expect("a fresh map accepts any key");
     node
 }
-
-/// Redpanda Connect's top-level shared client config.
-const REDPANDA_BLOCK: &str = "redpanda";
 
 /// The prefix that turns linting off for a file, as in Benthos.
 const LINT_DISABLE: &str = "# BENTHOS LINT DISABLE";
@@ -141,19 +143,6 @@ impl Config {
             }
         }
         let (config, mut unknown) = from_node_parts::<Config>(&root);
-        // Redpanda Connect's shared client block: refused with its own
-        // message, also in files that disable linting, so that components
-        // relying on it never run without it unnoticed.
-        if let Some((key, _)) = root
-            .as_map()
-            .and_then(|map| map.iter().find(|(k, _)| k.as_str() == Some(REDPANDA_BLOCK)))
-        {
-            unknown.retain(|lint| lint.message != format!("field {REDPANDA_BLOCK} not recognised"));
-            lints.push(Lint::error(
-                key.mark,
-                "the top-level redpanda block is not supported yet; give seed_brokers (and tls, sasl) to each redpanda input and output",
-            ));
-        }
         let lint_disabled = text.starts_with(LINT_DISABLE);
         if lint_disabled {
             unknown.clear();
@@ -462,26 +451,6 @@ mod tests {
             &[],
             expect![[r#"
             (2,1) expected object value, got !!int
-        "#]],
-        );
-    }
-
-    #[test]
-    fn refuses_the_redpanda_block_with_its_line() {
-        let text =
-            "output:\n  redpanda:\n    topic: t\nredpanda:\n  seed_brokers: [ localhost:9092 ]\n";
-        check(
-            text,
-            &[],
-            expect![[r#"
-            (4,1) the top-level redpanda block is not supported yet; give seed_brokers (and tls, sasl) to each redpanda input and output
-        "#]],
-        );
-        check(
-            &format!("# BENTHOS LINT DISABLE\n{text}"),
-            &[],
-            expect![[r#"
-            (5,1) the top-level redpanda block is not supported yet; give seed_brokers (and tls, sasl) to each redpanda input and output
         "#]],
         );
     }

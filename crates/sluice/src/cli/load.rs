@@ -257,6 +257,15 @@ fn build_with(
         resources.insert(shared);
     }
     let mut lints = http_server_options(config, root).err().unwrap_or_default();
+    let mut warnings = Vec::new();
+    if let Some(block) = &config.redpanda {
+        lints.extend(sluice_components::add_redpanda_block(
+            block,
+            env,
+            &mut resources,
+            &mut warnings,
+        ));
+    }
     {
         let mut builder = Builder::new(env, &resources);
         let mut limits = Vec::new();
@@ -295,7 +304,7 @@ fn build_with(
         .stage_processor_list(&config.pipeline.processors)
         .map_err(|l| lints.extend(l));
     let output = builder.output(&config.output).map_err(|l| lints.extend(l));
-    let warnings = builder.take_warnings();
+    warnings.extend(builder.take_warnings());
     match (input, pipeline, output) {
         (Ok(input), Ok(pipeline), Ok(output)) if lints.is_empty() => Ok(BuiltStream {
             input,

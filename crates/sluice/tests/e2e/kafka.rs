@@ -668,3 +668,81 @@ output:
         "{text}"
     );
 }
+
+/// `redpanda` components without `seed_brokers` connect through the
+/// top-level `redpanda` block: the caller's record reaches the topic and a
+/// `redpanda` input reads it back; what the block does not support yet is
+/// a lint at its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redpanda_components_use_the_top_level_redpanda_block() {
+    for_each_kafka(|kafka| async move {
+        let topic = unique("block");
+        create_topic(&kafka.addr, &topic, 1).await;
+        let block = format!(
+            "redpanda:\n  seed_brokers: [ \"{}\" ]\n  client_id: sluice_block\n",
+            kafka.addr
+        );
+        let writer = Sluice::start(&format!(
+            r#"
+input:
+  http_server:
+    path: /post
+output:
+  broker:
+    pattern: fan_out
+    outputs:
+      - redpanda:
+          topic: "{topic}"
+      - sync_response: {{}}
+{block}"#
+        ));
+        let id = unique("id");
+        let (status, _) = post(&writer, "/post", "through the block", &id).await;
+        assert_eq!(status, 200, "{}", writer.logs());
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("read.txt");
+        let reader = Sluice::start(&format!(
+            r#"
+input:
+  redpanda:
+    topics: [ "{topic}" ]
+    start_offset: earliest
+output:
+  file:
+    path: "{out}"
+{block}"#,
+            out = out.display()
+        ));
+        let got = lines(&out, 1, Duration::from_secs(20)).await;
+        assert_eq!(got, ["through the block"], "{}", reader.logs());
+    })
+    .await;
+}
+
+#[test]
+fn the_redpanda_block_refuses_what_it_does_not_support_yet() {
+    let (_dir, path) = crate::support::write_config(
+        "output:\n  redpanda:\n    topic: t\nredpanda:\n  seed_brokers: [ localhost:9092 ]\n  logs_topic: logs\n  compression: zstd\n",
+    );
+    let config = path.to_str().unwrap();
+    let (code, _, stderr) = crate::support::run_cli(&["lint", config], "");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!(
+            "{config}(6,3) field logs_topic of the redpanda block is not supported yet"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{config}(7,3) field compression of the redpanda block configures redpanda_common outputs")),
+        "{stderr}"
+    );
+    let (_dir, path) = crate::support::write_config("output:\n  redpanda:\n    topic: t\n");
+    let (code, _, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("redpanda needs seed_brokers, or a top-level redpanda block with them"),
+        "{stderr}"
+    );
+}
