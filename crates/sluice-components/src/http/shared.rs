@@ -52,6 +52,10 @@ pub struct SharedHttpServer {
     readiness: Mutex<Vec<(String, ReadinessCheck)>>,
     // Prepended to the paths a stream registers (streams mode).
     prefix: String,
+    // Streams mode: with no stream at all, `/ready` answers 200 (as
+    // Benthos's streams API does), where a single stream that has not
+    // reported yet is still starting.
+    ready_without_streams: std::sync::atomic::AtomicBool,
 }
 
 /// The handlers a reload took off the server. Requests that reached them
@@ -105,6 +109,7 @@ impl SharedHttpServer {
             root_path: root_path.trim_end_matches('/').to_owned(),
             readiness: Mutex::new(Vec::new()),
             prefix: String::new(),
+            ready_without_streams: std::sync::atomic::AtomicBool::new(false),
         });
         server.register_fn("/ping", "Ping me.", |_, _| {
             async { ok_response("pong", "text/plain; charset=utf-8") }.boxed()
@@ -118,8 +123,14 @@ impl SharedHttpServer {
             "/ready",
             "Returns 200 when every input and output is connected, 503 otherwise.",
             move |_, _| {
-                let statuses = weak.upgrade().map(|s| s.statuses()).unwrap_or_default();
-                async move { readiness_response(&statuses) }.boxed()
+                let response = match weak.upgrade() {
+                    Some(server) if server.ready_for_lack_of_streams() => {
+                        ok_response("{\"statuses\":[]}\n", "application/json")
+                    }
+                    Some(server) => readiness_response(&server.statuses()),
+                    None => readiness_response(&[]),
+                };
+                async move { response }.boxed()
             },
         );
         let weak = Arc::downgrade(&server);
@@ -208,6 +219,7 @@ impl SharedHttpServer {
             root_path: self.root_path.clone(),
             readiness: Mutex::new(Vec::new()),
             prefix: prefix.trim_end_matches('/').to_owned(),
+            ready_without_streams: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -261,6 +273,22 @@ impl SharedHttpServer {
             .lock()
             .expect("readiness lock poisoned")
             .retain(|(name, _)| name != owner);
+    }
+
+    /// Makes `/ready` answer 200 while no stream runs at all (streams mode).
+    pub fn set_ready_without_streams(&self) {
+        self.ready_without_streams
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn ready_for_lack_of_streams(&self) -> bool {
+        self.ready_without_streams
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .readiness
+                .lock()
+                .expect("readiness lock poisoned")
+                .is_empty()
     }
 
     fn statuses(&self) -> Vec<ConnectionStatus> {

@@ -314,3 +314,24 @@ async fn each_stream_reports_metrics_under_its_own_name() {
     assert_eq!(received("foo"), "3");
     assert_eq!(received("bar"), "1");
 }
+
+/// With no stream at all, streams mode is ready (as Benthos's streams API
+/// is); once a stream runs, `/ready` reports its connections.
+#[tokio::test]
+async fn ready_with_no_streams_and_with_one() {
+    let sluice = Sluice::start_streams(&[], &[]);
+    let ready = client().get(sluice.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "{\"statuses\":[]}\n");
+
+    let (status, _) = send(
+        reqwest::Method::POST,
+        &sluice.url("/streams/foo"),
+        &echo_stream("foo", "/post"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body = get_json(&sluice.url("/ready")).await;
+    let statuses = body["statuses"].as_array().unwrap();
+    assert_eq!(statuses.len(), 2, "{body}");
+}

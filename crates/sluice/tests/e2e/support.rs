@@ -71,6 +71,7 @@ impl Sluice {
     pub(crate) fn start_streams(files: &[(&str, &str)], args: &[&str]) -> Sluice {
         let dir = tempfile::tempdir().expect("temp dir");
         let streams = dir.path().join("streams");
+        std::fs::create_dir_all(&streams).expect("create streams dir");
         for (name, yaml) in files {
             let path = streams.join(name);
             std::fs::create_dir_all(path.parent().unwrap()).expect("create dir");

@@ -169,6 +169,7 @@ async fn serve(
         }
     };
     let shared = SharedHttpServer::new(&observability.http.root_path, telemetry.served.clone());
+    shared.set_ready_without_streams();
     let host = StreamHost::new(
         env,
         telemetry.metrics.clone(),
