@@ -252,6 +252,9 @@ struct OAuth2 {
 pub(crate) struct HttpClient {
     client: reqwest::Client,
     url: Interpolation,
+    /// `url` already parsed, when it has no interpolation: parsing a URL
+    /// costs more than the rest of building a request.
+    static_url: Option<(String, reqwest::Url)>,
     verb: Method,
     headers: Vec<(String, Interpolation)>,
     /// Which of `headers` is `Content-Type` spelled exactly so.
@@ -416,9 +419,15 @@ impl HttpClient {
         }
         let metrics: &Metrics = builder.resources().metrics();
         let code = |n: &str| metrics.counter(&format!("http_request_code_{n}"), &[("label", "")]);
+        let static_url = url
+            .is_static()
+            .then(|| url.render::<[Message]>(&[], 0).ok())
+            .flatten()
+            .and_then(|text| reqwest::Url::parse(&text).ok().map(|parsed| (text, parsed)));
         Ok(HttpClient {
             client,
             url,
+            static_url,
             verb,
             headers,
             content_type,
@@ -605,11 +614,20 @@ impl HttpClient {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<(String, reqwest::RequestBuilder), RequestError> {
-        let url = self
-            .url
-            .render(refs, 0)
-            .map_err(|e| RequestError::Build(format!("url interpolation error: {e}")))?;
-        let mut req = self.client.request(self.verb.clone(), &url);
+        let (url, mut req) = match &self.static_url {
+            Some((text, parsed)) => (
+                text.clone(),
+                self.client.request(self.verb.clone(), parsed.clone()),
+            ),
+            None => {
+                let url = self
+                    .url
+                    .render(refs, 0)
+                    .map_err(|e| RequestError::Build(format!("url interpolation error: {e}")))?;
+                let req = self.client.request(self.verb.clone(), &url);
+                (url, req)
+            }
+        };
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
             let text = value.render(refs, 0).map_err(|e| {

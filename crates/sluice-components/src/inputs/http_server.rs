@@ -585,6 +585,29 @@ pub(crate) struct RequestSnapshot {
     pub(crate) websocket: bool,
 }
 
+/// An IP address as text. IPv4 is written by hand: `Display` goes through
+/// the formatting machinery, which costs more than the rest of a request's
+/// metadata put together.
+fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut out = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out
+}
+
 fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadata {
     let RequestSnapshot {
         parts: req,
@@ -610,7 +633,7 @@ fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadat
         );
         meta.insert(
             "http_server_remote_ip".to_owned(),
-            Value::from(info.remote.ip().to_string()),
+            Value::from(ip_text(info.remote.ip())),
         );
     }
     if let Some(tls) = &info.tls {
@@ -998,6 +1021,21 @@ fn random_boundary() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_text_writes_addresses_as_display_does() {
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.100.255",
+            "192.168.9.99",
+            "::1",
+            "fe80::1",
+        ] {
+            let ip: std::net::IpAddr = text.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
 
     #[test]
     fn canonicalises_header_keys_like_go() {
