@@ -10,6 +10,7 @@ pub(crate) mod documents;
 pub(crate) mod encoding;
 pub(crate) mod general;
 pub(crate) mod jwt;
+pub(crate) mod jwt_sign;
 pub(crate) mod numbers;
 pub(crate) mod strings;
 pub(crate) mod structured;
@@ -26,6 +27,7 @@ pub(crate) fn register(env: &mut Environment) {
     documents::register(env);
     changelog::register(env);
     jwt::register(env);
+    jwt_sign::register(env);
 }
 
 /// The text of a string or bytes value.
