@@ -12,6 +12,7 @@ pub(crate) mod general;
 pub(crate) mod jwt;
 pub(crate) mod jwt_sign;
 pub(crate) mod numbers;
+pub(crate) mod parquet;
 pub(crate) mod strings;
 pub(crate) mod structured;
 pub(crate) mod time;
@@ -28,6 +29,7 @@ pub(crate) fn register(env: &mut Environment) {
     changelog::register(env);
     jwt::register(env);
     jwt_sign::register(env);
+    parquet::register(env);
 }
 
 /// The text of a string or bytes value.
