@@ -629,6 +629,16 @@ mod tests {
     }
 
     #[test]
+    fn a_file_without_rows_is_an_empty_array() {
+        let file = write(
+            "message empty { required int64 id; }",
+            vec![col(Col::I64(vec![]))],
+            Compression::UNCOMPRESSED,
+        );
+        assert_eq!(parse(&file).as_deref(), Ok("[]"));
+    }
+
+    #[test]
     fn unsupported_columns_are_named() {
         let file = write(
             "message legacy { required int96 at; }",
