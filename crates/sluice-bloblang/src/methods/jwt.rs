@@ -6,8 +6,9 @@ use crate::env::{Environment, Kind, MethodImpl, ex, p};
 use crate::methods::{str_arg, text};
 use crate::value::Value;
 
+/// A JWT signing algorithm, named as in the token header's `alg` field.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Alg {
+pub(crate) enum Alg {
     Hs256,
     Hs384,
     Hs512,
@@ -20,7 +21,7 @@ enum Alg {
 }
 
 impl Alg {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Alg::Hs256 => "HS256",
             Alg::Hs384 => "HS384",
@@ -176,8 +177,8 @@ parse_fn!(parse_es256, Alg::Es256);
 parse_fn!(parse_es384, Alg::Es384);
 parse_fn!(parse_es512, Alg::Es512);
 
-const HMAC_SECRET: &str = "dont-tell-anyone";
-const RSA_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+pub(crate) const HMAC_SECRET: &str = "dont-tell-anyone";
+pub(crate) const RSA_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
 MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAs/ibN8r68pLMR6gRzg4S
 8v8l6Q7yi8qURjkEbcNeM1rkokC7xh0I4JVTwxYSVv/JIW8qJdyspl5NIfuAVi32
 WfKvSAs+NIs+DMsNPYw3yuQals4AX8hith1YDvYpr8SD44jxhz/DR9lYKZFGhXGB
@@ -186,16 +187,16 @@ Cy4P0et70hzZrsjjN41KFhKY0iUwlyU41yEiDHvHDDsTMBxAZosWjSREGfJL6Mfp
 XOInTHs/Gg6DZMkbxjQu6L06EdJ+Q/NwglJdAXM7Zo9rNELqRig6DdvG5JesdMsO
 +QIDAQAB
 -----END PUBLIC KEY-----";
-const ES256_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+pub(crate) const ES256_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEGtLqIBePHmIhQcf0JLgc+F/4W/oI
 dp0Gta53G35VerNDgUUXmp78J2kfh4qLdh0XtmOMI587tCaqjvDAXfs//w==
 -----END PUBLIC KEY-----";
-const ES384_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+pub(crate) const ES384_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
 MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAERoz74/B6SwmLhs8X7CWhnrWyRrB13AuU
 8OYeqy0qHRu9JWNw8NIavqpTmu6XPT4xcFanYjq8FbeuM11eq06C52mNmS4LLwzA
 2imlFEgn85bvJoC3bnkuq4mQjwt9VxdH
 -----END PUBLIC KEY-----";
-const ES512_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+pub(crate) const ES512_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
 MIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQAkHLdts9P56fFkyhpYQ31M/Stwt3w
 vpaxhlfudxnXgTO1IP4RQRgryRxZ19EUzhvWDcG3GQIckoNMY5PelsnCGnIBT2Xh
 9NQkjWF5K6xS4upFsbGSAwQ+GIyyk5IPJ2LHgOyMSCVh5gRZXV3CZLzXujx/umC9

@@ -10,7 +10,9 @@ pub(crate) mod documents;
 pub(crate) mod encoding;
 pub(crate) mod general;
 pub(crate) mod jwt;
+pub(crate) mod jwt_sign;
 pub(crate) mod numbers;
+pub(crate) mod parquet;
 pub(crate) mod strings;
 pub(crate) mod structured;
 pub(crate) mod time;
@@ -26,6 +28,8 @@ pub(crate) fn register(env: &mut Environment) {
     documents::register(env);
     changelog::register(env);
     jwt::register(env);
+    jwt_sign::register(env);
+    parquet::register(env);
 }
 
 /// The text of a string or bytes value.
