@@ -295,13 +295,36 @@ fn add_specs<B>(
         generator
             .definitions_mut()
             .insert(name.clone(), config.clone());
-        alternatives.push(component_node(generator, kind, spec, &name, &config));
+        let node = component_node(generator, kind, spec, &name, &config);
+        alternatives.push(legacy_component_node(spec.name, &node));
+        alternatives.push(node);
     }
     let description = format!("One {kind} component: exactly one of the component keys below.");
     generator.definitions_mut().insert(
         kind.as_str().to_owned(),
         serde_json::json!({ "description": description, "anyOf": alternatives }),
     );
+}
+
+/// The legacy form of a component node, `type: <name>` with the config
+/// under `<name>` (optional, all defaults when absent): the same properties
+/// as `node` plus `type`, which is what it requires instead.
+fn legacy_component_node(name: &str, node: &Value) -> Value {
+    let mut legacy = node.clone();
+    if let Some(object) = legacy.as_object_mut() {
+        if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+            properties.insert(
+                "type".into(),
+                serde_json::json!({
+                    "const": name,
+                    "description": "The component type (the older form of naming it)."
+                }),
+            );
+        }
+        object.insert("required".into(), serde_json::json!(["type"]));
+        object.insert("title".into(), format!("{name} (type: form)").into());
+    }
+    legacy
 }
 
 /// The schema of a node holding `spec`: its type key (whose config may be
@@ -461,20 +484,40 @@ mod tests {
             .iter()
             .filter_map(|a| a["title"].as_str())
             .collect();
-        assert_eq!(titles, ["nothing", "thing"]);
+        assert_eq!(
+            titles,
+            [
+                "nothing (type: form)",
+                "nothing",
+                "thing (type: form)",
+                "thing"
+            ]
+        );
+        let by_title = |title: &str| {
+            alternatives
+                .iter()
+                .find(|a| a["title"] == title)
+                .unwrap_or_else(|| panic!("no alternative {title}"))
+        };
         // A config with nothing required may be null (`nothing: ~`); one
         // with a required field may not.
         assert_eq!(
-            alternatives[0]["properties"]["nothing"],
+            by_title("nothing")["properties"]["nothing"],
             serde_json::json!({ "$ref": "#/definitions/input.nothing" })
         );
+        let thing = by_title("thing");
         assert_eq!(
-            alternatives[1]["properties"]["thing"],
+            thing["properties"]["thing"],
             serde_json::json!({ "$ref": "#/definitions/input.thing" })
         );
-        assert_eq!(alternatives[1]["required"], serde_json::json!(["thing"]));
-        assert_eq!(alternatives[1]["additionalProperties"], false);
-        assert!(alternatives[1]["properties"]["processors"].is_object());
+        assert_eq!(thing["required"], serde_json::json!(["thing"]));
+        assert_eq!(thing["additionalProperties"], false);
+        assert!(thing["properties"]["processors"].is_object());
+        // The older form names the type under `type` and needs nothing else.
+        let legacy = by_title("thing (type: form)");
+        assert_eq!(legacy["required"], serde_json::json!(["type"]));
+        assert_eq!(legacy["properties"]["type"]["const"], "thing");
+        assert_eq!(legacy["additionalProperties"], false);
         assert_eq!(
             schema["properties"]["input"]["default"],
             serde_json::json!({ "stdin": {} })

@@ -69,6 +69,28 @@ fn schema_accepts_the_examples_and_seed_configs() {
     assert!(checked >= 9, "only {checked} configs checked");
 }
 
+/// The older `type:` form of naming a component is accepted, as lint
+/// accepts it; a wrong type name or a stray key still is not.
+#[test]
+fn schema_accepts_the_type_form_of_components() {
+    let validator = validator(&schema_of(&["list", "--format", "jsonschema"]));
+    let legacy = "input:\n  type: http_server\n  http_server:\n    path: /x\npipeline:\n  processors:\n    - type: mapping\n      mapping: root = this\noutput:\n  type: drop\n";
+    assert_eq!(errors(&validator, legacy), Vec::<String>::new());
+    let (_dir, path) = write_config(legacy);
+    let (code, _, err) = run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    for wrong in [
+        "input:\n  type: http_sever\n",
+        "input:\n  type: http_server\n  http_server:\n    pth: /x\n",
+        "output:\n  type: drop\n  extra: 1\n",
+    ] {
+        assert!(
+            !errors(&validator, wrong).is_empty(),
+            "the schema accepts:\n{wrong}"
+        );
+    }
+}
+
 #[test]
 fn schema_and_lint_both_refuse_unknown_fields_and_types() {
     let validator = validator(&schema_of(&["list", "--format", "jsonschema"]));
