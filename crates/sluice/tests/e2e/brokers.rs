@@ -175,6 +175,7 @@ pub(crate) async fn produce(addr: &str, topic: &str, records: &[(Option<i32>, &s
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) partition: i32,
+    pub(crate) offset: i64,
     pub(crate) value: String,
     pub(crate) headers: HashMap<String, String>,
 }
@@ -231,6 +232,7 @@ pub(crate) fn consume_until(
                     .unwrap_or_default();
                 out.push(Record {
                     partition: m.partition(),
+                    offset: m.offset(),
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                     headers,
                 });
