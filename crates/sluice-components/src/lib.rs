@@ -343,13 +343,13 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_output(output(
         "kafka",
-        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers; all partitioners but least_backup; custom_topic_creation creates missing topics.",
+        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers; all five partitioners; custom_topic_creation creates missing topics.",
         outputs::kafka::build,
         schema_of::<outputs::kafka::KafkaConfig>,
     ));
     env.add_output(output(
         "kafka_franz",
-        "The franz-go flavoured Kafka output (only selected metadata becomes headers).",
+        "The franz-go flavoured Kafka output (only selected metadata becomes headers); murmur2_hash, round_robin, least_backup and manual partitioners.",
         outputs::kafka_franz::build,
         schema_of::<outputs::kafka_franz::FranzConfig>,
     ));
