@@ -375,13 +375,13 @@ fn register_kafka(env: &mut Environment) {
     };
     env.add_output(output(
         "kafka",
-        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers; all partitioners but least_backup; custom_topic_creation creates missing topics.",
+        "Writes records to Kafka and acknowledges once the broker did; metadata becomes headers; all five partitioners; custom_topic_creation creates missing topics.",
         outputs::kafka::build,
         schema_of::<outputs::kafka::KafkaConfig>,
     ));
     env.add_output(output(
         "kafka_franz",
-        "The franz-go flavoured Kafka output (only selected metadata becomes headers).",
+        "The franz-go flavoured Kafka output (only selected metadata becomes headers); murmur2_hash, round_robin, least_backup and manual partitioners.",
         outputs::kafka_franz::build,
         schema_of::<outputs::kafka_franz::FranzConfig>,
     ));
@@ -398,14 +398,14 @@ fn register_amqp(env: &mut Environment) {
     env.add_input(ComponentSpec {
         name: "amqp_0_9",
         status: Status::Beta,
-        summary: "Consumes an AMQP 0.9 queue with queue and binding declarations; acks delivered messages, nacks failed ones with requeue or dead-letters them by nack_reject_patterns (TLS only with default certificates).",
+        summary: "Consumes an AMQP 0.9 queue with queue and binding declarations; acks delivered messages, nacks failed ones with requeue or dead-letters them by nack_reject_patterns; amqps with trusted CAs, a client certificate or skip_cert_verify.",
         build: inputs::amqp_0_9::build,
         config_schema: schema_of::<inputs::amqp_0_9::AmqpInputConfig>,
     });
     env.add_output(ComponentSpec {
         name: "amqp_0_9",
         status: Status::Beta,
-        summary: "Publishes to an AMQP 0.9 exchange, acknowledged by publisher confirms; mandatory returns are errors (TLS only with default certificates, no timeout).",
+        summary: "Publishes to an AMQP 0.9 exchange, acknowledged by publisher confirms; mandatory returns are errors; amqps with trusted CAs, a client certificate or skip_cert_verify (no timeout).",
         build: outputs::amqp_0_9::build,
         config_schema: schema_of::<outputs::amqp_0_9::AmqpOutputConfig>,
     });

@@ -26,7 +26,7 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 
-use crate::amqp::{TlsConfig, connect, expand_urls, flatten_headers, tls_config};
+use crate::amqp::{AmqpTls, TlsConfig, connect, expand_urls, flatten_headers, tls_config};
 
 fn default_prefetch() -> u16 {
     10
@@ -60,7 +60,7 @@ pub(crate) struct AmqpInputConfig {
     /// How many unacknowledged bytes the broker may send ahead; only 0, no limit, is supported yet.
     #[serde(default)]
     prefetch_size: u32,
-    /// TLS settings: `amqps://` URLs with default certificates (other options are not supported yet).
+    /// TLS settings of `amqps://` URLs: trusted CAs, one client certificate, skip_cert_verify (encrypted keys and renegotiation are not supported yet).
     #[serde(default)]
     tls: TlsConfig,
 }
@@ -112,7 +112,7 @@ const ACK_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 struct AmqpInput {
     config: AmqpInputConfig,
     urls: Vec<String>,
-    tls: lapin::tcp::OwnedTLSConfig,
+    tls: AmqpTls,
     reject: Vec<Regex>,
     connected: Option<Connected>,
     /// Deliveries read whose ack or nack has not reached the broker yet.

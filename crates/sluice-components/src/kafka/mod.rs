@@ -3,6 +3,7 @@
 //! outputs, and the consumer behind their inputs. All run on librdkafka.
 
 pub(crate) mod consumer;
+pub(crate) mod partitions;
 pub(crate) mod producer;
 pub(crate) mod redpanda_block;
 

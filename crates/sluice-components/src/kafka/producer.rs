@@ -2,12 +2,13 @@
 //! outputs. A batch is acknowledged only once the broker acknowledged every
 //! record of it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::join_all;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -19,6 +20,7 @@ use sluice_core::component::output::{Output, OutputError};
 use sluice_core::message::{Batch, Message};
 
 use super::SaslContext;
+use super::partitions::{InFlight, Partitions, Spread};
 
 /// Which metadata keys become record headers.
 pub(crate) enum HeaderPolicy {
@@ -56,9 +58,10 @@ pub(crate) struct ProducerSettings {
     pub(crate) static_headers: Vec<(String, String)>,
     /// How long a connection check may take.
     pub(crate) connect_timeout: Duration,
-    /// `partitioner: round_robin`: librdkafka has no such partitioner, so
-    /// records without a manual partition get one explicitly.
-    pub(crate) round_robin: bool,
+    /// How records without a manual partition are spread: round_robin and
+    /// least_backup are not librdkafka partitioners, so the producer picks
+    /// those partitions itself.
+    pub(crate) spread: Spread,
     /// `custom_topic_creation`: topics missing when first written to are
     /// created with these settings.
     pub(crate) topic_creation: Option<TopicCreation>,
@@ -71,52 +74,12 @@ pub(crate) struct TopicCreation {
     pub(crate) replication_factor: i32,
 }
 
-/// Per-topic round-robin state: the topic's partition count (from
-/// metadata) and the next partition to use.
-#[derive(Default)]
-struct RoundRobin(Mutex<HashMap<String, (i32, u64)>>);
-
-impl RoundRobin {
-    /// The next partition of `topic`, or `None` when its count is unknown.
-    fn next(&self, topic: &str) -> Option<i32> {
-        let mut topics = self.0.lock().expect("round robin lock poisoned");
-        let (count, next) = topics.get_mut(topic)?;
-        let partition = (*next % u64::from(count.unsigned_abs())) as i32;
-        *next = next.wrapping_add(1);
-        Some(partition)
-    }
-
-    fn knows(&self, topic: &str) -> bool {
-        self.0
-            .lock()
-            .expect("round robin lock poisoned")
-            .contains_key(topic)
-    }
-
-    fn learn(&self, topic: &str, count: i32) {
-        let mut topics = self.0.lock().expect("round robin lock poisoned");
-        match topics.get_mut(topic) {
-            Some(entry) => entry.0 = count,
-            None => {
-                topics.insert(topic.to_owned(), (count, 0));
-            }
-        }
-    }
-
-    fn forget(&self, topic: &str) {
-        self.0
-            .lock()
-            .expect("round robin lock poisoned")
-            .remove(topic);
-    }
-}
-
 /// A producer output; connects lazily and reports broker reachability.
 pub(crate) struct KafkaProducer {
     settings: ProducerSettings,
     producer: Mutex<Option<FutureProducer<SaslContext>>>,
     connected: AtomicBool,
-    round_robin: RoundRobin,
+    partitions: Partitions,
     /// Topics known to exist (only with `topic_creation`).
     existing_topics: Mutex<HashSet<String>>,
     admin: Mutex<Option<Arc<AdminClient<SaslContext>>>>,
@@ -128,7 +91,7 @@ impl KafkaProducer {
             settings,
             producer: Mutex::new(None),
             connected: AtomicBool::new(false),
-            round_robin: RoundRobin::default(),
+            partitions: Partitions::default(),
             existing_topics: Mutex::new(HashSet::new()),
             admin: Mutex::new(None),
         }
@@ -229,7 +192,7 @@ impl KafkaProducer {
     /// go to the partition librdkafka picks.
     async fn learn_partitions(&self, producer: &FutureProducer<SaslContext>, topics: &[&str]) {
         for topic in topics {
-            if self.round_robin.knows(topic) {
+            if self.partitions.knows(topic) {
                 continue;
             }
             let client = producer.clone();
@@ -251,7 +214,7 @@ impl KafkaProducer {
             .ok()
             .flatten();
             match found.and_then(|n| i32::try_from(n).ok()).filter(|n| *n > 0) {
-                Some(count) => self.round_robin.learn(topic, count),
+                Some(count) => self.partitions.learn(topic, count),
                 None => {
                     tracing::debug!(topic = %topic, "Partition count unknown, the client picks partitions.")
                 }
@@ -395,7 +358,9 @@ impl Output for KafkaProducer {
             self.create_missing_topics(&producer, creation, &topics)
                 .await?;
         }
-        if self.settings.round_robin {
+        // Records counted in flight on the partition least_backup picked.
+        let mut in_flight: Vec<Option<InFlight>> = Vec::new();
+        if self.settings.spread != Spread::Client {
             let mut topics: Vec<&str> = all_parts
                 .iter()
                 .filter(|p| p.partition.is_none())
@@ -403,12 +368,26 @@ impl Output for KafkaProducer {
                 .collect();
             topics.dedup();
             self.learn_partitions(&producer, &topics).await;
-            for parts in all_parts.iter_mut().filter(|p| p.partition.is_none()) {
-                parts.partition = self.round_robin.next(&parts.topic);
+            for parts in all_parts.iter_mut() {
+                let mut guard = None;
+                if parts.partition.is_none() {
+                    parts.partition = match self.settings.spread {
+                        Spread::RoundRobin => self.partitions.round_robin(&parts.topic),
+                        _ => self.partitions.least_backed_up(&parts.topic).map(
+                            |(partition, counted)| {
+                                guard = Some(counted);
+                                partition
+                            },
+                        ),
+                    };
+                }
+                in_flight.push(guard);
             }
         }
+        let mut in_flight = in_flight.into_iter();
         let mut deliveries = Vec::with_capacity(batch.len());
         for (index, parts) in all_parts.iter().enumerate() {
+            let mut counted = in_flight.next().flatten();
             let payload = batch[index].bytes();
             loop {
                 let mut headers = OwnedHeaders::new_with_capacity(parts.headers.len());
@@ -432,7 +411,7 @@ impl Output for KafkaProducer {
                 }
                 match producer.send_result(record) {
                     Ok(delivery) => {
-                        deliveries.push(delivery);
+                        deliveries.push((delivery, counted.take()));
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -445,16 +424,28 @@ impl Output for KafkaProducer {
                             KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition)
                         ) {
                             // The topic was recreated smaller: ask again.
-                            self.round_robin.forget(&parts.topic);
+                            self.partitions.forget(&parts.topic);
                         }
                         return Err(self.failed(err.to_string()));
                     }
                 }
             }
         }
+        // Awaited together, so each record stops counting as in flight as
+        // soon as its own delivery report arrives.
+        let reports = join_all(
+            deliveries
+                .into_iter()
+                .map(|(delivery, counted)| async move {
+                    let report = delivery.await;
+                    drop(counted);
+                    report
+                }),
+        )
+        .await;
         let mut first_error = None;
-        for delivery in deliveries {
-            match delivery.await {
+        for report in reports {
+            match report {
                 Ok(Ok(_)) => {}
                 Ok(Err((err, _))) => {
                     first_error.get_or_insert_with(|| err.to_string());

@@ -18,7 +18,7 @@ use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::message::Batch;
 use tokio::sync::Mutex;
 
-use crate::amqp::{TlsConfig, connect, expand_urls, tls_config};
+use crate::amqp::{AmqpTls, TlsConfig, connect, expand_urls, tls_config};
 
 fn default_content_type() -> String {
     "application/octet-stream".to_owned()
@@ -101,7 +101,7 @@ pub(crate) struct AmqpOutputConfig {
     #[serde(default)]
     #[schemars(with = "sluice_core::config::GoDuration")]
     timeout: String,
-    /// TLS settings: `amqps://` URLs with default certificates (other options are not supported yet).
+    /// TLS settings of `amqps://` URLs: trusted CAs, one client certificate, skip_cert_verify (encrypted keys and renegotiation are not supported yet).
     #[serde(default)]
     tls: TlsConfig,
 }
@@ -158,7 +158,7 @@ struct Connected {
 
 struct AmqpOutput {
     urls: Vec<String>,
-    tls: lapin::tcp::OwnedTLSConfig,
+    tls: AmqpTls,
     exchange: Interpolation,
     key: Interpolation,
     declare: ExchangeDeclareConfig,

@@ -12,6 +12,7 @@ use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
 
+use crate::kafka::partitions::Spread;
 use crate::kafka::producer::{
     HeaderPolicy, KafkaProducer, ProducerSettings, TopicCreation as NewTopics,
 };
@@ -63,7 +64,7 @@ pub(crate) struct KafkaConfig {
     #[serde(default)]
     #[schemars(with = "sluice_core::config::json_schema::InterpolatedString")]
     key: String,
-    /// How messages are spread over partitions: fnv1a_hash, murmur2_hash, random or manual (round_robin is not supported yet).
+    /// How messages are spread over partitions: fnv1a_hash, murmur2_hash, random, round_robin or manual.
     #[serde(default = "default_partitioner")]
     partitioner: String,
     /// The partition of each message with the manual partitioner; supports interpolation.
@@ -262,7 +263,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
             client.set("partitioner", "random");
         }
         // Partitions are assigned by the producer itself (see
-        // `ProducerSettings::round_robin`).
+        // `ProducerSettings::spread`).
         "round_robin" | "manual" => {}
         other => lints.push(Lint::error(
             mark,
@@ -331,7 +332,11 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
         headers: HeaderPolicy::AllExcept(config.metadata.exclude_prefixes),
         static_headers: config.static_headers.into_iter().collect(),
         connect_timeout: config.timeout.0,
-        round_robin: config.partitioner == "round_robin",
+        spread: if config.partitioner == "round_robin" {
+            Spread::RoundRobin
+        } else {
+            Spread::Client
+        },
         topic_creation: config.custom_topic_creation.enabled.then_some(NewTopics {
             partitions: config.custom_topic_creation.partitions,
             replication_factor: config.custom_topic_creation.replication_factor,

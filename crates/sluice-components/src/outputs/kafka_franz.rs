@@ -13,6 +13,7 @@ use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
 
+use crate::kafka::partitions::Spread;
 use crate::kafka::producer::{HeaderPolicy, KafkaProducer, ProducerSettings};
 use crate::kafka::{Connection, SaslConfig, TlsConfig, parse_bytes};
 
@@ -43,7 +44,7 @@ pub(crate) struct FranzConfig {
     #[serde(default)]
     #[schemars(with = "Option<sluice_core::config::json_schema::InterpolatedString>")]
     partition: Option<String>,
-    /// How records are spread over partitions: murmur2_hash or manual (round_robin and least_backup are not supported yet).
+    /// How records are spread over partitions: murmur2_hash, round_robin, least_backup (the partition with the fewest records awaiting the broker's acknowledgement) or manual.
     #[serde(default)]
     partitioner: Option<String>,
     /// The client id sent to brokers.
@@ -217,7 +218,9 @@ fn build_named(
         None | Some("murmur2_hash") => {
             client.set("partitioner", "murmur2_random");
         }
-        Some("round_robin" | "manual") => {}
+        // The producer picks these partitions itself (see
+        // `ProducerSettings::spread`).
+        Some("round_robin" | "least_backup" | "manual") => {}
         Some(other) => lints.push(Lint::error(
             mark,
             format!("{type_name} partitioner '{other}' is not supported yet"),
@@ -276,7 +279,11 @@ fn build_named(
         },
         static_headers: Vec::new(),
         connect_timeout: config.timeout.0,
-        round_robin: config.partitioner.as_deref() == Some("round_robin"),
+        spread: match config.partitioner.as_deref() {
+            Some("round_robin") => Spread::RoundRobin,
+            Some("least_backup") => Spread::LeastBackup,
+            _ => Spread::Client,
+        },
         topic_creation: None,
     };
     Ok(BuiltOutput {

@@ -10,7 +10,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 
-use crate::brokers::{amqp_channel, amqp_publish, amqp_url, header_text, unique};
+use crate::brokers::{DedicatedBroker, amqp_channel, amqp_publish, amqp_url, header_text, unique};
 use crate::support::Sluice;
 
 async fn declare_exchange(channel: &Channel, name: &str, kind: ExchangeKind) {
@@ -393,4 +393,135 @@ output:
         trusted.logs()
     );
     proxy.abort();
+}
+
+/// One `amqp_0_9` input → output flow over `amqps://` with the given `tls`
+/// block (YAML lines at the component's indentation), on fresh queues of
+/// `broker`. Returns sluice and what reached the output queue.
+async fn flow_over_tls(
+    broker: &DedicatedBroker,
+    tls_port: u16,
+    tls: &str,
+    wait: Duration,
+) -> (Sluice, Option<Vec<u8>>) {
+    let (_conn, channel) = amqp_channel(&broker.addr).await;
+    let (queue, out_queue) = (unique("tls-in"), unique("tls-out"));
+    declare_queue(&channel, &queue, FieldTable::default()).await;
+    declare_queue(&channel, &out_queue, FieldTable::default()).await;
+    let url = format!("amqps://guest:guest@127.0.0.1:{tls_port}/");
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  amqp_0_9:
+    urls: [ "{url}" ]
+    queue: "{queue}"
+{tls}
+pipeline:
+  processors:
+    - mapping: root = content().uppercase()
+output:
+  amqp_0_9:
+    urls: [ "{url}" ]
+    exchange: ""
+    key: "{out_queue}"
+{tls}
+"#
+    ));
+    amqp_publish(&channel, "", &queue, b"hello", &[]).await;
+    let got = get_one(&channel, &out_queue, wait).await;
+    (sluice, got.map(|(body, _)| body))
+}
+
+/// The connection errors sluice logged.
+fn connect_errors(sluice: &Sluice) -> String {
+    assert!(
+        tokio::task::block_in_place(
+            || sluice.wait_for_log("Failed to connect", Duration::from_secs(20))
+        ),
+        "{}",
+        sluice.logs()
+    );
+    sluice
+        .logs()
+        .lines()
+        .filter(|l| l.contains("Failed to connect"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// RabbitMQ's own TLS listener (a node of its own, with a server certificate
+/// from a test CA and client certificates required): the server is
+/// rejected unless its CA is trusted or verification is skipped, and the
+/// client certificate is presented in both modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_tls_listener_checks_the_server_and_takes_a_client_certificate() {
+    let certs = crate::upstream::Certs::generate();
+    let (port, tls_port) = (5674, 5675);
+    let broker = tokio::task::block_in_place(|| {
+        DedicatedBroker::rabbitmq_tls(
+            port,
+            tls_port,
+            &certs.cert_file,
+            &certs.key_file,
+            Some(&certs.ca_file),
+        )
+    });
+    let client_cert = format!(
+        "      client_certs:\n        - cert_file: \"{}\"\n          key_file: \"{}\"",
+        certs.client_cert_file.display(),
+        certs.client_key_file.display()
+    );
+    let ca = format!("      root_cas_file: \"{}\"", certs.ca_file.display());
+
+    // The server's certificate comes from a CA nobody trusts.
+    let (untrusted, got) = flow_over_tls(
+        &broker,
+        tls_port,
+        &format!("    tls:\n      enabled: true\n{client_cert}"),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(got, None);
+    let errors = connect_errors(&untrusted);
+    assert!(
+        errors.contains("invalid peer certificate: UnknownIssuer"),
+        "{errors}"
+    );
+    drop(untrusted);
+
+    // No client certificate: RabbitMQ ends the handshake.
+    let (anonymous, got) = flow_over_tls(
+        &broker,
+        tls_port,
+        &format!("    tls:\n      enabled: true\n{ca}"),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(got, None);
+    let errors = connect_errors(&anonymous);
+    assert!(errors.contains("CertificateRequired"), "{errors}");
+    drop(anonymous);
+
+    for (what, tls) in [
+        ("root_cas_file", ca.clone()),
+        (
+            "skip_cert_verify",
+            "      skip_cert_verify: true".to_owned(),
+        ),
+    ] {
+        let (sluice, got) = flow_over_tls(
+            &broker,
+            tls_port,
+            &format!("    tls:\n      enabled: true\n{tls}\n{client_cert}"),
+            Duration::from_secs(20),
+        )
+        .await;
+        assert_eq!(
+            got.as_deref(),
+            Some(&b"HELLO"[..]),
+            "{what}: {}",
+            sluice.logs()
+        );
+    }
+    drop(broker);
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -175,6 +176,7 @@ pub(crate) async fn produce(addr: &str, topic: &str, records: &[(Option<i32>, &s
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) partition: i32,
+    pub(crate) offset: i64,
     pub(crate) value: String,
     pub(crate) headers: HashMap<String, String>,
 }
@@ -231,6 +233,7 @@ pub(crate) fn consume_until(
                     .unwrap_or_default();
                 out.push(Record {
                     partition: m.partition(),
+                    offset: m.offset(),
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                     headers,
                 });
@@ -354,6 +357,28 @@ impl DedicatedBroker {
             vec![("SLUICE_RABBITMQ_PORT", port.to_string())],
             ("SLUICE_RABBITMQ_KEEP_DATA", "1"),
         )
+    }
+
+    /// RabbitMQ on `port` with an extra AMQP-over-TLS listener on
+    /// `tls_port` serving `cert`/`key`; with `client_ca`, clients must
+    /// present a certificate signed by it. The files must outlive the broker.
+    pub(crate) fn rabbitmq_tls(
+        port: u16,
+        tls_port: u16,
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+    ) -> DedicatedBroker {
+        let mut env = vec![
+            ("SLUICE_RABBITMQ_PORT", port.to_string()),
+            ("SLUICE_RABBITMQ_TLS_PORT", tls_port.to_string()),
+            ("SLUICE_RABBITMQ_TLS_CERT", cert.display().to_string()),
+            ("SLUICE_RABBITMQ_TLS_KEY", key.display().to_string()),
+        ];
+        if let Some(ca) = client_ca {
+            env.push(("SLUICE_RABBITMQ_TLS_CA", ca.display().to_string()));
+        }
+        Self::start_new("rabbitmq.sh", env, ("SLUICE_RABBITMQ_KEEP_DATA", "0"))
     }
 
     fn start_new(

@@ -123,10 +123,13 @@ pub(crate) struct Upstream {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// A CA and a server certificate for `localhost` and `127.0.0.1` signed by
-/// it, written as PEM files.
+/// A CA, a server certificate for `localhost` and `127.0.0.1` and a client
+/// certificate, both signed by the CA, written as PEM files.
 pub(crate) struct Certs {
     _dir: tempfile::TempDir,
+    /// The client certificate and its key, for `tls.client_certs`.
+    pub(crate) client_cert_file: PathBuf,
+    pub(crate) client_key_file: PathBuf,
     /// The CA certificate, for `tls.root_cas_file`.
     pub(crate) ca_file: PathBuf,
     /// The server certificate and its key, for a server's `cert_file`/`key_file`.
@@ -157,8 +160,23 @@ impl Certs {
         std::fs::write(&cert_file, cert.pem()).expect("write server certificate");
         let key_file = dir.path().join("server-key.pem");
         std::fs::write(&key_file, key.serialize_pem()).expect("write server key");
+        let client_key = KeyPair::generate().expect("client key");
+        let mut client_params =
+            CertificateParams::new(Vec::<String>::new()).expect("client params");
+        client_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sluice test client");
+        let client = client_params
+            .signed_by(&client_key, &ca, &ca_key)
+            .expect("client cert");
+        let client_cert_file = dir.path().join("client.pem");
+        std::fs::write(&client_cert_file, client.pem()).expect("write client certificate");
+        let client_key_file = dir.path().join("client-key.pem");
+        std::fs::write(&client_key_file, client_key.serialize_pem()).expect("write client key");
         Certs {
             _dir: dir,
+            client_cert_file,
+            client_key_file,
             ca_file,
             cert_file,
             key_file,
