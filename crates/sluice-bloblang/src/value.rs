@@ -546,10 +546,27 @@ fn string_run(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len() - i)
 }
 
+/// Eight bytes of `bytes` from `at` as a word; past the end it is padded with a byte that no
+/// test flags, so short strings and tails are scanned a word at a time too.
+#[inline(always)]
+fn load_word(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().expect("eight bytes")),
+        None => {
+            let mut buf = [b'a'; 8];
+            for (d, s) in buf.iter_mut().zip(&bytes[at..]) {
+                *d = *s;
+            }
+            u64::from_le_bytes(buf)
+        }
+    }
+}
+
 /// The position of the next byte from `from` on that the string writer must inspect.
+#[inline(always)]
 fn next_escape(bytes: &[u8], mut from: usize, table: &[bool; 256], html: bool) -> Option<usize> {
-    while from + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("eight bytes"));
+    while from < bytes.len() {
+        let word = load_word(bytes, from);
         // Non-ASCII bytes are flagged too: U+2028 and U+2029 start with one.
         let mut hits = bytes_below(word, 0x20)
             | bytes_equal(word, b'"')
@@ -563,15 +580,12 @@ fn next_escape(bytes: &[u8], mut from: usize, table: &[bool; 256], html: bool) -
             continue;
         }
         let at = from + (hits.trailing_zeros() / 8) as usize;
-        if table[bytes[at] as usize] {
+        if table[*bytes.get(at)? as usize] {
             return Some(at);
         }
         from = at + 1;
     }
-    bytes[from..]
-        .iter()
-        .position(|&b| table[b as usize])
-        .map(|p| from + p)
+    None
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -603,17 +617,32 @@ const fn escape_table(html: bool) -> [bool; 256] {
 pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
     let table = if escape_html { &ESCAPE_HTML } else { &ESCAPE };
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    match next_escape(bytes, 0, table, escape_html) {
+        None => {
+            // Most strings need no escape: one reservation, one copy.
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+        }
+        Some(first) => write_escaped(out, bytes, first, table, escape_html),
+    }
+}
+
+/// The rest of [`write_json_string`] once a byte that may need an escape is found.
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], first: usize, table: &[bool; 256], html: bool) {
+    out.reserve(bytes.len() + 8);
     out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while let Some(at) = next_escape(bytes, i, table, escape_html) {
-        i = at;
+    let mut next = Some(first);
+    while let Some(at) = next {
+        let mut i = at;
         let b = bytes[i];
         if b == 0xE2
             && !(bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)))
         {
-            i += 1;
+            next = next_escape(bytes, i + 1, table, html);
             continue;
         }
         out.extend_from_slice(&bytes[start..i]);
@@ -639,6 +668,7 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
         }
         i += 1;
         start = i;
+        next = next_escape(bytes, i, table, html);
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
