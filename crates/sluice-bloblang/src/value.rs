@@ -119,12 +119,7 @@ pub(crate) fn parse_number_text(text: &str) -> Option<Num> {
 impl Value {
     /// Parses one JSON document. Numbers keep their text while untouched.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Value, String> {
-        let mut parser = JsonParser {
-            src: bytes,
-            // Validating the whole document once is cheaper than validating each string.
-            text: std::str::from_utf8(bytes).ok(),
-            pos: 0,
-        };
+        let mut parser = JsonParser::new(bytes);
         parser.skip_ws();
         if parser.pos >= bytes.len() {
             return Err("unexpected end of JSON input".to_owned());
@@ -235,15 +230,24 @@ fn go_char(b: u8) -> String {
     }
 }
 
-struct JsonParser<'a> {
-    src: &'a [u8],
+pub(crate) struct JsonParser<'a> {
+    pub(crate) src: &'a [u8],
     /// The document as text when it is valid UTF-8; strings are then sliced from it.
-    text: Option<&'a str>,
-    pos: usize,
+    pub(crate) text: Option<&'a str>,
+    pub(crate) pos: usize,
 }
 
-impl JsonParser<'_> {
-    fn skip_ws(&mut self) {
+impl<'a> JsonParser<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        JsonParser {
+            src: bytes,
+            // Validating the whole document once is cheaper than validating each string.
+            text: std::str::from_utf8(bytes).ok(),
+            pos: 0,
+        }
+    }
+
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(&c) = self.src.get(self.pos) {
             if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
                 self.pos += 1;
@@ -253,14 +257,14 @@ impl JsonParser<'_> {
         }
     }
 
-    fn err_here(&self, ctx: &str) -> String {
+    pub(crate) fn err_here(&self, ctx: &str) -> String {
         match self.src.get(self.pos) {
             None => "unexpected end of JSON input".to_owned(),
             Some(&c) => format!("invalid character '{}' {ctx}", go_char(c)),
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, String> {
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Value, String> {
         if depth > 10_000 {
             return Err("exceeded max depth".to_owned());
         }
@@ -342,6 +346,21 @@ impl JsonParser<'_> {
 
     fn number(&mut self) -> Result<Value, String> {
         let start = self.pos;
+        let (digits_start, is_int) = self.number_span()?;
+        let raw = &self.src[start..self.pos];
+        if is_int
+            && raw != b"-0"
+            && let Some(i) =
+                int_from_digits(&self.src[digits_start..self.pos], digits_start > start)
+        {
+            return Ok(Value::Int(i));
+        }
+        let text = std::str::from_utf8(raw).expect("number text is ASCII");
+        Ok(Value::Number(text.into()))
+    }
+
+    /// Moves past a number: where its digits start and whether it is written as an integer.
+    pub(crate) fn number_span(&mut self) -> Result<(usize, bool), String> {
         let mut is_int = true;
         if self.src.get(self.pos) == Some(&b'-') {
             self.pos += 1;
@@ -379,19 +398,10 @@ impl JsonParser<'_> {
                 self.pos += 1;
             }
         }
-        let raw = &self.src[start..self.pos];
-        if is_int
-            && raw != b"-0"
-            && let Some(i) =
-                int_from_digits(&self.src[digits_start..self.pos], digits_start > start)
-        {
-            return Ok(Value::Int(i));
-        }
-        let text = std::str::from_utf8(raw).expect("number text is ASCII");
-        Ok(Value::Number(text.into()))
+        Ok((digits_start, is_int))
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    pub(crate) fn string(&mut self) -> Result<String, String> {
         // Opening quote.
         self.pos += 1;
         let start = self.pos;
@@ -470,7 +480,7 @@ impl JsonParser<'_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, String> {
+    pub(crate) fn hex4(&mut self) -> Result<u32, String> {
         let mut v = 0u32;
         for _ in 0..4 {
             let c = self.src.get(self.pos).copied();
@@ -530,7 +540,7 @@ fn bytes_below(word: u64, n: u8) -> u64 {
 }
 
 /// The length of the leading run of `bytes` that a JSON string may hold verbatim.
-fn string_run(bytes: &[u8]) -> usize {
+pub(crate) fn string_run(bytes: &[u8]) -> usize {
     let mut i = 0;
     for chunk in bytes.chunks_exact(8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("chunk of eight"));
