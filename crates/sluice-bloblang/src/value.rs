@@ -560,16 +560,26 @@ pub(crate) fn string_run(bytes: &[u8]) -> usize {
 /// test flags, so short strings and tails are scanned a word at a time too.
 #[inline(always)]
 fn load_word(bytes: &[u8], at: usize) -> u64 {
-    match bytes.get(at..at + 8) {
-        Some(w) => u64::from_le_bytes(w.try_into().expect("eight bytes")),
-        None => {
-            let mut buf = [b'a'; 8];
-            for (d, s) in buf.iter_mut().zip(&bytes[at..]) {
-                *d = *s;
-            }
-            u64::from_le_bytes(buf)
-        }
+    const PAD: u64 = LO * b'a' as u64;
+    if let Some(w) = bytes.get(at..at + 8) {
+        return u64::from_le_bytes(w.try_into().expect("eight bytes"));
     }
+    let n = bytes.len() - at;
+    // n is 1 to 7. Read the tail with loads that stay inside the slice (overlapping ones
+    // repeat the same bytes at the same places) rather than copying it byte by byte.
+    let tail = if bytes.len() >= 8 {
+        let last = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().expect("eight bytes"));
+        last >> (8 * (8 - n))
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
+        let hi = u32::from_le_bytes(bytes[at + n - 4..at + n].try_into().expect("four bytes"));
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else {
+        u64::from(bytes[at])
+            | (u64::from(bytes[at + n / 2]) << (8 * (n / 2)))
+            | (u64::from(bytes[at + n - 1]) << (8 * (n - 1)))
+    };
+    tail | (PAD << (8 * n))
 }
 
 /// The position of the next byte from `from` on that the string writer must inspect.
