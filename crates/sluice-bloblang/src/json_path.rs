@@ -274,6 +274,51 @@ mod tests {
         })
     }
 
+    /// A mapping that reads one path (scanned) answers as one that also reads another (parsed),
+    /// errors included.
+    #[test]
+    fn mappings_reading_one_path_answer_as_before() {
+        use crate::{Mapping, MessageRef as _, Root, SimpleMessage};
+        let run = |src: &str, body: &[u8]| {
+            let m = Mapping::parse(src).expect("mapping parses");
+            let msg = [SimpleMessage::new(body)];
+            let out = m.exec(&msg[..], 0).map(|o| match o.root {
+                Root::Value(v) => v.to_message_bytes(),
+                _ => b"<none>".to_vec(),
+            });
+            (out.map_err(|e| e.to_string()), msg[0].is_parsed())
+        };
+        for body in [
+            &br#"{"location":"Berlin","n":1.50}"#[..],
+            br#"{"n":1.50}"#,
+            br#"{"location":{"a":[1,2]}}"#,
+            br#"{"location":"Berlin""#,
+            b"",
+            b"not json",
+            b"{\"location\":\"\xffx\"}",
+        ] {
+            for (one, two) in [
+                (
+                    r#"root = {"city": json("location"), "t": 22}"#,
+                    r#"root = {"city": json("location"), "t": 22, "x": json("n")}.without("x")"#,
+                ),
+                (
+                    "root.city = this.location",
+                    "root.city = this.location\nroot.x = this.n\nroot = root.without(\"x\")",
+                ),
+            ] {
+                let (scanned, parsed_one) = run(one, body);
+                let (parsed, parsed_two) = run(two, body);
+                assert_eq!(scanned, parsed, "{one} on {body:?}");
+                // Only the mapping with two reads parsed the message, unless the scan had to
+                // leave it to the parser.
+                let scannable = scanned.is_ok() && std::str::from_utf8(body).is_ok();
+                assert!(!(parsed_one && scannable), "{one} on {body:?}");
+                assert!(parsed_two || parsed.is_err());
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn agrees_with_parsing_valid_documents(doc in json_text(), path in "([a-c1](\\.[a-c1]){0,2})?") {
