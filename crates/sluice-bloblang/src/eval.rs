@@ -55,6 +55,9 @@ pub(crate) struct Cx<'m> {
     pub(crate) vars: HashMap<String, Value>,
     pub(crate) named: Vec<(String, Value)>,
     pub(crate) maps: &'m Maps,
+    /// The mapping reads the message as structured data at one place only: that place may read
+    /// its path straight from the bytes instead of parsing the whole message.
+    pub(crate) direct_reads: bool,
 }
 
 pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
@@ -77,6 +80,19 @@ impl<'m> Cx<'m> {
                 )),
             },
         }
+    }
+
+    /// The value at `path` of the message read without parsing the rest of it, when that is
+    /// allowed and the message is not parsed already; `None` to read it the usual way.
+    pub(crate) fn read_msg_path(&self, path: &[String]) -> Option<Option<Value>> {
+        if !self.direct_reads {
+            return None;
+        }
+        let msg = self.msg();
+        if msg.is_parsed() {
+            return None;
+        }
+        crate::json_path::read_path(msg.content(), path)
     }
 
     pub(crate) fn out_meta(&self) -> &Metadata {
@@ -264,6 +280,11 @@ impl Expr {
             Expr::Lit(v) => Ok(Cow::Borrowed(v)),
             Expr::This | Expr::NamedThis(_) => cx.this_value(this),
             Expr::Get(base, path, _) if matches!(**base, Expr::This | Expr::NamedThis(_)) => {
+                if matches!(this, This::Msg)
+                    && let Some(found) = cx.read_msg_path(path)
+                {
+                    return Ok(Cow::Owned(found.unwrap_or(Value::Null)));
+                }
                 match cx.this_value(this)? {
                     Cow::Borrowed(v) => Ok(match get_path_ref(v, path) {
                         Some(found) => Cow::Borrowed(found),
@@ -301,6 +322,11 @@ impl Expr {
             Expr::Meta(Some(k)) => Ok(cx.out_meta().get(k).cloned().unwrap_or(Value::Null)),
             Expr::Get(base, path, _) => match &**base {
                 Expr::This | Expr::NamedThis(_) => {
+                    if matches!(this, This::Msg)
+                        && let Some(found) = cx.read_msg_path(path)
+                    {
+                        return Ok(found.unwrap_or(Value::Null));
+                    }
                     let v = cx.this_value(this)?;
                     Ok(get_path(&v, path).unwrap_or(Value::Null))
                 }
@@ -580,6 +606,54 @@ impl Expr {
         }
     }
 
+    /// How many places of the expression may read the message as structured data; functions
+    /// and methods not known to leave it alone count as one each.
+    pub(crate) fn message_reads(&self) -> usize {
+        match self {
+            Expr::Lit(_) | Expr::Root | Expr::Var(_) | Expr::Meta(_) | Expr::Named(_) => 0,
+            Expr::This | Expr::NamedThis(_) => 1,
+            Expr::Get(b, _, _) | Expr::Not(b) => b.message_reads(),
+            Expr::Fn(c) | Expr::Method(c) => {
+                usize::from(!NOT_READING_THIS.contains(&c.spec.name))
+                    + c.target.as_ref().map_or(0, Expr::message_reads)
+                    + c.args.iter().map(Expr::message_reads).sum::<usize>()
+            }
+            Expr::Context(a, b) | Expr::Bin(_, a, b) => a.message_reads() + b.message_reads(),
+            Expr::Array(items) => items.iter().map(Expr::message_reads).sum(),
+            Expr::Object(entries) => entries
+                .iter()
+                .map(|(k, v)| {
+                    v.message_reads()
+                        + match k {
+                            Key::Dyn(e) => e.message_reads(),
+                            Key::Static(_) => 0,
+                        }
+                })
+                .sum(),
+            Expr::If(branches, o) => {
+                branches
+                    .iter()
+                    .map(|(a, b)| a.message_reads() + b.message_reads())
+                    .sum::<usize>()
+                    + o.as_ref().map_or(0, |e| e.message_reads())
+            }
+            Expr::Match(s, cases) => {
+                s.as_ref().map_or(1, |e| e.message_reads())
+                    + cases
+                        .iter()
+                        .map(|(p, e)| {
+                            e.message_reads()
+                                + match p {
+                                    Pattern::Expr(x) => x.message_reads(),
+                                    Pattern::Wild | Pattern::Lit(_) => 0,
+                                }
+                        })
+                        .sum::<usize>()
+            }
+            Expr::Lambda(name, b, _) => usize::from(name.is_some()) + b.message_reads(),
+        }
+    }
+
     pub(crate) fn reads_this(&self) -> bool {
         match self {
             Expr::Lit(_)
@@ -591,59 +665,8 @@ impl Expr {
             Expr::This => true,
             Expr::Get(b, _, _) => b.reads_this(),
             Expr::Fn(c) | Expr::Method(c) => {
-                !matches!(
-                    c.spec.name,
-                    "content"
-                        | "meta"
-                        | "metadata"
-                        | "now"
-                        | "uuid_v4"
-                        | "deleted"
-                        | "nothing"
-                        | "timestamp_unix"
-                        | "hostname"
-                        | "env"
-                        | "batch_index"
-                        | "batch_size"
-                        | "count"
-                        | "counter"
-                        | "random_int"
-                        | "error"
-                        | "errored"
-                        | "throw"
-                        | "range"
-                        | "nanoid"
-                        | "ksuid"
-                        | "timestamp_unix_nano"
-                        | "timestamp_unix_milli"
-                        | "timestamp_unix_micro"
-                        | "uppercase"
-                        | "lowercase"
-                        | "string"
-                        | "format"
-                        | "bytes"
-                        | "number"
-                        | "or"
-                        | "catch"
-                        | "length"
-                        | "trim"
-                        | "replace_all"
-                        | "split"
-                        | "has_prefix"
-                        | "has_suffix"
-                        | "contains"
-                        | "capitalize"
-                        | "int64"
-                        | "ts_format"
-                        | "ts_parse"
-                        | "ts_unix"
-                        | "type"
-                        | "not_null"
-                        | "encode"
-                        | "decode"
-                        | "hash"
-                        | "parse_json"
-                ) || c.target.as_ref().is_some_and(Expr::reads_this)
+                !NOT_READING_THIS.contains(&c.spec.name)
+                    || c.target.as_ref().is_some_and(Expr::reads_this)
                     || c.args.iter().any(Expr::reads_this)
             }
             Expr::Context(a, b) => a.reads_this() || b.reads_this(),
@@ -669,6 +692,60 @@ impl Expr {
         }
     }
 }
+
+/// Functions and methods that never read the message as structured data themselves.
+const NOT_READING_THIS: &[&str] = &[
+    "content",
+    "meta",
+    "metadata",
+    "now",
+    "uuid_v4",
+    "deleted",
+    "nothing",
+    "timestamp_unix",
+    "hostname",
+    "env",
+    "batch_index",
+    "batch_size",
+    "count",
+    "counter",
+    "random_int",
+    "error",
+    "errored",
+    "throw",
+    "range",
+    "nanoid",
+    "ksuid",
+    "timestamp_unix_nano",
+    "timestamp_unix_milli",
+    "timestamp_unix_micro",
+    "uppercase",
+    "lowercase",
+    "string",
+    "format",
+    "bytes",
+    "number",
+    "or",
+    "catch",
+    "length",
+    "trim",
+    "replace_all",
+    "split",
+    "has_prefix",
+    "has_suffix",
+    "contains",
+    "capitalize",
+    "int64",
+    "ts_format",
+    "ts_parse",
+    "ts_unix",
+    "type",
+    "not_null",
+    "encode",
+    "decode",
+    "hash",
+    "parse_json",
+];
 
 fn wrap_from(target: &Expr, e: String) -> String {
     match target {

@@ -100,6 +100,7 @@ impl Interpolation {
             vars: HashMap::new(),
             named: Vec::new(),
             maps: &NO_MAPS,
+            direct_reads: false,
         };
         for part in &self.parts {
             match part {

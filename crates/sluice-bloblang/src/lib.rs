@@ -5,6 +5,7 @@ pub mod env;
 pub(crate) mod eval;
 pub(crate) mod functions;
 pub mod interpolation;
+pub(crate) mod json_path;
 pub mod mapping;
 pub(crate) mod methods;
 pub(crate) mod syntax;

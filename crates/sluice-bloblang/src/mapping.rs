@@ -16,6 +16,8 @@ pub struct Mapping {
     stmts: Vec<Stmt>,
     maps: Maps,
     reads_this: bool,
+    /// The message is read as structured data at one place only.
+    direct_reads: bool,
 }
 
 /// What a mapping produced for one message.
@@ -40,10 +42,17 @@ impl Mapping {
             Ok(parsed) => {
                 let reads_this = stmts_read_this(&parsed.stmts)
                     || parsed.maps.values().any(|m| stmts_read_this(m));
+                let reads = stmts_message_reads(&parsed.stmts)
+                    + parsed
+                        .maps
+                        .values()
+                        .map(|m| stmts_message_reads(m))
+                        .sum::<usize>();
                 Ok(Mapping {
                     stmts: parsed.stmts,
                     maps: parsed.maps,
                     reads_this,
+                    direct_reads: reads == 1,
                 })
             }
             Err(e) => Err(parser.to_error(&e)),
@@ -65,6 +74,7 @@ impl Mapping {
             vars: HashMap::new(),
             named: Vec::new(),
             maps: &self.maps,
+            direct_reads: self.direct_reads,
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {
@@ -82,6 +92,27 @@ impl Mapping {
     pub fn reads_this(&self) -> bool {
         self.reads_this
     }
+}
+
+/// How many places of the statements may read the message as structured data.
+fn stmts_message_reads(stmts: &[Stmt]) -> usize {
+    stmts
+        .iter()
+        .map(|s| match s {
+            Stmt::Assign { expr, .. } => expr.message_reads(),
+            Stmt::If {
+                branches,
+                otherwise,
+                ..
+            } => {
+                branches
+                    .iter()
+                    .map(|(c, b)| c.message_reads() + stmts_message_reads(b))
+                    .sum::<usize>()
+                    + otherwise.as_ref().map_or(0, |b| stmts_message_reads(b))
+            }
+        })
+        .sum()
 }
 
 fn stmts_read_this(stmts: &[Stmt]) -> bool {

@@ -14,6 +14,12 @@ pub trait MessageRef {
     /// The message parsed as JSON (`this`), parsed once and cached by the implementor.
     /// `Err` holds the parse failure text.
     fn structured(&self) -> Result<&Value, String>;
+    /// Whether [`MessageRef::structured`] would answer without parsing. Implementors that
+    /// parse lazily say `false` until then, so that a mapping reading one path of the message
+    /// can scan the bytes for it instead of building the whole document.
+    fn is_parsed(&self) -> bool {
+        true
+    }
     /// The input metadata (`meta()`, `metadata()`, and `@` before any meta assignment).
     fn metadata(&self) -> &Metadata;
     /// The processing error of the message, if flagged (`error()`, `errored()`).
@@ -114,6 +120,9 @@ impl MessageRef for SimpleMessage {
             .get_or_init(|| parse_structured(&self.content))
             .as_ref()
             .map_err(Clone::clone)
+    }
+    fn is_parsed(&self) -> bool {
+        self.parsed.get().is_some()
     }
     fn metadata(&self) -> &Metadata {
         &self.metadata

@@ -119,12 +119,7 @@ pub(crate) fn parse_number_text(text: &str) -> Option<Num> {
 impl Value {
     /// Parses one JSON document. Numbers keep their text while untouched.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Value, String> {
-        let mut parser = JsonParser {
-            src: bytes,
-            // Validating the whole document once is cheaper than validating each string.
-            text: std::str::from_utf8(bytes).ok(),
-            pos: 0,
-        };
+        let mut parser = JsonParser::new(bytes);
         parser.skip_ws();
         if parser.pos >= bytes.len() {
             return Err("unexpected end of JSON input".to_owned());
@@ -235,15 +230,24 @@ fn go_char(b: u8) -> String {
     }
 }
 
-struct JsonParser<'a> {
-    src: &'a [u8],
+pub(crate) struct JsonParser<'a> {
+    pub(crate) src: &'a [u8],
     /// The document as text when it is valid UTF-8; strings are then sliced from it.
-    text: Option<&'a str>,
-    pos: usize,
+    pub(crate) text: Option<&'a str>,
+    pub(crate) pos: usize,
 }
 
-impl JsonParser<'_> {
-    fn skip_ws(&mut self) {
+impl<'a> JsonParser<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        JsonParser {
+            src: bytes,
+            // Validating the whole document once is cheaper than validating each string.
+            text: std::str::from_utf8(bytes).ok(),
+            pos: 0,
+        }
+    }
+
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(&c) = self.src.get(self.pos) {
             if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
                 self.pos += 1;
@@ -253,14 +257,14 @@ impl JsonParser<'_> {
         }
     }
 
-    fn err_here(&self, ctx: &str) -> String {
+    pub(crate) fn err_here(&self, ctx: &str) -> String {
         match self.src.get(self.pos) {
             None => "unexpected end of JSON input".to_owned(),
             Some(&c) => format!("invalid character '{}' {ctx}", go_char(c)),
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, String> {
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Value, String> {
         if depth > 10_000 {
             return Err("exceeded max depth".to_owned());
         }
@@ -342,6 +346,21 @@ impl JsonParser<'_> {
 
     fn number(&mut self) -> Result<Value, String> {
         let start = self.pos;
+        let (digits_start, is_int) = self.number_span()?;
+        let raw = &self.src[start..self.pos];
+        if is_int
+            && raw != b"-0"
+            && let Some(i) =
+                int_from_digits(&self.src[digits_start..self.pos], digits_start > start)
+        {
+            return Ok(Value::Int(i));
+        }
+        let text = std::str::from_utf8(raw).expect("number text is ASCII");
+        Ok(Value::Number(text.into()))
+    }
+
+    /// Moves past a number: where its digits start and whether it is written as an integer.
+    pub(crate) fn number_span(&mut self) -> Result<(usize, bool), String> {
         let mut is_int = true;
         if self.src.get(self.pos) == Some(&b'-') {
             self.pos += 1;
@@ -379,19 +398,10 @@ impl JsonParser<'_> {
                 self.pos += 1;
             }
         }
-        let raw = &self.src[start..self.pos];
-        if is_int
-            && raw != b"-0"
-            && let Some(i) =
-                int_from_digits(&self.src[digits_start..self.pos], digits_start > start)
-        {
-            return Ok(Value::Int(i));
-        }
-        let text = std::str::from_utf8(raw).expect("number text is ASCII");
-        Ok(Value::Number(text.into()))
+        Ok((digits_start, is_int))
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    pub(crate) fn string(&mut self) -> Result<String, String> {
         // Opening quote.
         self.pos += 1;
         let start = self.pos;
@@ -470,7 +480,7 @@ impl JsonParser<'_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, String> {
+    pub(crate) fn hex4(&mut self) -> Result<u32, String> {
         let mut v = 0u32;
         for _ in 0..4 {
             let c = self.src.get(self.pos).copied();
@@ -530,7 +540,7 @@ fn bytes_below(word: u64, n: u8) -> u64 {
 }
 
 /// The length of the leading run of `bytes` that a JSON string may hold verbatim.
-fn string_run(bytes: &[u8]) -> usize {
+pub(crate) fn string_run(bytes: &[u8]) -> usize {
     let mut i = 0;
     for chunk in bytes.chunks_exact(8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("chunk of eight"));
@@ -546,10 +556,37 @@ fn string_run(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len() - i)
 }
 
+/// Eight bytes of `bytes` from `at` as a word; past the end it is padded with a byte that no
+/// test flags, so short strings and tails are scanned a word at a time too.
+#[inline(always)]
+fn load_word(bytes: &[u8], at: usize) -> u64 {
+    const PAD: u64 = LO * b'a' as u64;
+    if let Some(w) = bytes.get(at..at + 8) {
+        return u64::from_le_bytes(w.try_into().expect("eight bytes"));
+    }
+    let n = bytes.len() - at;
+    // n is 1 to 7. Read the tail with loads that stay inside the slice (overlapping ones
+    // repeat the same bytes at the same places) rather than copying it byte by byte.
+    let tail = if bytes.len() >= 8 {
+        let last = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().expect("eight bytes"));
+        last >> (8 * (8 - n))
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
+        let hi = u32::from_le_bytes(bytes[at + n - 4..at + n].try_into().expect("four bytes"));
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else {
+        u64::from(bytes[at])
+            | (u64::from(bytes[at + n / 2]) << (8 * (n / 2)))
+            | (u64::from(bytes[at + n - 1]) << (8 * (n - 1)))
+    };
+    tail | (PAD << (8 * n))
+}
+
 /// The position of the next byte from `from` on that the string writer must inspect.
+#[inline(always)]
 fn next_escape(bytes: &[u8], mut from: usize, table: &[bool; 256], html: bool) -> Option<usize> {
-    while from + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("eight bytes"));
+    while from < bytes.len() {
+        let word = load_word(bytes, from);
         // Non-ASCII bytes are flagged too: U+2028 and U+2029 start with one.
         let mut hits = bytes_below(word, 0x20)
             | bytes_equal(word, b'"')
@@ -563,15 +600,12 @@ fn next_escape(bytes: &[u8], mut from: usize, table: &[bool; 256], html: bool) -
             continue;
         }
         let at = from + (hits.trailing_zeros() / 8) as usize;
-        if table[bytes[at] as usize] {
+        if table[*bytes.get(at)? as usize] {
             return Some(at);
         }
         from = at + 1;
     }
-    bytes[from..]
-        .iter()
-        .position(|&b| table[b as usize])
-        .map(|p| from + p)
+    None
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -603,17 +637,32 @@ const fn escape_table(html: bool) -> [bool; 256] {
 pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
     let table = if escape_html { &ESCAPE_HTML } else { &ESCAPE };
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    match next_escape(bytes, 0, table, escape_html) {
+        None => {
+            // Most strings need no escape: one reservation, one copy.
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+        }
+        Some(first) => write_escaped(out, bytes, first, table, escape_html),
+    }
+}
+
+/// The rest of [`write_json_string`] once a byte that may need an escape is found.
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], first: usize, table: &[bool; 256], html: bool) {
+    out.reserve(bytes.len() + 8);
     out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while let Some(at) = next_escape(bytes, i, table, escape_html) {
-        i = at;
+    let mut next = Some(first);
+    while let Some(at) = next {
+        let mut i = at;
         let b = bytes[i];
         if b == 0xE2
             && !(bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)))
         {
-            i += 1;
+            next = next_escape(bytes, i + 1, table, html);
             continue;
         }
         out.extend_from_slice(&bytes[start..i]);
@@ -639,6 +688,7 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
         }
         i += 1;
         start = i;
+        next = next_escape(bytes, i, table, html);
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');

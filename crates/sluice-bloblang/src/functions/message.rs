@@ -22,6 +22,9 @@ fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             other => return err(crate::eval::type_err("string", &other)),
         },
     };
+    if let Some(found) = cx.read_msg_path(segs) {
+        return Ok(found.map(Value::sanitised).unwrap_or(Value::Null));
+    }
     let msg = cx.msg();
     let doc = match msg.structured() {
         Ok(v) => v,

@@ -250,6 +250,10 @@ impl MessageRef for Message {
         Message::structured(self)
     }
 
+    fn is_parsed(&self) -> bool {
+        self.part.structured.get().is_some()
+    }
+
     fn metadata(&self) -> &Metadata {
         Message::metadata(self)
     }
