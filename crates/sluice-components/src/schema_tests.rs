@@ -109,6 +109,10 @@ fn every_schema_field_is_accepted_and_no_other() {
             .as_array()
             .expect("anyOf");
         for alternative in alternatives {
+            // The older `type:` form of each component has the same config.
+            if alternative["required"] == serde_json::json!(["type"]) {
+                continue;
+            }
             let name = alternative["title"].as_str().expect("title");
             let config = resolve(&definitions[&format!("{kind}.{name}")], definitions);
             let Some(properties) = config.get("properties").and_then(Value::as_object) else {

@@ -331,7 +331,15 @@ async fn ready_with_no_streams_and_with_one() {
     )
     .await;
     assert_eq!(status, 200);
-    let body = get_json(&sluice.url("/ready")).await;
-    let statuses = body["statuses"].as_array().unwrap();
-    assert_eq!(statuses.len(), 2, "{body}");
+    // The new stream reports its input and output once they have started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = get_json(&sluice.url("/ready")).await;
+        let reported = body["statuses"].as_array().map_or(0, Vec::len);
+        if reported == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
