@@ -830,15 +830,7 @@ impl Endpoint {
             },
         };
         match outcome {
-            Outcome::Delivered => {
-                let mut stored = store.take();
-                // One response batch (the usual case) is used as it is.
-                let responses: Vec<Message> = match stored.pop() {
-                    Some(only) if stored.is_empty() => only.into_messages(),
-                    last => stored.into_iter().chain(last).flatten().collect(),
-                };
-                self.reply.build(responses)
-            }
+            Outcome::Delivered => self.reply.build(store.take_messages()),
             Outcome::Failed(err) => error_response(StatusCode::BAD_GATEWAY, &err.to_string()),
         }
     }

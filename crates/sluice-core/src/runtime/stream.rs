@@ -95,18 +95,25 @@ impl Engine {
             });
         }
         self.received.add(batch.len() as u64);
-        let batches = if self.processors.is_empty() {
-            vec![batch]
-        } else {
-            run_processors(&self.processors, batch).await
-        };
-        let acks = ack.split(batches.len());
-        let mut txs = batches
-            .into_iter()
-            .zip(acks)
-            .map(|(batch, ack)| Transaction::new(batch, ack));
+        let mut batches = run_processors(&self.processors, batch).await;
         match &self.output {
+            // The usual case, one batch in and one out: its transaction
+            // keeps the ack as it is, and no joining is needed.
+            OutputStage::Direct(driver) if batches.len() == 1 => {
+                let only = batches.pop().expect("one batch");
+                let first_slot = driver.reserve().await;
+                drop(slot);
+                driver
+                    .write_reserved(Transaction::new(only, ack), first_slot)
+                    .await;
+                self.latency.observe(started.elapsed());
+            }
             OutputStage::Direct(driver) => {
+                let acks = ack.split(batches.len());
+                let mut txs = batches
+                    .into_iter()
+                    .zip(acks)
+                    .map(|(batch, ack)| Transaction::new(batch, ack));
                 if let Some(first) = txs.next() {
                     let first_slot = driver.reserve().await;
                     drop(slot);
@@ -117,6 +124,11 @@ impl Engine {
                 self.latency.observe(started.elapsed());
             }
             OutputStage::Batched(sender) => {
+                let acks = ack.split(batches.len());
+                let txs = batches
+                    .into_iter()
+                    .zip(acks)
+                    .map(|(batch, ack)| Transaction::new(batch, ack));
                 for tx in txs {
                     // A closed batcher hands the transaction back; dropping
                     // it nacks it.
