@@ -9,21 +9,53 @@ use crate::message::{Batch, Message};
 /// `http_server` creates one per request and attaches it to the context of
 /// every message of the request's batch.
 #[derive(Clone, Default)]
-pub struct ResponseStore(Arc<Mutex<Vec<Batch>>>);
+pub struct ResponseStore(Arc<Mutex<Stored>>);
+
+/// The batches stored so far. Nearly every request is answered by a single
+/// batch, which is kept without a list around it.
+#[derive(Default)]
+enum Stored {
+    #[default]
+    Empty,
+    One(Batch),
+    Many(Vec<Batch>),
+}
 
 impl ResponseStore {
     /// Appends a deep copy of `batch` with the copies' contexts stripped, which
     /// breaks the store -> message -> store cycle.
     pub fn push(&self, batch: &Batch) {
         let copy = batch.deep_clone_without_context();
-        self.0
-            .lock()
-            .expect("response store lock poisoned")
-            .push(copy);
+        let mut stored = self.0.lock().expect("response store lock poisoned");
+        *stored = match std::mem::take(&mut *stored) {
+            Stored::Empty => Stored::One(copy),
+            Stored::One(first) => Stored::Many(vec![first, copy]),
+            Stored::Many(mut all) => {
+                all.push(copy);
+                Stored::Many(all)
+            }
+        };
     }
 
     /// Drains every stored batch, in append order.
     pub fn take(&self) -> Vec<Batch> {
+        match self.take_stored() {
+            Stored::Empty => Vec::new(),
+            Stored::One(only) => vec![only],
+            Stored::Many(all) => all,
+        }
+    }
+
+    /// Drains every stored message, in append order.
+    pub fn take_messages(&self) -> Vec<Message> {
+        match self.take_stored() {
+            Stored::Empty => Vec::new(),
+            Stored::One(only) => only.into_messages(),
+            Stored::Many(all) => all.into_iter().flatten().collect(),
+        }
+    }
+
+    fn take_stored(&self) -> Stored {
         std::mem::take(&mut *self.0.lock().expect("response store lock poisoned"))
     }
 
@@ -80,12 +112,30 @@ mod tests {
         let (a, b) = (ResponseStore::default(), ResponseStore::default());
         let batch = Batch::new(vec![msg("a1", &a), msg("b1", &b), msg("a2", &a)]);
         assert_eq!(store_responses(&batch), 0);
-        let got: Vec<_> = a.take().into_iter().flatten().collect();
+        let got = a.take_messages();
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].content(), b"a2");
         assert!(got[0].response_store().is_none());
         let got_b: Vec<_> = b.take().into_iter().flatten().collect();
         assert_eq!(got_b.len(), 1);
         assert_eq!(store_responses(&Batch::from(Message::new("x"))), 1);
+    }
+
+    #[test]
+    fn several_pushes_are_kept_in_order() {
+        let store = ResponseStore::default();
+        assert!(store.take_messages().is_empty());
+        store.push(&Batch::from(Message::new("1")));
+        store.push(&Batch::new(vec![Message::new("2"), Message::new("3")]));
+        store.push(&Batch::from(Message::new("4")));
+        let bodies: Vec<_> = store
+            .take_messages()
+            .iter()
+            .map(|m| m.content().to_vec())
+            .collect();
+        assert_eq!(bodies, [b"1", b"2", b"3", b"4"]);
+        assert!(store.take().is_empty());
+        store.push(&Batch::from(Message::new("5")));
+        assert_eq!(store.take().len(), 1);
     }
 }

@@ -12,13 +12,17 @@ mod router;
 pub mod shared;
 pub(crate) mod sniff;
 pub(crate) mod tls;
+mod wake_gate;
 
 use std::convert::Infallible;
+use std::future::{Ready, ready};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Either};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -27,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use router::Router;
+use wake_gate::WakeGate;
 
 /// What a server applies to every request before routing it.
 #[derive(Default)]
@@ -148,50 +153,67 @@ pub(crate) fn ok_response(body: impl Into<Bytes>, content_type: &'static str) ->
     res
 }
 
-async fn dispatch(
-    site: Arc<Site>,
+/// What the service answers a request with: a ready response, or a
+/// handler's future. Handing the handler's future to hyper as it is (rather
+/// than awaiting it inside another one) spares moving the request through
+/// layers of futures.
+type Answer = Either<Ready<HttpResponse>, BoxFuture<'static, HttpResponse>>;
+
+/// Routes a request, with the guard in front: CORS preflights and refused
+/// credentials are answered here, CORS headers added to every answer.
+fn dispatch(
+    site: &Arc<Site>,
     req: Request<Incoming>,
     remote: SocketAddr,
     tls: Option<Arc<TlsInfo>>,
-) -> Result<HttpResponse, Infallible> {
-    let guard = &site.guard;
-    if let Some(cors) = &guard.cors
-        && let Some(preflight) = cors.preflight(req.method(), req.headers())
-    {
-        return Ok(preflight);
-    }
-    // Kept only when CORS needs them after the request is consumed.
-    let request_headers = guard.cors.as_ref().map(|_| req.headers().clone());
-    let refusal = guard
-        .basic_auth
-        .as_ref()
-        .and_then(|a| a.refusal(req.headers()));
-    let mut res = match refusal {
-        Some(refusal) => refusal,
-        None => route(&site.router, req, remote, tls).await,
+) -> Answer {
+    let Some(cors) = &site.guard.cors else {
+        return route(site, req, remote, tls);
     };
-    if let (Some(cors), Some(headers)) = (&guard.cors, request_headers) {
-        cors.decorate(&headers, &mut res);
+    if let Some(preflight) = cors.preflight(req.method(), req.headers()) {
+        return Either::Left(ready(preflight));
     }
-    Ok(res)
+    // Kept for the answer, as the request is consumed.
+    let request_headers = req.headers().clone();
+    let answer = route(site, req, remote, tls);
+    let site = Arc::clone(site);
+    Either::Right(Box::pin(async move {
+        let mut res = answer.await;
+        if let Some(cors) = &site.guard.cors {
+            cors.decorate(&request_headers, &mut res);
+        }
+        res
+    }))
 }
 
-async fn route(
-    router: &Router,
+/// Checks credentials and finds the handler for a request's path.
+fn route(
+    site: &Site,
     req: Request<Incoming>,
     remote: SocketAddr,
     tls: Option<Arc<TlsInfo>>,
-) -> HttpResponse {
-    match router.find(req.uri().path()) {
+) -> Answer {
+    if let Some(refusal) = site
+        .guard
+        .basic_auth
+        .as_ref()
+        .and_then(|a| a.refusal(req.headers()))
+    {
+        return Either::Left(ready(refusal));
+    }
+    match site.router.find(req.uri().path()) {
         Some((handler, params)) => {
             let info = RequestInfo {
                 remote,
                 params,
                 tls,
             };
-            handler.handle(req, info).await
+            Either::Right(handler.handle(req, info))
         }
-        None => error_response(StatusCode::NOT_FOUND, "404 page not found"),
+        None => Either::Left(ready(error_response(
+            StatusCode::NOT_FOUND,
+            "404 page not found",
+        ))),
     }
 }
 
@@ -201,22 +223,39 @@ fn spawn_connection<IO>(
     site: Arc<Site>,
     remote: SocketAddr,
     tls: Option<Arc<TlsInfo>>,
-    watcher: hyper_util::server::graceful::Watcher,
+    connections: &Connections,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req| {
-        dispatch(Arc::clone(&site), req, remote, tls.clone())
+        dispatch(&site, req, remote, tls.clone()).map(Ok::<_, Infallible>)
     });
     let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(io), service)
         .into_owned();
-    let conn = watcher.watch(conn);
-    tokio::spawn(async move {
-        if let Err(err) = conn.await {
+    let mut stop = WakeGate::new(connections.stop.clone().cancelled_owned());
+    connections.tracker.spawn(async move {
+        let mut conn = std::pin::pin!(conn);
+        let mut stopping = false;
+        // On shutdown the connection finishes its in-flight request and
+        // then closes.
+        let done = std::future::poll_fn(|cx| {
+            if !stopping && Pin::new(&mut stop).poll(cx).is_ready() {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            conn.as_mut().poll(cx)
+        });
+        if let Err(err) = done.await {
             tracing::debug!(error = %err, "Connection ended with an error.");
         }
     });
+}
+
+/// The open connections of one server, and their shutdown signal.
+struct Connections {
+    stop: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
 }
 
 fn tls_info(conn: &tokio_rustls::rustls::ServerConnection) -> TlsInfo {
@@ -247,7 +286,10 @@ pub(crate) async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: CancellationToken,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(Connections {
+        stop: CancellationToken::new(),
+        tracker: tokio_util::task::TaskTracker::new(),
+    });
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
@@ -264,18 +306,20 @@ pub(crate) async fn serve(
             tracing::debug!(error = %err, "Failed to set TCP_NODELAY.");
         }
         let site = Arc::clone(&site);
-        let watcher = graceful.watcher();
         match &tls {
-            None => spawn_connection(stream, site, remote, None, watcher),
+            None => spawn_connection(stream, site, remote, None, &connections),
             Some(acceptor) => {
                 // The handshake runs in its own task so a slow client cannot
                 // hold up accepting others.
                 let acceptor = acceptor.clone();
-                tokio::spawn(async move {
+                let connections = Arc::clone(&connections);
+                // Tracked too, so a shutdown waits for handshakes under way.
+                let tracker = connections.tracker.clone();
+                tracker.spawn(async move {
                     match acceptor.accept(stream).await {
                         Ok(tls_stream) => {
                             let info = Arc::new(tls_info(tls_stream.get_ref().1));
-                            spawn_connection(tls_stream, site, remote, Some(info), watcher);
+                            spawn_connection(tls_stream, site, remote, Some(info), &connections);
                         }
                         Err(err) => {
                             tracing::debug!(error = %err, "TLS handshake failed.");
@@ -286,5 +330,7 @@ pub(crate) async fn serve(
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    connections.stop.cancel();
+    connections.tracker.close();
+    connections.tracker.wait().await;
 }

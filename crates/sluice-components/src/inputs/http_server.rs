@@ -2,7 +2,7 @@
 //! answers each request with its synchronous response.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -177,6 +177,9 @@ struct Endpoint {
     rate_limit: Option<Arc<dyn RateLimit>>,
     reply: Reply,
     closing: CancellationToken,
+    // Set together with `closing`; reading it takes no lock, unlike asking
+    // the token, which every request does twice.
+    closed: AtomicBool,
     // Set once the stream runs; requests then skip the input's read loop.
     dispatcher: OnceLock<Dispatcher>,
     cors: Option<cors::Cors>,
@@ -313,6 +316,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             metadata_headers,
         },
         closing: closing.clone(),
+        closed: AtomicBool::new(false),
         dispatcher: OnceLock::new(),
         cors,
         max_body_bytes: config.max_body_bytes,
@@ -456,6 +460,7 @@ impl Input for HttpServerInput {
     }
 
     async fn close(&mut self) -> Result<(), InputError> {
+        self.endpoint.closed.store(true, Ordering::Release);
         self.closing.cancel();
         self.server_stop.cancel();
         Ok(())
@@ -473,9 +478,9 @@ impl Handler for PostHandler {
         // Entered before the future exists, so a reload that sees zero has
         // no request between routing and this handler.
         let guard = InProgress::enter(&self.0);
+        let gzip = accepts_gzip(req.headers());
         async move {
             let endpoint = &guard.0;
-            let gzip = accepts_gzip(req.headers());
             let res = match &endpoint.cors {
                 None => endpoint.handle_post(req, info).await,
                 Some(cors) => {
@@ -684,11 +689,18 @@ enum BodyError {
     Bad,
 }
 
+/// The message bodies of a request: the whole body, or the parts of a
+/// multipart one. The usual single body needs no list.
+enum Bodies {
+    One(Bytes),
+    Parts(Vec<Bytes>),
+}
+
 async fn read_parts(
     parts: &http::request::Parts,
     body: Incoming,
     limit: usize,
-) -> Result<Vec<Bytes>, BodyError> {
+) -> Result<Bodies, BodyError> {
     let collected = if limit > 0 {
         Limited::new(body, limit)
             .collect()
@@ -705,12 +717,12 @@ async fn read_parts(
         body.collect().await.map_err(|_| BodyError::Bad)?.to_bytes()
     };
     let content_type = match parts.headers.get(header::CONTENT_TYPE) {
-        None => return Ok(vec![collected]),
+        None => return Ok(Bodies::One(collected)),
         Some(v) => v.to_str().map_err(|_| BodyError::Bad)?,
     };
     let mime: mime::Mime = content_type.parse().map_err(|_| BodyError::Bad)?;
     if mime.type_() != mime::MULTIPART {
-        return Ok(vec![collected]);
+        return Ok(Bodies::One(collected));
     }
     let boundary = mime
         .get_param(mime::BOUNDARY)
@@ -718,7 +730,9 @@ async fn read_parts(
         .to_string();
     // Boxed: the parser's state is large, and inline it would make every
     // request's future (and each move of it) that much bigger.
-    Box::pin(split_multipart(collected, boundary)).await
+    Box::pin(split_multipart(collected, boundary))
+        .await
+        .map(Bodies::Parts)
 }
 
 async fn split_multipart(body: Bytes, boundary: String) -> Result<Vec<Bytes>, BodyError> {
@@ -733,7 +747,7 @@ async fn split_multipart(body: Bytes, boundary: String) -> Result<Vec<Bytes>, Bo
 
 impl Endpoint {
     async fn handle_post(&self, req: Request<Incoming>, info: RequestInfo) -> HttpResponse {
-        if self.closing.is_cancelled() {
+        if self.closed.load(Ordering::Acquire) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
         }
         if !self
@@ -806,7 +820,7 @@ impl Endpoint {
     /// response store once they are acknowledged.
     async fn submit(
         &self,
-        bodies: Vec<Bytes>,
+        bodies: Bodies,
         metadata: MetadataSource,
         trace: Option<TraceContext>,
     ) -> HttpResponse {
@@ -815,17 +829,20 @@ impl Endpoint {
         if let Some(trace) = trace {
             context = context.with_trace(trace);
         }
-        let mut batch = Vec::with_capacity(bodies.len());
-        for body in bodies {
+        let message = |body: Bytes| {
             let mut msg = Message::new(body);
             msg.set_metadata_source(Arc::clone(&metadata));
             msg.set_context(context.clone());
-            batch.push(msg);
-        }
+            msg
+        };
+        let batch = match bodies {
+            Bodies::One(body) => vec![message(body)],
+            Bodies::Parts(parts) => parts.into_iter().map(message).collect(),
+        };
         let batch = Batch::new(batch);
         let (ack, delivery) = Ack::pair();
         let tx = Transaction::new(batch, ack);
-        if self.closing.is_cancelled() {
+        if self.closed.load(Ordering::Acquire) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
         }
         // Usually the hand-off and the whole pipeline finish in one go;
@@ -853,15 +870,7 @@ impl Endpoint {
             },
         };
         match outcome {
-            Outcome::Delivered => {
-                let mut stored = store.take();
-                // One response batch (the usual case) is used as it is.
-                let responses: Vec<Message> = match stored.pop() {
-                    Some(only) if stored.is_empty() => only.into_messages(),
-                    last => stored.into_iter().chain(last).flatten().collect(),
-                };
-                self.reply.build(responses)
-            }
+            Outcome::Delivered => self.reply.build(store.take_messages()),
             Outcome::Failed(err) => error_response(StatusCode::BAD_GATEWAY, &err.to_string()),
         }
     }

@@ -2,7 +2,7 @@
 //! each message with a Bloblang mapping.
 
 use async_trait::async_trait;
-use sluice_bloblang::{Mapping, Root};
+use sluice_bloblang::{ExecError, Mapping, MappingOutput, Root};
 use sluice_core::component::processor::{Failed, Processor};
 use sluice_core::config::Node;
 use sluice_core::environment::{BuildResult, Builder};
@@ -19,40 +19,55 @@ impl MappingProcessor {
 
     /// Applies the mapping to every message of `batch`; the batch view lets
     /// mappings read other messages and `batch_index()`.
-    pub(crate) fn apply(&self, batch: Vec<Message>) -> Vec<Message> {
-        // Execute against the whole batch first, then take each message by
-        // value: a uniquely owned message is updated in place, not copied.
+    pub(crate) fn apply(&self, mut batch: Vec<Message>) -> Vec<Message> {
+        // Every result is computed before any message changes, since a
+        // mapping may read the other messages of the batch. A lone message
+        // has no others, so it is mapped in place without the lists.
+        if batch.len() == 1 {
+            let result = self.mapping.exec(&batch[..], 0);
+            if !apply_result(&mut batch[0], result) {
+                batch.clear();
+            }
+            return batch;
+        }
         let results: Vec<_> = (0..batch.len())
             .map(|index| self.mapping.exec(&batch[..], index))
             .collect();
         let mut out = Vec::with_capacity(batch.len());
         for (mut msg, result) in batch.into_iter().zip(results) {
-            match result {
-                Ok(result) => {
-                    if let Some(metadata) = result.metadata {
-                        msg.set_metadata(metadata);
-                    }
-                    match result.root {
-                        Root::Nothing => {}
-                        Root::Deleted => continue,
-                        Root::Value(value) => match value {
-                            sluice_bloblang::Value::String(_)
-                            | sluice_bloblang::Value::Bytes(_) => {
-                                msg.set_content(value.to_message_bytes());
-                            }
-                            other => msg.set_structured(other),
-                        },
-                    }
-                    out.push(msg);
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "Mapping failed.");
-                    msg.set_error(&err);
-                    out.push(msg);
-                }
+            if apply_result(&mut msg, result) {
+                out.push(msg);
             }
         }
         out
+    }
+}
+
+/// Applies one mapping result to its message; false when the mapping
+/// deleted the message.
+fn apply_result(msg: &mut Message, result: Result<MappingOutput, ExecError>) -> bool {
+    match result {
+        Ok(result) => {
+            if let Some(metadata) = result.metadata {
+                msg.set_metadata(metadata);
+            }
+            match result.root {
+                Root::Nothing => {}
+                Root::Deleted => return false,
+                Root::Value(value) => match value {
+                    sluice_bloblang::Value::String(_) | sluice_bloblang::Value::Bytes(_) => {
+                        msg.set_content(value.to_message_bytes());
+                    }
+                    other => msg.set_structured(other),
+                },
+            }
+            true
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "Mapping failed.");
+            msg.set_error(&err);
+            true
+        }
     }
 }
 

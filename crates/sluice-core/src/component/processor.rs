@@ -78,25 +78,45 @@ impl<P: MessageProcessor> Processor for PerMessage<P> {
 /// Runs `processors` in order over `batch`, as a pipeline stage does:
 /// each processor sees every batch the previous one produced.
 pub async fn run_processors(processors: &[Box<dyn Processor>], batch: Batch) -> Vec<Batch> {
-    let mut batches = vec![batch];
-    for processor in processors {
-        let mut next = Vec::with_capacity(batches.len());
-        for batch in batches {
-            match processor.process(batch).await {
-                Ok(out) => next.extend(out.into_iter().filter(|b| !b.is_empty())),
-                Err(Failed { mut input, error }) => {
-                    tracing::error!(error = %error, "Processor failed.");
-                    for msg in input.iter_mut() {
-                        msg.set_error(&error);
-                    }
-                    next.push(input);
-                }
+    let Some((first, rest)) = processors.split_first() else {
+        return vec![batch];
+    };
+    let mut batches = run_one(first.as_ref(), batch).await;
+    for processor in rest {
+        batches = match batches.len() {
+            0 => break,
+            // The usual case: the processor's own list becomes the next
+            // stage's, with no list of our own to fill.
+            1 => {
+                let only = batches.pop().expect("one batch");
+                run_one(processor.as_ref(), only).await
             }
-        }
-        batches = next;
-        if batches.is_empty() {
-            break;
-        }
+            n => {
+                let mut next = Vec::with_capacity(n);
+                for batch in batches {
+                    next.extend(run_one(processor.as_ref(), batch).await);
+                }
+                next
+            }
+        };
     }
     batches
+}
+
+/// One processor over one batch: empty results are dropped, and a failed
+/// batch goes on with every message flagged.
+async fn run_one(processor: &dyn Processor, batch: Batch) -> Vec<Batch> {
+    match processor.process(batch).await {
+        Ok(mut out) => {
+            out.retain(|b| !b.is_empty());
+            out
+        }
+        Err(Failed { mut input, error }) => {
+            tracing::error!(error = %error, "Processor failed.");
+            for msg in input.iter_mut() {
+                msg.set_error(&error);
+            }
+            vec![input]
+        }
+    }
 }

@@ -239,8 +239,10 @@ impl OutputDriver {
         }
     }
 
-    /// Like [`OutputDriver::write`] with a slot already reserved.
-    pub async fn write_reserved(&self, tx: Transaction, slot: OutputSlot<'_>) {
+    /// Like [`OutputDriver::write`] with a slot already reserved. Returns
+    /// when the write ended, so that callers timing more than the write
+    /// need not read the clock again.
+    pub async fn write_reserved(&self, tx: Transaction, slot: OutputSlot<'_>) -> Instant {
         let _slot = slot;
         let Transaction { mut batch, ack } = tx;
         let mut spans = match &self.tracer {
@@ -252,11 +254,12 @@ impl OutputDriver {
             let started = Instant::now();
             match self.output.write(&batch).await {
                 Ok(()) => {
-                    self.metrics.latency.observe(started.elapsed());
+                    let ended = Instant::now();
+                    self.metrics.latency.observe(ended - started);
                     self.metrics.batch_sent.incr();
                     self.metrics.sent.add(batch.len() as u64);
                     ack.resolve(Outcome::Delivered);
-                    return;
+                    return ended;
                 }
                 Err(OutputError::NotConnected) => {
                     if self.connected.swap(false, Ordering::AcqRel) {
@@ -271,7 +274,7 @@ impl OutputDriver {
                     }
                     tracing::error!(error = %err, "Failed to send message to {}: {err}", self.type_name);
                     ack.resolve(Outcome::Failed(DeliveryError::Output(Arc::new(err))));
-                    return;
+                    return Instant::now();
                 }
             }
         }

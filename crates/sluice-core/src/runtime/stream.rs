@@ -1,6 +1,7 @@
 //! One stream: input -> processors -> output, with back pressure and a
 //! two-phase shutdown.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -95,18 +96,25 @@ impl Engine {
             });
         }
         self.received.add(batch.len() as u64);
-        let batches = if self.processors.is_empty() {
-            vec![batch]
-        } else {
-            run_processors(&self.processors, batch).await
-        };
-        let acks = ack.split(batches.len());
-        let mut txs = batches
-            .into_iter()
-            .zip(acks)
-            .map(|(batch, ack)| Transaction::new(batch, ack));
+        let mut batches = run_processors(&self.processors, batch).await;
         match &self.output {
+            // The usual case, one batch in and one out: its transaction
+            // keeps the ack as it is, and no joining is needed.
+            OutputStage::Direct(driver) if batches.len() == 1 => {
+                let only = batches.pop().expect("one batch");
+                let first_slot = driver.reserve().await;
+                drop(slot);
+                let ended = driver
+                    .write_reserved(Transaction::new(only, ack), first_slot)
+                    .await;
+                self.latency.observe(ended - started);
+            }
             OutputStage::Direct(driver) => {
+                let acks = ack.split(batches.len());
+                let mut txs = batches
+                    .into_iter()
+                    .zip(acks)
+                    .map(|(batch, ack)| Transaction::new(batch, ack));
                 if let Some(first) = txs.next() {
                     let first_slot = driver.reserve().await;
                     drop(slot);
@@ -117,6 +125,11 @@ impl Engine {
                 self.latency.observe(started.elapsed());
             }
             OutputStage::Batched(sender) => {
+                let acks = ack.split(batches.len());
+                let txs = batches
+                    .into_iter()
+                    .zip(acks)
+                    .map(|(batch, ack)| Transaction::new(batch, ack));
                 for tx in txs {
                     // A closed batcher hands the transaction back; dropping
                     // it nacks it.
@@ -141,6 +154,9 @@ pub struct Dispatcher {
     in_flight: Arc<Semaphore>,
     tracker: TaskTracker,
     hard_stop: CancellationToken,
+    // Set just before `hard_stop` is cancelled: every dispatch checks it,
+    // and a flag costs no lock where asking the token takes one.
+    hard_stopped: Arc<AtomicBool>,
 }
 
 impl Dispatcher {
@@ -163,7 +179,7 @@ impl Dispatcher {
         let Some(engine) = self.engine.upgrade() else {
             return Err(tx);
         };
-        if self.hard_stop.is_cancelled() {
+        if self.hard_stopped.load(Ordering::Acquire) {
             // Dropping the transaction nacks it.
             drop(tx);
             return Ok(());
@@ -238,6 +254,7 @@ impl Stream {
         } = input;
         let tracker = TaskTracker::new();
         let hard_stop = CancellationToken::new();
+        let hard_stopped = Arc::new(AtomicBool::new(false));
         let connector_stop = CancellationToken::new();
 
         let driver = Arc::new(OutputDriver::new(
@@ -299,6 +316,7 @@ impl Stream {
             in_flight: Arc::clone(&in_flight),
             tracker: tracker.clone(),
             hard_stop: hard_stop.clone(),
+            hard_stopped: Arc::clone(&hard_stopped),
         });
 
         let input_span = tracing::info_span!("input", r#type = %input_type);
@@ -389,6 +407,7 @@ impl Stream {
         };
         if !graceful {
             tracing::warn!("Shutdown timeout reached, aborting in-flight messages.");
+            hard_stopped.store(true, Ordering::Release);
             hard_stop.cancel();
         }
         tracker.wait().await;

@@ -158,6 +158,10 @@ async fn run_stream(
         tracing::warn!("{}", format_lint(path, warning));
     }
 
+    // Signal handlers go in before anything can answer, so that a signal
+    // sent as soon as the service responds stops it gracefully.
+    let stop = CancellationToken::new();
+    let signals = wait_for_signal(stop.clone(), config.shutdown_delay.0);
     // Endpoints go live before the server listens: the first request
     // already finds them.
     let (mut current, _) = host.start(staged);
@@ -192,8 +196,7 @@ async fn run_stream(
         );
     }
 
-    let stop = CancellationToken::new();
-    tokio::spawn(wait_for_signal(stop.clone(), config.shutdown_delay.0));
+    tokio::spawn(signals);
     if let Some(mut reloader) = reloader {
         loop {
             tokio::select! {
@@ -226,29 +229,43 @@ async fn run_stream(
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn wait_for_signal(stop: CancellationToken, delay: std::time::Duration) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Waits for SIGINT or SIGTERM, then cancels `stop` after `delay`. The
+/// handlers are installed when this is called, not when the future first
+/// runs, so a signal sent as soon as the service answers is not missed.
+pub(crate) fn wait_for_signal(
+    stop: CancellationToken,
+    delay: std::time::Duration,
+) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    tracing::error!(error = %err, "Failed to listen for SIGTERM.");
-                    drop(ctrl_c.await);
-                    stop.cancel();
-                    return;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::interrupt()).and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            Ok((mut int, mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "Failed to listen for SIGTERM.");
+                drop(tokio::signal::ctrl_c().await);
+                stop.cancel();
+                return;
+            }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        shut_down(stop, delay).await;
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+}
+
+async fn shut_down(stop: CancellationToken, delay: std::time::Duration) {
     tracing::info!("Received shutdown signal, draining in-flight messages.");
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

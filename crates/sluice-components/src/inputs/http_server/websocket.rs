@@ -158,7 +158,7 @@ impl Endpoint {
                 .await
                 .ok()?;
             match delivery.await {
-                Outcome::Delivered => return Some(store.take().into_iter().flatten().collect()),
+                Outcome::Delivered => return Some(store.take_messages()),
                 Outcome::Failed(err) => {
                     tracing::warn!(error = %err, "Websocket message was not delivered, retrying.");
                     tokio::time::sleep(backoff.next_wait()).await;
