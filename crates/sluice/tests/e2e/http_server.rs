@@ -432,13 +432,13 @@ output:
     let client = client();
     let slow = tokio::spawn(client.post(sluice.url("/post")).body("slow").send());
     assert!(
-        sluice.wait_for_log("started slow", Duration::from_secs(5)),
+        sluice.wait_for_log("started slow", Duration::from_secs(20)),
         "{}",
         sluice.logs()
     );
     sluice.terminate();
     assert!(
-        sluice.wait_for_log("Received shutdown signal", Duration::from_secs(2)),
+        sluice.wait_for_log("Received shutdown signal", Duration::from_secs(20)),
         "{}",
         sluice.logs()
     );

@@ -793,7 +793,7 @@ tracer:
     assert!(sluice.wait_exit(Duration::from_secs(30)).is_some());
     let needle = format!("Failed to export traces to http://127.0.0.1:{port}/v1/traces.");
     assert!(
-        sluice.wait_for_log(&needle, Duration::from_secs(5)),
+        sluice.wait_for_log(&needle, Duration::from_secs(20)),
         "{}",
         sluice.logs()
     );

@@ -1154,7 +1154,7 @@ async fn dump_request_log_level_logs_requests_and_responses() {
         (200, "dumped answer")
     );
     assert!(
-        sluice.wait_for_log("dumped answer", Duration::from_secs(2)),
+        sluice.wait_for_log("dumped answer", Duration::from_secs(20)),
         "{}",
         sluice.logs()
     );

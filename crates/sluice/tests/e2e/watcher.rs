@@ -117,7 +117,7 @@ async fn an_edited_config_replaces_the_stream() {
     // A plain in-place write (truncate then write) is seen too.
     std::fs::write(config_path(&sluice), config("v2", "/post", None)).unwrap();
     wait_for_version(&sluice, &url, "v2").await;
-    assert!(sluice.wait_for_log("Config reloaded", Duration::from_secs(5)));
+    assert!(sluice.wait_for_log("Config reloaded", Duration::from_secs(20)));
 
     // Endpoints follow the config: the old path is gone.
     save(&config_path(&sluice), &config("v3", "/other", None));
