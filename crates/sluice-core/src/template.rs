@@ -9,7 +9,7 @@ use serde_json::{Map as JsonMap, Value as Json};
 use sluice_bloblang::{Mapping, Root, SimpleMessage};
 
 use crate::config::with_suggestion;
-use crate::config::{self, ComponentKind, Lint, Mark, Node, NodeKind, ScalarStyle};
+use crate::config::{self, ComponentKind, Lint, Mark, Node, NodeKind};
 use crate::environment::{BuildResult, Status};
 
 /// A template file as written.
@@ -271,16 +271,8 @@ impl Template {
                 format!("template {}: {message}", self.name),
             )]
         })?;
-        let text = serde_json::to_string(&rendered).unwrap_or_default();
-        let mut node = Node::parse(&text).map_err(|lint| {
-            vec![Lint::error(
-                usage,
-                format!(
-                    "template {}: rendered an invalid config: {}",
-                    self.name, lint.message
-                ),
-            )]
-        })?;
+        // Every node comes from no line of the file: mark it at the use.
+        let mut node = Node::from_json(&rendered);
         remark(&mut node, usage);
         Ok(node)
     }
@@ -445,7 +437,7 @@ fn compile_field(field: FieldFile, index: usize) -> Result<TemplateField, Lint> 
 /// One value of a field's type, from its YAML node.
 fn scalar_value(field_type: FieldType, node: &Node) -> Result<Json, String> {
     if field_type == FieldType::Unknown {
-        return Ok(node_to_json(node));
+        return Ok(node.to_json());
     }
     let text = match &node.kind {
         NodeKind::Scalar(text, _) if !node.is_null() => text.as_str(),
@@ -474,41 +466,6 @@ fn scalar_value(field_type: FieldType, node: &Node) -> Result<Json, String> {
             "false" | "False" | "FALSE" => Ok(Json::Bool(false)),
             _ => Err(mismatch()),
         },
-    }
-}
-
-/// Any config node as JSON, with plain scalars typed as YAML types them.
-pub fn node_to_json(node: &Node) -> Json {
-    match &node.kind {
-        NodeKind::Null => Json::Null,
-        NodeKind::Scalar(text, ScalarStyle::Plain) => plain_scalar(text),
-        NodeKind::Scalar(text, _) => Json::String(text.clone()),
-        NodeKind::Seq(items) => Json::Array(items.iter().map(node_to_json).collect()),
-        NodeKind::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), node_to_json(v)))
-                .collect(),
-        ),
-    }
-}
-
-fn plain_scalar(text: &str) -> Json {
-    match text {
-        "true" | "True" | "TRUE" => return Json::Bool(true),
-        "false" | "False" | "FALSE" => return Json::Bool(false),
-        "~" | "null" | "Null" | "NULL" => return Json::Null,
-        _ => {}
-    }
-    if let Ok(n) = text.parse::<i64>() {
-        return Json::from(n);
-    }
-    match text.parse::<f64>() {
-        Ok(f) if f.is_finite() && text.chars().any(|c| c.is_ascii_digit()) => {
-            serde_json::Number::from_f64(f)
-                .map_or_else(|| Json::String(text.to_owned()), Json::Number)
-        }
-        _ => Json::String(text.to_owned()),
     }
 }
 
@@ -562,7 +519,7 @@ mapping: |
         let config = Node::parse("count: 3").unwrap();
         let node = template.render(&config, Mark::new(7, 5)).unwrap();
         assert_eq!(
-            node_to_json(&node),
+            node.to_json(),
             serde_json::json!({"mapping": "root = \"> \" + content().string().uppercase() + \" x3\""})
         );
         assert_eq!(node.mark, Mark::new(7, 5));

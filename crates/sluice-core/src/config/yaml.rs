@@ -302,6 +302,24 @@ impl Node {
     }
 
     /// The node as block YAML, as `sluice echo` prints it.
+    /// The node as JSON. Plain scalars become booleans, numbers or null
+    /// when they read as such, as a YAML parser would type them.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as Json;
+        match &self.kind {
+            NodeKind::Null => Json::Null,
+            NodeKind::Scalar(text, ScalarStyle::Plain) => plain_scalar_json(text),
+            NodeKind::Scalar(text, _) => Json::String(text.clone()),
+            NodeKind::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Map(entries) => Json::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// A JSON value as a node that was not read from a file. Strings stay
     /// strings: they are quoted only when they would read back as another
     /// type.
@@ -341,6 +359,28 @@ impl Node {
             }
         }
         out
+    }
+}
+
+/// A plain scalar typed as JSON: bool, null, integer or finite number, else
+/// the text.
+fn plain_scalar_json(text: &str) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match text {
+        "true" | "True" | "TRUE" => return Json::Bool(true),
+        "false" | "False" | "FALSE" => return Json::Bool(false),
+        "~" | "null" | "Null" | "NULL" => return Json::Null,
+        _ => {}
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        return Json::from(n);
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && text.chars().any(|c| c.is_ascii_digit()) => {
+            serde_json::Number::from_f64(f)
+                .map_or_else(|| Json::String(text.to_owned()), Json::Number)
+        }
+        _ => Json::String(text.to_owned()),
     }
 }
 
@@ -760,6 +800,15 @@ mod tests {
     use expect_test::{Expect, expect};
 
     use super::*;
+
+    #[test]
+    fn to_json_types_plain_scalars_like_yaml() {
+        let node = Node::parse("a: 1\nb: '1'\nc: true\nd: 1.5\ne: x\nf:\ng: [1, y]\n").unwrap();
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({"a": 1, "b": "1", "c": true, "d": 1.5, "e": "x", "f": null, "g": [1, "y"]})
+        );
+    }
 
     /// Renders every node of `node` as `line:col what`, one per line.
     fn outline(node: &Node, depth: usize, out: &mut String) {

@@ -9,11 +9,9 @@ use http::StatusCode;
 use sluice_components::{ApiResponse, SharedHttpServer};
 use sluice_core::config::Node;
 
-use super::streams::json::node_to_json;
-
 /// Adds the debug endpoints for the config `root`.
 pub(crate) fn register(server: &SharedHttpServer, root: &Node) {
-    let json = Bytes::from(node_to_json(root).to_string());
+    let json = Bytes::from(root.to_json().to_string());
     let yaml = Bytes::from(root.to_yaml());
     server.register_api(
         "/debug/config/json",

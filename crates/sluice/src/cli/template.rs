@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use sluice_core::config::Lint;
 use sluice_core::environment::{Builder, Environment, Resources};
 use sluice_core::metrics::Metrics;
-use sluice_core::template::{Template, node_to_json};
+use sluice_core::template::Template;
 
 use super::load::{environment, format_lint, matching_files};
 
@@ -168,12 +168,12 @@ fn run_test(
         })
         .collect();
     if let Some(expected) = &case.expected
-        && node_to_json(expected) != rendered
+        && expected.to_json() != rendered
     {
         problems.push(format!(
             "{}: test '{test}': mismatch between expected and actual resulting config:\n  expected: {}\n  actual:   {}",
             path.display(),
-            node_to_json(expected),
+            expected.to_json(),
             rendered
         ));
     }

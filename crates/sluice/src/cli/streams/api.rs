@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sluice_components::{ApiRequest, ApiResponse, SharedHttpServer};
 use sluice_core::config::{GoDuration, Lint, Node};
 
-use super::json::{node_to_json, patch_config};
+use super::json::patch_config;
 use super::manager::{ManagerError, StreamInfo, StreamManager};
 
 /// Adds the `/streams` endpoints to `server`.
@@ -103,7 +103,7 @@ async fn stream(manager: &StreamManager, req: ApiRequest) -> ApiResponse {
             Some(mut config) => match Node::parse(&body()) {
                 Err(lint) => Err(ManagerError::Invalid(vec![lint])),
                 Ok(patch) => {
-                    patch_config(&mut config, node_to_json(&patch));
+                    patch_config(&mut config, patch.to_json());
                     manager.update(&name, &config.to_string()).await
                 }
             },

@@ -1,43 +1,6 @@
 //! Stream configs as JSON: what the streams API shows and patches.
 
 use serde_json::Value;
-use sluice_core::config::{Node, NodeKind, ScalarStyle};
-
-/// A config node as JSON. Plain scalars become booleans, numbers or null
-/// when they read as such, as a YAML parser would type them.
-pub(crate) fn node_to_json(node: &Node) -> Value {
-    match &node.kind {
-        NodeKind::Null => Value::Null,
-        NodeKind::Scalar(text, ScalarStyle::Plain) => plain_scalar(text),
-        NodeKind::Scalar(text, _) => Value::String(text.clone()),
-        NodeKind::Seq(items) => Value::Array(items.iter().map(node_to_json).collect()),
-        NodeKind::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), node_to_json(v)))
-                .collect(),
-        ),
-    }
-}
-
-fn plain_scalar(text: &str) -> Value {
-    match text {
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        "~" | "null" | "Null" | "NULL" => return Value::Null,
-        _ => {}
-    }
-    if let Ok(n) = text.parse::<i64>() {
-        return Value::from(n);
-    }
-    match text.parse::<f64>() {
-        Ok(f) if f.is_finite() && text.chars().any(|c| c.is_ascii_digit()) => {
-            serde_json::Number::from_f64(f)
-                .map_or_else(|| Value::String(text.to_owned()), Value::Number)
-        }
-        _ => Value::String(text.to_owned()),
-    }
-}
 
 /// Applies a patch to a stream config: sections merge key by key, except
 /// that an `input` or `output` of another component type replaces the old
@@ -91,15 +54,6 @@ fn merge(base: &mut Value, patch: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scalars_are_typed_like_yaml() {
-        let node = Node::parse("a: 1\nb: '1'\nc: true\nd: 1.5\ne: x\nf:\ng: [1, y]\n").unwrap();
-        assert_eq!(
-            node_to_json(&node),
-            serde_json::json!({"a": 1, "b": "1", "c": true, "d": 1.5, "e": "x", "f": null, "g": [1, "y"]})
-        );
-    }
 
     #[test]
     fn patches_merge_objects_and_replace_the_rest() {

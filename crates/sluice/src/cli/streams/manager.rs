@@ -8,7 +8,6 @@ use serde_json::Value;
 use sluice_core::config::{Config, Lint, Node};
 use tokio::sync::Mutex;
 
-use super::json::node_to_json;
 use crate::cli::host::{RunningStream, StreamHost};
 
 /// Top-level sections a stream config may have: the process-wide ones
@@ -214,7 +213,7 @@ impl StreamManager {
         Ok(Managed {
             running,
             started: Instant::now(),
-            config: node_to_json(&root),
+            config: root.to_json(),
         })
     }
 
@@ -233,7 +232,7 @@ impl StreamManager {
         let fresh = Managed {
             running,
             started: Instant::now(),
-            config: node_to_json(&root),
+            config: root.to_json(),
         };
         if let Some(old) = streams.insert(name.to_owned(), fresh) {
             tokio::spawn(old.running.retire(retired));
