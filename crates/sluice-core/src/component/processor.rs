@@ -105,7 +105,7 @@ pub async fn run_processors(processors: &[Box<dyn Processor>], batch: Batch) -> 
 
 /// One processor over one batch: empty results are dropped, and a failed
 /// batch goes on with every message flagged.
-async fn run_one(processor: &dyn Processor, batch: Batch) -> Vec<Batch> {
+pub(crate) async fn run_one(processor: &dyn Processor, batch: Batch) -> Vec<Batch> {
     match processor.process(batch).await {
         Ok(mut out) => {
             out.retain(|b| !b.is_empty());

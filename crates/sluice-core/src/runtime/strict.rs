@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::component::processor::{Failed, Processor};
+use crate::component::processor::{Failed, Processor, run_one};
 use crate::message::{Batch, Message};
 
 /// Runs the wrapped step on the messages of a batch that have not failed;
@@ -31,20 +31,9 @@ impl Processor for SkipFailed {
         let mut out = if healthy.is_empty() {
             Vec::new()
         } else {
-            match self.inner.process(Batch::new(healthy)).await {
-                Ok(batches) => batches,
-                Err(Failed { input, error }) => {
-                    // Flag the step's batch here rather than handing the
-                    // failure on, which would overwrite the skipped
-                    // messages' own errors.
-                    tracing::error!(error = %error, "Processor failed.");
-                    let mut input = input;
-                    for msg in input.iter_mut() {
-                        msg.set_error(&error);
-                    }
-                    vec![input]
-                }
-            }
+            // A failure is flagged here, as a stage flags it, rather than
+            // handed on, which would overwrite the skipped messages' errors.
+            run_one(self.inner.as_ref(), Batch::new(healthy)).await
         };
         match out.last_mut() {
             Some(last) => last.extend(failed),

@@ -75,11 +75,7 @@ pub(crate) fn load_config(
     path: &Path,
     options: &LoadOptions,
 ) -> anyhow::Result<Result<(Config, Node), Vec<Lint>>> {
-    let options = LoadOptions {
-        chilled: false,
-        ..options.clone()
-    };
-    Ok(load_config_tolerant(path, &options)?.map(|(config, root, _)| (config, root)))
+    Ok(read_config(path, options, false)?.map(|(config, root, _)| (config, root)))
 }
 
 /// A config read with `--chilled`: the typed config, its tree, and the
@@ -92,6 +88,14 @@ pub(crate) fn load_config_tolerant(
     path: &Path,
     options: &LoadOptions,
 ) -> anyhow::Result<Result<TolerantLoad, Vec<Lint>>> {
+    read_config(path, options, options.chilled)
+}
+
+fn read_config(
+    path: &Path,
+    options: &LoadOptions,
+    tolerate: bool,
+) -> anyhow::Result<Result<TolerantLoad, Vec<Lint>>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read config {}", path.display()))?;
     let extra = read_env_files(&options.env_files)?;
@@ -103,7 +107,7 @@ pub(crate) fn load_config_tolerant(
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(name).ok())
     };
-    let mut loaded = Config::load_tolerant(&text, &lookup, &options.sets, options.chilled);
+    let mut loaded = Config::load_tolerant(&text, &lookup, &options.sets, tolerate);
     if let Ok((config, _, _)) = &mut loaded {
         for file in resource_files(&options.resources)? {
             merge_resource_file(config, &file, &lookup, &options.templates)?;

@@ -1,17 +1,7 @@
 //! `input_resources`, `processor_resources` and `output_resources`, used
 //! through `resource` components.
 
-use crate::support::{Sluice, client, run_cli, write_config};
-
-async fn post(sluice: &Sluice, path: &str, body: &str) -> (u16, String) {
-    let res = client()
-        .post(sluice.url(path))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
-}
+use crate::support::{Sluice, post, run_cli, write_config};
 
 #[tokio::test]
 async fn processor_and_output_resources_run_where_they_are_named() {

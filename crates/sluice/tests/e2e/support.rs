@@ -201,6 +201,17 @@ pub(crate) fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// POSTs `body` to `path` of `sluice`; the status and the body of the answer.
+pub(crate) async fn post(sluice: &Sluice, path: &str, body: &str) -> (u16, String) {
+    let res = client()
+        .post(sluice.url(path))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
 /// Runs `sluice ARGS` with `stdin` and returns (exit code, stdout, stderr).
 pub(crate) fn run_cli(args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(bin())

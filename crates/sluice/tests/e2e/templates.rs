@@ -1,7 +1,7 @@
 //! Config templates (`-t`): components defined by fields and a mapping that
 //! renders the config of an existing component, and `sluice template lint`.
 
-use crate::support::{Sluice, client, run_cli, write_config};
+use crate::support::{Sluice, client, post, run_cli, write_config};
 
 /// A processor template: upper-cases one field and adds `marks` marks.
 const SHOUT: &str = r#"
@@ -66,16 +66,6 @@ fn write_templates(dir: &std::path::Path) -> String {
         std::fs::write(templates.join(name), text).unwrap();
     }
     templates.join("*.yaml").display().to_string()
-}
-
-async fn post(sluice: &Sluice, path: &str, body: &str) -> (u16, String) {
-    let res = client()
-        .post(sluice.url(path))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
 }
 
 #[tokio::test]
