@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Counts user-space instructions per request with callgrind, for sluice running
-examples/weather.yaml and for the hyper baseline doing the same transform.
+examples/weather.yaml and for the hyper baseline doing the same transform; with
+--proxy, for sluice running examples/proxy.yaml and for the hyper_proxy
+baseline, both in front of the hyper_weather example as their upstream (which
+is not counted).
 
 Unlike CPU time, instruction counts repeat exactly from run to run whatever else
 the machine is doing, so small changes to the request path show up clearly.
@@ -8,7 +11,7 @@ Kernel work (sockets) is not counted. Each server answers a warm-up request and
 then N keep-alive requests over 8 connections; the figure per request is
 (instructions after N - instructions after 8) / (N - 8).
 
-Usage: bench/instructions.py [--requests 2008]
+Usage: bench/instructions.py [--requests 2008] [--proxy]
 Needs: valgrind, and `cargo build --release -p sluice -p sluice-components --examples --bins`
 (binaries are taken from $CARGO_TARGET_DIR when that is set, else target/).
 """
@@ -16,6 +19,7 @@ import argparse
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,11 +30,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BODY = b'{"location":"Berlin"}'
 
 
+PATH = "/weather"
+
+
 def load(port, n, conns=8):
     def worker(count):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         for _ in range(count):
-            c.request("POST", "/weather", BODY)
+            c.request("POST", PATH, BODY)
             r = c.getresponse()
             r.read()
             if r.status != 200:
@@ -42,6 +49,18 @@ def load(port, n, conns=8):
         t.join()
 
 
+def wait_for_port(port, limit=10):
+    deadline = time.time() + limit
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                sys.exit(f"nothing listens on port {port}")
+            time.sleep(0.05)
+
+
 def count(argv, port, n):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
@@ -51,7 +70,7 @@ def count(argv, port, n):
         while True:
             try:
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                c.request("POST", "/weather", BODY)
+                c.request("POST", PATH, BODY)
                 c.getresponse().read()
                 c.close()
                 break
@@ -75,19 +94,36 @@ def count(argv, port, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2008)
+    ap.add_argument("--proxy", action="store_true", help="measure the proxy path instead")
     args = ap.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
     release = os.path.join(target, "release")
-    systems = [
-        ("hyper", [os.path.join(release, "examples", "hyper_weather"), "127.0.0.1:4196"], 4196),
-        ("sluice", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "examples", "weather.yaml"),
-                    "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195),
-    ]
+    weather = [os.path.join(release, "examples", "hyper_weather"), "127.0.0.1:4196"]
+    upstream = None
+    if args.proxy:
+        global PATH
+        PATH = "/post"
+        upstream = subprocess.Popen(weather, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(4196)
+        systems = [
+            ("hyper", [os.path.join(release, "examples", "hyper_proxy"), "127.0.0.1:4198", "127.0.0.1:4196"], 4198),
+            ("sluice", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "examples", "proxy.yaml"),
+                        "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195),
+        ]
+    else:
+        systems = [
+            ("hyper", weather, 4196),
+            ("sluice", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "examples", "weather.yaml"),
+                        "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195),
+        ]
     results = {}
     for name, argv, port in systems:
         small = count(argv, port, 8)
         large = count(argv, port, args.requests)
         results[name] = (large - small) / (args.requests - 8)
+    if upstream is not None:
+        upstream.kill()
+        upstream.wait()
     for name, per in results.items():
         print(f"{name:>7}: {per:8.0f} instructions per request ({per / results['hyper']:.2f}x hyper)")
 

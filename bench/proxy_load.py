@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Proxy benchmark: sluice running examples/proxy.yaml (http_server ->
-http_client with propagate_response) and nginx proxying the same path, both in
-front of the same minimal upstream (the hyper_weather example), measured in
-the same run.
+http_client with propagate_response), nginx proxying the same path, and the
+hyper_proxy example (hyper's server and pooled client with nothing else: the
+floor for a proxy built on hyper), all in front of the same minimal upstream
+(the hyper_weather example), measured in the same run.
 
 The proxy under test is pinned to CPU 1; wrk and the upstream share CPU 0.
 Reported per proxy: requests per second at 64 connections, the proxy's CPU
@@ -167,6 +168,8 @@ def main():
         rows = [
             measure("nginx", [nginx, "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")],
                     "http://127.0.0.1:4197/post", upstream.pid, args),
+            measure("hyper", [os.path.join(release, "examples", "hyper_proxy"), "127.0.0.1:4198", UPSTREAM],
+                    "http://127.0.0.1:4198/post", upstream.pid, args),
             measure("sluice", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "examples", "proxy.yaml"),
                                "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"],
                     "http://127.0.0.1:4195/post", upstream.pid, args),

@@ -2,6 +2,7 @@
 //! (spec 6): request construction, status classification, retries and
 //! response propagation.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use sluice_core::metrics::{Counter, Metrics, Timer};
 use sluice_core::rate_limit::RateLimit;
 
 use super::env_proxy::EnvProxy;
+use super::h1_client::{Answer, H1Client, Target};
 use super::jwt::{self, JwtConfig};
 use super::oauth1::{OAuth1, OAuthConfig};
 use crate::name_filter::{IncludeFilterConfig, NameFilter};
@@ -228,6 +230,24 @@ pub(crate) enum RequestError {
     Build(String),
 }
 
+/// A URL without interpolation, parsed once.
+struct StaticUrl {
+    text: String,
+    parsed: url::Url,
+    /// Its wire target when it is served by the plain HTTP/1.1 client.
+    target: Option<Target>,
+}
+
+/// A request as it goes on the wire, before a transport is chosen.
+struct Outgoing<'a> {
+    method: Method,
+    url: Cow<'a, url::Url>,
+    /// The plain HTTP/1.1 target of `url`, when already known.
+    target: Option<Cow<'a, Target>>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
 /// A received response.
 #[derive(Debug)]
 pub(crate) struct Response {
@@ -250,11 +270,21 @@ struct OAuth2 {
 
 /// A configured client, shared by concurrent writes.
 pub(crate) struct HttpClient {
+    /// For https, proxied requests and the OAuth 2 token endpoint.
     client: reqwest::Client,
+    /// For plain http requests that go straight to the server.
+    h1: H1Client,
+    /// Whether every request goes through `proxy_url`.
+    fixed_proxy: bool,
+    /// The proxies named by the environment, when `proxy_url` is empty.
+    env_proxy: Option<Arc<EnvProxy>>,
     url: Interpolation,
     /// `url` already parsed, when it has no interpolation: parsing a URL
     /// costs more than the rest of building a request.
-    static_url: Option<(String, reqwest::Url)>,
+    static_url: Option<StaticUrl>,
+    /// The whole wait allowed for one attempt, redirects included; `None`
+    /// waits forever (Go's zero timeout).
+    timeout: Option<Duration>,
     verb: Method,
     headers: Vec<(String, Interpolation)>,
     /// Which of `headers` is `Content-Type` spelled exactly so.
@@ -390,7 +420,17 @@ impl HttpClient {
                 None
             }
         };
-        let client = build_reqwest(config).map_err(|e| lints.push(Lint::error(mark, e)));
+        let env_proxy = match config.proxy_url.is_empty() {
+            true => EnvProxy::from_env()
+                .map(|found| found.map(Arc::new))
+                .map_err(|e| lints.push(Lint::error(mark, e))),
+            false => Ok(None),
+        };
+        let client = match &env_proxy {
+            Ok(env_proxy) => build_reqwest(config, env_proxy.clone())
+                .map_err(|e| lints.push(Lint::error(mark, e))),
+            Err(()) => Err(()),
+        };
         let jwt = jwt::bearer(&config.jwt)
             .and_then(|value| value.map(|v| header_value(&v, "jwt")).transpose())
             .map_err(|e| lints.push(Lint::error(mark, e)));
@@ -410,7 +450,10 @@ impl HttpClient {
             Ok(extract_headers),
             Ok(jwt),
             Ok(basic_auth),
-        ) = (verb, url, client, metadata, extract, jwt, basic_auth)
+            Ok(env_proxy),
+        ) = (
+            verb, url, client, metadata, extract, jwt, basic_auth, env_proxy,
+        )
         else {
             return Err(lints);
         };
@@ -419,15 +462,28 @@ impl HttpClient {
         }
         let metrics: &Metrics = builder.resources().metrics();
         let code = |n: &str| metrics.counter(&format!("http_request_code_{n}"), &[("label", "")]);
+        let fixed_proxy = !config.proxy_url.is_empty();
         let static_url = url
             .is_static()
             .then(|| url.render::<[Message]>(&[], 0).ok())
             .flatten()
-            .and_then(|text| reqwest::Url::parse(&text).ok().map(|parsed| (text, parsed)));
+            .and_then(|text| {
+                let parsed = url::Url::parse(&text).ok()?;
+                let target = plain_target(fixed_proxy, env_proxy.as_deref(), &parsed);
+                Some(StaticUrl {
+                    text,
+                    parsed,
+                    target,
+                })
+            });
         Ok(HttpClient {
             client,
+            h1: H1Client::new(config.max_in_flight.unwrap_or(64).max(1)),
+            fixed_proxy,
+            env_proxy,
             url,
             static_url,
+            timeout: (!config.timeout.0.is_zero()).then_some(config.timeout.0),
             verb,
             headers,
             content_type,
@@ -607,25 +663,29 @@ impl HttpClient {
     }
 
     /// Builds the request for `refs`: URL and headers are interpolated
-    /// against the first message.
+    /// against the first message. Returns the URL as rendered, for errors.
     fn request_for(
         &self,
         refs: &[Message],
         body: Bytes,
         content_type: Option<&str>,
-    ) -> Result<(String, reqwest::RequestBuilder), RequestError> {
-        let (url, mut req) = match &self.static_url {
-            Some((text, parsed)) => (
-                text.clone(),
-                self.client.request(self.verb.clone(), parsed.clone()),
+    ) -> Result<(Cow<'_, str>, Outgoing<'_>), RequestError> {
+        let (url_text, url, target) = match &self.static_url {
+            Some(fixed) => (
+                Cow::Borrowed(fixed.text.as_str()),
+                Cow::Borrowed(&fixed.parsed),
+                fixed.target.as_ref().map(Cow::Borrowed),
             ),
             None => {
-                let url = self
+                let text = self
                     .url
                     .render(refs, 0)
                     .map_err(|e| RequestError::Build(format!("url interpolation error: {e}")))?;
-                let req = self.client.request(self.verb.clone(), &url);
-                (url, req)
+                let parsed = url::Url::parse(&text).map_err(|e| RequestError::Transport {
+                    url: text.clone(),
+                    message: format!("parse {text:?}: {e}"),
+                })?;
+                (Cow::Owned(text), Cow::Owned(parsed), None)
             }
         };
         let mut headers = HeaderMap::new();
@@ -684,15 +744,24 @@ impl HttpClient {
         // replace what came before (and an OAuth2 token, set in `send`,
         // replaces them all).
         if let Some(oauth1) = &self.oauth1 {
-            let value = header_value(&oauth1.authorization(self.verb.as_str(), &url), "oauth")
-                .map_err(RequestError::Build)?;
+            let value = header_value(
+                &oauth1.authorization(self.verb.as_str(), &url_text),
+                "oauth",
+            )
+            .map_err(RequestError::Build)?;
             headers.append(header::AUTHORIZATION, value);
         }
         for value in [&self.jwt, &self.basic_auth].into_iter().flatten() {
             headers.insert(header::AUTHORIZATION, value.clone());
         }
-        req = req.headers(headers).body(body);
-        Ok((url, req))
+        let outgoing = Outgoing {
+            method: self.verb.clone(),
+            url,
+            target,
+            headers,
+            body,
+        };
+        Ok((url_text, outgoing))
     }
 
     /// Sends one request built from the reference messages `refs` (one
@@ -702,7 +771,8 @@ impl HttpClient {
         let mut attempt = 0;
         loop {
             self.wait_for_rate_limit().await?;
-            let (url, req) = self.request_for(refs, body.clone(), content_type.as_deref())?;
+            let (url, mut request) =
+                self.request_for(refs, body.clone(), content_type.as_deref())?;
             let bearer = self
                 .bearer_token()
                 .await
@@ -712,31 +782,25 @@ impl HttpClient {
                         .transpose()
                 })
                 .map_err(|message| RequestError::Transport {
-                    url: url.clone(),
+                    url: url.to_string(),
                     message,
                 })?;
-            let request = req.build().map(|mut request| {
-                if let Some(value) = bearer {
-                    // golang.org/x/oauth2 sets the header, replacing any other.
-                    request.headers_mut().insert(header::AUTHORIZATION, value);
-                }
-                if let Some(level) = self.dump_level {
-                    let body = request
-                        .body()
-                        .and_then(reqwest::Body::as_bytes)
-                        .unwrap_or_default();
-                    let text = dump(
-                        &format!("{} {} HTTP/1.1", request.method(), request.url()),
-                        request.headers(),
-                        body,
-                    );
-                    log_at(level, "HTTP request", &text);
-                }
-                request
-            });
+            if let Some(value) = bearer {
+                // golang.org/x/oauth2 sets the header, replacing any other.
+                request.headers.insert(header::AUTHORIZATION, value);
+            }
+            if let Some(level) = self.dump_level {
+                let first_line = format!("{} {} HTTP/1.1", request.method, request.url);
+                let text = dump(&first_line, &request.headers, &request.body);
+                log_at(level, "HTTP request", &text);
+            }
             let started = Instant::now();
-            let (verdict, error) = match self.receive(request).await {
-                Ok((status, headers, body)) => {
+            let (verdict, error) = match self.fetch(request).await {
+                Ok(Answer {
+                    status,
+                    headers,
+                    body,
+                }) => {
                     self.latency.observe(started.elapsed());
                     if let Some(level) = self.dump_level {
                         let text = dump(
@@ -768,7 +832,7 @@ impl HttpClient {
                             (
                                 verdict,
                                 RequestError::Status {
-                                    url,
+                                    url: url.into_owned(),
                                     code: status,
                                     status_line: status_text(status),
                                     body: body_text,
@@ -778,11 +842,11 @@ impl HttpClient {
                         }
                     }
                 }
-                Err(err) => (
+                Err(message) => (
                     Verdict::RetryLinear,
                     RequestError::Transport {
-                        url,
-                        message: error_chain(&err),
+                        url: url.into_owned(),
+                        message,
                     },
                 ),
             };
@@ -804,17 +868,75 @@ impl HttpClient {
         }
     }
 
-    /// Sends `req` and reads the whole body: a body cut short is a transport
-    /// error like a refused connection, never an empty success.
-    async fn receive(
-        &self,
-        request: Result<reqwest::Request, reqwest::Error>,
-    ) -> Result<(u16, HeaderMap, Bytes), reqwest::Error> {
-        let mut res = self.client.execute(request?).await?;
-        let status = res.status().as_u16();
-        let headers = std::mem::take(res.headers_mut());
-        let body = res.bytes().await?;
-        Ok((status, headers, body))
+    /// Sends `request` and reads the whole answer, following redirects when
+    /// configured, all within the timeout (Go's `Client.Timeout` also spans
+    /// redirects). A body cut short is an error like a refused connection,
+    /// never an empty success.
+    async fn fetch(&self, request: Outgoing<'_>) -> Result<Answer, String> {
+        let Some(limit) = self.timeout else {
+            return self.follow(request).await;
+        };
+        match tokio::time::timeout(limit, self.follow(request)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!(
+                "request timed out after {} (Client.Timeout exceeded)",
+                GoDuration(limit)
+            )),
+        }
+    }
+
+    async fn follow(&self, mut request: Outgoing<'_>) -> Result<Answer, String> {
+        let mut hops = 0;
+        loop {
+            let answer = self.exchange(&request).await?;
+            if !self.follow_redirects {
+                return Ok(answer);
+            }
+            let Some(next) = redirect(&request, &answer)? else {
+                return Ok(answer);
+            };
+            // Go's default redirect policy.
+            hops += 1;
+            if hops > 10 {
+                return Err("stopped after 10 redirects".to_owned());
+            }
+            request = next;
+        }
+    }
+
+    /// One request and its answer, over the plain HTTP/1.1 client when the
+    /// URL is `http://` without a proxy, else over reqwest.
+    async fn exchange(&self, request: &Outgoing<'_>) -> Result<Answer, String> {
+        let target = match &request.target {
+            Some(target) => Some(Cow::Borrowed(target.as_ref())),
+            None => plain_target(self.fixed_proxy, self.env_proxy.as_deref(), &request.url)
+                .map(Cow::Owned),
+        };
+        if let Some(target) = target {
+            return self
+                .h1
+                .send(&request.method, &target, &request.headers, &request.body)
+                .await;
+        }
+        let sent = self
+            .client
+            .request(request.method.clone(), request.url.as_ref().clone())
+            .headers(request.headers.clone())
+            .body(request.body.clone())
+            .send()
+            .await;
+        let read = async {
+            let mut res = sent?;
+            let status = res.status().as_u16();
+            let headers = std::mem::take(res.headers_mut());
+            let body = res.bytes().await?;
+            Ok::<_, reqwest::Error>(Answer {
+                status,
+                headers,
+                body,
+            })
+        };
+        read.await.map_err(|e| error_chain(&e))
     }
 
     /// Metadata for a response message: `http_status_code` plus the
@@ -846,6 +968,85 @@ impl HttpClient {
             msg.set_meta(key, value);
         }
     }
+}
+
+/// Whether `url` is served by the plain HTTP/1.1 client, and its target:
+/// `http://` URLs that no proxy applies to.
+fn plain_target(fixed_proxy: bool, env_proxy: Option<&EnvProxy>, url: &url::Url) -> Option<Target> {
+    if fixed_proxy || env_proxy.is_some_and(|env| env.proxy_for(url).is_some()) {
+        return None;
+    }
+    Target::from_url(url)
+}
+
+/// The request that follows a redirect `answer`, as Go's client makes it,
+/// or `None` when the answer is final: 301, 302 and 303 turn any method but
+/// GET and HEAD into a GET without body; 307 and 308 repeat the method and
+/// the body; an answer without `Location` is final.
+fn redirect<'a>(request: &Outgoing<'a>, answer: &Answer) -> Result<Option<Outgoing<'a>>, String> {
+    let keep_body = match answer.status {
+        301..=303 => false,
+        307 | 308 => true,
+        _ => return Ok(None),
+    };
+    let Some(location) = answer.headers.get(header::LOCATION) else {
+        return Ok(None);
+    };
+    let location = String::from_utf8_lossy(location.as_bytes());
+    let url = request
+        .url
+        .join(&location)
+        .map_err(|e| format!("failed to parse Location header {location:?}: {e}"))?;
+    let mut headers = request.headers.clone();
+    let (method, body) = if keep_body {
+        (request.method.clone(), request.body.clone())
+    } else {
+        for name in [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_ENCODING,
+            header::TRANSFER_ENCODING,
+        ] {
+            headers.remove(name);
+        }
+        let method = match request.method {
+            Method::GET | Method::HEAD => request.method.clone(),
+            _ => Method::GET,
+        };
+        (method, Bytes::new())
+    };
+    // Credentials go only where they were meant to.
+    let same_server = url.host_str() == request.url.host_str()
+        && url.port_or_known_default() == request.url.port_or_known_default();
+    if !same_server {
+        for name in [
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::PROXY_AUTHORIZATION,
+            header::WWW_AUTHENTICATE,
+        ] {
+            headers.remove(name);
+        }
+    }
+    // A Referer, never from https to http.
+    if !(request.url.scheme() == "https" && url.scheme() == "http") {
+        let mut referer = request.url.as_ref().clone();
+        referer.set_fragment(None);
+        // Both fail only for URLs that cannot carry credentials at all,
+        // which then have none to strip.
+        referer.set_username("").ok();
+        referer.set_password(None).ok();
+        if let Ok(value) = HeaderValue::from_str(referer.as_str()) {
+            headers.insert(header::REFERER, value);
+        }
+    }
+    Ok(Some(Outgoing {
+        method,
+        url: Cow::Owned(url),
+        target: None,
+        headers,
+        body,
+    }))
 }
 
 /// A request or response as text, the way it goes over the wire.
@@ -893,15 +1094,15 @@ fn builder_warn_lower_content_type() {
     );
 }
 
-fn build_reqwest(config: &HttpClientConfig) -> Result<reqwest::Client, String> {
+/// The reqwest client for what the plain client does not serve. Timeouts
+/// and redirects are `HttpClient`'s, the same for both clients.
+fn build_reqwest(
+    config: &HttpClientConfig,
+    env_proxy: Option<Arc<EnvProxy>>,
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
-        .timeout(config.timeout.0)
-        .pool_max_idle_per_host(config.max_in_flight.unwrap_or(64));
-    builder = if config.follow_redirects {
-        builder.redirect(reqwest::redirect::Policy::limited(10))
-    } else {
-        builder.redirect(reqwest::redirect::Policy::none())
-    };
+        .pool_max_idle_per_host(config.max_in_flight.unwrap_or(64))
+        .redirect(reqwest::redirect::Policy::none());
     if config.disable_http2 {
         builder = builder.http1_only();
     }
@@ -913,7 +1114,7 @@ fn build_reqwest(config: &HttpClientConfig) -> Result<reqwest::Client, String> {
         let proxy = reqwest::Proxy::all(&config.proxy_url)
             .map_err(|e| format!("invalid proxy_url: {e}"))?;
         builder = builder.proxy(proxy);
-    } else if let Some(env) = EnvProxy::from_env()? {
+    } else if let Some(env) = env_proxy {
         builder = builder.proxy(reqwest::Proxy::custom(move |url| env.proxy_for(url)));
     }
     if config.tls.enabled {

@@ -5,6 +5,7 @@ mod basic_auth;
 pub(crate) mod client;
 pub(crate) mod cors;
 mod env_proxy;
+mod h1_client;
 mod jwt;
 pub mod listeners;
 mod oauth1;

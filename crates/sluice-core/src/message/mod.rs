@@ -156,9 +156,26 @@ impl Message {
             .expect("metadata was initialised just above")
     }
 
-    /// Sets a string metadata value.
+    /// Sets a metadata value.
+    ///
+    /// While the metadata is still an unread source (an HTTP request's
+    /// headers, say), the value is laid over that source instead: the map is
+    /// then built only if something reads it, which an output that just
+    /// answers the caller never does.
     pub fn set_meta(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        self.metadata_mut().insert(key.into(), value.into());
+        let (key, value) = (key.into(), value.into());
+        let part = Arc::make_mut(&mut self.part);
+        if part.metadata.get().is_none()
+            && let Some(source) = part.metadata_source.take()
+        {
+            part.metadata_source = Some(Arc::new(move || {
+                let mut built = source();
+                built.insert(key.clone(), value.clone());
+                built
+            }));
+            return;
+        }
+        self.metadata_mut().insert(key, value);
     }
 
     /// Replaces all metadata.
@@ -370,6 +387,40 @@ mod tests {
         msg.set_meta("other", "w");
         assert_eq!(msg.metadata().len(), 2);
         assert_eq!(copy.metadata().len(), 1);
+    }
+
+    #[test]
+    fn values_set_before_an_unread_source_is_read_override_it_without_building_it() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let mut msg = Message::new("x");
+        msg.set_metadata_source(Arc::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Metadata::from([
+                ("k".to_owned(), Value::from("v")),
+                ("code".to_owned(), Value::from("from the source")),
+            ])
+        }));
+        let original = msg.clone();
+        msg.set_meta("code", Value::Int(201));
+        msg.set_meta("new", "n");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let got: Vec<(String, String)> = msg
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_interp_string()))
+            .collect();
+        let want = [("code", "201"), ("k", "v"), ("new", "n")];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            original.metadata().get("code"),
+            Some(&Value::from("from the source"))
+        );
+        assert_eq!(original.metadata().get("new"), None);
     }
 
     #[test]
