@@ -24,6 +24,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::has_token;
+
 /// Most headers a response head may have.
 const MAX_HEADERS: usize = 128;
 /// Largest response head read before giving up on it.
@@ -521,13 +523,6 @@ fn chunk_size(line: &[u8]) -> Result<usize, String> {
         return Err("malformed chunked encoding".to_owned());
     }
     usize::from_str_radix(digits, 16).map_err(|_| "malformed chunked encoding".to_owned())
-}
-
-/// Whether a comma-separated header value holds `token` (any case).
-fn has_token(value: &HeaderValue, token: &str) -> bool {
-    value
-        .to_str()
-        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
 fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

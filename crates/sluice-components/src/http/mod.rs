@@ -147,6 +147,14 @@ pub(crate) fn error_response(status: StatusCode, text: &str) -> HttpResponse {
 }
 
 /// A plain 200 response with `body` and `content_type`.
+/// Whether a comma-separated header value (`Connection: keep-alive, Upgrade`)
+/// lists `token`, in any case.
+pub(crate) fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
 pub(crate) fn ok_response(body: impl Into<Bytes>, content_type: &'static str) -> HttpResponse {
     let mut res = Response::new(Full::new(body.into()));
     res.headers_mut()

@@ -21,15 +21,15 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::{Endpoint, RequestSnapshot, request_metadata};
-use crate::http::{Handler, HttpResponse, RequestInfo, error_response};
+use crate::http::{Handler, HttpResponse, RequestInfo, error_response, has_token};
 
 pub(super) struct WebSocketHandler(pub(super) Arc<Endpoint>);
 
 fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
-    req.headers().get_all(name).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    })
+    req.headers()
+        .get_all(name)
+        .iter()
+        .any(|v| has_token(v, token))
 }
 
 impl Handler for WebSocketHandler {
