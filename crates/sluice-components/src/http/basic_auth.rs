@@ -2,11 +2,15 @@
 //! the configured user and a password matching `password_hash`, as in
 //! Benthos (md5, sha256, bcrypt or scrypt; hash and salt base64-encoded).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use sluice_core::config::BasicAuthConfig;
 use subtle::ConstantTimeEq as _;
+use tokio::sync::Semaphore;
 
 use super::{HttpResponse, error_response};
 
@@ -29,6 +33,17 @@ pub(crate) struct BasicAuth {
     hash: Vec<u8>,
     algorithm: Algorithm,
     challenge: HeaderValue,
+    // Places for bcrypt/scrypt checks running at once, one per core: more
+    // would only queue on the blocking pool while callers wait.
+    slow_checks: Arc<Semaphore>,
+    slow_check_limit: usize,
+}
+
+/// The outcome of [`BasicAuth::check`]: known at once, or after a slow
+/// hash; `None` lets the request through, `Some` is the refusal to send.
+pub(crate) enum Check {
+    Ready(Option<HttpResponse>),
+    Slow(BoxFuture<'static, Option<HttpResponse>>),
 }
 
 impl BasicAuth {
@@ -67,25 +82,68 @@ impl BasicAuth {
             config.realm
         ))
         .map_err(|_| format!("basic_auth: invalid realm {:?}", config.realm))?;
+        let slow_check_limit = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Some(Self {
             username: config.username.clone(),
             hash,
             algorithm,
             challenge,
+            slow_checks: Arc::new(Semaphore::new(slow_check_limit)),
+            slow_check_limit,
         }))
     }
 
-    /// The 401 to send when the request's credentials do not match.
-    pub(crate) fn refusal(&self, headers: &HeaderMap) -> Option<HttpResponse> {
+    /// Checks a request's credentials: `Ready(None)` lets it through,
+    /// `Ready(Some(answer))` refuses it. A password under bcrypt or scrypt
+    /// takes tens of milliseconds of CPU to check, so it is checked on the
+    /// blocking pool, a bounded number at a time: a flood of wrong passwords
+    /// then gets 503s instead of stalling every other endpoint's requests.
+    pub(crate) fn check(self: &Arc<Self>, headers: &HeaderMap) -> Check {
         let (user, pass) = credentials(headers).unwrap_or_default();
         let user_ok: bool = user.as_bytes().ct_eq(self.username.as_bytes()).into();
-        if user_ok && self.password_matches(pass.as_bytes()) {
-            return None;
+        if !user_ok {
+            return Check::Ready(Some(self.refusal()));
         }
+        if !self.is_slow() {
+            let ok = self.password_matches(pass.as_bytes());
+            return Check::Ready((!ok).then(|| self.refusal()));
+        }
+        let Ok(permit) = Arc::clone(&self.slow_checks).try_acquire_owned() else {
+            tracing::warn!(
+                limit = self.slow_check_limit,
+                "Too many password checks under way, request refused with 503."
+            );
+            let mut res = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many authentication attempts in progress",
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Check::Ready(Some(res));
+        };
+        let auth = Arc::clone(self);
+        Check::Slow(Box::pin(async move {
+            let checker = Arc::clone(&auth);
+            let ok = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                checker.password_matches(pass.as_bytes())
+            })
+            .await
+            .unwrap_or(false);
+            (!ok).then(|| auth.refusal())
+        }))
+    }
+
+    /// The 401 sent when the credentials do not match.
+    fn refusal(&self) -> HttpResponse {
         let mut res = error_response(StatusCode::UNAUTHORIZED, "Unauthorized");
         res.headers_mut()
             .insert(header::WWW_AUTHENTICATE, self.challenge.clone());
-        Some(res)
+        res
+    }
+
+    fn is_slow(&self) -> bool {
+        matches!(self.algorithm, Algorithm::Bcrypt | Algorithm::Scrypt(_))
     }
 
     fn password_matches(&self, password: &[u8]) -> bool {
@@ -132,8 +190,8 @@ fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
-    fn auth(algorithm: &str, hash: &[u8], salt: &str) -> BasicAuth {
-        BasicAuth::from_config(&BasicAuthConfig {
+    fn auth(algorithm: &str, hash: &[u8], salt: &str) -> Arc<BasicAuth> {
+        let auth = BasicAuth::from_config(&BasicAuthConfig {
             enabled: true,
             username: "admin".to_owned(),
             password_hash: STANDARD.encode(hash),
@@ -142,7 +200,16 @@ mod tests {
             ..BasicAuthConfig::default()
         })
         .unwrap()
-        .unwrap()
+        .unwrap();
+        Arc::new(auth)
+    }
+
+    /// Whether `auth` lets a request with `headers` through.
+    async fn allows(auth: &Arc<BasicAuth>, headers: &HeaderMap) -> bool {
+        match auth.check(headers) {
+            Check::Ready(refusal) => refusal.is_none(),
+            Check::Slow(pending) => pending.await.is_none(),
+        }
     }
 
     fn headers(user: &str, pass: &str) -> HeaderMap {
@@ -152,8 +219,8 @@ mod tests {
         headers
     }
 
-    #[test]
-    fn each_algorithm_accepts_the_right_password_only() {
+    #[tokio::test]
+    async fn each_algorithm_accepts_the_right_password_only() {
         use sha2::Digest as _;
         let sha = auth("sha256", &sha2::Sha256::digest(b"secret"), "");
         let md5 = auth("md5", &md5::Md5::digest(b"secret"), "");
@@ -164,11 +231,33 @@ mod tests {
         scrypt::scrypt(b"secret", salt, &params, &mut key).unwrap();
         let scrypt = auth("scrypt", &key, &STANDARD.encode(salt));
         for checker in [&sha, &md5, &bcrypt, &scrypt] {
-            assert!(checker.refusal(&headers("admin", "secret")).is_none());
-            assert!(checker.refusal(&headers("admin", "wrong")).is_some());
-            assert!(checker.refusal(&headers("root", "secret")).is_some());
-            assert!(checker.refusal(&HeaderMap::new()).is_some());
+            assert!(allows(checker, &headers("admin", "secret")).await);
+            assert!(!allows(checker, &headers("admin", "wrong")).await);
+            assert!(!allows(checker, &headers("root", "secret")).await);
+            assert!(!allows(checker, &HeaderMap::new()).await);
         }
+    }
+
+    #[tokio::test]
+    async fn slow_checks_past_the_bound_are_refused_with_503() {
+        let hash = bcrypt::hash("secret", 4).unwrap();
+        let auth = auth("bcrypt", hash.as_bytes(), "");
+        let wrong = headers("admin", "wrong");
+        let pending: Vec<_> = (0..auth.slow_check_limit)
+            .map(|_| match auth.check(&wrong) {
+                Check::Slow(pending) => pending,
+                Check::Ready(_) => panic!("a bcrypt check is slow"),
+            })
+            .collect();
+        match auth.check(&wrong) {
+            Check::Ready(Some(res)) => assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE),
+            _ => panic!("a check past the bound is refused at once"),
+        }
+        for refusal in futures::future::join_all(pending).await {
+            assert_eq!(refusal.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        // The places are given back.
+        assert!(allows(&auth, &headers("admin", "secret")).await);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod basic_auth;
 pub(crate) mod client;
+pub mod conn_limits;
 pub(crate) mod cors;
 mod env_proxy;
 mod h1_client;
@@ -20,6 +21,7 @@ use std::future::{Ready, ready};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -27,17 +29,19 @@ use futures::future::{BoxFuture, Either};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use conn_limits::{AcceptBackoff, ConnectionLimits, FirstByteDeadline, PlainConnection};
 pub(crate) use router::Router;
 use wake_gate::WakeGate;
 
 /// What a server applies to every request before routing it.
 #[derive(Default)]
 pub(crate) struct Guard {
-    pub(crate) basic_auth: Option<basic_auth::BasicAuth>,
+    pub(crate) basic_auth: Option<Arc<basic_auth::BasicAuth>>,
     pub(crate) cors: Option<cors::Cors>,
 }
 
@@ -47,12 +51,14 @@ pub(crate) struct Site {
     pub(crate) guard: Guard,
 }
 
-/// The service-wide server's TLS, authentication and CORS (the `http`
-/// section's `cert_file`/`key_file`, `basic_auth` and `cors`).
+/// The service-wide server's TLS, authentication, CORS and connection
+/// limits (the `http` section's `cert_file`/`key_file`, `basic_auth`, `cors`,
+/// `read_header_timeout` and `max_connections`).
 #[derive(Default)]
 pub struct ServerOptions {
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) guard: Guard,
+    pub(crate) limits: ConnectionLimits,
 }
 
 impl ServerOptions {
@@ -77,7 +83,8 @@ impl ServerOptions {
         let basic_auth = basic_auth::BasicAuth::from_config(&config.basic_auth)
             .map_err(|e| problems.push(("basic_auth", e)))
             .ok()
-            .flatten();
+            .flatten()
+            .map(Arc::new);
         let cors = match (&config.cors, config.cors.allowed_origins.is_empty()) {
             (c, _) if !c.enabled => None,
             (_, true) => {
@@ -90,9 +97,17 @@ impl ServerOptions {
             (c, false) => Some(cors::Cors::new(c.allowed_origins.clone())),
         };
         if problems.is_empty() {
+            let mut limits = ConnectionLimits {
+                header_read_timeout: config.read_header_timeout.into(),
+                ..ConnectionLimits::default()
+            };
+            if config.max_connections > 0 {
+                limits.max_connections = config.max_connections;
+            }
             Ok(Self {
                 tls,
                 guard: Guard { basic_auth, cors },
+                limits,
             })
         } else {
             Err(problems)
@@ -197,19 +212,36 @@ fn dispatch(
 
 /// Checks credentials and finds the handler for a request's path.
 fn route(
+    site: &Arc<Site>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    tls: Option<Arc<TlsInfo>>,
+) -> Answer {
+    let Some(auth) = &site.guard.basic_auth else {
+        return find_handler(site, req, remote, tls);
+    };
+    match auth.check(req.headers()) {
+        basic_auth::Check::Ready(Some(refusal)) => Either::Left(ready(refusal)),
+        basic_auth::Check::Ready(None) => find_handler(site, req, remote, tls),
+        basic_auth::Check::Slow(pending) => {
+            let site = Arc::clone(site);
+            Either::Right(Box::pin(async move {
+                match pending.await {
+                    Some(refusal) => refusal,
+                    None => find_handler(&site, req, remote, tls).await,
+                }
+            }))
+        }
+    }
+}
+
+/// The handler for a request's path, or a 404.
+fn find_handler(
     site: &Site,
     req: Request<Incoming>,
     remote: SocketAddr,
     tls: Option<Arc<TlsInfo>>,
 ) -> Answer {
-    if let Some(refusal) = site
-        .guard
-        .basic_auth
-        .as_ref()
-        .and_then(|a| a.refusal(req.headers()))
-    {
-        return Either::Left(ready(refusal));
-    }
     match site.router.find(req.uri().path()) {
         Some((handler, params)) => {
             let info = RequestInfo {
@@ -227,23 +259,32 @@ fn route(
 }
 
 /// Serves one accepted connection until it closes or the server shuts down.
+/// `header_timed_out` is raised when hyper gives up waiting for a request's
+/// headers; `permit` holds the connection's place under `max_connections`.
 fn spawn_connection<IO>(
     io: IO,
-    site: Arc<Site>,
-    remote: SocketAddr,
-    tls: Option<Arc<TlsInfo>>,
+    accepted: Accepted,
+    header_timed_out: Option<Arc<AtomicBool>>,
     connections: &Connections,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let Accepted {
+        site,
+        remote,
+        tls,
+        permit,
+    } = accepted;
     let service = hyper::service::service_fn(move |req| {
         dispatch(&site, req, remote, tls.clone()).map(Ok::<_, Infallible>)
     });
-    let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+    let conn = connections
+        .builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)
         .into_owned();
     let mut stop = WakeGate::new(connections.stop.clone().cancelled_owned());
     connections.tracker.spawn(async move {
+        let _permit = permit;
         let mut conn = std::pin::pin!(conn);
         let mut stopping = false;
         // On shutdown the connection finishes its in-flight request and
@@ -256,15 +297,47 @@ fn spawn_connection<IO>(
             conn.as_mut().poll(cx)
         });
         if let Err(err) = done.await {
+            let timed_out = err
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout);
+            if timed_out && let Some(flag) = &header_timed_out {
+                // Read as the connection (and with it the socket) is dropped
+                // at the end of this task.
+                flag.store(true, Ordering::Release);
+            }
             tracing::debug!(error = %err, "Connection ended with an error.");
         }
     });
+}
+
+/// What a connection is served with.
+struct Accepted {
+    site: Arc<Site>,
+    remote: SocketAddr,
+    tls: Option<Arc<TlsInfo>>,
+    permit: OwnedSemaphorePermit,
 }
 
 /// The open connections of one server, and their shutdown signal.
 struct Connections {
     stop: CancellationToken,
     tracker: tokio_util::task::TaskTracker,
+    // One builder, with the limits set, for every connection.
+    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+}
+
+/// Hyper's connection settings for these limits.
+fn connection_builder(
+    limits: &ConnectionLimits,
+) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // Hyper's header size (about 400 KiB) and count (100) limits stay: past
+    // them it answers 431 itself.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
 }
 
 fn tls_info(conn: &tokio_rustls::rustls::ServerConnection) -> TlsInfo {
@@ -293,30 +366,74 @@ pub(crate) async fn serve(
     listener: TcpListener,
     site: Arc<Site>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: ConnectionLimits,
     stop: CancellationToken,
 ) {
     let connections = Arc::new(Connections {
         stop: CancellationToken::new(),
         tracker: tokio_util::task::TaskTracker::new(),
+        builder: connection_builder(&limits),
     });
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut backoff = AcceptBackoff::default();
+    let mut at_capacity_logged = false;
     loop {
+        // A connection over the cap waits in the listen backlog until one
+        // closes, rather than being accepted and starved.
+        let permit = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if !at_capacity_logged {
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "Connection limit reached, new connections wait."
+                    );
+                    at_capacity_logged = true;
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    permit = Arc::clone(&slots).acquire_owned() => {
+                        permit.expect("the connection semaphore is never closed")
+                    }
+                }
+            }
+        };
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, remote) = match accepted {
-            Ok(pair) => pair,
+            Ok(pair) => {
+                backoff.succeeded();
+                pair
+            }
             Err(err) => {
-                tracing::warn!(error = %err, "Failed to accept connection.");
-                continue;
+                let wait = backoff.failed(&err);
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(wait) => continue,
+                }
             }
         };
+        if slots.available_permits() > 0 {
+            at_capacity_logged = false;
+        }
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "Failed to set TCP_NODELAY.");
         }
         let site = Arc::clone(&site);
         match &tls {
-            None => spawn_connection(stream, site, remote, None, &connections),
+            None => {
+                let (io, header_timed_out) = PlainConnection::new(stream);
+                let io = FirstByteDeadline::new(io, limits.header_read_timeout);
+                let accepted = Accepted {
+                    site,
+                    remote,
+                    tls: None,
+                    permit,
+                };
+                spawn_connection(io, accepted, Some(header_timed_out), &connections);
+            }
             Some(acceptor) => {
                 // The handshake runs in its own task so a slow client cannot
                 // hold up accepting others.
@@ -324,14 +441,27 @@ pub(crate) async fn serve(
                 let connections = Arc::clone(&connections);
                 // Tracked too, so a shutdown waits for handshakes under way.
                 let tracker = connections.tracker.clone();
+                let handshake_timeout = limits.tls_handshake_timeout;
                 tracker.spawn(async move {
-                    match acceptor.accept(stream).await {
-                        Ok(tls_stream) => {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(tls_stream)) => {
                             let info = Arc::new(tls_info(tls_stream.get_ref().1));
-                            spawn_connection(tls_stream, site, remote, Some(info), &connections);
+                            let accepted = Accepted {
+                                site,
+                                remote,
+                                tls: Some(info),
+                                permit,
+                            };
+                            let io = FirstByteDeadline::new(tls_stream, limits.header_read_timeout);
+                            spawn_connection(io, accepted, None, &connections);
                         }
-                        Err(err) => {
+                        Ok(Err(err)) => {
                             tracing::debug!(error = %err, "TLS handshake failed.");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out, connection closed.");
                         }
                     }
                 });

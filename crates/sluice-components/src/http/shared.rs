@@ -56,6 +56,9 @@ pub struct SharedHttpServer {
     // Benthos's streams API does), where a single stream that has not
     // reported yet is still starting.
     ready_without_streams: std::sync::atomic::AtomicBool,
+    // Set when a shutdown begins: `/ready` answers 503 from then on, so a
+    // load balancer stops sending while accepted requests drain.
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// The handlers a reload took off the server. Requests that reached them
@@ -110,6 +113,7 @@ impl SharedHttpServer {
             readiness: Mutex::new(Vec::new()),
             prefix: String::new(),
             ready_without_streams: std::sync::atomic::AtomicBool::new(false),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         server.register_fn("/ping", "Ping me.", |_, _| {
             async { ok_response("pong", "text/plain; charset=utf-8") }.boxed()
@@ -124,6 +128,11 @@ impl SharedHttpServer {
             "Returns 200 when every input and output is connected, 503 otherwise.",
             move |_, _| {
                 let response = match weak.upgrade() {
+                    Some(server) if server.is_shutting_down() => {
+                        let mut res = readiness_response(&server.statuses());
+                        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                        res
+                    }
                     Some(server) if server.ready_for_lack_of_streams() => {
                         ok_response("{\"statuses\":[]}\n", "application/json")
                     }
@@ -220,6 +229,7 @@ impl SharedHttpServer {
             readiness: Mutex::new(Vec::new()),
             prefix: prefix.trim_end_matches('/').to_owned(),
             ready_without_streams: std::sync::atomic::AtomicBool::new(false),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -275,6 +285,17 @@ impl SharedHttpServer {
             .retain(|(name, _)| name != owner);
     }
 
+    /// A shutdown has begun: `/ready` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Makes `/ready` answer 200 while no stream runs at all (streams mode).
     pub fn set_ready_without_streams(&self) {
         self.ready_without_streams
@@ -312,7 +333,7 @@ impl SharedHttpServer {
             router: Arc::clone(&self.router),
             guard: options.guard,
         });
-        super::serve(listener, site, options.tls, stop).await;
+        super::serve(listener, site, options.tls, options.limits, stop).await;
     }
 }
 

@@ -93,8 +93,9 @@ pub(crate) struct HttpServerConfig {
     /// Socket options of its own listener.
     #[serde(default)]
     tcp: TcpConfig,
-    /// The largest accepted request body in bytes; 0 means no limit (a sluice extension).
-    #[serde(default)]
+    /// The largest accepted request body, and WebSocket message, in bytes;
+    /// larger ones are refused with 413 (a sluice extension; 0 means no limit).
+    #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
 }
 
@@ -114,6 +115,13 @@ struct TcpConfig {
     reuse_addr: bool,
     /// Whether SO_REUSEPORT is set on the listener.
     reuse_port: bool,
+}
+
+/// 64 MiB: Go's server reads any body whole, so one request could take all
+/// the memory; this bound is generous for a message and matches the
+/// Bloblang value budget.
+const fn default_max_body_bytes() -> usize {
+    64 << 20
 }
 
 fn default_status() -> String {
@@ -449,6 +457,7 @@ impl Input for HttpServerInput {
                 listener,
                 site,
                 server.tls.clone(),
+                crate::http::conn_limits::ConnectionLimits::default(),
                 self.server_stop.clone(),
             ));
         }
@@ -460,7 +469,20 @@ impl Input for HttpServerInput {
     }
 
     async fn close(&mut self) -> Result<(), InputError> {
+        // New requests are refused from here on; the ones already accepted
+        // are processed and answered, within the stream's shutdown timeout.
         self.endpoint.closed.store(true, Ordering::Release);
+        let limit = self
+            .endpoint
+            .dispatcher
+            .get()
+            .map_or(Duration::ZERO, Dispatcher::shutdown_timeout);
+        if !self.endpoint.wait_idle(limit).await {
+            tracing::warn!(
+                in_progress = self.endpoint.in_progress.load(Ordering::Relaxed),
+                "Shutdown timeout reached with requests unanswered, they get 503."
+            );
+        }
         self.closing.cancel();
         self.server_stop.cancel();
         Ok(())
@@ -659,13 +681,14 @@ fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadat
         }
     }
     if let Some(query) = req.uri.query() {
-        let mut done = Vec::new();
+        // A key's first value wins, as Go's `Values.Get` gives it. A set,
+        // not a list, of the keys seen: thousands of parameters stay cheap.
+        let mut seen = std::collections::HashSet::new();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            if done.contains(&key) {
+            if !seen.insert(key.clone()) {
                 continue;
             }
-            meta.insert(key.to_string(), Value::from(value.to_string()));
-            done.push(key);
+            meta.insert(key.into_owned(), Value::from(value.into_owned()));
         }
     }
     for (name, value) in &info.params {
@@ -716,14 +739,18 @@ async fn read_parts(
     } else {
         body.collect().await.map_err(|_| BodyError::Bad)?.to_bytes()
     };
-    let content_type = match parts.headers.get(header::CONTENT_TYPE) {
-        None => return Ok(Bodies::One(collected)),
-        Some(v) => v.to_str().map_err(|_| BodyError::Bad)?,
-    };
-    let mime: mime::Mime = content_type.parse().map_err(|_| BodyError::Bad)?;
-    if mime.type_() != mime::MULTIPART {
+    // As Benthos does, a content type that does not parse (`json`,
+    // `application/json; charset`) is no reason to refuse the body: only a
+    // multipart one is looked into.
+    let Some(mime) = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .filter(|mime| mime.type_() == mime::MULTIPART)
+    else {
         return Ok(Bodies::One(collected));
-    }
+    };
     let boundary = mime
         .get_param(mime::BOUNDARY)
         .ok_or(BodyError::Bad)?
@@ -745,10 +772,34 @@ async fn split_multipart(body: Bytes, boundary: String) -> Result<Vec<Bytes>, Bo
     Ok(bodies)
 }
 
+/// The answer to a request that arrives once the input is closing: the
+/// connection is closed too, so the client's next request goes elsewhere.
+fn closing_response() -> HttpResponse {
+    let mut res = error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
 impl Endpoint {
+    /// Waits, at most `limit`, until no request or WebSocket message is in
+    /// progress; whether that happened in time.
+    async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        // Polled: the request path keeps only a counter, and a shutdown is
+        // rare enough that a few millisecond ticks cost nothing.
+        while self.in_progress.load(Ordering::Relaxed) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     async fn handle_post(&self, req: Request<Incoming>, info: RequestInfo) -> HttpResponse {
         if self.closed.load(Ordering::Acquire) {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
+            return closing_response();
         }
         if !self
             .allowed_verbs
@@ -842,9 +893,6 @@ impl Endpoint {
         let batch = Batch::new(batch);
         let (ack, delivery) = Ack::pair();
         let tx = Transaction::new(batch, ack);
-        if self.closed.load(Ordering::Acquire) {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
-        }
         // Usually the hand-off and the whole pipeline finish in one go;
         // only a request that has to wait arms the closing watch and the
         // timer.
@@ -852,9 +900,7 @@ impl Endpoint {
         let sent = match hand_off.as_mut().now_or_never() {
             Some(sent) => sent,
             None => tokio::select! {
-                () = self.closing.cancelled() => {
-                    return error_response(StatusCode::SERVICE_UNAVAILABLE, "Server closing");
-                }
+                () = self.closing.cancelled() => return closing_response(),
                 sent = hand_off => sent,
             },
         };

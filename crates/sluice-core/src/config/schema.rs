@@ -196,6 +196,13 @@ pub struct HttpConfig {
     pub cors: CorsConfig,
     /// Basic authentication of every endpoint.
     pub basic_auth: BasicAuthConfig,
+    /// How long a client may take to send a request's headers, and a
+    /// kept-alive connection may wait for its next request, before it is
+    /// closed (a sluice extension; Go's server has no limit).
+    pub read_header_timeout: GoDuration,
+    /// Connections open at once, past which new ones wait in the listen
+    /// backlog; 0 derives it from the open-file limit (a sluice extension).
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -209,6 +216,8 @@ impl Default for HttpConfig {
             key_file: String::new(),
             cors: CorsConfig::default(),
             basic_auth: BasicAuthConfig::default(),
+            read_header_timeout: GoDuration::from_secs(30),
+            max_connections: 0,
         }
     }
 }

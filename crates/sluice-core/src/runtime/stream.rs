@@ -157,9 +157,16 @@ pub struct Dispatcher {
     // Set just before `hard_stop` is cancelled: every dispatch checks it,
     // and a flag costs no lock where asking the token takes one.
     hard_stopped: Arc<AtomicBool>,
+    shutdown_timeout: Duration,
 }
 
 impl Dispatcher {
+    /// How long a stopping stream lets accepted work finish: an input that
+    /// drains its callers on `close` waits at most this long.
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
     /// Hands `tx` to the pipeline, waiting at most `wait` for capacity. The
     /// transaction is handed back when there is none in time or the stream
     /// has stopped. Processing goes on even if the caller stops waiting.
@@ -317,6 +324,7 @@ impl Stream {
             tracker: tracker.clone(),
             hard_stop: hard_stop.clone(),
             hard_stopped: Arc::clone(&hard_stopped),
+            shutdown_timeout,
         });
 
         let input_span = tracing::info_span!("input", r#type = %input_type);
@@ -384,6 +392,9 @@ impl Stream {
                 }
             }
         }
+        // One budget for the whole stop: an input that lets its accepted
+        // callers finish inside `close` spends part of it.
+        let stop_deadline = tokio::time::Instant::now() + shutdown_timeout;
         if let Err(err) = reader.close().await {
             tracing::warn!(error = %err, "Failed to close input.");
         }
@@ -393,7 +404,7 @@ impl Stream {
         // Phase one: let in-flight transactions finish; phase two: abort.
         let drained = tracker.wait();
         let graceful = if stop.is_cancelled() {
-            tokio::time::timeout(shutdown_timeout, drained)
+            tokio::time::timeout_at(stop_deadline, drained)
                 .await
                 .is_ok()
         } else {

@@ -161,7 +161,12 @@ async fn run_stream(
     // Signal handlers go in before anything can answer, so that a signal
     // sent as soon as the service responds stops it gracefully.
     let stop = CancellationToken::new();
-    let signals = wait_for_signal(stop.clone(), config.shutdown_delay.0);
+    let draining = shared.clone();
+    let signals = wait_for_signal(stop.clone(), config.shutdown_delay.0, move || {
+        if let Some(shared) = draining {
+            shared.begin_shutdown();
+        }
+    });
     // Endpoints go live before the server listens: the first request
     // already finds them.
     let (mut current, _) = host.start(staged);
@@ -229,12 +234,14 @@ async fn run_stream(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for SIGINT or SIGTERM, then cancels `stop` after `delay`. The
-/// handlers are installed when this is called, not when the future first
-/// runs, so a signal sent as soon as the service answers is not missed.
+/// Waits for SIGINT or SIGTERM, calls `on_signal` at once, then cancels
+/// `stop` after `delay`. The handlers are installed when this is called, not
+/// when the future first runs, so a signal sent as soon as the service
+/// answers is not missed.
 pub(crate) fn wait_for_signal(
     stop: CancellationToken,
     delay: std::time::Duration,
+    on_signal: impl FnOnce() + Send + 'static,
 ) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let signals = {
@@ -261,6 +268,7 @@ pub(crate) fn wait_for_signal(
         {
             let _ = tokio::signal::ctrl_c().await;
         }
+        on_signal();
         shut_down(stop, delay).await;
     }
 }

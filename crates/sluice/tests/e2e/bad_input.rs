@@ -152,6 +152,7 @@ async fn body_without_a_limit_is_accepted_whatever_its_size() {
 input:
   http_server:
     path: /post
+    max_body_bytes: 0
 pipeline:
   processors:
     - mapping: root = content().length()
@@ -161,12 +162,12 @@ output:
     );
     let res = client()
         .post(sluice.url("/post"))
-        .body("x".repeat(4 << 20))
+        .body("x".repeat(80 << 20))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.text().await.unwrap(), (4 << 20).to_string());
+    assert_eq!(res.text().await.unwrap(), (80 << 20).to_string());
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod http_client_env_proxy;
 mod http_processor;
 mod http_server;
 mod kafka;
+mod limits;
 mod messages;
 mod observability;
 mod proxy;

@@ -382,3 +382,82 @@ output:
     assert_eq!(ready["statuses"][0]["label"], "orders_in");
     assert_eq!(ready["statuses"][1]["label"], "orders_out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_bcrypt_passwords_does_not_stall_other_endpoints() {
+    use base64::Engine as _;
+    let hash = bcrypt::hash("secret", 8).unwrap();
+    let hash = base64::engine::general_purpose::STANDARD.encode(hash);
+    let own = crate::support::free_port();
+    let config = format!(
+        r#"http:
+  basic_auth:
+    enabled: true
+    algorithm: bcrypt
+    username: admin
+    password_hash: {hash}
+input:
+  broker:
+    inputs:
+      - http_server:
+          path: /guarded
+      - http_server:
+          address: 127.0.0.1:{own}
+          path: /open
+pipeline:
+  processors:
+    - mapping: root = content().uppercase()
+output:
+  sync_response: {{}}
+"#
+    );
+    let sluice = Sluice::start(&config);
+    let flood_client = client();
+    let flood: Vec<_> = (0..64)
+        .map(|_| {
+            let req = flood_client
+                .post(sluice.url("/guarded"))
+                .basic_auth("admin", Some("guess"))
+                .body("x");
+            tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    // While the flood is checked, the endpoint on its own address answers
+    // at once: the hashing does not hold the server's workers.
+    let started = std::time::Instant::now();
+    let res = client()
+        .post(format!("http://127.0.0.1:{own}/open"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.text().await.unwrap(), "HI");
+    assert!(
+        took < std::time::Duration::from_millis(500),
+        "took {took:?}"
+    );
+    let mut statuses = Vec::new();
+    for request in flood {
+        statuses.push(request.await.unwrap().unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "no check was refused: {statuses:?}"
+    );
+    assert!(statuses.contains(&401), "no check ran: {statuses:?}");
+    assert!(sluice.logs().contains("Too many password checks under way"));
+    let res = client()
+        .post(sluice.url("/guarded"))
+        .basic_auth("admin", Some("secret"))
+        .body("ok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "OK");
+}

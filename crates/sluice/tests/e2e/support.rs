@@ -66,6 +66,21 @@ impl Sluice {
         Self::spawn(command, dir)
     }
 
+    /// Like [`Sluice::start`], with the process's soft open-file limit set
+    /// to `nofile` (through the shell's `ulimit`).
+    pub(crate) fn start_with_open_file_limit(yaml: &str, nofile: u32) -> Sluice {
+        let (dir, path) = write_config(yaml);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -S -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(bin())
+            .arg("-c")
+            .arg(&path)
+            .args(["--set", "http.address=127.0.0.1:0"]);
+        Self::spawn(command, dir)
+    }
+
     /// Starts `sluice streams` over a directory holding `files` (name,
     /// YAML), with `args` before the directory, on an ephemeral port.
     pub(crate) fn start_streams(files: &[(&str, &str)], args: &[&str]) -> Sluice {
@@ -161,6 +176,22 @@ impl Sluice {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time (user and system) the process has used so far, from /proc.
+    pub(crate) fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th fields of the whole line, in clock ticks (100/s).
+        let rest = stat.rsplit_once(')').expect("stat format").1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
     }
 
     /// Sends SIGTERM.

@@ -16,14 +16,29 @@ use sluice_core::response::ResponseStore;
 use sluice_core::runtime::backoff::Backoff;
 use sluice_core::transaction::{Ack, Outcome, Transaction};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::{Endpoint, RequestSnapshot, request_metadata};
 use crate::http::{Handler, HttpResponse, RequestInfo, error_response, has_token};
 
 pub(super) struct WebSocketHandler(pub(super) Arc<Endpoint>);
+
+/// A message, and each of its frames, is held to the body limit of POSTs;
+/// with no limit, tungstenite's own (64 MiB messages, 16 MiB frames) stay.
+fn socket_config(max_body_bytes: usize) -> WebSocketConfig {
+    let config = WebSocketConfig::default();
+    if max_body_bytes == 0 {
+        return config;
+    }
+    config
+        .max_message_size(Some(max_body_bytes))
+        .max_frame_size(Some(max_body_bytes))
+}
 
 fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
     req.headers()
@@ -58,7 +73,7 @@ impl Handler for WebSocketHandler {
                     let socket = WebSocketStream::from_raw_socket(
                         TokioIo::new(upgraded),
                         Role::Server,
-                        None,
+                        Some(socket_config(endpoint.max_body_bytes)),
                     )
                     .await;
                     endpoint.serve_socket(socket, metadata).await;
@@ -82,6 +97,26 @@ impl Handler for WebSocketHandler {
     }
 }
 
+/// Counts a WebSocket message as in progress for as long as it lives.
+struct Busy<'a>(&'a Endpoint);
+
+impl<'a> Busy<'a> {
+    fn enter(endpoint: &'a Endpoint) -> Self {
+        endpoint
+            .in_progress
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(endpoint)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_progress
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Endpoint {
     async fn serve_socket<S>(&self, mut socket: WebSocketStream<S>, metadata: Metadata)
     where
@@ -95,13 +130,47 @@ impl Endpoint {
         {
             return;
         }
-        while let Some(frame) = socket.next().await {
+        loop {
+            // A closing input lets the message under way finish (below) and
+            // then says goodbye; it does not wait for the client's next one.
+            let frame = tokio::select! {
+                () = self.closing.cancelled() => {
+                    let close = CloseFrame {
+                        code: CloseCode::Away,
+                        reason: "server closing".into(),
+                    };
+                    // The client may be gone already; nothing more to tell it.
+                    let _closed = socket.close(Some(close)).await;
+                    return;
+                }
+                frame = socket.next() => frame,
+            };
+            let Some(frame) = frame else {
+                break;
+            };
             let body = match frame {
                 Ok(Frame::Text(text)) => Bytes::from(text.as_str().to_owned()),
                 Ok(Frame::Binary(bytes)) => bytes,
+                Err(WsError::Capacity(err)) => {
+                    tracing::warn!(
+                        error = %err,
+                        limit = self.max_body_bytes,
+                        "Websocket message exceeds max_body_bytes, connection closed."
+                    );
+                    let close = CloseFrame {
+                        code: CloseCode::Size,
+                        reason: "message too big".into(),
+                    };
+                    // The client may be gone already; nothing more to tell it.
+                    let _closed = socket.close(Some(close)).await;
+                    break;
+                }
                 Ok(Frame::Close(_)) | Err(_) => break,
                 Ok(_) => continue,
             };
+            // Counted as in progress until its answers are sent, so that a
+            // shutdown waits for them.
+            let _busy = Busy::enter(self);
             let Some(responses) = self.deliver_frame(body, &metadata, &mut socket).await else {
                 break;
             };

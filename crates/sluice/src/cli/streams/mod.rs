@@ -228,7 +228,13 @@ async fn serve(
         .map_err(|lints| anyhow::anyhow!("{}", lints[0].message))?;
     let server = tokio::spawn(Arc::clone(&shared).serve(listener, options, server_stop.clone()));
 
-    super::run::wait_for_signal(CancellationToken::new(), observability.shutdown_delay.0).await;
+    let draining = Arc::clone(&shared);
+    super::run::wait_for_signal(
+        CancellationToken::new(),
+        observability.shutdown_delay.0,
+        move || draining.begin_shutdown(),
+    )
+    .await;
     manager.stop_all().await;
     server_stop.cancel();
     if let Err(err) = server.await {
