@@ -76,7 +76,7 @@ fn soft_open_file_limit() -> Option<usize> {
 /// out of file descriptors spins at full CPU, failing accept millions of
 /// times a second.
 #[derive(Default)]
-pub(crate) struct AcceptBackoff {
+pub struct AcceptBackoff {
     delay: Option<Duration>,
     // The warning is written at most once a second; failures in between are
     // counted and reported with the next one.
@@ -91,7 +91,7 @@ const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(1);
 impl AcceptBackoff {
     /// Logs the failure (rate limited) and returns how long to wait before
     /// the next accept.
-    pub(crate) fn failed(&mut self, err: &io::Error) -> Duration {
+    pub fn failed(&mut self, err: &io::Error) -> Duration {
         let delay = match self.delay {
             None => ACCEPT_BACKOFF_FIRST,
             Some(d) => (d * 2).min(ACCEPT_BACKOFF_MAX),
@@ -117,7 +117,7 @@ impl AcceptBackoff {
     }
 
     /// An accept succeeded: the next failure starts from the first delay.
-    pub(crate) fn succeeded(&mut self) {
+    pub fn succeeded(&mut self) {
         self.delay = None;
     }
 }

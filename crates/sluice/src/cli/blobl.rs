@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use sluice_bloblang::{Mapping, Metadata, Root, SimpleMessage, Value};
 
 mod execute;
+mod origin;
 mod server;
 
 /// Arguments of `sluice blobl`.

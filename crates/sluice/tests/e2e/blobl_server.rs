@@ -249,6 +249,15 @@ async fn rejects_bad_requests_clearly() {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 415, "a body not declared as JSON");
+
+    let res = http
+        .post(playground.url("/execute"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
     let err = body["error"].as_str().unwrap();
@@ -256,6 +265,7 @@ async fn rejects_bad_requests_clearly() {
 
     let res = http
         .post(playground.url("/execute"))
+        .header("content-type", "application/json")
         .body(json!({"mapping": "root = this", "metadata": [1]}).to_string())
         .send()
         .await
@@ -265,6 +275,7 @@ async fn rejects_bad_requests_clearly() {
     let huge = "x".repeat(5 * 1024 * 1024);
     let res = http
         .post(playground.url("/execute"))
+        .header("content-type", "application/json")
         .body(json!({"mapping": "root = this", "input": huge}).to_string())
         .send()
         .await
@@ -353,6 +364,52 @@ async fn starts_from_files_and_writes_edits_back() {
     assert_eq!(res.status(), 200);
     assert!(playground.terminate().success());
     drop(http);
+}
+
+#[tokio::test]
+async fn pages_of_other_sites_and_rebound_hosts_cannot_drive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("mapping.blobl");
+    std::fs::write(&mapping, "root = this").unwrap();
+    let playground = Playground::start(&["--write", "-m", mapping.to_str().unwrap()]);
+    let http = client();
+    let edit = json!({"mapping": "root = env(\"HOME\")", "input": "{}"}).to_string();
+    // What a form or fetch() of another site can send without a preflight.
+    let res = http
+        .post(playground.url("/execute"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(edit.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("evil.example"),
+        "{body}"
+    );
+    // A name that DNS rebinding pointed at 127.0.0.1.
+    for (method, path) in [("GET", "/"), ("POST", "/execute")] {
+        let res = http
+            .request(method.parse().unwrap(), playground.url(path))
+            .header("host", "rebound.example:4195")
+            .header("content-type", "application/json")
+            .body(edit.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{method} {path}");
+    }
+    assert!(playground.logs().contains("refused a request"));
+    // None of it reached the file; the playground's own page still works.
+    assert_eq!(std::fs::read_to_string(&mapping).unwrap(), "root = this");
+    let (status, body) = playground
+        .execute(&json!({"mapping": "root = this.a", "input": r#"{"a":2}"#}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"], "2");
+    wait_for_file(&mapping, "root = this.a");
 }
 
 #[test]

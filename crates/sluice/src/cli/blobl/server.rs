@@ -19,7 +19,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use sluice_components::http::conn_limits::AcceptBackoff;
+
 use super::execute::{ExecuteRequest, execute};
+use super::origin;
 
 /// The page, self-contained: no script, style or font comes from elsewhere.
 const PAGE: &str = include_str!("playground.html");
@@ -142,21 +145,32 @@ async fn serve(
     let writer =
         write_back.map(|files| tokio::spawn(write_back_edits(files, docs_rx, stop_writer.clone())));
     let docs_tx = Arc::new(docs_tx);
+    let bound_host: Arc<str> = Arc::from(args.host.as_str());
+    let mut backoff = AcceptBackoff::default();
 
     tokio::pin!(shutdown);
     loop {
         let (stream, _remote) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok(pair) => {
+                    backoff.succeeded();
+                    pair
+                }
                 Err(err) => {
+                    // Out of file descriptors: wait rather than spin; the
+                    // waits grow to a second, so this prints about once one.
                     eprintln!("failed to accept a connection: {err}");
+                    tokio::time::sleep(backoff.failed(&err)).await;
                     continue;
                 }
             },
         };
         let docs = Arc::clone(&docs_tx);
-        let service = hyper::service::service_fn(move |req| handle(req, Arc::clone(&docs)));
+        let bound_host = Arc::clone(&bound_host);
+        let service = hyper::service::service_fn(move |req| {
+            handle(req, Arc::clone(&docs), Arc::clone(&bound_host))
+        });
         tokio::spawn(async move {
             // A browser closing its connection mid-request is not worth reporting.
             drop(
@@ -248,8 +262,17 @@ async fn write_files(files: &WriteBack, docs: Documents) {
 async fn handle(
     req: Request<Incoming>,
     docs: Arc<watch::Sender<Documents>>,
+    bound_host: Arc<str>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(reason) = origin::foreign_request(req.headers(), &bound_host) {
+        eprintln!("refused a request: {reason}");
+        return Ok(error_response(StatusCode::FORBIDDEN, &reason));
+    }
     Ok(match (req.method(), req.uri().path()) {
+        (&Method::POST, "/execute") if !origin::is_json(req.headers()) => error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body of POST /execute must be sent as Content-Type: application/json",
+        ),
         (&Method::GET, "/") => page(&docs.borrow()),
         (&Method::POST, "/execute") => execute_request(req, &docs).await,
         (_, "/") => method_not_allowed("GET"),
