@@ -57,12 +57,25 @@ fn expand(path: &str, acc: &mut Vec<PathBuf>) {
     }
 }
 
-/// The problems of one config file, formatted.
-pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Vec<String>> {
+/// What linting one config file found, formatted.
+pub(crate) struct Findings {
+    /// Lints: the config is refused.
+    problems: Vec<String>,
+    /// Warnings: the config runs, but something in it deserves a look.
+    warnings: Vec<String>,
+}
+
+/// The problems and warnings of one config file, formatted.
+pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Findings> {
     let env = environment_with_templates(&options.templates)?;
     let (config, root) = match load_config(path, options)? {
         Ok(loaded) => loaded,
-        Err(lints) => return Ok(lints.iter().map(|l| format_lint(path, l)).collect()),
+        Err(lints) => {
+            return Ok(Findings {
+                problems: lints.iter().map(|l| format_lint(path, l)).collect(),
+                warnings: Vec::new(),
+            });
+        }
     };
     let mut lints = super::metrics::setup(config.metrics.as_ref())
         .err()
@@ -70,11 +83,26 @@ pub(crate) fn lint_file(path: &Path, options: &LoadOptions) -> anyhow::Result<Ve
     if let Err(more) = TracerSetup::parse(config.tracer.as_ref()) {
         lints.extend(more);
     }
-    if let Err(more) = build_stream(&env, &config, &root, &Metrics::default(), None, None, true) {
-        lints.extend(more);
+    let mut warnings = Vec::new();
+    match build_stream(&env, &config, &root, &Metrics::default(), None, None, true) {
+        // `# BENTHOS LINT DISABLE` silences the lint's findings altogether.
+        Ok(built) if !config.tolerate_lints => warnings = built.warnings,
+        Ok(_) => {}
+        Err(more) => lints.extend(more),
     }
     lints.sort_by_key(|l| (l.line, l.col));
-    Ok(lints.iter().map(|l| format_lint(path, l)).collect())
+    warnings.sort_by_key(|l| (l.line, l.col));
+    Ok(Findings {
+        problems: lints.iter().map(|l| format_lint(path, l)).collect(),
+        warnings: warnings
+            .iter()
+            .map(|l| {
+                let mut warning = l.clone();
+                warning.message = format!("warning: {}", l.message);
+                format_lint(path, &warning)
+            })
+            .collect(),
+    })
 }
 
 pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCode> {
@@ -95,14 +123,18 @@ pub(crate) fn run(args: LintArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
         if args.verbose {
             eprintln!("linting {}", file.display());
         }
-        let problems = match lint_file(file, &options) {
-            Ok(problems) => problems,
-            Err(err) => vec![format!("{}: {err:#}", file.display())],
+        let findings = match lint_file(file, &options) {
+            Ok(findings) => findings,
+            Err(err) => Findings {
+                problems: vec![format!("{}: {err:#}", file.display())],
+                warnings: Vec::new(),
+            },
         };
-        for problem in &problems {
-            eprintln!("{problem}");
+        // Warnings are shown but do not fail the lint: the config runs.
+        for line in findings.problems.iter().chain(&findings.warnings) {
+            eprintln!("{line}");
         }
-        failed |= !problems.is_empty();
+        failed |= !findings.problems.is_empty();
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -348,3 +348,52 @@ async fn the_default_connection_cap_stays_under_the_open_file_limit() {
         sluice.logs()
     );
 }
+
+#[tokio::test]
+async fn file_paths_from_request_data_stay_inside_base_dir() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /post
+output:
+  file:
+    path: '${! json("name") }.txt'
+    base_dir: '{dir}/out'
+    codec: lines
+"#,
+    );
+    let (status, _) = post(&sluice, "/post", r#"{"name":"orders/today"}"#).await;
+    assert_eq!(status, 200);
+    let written = sluice.dir.join("out/orders/today.txt");
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        "{\"name\":\"orders/today\"}\n"
+    );
+    for name in ["../escaped", "a/../../escaped", "/tmp/escaped"] {
+        let body = format!(r#"{{"name":"{name}"}}"#);
+        let (status, answer) = post(&sluice, "/post", &body).await;
+        assert_eq!(status, 502, "{name}: {answer}");
+        assert!(answer.contains("outside base_dir"), "{name}: {answer}");
+    }
+    assert!(!sluice.dir.join("escaped.txt").exists());
+    assert!(!std::path::Path::new("/tmp/escaped.txt").exists());
+}
+
+#[test]
+fn lint_warns_of_a_file_path_from_message_data_without_base_dir() {
+    let (_dir, path) = crate::support::write_config(
+        r#"input:
+  stdin: {}
+output:
+  file:
+    path: '/var/out/${! json("name") }.txt'
+"#,
+    );
+    let (code, _, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!(code, 0, "a warning does not fail the lint: {stderr}");
+    assert!(
+        stderr.contains("(5,5) warning: file output path is interpolated without base_dir"),
+        "{stderr}"
+    );
+}
