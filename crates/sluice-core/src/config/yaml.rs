@@ -112,9 +112,21 @@ impl Node {
                 | Event::StreamEnd => {}
                 Event::DocumentEnd => break,
                 Event::Alias(id) => {
-                    let Some(target) = builder.anchors.get(&id) else {
+                    let Some((target, size)) = builder.anchors.get(&id) else {
                         return Err(Lint::error(mark, "unknown anchor"));
                     };
+                    // Aliases of aliases grow a small file exponentially
+                    // ("billion laughs"): the copies made are counted.
+                    builder.expanded += size;
+                    if builder.expanded > MAX_ALIAS_EXPANSION {
+                        return Err(Lint::error(
+                            mark,
+                            format!(
+                                "yaml: document contains excessive aliasing (more than \
+                                 {MAX_ALIAS_EXPANSION} nodes copied from anchors)"
+                            ),
+                        ));
+                    }
                     let mut node = target.clone();
                     node.mark = mark;
                     builder.complete(node, 0)?;
@@ -147,11 +159,13 @@ impl Node {
                     builder.complete(Node::new(kind, mark), anchor)?;
                 }
                 Event::SequenceStart(anchor, _) => {
+                    builder.enter(mark)?;
                     builder
                         .stack
                         .push(Frame::new(NodeKind::Seq(Vec::new()), mark, anchor));
                 }
                 Event::MappingStart(anchor, _) => {
+                    builder.enter(mark)?;
                     builder
                         .stack
                         .push(Frame::new(NodeKind::Map(Vec::new()), mark, anchor));
@@ -408,17 +422,52 @@ impl Frame {
     }
 }
 
+/// Nodes that aliases may copy in one document: far beyond what a config
+/// reuses, far below what would exhaust memory.
+const MAX_ALIAS_EXPANSION: usize = 100_000;
+
+/// How deep collections may nest. The code that walks a config recurses, so
+/// a file of 20,000 `[` must be an error, not a stack overflow.
+const MAX_DEPTH: usize = 500;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    // Each anchor's node and its size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
+    // Nodes copied by aliases so far.
+    expanded: usize,
+}
+
+/// The number of nodes in `node`, itself included.
+fn node_count(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Seq(items) => items.iter().map(node_count).sum(),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| node_count(k) + node_count(v))
+            .sum(),
+        NodeKind::Null | NodeKind::Scalar(..) => 0,
+    }
 }
 
 impl Builder {
+    /// A collection starts at `mark`: refused past the nesting limit.
+    fn enter(&self, mark: Mark) -> Result<(), Lint> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Lint::error(
+                mark,
+                format!("yaml: exceeded max depth of {MAX_DEPTH}"),
+            ));
+        }
+        Ok(())
+    }
+
     fn complete(&mut self, node: Node, anchor: usize) -> Result<(), Lint> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node_count(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         let Some(frame) = self.stack.last_mut() else {
             self.root = Some(node);
@@ -884,6 +933,49 @@ mod tests {
             1:1 map
         "#]],
         );
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+            ));
+        }
+        let started = std::time::Instant::now();
+        let err = Node::parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("excessive aliasing"),
+            "{}",
+            err.message
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = format!("a: {}{}", "[".repeat(20_000), "]".repeat(20_000));
+        let err = Node::parse(&text).unwrap_err();
+        // The YAML parser has its own limit, which may come first.
+        assert!(
+            err.message.contains("exceeded max depth") || err.message.contains("recursion limit"),
+            "{}",
+            err.message
+        );
+        // Block collections have no limit in the parser.
+        let block: String = (0..600)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        let err = Node::parse(&block).unwrap_err();
+        assert!(
+            err.message.contains("exceeded max depth of 500"),
+            "{}",
+            err.message
+        );
+        let ok = format!("a: {}{}", "[".repeat(100), "]".repeat(100));
+        assert!(Node::parse(&ok).is_ok());
     }
 
     #[test]

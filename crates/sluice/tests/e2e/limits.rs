@@ -397,3 +397,28 @@ output:
         "{stderr}"
     );
 }
+
+#[test]
+fn lint_refuses_an_alias_bomb_at_once() {
+    let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    assert!(text.len() < 1024);
+    let (_dir, path) = crate::support::write_config(&text);
+    let started = Instant::now();
+    let (code, _, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("document contains excessive aliasing"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
