@@ -93,6 +93,10 @@ enum Command {
     Echo {
         /// The config file.
         file: Option<PathBuf>,
+        /// Print passwords, tokens and keys as they are, instead of
+        /// `!!!SECRET_SCRUBBED!!!`.
+        #[arg(long = "secrets")]
+        secrets: bool,
     },
     /// List the components sluice supports.
     List(list::ListArgs),
@@ -136,7 +140,7 @@ pub(crate) fn main() -> ExitCode {
             run::run(common, files.into_iter().next())
         }
         Some(Command::Lint(args)) => lint::run(args, &cli.common),
-        Some(Command::Echo { file }) => echo::run(&cli.common, file),
+        Some(Command::Echo { file, secrets }) => echo::run(&cli.common, file, secrets),
         Some(Command::List(args)) => list::run(&args),
         Some(Command::Blobl(args)) => blobl::run(args),
         Some(Command::Streams(args)) => streams::run(args, &cli.common),

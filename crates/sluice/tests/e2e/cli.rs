@@ -81,6 +81,52 @@ output:
     assert_eq!(code, 0, "{stderr}");
 }
 
+#[test]
+fn echo_scrubs_secrets_unless_asked_for_them() {
+    let (_dir, path) = write_config(
+        r#"http:
+  basic_auth:
+    enabled: true
+    username: admin
+    password_hash: c2VjcmV0aGFzaA==
+input:
+  amqp_0_9:
+    urls: [ "amqp://guest:hunter2@localhost:5672/" ]
+    queue: q
+output:
+  http_client:
+    url: http://localhost:8080/
+    oauth2:
+      enabled: true
+      client_key: app
+      client_secret: s3cr3t-value
+      token_url: http://localhost:8080/token
+"#,
+    );
+    let path = path.display().to_string();
+    let (code, stdout, stderr) = run_cli(&["echo", &path], "");
+    assert_eq!(code, 0, "{stderr}");
+    for hidden in ["c2VjcmV0aGFzaA==", "hunter2", "s3cr3t-value"] {
+        assert!(!stdout.contains(hidden), "{hidden} printed:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("password_hash: '!!!SECRET_SCRUBBED!!!'"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("amqp://guest:!!!SECRET_SCRUBBED!!!@localhost:5672/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("username: admin"), "{stdout}");
+    let (code, stdout, stderr) = run_cli(&["echo", "--secrets", &path], "");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("c2VjcmV0aGFzaA=="), "{stdout}");
+    assert!(
+        stdout.contains("amqp://guest:hunter2@localhost"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn set_overrides_a_field() {
     let sluice = Sluice::start_with_args(
