@@ -88,6 +88,41 @@ impl Mapping {
         })
     }
 
+    /// Executes the mapping with `root` and the metadata starting from the
+    /// given values instead of empty: a `mutation` starts from the message's
+    /// own document, a branch's `result_map` from the original message while
+    /// `this` and `@` read the branch's result. With `meta` given, the
+    /// output's metadata is always set.
+    pub fn exec_onto<B: BatchRef + ?Sized>(
+        &self,
+        batch: &B,
+        index: usize,
+        root: Root,
+        meta: Option<Metadata>,
+    ) -> Result<MappingOutput, ExecError> {
+        let batch: &dyn BatchRef = &batch;
+        let mut cx = Cx {
+            batch,
+            index,
+            root,
+            meta,
+            vars: HashMap::new(),
+            named: Vec::new(),
+            maps: &self.maps,
+            direct_reads: self.direct_reads,
+        };
+        run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
+            ExecError::Assignment {
+                line,
+                cause: QueryError::new(cause),
+            }
+        })?;
+        Ok(MappingOutput {
+            root: cx.root,
+            metadata: cx.meta,
+        })
+    }
+
     /// Whether the mapping may read the message as structured data (`this`); `true` if unsure.
     pub fn reads_this(&self) -> bool {
         self.reads_this

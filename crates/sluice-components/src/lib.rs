@@ -3,6 +3,7 @@
 
 #[cfg(feature = "amqp")]
 mod amqp;
+mod caches;
 mod codec;
 pub mod http;
 mod inputs;
@@ -224,6 +225,8 @@ pub fn register_all(env: &mut Environment) {
         processors::catch::switch_schema,
     ));
 
+    register_more_processors(env);
+
     let output =
         |name, status, summary, build: OutputBuild, config_schema: ConfigSchema| ComponentSpec {
             name,
@@ -304,6 +307,8 @@ pub fn register_all(env: &mut Environment) {
     #[cfg(feature = "amqp")]
     register_amqp(env);
 
+    register_caches(env);
+
     env.add_rate_limit(ComponentSpec {
         name: "local",
         status: Stable,
@@ -324,19 +329,166 @@ pub fn register_all(env: &mut Environment) {
     );
     env.add_planned(
         ComponentKind::Processor,
-        &[
-            "branch",
-            "workflow",
-            "split",
-            "archive",
-            "unarchive",
-            "dedupe",
-            "cache",
-            "group_by",
-            "jmespath",
-            "jq",
-        ],
+        &["branch", "workflow", "jmespath", "jq"],
     );
+    env.add_planned(ComponentKind::Cache, &["redis", "ttlru", "multilevel"]);
+}
+
+/// The processors that shape batches, use caches or transform content.
+fn register_more_processors(env: &mut Environment) {
+    use Status::{Beta, Stable};
+    let processor =
+        |name, status, summary, build: ProcessorBuild, config_schema: ConfigSchema| ComponentSpec {
+            name,
+            status,
+            summary,
+            build,
+            config_schema,
+        };
+    env.add_processor(processor(
+        "mutation",
+        Stable,
+        "Changes each message in place with Bloblang: the document starts as the message's own.",
+        processors::mutation::build,
+        |g| {
+            described(
+                schema_of::<MappingText>(g),
+                "The Bloblang mutation applied to each message.",
+            )
+        },
+    ));
+    env.add_processor(processor(
+        "noop",
+        Stable,
+        "Does nothing.",
+        processors::flow::build_noop,
+        schema_of::<NoFields>,
+    ));
+    env.add_processor(processor(
+        "for_each",
+        Stable,
+        "Runs processors on each message of a batch alone, then joins the results.",
+        processors::flow::build_for_each,
+        |g| {
+            described(
+                schema_of::<Vec<ProcessorNode>>(g),
+                "The processors run on each message.",
+            )
+        },
+    ));
+    env.add_processor(processor(
+        "while",
+        Stable,
+        "Runs processors over a batch for as long as a check of its first message holds.",
+        processors::flow::build_while,
+        schema_of::<processors::flow::WhileConfig>,
+    ));
+    env.add_processor(processor(
+        "split",
+        Stable,
+        "Breaks batches into batches of at most size messages and byte_size bytes.",
+        processors::flow::build_split,
+        schema_of::<processors::flow::SplitConfig>,
+    ));
+    env.add_processor(processor(
+        "select_parts",
+        Stable,
+        "Keeps the messages of a batch at the given indexes.",
+        processors::flow::build_select_parts,
+        schema_of::<processors::flow::SelectPartsConfig>,
+    ));
+    env.add_processor(processor(
+        "bounds_check",
+        Stable,
+        "Drops batches whose message count or message sizes are out of bounds.",
+        processors::flow::build_bounds_check,
+        schema_of::<processors::flow::BoundsCheckConfig>,
+    ));
+    env.add_processor(processor(
+        "group_by",
+        Stable,
+        "Splits a batch into groups by checks, each run through its own processors.",
+        processors::flow::build_group_by,
+        |g| {
+            described(
+                schema_of::<Vec<processors::flow::GroupConfig>>(g),
+                "The groups, tried in order; messages of none form a last batch.",
+            )
+        },
+    ));
+    env.add_processor(processor(
+        "group_by_value",
+        Stable,
+        "Splits a batch into one batch per distinct interpolated value.",
+        processors::flow::build_group_by_value,
+        schema_of::<processors::flow::GroupByValueConfig>,
+    ));
+    env.add_processor(processor(
+        "archive",
+        Beta,
+        "Joins a batch into one message: concatenate, lines or json_array (no tar, zip or binary).",
+        processors::archive::build_archive,
+        schema_of::<processors::archive::ArchiveConfig>,
+    ));
+    env.add_processor(processor(
+        "unarchive",
+        Beta,
+        "Splits each message into a batch: lines, json_documents, json_array, json_map or csv (no tar, zip or binary).",
+        processors::archive::build_unarchive,
+        schema_of::<processors::archive::UnarchiveConfig>,
+    ));
+    env.add_processor(processor(
+        "compress",
+        Stable,
+        "Compresses each message with gzip, zlib, flate, snappy, lz4 or zstd.",
+        processors::compress::build_compress,
+        schema_of::<processors::compress::CompressConfig>,
+    ));
+    env.add_processor(processor(
+        "decompress",
+        Stable,
+        "Decompresses each message (gzip, zlib, flate, snappy, lz4, zstd; no bzip2), bounded by max_bytes.",
+        processors::compress::build_decompress,
+        schema_of::<processors::compress::DecompressConfig>,
+    ));
+    env.add_processor(processor(
+        "cache",
+        Stable,
+        "Sets, adds, gets, deletes or checks a key of a cache resource per message.",
+        processors::cache::build,
+        schema_of::<processors::cache::CacheProcessorConfig>,
+    ));
+    env.add_processor(processor(
+        "cached",
+        Stable,
+        "Answers from a cache resource by key, or runs processors and stores their result.",
+        processors::cached::build,
+        schema_of::<processors::cached::CachedConfig>,
+    ));
+    env.add_processor(processor(
+        "dedupe",
+        Stable,
+        "Drops messages whose key a cache resource has seen.",
+        processors::dedupe::build,
+        schema_of::<processors::dedupe::DedupeConfig>,
+    ));
+}
+
+fn register_caches(env: &mut Environment) {
+    env.add_cache(ComponentSpec {
+        name: "memory",
+        status: Status::Stable,
+        summary: "Keys in the process's memory, with a default TTL and compaction.",
+        build: caches::memory::build,
+        config_schema: schema_of::<caches::memory::MemoryConfig>,
+    });
+    env.add_cache(ComponentSpec {
+        name: "lru",
+        status: Status::Stable,
+        summary: "At most cap keys in memory, the least recently used evicted first.",
+        build: caches::lru::build,
+        config_schema: schema_of::<caches::lru::LruConfig>,
+    });
 }
 
 #[cfg(feature = "kafka")]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use sluice_bloblang::{Interpolation, Mapping};
 
+use crate::cache::Cache;
 use crate::component::input::Input;
 use crate::component::output::Output;
 use crate::component::processor::Processor;
@@ -67,6 +68,8 @@ pub type ProcessorBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Box<dyn Pro
 pub type OutputBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<BuiltOutput>;
 /// Builds a rate limit from its config node.
 pub type RateLimitBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Arc<dyn RateLimit>>;
+/// Builds a cache from its config node.
+pub type CacheBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Arc<dyn Cache>>;
 
 /// An output ready to run, with how the runtime should drive it.
 pub struct BuiltOutput {
@@ -109,6 +112,7 @@ pub struct Environment {
     processors: BTreeMap<&'static str, ComponentSpec<ProcessorBuild>>,
     outputs: BTreeMap<&'static str, ComponentSpec<OutputBuild>>,
     rate_limits: BTreeMap<&'static str, ComponentSpec<RateLimitBuild>>,
+    caches: BTreeMap<&'static str, ComponentSpec<CacheBuild>>,
     // Real Benthos components that sluice does not have yet: they get a clear
     // "not supported yet" error instead of "not recognised".
     planned: BTreeMap<ComponentKind, Vec<&'static str>>,
@@ -130,6 +134,11 @@ impl Environment {
     /// Registers an output.
     pub fn add_output(&mut self, spec: ComponentSpec<OutputBuild>) {
         self.outputs.insert(spec.name, spec);
+    }
+
+    /// Registers a cache.
+    pub fn add_cache(&mut self, spec: ComponentSpec<CacheBuild>) {
+        self.caches.insert(spec.name, spec);
     }
 
     /// Registers a rate limit.
@@ -188,12 +197,18 @@ impl Environment {
         self.rate_limits.values()
     }
 
+    /// Registered cache specs, sorted by name.
+    pub fn caches(&self) -> impl Iterator<Item = &ComponentSpec<CacheBuild>> {
+        self.caches.values()
+    }
+
     fn known_names(&self, kind: ComponentKind) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = match kind {
             ComponentKind::Input => self.inputs.keys().copied().collect(),
             ComponentKind::Processor => self.processors.keys().copied().collect(),
             ComponentKind::Output => self.outputs.keys().copied().collect(),
             ComponentKind::RateLimit => self.rate_limits.keys().copied().collect(),
+            ComponentKind::Cache => self.caches.keys().copied().collect(),
             _ => Vec::new(),
         };
         if let Some(planned) = self.planned.get(&kind) {
@@ -214,6 +229,7 @@ impl Environment {
             ComponentKind::Processor => self.processors.contains_key(name),
             ComponentKind::Output => self.outputs.contains_key(name),
             ComponentKind::RateLimit => self.rate_limits.contains_key(name),
+            ComponentKind::Cache => self.caches.contains_key(name),
             _ => false,
         }
     }
@@ -235,6 +251,7 @@ impl Environment {
 #[derive(Default)]
 pub struct Resources {
     rate_limits: HashMap<String, Arc<dyn RateLimit>>,
+    caches: HashMap<String, Arc<dyn Cache>>,
     // `input_resources`, `processor_resources` and `output_resources` by
     // label: built where a `resource` component names them.
     components: HashMap<(ComponentKind, String), Node>,
@@ -311,6 +328,16 @@ impl Resources {
     /// A rate limit resource by label.
     pub fn rate_limit(&self, label: &str) -> Option<Arc<dyn RateLimit>> {
         self.rate_limits.get(label).cloned()
+    }
+
+    /// Adds a cache resource under its label.
+    pub fn add_cache(&mut self, label: String, cache: Arc<dyn Cache>) {
+        self.caches.insert(label, cache);
+    }
+
+    /// A cache resource by label.
+    pub fn cache(&self, label: &str) -> Option<Arc<dyn Cache>> {
+        self.caches.get(label).cloned()
     }
 
     /// Adds an input, processor or output resource under its label.
@@ -626,6 +653,24 @@ impl<'a> Builder<'a> {
             ));
         }
         Ok(built)
+    }
+
+    /// Builds a cache resource from its node.
+    pub fn cache(&mut self, node: &Node) -> BuildResult<Arc<dyn Cache>> {
+        let component = self.split(node, ComponentKind::Cache)?;
+        let spec = &self.env.caches[component.type_name];
+        (spec.build)(component.config, self)
+    }
+
+    /// The cache resource under `label`, or a lint at `mark` when there is
+    /// none.
+    pub fn cache_resource(&self, label: &str, mark: Mark) -> BuildResult<Arc<dyn Cache>> {
+        self.resources.cache(label).ok_or_else(|| {
+            vec![Lint::error(
+                mark,
+                format!("cache resource '{label}' was not found"),
+            )]
+        })
     }
 
     /// Builds a rate limit resource.

@@ -2,6 +2,7 @@
 //! response stores, component contracts, the component registry, config
 //! loading and the stream runtime.
 
+pub mod cache;
 pub mod component;
 pub mod config;
 pub mod environment;

@@ -45,7 +45,7 @@ impl MappingProcessor {
 
 /// Applies one mapping result to its message; false when the mapping
 /// deleted the message.
-fn apply_result(msg: &mut Message, result: Result<MappingOutput, ExecError>) -> bool {
+pub(crate) fn apply_result(msg: &mut Message, result: Result<MappingOutput, ExecError>) -> bool {
     match result {
         Ok(result) => {
             if let Some(metadata) = result.metadata {

@@ -73,6 +73,10 @@ component_marker!(
     /// Schema of a rate limit resource node.
     RateLimitNode => "rate_limit"
 );
+component_marker!(
+    /// Schema of a cache resource node.
+    CacheNode => "cache"
+);
 
 /// Declares a marker type for a string with a meaning of its own.
 macro_rules! string_marker {
@@ -276,10 +280,12 @@ pub fn add_component_definitions(
     let processors: Vec<_> = env.processors().collect();
     let outputs: Vec<_> = env.outputs().collect();
     let rate_limits: Vec<_> = env.rate_limits().collect();
+    let caches: Vec<_> = env.caches().collect();
     add_specs(generator, ComponentKind::Input, &inputs, &keep);
     add_specs(generator, ComponentKind::Processor, &processors, &keep);
     add_specs(generator, ComponentKind::Output, &outputs, &keep);
     add_specs(generator, ComponentKind::RateLimit, &rate_limits, &keep);
+    add_specs(generator, ComponentKind::Cache, &caches, &keep);
 }
 
 fn add_specs<B>(

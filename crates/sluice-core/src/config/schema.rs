@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::de::from_node_parts;
-use super::json_schema::{AnyObject, InputNode, OutputNode, ProcessorNode, RateLimitNode};
+use super::json_schema::{
+    AnyObject, CacheNode, InputNode, OutputNode, ProcessorNode, RateLimitNode,
+};
 use super::{GoDuration, Lint, Mark, Node, interpolate_env};
 
 /// The whole config file (Benthos's top-level keys).
@@ -37,7 +39,7 @@ pub struct Config {
     #[schemars(with = "Vec<OutputNode>")]
     pub output_resources: Vec<Node>,
     /// Labelled caches.
-    #[schemars(with = "Vec<AnyObject>")]
+    #[schemars(with = "Vec<CacheNode>")]
     pub cache_resources: Vec<Node>,
     /// Labelled rate limits.
     #[schemars(with = "Vec<RateLimitNode>")]

@@ -46,10 +46,11 @@ const TABLE_START: &str = "<!-- components:start -->";
 const TABLE_END: &str = "<!-- components:end -->";
 
 /// Kinds with pages, and the folder each is written to.
-const KINDS: [(ComponentKind, &str); 4] = [
+const KINDS: [(ComponentKind, &str); 5] = [
     (ComponentKind::Input, "inputs"),
     (ComponentKind::Processor, "processors"),
     (ComponentKind::Output, "outputs"),
+    (ComponentKind::Cache, "caches"),
     (ComponentKind::RateLimit, "rate_limits"),
 ];
 
@@ -104,6 +105,10 @@ fn components(env: &Environment) -> Vec<Component> {
                 .collect(),
             ComponentKind::Output => env
                 .outputs()
+                .map(|s| (s.name, s.status, s.summary))
+                .collect(),
+            ComponentKind::Cache => env
+                .caches()
                 .map(|s| (s.name, s.status, s.summary))
                 .collect(),
             _ => env
@@ -468,6 +473,11 @@ fn example_yaml(component: &Component, config: &Value, definitions: &Map<String,
         }
         ComponentKind::RateLimit => {
             putln!(out, "rate_limit_resources:");
+            putln!(out, "  - label: \"\"");
+            4
+        }
+        ComponentKind::Cache => {
+            putln!(out, "cache_resources:");
             putln!(out, "  - label: \"\"");
             4
         }

@@ -134,6 +134,11 @@ fn lists(env: &Environment, status: Option<Status>) -> Vec<(&'static str, Vec<&'
                     .filter(|s| keep(s.status))
                     .map(|s| s.name)
                     .collect(),
+                "caches" => env
+                    .caches()
+                    .filter(|s| keep(s.status))
+                    .map(|s| s.name)
+                    .collect(),
                 "bloblang-functions" => bloblang.function_names(),
                 "bloblang-methods" => bloblang.method_names(),
                 _ => Vec::new(),
@@ -163,6 +168,7 @@ fn component_kind(kind: &str) -> Option<ComponentKind> {
         "processors" => Some(ComponentKind::Processor),
         "outputs" => Some(ComponentKind::Output),
         "rate-limits" => Some(ComponentKind::RateLimit),
+        "caches" => Some(ComponentKind::Cache),
         _ => None,
     }
 }
@@ -182,6 +188,7 @@ fn json_schema(
             ComponentKind::RateLimit => {
                 env.rate_limits().find(|s| s.name == name).map(|s| s.status)
             }
+            ComponentKind::Cache => env.caches().find(|s| s.name == name).map(|s| s.status),
             _ => None,
         }
     };

@@ -184,6 +184,9 @@ fn merge_resource_file(
     for node in &resources.rate_limit_resources {
         lints.extend(builder.rate_limit(node).err().unwrap_or_default());
     }
+    for node in &resources.cache_resources {
+        lints.extend(builder.cache(node).err().unwrap_or_default());
+    }
     if !lints.is_empty() {
         return Err(report(&lints));
     }
@@ -195,6 +198,7 @@ fn merge_resource_file(
     config
         .rate_limit_resources
         .extend(resources.rate_limit_resources);
+    config.cache_resources.extend(resources.cache_resources);
     Ok(())
 }
 
@@ -270,25 +274,7 @@ fn build_with(
             &mut warnings,
         ));
     }
-    {
-        let mut builder = Builder::new(env, &resources);
-        let mut limits = Vec::new();
-        for node in &config.rate_limit_resources {
-            let label = node.get("label").and_then(Node::as_str).map(str::to_owned);
-            match (label, builder.rate_limit(node)) {
-                (Some(label), Ok(limit)) => limits.push((label, limit)),
-                (None, _) => lints.push(Lint::error(
-                    node.mark,
-                    "rate limit resource requires a label",
-                )),
-                (_, Err(l)) => lints.extend(l),
-            }
-        }
-        for (label, limit) in limits {
-            resources.add_rate_limit(label, limit);
-        }
-    }
-    lints.extend(add_component_resources(config, &mut resources));
+    lints.extend(add_resources(env, config, &mut resources));
     lints.extend(component_resource_lints(
         &mut Builder::new(env, &resources),
         config,
@@ -343,12 +329,52 @@ fn component_resource_lints(builder: &mut Builder<'_>, config: &Config) -> Vec<L
     for node in &config.output_resources {
         lints.extend(builder.output(node).err().unwrap_or_default());
     }
-    if let Some(first) = config.cache_resources.first() {
-        lints.push(Lint::error(
-            first.mark,
-            "cache_resources are not supported yet",
-        ));
+    lints
+}
+
+/// Builds the config's rate limit and cache resources into `resources` and
+/// registers its input, processor and output resources by label; what is
+/// wrong with them comes back as lints.
+pub(crate) fn add_resources(
+    env: &Environment,
+    config: &Config,
+    resources: &mut Resources,
+) -> Vec<Lint> {
+    let mut lints = Vec::new();
+    {
+        let mut builder = Builder::new(env, resources);
+        let mut limits = Vec::new();
+        for node in &config.rate_limit_resources {
+            let label = node.get("label").and_then(Node::as_str).map(str::to_owned);
+            match (label, builder.rate_limit(node)) {
+                (Some(label), Ok(limit)) => limits.push((label, limit)),
+                (None, _) => lints.push(Lint::error(
+                    node.mark,
+                    "rate limit resource requires a label",
+                )),
+                (_, Err(l)) => lints.extend(l),
+            }
+        }
+        for (label, limit) in limits {
+            resources.add_rate_limit(label, limit);
+        }
     }
+    {
+        let mut builder = Builder::new(env, resources);
+        let mut caches = Vec::new();
+        for node in &config.cache_resources {
+            let label = node.get("label").and_then(Node::as_str).map(str::to_owned);
+            match (label, builder.cache(node)) {
+                (Some(label), Ok(cache)) => caches.push((label, cache)),
+                (None, _) => lints.push(Lint::error(node.mark, "cache resource requires a label")),
+                (_, Err(l)) => lints.extend(l),
+            }
+        }
+        for (label, cache) in caches {
+            resources.add_cache(label, cache);
+        }
+    }
+    lints.extend(add_component_resources(config, resources));
     lints
 }
 

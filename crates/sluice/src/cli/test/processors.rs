@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use sluice_bloblang::Value;
 use sluice_core::component::processor::{Processor, run_processors};
-use sluice_core::config::{Node, NodeKind};
+use sluice_core::config::{Config, Node, NodeKind};
 use sluice_core::environment::{Builder, Environment, Resources};
 use sluice_core::message::{Batch, Message};
 use sluice_core::metrics::Metrics;
@@ -60,10 +60,10 @@ fn build(
     target: &Target,
     env_files: &[(String, String)],
 ) -> anyhow::Result<Vec<Box<dyn Processor>>> {
-    let resources = Resources::new(Metrics::default(), false);
-    let mut builder = Builder::new(env, &resources);
+    let mut resources = Resources::new(Metrics::default(), false);
     match target {
         Target::Mapping(path) => {
+            let mut builder = Builder::new(env, &resources);
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("failed to read Bloblang mapping {}", path.display()))?;
             // Run as a real `mapping` processor, so the file behaves exactly
@@ -92,6 +92,19 @@ fn build(
             };
             let mut root = tree::load(&file, &case.environment, env_files)?;
             tree::apply_mocks(&mut root, &case.mocks)?;
+            // The processors may name the config's resources (caches, rate
+            // limits, processor resources), built as `run` builds them.
+            if let Ok(config) = sluice_core::config::from_node::<Config>(&root) {
+                let lints = super::super::load::add_resources(env, &config, &mut resources);
+                if !lints.is_empty() {
+                    let reasons: Vec<String> = lints
+                        .iter()
+                        .map(|l| super::super::load::format_lint(&file, l))
+                        .collect();
+                    anyhow::bail!("failed to initialise resources: {}", reasons.join("; "));
+                }
+            }
+            let mut builder = Builder::new(env, &resources);
             let node = tree::resolve(&root, pointer)
                 .with_context(|| format!("failed to initialise processors '{pointer}'"))?;
             let built = match node.as_seq() {

@@ -1,0 +1,298 @@
+//! `compress` and `decompress`: each message's content through gzip,
+//! zlib, flate, snappy, lz4 or zstd, as Benthos's. Decompression is bounded
+//! (a sluice extension, `max_bytes`): a small bomb cannot inflate into all
+//! of the process's memory.
+
+use std::io::{Read, Write};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sluice_core::component::processor::{Failed, Processor};
+use sluice_core::config::{Lint, Node};
+use sluice_core::environment::{BuildResult, Builder};
+use sluice_core::message::Batch;
+
+#[derive(Clone, Copy, Debug)]
+enum Algorithm {
+    Gzip,
+    Zlib,
+    Flate,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+fn algorithm(name: &str, node: &Node) -> BuildResult<Algorithm> {
+    Ok(match name {
+        "gzip" | "pgzip" => Algorithm::Gzip,
+        "zlib" => Algorithm::Zlib,
+        "flate" => Algorithm::Flate,
+        "snappy" => Algorithm::Snappy,
+        "lz4" => Algorithm::Lz4,
+        "zstd" => Algorithm::Zstd,
+        "bzip2" => {
+            return Err(vec![Lint::error(
+                node.mark,
+                "compression algorithm 'bzip2' is not supported yet",
+            )]);
+        }
+        other => {
+            return Err(vec![Lint::error(
+                node.mark,
+                format!(
+                    "compression algorithm '{other}' is not one of gzip, pgzip, zlib, flate, snappy, lz4 or zstd"
+                ),
+            )]);
+        }
+    })
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompressConfig {
+    /// gzip, pgzip, zlib, flate, snappy, lz4 or zstd.
+    algorithm: String,
+    /// The compression level, -1 for the algorithm's default.
+    #[serde(default = "default_level")]
+    level: i32,
+}
+
+const fn default_level() -> i32 {
+    -1
+}
+
+struct Compress {
+    algorithm: Algorithm,
+    level: i32,
+}
+
+fn flate_level(level: i32) -> flate2::Compression {
+    match u32::try_from(level) {
+        Ok(level) if level <= 9 => flate2::Compression::new(level),
+        _ => flate2::Compression::default(),
+    }
+}
+
+impl Compress {
+    fn apply(&self, input: &[u8]) -> std::io::Result<Vec<u8>> {
+        let level = flate_level(self.level);
+        match self.algorithm {
+            Algorithm::Gzip => {
+                let mut w = flate2::write::GzEncoder::new(Vec::new(), level);
+                w.write_all(input)?;
+                w.finish()
+            }
+            Algorithm::Zlib => {
+                let mut w = flate2::write::ZlibEncoder::new(Vec::new(), level);
+                w.write_all(input)?;
+                w.finish()
+            }
+            Algorithm::Flate => {
+                let mut w = flate2::write::DeflateEncoder::new(Vec::new(), level);
+                w.write_all(input)?;
+                w.finish()
+            }
+            Algorithm::Snappy => snap::raw::Encoder::new()
+                .compress_vec(input)
+                .map_err(std::io::Error::other),
+            Algorithm::Lz4 => {
+                Ok(lz4_flex::frame::FrameEncoder::new(Vec::new()).and_then_finish(input)?)
+            }
+            Algorithm::Zstd => zstd::encode_all(input, if self.level < 0 { 0 } else { self.level }),
+        }
+    }
+}
+
+/// Writes `input` through an lz4 frame encoder.
+trait FinishWith {
+    fn and_then_finish(self, input: &[u8]) -> std::io::Result<Vec<u8>>;
+}
+
+impl FinishWith for lz4_flex::frame::FrameEncoder<Vec<u8>> {
+    fn and_then_finish(mut self, input: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.write_all(input)?;
+        self.finish().map_err(std::io::Error::other)
+    }
+}
+
+#[async_trait]
+impl Processor for Compress {
+    async fn process(&self, mut batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
+        for msg in batch.iter_mut() {
+            match self.apply(msg.content()) {
+                Ok(out) => msg.set_content(Bytes::from(out)),
+                Err(err) => msg.set_error(format!("compress: {err}")),
+            }
+        }
+        Ok(vec![batch])
+    }
+}
+
+pub(crate) fn build_compress(
+    node: &Node,
+    builder: &mut Builder<'_>,
+) -> BuildResult<Box<dyn Processor>> {
+    let config: CompressConfig = builder.config(node)?;
+    Ok(Box::new(Compress {
+        algorithm: algorithm(&config.algorithm, node)?,
+        level: config.level,
+    }))
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DecompressConfig {
+    /// gzip, pgzip, zlib, flate, snappy, lz4 or zstd.
+    algorithm: String,
+    /// The largest decompressed message, in bytes; a message that would
+    /// inflate beyond it fails instead (a sluice extension; 0 is no limit).
+    #[serde(default = "default_max_bytes")]
+    max_bytes: usize,
+}
+
+const fn default_max_bytes() -> usize {
+    64 << 20
+}
+
+struct Decompress {
+    algorithm: Algorithm,
+    max_bytes: usize,
+}
+
+impl Decompress {
+    fn apply(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        let limit = if self.max_bytes == 0 {
+            u64::MAX
+        } else {
+            self.max_bytes as u64 + 1
+        };
+        let mut out = Vec::new();
+        let read = match self.algorithm {
+            Algorithm::Gzip => flate2::read::MultiGzDecoder::new(input)
+                .take(limit)
+                .read_to_end(&mut out),
+            Algorithm::Zlib => flate2::read::ZlibDecoder::new(input)
+                .take(limit)
+                .read_to_end(&mut out),
+            Algorithm::Flate => flate2::read::DeflateDecoder::new(input)
+                .take(limit)
+                .read_to_end(&mut out),
+            Algorithm::Snappy => {
+                // The raw format states its length up front: checked before
+                // anything is allocated.
+                let len = snap::raw::decompress_len(input).map_err(|e| e.to_string())?;
+                if self.max_bytes > 0 && len > self.max_bytes {
+                    return Err(self.too_large());
+                }
+                return snap::raw::Decoder::new()
+                    .decompress_vec(input)
+                    .map_err(|e| e.to_string());
+            }
+            Algorithm::Lz4 => lz4_flex::frame::FrameDecoder::new(input)
+                .take(limit)
+                .read_to_end(&mut out),
+            Algorithm::Zstd => match zstd::stream::read::Decoder::new(input) {
+                Ok(decoder) => decoder.take(limit).read_to_end(&mut out),
+                Err(err) => Err(err),
+            },
+        };
+        read.map_err(|e| e.to_string())?;
+        if self.max_bytes > 0 && out.len() > self.max_bytes {
+            return Err(self.too_large());
+        }
+        Ok(out)
+    }
+
+    fn too_large(&self) -> String {
+        format!(
+            "decompressed content exceeds the limit of {} bytes (max_bytes)",
+            self.max_bytes
+        )
+    }
+}
+
+#[async_trait]
+impl Processor for Decompress {
+    async fn process(&self, mut batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
+        for msg in batch.iter_mut() {
+            match self.apply(msg.content()) {
+                Ok(out) => msg.set_content(Bytes::from(out)),
+                Err(err) => {
+                    tracing::error!(algorithm = ?self.algorithm, error = %err, "Decompress failed.");
+                    msg.set_error(format!("decompress: {err}"));
+                }
+            }
+        }
+        Ok(vec![batch])
+    }
+}
+
+pub(crate) fn build_decompress(
+    node: &Node,
+    builder: &mut Builder<'_>,
+) -> BuildResult<Box<dyn Processor>> {
+    let config: DecompressConfig = builder.config(node)?;
+    Ok(Box::new(Decompress {
+        algorithm: algorithm(&config.algorithm, node)?,
+        max_bytes: config.max_bytes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_round_trips() {
+        let input = b"hello hello hello hello".repeat(10);
+        for algorithm in [
+            Algorithm::Gzip,
+            Algorithm::Zlib,
+            Algorithm::Flate,
+            Algorithm::Snappy,
+            Algorithm::Lz4,
+            Algorithm::Zstd,
+        ] {
+            let packed = Compress {
+                algorithm,
+                level: -1,
+            }
+            .apply(&input)
+            .unwrap();
+            let unpacked = Decompress {
+                algorithm,
+                max_bytes: 1000,
+            }
+            .apply(&packed)
+            .unwrap();
+            assert_eq!(unpacked, input, "{algorithm:?}");
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit() {
+        let zeros = vec![0u8; 10 << 20];
+        for algorithm in [
+            Algorithm::Gzip,
+            Algorithm::Snappy,
+            Algorithm::Zstd,
+            Algorithm::Lz4,
+        ] {
+            let packed = Compress {
+                algorithm,
+                level: 9,
+            }
+            .apply(&zeros)
+            .unwrap();
+            let err = Decompress {
+                algorithm,
+                max_bytes: 1 << 20,
+            }
+            .apply(&packed)
+            .unwrap_err();
+            assert!(err.contains("exceeds the limit"), "{algorithm:?}: {err}");
+        }
+    }
+}
