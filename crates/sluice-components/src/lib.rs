@@ -307,6 +307,7 @@ pub fn register_all(env: &mut Environment) {
     #[cfg(feature = "amqp")]
     register_amqp(env);
 
+    register_more_outputs(env);
     register_caches(env);
 
     env.add_rate_limit(ComponentSpec {
@@ -323,10 +324,7 @@ pub fn register_all(env: &mut Environment) {
         ComponentKind::Input,
         &["amqp_1", "nats", "http_client", "socket_server", "gateway"],
     );
-    env.add_planned(
-        ComponentKind::Output,
-        &["amqp_1", "nats", "retry", "switch", "fallback"],
-    );
+    env.add_planned(ComponentKind::Output, &["amqp_1", "nats", "inproc"]);
     env.add_planned(
         ComponentKind::Processor,
         &["branch", "workflow", "jmespath", "jq"],
@@ -471,6 +469,57 @@ fn register_more_processors(env: &mut Environment) {
         "Drops messages whose key a cache resource has seen.",
         processors::dedupe::build,
         schema_of::<processors::dedupe::DedupeConfig>,
+    ));
+}
+
+/// The outputs that wrap other outputs.
+fn register_more_outputs(env: &mut Environment) {
+    let output = |name, summary, build: OutputBuild, config_schema: ConfigSchema| ComponentSpec {
+        name,
+        status: Status::Stable,
+        summary,
+        build,
+        config_schema,
+    };
+    env.add_output(output(
+        "switch",
+        "Routes each message to the outputs of the cases whose check it passes (continue, strict_mode, retry_until_success).",
+        outputs::switch::build,
+        schema_of::<outputs::switch::SwitchConfig>,
+    ));
+    env.add_output(output(
+        "fallback",
+        "Tries its outputs in order until one takes the batch; later ones see fallback_error.",
+        outputs::fallback::build,
+        |g| {
+            described(
+                schema_of::<Vec<sluice_core::config::json_schema::OutputNode>>(g),
+                "The outputs, tried in order.",
+            )
+        },
+    ));
+    env.add_output(output(
+        "retry",
+        "Writes to its output again after a failure, with backoff, up to max_retries.",
+        outputs::retry::build,
+        schema_of::<outputs::retry::RetryConfig>,
+    ));
+    env.add_output(output(
+        "drop_on",
+        "Drops what its output fails to write: on any error, matching error_patterns, or past back_pressure.",
+        outputs::drop_on::build,
+        schema_of::<outputs::drop_on::DropOnConfig>,
+    ));
+    env.add_output(output(
+        "reject_errored",
+        "Refuses messages flagged with a processing error; the rest go to its output.",
+        outputs::reject_errored::build,
+        |g| {
+            described(
+                schema_of::<sluice_core::config::json_schema::OutputNode>(g),
+                "The output of messages without an error.",
+            )
+        },
     ));
 }
 

@@ -640,9 +640,20 @@ impl<'a> Builder<'a> {
             return Err(lints);
         };
         // Strict error handling rejects failed messages at every output that
-        // writes somewhere; brokers leave it to their children, and these
-        // three never reject on the error flag (as in Benthos).
-        let exempt = ["sync_response", "drop", "reject", "broker"];
+        // writes somewhere; brokers and the other wrapping outputs leave it
+        // to their children, and sync_response, drop and reject never reject
+        // on the error flag (as in Benthos).
+        let exempt = [
+            "sync_response",
+            "drop",
+            "reject",
+            "broker",
+            "switch",
+            "fallback",
+            "retry",
+            "drop_on",
+            "reject_errored",
+        ];
         if self.resources.strict_errors() && !exempt.contains(&component.type_name) {
             built.output = Arc::new(crate::runtime::output::StrictOutput::new(built.output));
         }

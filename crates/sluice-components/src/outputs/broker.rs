@@ -66,16 +66,41 @@ impl Pattern {
     }
 }
 
-/// One child with its own in-flight limit.
-struct Child {
-    output: Arc<dyn Output>,
+/// One child with its own in-flight limit; also the child of `switch`,
+/// `fallback`, `retry`, `drop_on` and `reject_errored`.
+pub(crate) struct Child {
+    pub(crate) output: Arc<dyn Output>,
     slots: Semaphore,
     /// The child's component type, for log lines.
-    type_name: String,
+    pub(crate) type_name: String,
 }
 
 impl Child {
-    async fn write_once(&self, batch: &Batch) -> Result<(), OutputError> {
+    /// Builds the output of `node` as a child: batching belongs to the
+    /// parent, as in a broker.
+    pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Child> {
+        let built = builder.output(node)?;
+        if built.batching.is_some() {
+            return Err(vec![Lint::error(
+                node.mark,
+                "batching inside a child output is not supported yet; batch at the parent",
+            )]);
+        }
+        Ok(Child {
+            output: built.output,
+            slots: Semaphore::new(built.max_in_flight.max(1)),
+            type_name: child_type(node),
+        })
+    }
+
+    /// Connects the child, logging a failure.
+    pub(crate) async fn connect(&self) -> Result<(), OutputError> {
+        self.output.connect().await.inspect_err(|err| {
+            tracing::error!(error = %err, "Failed to connect to {}: {err}", self.type_name);
+        })
+    }
+
+    pub(crate) async fn write_once(&self, batch: &Batch) -> Result<(), OutputError> {
         let _slot = self
             .slots
             .acquire()
@@ -95,7 +120,7 @@ impl Child {
 
     /// Benthos wraps fan_out children in an indefinite retry: 500ms growing
     /// by 1.5x with jitter up to 3s. The batch is never given up.
-    async fn write_retrying(&self, batch: &Batch) -> Result<(), OutputError> {
+    pub(crate) async fn write_retrying(&self, batch: &Batch) -> Result<(), OutputError> {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3))
             .with_factor(1.5)
             .with_jitter(0.5);

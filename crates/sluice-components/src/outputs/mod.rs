@@ -4,6 +4,8 @@
 pub(crate) mod amqp_0_9;
 pub(crate) mod broker;
 pub(crate) mod drop;
+pub(crate) mod drop_on;
+pub(crate) mod fallback;
 pub(crate) mod file;
 pub(crate) mod http_client;
 #[cfg(feature = "kafka")]
@@ -13,6 +15,9 @@ pub(crate) mod kafka_franz;
 #[cfg(feature = "kafka")]
 pub(crate) mod redpanda;
 pub(crate) mod reject;
+pub(crate) mod reject_errored;
 pub(crate) mod resource;
+pub(crate) mod retry;
 pub(crate) mod stdout;
+pub(crate) mod switch;
 pub(crate) mod sync_response;

@@ -19,6 +19,7 @@ mod kafka;
 mod limits;
 mod messages;
 mod observability;
+mod outputs;
 mod processors;
 mod proxy;
 mod resources;
