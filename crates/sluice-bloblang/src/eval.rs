@@ -58,11 +58,27 @@ pub(crate) struct Cx<'m> {
     /// The mapping reads the message as structured data at one place only: that place may read
     /// its path straight from the bytes instead of parsing the whole message.
     pub(crate) direct_reads: bool,
+    /// Evaluation steps left before the mapping is stopped.
+    pub(crate) steps_left: u64,
+    /// How many named maps are being applied, one inside the other.
+    pub(crate) map_depth: u32,
 }
 
 pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
 
 impl<'m> Cx<'m> {
+    /// Counts one evaluation step; `true` once the budget is spent.
+    #[inline]
+    pub(crate) fn spend_step(&mut self) -> bool {
+        match self.steps_left.checked_sub(1) {
+            Some(left) => {
+                self.steps_left = left;
+                false
+            }
+            None => true,
+        }
+    }
+
     pub(crate) fn msg(&self) -> &'m dyn MessageRef {
         self.batch.get(self.index)
     }
@@ -299,6 +315,9 @@ impl Expr {
     }
 
     pub(crate) fn eval(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
+        if cx.spend_step() {
+            return err(crate::budget::steps_exceeded());
+        }
         match self {
             Expr::Lit(v) => Ok(v.clone()),
             Expr::This | Expr::NamedThis(_) => Ok(cx.this_value(this)?.into_owned()),
@@ -907,7 +926,16 @@ pub(crate) fn apply_bin(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -
     match op {
         BinOp::Add => match lv {
             Value::String(_) | Value::Bytes(_) => match rv {
-                Value::String(_) | Value::Bytes(_) => Ok(Value::String(a_str(lv) + &a_str(rv))),
+                Value::String(_) | Value::Bytes(_) => {
+                    // Doubling a string in a `fold` is the cheapest way to
+                    // ask for a huge one.
+                    crate::budget::check_bytes(
+                        text_len(lv).saturating_add(text_len(rv)),
+                        "string concatenation",
+                    )
+                    .map_err(Flow::Err)?;
+                    Ok(Value::String(a_str(lv) + &a_str(rv)))
+                }
                 _ => Err(mismatch(op, l, r, lv, rv)),
             },
             _ => num_op(op, l, r, lv, rv),
@@ -959,6 +987,14 @@ pub(crate) fn apply_bin(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -
     }
 }
 
+fn text_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 0,
+    }
+}
+
 fn a_str(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -979,11 +1015,22 @@ fn num_op(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -> R<Value> {
         return Err(mismatch(op, l, r, lv, rv));
     };
     Ok(match (a, b) {
-        (Num::I(x), Num::I(y)) => Value::Int(match op {
-            BinOp::Add => x.wrapping_add(y),
-            BinOp::Sub => x.wrapping_sub(y),
-            _ => x.wrapping_mul(y),
-        }),
+        // Go wraps silently here; a wrapped sum is a wrong answer passed on
+        // as a right one, so an overflow fails the mapping instead.
+        (Num::I(x), Num::I(y)) => match op {
+            BinOp::Add => x.checked_add(y),
+            BinOp::Sub => x.checked_sub(y),
+            _ => x.checked_mul(y),
+        }
+        .map(Value::Int)
+        .ok_or_else(|| {
+            Flow::Err(format!(
+                "cannot {} {x} (from {}) and {y} (from {}): integer overflow",
+                op.verb(),
+                l.annotation(),
+                r.annotation()
+            ))
+        })?,
         (x, y) => {
             let (x, y) = (x.as_f64(), y.as_f64());
             Value::Float(match op {

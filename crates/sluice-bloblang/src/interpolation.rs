@@ -101,6 +101,8 @@ impl Interpolation {
             named: Vec::new(),
             maps: &NO_MAPS,
             direct_reads: false,
+            steps_left: crate::budget::max_steps(),
+            map_depth: 0,
         };
         for part in &self.parts {
             match part {

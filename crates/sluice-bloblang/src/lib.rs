@@ -1,5 +1,6 @@
 //! The Bloblang mapping language: parser, interpreter and standard library.
 
+pub mod budget;
 pub mod diagnostic;
 pub mod env;
 pub(crate) mod eval;

@@ -75,6 +75,8 @@ impl Mapping {
             named: Vec::new(),
             maps: &self.maps,
             direct_reads: self.direct_reads,
+            steps_left: crate::budget::max_steps(),
+            map_depth: 0,
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {
@@ -110,6 +112,8 @@ impl Mapping {
             named: Vec::new(),
             maps: &self.maps,
             direct_reads: self.direct_reads,
+            steps_left: crate::budget::max_steps(),
+            map_depth: 0,
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {

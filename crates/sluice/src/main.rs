@@ -9,7 +9,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     quiet_on_closed_stdout();
-    cli::main()
+    // The commands run on a thread with the same deep stack as the runtime's
+    // workers: a single-core run drives its streams from this thread.
+    std::thread::Builder::new()
+        .name("sluice-main".to_owned())
+        .stack_size(cli::runtime::THREAD_STACK_BYTES)
+        .spawn(cli::main)
+        .expect("the main thread starts")
+        .join()
+        .unwrap_or(std::process::ExitCode::FAILURE)
 }
 
 /// Rust ignores SIGPIPE, so printing to a pipe whose reader has gone (as in

@@ -51,8 +51,11 @@ fn range(args: &[Value]) -> Result<Value, String> {
             "with positive step arg start ({start}) must be < stop ({stop})"
         ));
     }
-    let count = (stop - start) / step;
-    let out: Vec<Value> = (0..count.max(0))
+    // In i128, so that the ends of the i64 range do not overflow.
+    let count = (i128::from(stop) - i128::from(start)) / i128::from(step);
+    let count = usize::try_from(count.max(0)).unwrap_or(usize::MAX);
+    crate::budget::check_elements(count, "range")?;
+    let out: Vec<Value> = (0..count as i64)
         .map(|k| Value::Int(start + k * step))
         .collect();
     Ok(Value::Array(out))

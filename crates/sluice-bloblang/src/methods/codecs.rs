@@ -47,42 +47,43 @@ fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, St
 }
 
 fn decompress_bytes(algorithm: &str, src: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let io = |e: std::io::Error| e.to_string();
+    // A few bytes of compressed data can stand for gigabytes: each decoder
+    // reads through `take`, one byte past the limit, so that a bomb is an
+    // error once the limit is passed instead of an allocation of its size.
+    let limit = crate::budget::max_value_bytes();
+    let read_bounded = |mut reader: Box<dyn std::io::Read + '_>| -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        (&mut reader)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?;
+        if out.len() > limit {
+            return Err(format!(
+                "decompress would produce more than the limit of {limit} bytes for one value"
+            ));
+        }
+        Ok(out)
+    };
     match algorithm {
-        "gzip" | "pgzip" => {
-            flate2::read::MultiGzDecoder::new(src)
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
-        "zlib" => {
-            flate2::read::ZlibDecoder::new(src)
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
-        "flate" => {
-            flate2::read::DeflateDecoder::new(src)
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
+        "gzip" | "pgzip" => read_bounded(Box::new(flate2::read::MultiGzDecoder::new(src))),
+        "zlib" => read_bounded(Box::new(flate2::read::ZlibDecoder::new(src))),
+        "flate" => read_bounded(Box::new(flate2::read::DeflateDecoder::new(src))),
         "snappy" => {
-            out = snap::raw::Decoder::new()
+            // The raw format states its decoded length up front: checked
+            // before the decoder allocates it.
+            let len = snap::raw::decompress_len(src).map_err(|e| e.to_string())?;
+            crate::budget::check_bytes(len, "decompress")?;
+            snap::raw::Decoder::new()
                 .decompress_vec(src)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())
         }
-        "lz4" => {
-            lz4_flex::frame::FrameDecoder::new(src)
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
+        "lz4" => read_bounded(Box::new(lz4_flex::frame::FrameDecoder::new(src))),
         "zstd" => {
-            zstd::stream::read::Decoder::new(src)
-                .and_then(|mut d| d.read_to_end(&mut out))
-                .map_err(io)?;
+            let decoder = zstd::stream::read::Decoder::new(src).map_err(|e| e.to_string())?;
+            read_bounded(Box::new(decoder))
         }
-        other => return Err(format!("unrecognised compression algorithm: {other}")),
+        other => Err(format!("unrecognised compression algorithm: {other}")),
     }
-    Ok(out)
 }
 
 fn compress(v: Value, args: &[Value]) -> Result<Value, String> {

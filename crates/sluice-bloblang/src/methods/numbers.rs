@@ -155,7 +155,9 @@ fn round_to_int(v: Value, f: fn(f64) -> f64) -> Result<Value, String> {
 
 fn abs(v: Value, _: &[Value]) -> Result<Value, String> {
     match num_of(&v)? {
-        Num::I(i) => Ok(Value::Int(i.wrapping_abs())),
+        Num::I(i) => i.checked_abs().map(Value::Int).ok_or_else(|| {
+            format!("integer overflow: the absolute value of {i} is not a 64-bit integer")
+        }),
         Num::F(f) => Ok(Value::Float(f.abs())),
     }
 }

@@ -54,7 +54,7 @@ fn pad(s: String, width: Option<usize>, left: bool, zero: bool) -> String {
 }
 
 /// Go's `fmt.Sprintf` for the verbs mappings use.
-pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
+pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> Result<String, String> {
     let mut out = String::new();
     let chars: Vec<char> = fmt.chars().collect();
     let mut i = 0;
@@ -79,20 +79,13 @@ pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
             }
             i += 1;
         }
-        let mut width = None;
-        while i < chars.len() && chars[i].is_ascii_digit() {
-            width = Some(width.unwrap_or(0) * 10 + chars[i].to_digit(10).unwrap_or(0) as usize);
-            i += 1;
-        }
+        let (width, next) = parse_num(&chars, i);
+        i = next;
         let mut prec = None;
-        if i < chars.len() && chars[i] == '.' {
-            i += 1;
-            let mut pv = 0usize;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                pv = pv * 10 + chars[i].to_digit(10).unwrap_or(0) as usize;
-                i += 1;
-            }
-            prec = Some(pv);
+        if i + 1 < chars.len() && chars[i] == '.' {
+            let (p, next) = parse_num(&chars, i + 1);
+            i = next;
+            prec = Some(p.unwrap_or(0));
         }
         let Some(&verb) = chars.get(i) else {
             out.push_str("%!(NOVERB)");
@@ -137,7 +130,7 @@ pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
             },
             'f' | 'F' => match arg.as_num() {
                 Some(n) => {
-                    let s = format!("{:.*}", prec.unwrap_or(6), n.as_f64());
+                    let s = fixed(n.as_f64(), prec.unwrap_or(6));
                     if plus && !s.starts_with('-') {
                         format!("+{s}")
                     } else {
@@ -195,6 +188,10 @@ pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
             },
             other => format!("%!{other}({})", go_v(arg)),
         };
+        // Go caps each width at a million, but a format may hold many
+        // verbs: the whole output is what must fit.
+        let padded_len = s.len().max(width.unwrap_or(0));
+        crate::budget::check_bytes(out.len().saturating_add(padded_len), "format")?;
         out.push_str(&pad(s, width, left, zero && !left));
     }
     if argi < args.len() {
@@ -215,14 +212,54 @@ pub(crate) fn sprintf(fmt: &str, args: &[Value]) -> String {
         out.push_str(&extras.join(", "));
         out.push(')');
     }
-    out
+    Ok(out)
+}
+
+/// Go's `parsenum`: the number at `i` and the index after it. Like Go, a
+/// number past a million is given up on and the rest of the format skipped
+/// (which then reads as `%!(NOVERB)`): a width or precision cannot make the
+/// output arbitrarily large.
+fn parse_num(chars: &[char], mut i: usize) -> (Option<usize>, usize) {
+    let mut num: usize = 0;
+    let mut is_num = false;
+    while let Some(digit) = chars.get(i).and_then(|c| c.to_digit(10)) {
+        if num > 1_000_000 {
+            return (None, chars.len());
+        }
+        num = num * 10 + digit as usize;
+        is_num = true;
+        i += 1;
+    }
+    (is_num.then_some(num), i)
+}
+
+/// Digits after the point that can be other than zero in an `f64`'s exact
+/// decimal expansion (2^-1074 has 1074); past them Rust's formatter, which
+/// refuses precisions over 65535, is not needed: the rest is zeros.
+const MAX_EXACT_DIGITS: usize = 1100;
+
+/// `%.{prec}f` of `f`, for any precision.
+fn fixed(f: f64, prec: usize) -> String {
+    if prec <= MAX_EXACT_DIGITS {
+        return format!("{f:.prec$}");
+    }
+    let mut s = format!("{f:.MAX_EXACT_DIGITS$}");
+    if f.is_finite() {
+        s.push_str(&"0".repeat(prec - MAX_EXACT_DIGITS));
+    }
+    s
 }
 
 fn go_exp(f: f64, prec: usize) -> String {
-    let s = format!("{f:.prec$e}");
-    let (m, e) = s.split_once('e').expect("exponent form");
+    let exact = prec.min(MAX_EXACT_DIGITS);
+    let s = format!("{f:.exact$e}");
+    let Some((m, e)) = s.split_once('e') else {
+        // NaN and infinities have no exponent.
+        return s;
+    };
     let e: i32 = e.parse().unwrap_or(0);
-    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    let zeros = "0".repeat(prec - exact);
+    format!("{m}{zeros}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
 /// Go's `strconv.Quote`.
@@ -282,7 +319,7 @@ fn bytes(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn format(v: Value, args: &[Value]) -> Result<Value, String> {
     let f = text(&v)?;
-    Ok(Value::String(sprintf(&f, args)))
+    sprintf(&f, args).map(Value::String)
 }
 
 fn length(v: &Value, _: &[Value]) -> Result<Value, String> {
@@ -447,6 +484,9 @@ fn join(v: Value, args: &[Value]) -> Result<Value, String> {
         other => str_arg(other, "delimiter")?,
     };
     let parts: Vec<String> = items.iter().map(text).collect::<Result<_, _>>()?;
+    let size = parts.iter().map(String::len).sum::<usize>()
+        + delim.len().saturating_mul(parts.len().saturating_sub(1));
+    crate::budget::check_bytes(size, "join")?;
     Ok(Value::String(parts.join(&delim)))
 }
 
@@ -456,6 +496,7 @@ fn repeat(v: Value, args: &[Value]) -> Result<Value, String> {
     if n < 0 {
         return Err("invalid count, must be greater than or equal to zero".to_owned());
     }
+    crate::budget::check_bytes(s.len().saturating_mul(n as usize), "repeat")?;
     Ok(Value::String(s.repeat(n as usize)))
 }
 
@@ -1330,4 +1371,83 @@ root.joined_numbers = this.numbers.map_each(this.string()).join(",")"#,
         vec![],
         MethodImpl::Ctx(re_replace),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_widths_and_precisions_are_refused_as_go_does() {
+        let args = [Value::Float(1.5)];
+        assert_eq!(
+            sprintf("%999999999999999999999999d", &args).unwrap(),
+            "%!(NOVERB)%!(EXTRA float64=1.5)"
+        );
+        assert_eq!(
+            sprintf("%.99999999999f", &args).unwrap(),
+            "%!(NOVERB)%!(EXTRA float64=1.5)"
+        );
+        // Within Go's limit, a wide field is what was asked for.
+        assert_eq!(sprintf("%8d", &[Value::Int(42)]).unwrap().len(), 8);
+        let long = sprintf("%.99999f", &args).unwrap();
+        assert_eq!(long.len(), 2 + 99_999);
+        assert!(long.starts_with("1.5000"));
+        let exp = sprintf("%.70000e", &args).unwrap();
+        assert!(
+            exp.starts_with("1.5000") && exp.ends_with("e+00"),
+            "{}",
+            &exp[..10]
+        );
+        assert_eq!(sprintf("%.2f", &args).unwrap(), "1.50");
+        assert_eq!(
+            sprintf("%5.1f|%-4d|", &[Value::Float(2.25), Value::Int(7)]).unwrap(),
+            "  2.2|7   |"
+        );
+    }
+
+    #[test]
+    fn no_format_string_panics() {
+        // Every combination of flags, widths, precisions and verbs over a
+        // spread of argument types.
+        let pieces = [
+            "%", "-", "0", "+", "#", " ", "1", "9", "99999999", ".", ".5", "d", "f", "e", "g", "s",
+            "v", "q", "x", "X", "t", "T", "%", "z", "[", "*", "é",
+        ];
+        let args = [
+            Value::Int(i64::MIN),
+            Value::Float(f64::NAN),
+            Value::Float(-1e300),
+            Value::String("ü".to_owned()),
+            Value::Bytes(vec![0xff]),
+            Value::Null,
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut format = String::new();
+            for _ in 0..(state % 7 + 1) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                format.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            let n = (state % 4) as usize;
+            let out = sprintf(&format, &args[..n.min(args.len())]).unwrap();
+            assert!(out.len() < 20_000_000, "{format}");
+        }
+    }
+
+    #[test]
+    fn many_wide_verbs_are_refused_past_the_value_limit() {
+        let args: Vec<Value> = (0..100).map(Value::Int).collect();
+        let err = sprintf(&"%999999d".repeat(100), &args).unwrap_err();
+        assert!(
+            err.starts_with("format would produce") && err.contains("more than the limit"),
+            "{err}"
+        );
+        assert_eq!(
+            sprintf(&"%999999d".repeat(10), &args[..10]).unwrap().len(),
+            9_999_990
+        );
+    }
 }

@@ -500,10 +500,17 @@ fn concat(v: Value, args: &[Value]) -> Result<Value, String> {
     let Value::Array(mut items) = v else {
         return Err(type_err("array", &v));
     };
+    let mut total = items.len();
     for a in args {
         match a {
-            Value::Array(more) => items.extend(more.iter().cloned()),
+            Value::Array(more) => total = total.saturating_add(more.len()),
             other => return Err(type_err("array", other)),
+        }
+    }
+    crate::budget::check_elements(total, "concat")?;
+    for a in args {
+        if let Value::Array(more) = a {
+            items.extend(more.iter().cloned());
         }
     }
     Ok(Value::Array(items))

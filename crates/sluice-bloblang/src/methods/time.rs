@@ -191,7 +191,9 @@ fn ts_tz(v: Value, args: &[Value]) -> Result<Value, String> {
 fn ts_sub(v: Value, args: &[Value]) -> Result<Value, String> {
     let a = get_timestamp(&v)?;
     let b = get_timestamp(&args[0])?;
-    Ok(Value::Int((nanos_of(&a) - nanos_of(&b)) as i64))
+    // Like Go's Time.Sub, a difference beyond the nanosecond range saturates.
+    let diff = (nanos_of(&a) - nanos_of(&b)).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+    Ok(Value::Int(diff as i64))
 }
 
 /// Parses a Go duration string into nanoseconds.
@@ -319,32 +321,51 @@ fn parse_duration_iso8601(v: Value, _: &[Value]) -> Result<Value, String> {
         int.parse::<i128>().unwrap_or(0) * 1_000_000_000 + frac.parse::<i128>().unwrap_or(0)
     };
     let year = 31_556_952_000_000_000i128;
-    let total = whole(y, year)
-        + whole(mo, year / 12)
-        + whole(w, 7 * day)
-        + whole(d, day)
-        + whole(h, 3_600_000_000_000)
-        + whole(mi, 60_000_000_000)
-        + sec_nanos;
-    Ok(Value::Int(total as i64))
+    let total = [
+        whole(y, year),
+        whole(mo, year / 12),
+        whole(w, 7 * day),
+        whole(d, day),
+        whole(h, 3_600_000_000_000),
+        whole(mi, 60_000_000_000),
+        sec_nanos,
+    ]
+    .into_iter()
+    .fold(0i128, i128::saturating_add);
+    i64::try_from(total)
+        .map(Value::Int)
+        .map_err(|_| format!("duration {s} does not fit in 64-bit nanoseconds"))
 }
 
 fn add_iso(t: DateTime<FixedOffset>, s: &str, sign: i32) -> Result<DateTime<FixedOffset>, String> {
     let (y, mo, w, d, h, mi, sec) = iso_duration_parts(s)?;
-    let months = (y as i32 * 12 + mo as i32) * sign;
-    let mut out = t;
-    if months != 0 {
-        out = if months > 0 {
-            out.checked_add_months(chrono::Months::new(months as u32))
-        } else {
-            out.checked_sub_months(chrono::Months::new((-months) as u32))
-        }
-        .ok_or("timestamp out of range")?;
+    let out_of_range = || format!("timestamp out of range after adding duration {s}");
+    // Every step is checked: the duration comes from data, and a huge one
+    // must be an error for this message, not a panic for the process.
+    let months = (y.trunc() * 12.0 + mo.trunc()) * f64::from(sign);
+    if months.abs() > f64::from(u32::MAX) {
+        return Err(out_of_range());
     }
-    let days = (w * 7.0 + d) as i64 * i64::from(sign);
-    out += chrono::Duration::days(days);
-    let nanos = ((h * 3600.0 + mi * 60.0 + sec) * 1e9).round() as i64 * i64::from(sign);
-    out += chrono::Duration::nanoseconds(nanos);
+    let mut out = t;
+    if months > 0.0 {
+        out = out
+            .checked_add_months(chrono::Months::new(months as u32))
+            .ok_or_else(out_of_range)?;
+    } else if months < 0.0 {
+        out = out
+            .checked_sub_months(chrono::Months::new((-months) as u32))
+            .ok_or_else(out_of_range)?;
+    }
+    let days = (w * 7.0 + d).trunc() * f64::from(sign);
+    let nanos = ((h * 3600.0 + mi * 60.0 + sec) * 1e9).round() * f64::from(sign);
+    if days.abs() >= 1e15 || nanos.abs() >= 9e18 {
+        return Err(out_of_range());
+    }
+    let days = chrono::TimeDelta::try_days(days as i64).ok_or_else(out_of_range)?;
+    out = out.checked_add_signed(days).ok_or_else(out_of_range)?;
+    out = out
+        .checked_add_signed(chrono::TimeDelta::nanoseconds(nanos as i64))
+        .ok_or_else(out_of_range)?;
     Ok(out)
 }
 

@@ -43,7 +43,11 @@ impl Processor for Noop {
     }
 }
 
-pub(crate) fn build_noop(_: &Node, _: &mut Builder<'_>) -> BuildResult<Box<dyn Processor>> {
+pub(crate) fn build_noop(
+    node: &Node,
+    builder: &mut Builder<'_>,
+) -> BuildResult<Box<dyn Processor>> {
+    let _: sluice_core::config::json_schema::NoFields = builder.config(node)?;
     Ok(Box::new(Noop))
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 use super::{ComponentKind, Node, NodeKind};
 
 /// The top-level sections in the order Benthos prints them.
-const SECTION_ORDER: [&str; 18] = [
+const SECTION_ORDER: [&str; 19] = [
     "http",
     "input",
     "buffer",
@@ -25,6 +25,7 @@ const SECTION_ORDER: [&str; 18] = [
     "shutdown_delay",
     "shutdown_timeout",
     "error_handling",
+    "bloblang",
     "tests",
 ];
 

@@ -65,6 +65,8 @@ pub struct Config {
     pub tests: Vec<Node>,
     /// Pipeline-wide error handling.
     pub error_handling: ErrorHandlingConfig,
+    /// Limits on what one execution of a Bloblang mapping may build and do.
+    pub bloblang: BloblangConfig,
     /// Not a config field: whether building tolerates unknown fields in
     /// components, as in a file starting with `# BENTHOS LINT DISABLE` or
     /// under `--chilled`.
@@ -94,6 +96,7 @@ impl Default for Config {
             shutdown_timeout: GoDuration::from_secs(20),
             tests: Vec::new(),
             error_handling: ErrorHandlingConfig::default(),
+            bloblang: BloblangConfig::default(),
             tolerate_lints: false,
         }
     }
@@ -341,6 +344,37 @@ pub struct ErrorHandlingConfig {
     /// Whether a message that failed processing is nacked instead of
     /// delivered.
     pub strict: bool,
+}
+
+/// `bloblang:`, sluice's limits on one execution of a mapping (Benthos has
+/// none): past them the mapping fails for that message with an error,
+/// instead of one request taking the process's memory or a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BloblangConfig {
+    /// The largest value, in bytes, that one method may produce (`repeat`,
+    /// `range`, string `+`, `format`, `join`, `concat`, `decompress`).
+    pub max_value_bytes: usize,
+    /// The most evaluation steps (expressions evaluated) one execution may
+    /// take.
+    pub max_steps: u64,
+}
+
+impl Default for BloblangConfig {
+    fn default() -> BloblangConfig {
+        BloblangConfig {
+            max_value_bytes: sluice_bloblang::budget::DEFAULT_MAX_VALUE_BYTES,
+            max_steps: sluice_bloblang::budget::DEFAULT_MAX_STEPS,
+        }
+    }
+}
+
+impl BloblangConfig {
+    /// Makes these the limits of every mapping in the process.
+    pub fn apply(&self) {
+        sluice_bloblang::budget::set_max_value_bytes(self.max_value_bytes);
+        sluice_bloblang::budget::set_max_steps(self.max_steps);
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub(crate) struct BloblArgs {
     /// Read an input document from this argument instead of stdin.
     #[arg(short = 'i', long = "input")]
     input: Option<String>,
+    /// The largest value, in bytes, one method may produce.
+    #[arg(long = "max-bytes", default_value_t = sluice_bloblang::budget::DEFAULT_MAX_VALUE_BYTES)]
+    max_bytes: usize,
 }
 
 #[derive(clap::Subcommand)]
@@ -52,6 +55,7 @@ enum BloblCommand {
 const PRETTY_INDENT: &str = "  ";
 
 pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
+    sluice_bloblang::budget::set_max_value_bytes(args.max_bytes);
     if let Some(BloblCommand::Server(server_args)) = args.command {
         return server::run(server_args);
     }

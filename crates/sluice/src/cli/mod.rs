@@ -16,6 +16,7 @@ mod load;
 mod logging;
 mod metrics;
 mod run;
+pub(crate) mod runtime;
 mod streams;
 mod telemetry;
 mod template;

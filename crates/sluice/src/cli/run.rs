@@ -77,9 +77,9 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
     // runtime avoids the work-stealing scheduler's cross-thread wake-ups.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut builder = if cores == 1 {
-        tokio::runtime::Builder::new_current_thread()
+        crate::cli::runtime::current_thread()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
+        crate::cli::runtime::multi_thread()
     };
     let runtime = builder
         .enable_all()
@@ -87,6 +87,7 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .context("failed to start the async runtime")?;
     // The stream runs as a task on the worker threads: driven from the
     // main thread by `block_on`, every request would cross threads twice.
+    config.bloblang.apply();
     let run_options = RunOptions {
         load: options,
         watch: common.watcher,

@@ -11,6 +11,7 @@ mod concurrency;
 mod config;
 mod edge_cases;
 mod faults;
+mod hostile_mappings;
 mod http_client_auth;
 mod http_client_env_proxy;
 mod http_processor;

@@ -160,7 +160,10 @@ fn schema_of_named_components_and_errors() {
 fn list_text_json_and_status() {
     let (code, out, _) = run_cli(&["list", "rate-limits", "caches"], "");
     assert_eq!(code, 0);
-    assert_eq!(out, "Caches:\n\nRate Limits:\n  - local\n");
+    assert_eq!(
+        out,
+        "Caches:\n  - lru\n  - memory\n\nRate Limits:\n  - local\n"
+    );
     let (code, out, _) = run_cli(&["list", "--format", "json", "outputs"], "");
     assert_eq!(code, 0);
     let listed: Value = serde_json::from_str(&out).unwrap();

@@ -194,6 +194,27 @@ impl Sluice {
         Duration::from_millis(ticks * 10)
     }
 
+    /// The most resident memory the process has used, from /proc.
+    pub(crate) fn peak_rss_bytes(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .expect("VmHWM in status");
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("VmHWM in kB");
+        kib * 1024
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends SIGTERM.
     pub(crate) fn terminate(&self) {
         drop(

@@ -93,7 +93,7 @@ pub(super) fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         input_file: args.input_file.clone(),
     });
     // The page sends one request per pause in typing: one thread is plenty.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = crate::cli::runtime::current_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;

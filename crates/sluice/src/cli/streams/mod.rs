@@ -74,12 +74,13 @@ pub(crate) fn run(args: StreamsArgs, common: &CommonArgs) -> anyhow::Result<Exit
         return Ok(ExitCode::FAILURE);
     }
 
+    observability.bloblang.apply();
     let mut files = BTreeMap::new();
     for path in &args.paths {
         collect_files(path, &mut files)?;
     }
     let env = environment_with_templates(&options.templates)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = crate::cli::runtime::multi_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;

@@ -62,7 +62,7 @@ pub(crate) fn run(args: TestArgs, common: &CommonArgs) -> anyhow::Result<ExitCod
         paths.push("./...".to_owned());
     }
     let targets = discover::targets(&paths).context("failed to obtain test targets")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = crate::cli::runtime::multi_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;

@@ -1,0 +1,76 @@
+//! Per-message limits on what a mapping may build and how much work it may
+//! do. Mappings are written by operators but fed by callers: a method that
+//! multiplies sizes (`repeat`, `range`, string `+` inside a `fold`, a
+//! decompression) checks what it is about to allocate before allocating,
+//! and a mapping that runs away is stopped after a number of evaluation steps,
+//! so that one request fails with an error instead of taking the process's
+//! memory or a worker thread.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::value::Value;
+
+/// The largest value one method may produce, unless configured otherwise.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 << 20;
+
+/// The most evaluation steps (one per expression evaluated, lambda bodies
+/// once per element) one execution of a mapping may take, unless configured
+/// otherwise: about a second of work, far beyond any mapping over a message
+/// that fits the value limit.
+pub const DEFAULT_MAX_STEPS: u64 = 25_000_000;
+
+/// How deep named maps may apply one another: recursion past this is a
+/// runaway, and would otherwise end in a stack overflow.
+pub(crate) const MAX_MAP_DEPTH: u32 = 1_000;
+
+// Process-wide settings: read with one relaxed load on the paths that
+// allocate, which costs nothing next to the allocation itself.
+static MAX_VALUE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_VALUE_BYTES);
+static MAX_STEPS: AtomicU64 = AtomicU64::new(DEFAULT_MAX_STEPS);
+
+/// Sets the largest value (in bytes) a method may produce.
+pub fn set_max_value_bytes(bytes: usize) {
+    MAX_VALUE_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// The largest value (in bytes) a method may produce.
+pub fn max_value_bytes() -> usize {
+    MAX_VALUE_BYTES.load(Ordering::Relaxed)
+}
+
+/// Sets the most evaluation steps one mapping execution may take.
+pub fn set_max_steps(steps: u64) {
+    MAX_STEPS.store(steps, Ordering::Relaxed);
+}
+
+/// The most evaluation steps one mapping execution may take.
+pub fn max_steps() -> u64 {
+    MAX_STEPS.load(Ordering::Relaxed)
+}
+
+/// Fails when `what` would produce `bytes` bytes, more than the limit.
+/// Callers compute `bytes` with saturating arithmetic, so that an overflow
+/// reads as "too large".
+pub(crate) fn check_bytes(bytes: usize, what: &str) -> Result<(), String> {
+    let limit = max_value_bytes();
+    if bytes > limit {
+        return Err(format!(
+            "{what} would produce {bytes} bytes, more than the limit of {limit} bytes for one value"
+        ));
+    }
+    Ok(())
+}
+
+/// Fails when `what` would produce an array of `count` elements whose
+/// slots alone exceed the limit.
+pub(crate) fn check_elements(count: usize, what: &str) -> Result<(), String> {
+    check_bytes(count.saturating_mul(std::mem::size_of::<Value>()), what)
+}
+
+/// The error of a mapping that made more calls than allowed.
+pub(crate) fn steps_exceeded() -> String {
+    format!(
+        "the mapping exceeded its limit of {} evaluation steps for one message",
+        max_steps()
+    )
+}
