@@ -325,10 +325,7 @@ pub fn register_all(env: &mut Environment) {
         &["amqp_1", "nats", "http_client", "socket_server", "gateway"],
     );
     env.add_planned(ComponentKind::Output, &["amqp_1", "nats", "inproc"]);
-    env.add_planned(
-        ComponentKind::Processor,
-        &["branch", "workflow", "jmespath", "jq"],
-    );
+    env.add_planned(ComponentKind::Processor, &["workflow", "jmespath", "jq"]);
     env.add_planned(ComponentKind::Cache, &["redis", "ttlru", "multilevel"]);
 }
 
@@ -380,6 +377,13 @@ fn register_more_processors(env: &mut Environment) {
         "Runs processors over a batch for as long as a check of its first message holds.",
         processors::flow::build_while,
         schema_of::<processors::flow::WhileConfig>,
+    ));
+    env.add_processor(processor(
+        "branch",
+        Stable,
+        "Runs processors on a copy of each message built by request_map and maps their result back onto the original with result_map.",
+        processors::branch::build,
+        schema_of::<processors::branch::BranchConfig>,
     ));
     env.add_processor(processor(
         "split",

@@ -2,6 +2,7 @@
 //! and `switch`, which share its routing logic).
 
 pub(crate) mod archive;
+pub(crate) mod branch;
 pub(crate) mod cache;
 pub(crate) mod cached;
 pub(crate) mod catch;

@@ -268,3 +268,99 @@ output:
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn branch_enriches_a_request_from_another_service() {
+    use crate::upstream::{Reply, Upstream};
+    // The user service answers with the user's name, or 500 for id 13.
+    let users = Upstream::start(|seen, _| {
+        let asked: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+        match asked["id"].as_i64() {
+            Some(13) => Reply::new(500, "no"),
+            Some(id) => Reply::ok(format!(r#"{{"name":"user-{id}"}}"#)),
+            None => Reply::new(400, "no id"),
+        }
+    })
+    .await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+    sync_response:
+      status: '${{! if errored() {{ 502 }} else {{ 200 }} }}'
+      headers:
+        X-Error: '${{! error().or("") }}'
+pipeline:
+  processors:
+    - branch:
+        request_map: |
+          root = if this.skip == true {{ deleted() }} else {{ {{"id": this.user_id}} }}
+        processors:
+          - http:
+              url: {url}
+              verb: POST
+        result_map: |
+          root.user = this.name
+          meta upstream_status = metadata("http_status_code")
+    - mutation: 'root.status = @upstream_status'
+output:
+  sync_response: {{}}
+"#,
+        url = users.url("/users")
+    ));
+    let (status, body) = post(&sluice, "/post", r#"{"order":1,"user_id":7}"#).await;
+    assert_eq!(status, 200, "{body}: {}", sluice.logs());
+    assert_eq!(
+        body,
+        r#"{"order":1,"status":200,"user":"user-7","user_id":7}"#
+    );
+    // The service saw only what request_map built.
+    let seen = users.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].text(), r#"{"id":7}"#);
+
+    // Skipped: the original passes unchanged and the service is not called.
+    let (status, body) = post(&sluice, "/post", r#"{"order":2,"skip":true}"#).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"order":2,"skip":true,"status":null}"#)
+    );
+    assert_eq!(users.seen().len(), 1);
+
+    // A failing service flags the original, which keeps its content.
+    let res = client()
+        .post(sluice.url("/post"))
+        .body(r#"{"order":3,"user_id":13}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    let error = res.headers()["x-error"].to_str().unwrap().to_owned();
+    assert!(
+        error.starts_with("processors failed: ") && error.contains("(500)"),
+        "{error}"
+    );
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"order":3,"status":null,"user_id":13}"#
+    );
+}
+
+#[test]
+fn branch_without_processors_is_refused_at_its_line() {
+    let (_dir, path) = crate::support::write_config(
+        "pipeline:\n  processors:\n    - branch:\n        request_map: root = this\n        processors: []\n",
+    );
+    let (code, out, err) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    let err = format!("{out}{err}");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("config.yaml(4,"),
+        "the lint names the line: {err}"
+    );
+    assert!(
+        err.contains("the branch processor requires at least one child processor"),
+        "{err}"
+    );
+}
