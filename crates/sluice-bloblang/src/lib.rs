@@ -16,6 +16,7 @@ pub mod value;
 
 pub use diagnostic::{ExecError, ParseError};
 pub use eval::Root;
+pub use functions::environment::set_env_overlay;
 pub use interpolation::Interpolation;
 pub use mapping::{Mapping, MappingOutput};
 pub use target::{BatchRef, MessageRef, SimpleMessage};

@@ -294,6 +294,55 @@ tests:
 }
 
 #[test]
+fn env_in_mappings_reads_each_case_environment_and_mocks_can_append() {
+    let dir = project(&[(
+        "config.yaml",
+        r#"
+pipeline:
+  processors:
+    - mapping: 'root = content().string() + " " + env("SLUICE_CASE_VAR").or("unset")'
+    - label: fails
+      mapping: 'root = throw("it broke")'
+tests:
+  - name: first
+    environment:
+      SLUICE_CASE_VAR: one
+    input_batch:
+      - content: x
+    output_batches:
+      - - content_equals: x one
+  - name: second leaves it unset
+    mocks:
+      fails:
+        mapping: root = content()
+    input_batch:
+      - content: x
+    output_batches:
+      - - content_equals: x unset
+  - name: an appended processor sees the error
+    environment:
+      SLUICE_CASE_VAR: two
+    mocks:
+      /pipeline/processors/-:
+        mapping: 'root = content().string() + " / " + error()'
+    input_batch:
+      - content: x
+    output_batches:
+      - - content_equals: 'x two / failed assignment (line 1): it broke'
+"#,
+    )]);
+    let (code, stdout, stderr) = sluice_test(dir.path(), &["config.yaml"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for line in [
+        "  PASS first [line 8]\n",
+        "  PASS second leaves it unset [line 15]\n",
+        "  PASS an appended processor sees the error [line 23]\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+}
+
+#[test]
 fn target_mapping_tests_a_bloblang_file() {
     let dir = project(&[
         (

@@ -151,6 +151,22 @@ async fn run_case(
     case: &Case,
     env_files: &[(String, String)],
 ) -> Vec<String> {
+    // `env()` in the case's mappings sees its environment, as `${VAR}`s in
+    // its config do; the next case starts from its own.
+    let mut vars: std::collections::HashMap<String, String> = env_files.iter().cloned().collect();
+    vars.extend(case.environment.clone());
+    sluice_bloblang::set_env_overlay(Some(vars));
+    let failures = run_case_kind(env, config, case, env_files).await;
+    sluice_bloblang::set_env_overlay(None);
+    failures
+}
+
+async fn run_case_kind(
+    env: &Environment,
+    config: &Path,
+    case: &Case,
+    env_files: &[(String, String)],
+) -> Vec<String> {
     match &case.kind {
         CaseKind::Processors {
             target,

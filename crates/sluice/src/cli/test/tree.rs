@@ -51,6 +51,19 @@ pub(super) fn apply_mocks(root: &mut Node, mocks: &[(String, Node)]) -> anyhow::
                 format!("mock for label '{key}' could not be applied as the label was not found in the test target file")
             })?
         };
+        // As in a JSON Patch, `-` names the place after a list's last item:
+        // the mock is appended (say, a processor that exposes errors).
+        if let Some((last, parent)) = segments.split_last()
+            && last == "-"
+        {
+            match get_mut(root, parent).map(|node| &mut node.kind) {
+                Some(NodeKind::Seq(items)) => {
+                    items.push(mock.clone());
+                    continue;
+                }
+                _ => anyhow::bail!("failed to set mock '{key}': no list at that path"),
+            }
+        }
         let target = get_mut(root, &segments)
             .with_context(|| format!("failed to set mock '{key}': no component at that path"))?;
         let mut mock = mock.clone();
