@@ -6,6 +6,7 @@
 //! so that one request fails with an error instead of taking the process's
 //! memory or a worker thread.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::value::Value;
@@ -65,6 +66,32 @@ pub(crate) fn check_bytes(bytes: usize, what: &str) -> Result<(), String> {
 /// slots alone exceed the limit.
 pub(crate) fn check_elements(count: usize, what: &str) -> Result<(), String> {
     check_bytes(count.saturating_mul(std::mem::size_of::<Value>()), what)
+}
+
+/// After this many steps an execution counts as long running: about a
+/// twentieth of a second of work.
+const LONG_RUN_STEPS: u64 = 1_000_000;
+
+static LONG_RUN_HOOK: OnceLock<fn()> = OnceLock::new();
+
+/// Installs what to do, once per execution, when a mapping runs long. An
+/// async host hands the rest of its worker's tasks to another thread here,
+/// so that one long mapping does not hold up the requests queued behind it.
+/// The first hook installed stays.
+pub fn on_long_run(hook: fn()) {
+    // A second hook is refused: the first stays, as documented.
+    LONG_RUN_HOOK.get_or_init(|| hook);
+}
+
+/// The `steps_left` of an execution at which it counts as long running.
+pub(crate) fn long_run_mark() -> u64 {
+    max_steps().checked_sub(LONG_RUN_STEPS).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn long_run() {
+    if let Some(hook) = LONG_RUN_HOOK.get() {
+        hook();
+    }
 }
 
 /// The error of a mapping that made more calls than allowed.

@@ -60,6 +60,9 @@ pub(crate) struct Cx<'m> {
     pub(crate) direct_reads: bool,
     /// Evaluation steps left before the mapping is stopped.
     pub(crate) steps_left: u64,
+    /// The value of `steps_left` at which the mapping counts as long
+    /// running, and the host is told (see [`crate::budget::on_long_run`]).
+    pub(crate) long_run_mark: u64,
     /// How many named maps are being applied, one inside the other.
     pub(crate) map_depth: u32,
 }
@@ -67,12 +70,42 @@ pub(crate) struct Cx<'m> {
 pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
 
 impl<'m> Cx<'m> {
+    /// Charges a copy of a container taken out of a lambda's context or a
+    /// variable: copying is work, and in a loop (a `fold` building
+    /// `[t.tally, t.tally]`) copies are how a mapping doubles a value at
+    /// every step. Each node copied costs a step, and a copy larger than
+    /// the value limit fails. Copies out of the message itself are not
+    /// charged: they are bounded by the body's size.
+    pub(crate) fn charge_copy(&mut self, v: Value) -> R<Value> {
+        if !matches!(v, Value::Array(_) | Value::Object(_)) {
+            return Ok(v);
+        }
+        let limit = crate::budget::max_value_bytes();
+        let value_nodes = limit / std::mem::size_of::<Value>();
+        let steps = usize::try_from(self.steps_left).unwrap_or(usize::MAX);
+        let nodes = count_nodes(&v, value_nodes.min(steps).saturating_add(1));
+        if nodes > value_nodes {
+            return err(format!(
+                "a copy of more than {value_nodes} values would exceed the limit of {limit} bytes for one value"
+            ));
+        }
+        if nodes as u64 >= self.steps_left {
+            self.steps_left = 0;
+            return err(crate::budget::steps_exceeded());
+        }
+        self.steps_left -= nodes as u64;
+        Ok(v)
+    }
+
     /// Counts one evaluation step; `true` once the budget is spent.
     #[inline]
     pub(crate) fn spend_step(&mut self) -> bool {
         match self.steps_left.checked_sub(1) {
             Some(left) => {
                 self.steps_left = left;
+                if left == self.long_run_mark {
+                    crate::budget::long_run();
+                }
                 false
             }
             None => true,
@@ -320,7 +353,13 @@ impl Expr {
         }
         match self {
             Expr::Lit(v) => Ok(v.clone()),
-            Expr::This | Expr::NamedThis(_) => Ok(cx.this_value(this)?.into_owned()),
+            Expr::This | Expr::NamedThis(_) => {
+                let v = cx.this_value(this)?.into_owned();
+                match this {
+                    This::Val(_) => cx.charge_copy(v),
+                    This::Msg => Ok(v),
+                }
+            }
             Expr::Root => Ok(match &cx.root {
                 Root::Value(v) => v.clone(),
                 Root::Nothing | Root::Deleted => Value::Null,
@@ -328,13 +367,17 @@ impl Expr {
             Expr::Named(name) => {
                 for (n, v) in cx.named.iter().rev() {
                     if n == name {
-                        return Ok(v.clone());
+                        let v = v.clone();
+                        return cx.charge_copy(v);
                     }
                 }
                 err(format!("context {name} was not found"))
             }
             Expr::Var(name) => match cx.vars.get(name) {
-                Some(v) => Ok(v.clone()),
+                Some(v) => {
+                    let v = v.clone();
+                    cx.charge_copy(v)
+                }
                 None => err(format!("variable '{name}' undefined")),
             },
             Expr::Meta(None) => Ok(Value::Object(cx.out_meta().clone())),
@@ -347,18 +390,26 @@ impl Expr {
                         return Ok(found.unwrap_or(Value::Null));
                     }
                     let v = cx.this_value(this)?;
-                    Ok(get_path(&v, path).unwrap_or(Value::Null))
+                    let found = get_path(&v, path).unwrap_or(Value::Null);
+                    match this {
+                        This::Val(_) => cx.charge_copy(found),
+                        This::Msg => Ok(found),
+                    }
                 }
                 Expr::Named(name) => {
                     for (n, v) in cx.named.iter().rev() {
                         if n == name {
-                            return Ok(get_path(v, path).unwrap_or(Value::Null));
+                            let found = get_path(v, path).unwrap_or(Value::Null);
+                            return cx.charge_copy(found);
                         }
                     }
                     err(format!("context {name} was not found"))
                 }
                 Expr::Var(name) => match cx.vars.get(name) {
-                    Some(v) => Ok(get_path(v, path).unwrap_or(Value::Null)),
+                    Some(v) => {
+                        let found = get_path(v, path).unwrap_or(Value::Null);
+                        cx.charge_copy(found)
+                    }
                     None => err(format!("variable '{name}' undefined")),
                 },
                 Expr::Root => Ok(match &cx.root {
@@ -985,6 +1036,24 @@ pub(crate) fn apply_bin(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -
         }
         BinOp::And | BinOp::Or | BinOp::Coalesce => err("unreachable operator"),
     }
+}
+
+/// The values in `v`, itself included, counted up to `cap`.
+fn count_nodes(v: &Value, cap: usize) -> usize {
+    let mut count = 0;
+    let mut pending = vec![v];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count >= cap {
+            return count;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items.iter()),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
 }
 
 fn text_len(v: &Value) -> usize {

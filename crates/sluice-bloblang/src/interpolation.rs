@@ -102,6 +102,7 @@ impl Interpolation {
             maps: &NO_MAPS,
             direct_reads: false,
             steps_left: crate::budget::max_steps(),
+            long_run_mark: crate::budget::long_run_mark(),
             map_depth: 0,
         };
         for part in &self.parts {

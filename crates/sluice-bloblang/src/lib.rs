@@ -5,6 +5,8 @@ pub mod diagnostic;
 pub mod env;
 pub(crate) mod eval;
 pub(crate) mod functions;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod interpolation;
 pub(crate) mod json_path;
 pub mod mapping;

@@ -76,6 +76,7 @@ impl Mapping {
             maps: &self.maps,
             direct_reads: self.direct_reads,
             steps_left: crate::budget::max_steps(),
+            long_run_mark: crate::budget::long_run_mark(),
             map_depth: 0,
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
@@ -113,6 +114,7 @@ impl Mapping {
             maps: &self.maps,
             direct_reads: self.direct_reads,
             steps_left: crate::budget::max_steps(),
+            long_run_mark: crate::budget::long_run_mark(),
             map_depth: 0,
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {

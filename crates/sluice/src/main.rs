@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     quiet_on_closed_stdout();
+    cli::runtime::install_long_mapping_handoff();
     // The commands run on a thread with the same deep stack as the runtime's
     // workers: a single-core run drives its streams from this thread.
     std::thread::Builder::new()

@@ -79,7 +79,13 @@ pub(crate) struct Parser {
     env: &'static Environment,
     named: Vec<String>,
     base_dir: Option<PathBuf>,
+    /// How many terms are being parsed one inside the other.
+    depth: usize,
 }
+
+/// How deeply terms may nest (brackets, literals, arguments): far beyond
+/// any mapping written by hand, and well inside the stack.
+const MAX_TERM_DEPTH: usize = 500;
 
 fn is_word(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
@@ -117,6 +123,7 @@ impl Parser {
             env,
             named: Vec::new(),
             base_dir: None,
+            depth: 0,
         }
     }
 
@@ -834,6 +841,19 @@ impl Parser {
     }
 
     fn term_with_tails(&mut self) -> P<Expr> {
+        if self.depth >= MAX_TERM_DEPTH {
+            return Err(PErr::fatal(
+                self.pos,
+                format!("expression nested more than {MAX_TERM_DEPTH} levels deep"),
+            ));
+        }
+        self.depth += 1;
+        let parsed = self.term_with_tails_inner();
+        self.depth -= 1;
+        parsed
+    }
+
+    fn term_with_tails_inner(&mut self) -> P<Expr> {
         let start = self.pos;
         let not = if self.peek() == Some('!') {
             self.pos += 1;

@@ -10,6 +10,8 @@ mod component;
 mod de;
 mod defaults;
 mod duration;
+#[doc(hidden)]
+pub mod fuzzing;
 mod interpolate;
 pub mod json_schema;
 mod lint;
