@@ -386,6 +386,13 @@ fn register_more_processors(env: &mut Environment) {
         schema_of::<processors::branch::BranchConfig>,
     ));
     env.add_processor(processor(
+        "rate_limit",
+        Stable,
+        "Holds each message until the named rate limit resource grants it an access.",
+        processors::rate_limit::build,
+        schema_of::<processors::rate_limit::RateLimitConfig>,
+    ));
+    env.add_processor(processor(
         "split",
         Stable,
         "Breaks batches into batches of at most size messages and byte_size bytes.",

@@ -13,6 +13,7 @@ pub(crate) mod http;
 pub(crate) mod log;
 pub(crate) mod mapping;
 pub(crate) mod mutation;
+pub(crate) mod rate_limit;
 pub(crate) mod resource;
 pub(crate) mod sleep;
 pub(crate) mod sync_response;

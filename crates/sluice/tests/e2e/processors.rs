@@ -364,3 +364,69 @@ fn branch_without_processors_is_refused_at_its_line() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_holds_messages_until_the_resource_grants_them() {
+    let sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - rate_limit:
+        resource: one_per_interval
+output:
+  sync_response: {}
+rate_limit_resources:
+  - label: one_per_interval
+    local:
+      count: 1
+      interval: 400ms
+"#,
+    );
+    let started = std::time::Instant::now();
+    let sends = (0..3).map(|i| {
+        let url = sluice.url("/post");
+        async move {
+            let res = client()
+                .post(url)
+                .body(format!("m{i}"))
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    });
+    let mut answers = futures::future::join_all(sends).await;
+    let took = started.elapsed();
+    answers.sort();
+    assert_eq!(
+        answers,
+        vec![
+            (200, "m0".to_owned()),
+            (200, "m1".to_owned()),
+            (200, "m2".to_owned())
+        ]
+    );
+    // Three accesses at one per 400 ms: the last waits two intervals.
+    assert!(
+        took >= std::time::Duration::from_millis(750),
+        "took {took:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn rate_limit_naming_a_missing_resource_is_a_lint() {
+    let (_dir, path) = crate::support::write_config(
+        "pipeline:\n  processors:\n    - rate_limit:\n        resource: nope\n",
+    );
+    let (code, out, err) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
+    let text = format!("{out}{err}");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("config.yaml(4,9) rate limit resource 'nope' was not found"),
+        "{text}"
+    );
+}
