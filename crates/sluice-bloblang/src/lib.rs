@@ -21,5 +21,6 @@ pub use eval::Root;
 pub use functions::environment::set_env_overlay;
 pub use interpolation::Interpolation;
 pub use mapping::{Mapping, MappingOutput};
+pub use methods::codecs::{DecompressError, decompress_bounded};
 pub use target::{BatchRef, MessageRef, SimpleMessage};
 pub use value::{Metadata, Value};

@@ -46,44 +46,71 @@ fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, St
     }
 }
 
-fn decompress_bytes(algorithm: &str, src: &[u8]) -> Result<Vec<u8>, String> {
-    // A few bytes of compressed data can stand for gigabytes: each decoder
-    // reads through `take`, one byte past the limit, so that a bomb is an
-    // error once the limit is passed instead of an allocation of its size.
-    let limit = crate::budget::max_value_bytes();
-    let read_bounded = |mut reader: Box<dyn std::io::Read + '_>| -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        (&mut reader)
-            .take(limit as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?;
-        if out.len() > limit {
-            return Err(format!(
-                "decompress would produce more than the limit of {limit} bytes for one value"
-            ));
-        }
-        Ok(out)
-    };
+/// Why [`decompress_bounded`] gave no output.
+#[derive(Debug)]
+pub enum DecompressError {
+    /// The output would pass the limit.
+    TooLarge,
+    /// The input is not valid for the algorithm, or the algorithm unknown.
+    Failed(String),
+}
+
+/// Decompresses `src` with `algorithm` (gzip, pgzip, zlib, flate, snappy,
+/// lz4 or zstd), producing at most `limit` bytes. A few bytes of compressed
+/// data can stand for gigabytes: each decoder is read through `take`, one
+/// byte past the limit, so that a bomb stops there instead of being
+/// allocated in full; snappy states its length up front, checked before
+/// the decoder allocates it.
+pub fn decompress_bounded(
+    algorithm: &str,
+    src: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, DecompressError> {
+    let failed = |e: std::io::Error| DecompressError::Failed(e.to_string());
+    let read_bounded =
+        |mut reader: Box<dyn std::io::Read + '_>| -> Result<Vec<u8>, DecompressError> {
+            let mut out = Vec::new();
+            (&mut reader)
+                .take((limit as u64).saturating_add(1))
+                .read_to_end(&mut out)
+                .map_err(failed)?;
+            if out.len() > limit {
+                return Err(DecompressError::TooLarge);
+            }
+            Ok(out)
+        };
     match algorithm {
         "gzip" | "pgzip" => read_bounded(Box::new(flate2::read::MultiGzDecoder::new(src))),
         "zlib" => read_bounded(Box::new(flate2::read::ZlibDecoder::new(src))),
         "flate" => read_bounded(Box::new(flate2::read::DeflateDecoder::new(src))),
         "snappy" => {
-            // The raw format states its decoded length up front: checked
-            // before the decoder allocates it.
-            let len = snap::raw::decompress_len(src).map_err(|e| e.to_string())?;
-            crate::budget::check_bytes(len, "decompress")?;
+            let len = snap::raw::decompress_len(src)
+                .map_err(|e| DecompressError::Failed(e.to_string()))?;
+            if len > limit {
+                return Err(DecompressError::TooLarge);
+            }
             snap::raw::Decoder::new()
                 .decompress_vec(src)
-                .map_err(|e| e.to_string())
+                .map_err(|e| DecompressError::Failed(e.to_string()))
         }
         "lz4" => read_bounded(Box::new(lz4_flex::frame::FrameDecoder::new(src))),
-        "zstd" => {
-            let decoder = zstd::stream::read::Decoder::new(src).map_err(|e| e.to_string())?;
-            read_bounded(Box::new(decoder))
-        }
-        other => Err(format!("unrecognised compression algorithm: {other}")),
+        "zstd" => read_bounded(Box::new(
+            zstd::stream::read::Decoder::new(src).map_err(failed)?,
+        )),
+        other => Err(DecompressError::Failed(format!(
+            "unrecognised compression algorithm: {other}"
+        ))),
     }
+}
+
+fn decompress_bytes(algorithm: &str, src: &[u8]) -> Result<Vec<u8>, String> {
+    let limit = crate::budget::max_value_bytes();
+    decompress_bounded(algorithm, src, limit).map_err(|err| match err {
+        DecompressError::TooLarge => {
+            format!("decompress would produce more than the limit of {limit} bytes for one value")
+        }
+        DecompressError::Failed(err) => err,
+    })
 }
 
 fn compress(v: Value, args: &[Value]) -> Result<Value, String> {

@@ -3,12 +3,13 @@
 //! (a sluice extension, `max_bytes`): a small bomb cannot inflate into all
 //! of the process's memory.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use sluice_bloblang::DecompressError;
 use sluice_core::component::processor::{Failed, Processor};
 use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
@@ -22,6 +23,20 @@ enum Algorithm {
     Snappy,
     Lz4,
     Zstd,
+}
+
+impl Algorithm {
+    /// The name the shared decoders know the algorithm by.
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Gzip => "gzip",
+            Algorithm::Zlib => "zlib",
+            Algorithm::Flate => "flate",
+            Algorithm::Snappy => "snappy",
+            Algorithm::Lz4 => "lz4",
+            Algorithm::Zstd => "zstd",
+        }
+    }
 }
 
 fn algorithm(name: &str, node: &Node) -> BuildResult<Algorithm> {
@@ -164,45 +179,16 @@ struct Decompress {
 impl Decompress {
     fn apply(&self, input: &[u8]) -> Result<Vec<u8>, String> {
         let limit = if self.max_bytes == 0 {
-            u64::MAX
+            usize::MAX
         } else {
-            self.max_bytes as u64 + 1
+            self.max_bytes
         };
-        let mut out = Vec::new();
-        let read = match self.algorithm {
-            Algorithm::Gzip => flate2::read::MultiGzDecoder::new(input)
-                .take(limit)
-                .read_to_end(&mut out),
-            Algorithm::Zlib => flate2::read::ZlibDecoder::new(input)
-                .take(limit)
-                .read_to_end(&mut out),
-            Algorithm::Flate => flate2::read::DeflateDecoder::new(input)
-                .take(limit)
-                .read_to_end(&mut out),
-            Algorithm::Snappy => {
-                // The raw format states its length up front: checked before
-                // anything is allocated.
-                let len = snap::raw::decompress_len(input).map_err(|e| e.to_string())?;
-                if self.max_bytes > 0 && len > self.max_bytes {
-                    return Err(self.too_large());
-                }
-                return snap::raw::Decoder::new()
-                    .decompress_vec(input)
-                    .map_err(|e| e.to_string());
+        sluice_bloblang::decompress_bounded(self.algorithm.name(), input, limit).map_err(|err| {
+            match err {
+                DecompressError::TooLarge => self.too_large(),
+                DecompressError::Failed(err) => err,
             }
-            Algorithm::Lz4 => lz4_flex::frame::FrameDecoder::new(input)
-                .take(limit)
-                .read_to_end(&mut out),
-            Algorithm::Zstd => match zstd::stream::read::Decoder::new(input) {
-                Ok(decoder) => decoder.take(limit).read_to_end(&mut out),
-                Err(err) => Err(err),
-            },
-        };
-        read.map_err(|e| e.to_string())?;
-        if self.max_bytes > 0 && out.len() > self.max_bytes {
-            return Err(self.too_large());
-        }
-        Ok(out)
+        })
     }
 
     fn too_large(&self) -> String {
