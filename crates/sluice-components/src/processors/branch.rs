@@ -14,6 +14,7 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 
 use super::mapping::apply_result;
+use super::mutation::document_of;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,8 +29,9 @@ pub(crate) struct BranchConfig {
     #[schemars(with = "Vec<ProcessorNode>")]
     processors: Vec<Node>,
     /// A mapping that writes the branch's result onto the original: `this`
-    /// and `@` read the result, `root` and `meta` assignments change the
-    /// original. Empty: the result is discarded.
+    /// and `metadata()` read the result, `@` reads the original's metadata,
+    /// and `root` and `meta` assignments change the original. Empty: the
+    /// result is discarded.
     #[serde(default)]
     #[schemars(with = "Option<MappingText>")]
     result_map: Option<Node>,
@@ -84,12 +86,8 @@ impl Branch {
         let Some(result_map) = &self.result_map else {
             return;
         };
-        let root = match original.structured() {
-            Ok(value) => Root::Value(value.clone()),
-            Err(_) => Root::Nothing,
-        };
         let meta = Some(original.metadata().clone());
-        match result_map.exec_onto(results, index, root, meta) {
+        match result_map.exec_onto(results, index, document_of(original), meta) {
             // Deleting the original from a result map is not filtering:
             // Benthos leaves the message as it was.
             Ok(out) if matches!(out.root, Root::Deleted) => {}

@@ -15,18 +15,6 @@ pub(crate) struct MutationProcessor {
     mapping: Mapping,
 }
 
-impl MutationProcessor {
-    /// The document the mutation starts from: the message's structured
-    /// form, or nothing for content that does not parse (a mutation that
-    /// only sets metadata then leaves the bytes alone).
-    fn start(msg: &Message) -> Root {
-        match msg.structured() {
-            Ok(value) => Root::Value(value.clone()),
-            Err(_) => Root::Nothing,
-        }
-    }
-}
-
 #[async_trait]
 impl Processor for MutationProcessor {
     async fn process(&self, batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
@@ -35,7 +23,7 @@ impl Processor for MutationProcessor {
         // changes: a mutation may read the batch's other messages.
         let results: Vec<_> = (0..batch.len())
             .map(|index| {
-                let root = Self::start(&batch[index]);
+                let root = document_of(&batch[index]);
                 self.mapping.exec_onto(&batch[..], index, root, None)
             })
             .collect();
@@ -50,6 +38,17 @@ impl Processor for MutationProcessor {
         } else {
             vec![Batch::new(out)]
         })
+    }
+}
+
+/// The document a mapping that changes a message in place starts from (a
+/// mutation, a branch's `result_map`): the message's structured form, or
+/// nothing for content that does not parse (a mapping that only sets
+/// metadata then leaves the bytes alone).
+pub(crate) fn document_of(msg: &Message) -> Root {
+    match msg.structured() {
+        Ok(value) => Root::Value(value.clone()),
+        Err(_) => Root::Nothing,
     }
 }
 
