@@ -84,11 +84,11 @@ pub fn on_long_run(hook: fn()) {
 }
 
 /// The `steps_left` of an execution at which it counts as long running.
-pub(crate) fn long_run_mark() -> u64 {
+fn long_run_mark() -> u64 {
     max_steps().checked_sub(LONG_RUN_STEPS).unwrap_or(u64::MAX)
 }
 
-pub(crate) fn long_run() {
+fn long_run() {
     if let Some(hook) = LONG_RUN_HOOK.get() {
         hook();
     }
@@ -100,4 +100,84 @@ pub(crate) fn steps_exceeded() -> String {
         "the mapping exceeded its limit of {} evaluation steps for one message",
         max_steps()
     )
+}
+
+/// What one execution of a mapping has left to spend.
+pub(crate) struct Spend {
+    /// Evaluation steps left before the mapping is stopped.
+    steps_left: u64,
+    /// The value of `steps_left` at which the mapping counts as long
+    /// running, and the host is told (see [`on_long_run`]).
+    long_run_mark: u64,
+    /// How many named maps are being applied, one inside the other.
+    pub(crate) map_depth: u32,
+}
+
+impl Spend {
+    /// The budget of a new execution, from the process's limits.
+    pub(crate) fn fresh() -> Spend {
+        Spend {
+            steps_left: max_steps(),
+            long_run_mark: long_run_mark(),
+            map_depth: 0,
+        }
+    }
+
+    /// Counts one evaluation step; `true` once the budget is spent.
+    #[inline]
+    pub(crate) fn step(&mut self) -> bool {
+        match self.steps_left.checked_sub(1) {
+            Some(left) => {
+                self.steps_left = left;
+                if left == self.long_run_mark {
+                    long_run();
+                }
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Charges a copy of `v`: copying is work, and in a loop (a `fold`
+    /// building `[t.tally, t.tally]`) copies are how a mapping doubles a
+    /// value at every step. Each value copied costs a step, and a copy
+    /// larger than the value limit fails.
+    pub(crate) fn charge_copy(&mut self, v: &Value) -> Result<(), String> {
+        if !matches!(v, Value::Array(_) | Value::Object(_)) {
+            return Ok(());
+        }
+        let limit = max_value_bytes();
+        let value_nodes = limit / std::mem::size_of::<Value>();
+        let steps = usize::try_from(self.steps_left).unwrap_or(usize::MAX);
+        let nodes = count_nodes(v, value_nodes.min(steps).saturating_add(1));
+        if nodes > value_nodes {
+            return Err(format!(
+                "a copy of more than {value_nodes} values would exceed the limit of {limit} bytes for one value"
+            ));
+        }
+        if nodes as u64 >= self.steps_left {
+            self.steps_left = 0;
+            return Err(steps_exceeded());
+        }
+        self.steps_left -= nodes as u64;
+        Ok(())
+    }
+}
+
+/// The values in `v`, itself included, counted up to `cap`.
+fn count_nodes(v: &Value, cap: usize) -> usize {
+    let mut count = 0;
+    let mut pending = vec![v];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count >= cap {
+            return count;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items.iter()),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
 }

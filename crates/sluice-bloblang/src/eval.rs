@@ -58,57 +58,27 @@ pub(crate) struct Cx<'m> {
     /// The mapping reads the message as structured data at one place only: that place may read
     /// its path straight from the bytes instead of parsing the whole message.
     pub(crate) direct_reads: bool,
-    /// Evaluation steps left before the mapping is stopped.
-    pub(crate) steps_left: u64,
-    /// The value of `steps_left` at which the mapping counts as long
-    /// running, and the host is told (see [`crate::budget::on_long_run`]).
-    pub(crate) long_run_mark: u64,
-    /// How many named maps are being applied, one inside the other.
-    pub(crate) map_depth: u32,
+    /// What this execution has left to spend.
+    pub(crate) spend: crate::budget::Spend,
 }
 
 pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
 
 impl<'m> Cx<'m> {
     /// Charges a copy of a container taken out of a lambda's context or a
-    /// variable: copying is work, and in a loop (a `fold` building
-    /// `[t.tally, t.tally]`) copies are how a mapping doubles a value at
-    /// every step. Each node copied costs a step, and a copy larger than
-    /// the value limit fails. Copies out of the message itself are not
-    /// charged: they are bounded by the body's size.
+    /// variable (see [`crate::budget::Spend::charge_copy`]).
     pub(crate) fn charge_copy(&mut self, v: Value) -> R<Value> {
-        if !matches!(v, Value::Array(_) | Value::Object(_)) {
-            return Ok(v);
-        }
-        let limit = crate::budget::max_value_bytes();
-        let value_nodes = limit / std::mem::size_of::<Value>();
-        let steps = usize::try_from(self.steps_left).unwrap_or(usize::MAX);
-        let nodes = count_nodes(&v, value_nodes.min(steps).saturating_add(1));
-        if nodes > value_nodes {
-            return err(format!(
-                "a copy of more than {value_nodes} values would exceed the limit of {limit} bytes for one value"
-            ));
-        }
-        if nodes as u64 >= self.steps_left {
-            self.steps_left = 0;
-            return err(crate::budget::steps_exceeded());
-        }
-        self.steps_left -= nodes as u64;
+        self.spend.charge_copy(&v).map_err(Flow::Err)?;
         Ok(v)
     }
 
-    /// Counts one evaluation step; `true` once the budget is spent.
-    #[inline]
-    pub(crate) fn spend_step(&mut self) -> bool {
-        match self.steps_left.checked_sub(1) {
-            Some(left) => {
-                self.steps_left = left;
-                if left == self.long_run_mark {
-                    crate::budget::long_run();
-                }
-                false
-            }
-            None => true,
+    /// Charges a copy taken out of `this`: only inside a lambda or context,
+    /// where `this` is a value; copies out of the message itself are
+    /// bounded by the body's size.
+    pub(crate) fn charge_copy_of_this(&mut self, this: This<'_>, v: Value) -> R<Value> {
+        match this {
+            This::Val(_) => self.charge_copy(v),
+            This::Msg => Ok(v),
         }
     }
 
@@ -348,17 +318,14 @@ impl Expr {
     }
 
     pub(crate) fn eval(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
-        if cx.spend_step() {
+        if cx.spend.step() {
             return err(crate::budget::steps_exceeded());
         }
         match self {
             Expr::Lit(v) => Ok(v.clone()),
             Expr::This | Expr::NamedThis(_) => {
                 let v = cx.this_value(this)?.into_owned();
-                match this {
-                    This::Val(_) => cx.charge_copy(v),
-                    This::Msg => Ok(v),
-                }
+                cx.charge_copy_of_this(this, v)
             }
             Expr::Root => Ok(match &cx.root {
                 Root::Value(v) => v.clone(),
@@ -391,10 +358,7 @@ impl Expr {
                     }
                     let v = cx.this_value(this)?;
                     let found = get_path(&v, path).unwrap_or(Value::Null);
-                    match this {
-                        This::Val(_) => cx.charge_copy(found),
-                        This::Msg => Ok(found),
-                    }
+                    cx.charge_copy_of_this(this, found)
                 }
                 Expr::Named(name) => {
                     for (n, v) in cx.named.iter().rev() {
@@ -1036,24 +1000,6 @@ pub(crate) fn apply_bin(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -
         }
         BinOp::And | BinOp::Or | BinOp::Coalesce => err("unreachable operator"),
     }
-}
-
-/// The values in `v`, itself included, counted up to `cap`.
-fn count_nodes(v: &Value, cap: usize) -> usize {
-    let mut count = 0;
-    let mut pending = vec![v];
-    while let Some(v) = pending.pop() {
-        count += 1;
-        if count >= cap {
-            return count;
-        }
-        match v {
-            Value::Array(items) => pending.extend(items.iter()),
-            Value::Object(map) => pending.extend(map.values()),
-            _ => {}
-        }
-    }
-    count
 }
 
 fn text_len(v: &Value) -> usize {

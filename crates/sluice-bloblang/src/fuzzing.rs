@@ -51,8 +51,7 @@ pub fn interpolation_over_document(data: &[u8]) {
 /// its payload, so corpora reach the integer extremes quickly.
 fn values(data: &[u8]) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut chunks = data.chunks(9);
-    for chunk in chunks.by_ref() {
+    for chunk in data.chunks(9) {
         let (kind, rest) = chunk.split_first().expect("chunks are not empty");
         let mut raw = [0u8; 8];
         raw[..rest.len()].copy_from_slice(rest);

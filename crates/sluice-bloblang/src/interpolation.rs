@@ -101,9 +101,7 @@ impl Interpolation {
             named: Vec::new(),
             maps: &NO_MAPS,
             direct_reads: false,
-            steps_left: crate::budget::max_steps(),
-            long_run_mark: crate::budget::long_run_mark(),
-            map_depth: 0,
+            spend: crate::budget::Spend::fresh(),
         };
         for part in &self.parts {
             match part {

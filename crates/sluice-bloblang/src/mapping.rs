@@ -75,9 +75,7 @@ impl Mapping {
             named: Vec::new(),
             maps: &self.maps,
             direct_reads: self.direct_reads,
-            steps_left: crate::budget::max_steps(),
-            long_run_mark: crate::budget::long_run_mark(),
-            map_depth: 0,
+            spend: crate::budget::Spend::fresh(),
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {
@@ -113,9 +111,7 @@ impl Mapping {
             named: Vec::new(),
             maps: &self.maps,
             direct_reads: self.direct_reads,
-            steps_left: crate::budget::max_steps(),
-            long_run_mark: crate::budget::long_run_mark(),
-            map_depth: 0,
+            spend: crate::budget::Spend::fresh(),
         };
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {

@@ -65,17 +65,17 @@ fn apply(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let Some(stmts) = cx.maps.get(&name).cloned() else {
         return err(format!("map {name} was not found"));
     };
-    if cx.map_depth >= crate::budget::MAX_MAP_DEPTH {
+    if cx.spend.map_depth >= crate::budget::MAX_MAP_DEPTH {
         return err(format!(
             "map {name}: maps applied more than {} deep, a recursion that does not end",
             crate::budget::MAX_MAP_DEPTH
         ));
     }
-    cx.map_depth += 1;
+    cx.spend.map_depth += 1;
     let saved_root = std::mem::replace(&mut cx.root, Root::Nothing);
     let res = run_stmts(&stmts, cx, This::Val(&target));
     let new_root = std::mem::replace(&mut cx.root, saved_root);
-    cx.map_depth -= 1;
+    cx.spend.map_depth -= 1;
     match res {
         Err((_, e)) => err(e),
         Ok(()) => match new_root {
