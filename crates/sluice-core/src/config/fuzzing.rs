@@ -15,9 +15,8 @@ pub fn config_yaml(data: &[u8]) {
         .and_then(|pair| pair.split_once('='))
         .map(|(k, v)| vec![(k.to_owned(), v.to_owned())])
         .unwrap_or_default();
-    if let Ok((config, root)) = Config::load(&text, &|_| None, &sets) {
-        let _ = (config.http.address.len(), root.is_null());
-    }
+    // A config or lints: both are outcomes; only a panic is a finding.
+    drop(Config::load(&text, &|_| None, &sets));
 }
 
 #[cfg(test)]

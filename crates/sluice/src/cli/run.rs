@@ -85,9 +85,9 @@ pub(crate) fn run(common: CommonArgs, file: Option<PathBuf>) -> anyhow::Result<E
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
+    config.bloblang.apply();
     // The stream runs as a task on the worker threads: driven from the
     // main thread by `block_on`, every request would cross threads twice.
-    config.bloblang.apply();
     let run_options = RunOptions {
         load: options,
         watch: common.watcher,

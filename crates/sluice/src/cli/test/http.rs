@@ -2,6 +2,7 @@
 //! `http_server` inputs served on an ephemeral loopback port, send one real
 //! request and check the reply. Mocks replace what would reach outside.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +31,9 @@ pub(super) async fn run(
     case: &Case,
     request: &HttpRequest,
     response: &HttpResponse,
-    env_files: &[(String, String)],
+    vars: &HashMap<String, String>,
 ) -> Vec<String> {
-    match exchange(env, config_path, case, request, env_files).await {
+    match exchange(env, config_path, case, request, vars).await {
         Ok(reply) => check(response, &reply),
         Err(err) => vec![format!("{err:#}")],
     }
@@ -49,9 +50,9 @@ async fn exchange(
     config_path: &Path,
     case: &Case,
     request: &HttpRequest,
-    env_files: &[(String, String)],
+    vars: &HashMap<String, String>,
 ) -> anyhow::Result<Reply> {
-    let mut root = tree::load(config_path, &case.environment, env_files)?;
+    let mut root = tree::load(config_path, vars)?;
     tree::apply_mocks(&mut root, &case.mocks)?;
     let servers = root.get_mut("input").map_or(0, serve_from_shared);
     if servers == 0 {

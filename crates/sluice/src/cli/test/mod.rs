@@ -1,6 +1,7 @@
 //! `sluice test [paths...]`: runs the unit tests of configs, as `benthos
 //! test` does, plus HTTP request/response cases that run the whole stream.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -151,12 +152,11 @@ async fn run_case(
     case: &Case,
     env_files: &[(String, String)],
 ) -> Vec<String> {
-    // `env()` in the case's mappings sees its environment, as `${VAR}`s in
-    // its config do; the next case starts from its own.
-    let mut vars: std::collections::HashMap<String, String> = env_files.iter().cloned().collect();
-    vars.extend(case.environment.clone());
-    sluice_bloblang::set_env_overlay(Some(vars));
-    let failures = run_case_kind(env, config, case, env_files).await;
+    // `env()` in the case's mappings sees the same variables as `${VAR}`s
+    // in its config; the next case starts from its own.
+    let vars = tree::case_vars(&case.environment, env_files);
+    sluice_bloblang::set_env_overlay(Some(vars.clone()));
+    let failures = run_case_kind(env, config, case, &vars).await;
     sluice_bloblang::set_env_overlay(None);
     failures
 }
@@ -165,7 +165,7 @@ async fn run_case_kind(
     env: &Environment,
     config: &Path,
     case: &Case,
-    env_files: &[(String, String)],
+    vars: &HashMap<String, String>,
 ) -> Vec<String> {
     match &case.kind {
         CaseKind::Processors {
@@ -180,12 +180,12 @@ async fn run_case_kind(
                 target,
                 input_batches,
                 output_batches,
-                env_files,
+                vars,
             )
             .await
         }
         CaseKind::Http { request, response } => {
-            http::run(env, config, case, request, response, env_files).await
+            http::run(env, config, case, request, response, vars).await
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the real environment, feeds them the input batches and checks each
 //! output message.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -24,9 +25,9 @@ pub(super) async fn run(
     target: &Target,
     input_batches: &[Vec<InputMessage>],
     output_batches: &[Vec<Vec<(&'static str, Condition)>>],
-    env_files: &[(String, String)],
+    vars: &HashMap<String, String>,
 ) -> Vec<String> {
-    let processors = match build(env, config_path, case, target, env_files) {
+    let processors = match build(env, config_path, case, target, vars) {
         Ok(processors) => processors,
         Err(err) => return vec![format!("{err:#}")],
     };
@@ -58,7 +59,7 @@ fn build(
     config_path: &Path,
     case: &Case,
     target: &Target,
-    env_files: &[(String, String)],
+    vars: &HashMap<String, String>,
 ) -> anyhow::Result<Vec<Box<dyn Processor>>> {
     let mut resources = Resources::new(Metrics::default(), false);
     match target {
@@ -90,7 +91,7 @@ fn build(
                 }
                 _ => (config_path.to_path_buf(), pointer.trim_start_matches('#')),
             };
-            let mut root = tree::load(&file, &case.environment, env_files)?;
+            let mut root = tree::load(&file, vars)?;
             tree::apply_mocks(&mut root, &case.mocks)?;
             // The processors may name the config's resources (caches, rate
             // limits, processor resources), built as `run` builds them.

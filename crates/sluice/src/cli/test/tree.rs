@@ -1,34 +1,30 @@
 //! The config tree a case runs against: read with the case's environment,
 //! with its mocks swapped in, and addressed by JSON pointer or label.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::Context as _;
 use sluice_core::config::{Node, NodeKind, interpolate_env};
 
-/// Reads `path` with `${VAR}`s taken from `environment`, then `extra` (the
-/// `--env-file` pairs), then the process. YAML errors name the file and
-/// position.
-pub(super) fn load(
-    path: &Path,
+/// The variables a case sees ahead of the process's: the `--env-file`
+/// pairs (a later one winning), then the case's `environment` over them.
+pub(super) fn case_vars(
     environment: &BTreeMap<String, String>,
-    extra: &[(String, String)],
-) -> anyhow::Result<Node> {
+    env_files: &[(String, String)],
+) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = env_files.iter().cloned().collect();
+    vars.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
+}
+
+/// Reads `path` with `${VAR}`s taken from `vars` (see [`case_vars`]), then
+/// the process. YAML errors name the file and position.
+pub(super) fn load(path: &Path, vars: &HashMap<String, String>) -> anyhow::Result<Node> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read config {}", path.display()))?;
     let lookup = |name: &str| -> Option<String> {
-        environment
-            .get(name)
-            .cloned()
-            .or_else(|| {
-                extra
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            })
-            .or_else(|| std::env::var(name).ok())
+        vars.get(name).cloned().or_else(|| std::env::var(name).ok())
     };
     // As in Benthos, a variable the case leaves unset reads as empty rather
     // than failing: a config whose outputs need `${BROKERS}` can still have
