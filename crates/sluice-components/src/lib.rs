@@ -549,6 +549,13 @@ fn register_caches(env: &mut Environment) {
         build: caches::lru::build,
         config_schema: schema_of::<caches::lru::LruConfig>,
     });
+    env.add_cache(ComponentSpec {
+        name: "redis",
+        status: Status::Stable,
+        summary: "Keys in a Redis server, shared by every instance that points at it; simple kind, no TLS yet.",
+        build: caches::redis::build,
+        config_schema: schema_of::<caches::redis::RedisConfig>,
+    });
 }
 
 #[cfg(feature = "kafka")]

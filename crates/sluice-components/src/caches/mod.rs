@@ -2,6 +2,7 @@
 
 pub(crate) mod lru;
 pub(crate) mod memory;
+pub(crate) mod redis;
 
 use std::time::Duration;
 

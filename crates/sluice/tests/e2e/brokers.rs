@@ -25,7 +25,7 @@ fn env(name: &str) -> String {
         _ => panic!(
             "{name} is not set: the broker tests need live brokers; run them with scripts/test.sh, \
              which starts the brokers and sets SLUICE_TEST_KAFKA, SLUICE_TEST_KAFKA_TANSU, \
-             SLUICE_TEST_AMQP and SLUICE_SERVICES_SCRIPTS"
+             SLUICE_TEST_AMQP, SLUICE_TEST_REDIS and SLUICE_SERVICES_SCRIPTS"
         ),
     }
 }
@@ -89,6 +89,20 @@ where
 /// The AMQP URL of the shared RabbitMQ.
 pub(crate) fn amqp_url() -> String {
     env("SLUICE_TEST_AMQP")
+}
+
+/// The URL of the shared redis-server.
+pub(crate) fn redis_url() -> String {
+    env("SLUICE_TEST_REDIS")
+}
+
+/// A connection of the test's own to the shared redis-server.
+pub(crate) async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis")
 }
 
 /// A name no other test (or earlier run) uses.
