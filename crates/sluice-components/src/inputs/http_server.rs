@@ -35,7 +35,12 @@ use crate::http::{Handler, HttpResponse, RequestInfo, Router, error_response};
 use crate::name_filter::{IncludeFilterConfig, NameFilter};
 
 use crate::http::cors;
+mod idempotency;
+mod shedding;
 mod websocket;
+
+use idempotency::{Decision, Idempotency, IdempotencyConfig};
+use shedding::LoadShedder;
 
 fn default_path() -> String {
     "/post".to_owned()
@@ -97,6 +102,15 @@ pub(crate) struct HttpServerConfig {
     /// larger ones are refused with 413 (a sluice extension; 0 means no limit).
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
+    /// Requests on path answered at once at most; past it, or when the
+    /// estimated wait exceeds timeout, a request gets 503 with Retry-After
+    /// at once (a sluice extension; 0 means no bound).
+    #[serde(default)]
+    max_in_flight: usize,
+    /// Requests carrying a key header are answered once: a repeat gets the
+    /// stored answer from a cache resource (a sluice extension).
+    #[serde(default)]
+    idempotency: Option<IdempotencyConfig>,
 }
 
 #[derive(Default, Deserialize, JsonSchema)]
@@ -198,6 +212,8 @@ struct Endpoint {
     tracer: Option<Arc<dyn Tracer>>,
     // Requests inside the POST handler, for a reload to wait on.
     in_progress: AtomicUsize,
+    shedder: Option<LoadShedder>,
+    idempotency: Option<Idempotency>,
 }
 
 /// Counts a request as in progress for as long as it lives.
@@ -303,6 +319,33 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             return Err(lints);
         }
     };
+    let idempotency = match &config.idempotency {
+        None => None,
+        Some(idem) => {
+            let section = node.get("idempotency");
+            let at = |key: &str| {
+                section
+                    .and_then(|n| n.get(key))
+                    .or(section)
+                    .map_or(mark, |n| n.mark)
+            };
+            let cache = builder.cache_resource(&idem.cache, at("cache"))?;
+            match Idempotency::new(idem, cache, config.timeout.0) {
+                Ok(i) => Some(i),
+                Err(message) => {
+                    lints.push(sluice_core::config::Lint::error(at("header"), message));
+                    None
+                }
+            }
+        }
+    };
+    let shedder = (config.max_in_flight > 0).then(|| {
+        let shed = builder
+            .resources()
+            .metrics()
+            .counter("input_http_server_shed", &[("endpoint", &config.path)]);
+        LoadShedder::new(config.max_in_flight, config.timeout.0, shed)
+    });
     let (Some(metadata_headers), true) = (metadata_headers, lints.is_empty()) else {
         return Err(lints);
     };
@@ -332,6 +375,8 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         ws_rate_limit_message: Bytes::from(config.ws_rate_limit_message),
         tracer: builder.resources().tracer().cloned(),
         in_progress: AtomicUsize::new(0),
+        shedder,
+        idempotency,
     });
 
     let mut routes: Vec<(String, &str, Arc<dyn Handler>)> = Vec::new();
@@ -781,6 +826,15 @@ fn closing_response() -> HttpResponse {
     res
 }
 
+/// The answer to a request shed under load.
+fn shed_response(retry_after: Duration) -> HttpResponse {
+    let mut res = error_response(StatusCode::SERVICE_UNAVAILABLE, "Server overloaded");
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    res
+}
+
 impl Endpoint {
     /// Waits, at most `limit`, until no request or WebSocket message is in
     /// progress; whether that happened in time.
@@ -808,6 +862,11 @@ impl Endpoint {
         {
             return error_response(StatusCode::METHOD_NOT_ALLOWED, "Incorrect method");
         }
+        let _admission = match self.shedder.as_ref().map(LoadShedder::admit) {
+            Some(Err(retry_after)) => return shed_response(retry_after),
+            Some(Ok(admission)) => Some(admission),
+            None => None,
+        };
         if let Some(limit) = &self.rate_limit {
             match limit.access().await {
                 Err(err) => {
@@ -824,6 +883,21 @@ impl Endpoint {
                 Ok(_) => {}
             }
         }
+        let Some(idempotency) = &self.idempotency else {
+            return self.process_post(req, info).await;
+        };
+        match idempotency.decide(req.headers(), self.timeout).await {
+            Decision::Unkeyed => self.process_post(req, info).await,
+            Decision::Answered(res) => res,
+            Decision::Owner(claim) => {
+                let res = self.process_post(req, info).await;
+                idempotency.finish(claim, res).await
+            }
+        }
+    }
+
+    /// Reads the request's body and runs it through the pipeline.
+    async fn process_post(&self, req: Request<Incoming>, info: RequestInfo) -> HttpResponse {
         let (parts, body) = req.into_parts();
         let bodies = match read_parts(&parts, body, self.max_body_bytes).await {
             Ok(bodies) => bodies,

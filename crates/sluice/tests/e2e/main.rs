@@ -24,6 +24,7 @@ mod observability;
 mod outputs;
 mod processors;
 mod proxy;
+mod request_features;
 mod resources;
 mod schema;
 mod seeds;
