@@ -91,10 +91,14 @@ fn uuid_v4(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
 }
 
 fn nanoid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let len = match call.arg(0, cx, this)?.as_num() {
+    let len_arg = call.arg(0, cx, this)?;
+    let len = match len_arg.as_num() {
         Some(n) => n.as_f64() as usize,
         None => 21,
     };
+    if len_arg.is_null() && !call.arg(1, cx, this)?.is_null() {
+        return err("field length must be specified when an alphabet is specified");
+    }
     let alphabet: Vec<char> = match call.arg(1, cx, this)? {
         Value::String(s) => s.chars().collect(),
         _ => "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -169,6 +173,13 @@ fn count(args: &[Value]) -> Result<Value, String> {
     let c = counters.entry(name.clone()).or_insert(0);
     *c += 1;
     Ok(Value::Int(*c))
+}
+
+fn bytes_fn(args: &[Value]) -> Result<Value, String> {
+    let len = int_arg(&args[0], "length")?;
+    let len = usize::try_from(len).map_err(|_| format!("length {len} is negative"))?;
+    crate::budget::check_bytes(len, "bytes")?;
+    Ok(Value::Bytes(vec![0; len]))
 }
 
 fn pi(_: &[Value]) -> Result<Value, String> {
@@ -322,6 +333,17 @@ pub(crate) fn register(env: &mut Environment) {
         ],
         vec![],
         FnImpl::Ctx(random_int),
+    );
+    env.function(
+        "bytes",
+        cat,
+        "A zero-filled byte array of a length.",
+        vec![p("length", Kind::Int)],
+        vec![ex(
+            "root.data = bytes(5)",
+            &[("{}", r#"{"data":"AAAAAAA="}"#)],
+        )],
+        FnImpl::Simple(bytes_fn),
     );
     env.function(
         "pi",

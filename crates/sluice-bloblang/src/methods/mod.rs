@@ -4,8 +4,10 @@ use crate::env::Environment;
 use crate::eval::type_err;
 use crate::value::Value;
 
+pub(crate) mod bloblang;
 pub(crate) mod changelog;
 pub(crate) mod codecs;
+pub(crate) mod coercion;
 pub(crate) mod documents;
 pub(crate) mod encoding;
 pub(crate) mod general;
@@ -19,6 +21,7 @@ pub(crate) mod time;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
+    coercion::register(env);
     strings::register(env);
     numbers::register(env);
     structured::register(env);
@@ -30,6 +33,7 @@ pub(crate) fn register(env: &mut Environment) {
     jwt::register(env);
     jwt_sign::register(env);
     parquet::register(env);
+    bloblang::register(env);
 }
 
 /// The text of a string or bytes value.
