@@ -278,7 +278,7 @@ impl Expr {
     pub(crate) fn annotation(&self) -> String {
         match self {
             Expr::Lit(v) => format!("{} literal", v.type_name()),
-            Expr::This => "this".to_owned(),
+            Expr::This => "field `this`".to_owned(),
             Expr::Root => "root".to_owned(),
             Expr::Get(_, _, desc) => format!("field `{desc}`"),
             Expr::Meta(Some(k)) => format!("metadata value {k}"),
@@ -785,7 +785,7 @@ const NOT_READING_THIS: &[&str] = &[
 
 fn wrap_from(target: &Expr, e: String) -> String {
     match target {
-        Expr::Get(..) if !e.starts_with("field `") => match type_err_parts(&e) {
+        Expr::Get(..) | Expr::This if !e.starts_with("field `") => match type_err_parts(&e) {
             // Benthos names the query inside a type error rather than before it.
             Some((head, tail)) => format!("{head} from {}{tail}", target.annotation()),
             None => format!("{}: {e}", target.annotation()),

@@ -15,9 +15,12 @@ pub(crate) mod jwt;
 pub(crate) mod jwt_sign;
 pub(crate) mod numbers;
 pub(crate) mod parquet;
+pub(crate) mod paths;
+pub(crate) mod schema;
 pub(crate) mod strings;
 pub(crate) mod structured;
 pub(crate) mod time;
+pub(crate) mod uuid;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
@@ -34,6 +37,9 @@ pub(crate) fn register(env: &mut Environment) {
     jwt_sign::register(env);
     parquet::register(env);
     bloblang::register(env);
+    paths::register(env);
+    schema::register(env);
+    uuid::register(env);
 }
 
 /// The text of a string or bytes value.
