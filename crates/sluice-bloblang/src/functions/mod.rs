@@ -2,6 +2,7 @@
 
 use crate::env::Environment;
 
+pub(crate) mod encoding;
 pub(crate) mod environment;
 pub(crate) mod general;
 pub(crate) mod ids;
@@ -12,4 +13,5 @@ pub(crate) fn register(env: &mut Environment) {
     general::register(env);
     ids::register(env);
     environment::register(env);
+    encoding::register(env);
 }

@@ -21,6 +21,7 @@ pub(crate) mod strings;
 pub(crate) mod structured;
 pub(crate) mod time;
 pub(crate) mod uuid;
+pub(crate) mod vector;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
@@ -40,6 +41,7 @@ pub(crate) fn register(env: &mut Environment) {
     paths::register(env);
     schema::register(env);
     uuid::register(env);
+    vector::register(env);
 }
 
 /// The text of a string or bytes value.
