@@ -4,6 +4,7 @@ use crate::env::Environment;
 
 pub(crate) mod encoding;
 pub(crate) mod environment;
+pub(crate) mod fake;
 pub(crate) mod general;
 pub(crate) mod ids;
 pub(crate) mod message;
@@ -14,4 +15,5 @@ pub(crate) fn register(env: &mut Environment) {
     ids::register(env);
     environment::register(env);
     encoding::register(env);
+    fake::register(env);
 }
