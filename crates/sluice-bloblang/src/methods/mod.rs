@@ -17,6 +17,7 @@ pub(crate) mod numbers;
 pub(crate) mod parquet;
 pub(crate) mod paths;
 pub(crate) mod schema;
+pub(crate) mod slug;
 pub(crate) mod strings;
 pub(crate) mod structured;
 pub(crate) mod time;
@@ -40,6 +41,7 @@ pub(crate) fn register(env: &mut Environment) {
     bloblang::register(env);
     paths::register(env);
     schema::register(env);
+    slug::register(env);
     uuid::register(env);
     vector::register(env);
 }
