@@ -146,9 +146,31 @@ fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bytes(out))
 }
 
-fn parse_json(v: Value, _: &[Value]) -> Result<Value, String> {
+fn parse_json(v: Value, args: &[Value]) -> Result<Value, String> {
     let b = raw_bytes(&v)?;
-    Value::from_json_bytes(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))
+    let parsed =
+        Value::from_json_bytes(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))?;
+    // Benthos decodes numbers as float64 unless use_number asks for them as written.
+    Ok(match args.first() {
+        Some(Value::Bool(true)) => parsed,
+        _ => floats(parsed),
+    })
+}
+
+/// Every number of a parsed document as a 64-bit float.
+fn floats(v: Value) -> Value {
+    match v {
+        Value::Int(i) => Value::Float(i as f64),
+        Value::Number(n) => match crate::value::parse_number_text(&n) {
+            Some(num) => Value::Float(num.as_f64()),
+            None => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(floats).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (k, floats(v))).collect())
+        }
+        other => other,
+    }
 }
 
 fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -466,10 +488,19 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Parses a string as JSON.",
         vec![opt("use_number", Kind::Bool, Value::Bool(false))],
-        vec![ex(
-            "root.doc = this.doc.parse_json()",
-            &[(r#"{"doc":"{\"foo\":\"bar\"}"}"#, r#"{"doc":{"foo":"bar"}}"#)],
-        )],
+        vec![
+            ex(
+                "root.doc = this.doc.parse_json()",
+                &[(r#"{"doc":"{\"foo\":\"bar\"}"}"#, r#"{"doc":{"foo":"bar"}}"#)],
+            ),
+            ex(
+                "root.doc = this.doc.parse_json(use_number: true)",
+                &[(
+                    r#"{"doc":"{\"foo\":\"11380878173205700000000000000000000000000000000\"}"}"#,
+                    r#"{"doc":{"foo":"11380878173205700000000000000000000000000000000"}}"#,
+                )],
+            ),
+        ],
         MethodImpl::Simple(parse_json),
     );
     env.method(
@@ -569,4 +600,37 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(parse_logfmt),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapping;
+    use crate::target::SimpleMessage;
+
+    fn check(mapping: &str, input: &str) -> Result<String, String> {
+        let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
+        let batch = [SimpleMessage::new(input.as_bytes().to_vec())];
+        let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
+        match out.root {
+            crate::Root::Value(v) => Ok(String::from_utf8(v.to_message_bytes()).unwrap()),
+            other => Err(format!("unexpected root {other:?}")),
+        }
+    }
+
+    #[test]
+    fn parse_json_reads_numbers_as_floats_unless_use_number() {
+        let doc = r#"{"doc":"{\"a\":1.50,\"b\":9007199254740993,\"c\":[2]}"}"#;
+        assert_eq!(
+            check("root = this.doc.parse_json()", doc).as_deref(),
+            Ok(r#"{"a":1.5,"b":9007199254740992,"c":[2]}"#)
+        );
+        assert_eq!(
+            check("root = this.doc.parse_json(use_number: true)", doc).as_deref(),
+            Ok(r#"{"a":1.50,"b":9007199254740993,"c":[2]}"#)
+        );
+        assert_eq!(
+            check("root = this.doc.parse_json(false).b.string()", doc).as_deref(),
+            Ok("9.007199254740992e+15")
+        );
+    }
 }
