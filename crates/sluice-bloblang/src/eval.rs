@@ -783,7 +783,7 @@ const NOT_READING_THIS: &[&str] = &[
     "parse_json",
 ];
 
-fn wrap_from(target: &Expr, e: String) -> String {
+pub(crate) fn wrap_from(target: &Expr, e: String) -> String {
     match target {
         Expr::Get(..) | Expr::This if !e.starts_with("field `") => match type_err_parts(&e) {
             // Benthos names the query inside a type error rather than before it.

@@ -1,7 +1,7 @@
 //! Coercions with a fallback: `bool`, `timestamp`, and the `not` method.
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt};
-use crate::eval::{Call, Cx, Flow, R, This, err, type_err, type_err_from};
+use crate::eval::{Call, Cx, Expr, Flow, R, This, err, type_err, type_err_from};
 use crate::methods::time::get_timestamp;
 use crate::value::{Num, Value};
 
@@ -28,11 +28,11 @@ fn to_bool(v: &Value) -> Option<bool> {
 }
 
 /// The target, or the default when one is given and the target fails or does not convert.
-fn with_fallback(
+pub(crate) fn with_fallback(
     cx: &mut Cx<'_>,
     this: This<'_>,
     call: &Call,
-    convert: impl FnOnce(&Value, &str) -> Result<Value, String>,
+    convert: impl FnOnce(&Value, &Expr) -> Result<Value, String>,
 ) -> R<Value> {
     let default = call.arg(0, cx, this)?;
     let target = match call.target(cx, this) {
@@ -40,12 +40,8 @@ fn with_fallback(
         Err(Flow::Err(_)) if !default.is_null() => return Ok(default),
         Err(e) => return Err(e),
     };
-    let from = call
-        .target
-        .as_ref()
-        .expect("methods have a target")
-        .annotation();
-    match convert(&target, &from) {
+    let from = call.target.as_ref().expect("methods have a target");
+    match convert(&target, from) {
         Ok(v) => Ok(v),
         Err(_) if !default.is_null() => Ok(default),
         Err(e) => err(e),
@@ -56,18 +52,18 @@ fn bool_method(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     with_fallback(cx, this, call, |v, from| {
         to_bool(v)
             .map(Value::Bool)
-            .ok_or_else(|| type_err_from("bool", v, from))
+            .ok_or_else(|| type_err_from("bool", v, &from.annotation()))
     })
 }
 
 fn timestamp_method(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     with_fallback(cx, this, call, |v, from| match v {
         Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => {
-            Err(type_err_from("number or string", v, from))
+            Err(type_err_from("number or string", v, &from.annotation()))
         }
         other => get_timestamp(other)
             .map(Value::Timestamp)
-            .map_err(|e| format!("{from}: {e}")),
+            .map_err(|e| format!("{}: {e}", from.annotation())),
     })
 }
 
