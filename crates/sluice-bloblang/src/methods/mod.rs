@@ -11,6 +11,7 @@ pub(crate) mod coercion;
 pub(crate) mod documents;
 pub(crate) mod encoding;
 pub(crate) mod general;
+pub(crate) mod geoip;
 pub(crate) mod jwt;
 pub(crate) mod jwt_sign;
 pub(crate) mod numbers;
@@ -44,6 +45,7 @@ pub(crate) fn register(env: &mut Environment) {
     slug::register(env);
     uuid::register(env);
     vector::register(env);
+    geoip::register(env);
 }
 
 /// The text of a string or bytes value.
