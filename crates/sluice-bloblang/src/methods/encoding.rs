@@ -192,49 +192,49 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bytes(bytes))
 }
 
-fn yaml_to_value(y: serde_yaml::Value) -> Value {
+fn yaml_to_value(y: yaml_serde::Value) -> Value {
     match y {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => match n.as_i64() {
+        yaml_serde::Value::Null => Value::Null,
+        yaml_serde::Value::Bool(b) => Value::Bool(b),
+        yaml_serde::Value::Number(n) => match n.as_i64() {
             Some(i) => Value::Int(i),
             None => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
-        serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
-        serde_yaml::Value::Mapping(m) => Value::Object(
+        yaml_serde::Value::String(s) => Value::String(s),
+        yaml_serde::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
+        yaml_serde::Value::Mapping(m) => Value::Object(
             m.into_iter()
                 .map(|(k, v)| {
                     let key = match k {
-                        serde_yaml::Value::String(s) => s,
+                        yaml_serde::Value::String(s) => s,
                         other => yaml_to_value(other).to_interp_string(),
                     };
                     (key, yaml_to_value(v))
                 })
                 .collect(),
         ),
-        serde_yaml::Value::Tagged(t) => yaml_to_value(t.value),
+        yaml_serde::Value::Tagged(t) => yaml_to_value(t.value),
     }
 }
 
-fn value_to_yaml(v: &Value) -> serde_yaml::Value {
+fn value_to_yaml(v: &Value) -> yaml_serde::Value {
     match v {
-        Value::Null => serde_yaml::Value::Null,
-        Value::Bool(b) => serde_yaml::Value::Bool(*b),
-        Value::Int(i) => serde_yaml::Value::Number((*i).into()),
-        Value::Float(f) => serde_yaml::Value::Number((*f).into()),
+        Value::Null => yaml_serde::Value::Null,
+        Value::Bool(b) => yaml_serde::Value::Bool(*b),
+        Value::Int(i) => yaml_serde::Value::Number((*i).into()),
+        Value::Float(f) => yaml_serde::Value::Number((*f).into()),
         Value::Number(n) => match crate::value::parse_number_text(n) {
-            Some(crate::value::Num::I(i)) => serde_yaml::Value::Number(i.into()),
-            Some(crate::value::Num::F(f)) => serde_yaml::Value::Number(f.into()),
-            None => serde_yaml::Value::String(n.to_string()),
+            Some(crate::value::Num::I(i)) => yaml_serde::Value::Number(i.into()),
+            Some(crate::value::Num::F(f)) => yaml_serde::Value::Number(f.into()),
+            None => yaml_serde::Value::String(n.to_string()),
         },
-        Value::String(s) => serde_yaml::Value::String(s.clone()),
-        Value::Bytes(b) => serde_yaml::Value::String(String::from_utf8_lossy(b).into_owned()),
-        Value::Timestamp(_) => serde_yaml::Value::String(v.to_interp_string()),
-        Value::Array(a) => serde_yaml::Value::Sequence(a.iter().map(value_to_yaml).collect()),
-        Value::Object(m) => serde_yaml::Value::Mapping(
+        Value::String(s) => yaml_serde::Value::String(s.clone()),
+        Value::Bytes(b) => yaml_serde::Value::String(String::from_utf8_lossy(b).into_owned()),
+        Value::Timestamp(_) => yaml_serde::Value::String(v.to_interp_string()),
+        Value::Array(a) => yaml_serde::Value::Sequence(a.iter().map(value_to_yaml).collect()),
+        Value::Object(m) => yaml_serde::Value::Mapping(
             m.iter()
-                .map(|(k, v)| (serde_yaml::Value::String(k.clone()), value_to_yaml(v)))
+                .map(|(k, v)| (yaml_serde::Value::String(k.clone()), value_to_yaml(v)))
                 .collect(),
         ),
     }
@@ -242,13 +242,13 @@ fn value_to_yaml(v: &Value) -> serde_yaml::Value {
 
 fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    serde_yaml::from_str::<serde_yaml::Value>(&s)
+    yaml_serde::from_str::<yaml_serde::Value>(&s)
         .map(yaml_to_value)
         .map_err(|e| e.to_string())
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
-    serde_yaml::to_string(&value_to_yaml(&v))
+    yaml_serde::to_string(&value_to_yaml(&v))
         .map(|s| Value::Bytes(s.into_bytes()))
         .map_err(|e| e.to_string())
 }
@@ -631,6 +631,49 @@ mod tests {
         assert_eq!(
             check("root = this.doc.parse_json(false).b.string()", doc).as_deref(),
             Ok("9.007199254740992e+15")
+        );
+    }
+
+    /// Pins the YAML outputs so that a change of YAML library shows.
+    #[test]
+    fn yaml_round_trips_hold_their_shape() {
+        let input = r#"{"s":"a: 1\nb: [x, 'y', 2.5, true, null, ~]\nc:\n  e: 1e3\n  f: 0x1F\n  h: 'yes'\n  j: 2024-01-01\n  k: !!str 5\n  l: |\n    multi\n    line\n"}"#;
+        assert_eq!(
+            check("root = this.s.parse_yaml()", input).as_deref(),
+            Ok(
+                r#"{"a":1,"b":["x","y",2.5,true,null,null],"c":{"e":1000,"f":31,"h":"yes","j":"2024-01-01","k":"5","l":"multi\nline\n"}}"#
+            )
+        );
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"- &a {x: 1}\n- *a\n- {? [1,2] : z}\n- {1: one, true: t, ~: n}"}"#
+            )
+            .as_deref(),
+            Ok(r#"[{"x":1},{"x":1},{"[1,2]":"z"},{"1":"one","null":"n","true":"t"}]"#)
+        );
+        assert_eq!(
+            check("root = this.s.parse_yaml()", r#"{"s":"a: [unclosed"}"#).unwrap_err(),
+            "failed assignment (line 1): field `this.s`: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 4"
+        );
+        let doc = r##"{"a":1,"b":[1,2.5,"x",true,null],"c":{"d":"multi\nline","e":"","f":"yes","g":"123","h":"null","i":" lead","j":"a: b","k":"#c","l":1.0e21,"m":-0.0}}"##;
+        assert_eq!(
+            check("root = this.format_yaml()", doc).as_deref(),
+            Ok(
+                "a: 1\nb:\n- 1\n- 2.5\n- x\n- true\n- null\nc:\n  d: |-\n    multi\n    line\n  e: ''\n  f: yes\n  g: '123'\n  h: 'null'\n  i: ' lead'\n  j: 'a: b'\n  k: '#c'\n  l: 1e21\n  m: -0.0\n"
+            )
+        );
+        assert_eq!(
+            check("root = this.format_yaml()", r#"[[1,[2]],{"a":{}},[]]"#).as_deref(),
+            Ok("- - 1\n  - - 2\n- a: {}\n- []\n")
+        );
+        assert_eq!(
+            check(
+                "root = this.format_yaml()",
+                r#"{"big":12345678901234567890,"f":0.1,"e":1e-7}"#
+            )
+            .as_deref(),
+            Ok("big: 1.2345678901234567e19\ne: 1e-7\nf: 0.1\n")
         );
     }
 }
