@@ -1863,6 +1863,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn argument_errors_read_as_benthos_words_them() {
+        check(
+            "root = this.slice(loww: 1)",
+            expect!["line 1 char 27: unknown parameter loww, did you mean low?"],
+        );
+        check(
+            "root = this.replace_all(olds: \"a\", news: \"b\")",
+            expect!["line 1 char 46: unknown parameters news, olds, expected old, new"],
+        );
+        check(
+            "root = this.ts_format(zone: \"UTC\")",
+            expect!["line 1 char 35: unknown parameter zone"],
+        );
+        check(
+            "root = this.replace_all()",
+            expect!["line 1 char 26: missing parameters: old, new"],
+        );
+        check(
+            "root = this.from()",
+            expect!["line 1 char 19: missing parameter: index"],
+        );
+        check(
+            "root = [1].append(values: 2)",
+            expect!["line 1 char 29: named arguments are not supported"],
+        );
+        check(
+            "root = this.from(\"nah\")",
+            expect![[r#"line 1 char 24: field index: expected number value, got string ("nah")"#]],
+        );
+        check(
+            "root = this.split(5)",
+            expect![
+                "line 1 char 21: field delimiter: wrong argument type, expected string, got number"
+            ],
+        );
+        check(
+            "root = this.format_json(no_indent: \"yes\")",
+            expect![[
+                r#"line 1 char 42: field no_indent: expected bool value, got string ("yes")"#
+            ]],
+        );
+        // Booleans take numbers and integers take floats, as Benthos converts them.
+        check("root = this.format_json(no_indent: 1)", expect!["ok"]);
+        check("root = range(0, 10.7)", expect!["ok"]);
+        check(
+            "root = this.slice(0, high: 5)",
+            expect!["line 1 char 30: cannot mix named and nameless arguments"],
+        );
+        check(
+            "root = this.split(\",\", true, 3)",
+            expect!["line 1 char 32: wrong number of arguments, expected 2, got 3"],
+        );
+    }
+
     proptest! {
         #[test]
         fn parser_never_panics(s in "\\PC{0,64}") {
