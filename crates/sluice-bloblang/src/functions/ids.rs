@@ -172,7 +172,7 @@ pub(crate) fn register(env: &mut Environment) {
         "uuid_v7",
         cat,
         "A time-ordered version 7 UUID, at the current time or the one given.",
-        vec![opt("time", Kind::Any, Value::Null)],
+        vec![opt("time", Kind::Timestamp, Value::Null)],
         vec![],
         FnImpl::Ctx(uuid_v7),
     );
@@ -259,7 +259,10 @@ mod tests {
             .unwrap()
             .to_unix();
         assert_eq!(secs, 1_577_836_800);
-        assert!(check(r#"root = uuid_v7("not a time")"#).is_err());
+        // A literal time is read when the mapping is parsed.
+        let e = check(r#"root = uuid_v7("not a time")"#).unwrap_err();
+        assert!(e.starts_with("line 1 char 29: field time: "), "{e}");
+        assert!(check(r#"root = uuid_v7(this.nope.uppercase())"#).is_err());
     }
 
     #[test]

@@ -519,7 +519,7 @@ pub(crate) fn register(env: &mut Environment) {
         "ts_sub",
         cat,
         "The nanoseconds between two timestamps.",
-        vec![p("t2", Kind::Any)],
+        vec![p("t2", Kind::Timestamp)],
         vec![ex(
             "root.between = this.started_at.ts_sub(\"2020-08-13T05:54:23Z\")",
             &[(
