@@ -217,29 +217,6 @@ fn yaml_to_value(y: yaml_serde::Value) -> Value {
     }
 }
 
-fn value_to_yaml(v: &Value) -> yaml_serde::Value {
-    match v {
-        Value::Null => yaml_serde::Value::Null,
-        Value::Bool(b) => yaml_serde::Value::Bool(*b),
-        Value::Int(i) => yaml_serde::Value::Number((*i).into()),
-        Value::Float(f) => yaml_serde::Value::Number((*f).into()),
-        Value::Number(n) => match crate::value::parse_number_text(n) {
-            Some(crate::value::Num::I(i)) => yaml_serde::Value::Number(i.into()),
-            Some(crate::value::Num::F(f)) => yaml_serde::Value::Number(f.into()),
-            None => yaml_serde::Value::String(n.to_string()),
-        },
-        Value::String(s) => yaml_serde::Value::String(s.clone()),
-        Value::Bytes(b) => yaml_serde::Value::String(String::from_utf8_lossy(b).into_owned()),
-        Value::Timestamp(_) => yaml_serde::Value::String(v.to_interp_string()),
-        Value::Array(a) => yaml_serde::Value::Sequence(a.iter().map(value_to_yaml).collect()),
-        Value::Object(m) => yaml_serde::Value::Mapping(
-            m.iter()
-                .map(|(k, v)| (yaml_serde::Value::String(k.clone()), value_to_yaml(v)))
-                .collect(),
-        ),
-    }
-}
-
 fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     yaml_serde::from_str::<yaml_serde::Value>(&s)
@@ -248,9 +225,9 @@ fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
-    yaml_serde::to_string(&value_to_yaml(&v))
-        .map(|s| Value::Bytes(s.into_bytes()))
-        .map_err(|e| e.to_string())
+    Ok(Value::Bytes(
+        crate::methods::yaml_emit::to_yaml(&v).into_bytes(),
+    ))
 }
 
 fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -532,12 +509,22 @@ pub(crate) fn register(env: &mut Environment) {
     env.method(
         "format_yaml",
         cat,
-        "Serialises a value as YAML bytes.",
+        "Serialises a value as YAML bytes, laid out as Go's yaml.v3 writes it.",
         vec![],
-        vec![ex(
-            "root = this.doc.format_yaml()",
-            &[(r#"{"doc":{"foo":"bar"}}"#, "foo: bar\n")],
-        )],
+        vec![
+            ex(
+                "root = this.doc.format_yaml()",
+                &[(r#"{"doc":{"foo":"bar"}}"#, "foo: bar\n")],
+            ),
+            ex(
+                "root.doc = this.doc.format_yaml().string()",
+                &[(r#"{"doc":{"foo":"bar"}}"#, r#"{"doc":"foo: bar\n"}"#)],
+            ),
+            ex(
+                "root = this.format_yaml()",
+                &[(r#"{"doc":{"foo":"bar"}}"#, "doc:\n    foo: bar\n")],
+            ),
+        ],
         MethodImpl::Simple(format_yaml),
     );
     env.method(
@@ -657,10 +644,11 @@ mod tests {
             "failed assignment (line 1): field `this.s`: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 4"
         );
         let doc = r##"{"a":1,"b":[1,2.5,"x",true,null],"c":{"d":"multi\nline","e":"","f":"yes","g":"123","h":"null","i":" lead","j":"a: b","k":"#c","l":1.0e21,"m":-0.0}}"##;
+        // The expected texts are what Go's yaml.v3 writes for the same documents.
         assert_eq!(
             check("root = this.format_yaml()", doc).as_deref(),
             Ok(
-                "a: 1\nb:\n- 1\n- 2.5\n- x\n- true\n- null\nc:\n  d: |-\n    multi\n    line\n  e: ''\n  f: yes\n  g: '123'\n  h: 'null'\n  i: ' lead'\n  j: 'a: b'\n  k: '#c'\n  l: 1e21\n  m: -0.0\n"
+                "a: 1\nb:\n    - 1\n    - 2.5\n    - x\n    - true\n    - null\nc:\n    d: |-\n        multi\n        line\n    e: \"\"\n    f: \"yes\"\n    g: \"123\"\n    h: \"null\"\n    i: ' lead'\n    j: 'a: b'\n    k: '#c'\n    l: 1e+21\n    m: -0\n"
             )
         );
         assert_eq!(
@@ -673,7 +661,23 @@ mod tests {
                 r#"{"big":12345678901234567890,"f":0.1,"e":1e-7}"#
             )
             .as_deref(),
-            Ok("big: 1.2345678901234567e19\ne: 1e-7\nf: 0.1\n")
+            Ok("big: 1.2345678901234567e+19\ne: 1e-07\nf: 0.1\n")
+        );
+        let keys = r#"{"a10":1,"a2":2,"a02":3,"A":4,"1":5,"10":6,"2":7,"n":8,"multi\nkey":9,"x":"x\n\n","y":"\nlead","z":"emoji 😀 tab\t"}"#;
+        assert_eq!(
+            check("root = this.format_yaml()", keys).as_deref(),
+            Ok(
+                "\"1\": 5\n\"2\": 7\n\"10\": 6\nA: 4\na2: 2\na02: 3\na10: 1\n? |-\n    multi\n    key\n: 9\n\"n\": 8\nx: |+\n    x\n\n\"y\": |4-\n    lead\nz: \"emoji \\U0001F600 tab\\t\"\n"
+            )
+        );
+        // Go marshals a byte slice as the sequence of its values, and times as RFC 3339.
+        assert_eq!(
+            check("root = content().format_yaml()", "hi").as_deref(),
+            Ok("- 104\n- 105\n")
+        );
+        assert_eq!(
+            check(r#"root = {"t": "2020-01-02T03:04:05.000000006Z".ts_parse("2006-01-02T15:04:05Z07:00")}.format_yaml()"#, "{}").as_deref(),
+            Ok("t: 2020-01-02T03:04:05.000000006Z\n")
         );
     }
 }

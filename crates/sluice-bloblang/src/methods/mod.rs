@@ -24,6 +24,7 @@ pub(crate) mod structured;
 pub(crate) mod time;
 pub(crate) mod uuid;
 pub(crate) mod vector;
+pub(crate) mod yaml_emit;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
