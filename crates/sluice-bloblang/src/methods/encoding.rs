@@ -196,9 +196,11 @@ fn yaml_to_value(y: yaml_serde::Value) -> Value {
     match y {
         yaml_serde::Value::Null => Value::Null,
         yaml_serde::Value::Bool(b) => Value::Bool(b),
-        yaml_serde::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        yaml_serde::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Value::Int(i),
+            // Go reads integers past i64 as uint64; their digits are kept exactly.
+            (None, Some(u)) => Value::Number(u.to_string().into_boxed_str()),
+            _ => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
         yaml_serde::Value::String(s) => Value::String(s),
         yaml_serde::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
@@ -218,10 +220,17 @@ fn yaml_to_value(y: yaml_serde::Value) -> Value {
 }
 
 fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
+    use serde::Deserialize as _;
     let s = text(&v)?;
-    yaml_serde::from_str::<yaml_serde::Value>(&s)
-        .map(yaml_to_value)
-        .map_err(|e| e.to_string())
+    let fail = |e: yaml_serde::Error| format!("failed to parse value as YAML: yaml: {e}");
+    // Go reads the first document of a stream and ignores the rest.
+    let Some(first) = yaml_serde::Deserializer::from_str(&s).next() else {
+        return Ok(Value::Null);
+    };
+    let mut doc = yaml_serde::Value::deserialize(first).map_err(fail)?;
+    // Merge keys (`<<`) are applied, as Go's decoder does.
+    doc.apply_merge().map_err(fail)?;
+    Ok(yaml_to_value(doc))
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -641,7 +650,37 @@ mod tests {
         );
         assert_eq!(
             check("root = this.s.parse_yaml()", r#"{"s":"a: [unclosed"}"#).unwrap_err(),
-            "failed assignment (line 1): field `this.s`: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 4"
+            "failed assignment (line 1): field `this.s`: failed to parse value as YAML: yaml: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 4"
+        );
+        // As Go's decoder: the first document only, merge keys applied, integers past i64
+        // kept exactly.
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"---\na: 1\n---\nb: 2"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"a":1}"#)
+        );
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"base":{"x":1,"y":2},"c":{"x":1,"y":3}}"#)
+        );
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"a: 12345678901234567890"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"a":12345678901234567890}"#)
+        );
+        assert_eq!(
+            check("root = this.s.parse_yaml()", r#"{"s":""}"#).as_deref(),
+            Ok("null")
         );
         let doc = r##"{"a":1,"b":[1,2.5,"x",true,null],"c":{"d":"multi\nline","e":"","f":"yes","g":"123","h":"null","i":" lead","j":"a: b","k":"#c","l":1.0e21,"m":-0.0}}"##;
         // The expected texts are what Go's yaml.v3 writes for the same documents.
