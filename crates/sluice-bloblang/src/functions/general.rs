@@ -149,6 +149,20 @@ fn prepare_random_int(
 /// Each call site owns a generator seeded once, from the first evaluation of its seed: the
 /// same seed gives the same sequence on every run. (Go's generator is not reproduced, so the
 /// numbers themselves differ from Benthos's.)
+/// Benthos refuses an alphabet without a length when it builds the function.
+fn prepare_nanoid(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    use crate::eval::Expr;
+    if let (Expr::Lit(Value::Null), Expr::Lit(alphabet)) = (&args[0], &args[1])
+        && !alphabet.is_null()
+    {
+        return Err("field length must be specified when an alphabet is specified".to_owned());
+    }
+    Ok(Vec::new())
+}
+
 fn random_int(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     use rand::SeedableRng as _;
     let min = int_arg(&call.arg(1, cx, this)?, "min")?;
@@ -375,6 +389,7 @@ pub(crate) fn register(env: &mut Environment) {
         vec![],
         FnImpl::Ctx(nanoid),
     );
+    env.prepare_function("nanoid", prepare_nanoid);
     env.function(
         "random_int",
         "Generators",
@@ -478,7 +493,7 @@ mod tests {
         assert_eq!(check("root = nanoid(4, \"a\")").as_deref(), Ok("aaaa"));
         assert_eq!(
             check("root = nanoid(alphabet: \"a\")").unwrap_err(),
-            "failed assignment (line 1): field length must be specified when an alphabet is specified"
+            "line 1 char 29: field length must be specified when an alphabet is specified"
         );
     }
 
