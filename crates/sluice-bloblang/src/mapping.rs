@@ -75,8 +75,9 @@ impl Mapping {
     }
 
     /// Executes the mapping with `this` as `value` and no message beyond an empty one, as
-    /// the `bloblang` method runs its argument.
-    pub(crate) fn exec_value(&self, value: &Value) -> Result<Root, ExecError> {
+    /// the `bloblang` method runs its argument; `map_depth` carries on the caller's count
+    /// so that a mapping which runs itself again and again is stopped.
+    pub(crate) fn exec_value(&self, value: &Value, map_depth: u32) -> Result<Root, ExecError> {
         let batch = [crate::target::SimpleMessage::new(Vec::new())];
         let batch: &dyn BatchRef = &&batch[..];
         let mut cx = Cx {
@@ -90,6 +91,7 @@ impl Mapping {
             direct_reads: false,
             spend: crate::budget::Spend::fresh(),
         };
+        cx.spend.map_depth = map_depth;
         run_stmts(&self.stmts, &mut cx, This::Val(value)).map_err(|(line, cause)| {
             ExecError::Assignment {
                 line,

@@ -9,6 +9,11 @@ use crate::value::Value;
 
 type Compiled = Result<Arc<Mapping>, String>;
 
+/// How deeply mappings run by `bloblang` may nest, counted with the maps applied around
+/// them: each level parses and runs a whole mapping, so the bound sits well inside a
+/// thread's stack even in debug builds, and far beyond any real use.
+const MAX_NESTING: u32 = 32;
+
 fn compile(src: &str) -> Compiled {
     Mapping::parse_dynamic(src)
         .map(Arc::new)
@@ -38,7 +43,12 @@ fn bloblang(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         },
     }
     .map_err(Flow::Err)?;
-    match mapping.exec_value(&target) {
+    if cx.spend.map_depth >= MAX_NESTING {
+        return err(format!(
+            "mappings run by bloblang more than {MAX_NESTING} deep, a recursion that does not end"
+        ));
+    }
+    match mapping.exec_value(&target, cx.spend.map_depth + 1) {
         Ok(Root::Value(v)) => Ok(v),
         Ok(Root::Deleted) => Err(Flow::Delete),
         Ok(Root::Nothing) => Err(Flow::Nothing),
@@ -155,6 +165,16 @@ root.y = this.bloblang("let a = 1")"#,
             .as_deref(),
             Ok("4")
         );
+    }
+
+    #[test]
+    fn a_mapping_that_runs_itself_is_stopped() {
+        let e = check(
+            r#"root = this.bloblang(this.m)"#,
+            r#"{"m":"root = this.bloblang(this.m)"}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("a recursion that does not end"), "{e}");
     }
 
     #[test]
