@@ -14,6 +14,8 @@ pub(crate) enum Kind {
     Int,
     Num,
     Bool,
+    /// A timestamp, or a value Benthos reads as one (unix seconds, RFC 3339 text).
+    Timestamp,
     /// An unevaluated query, run by the implementation (lambdas, predicates).
     Query,
 }
@@ -79,6 +81,19 @@ pub(crate) enum Impl {
     Method(MethodImpl),
 }
 
+/// What a parse-time check of a call can see besides its arguments.
+pub(crate) struct PrepareCx<'a> {
+    /// The directory relative imports resolve against, when the mapping came from a file.
+    pub(crate) base_dir: Option<&'a std::path::Path>,
+}
+
+/// Runs once when a call is parsed, over its resolved arguments: Benthos builds a function
+/// from its arguments at parse time, so invalid literal arguments are parse errors there and
+/// here. Returns hidden arguments to append, which the implementation reads (a base
+/// directory, say).
+pub(crate) type PrepareFn =
+    fn(&[crate::eval::Expr], &PrepareCx<'_>) -> Result<Vec<crate::eval::Expr>, String>;
+
 /// The spec of a function or method.
 pub(crate) struct Spec {
     pub(crate) name: &'static str,
@@ -87,6 +102,7 @@ pub(crate) struct Spec {
     pub(crate) params: Vec<Param>,
     pub(crate) examples: Vec<Example>,
     pub(crate) imp: Impl,
+    pub(crate) prepare: Option<PrepareFn>,
 }
 
 /// The documentation of a function or method, as registered.
@@ -147,6 +163,7 @@ impl Environment {
                 params,
                 examples,
                 imp: Impl::Function(imp),
+                prepare: None,
             },
         );
     }
@@ -170,8 +187,27 @@ impl Environment {
                 params,
                 examples,
                 imp: Impl::Method(imp),
+                prepare: None,
             },
         );
+    }
+
+    /// Gives the registered function `name` a parse-time check.
+    pub(crate) fn prepare_function(&mut self, name: &str, prepare: PrepareFn) {
+        let spec = self
+            .functions
+            .get_mut(name)
+            .expect("prepared functions are registered");
+        spec.prepare = Some(prepare);
+    }
+
+    /// Gives the registered method `name` a parse-time check.
+    pub(crate) fn prepare_method(&mut self, name: &str, prepare: PrepareFn) {
+        let spec = self
+            .methods
+            .get_mut(name)
+            .expect("prepared methods are registered");
+        spec.prepare = Some(prepare);
     }
 
     /// The standard library.
@@ -215,6 +251,34 @@ impl Environment {
         v
     }
 }
+
+/// Functions Benthos files under message info: mappings run by the `bloblang` method have no
+/// message to read. (`meta`, `root_meta` and `var` are filed elsewhere and stay.)
+const MESSAGE_FUNCTIONS: [&str; 12] = [
+    "batch_index",
+    "batch_size",
+    "content",
+    "error",
+    "errored",
+    "error_source_label",
+    "error_source_name",
+    "error_source_path",
+    "json",
+    "metadata",
+    "tracing_id",
+    "tracing_span",
+];
+
+/// Functions that reach outside the mapping (Benthos marks them impure).
+const IMPURE_FUNCTIONS: [&str; 5] = ["count", "env", "file", "file_rel", "hostname"];
+
+/// The environment of mappings given as data to the `bloblang` method.
+pub(crate) static DYNAMIC: LazyLock<Environment> = LazyLock::new(|| {
+    let mut env = Environment::standard();
+    env.functions
+        .retain(|name, _| !MESSAGE_FUNCTIONS.contains(name) && !IMPURE_FUNCTIONS.contains(name));
+    env
+});
 
 /// The standard environment, built once.
 pub(crate) static STD: LazyLock<Environment> = LazyLock::new(Environment::standard);

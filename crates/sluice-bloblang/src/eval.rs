@@ -176,6 +176,8 @@ pub(crate) struct Call {
     pub(crate) path_cache: OnceLock<Vec<String>>,
     /// Per call-site state of stateful functions (`counter()`).
     pub(crate) state: std::sync::Mutex<Option<i64>>,
+    /// Whatever an implementation builds once from literal arguments (a compiled mapping).
+    pub(crate) memo: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Call {
@@ -276,7 +278,7 @@ impl Expr {
     pub(crate) fn annotation(&self) -> String {
         match self {
             Expr::Lit(v) => format!("{} literal", v.type_name()),
-            Expr::This => "this".to_owned(),
+            Expr::This => "field `this`".to_owned(),
             Expr::Root => "root".to_owned(),
             Expr::Get(_, _, desc) => format!("field `{desc}`"),
             Expr::Meta(Some(k)) => format!("metadata value {k}"),
@@ -781,11 +783,30 @@ const NOT_READING_THIS: &[&str] = &[
     "parse_json",
 ];
 
-fn wrap_from(target: &Expr, e: String) -> String {
+pub(crate) fn wrap_from(target: &Expr, e: String) -> String {
     match target {
-        Expr::Get(..) if !e.starts_with("field `") => format!("{}: {e}", target.annotation()),
+        Expr::Get(..) | Expr::This if !e.starts_with("field `") => match type_err_parts(&e) {
+            // Benthos names the query inside a type error rather than before it.
+            Some((head, tail)) => format!("{head} from {}{tail}", target.annotation()),
+            None => format!("{}: {e}", target.annotation()),
+        },
         _ => e,
     }
+}
+
+/// A type error (`expected X value, got T (V)`) split after its type `T`, where Benthos puts
+/// the query's name.
+fn type_err_parts(e: &str) -> Option<(&str, &str)> {
+    if !e.starts_with("expected ") {
+        return None;
+    }
+    let got = e.find(" value, got ")? + " value, got ".len();
+    let rest = e.get(got..)?;
+    let type_len = rest.find(' ').unwrap_or(rest.len());
+    if !rest.get(type_len..)?.is_empty() && !rest.get(type_len..)?.starts_with(" (") {
+        return None;
+    }
+    Some(e.split_at(got + type_len))
 }
 
 /// Go's `%T`-ish name used by a few messages (`<nil>` for null).
@@ -794,6 +815,22 @@ pub(crate) fn go_type_name(v: &Value) -> &'static str {
         Value::Null => "<nil>",
         other => other.type_name(),
     }
+}
+
+/// `expected X value, got Y from F (Z)`: a type error naming the query that gave the value,
+/// as Benthos words it once a method knows its target.
+pub(crate) fn type_err_from(expected: &str, got: &Value, from: &str) -> String {
+    let shown = match got {
+        Value::String(s) => format!(" ({s:?})"),
+        Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+            format!(" ({})", got.to_interp_string())
+        }
+        _ => String::new(),
+    };
+    format!(
+        "expected {expected} value, got {} from {from}{shown}",
+        got.type_name()
+    )
 }
 
 /// `expected X value, got Y (Z)` as Benthos phrases type errors.

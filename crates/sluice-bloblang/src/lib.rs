@@ -22,5 +22,5 @@ pub use functions::environment::set_env_overlay;
 pub use interpolation::Interpolation;
 pub use mapping::{Mapping, MappingOutput};
 pub use methods::codecs::{DecompressError, decompress_bounded};
-pub use target::{BatchRef, MessageRef, SimpleMessage};
+pub use target::{BatchRef, ErrorSource, MessageRef, SimpleMessage};
 pub use value::{Metadata, Value};

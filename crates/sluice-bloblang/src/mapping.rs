@@ -9,7 +9,7 @@ pub use crate::eval::Root;
 use crate::eval::{Cx, Maps, Stmt, Target, This, run_stmts};
 use crate::syntax::parser::Parser;
 use crate::target::BatchRef;
-use crate::value::Metadata;
+use crate::value::{Metadata, Value};
 
 /// A parsed mapping. Compiled once, executed concurrently from many threads.
 pub struct Mapping {
@@ -57,6 +57,48 @@ impl Mapping {
             }
             Err(e) => Err(parser.to_error(&e)),
         }
+    }
+
+    /// Parses a mapping given as data to the `bloblang` method: no imports, and none of the
+    /// functions that read the message or the environment.
+    pub(crate) fn parse_dynamic(src: &str) -> Result<Mapping, ParseError> {
+        let mut parser = Parser::new(src, &crate::env::DYNAMIC).without_imports();
+        match parser.parse_mapping() {
+            Ok(parsed) => Ok(Mapping {
+                stmts: parsed.stmts,
+                maps: parsed.maps,
+                reads_this: true,
+                direct_reads: false,
+            }),
+            Err(e) => Err(parser.to_error(&e)),
+        }
+    }
+
+    /// Executes the mapping with `this` as `value` and no message beyond an empty one, as
+    /// the `bloblang` method runs its argument; `map_depth` carries on the caller's count
+    /// so that a mapping which runs itself again and again is stopped.
+    pub(crate) fn exec_value(&self, value: &Value, map_depth: u32) -> Result<Root, ExecError> {
+        let batch = [crate::target::SimpleMessage::new(Vec::new())];
+        let batch: &dyn BatchRef = &&batch[..];
+        let mut cx = Cx {
+            batch,
+            index: 0,
+            root: Root::Nothing,
+            meta: None,
+            vars: HashMap::new(),
+            named: Vec::new(),
+            maps: &self.maps,
+            direct_reads: false,
+            spend: crate::budget::Spend::fresh(),
+        };
+        cx.spend.map_depth = map_depth;
+        run_stmts(&self.stmts, &mut cx, This::Val(value)).map_err(|(line, cause)| {
+            ExecError::Assignment {
+                line,
+                cause: QueryError::new(cause),
+            }
+        })?;
+        Ok(cx.root)
     }
 
     /// Executes the mapping against the message at `index` of `batch`.

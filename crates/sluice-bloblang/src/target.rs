@@ -24,6 +24,27 @@ pub trait MessageRef {
     fn metadata(&self) -> &Metadata;
     /// The processing error of the message, if flagged (`error()`, `errored()`).
     fn error(&self) -> Option<&str>;
+    /// The component that flagged the error (`error_source_name()` and friends), when the
+    /// error came from one. `None` by default: the functions then return null, as Benthos's
+    /// do for errors that no component attributed.
+    fn error_source(&self) -> Option<ErrorSource<'_>> {
+        None
+    }
+    /// The message's tracing span as a text map (`tracing_span()`), `None` without tracing.
+    fn tracing_span(&self) -> Option<&crate::value::Value> {
+        None
+    }
+}
+
+/// The component a processing error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorSource<'a> {
+    /// The component's type name, such as `mapping`.
+    pub name: &'a str,
+    /// The component's label, empty when it has none.
+    pub label: &'a str,
+    /// The dot path of the component in the config.
+    pub path: &'a str,
 }
 
 /// A batch of messages, read by index (`batch_size()`, `batch_index()`, `json()` of siblings).

@@ -91,10 +91,14 @@ fn uuid_v4(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
 }
 
 fn nanoid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let len = match call.arg(0, cx, this)?.as_num() {
+    let len_arg = call.arg(0, cx, this)?;
+    let len = match len_arg.as_num() {
         Some(n) => n.as_f64() as usize,
         None => 21,
     };
+    if len_arg.is_null() && !call.arg(1, cx, this)?.is_null() {
+        return err("field length must be specified when an alphabet is specified");
+    }
     let alphabet: Vec<char> = match call.arg(1, cx, this)? {
         Value::String(s) => s.chars().collect(),
         _ => "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -112,17 +116,84 @@ fn nanoid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     ))
 }
 
-fn random_int(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let seed = call.arg(0, cx, this)?;
-    let min = int_arg(&call.arg(1, cx, this)?, "min")?;
-    let max = int_arg(&call.arg(2, cx, this)?, "max")?;
+/// Benthos checks the range once, when the function is built.
+fn check_random_range(min: i64, max: i64) -> Result<(), String> {
+    if min < 0 {
+        return Err(format!("min ({min}) must be a positive number"));
+    }
     if max < min {
-        return err(format!(
-            "min ({min}) must be less than or equal to max ({max})"
+        return Err(format!(
+            "min ({min}) must be smaller or equal than max ({max})"
         ));
     }
-    let _ = seed;
-    let mut rng = rand::thread_rng();
+    if max == i64::MAX {
+        return Err(format!(
+            "max must be smaller than the max allowed for an int64 ({})",
+            i64::MAX
+        ));
+    }
+    Ok(())
+}
+
+fn prepare_random_int(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    use crate::eval::Expr;
+    if let (Expr::Lit(min), Expr::Lit(max)) = (&args[1], &args[2]) {
+        check_random_range(int_arg(min, "min")?, int_arg(max, "max")?)?;
+    }
+    Ok(Vec::new())
+}
+
+/// Each call site owns a generator seeded once, from the first evaluation of its seed: the
+/// same seed gives the same sequence on every run. (Go's generator is not reproduced, so the
+/// numbers themselves differ from Benthos's.)
+/// Benthos refuses an alphabet without a length when it builds the function.
+fn prepare_nanoid(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    use crate::eval::Expr;
+    if let (Expr::Lit(Value::Null), Expr::Lit(alphabet)) = (&args[0], &args[1])
+        && !alphabet.is_null()
+    {
+        return Err("field length must be specified when an alphabet is specified".to_owned());
+    }
+    Ok(Vec::new())
+}
+
+fn random_int(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    use rand::SeedableRng as _;
+    let min = int_arg(&call.arg(1, cx, this)?, "min")?;
+    let max = int_arg(&call.arg(2, cx, this)?, "max")?;
+    check_random_range(min, max).map_err(Flow::Err)?;
+    let rng = match call.memo.get() {
+        Some(rng) => rng,
+        None => {
+            let seed = call.arg(0, cx, this).map_err(|e| match e {
+                Flow::Err(e) => Flow::Err(format!("failed to seed random number generator: {e}")),
+                other => other,
+            })?;
+            let seed = match seed.as_num() {
+                Some(Num::I(i)) => i,
+                Some(Num::F(f)) => f as i64,
+                None => {
+                    return err(format!(
+                        "failed to seed random number generator: {}",
+                        type_err("number", &seed)
+                    ));
+                }
+            };
+            let fresh = Mutex::new(rand::rngs::StdRng::seed_from_u64(seed as u64));
+            call.memo.get_or_init(|| Box::new(fresh))
+        }
+    };
+    let mut rng = rng
+        .downcast_ref::<Mutex<rand::rngs::StdRng>>()
+        .expect("the memo of random_int holds its generator")
+        .lock()
+        .expect("a random generator is never poisoned");
     Ok(Value::Int(rng.gen_range(min..=max)))
 }
 
@@ -169,6 +240,13 @@ fn count(args: &[Value]) -> Result<Value, String> {
     let c = counters.entry(name.clone()).or_insert(0);
     *c += 1;
     Ok(Value::Int(*c))
+}
+
+fn bytes_fn(args: &[Value]) -> Result<Value, String> {
+    let len = int_arg(&args[0], "length")?;
+    let len = usize::try_from(len).map_err(|_| format!("length {len} is negative"))?;
+    crate::budget::check_bytes(len, "bytes")?;
+    Ok(Value::Bytes(vec![0; len]))
 }
 
 fn pi(_: &[Value]) -> Result<Value, String> {
@@ -311,17 +389,34 @@ pub(crate) fn register(env: &mut Environment) {
         vec![],
         FnImpl::Ctx(nanoid),
     );
+    env.prepare_function("nanoid", prepare_nanoid);
     env.function(
         "random_int",
         "Generators",
-        "A random integer between min and max inclusive.",
+        "A pseudo-random integer between min and max inclusive, from a generator per call \
+         site seeded once by the seed (0 unless given).",
         vec![
-            opt("seed", Kind::Any, Value::Null),
+            opt("seed", Kind::Query, Value::Int(0)),
             opt("min", Kind::Int, Value::Int(0)),
             opt("max", Kind::Int, Value::Int(i64::MAX - 1)),
         ],
-        vec![],
+        vec![ex(
+            "root.a = random_int(max: 20) <= 20\nroot.b = random_int(5, 10, 10)",
+            &[("{}", r#"{"a":true,"b":10}"#)],
+        )],
         FnImpl::Ctx(random_int),
+    );
+    env.prepare_function("random_int", prepare_random_int);
+    env.function(
+        "bytes",
+        cat,
+        "A zero-filled byte array of a length.",
+        vec![p("length", Kind::Int)],
+        vec![ex(
+            "root.data = bytes(5)",
+            &[("{}", r#"{"data":"AAAAAAA="}"#)],
+        )],
+        FnImpl::Simple(bytes_fn),
     );
     env.function(
         "pi",
@@ -334,4 +429,81 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         FnImpl::Simple(pi),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapping;
+    use crate::target::SimpleMessage;
+
+    fn check(mapping: &str) -> Result<String, String> {
+        let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
+        let batch = [SimpleMessage::new(b"{}".to_vec())];
+        let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
+        match out.root {
+            crate::Root::Value(v) => Ok(String::from_utf8(v.to_message_bytes()).unwrap()),
+            other => Err(format!("unexpected root {other:?}")),
+        }
+    }
+
+    #[test]
+    fn random_int_is_reproducible_per_seed_and_checks_its_range() {
+        let run = |src: &str| {
+            let mapping = Mapping::parse(src).unwrap();
+            let batch = [SimpleMessage::new(b"{}".to_vec())];
+            (0..5)
+                .map(|_| match mapping.exec(&batch[..], 0).unwrap().root {
+                    crate::Root::Value(v) => String::from_utf8(v.to_message_bytes()).unwrap(),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        // The same seed gives the same sequence from a fresh parse, and it moves on per call.
+        let first = run("root = random_int(seed: 42, max: 1000000)");
+        assert_eq!(first, run("root = random_int(42, 0, 1000000)"));
+        assert!(first.iter().any(|v| v != &first[0]), "{first:?}");
+        // The seed is read once: a changing seed does not reseed.
+        let dynamic = run("root = random_int(timestamp_unix_nano(), 5, 20)");
+        assert!(
+            dynamic
+                .iter()
+                .all(|v| (5..=20).contains(&v.parse::<i64>().unwrap()))
+        );
+        // The documented example parses and stays in its ranges.
+        let all = check(
+            "root.first = random_int()\nroot.second = random_int(1)\nroot.third = random_int(max:20)\nroot.fourth = random_int(min:10, max:20)\nroot.fifth = random_int(timestamp_unix_nano(), 5, 20)\nroot.sixth = random_int(seed:timestamp_unix_nano(), max:20)",
+        );
+        assert!(all.is_ok(), "{all:?}");
+        assert_eq!(
+            check("root = random_int(min: -1)").unwrap_err(),
+            "line 1 char 27: min (-1) must be a positive number"
+        );
+        assert_eq!(
+            check("root = random_int(min: 5, max: 4)").unwrap_err(),
+            "line 1 char 34: min (5) must be smaller or equal than max (4)"
+        );
+        assert_eq!(
+            check("root = random_int(max: 9223372036854775807)").unwrap_err(),
+            "line 1 char 44: max must be smaller than the max allowed for an int64 (9223372036854775807)"
+        );
+    }
+
+    #[test]
+    fn nanoid_needs_a_length_with_an_alphabet() {
+        assert_eq!(check("root = nanoid(4, \"a\")").as_deref(), Ok("aaaa"));
+        assert_eq!(
+            check("root = nanoid(alphabet: \"a\")").unwrap_err(),
+            "line 1 char 29: field length must be specified when an alphabet is specified"
+        );
+    }
+
+    #[test]
+    fn bytes_is_zero_filled() {
+        assert_eq!(
+            check("root = bytes(3).encode(\"hex\")").as_deref(),
+            Ok("000000")
+        );
+        assert_eq!(check("root = bytes(0).length()").as_deref(), Ok("0"));
+        assert!(check("root = bytes(-1)").is_err());
+    }
 }

@@ -98,6 +98,36 @@ fn var(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     }
 }
 
+fn error_source_name(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    Ok(error_source(cx, |s| s.name))
+}
+
+fn error_source_label(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    Ok(error_source(cx, |s| s.label))
+}
+
+fn error_source_path(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    Ok(error_source(cx, |s| s.path))
+}
+
+/// A field of the error's source, or null when the message has no error or its error has no
+/// source.
+fn error_source(
+    cx: &Cx<'_>,
+    field: for<'s> fn(&crate::target::ErrorSource<'s>) -> &'s str,
+) -> Value {
+    let msg = cx.msg();
+    if msg.error().is_none() {
+        return Value::Null;
+    }
+    msg.error_source()
+        .map_or(Value::Null, |s| Value::String(field(&s).to_owned()))
+}
+
+fn tracing_span(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
+    Ok(cx.msg().tracing_span().cloned().unwrap_or(Value::Null))
+}
+
 fn tracing_id(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
     Ok(Value::String(String::new()))
 }
@@ -203,6 +233,52 @@ pub(crate) fn register(env: &mut Environment) {
         FnImpl::Ctx(tracing_id),
     );
     env.function(
+        "tracing_span",
+        cat,
+        "The tracing span of the message as a text map object, or null without one.",
+        vec![],
+        vec![ex(
+            "root.span = tracing_span()",
+            &[("{}", r#"{"span":null}"#)],
+        )],
+        FnImpl::Ctx(tracing_span),
+    );
+    for (name, imp, description, example, output) in [
+        (
+            "error_source_name",
+            error_source_name as crate::env::CtxFn,
+            "The type name of the component that flagged the message's error, or null when the \
+             message has no error or no component flagged it.",
+            "root.doc.error_source_name = error_source_name()",
+            r#"{"doc":{"error_source_name":null}}"#,
+        ),
+        (
+            "error_source_label",
+            error_source_label,
+            "The label of the component that flagged the message's error (empty without one), \
+             or null when the message has no error or no component flagged it.",
+            "root.doc.error_source_label = error_source_label()",
+            r#"{"doc":{"error_source_label":null}}"#,
+        ),
+        (
+            "error_source_path",
+            error_source_path,
+            "The dot path of the component that flagged the message's error, or null when the \
+             message has no error or no component flagged it.",
+            "root.doc.error_source_path = error_source_path()",
+            r#"{"doc":{"error_source_path":null}}"#,
+        ),
+    ] {
+        env.function(
+            name,
+            cat,
+            description,
+            vec![],
+            vec![ex(example, &[("{}", output)])],
+            FnImpl::Ctx(imp),
+        );
+    }
+    env.function(
         "var",
         cat,
         "The value of a variable set with `let`.",
@@ -213,4 +289,114 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         FnImpl::Ctx(var),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapping;
+    use crate::target::{ErrorSource, MessageRef, SimpleMessage};
+    use crate::value::{Metadata, Value};
+
+    /// A message whose error a component flagged, and which carries a span.
+    struct Traced {
+        inner: SimpleMessage,
+        span: Value,
+    }
+
+    impl MessageRef for Traced {
+        fn content(&self) -> &[u8] {
+            self.inner.content()
+        }
+        fn structured(&self) -> Result<&Value, String> {
+            self.inner.structured()
+        }
+        fn metadata(&self) -> &Metadata {
+            self.inner.metadata()
+        }
+        fn error(&self) -> Option<&str> {
+            self.inner.error()
+        }
+        fn error_source(&self) -> Option<ErrorSource<'_>> {
+            Some(ErrorSource {
+                name: "mapping",
+                label: "",
+                path: "root.pipeline.processors.0",
+            })
+        }
+        fn tracing_span(&self) -> Option<&Value> {
+            Some(&self.span)
+        }
+    }
+
+    fn run<M: MessageRef>(mapping: &str, msg: M) -> String {
+        let mapping = Mapping::parse(mapping).unwrap();
+        let out = mapping.exec(&[msg][..], 0).unwrap();
+        match out.root {
+            crate::Root::Value(v) => String::from_utf8(v.to_message_bytes()).unwrap(),
+            other => panic!("unexpected root {other:?}"),
+        }
+    }
+
+    const ERROR_INFO: &str = "root = {\"name\": error_source_name(), \"label\": error_source_label(), \"path\": error_source_path()}";
+
+    #[test]
+    fn error_source_reads_the_flagging_component() {
+        let traced = |error: Option<&str>| {
+            let inner = SimpleMessage::new(b"{}".to_vec());
+            Traced {
+                inner: match error {
+                    Some(e) => inner.with_error(e),
+                    None => inner,
+                },
+                span: Value::Null,
+            }
+        };
+        assert_eq!(
+            run(ERROR_INFO, traced(Some("boom"))),
+            r#"{"label":"","name":"mapping","path":"root.pipeline.processors.0"}"#
+        );
+        // Without an error there is no source, whatever the message says.
+        assert_eq!(
+            run(ERROR_INFO, traced(None)),
+            r#"{"label":null,"name":null,"path":null}"#
+        );
+        // An error no component flagged has no source either.
+        assert_eq!(
+            run(
+                ERROR_INFO,
+                SimpleMessage::new(b"{}".to_vec()).with_error("boom")
+            ),
+            r#"{"label":null,"name":null,"path":null}"#
+        );
+        // The documented example.
+        assert_eq!(
+            run(
+                r#"root.error_category = error_source_label().or("unknown")"#,
+                SimpleMessage::new(b"{}".to_vec()).with_error("boom")
+            ),
+            r#"{"error_category":"unknown"}"#
+        );
+    }
+
+    #[test]
+    fn tracing_span_is_the_text_map_or_null() {
+        let span = Value::from_json_bytes(
+            br#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#,
+        )
+        .unwrap();
+        let msg = Traced {
+            inner: SimpleMessage::new(
+                br#"{"some_stuff":"just can't be explained by science"}"#.to_vec(),
+            ),
+            span,
+        };
+        assert_eq!(
+            run("root.headers.traceparent = tracing_span().traceparent", msg),
+            r#"{"headers":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}"#
+        );
+        assert_eq!(
+            run("root = tracing_span()", SimpleMessage::new(b"{}".to_vec())),
+            "null"
+        );
+    }
 }

@@ -263,7 +263,14 @@ fn format_xml(v: Value, args: &[Value]) -> Result<Value, String> {
         Some(indent_str.as_str())
     };
     let mut out = String::new();
-    if map.len() == 1 {
+    // Connect honours root_tag only when indenting: the compact form ignores it.
+    let root_tag = match (indent, args.get(2)) {
+        (Some(_), Some(Value::String(tag))) => Some(tag.as_str()),
+        _ => None,
+    };
+    if let Some(tag) = root_tag {
+        write_xml_element(&mut out, tag, &v, indent, 0);
+    } else if map.len() == 1 {
         let (name, value) = map.iter().next().expect("the map has one entry");
         write_xml_element(&mut out, name, value, indent, 0);
     } else {
@@ -444,6 +451,7 @@ pub(crate) fn register(env: &mut Environment) {
         vec![
             opt("indent", Kind::Str, Value::Null),
             opt("no_indent", Kind::Bool, Value::Bool(false)),
+            opt("root_tag", Kind::Str, Value::Null),
         ],
         vec![
             ex(
@@ -452,6 +460,14 @@ pub(crate) fn register(env: &mut Environment) {
                     r#"{"foo":{"bar":{"baz":"foo bar baz"}}}"#,
                     "<foo>\n    <bar>\n        <baz>foo bar baz</baz>\n    </bar>\n</foo>",
                 )],
+            ),
+            ex(
+                r#"root = this.format_xml(root_tag: "event")"#,
+                &[(r#"{"a":"x"}"#, "<event>\n    <a>x</a>\n</event>")],
+            ),
+            ex(
+                r#"root = this.format_xml(no_indent: true, root_tag: "event")"#,
+                &[(r#"{"a":"x"}"#, "<a>x</a>")],
             ),
             ex(
                 r#"root = this.format_xml("  ")"#,

@@ -146,9 +146,31 @@ fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bytes(out))
 }
 
-fn parse_json(v: Value, _: &[Value]) -> Result<Value, String> {
+fn parse_json(v: Value, args: &[Value]) -> Result<Value, String> {
     let b = raw_bytes(&v)?;
-    Value::from_json_bytes(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))
+    let parsed =
+        Value::from_json_bytes(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))?;
+    // Benthos decodes numbers as float64 unless use_number asks for them as written.
+    Ok(match args.first() {
+        Some(Value::Bool(true)) => parsed,
+        _ => floats(parsed),
+    })
+}
+
+/// Every number of a parsed document as a 64-bit float.
+fn floats(v: Value) -> Value {
+    match v {
+        Value::Int(i) => Value::Float(i as f64),
+        Value::Number(n) => match crate::value::parse_number_text(&n) {
+            Some(num) => Value::Float(num.as_f64()),
+            None => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(floats).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (k, floats(v))).collect())
+        }
+        other => other,
+    }
 }
 
 fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -170,65 +192,51 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bytes(bytes))
 }
 
-fn yaml_to_value(y: serde_yaml::Value) -> Value {
+fn yaml_to_value(y: yaml_serde::Value) -> Value {
     match y {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        yaml_serde::Value::Null => Value::Null,
+        yaml_serde::Value::Bool(b) => Value::Bool(b),
+        yaml_serde::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Value::Int(i),
+            // Go reads integers past i64 as uint64; their digits are kept exactly.
+            (None, Some(u)) => Value::Number(u.to_string().into_boxed_str()),
+            _ => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
-        serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
-        serde_yaml::Value::Mapping(m) => Value::Object(
+        yaml_serde::Value::String(s) => Value::String(s),
+        yaml_serde::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
+        yaml_serde::Value::Mapping(m) => Value::Object(
             m.into_iter()
                 .map(|(k, v)| {
                     let key = match k {
-                        serde_yaml::Value::String(s) => s,
+                        yaml_serde::Value::String(s) => s,
                         other => yaml_to_value(other).to_interp_string(),
                     };
                     (key, yaml_to_value(v))
                 })
                 .collect(),
         ),
-        serde_yaml::Value::Tagged(t) => yaml_to_value(t.value),
-    }
-}
-
-fn value_to_yaml(v: &Value) -> serde_yaml::Value {
-    match v {
-        Value::Null => serde_yaml::Value::Null,
-        Value::Bool(b) => serde_yaml::Value::Bool(*b),
-        Value::Int(i) => serde_yaml::Value::Number((*i).into()),
-        Value::Float(f) => serde_yaml::Value::Number((*f).into()),
-        Value::Number(n) => match crate::value::parse_number_text(n) {
-            Some(crate::value::Num::I(i)) => serde_yaml::Value::Number(i.into()),
-            Some(crate::value::Num::F(f)) => serde_yaml::Value::Number(f.into()),
-            None => serde_yaml::Value::String(n.to_string()),
-        },
-        Value::String(s) => serde_yaml::Value::String(s.clone()),
-        Value::Bytes(b) => serde_yaml::Value::String(String::from_utf8_lossy(b).into_owned()),
-        Value::Timestamp(_) => serde_yaml::Value::String(v.to_interp_string()),
-        Value::Array(a) => serde_yaml::Value::Sequence(a.iter().map(value_to_yaml).collect()),
-        Value::Object(m) => serde_yaml::Value::Mapping(
-            m.iter()
-                .map(|(k, v)| (serde_yaml::Value::String(k.clone()), value_to_yaml(v)))
-                .collect(),
-        ),
+        yaml_serde::Value::Tagged(t) => yaml_to_value(t.value),
     }
 }
 
 fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
+    use serde::Deserialize as _;
     let s = text(&v)?;
-    serde_yaml::from_str::<serde_yaml::Value>(&s)
-        .map(yaml_to_value)
-        .map_err(|e| e.to_string())
+    let fail = |e: yaml_serde::Error| format!("failed to parse value as YAML: yaml: {e}");
+    // Go reads the first document of a stream and ignores the rest.
+    let Some(first) = yaml_serde::Deserializer::from_str(&s).next() else {
+        return Ok(Value::Null);
+    };
+    let mut doc = yaml_serde::Value::deserialize(first).map_err(fail)?;
+    // Merge keys (`<<`) are applied, as Go's decoder does.
+    doc.apply_merge().map_err(fail)?;
+    Ok(yaml_to_value(doc))
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
-    serde_yaml::to_string(&value_to_yaml(&v))
-        .map(|s| Value::Bytes(s.into_bytes()))
-        .map_err(|e| e.to_string())
+    Ok(Value::Bytes(
+        crate::methods::yaml_emit::to_yaml(&v).into_bytes(),
+    ))
 }
 
 fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -466,10 +474,19 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Parses a string as JSON.",
         vec![opt("use_number", Kind::Bool, Value::Bool(false))],
-        vec![ex(
-            "root.doc = this.doc.parse_json()",
-            &[(r#"{"doc":"{\"foo\":\"bar\"}"}"#, r#"{"doc":{"foo":"bar"}}"#)],
-        )],
+        vec![
+            ex(
+                "root.doc = this.doc.parse_json()",
+                &[(r#"{"doc":"{\"foo\":\"bar\"}"}"#, r#"{"doc":{"foo":"bar"}}"#)],
+            ),
+            ex(
+                "root.doc = this.doc.parse_json(use_number: true)",
+                &[(
+                    r#"{"doc":"{\"foo\":\"11380878173205700000000000000000000000000000000\"}"}"#,
+                    r#"{"doc":{"foo":"11380878173205700000000000000000000000000000000"}}"#,
+                )],
+            ),
+        ],
         MethodImpl::Simple(parse_json),
     );
     env.method(
@@ -501,12 +518,22 @@ pub(crate) fn register(env: &mut Environment) {
     env.method(
         "format_yaml",
         cat,
-        "Serialises a value as YAML bytes.",
+        "Serialises a value as YAML bytes, laid out as Go's yaml.v3 writes it.",
         vec![],
-        vec![ex(
-            "root = this.doc.format_yaml()",
-            &[(r#"{"doc":{"foo":"bar"}}"#, "foo: bar\n")],
-        )],
+        vec![
+            ex(
+                "root = this.doc.format_yaml()",
+                &[(r#"{"doc":{"foo":"bar"}}"#, "foo: bar\n")],
+            ),
+            ex(
+                "root.doc = this.doc.format_yaml().string()",
+                &[(r#"{"doc":{"foo":"bar"}}"#, r#"{"doc":"foo: bar\n"}"#)],
+            ),
+            ex(
+                "root = this.format_yaml()",
+                &[(r#"{"doc":{"foo":"bar"}}"#, "doc:\n    foo: bar\n")],
+            ),
+        ],
         MethodImpl::Simple(format_yaml),
     );
     env.method(
@@ -569,4 +596,127 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(parse_logfmt),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapping;
+    use crate::target::SimpleMessage;
+
+    fn check(mapping: &str, input: &str) -> Result<String, String> {
+        let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
+        let batch = [SimpleMessage::new(input.as_bytes().to_vec())];
+        let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
+        match out.root {
+            crate::Root::Value(v) => Ok(String::from_utf8(v.to_message_bytes()).unwrap()),
+            other => Err(format!("unexpected root {other:?}")),
+        }
+    }
+
+    #[test]
+    fn parse_json_reads_numbers_as_floats_unless_use_number() {
+        let doc = r#"{"doc":"{\"a\":1.50,\"b\":9007199254740993,\"c\":[2]}"}"#;
+        assert_eq!(
+            check("root = this.doc.parse_json()", doc).as_deref(),
+            Ok(r#"{"a":1.5,"b":9007199254740992,"c":[2]}"#)
+        );
+        assert_eq!(
+            check("root = this.doc.parse_json(use_number: true)", doc).as_deref(),
+            Ok(r#"{"a":1.50,"b":9007199254740993,"c":[2]}"#)
+        );
+        assert_eq!(
+            check("root = this.doc.parse_json(false).b.string()", doc).as_deref(),
+            Ok("9.007199254740992e+15")
+        );
+    }
+
+    /// Pins the YAML outputs so that a change of YAML library shows.
+    #[test]
+    fn yaml_round_trips_hold_their_shape() {
+        let input = r#"{"s":"a: 1\nb: [x, 'y', 2.5, true, null, ~]\nc:\n  e: 1e3\n  f: 0x1F\n  h: 'yes'\n  j: 2024-01-01\n  k: !!str 5\n  l: |\n    multi\n    line\n"}"#;
+        assert_eq!(
+            check("root = this.s.parse_yaml()", input).as_deref(),
+            Ok(
+                r#"{"a":1,"b":["x","y",2.5,true,null,null],"c":{"e":1000,"f":31,"h":"yes","j":"2024-01-01","k":"5","l":"multi\nline\n"}}"#
+            )
+        );
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"- &a {x: 1}\n- *a\n- {? [1,2] : z}\n- {1: one, true: t, ~: n}"}"#
+            )
+            .as_deref(),
+            Ok(r#"[{"x":1},{"x":1},{"[1,2]":"z"},{"1":"one","null":"n","true":"t"}]"#)
+        );
+        assert_eq!(
+            check("root = this.s.parse_yaml()", r#"{"s":"a: [unclosed"}"#).unwrap_err(),
+            "failed assignment (line 1): field `this.s`: failed to parse value as YAML: yaml: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 4"
+        );
+        // As Go's decoder: the first document only, merge keys applied, integers past i64
+        // kept exactly.
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"---\na: 1\n---\nb: 2"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"a":1}"#)
+        );
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"base":{"x":1,"y":2},"c":{"x":1,"y":3}}"#)
+        );
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"a: 12345678901234567890"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"a":12345678901234567890}"#)
+        );
+        assert_eq!(
+            check("root = this.s.parse_yaml()", r#"{"s":""}"#).as_deref(),
+            Ok("null")
+        );
+        let doc = r##"{"a":1,"b":[1,2.5,"x",true,null],"c":{"d":"multi\nline","e":"","f":"yes","g":"123","h":"null","i":" lead","j":"a: b","k":"#c","l":1.0e21,"m":-0.0}}"##;
+        // The expected texts are what Go's yaml.v3 writes for the same documents.
+        assert_eq!(
+            check("root = this.format_yaml()", doc).as_deref(),
+            Ok(
+                "a: 1\nb:\n    - 1\n    - 2.5\n    - x\n    - true\n    - null\nc:\n    d: |-\n        multi\n        line\n    e: \"\"\n    f: \"yes\"\n    g: \"123\"\n    h: \"null\"\n    i: ' lead'\n    j: 'a: b'\n    k: '#c'\n    l: 1e+21\n    m: -0\n"
+            )
+        );
+        assert_eq!(
+            check("root = this.format_yaml()", r#"[[1,[2]],{"a":{}},[]]"#).as_deref(),
+            Ok("- - 1\n  - - 2\n- a: {}\n- []\n")
+        );
+        assert_eq!(
+            check(
+                "root = this.format_yaml()",
+                r#"{"big":12345678901234567890,"f":0.1,"e":1e-7}"#
+            )
+            .as_deref(),
+            Ok("big: 1.2345678901234567e+19\ne: 1e-07\nf: 0.1\n")
+        );
+        let keys = r#"{"a10":1,"a2":2,"a02":3,"A":4,"1":5,"10":6,"2":7,"n":8,"multi\nkey":9,"x":"x\n\n","y":"\nlead","z":"emoji 😀 tab\t"}"#;
+        assert_eq!(
+            check("root = this.format_yaml()", keys).as_deref(),
+            Ok(
+                "\"1\": 5\n\"2\": 7\n\"10\": 6\nA: 4\na2: 2\na02: 3\na10: 1\n? |-\n    multi\n    key\n: 9\n\"n\": 8\nx: |+\n    x\n\n\"y\": |4-\n    lead\nz: \"emoji \\U0001F600 tab\\t\"\n"
+            )
+        );
+        // Go marshals a byte slice as the sequence of its values, and times as RFC 3339.
+        assert_eq!(
+            check("root = content().format_yaml()", "hi").as_deref(),
+            Ok("- 104\n- 105\n")
+        );
+        assert_eq!(
+            check(r#"root = {"t": "2020-01-02T03:04:05.000000006Z".ts_parse("2006-01-02T15:04:05Z07:00")}.format_yaml()"#, "{}").as_deref(),
+            Ok("t: 2020-01-02T03:04:05.000000006Z\n")
+        );
+    }
 }

@@ -4,21 +4,31 @@ use crate::env::Environment;
 use crate::eval::type_err;
 use crate::value::Value;
 
+pub(crate) mod bloblang;
 pub(crate) mod changelog;
 pub(crate) mod codecs;
+pub(crate) mod coercion;
 pub(crate) mod documents;
 pub(crate) mod encoding;
 pub(crate) mod general;
+pub(crate) mod geoip;
 pub(crate) mod jwt;
 pub(crate) mod jwt_sign;
 pub(crate) mod numbers;
 pub(crate) mod parquet;
+pub(crate) mod paths;
+pub(crate) mod schema;
+pub(crate) mod slug;
 pub(crate) mod strings;
 pub(crate) mod structured;
 pub(crate) mod time;
+pub(crate) mod uuid;
+pub(crate) mod vector;
+pub(crate) mod yaml_emit;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
+    coercion::register(env);
     strings::register(env);
     numbers::register(env);
     structured::register(env);
@@ -30,6 +40,13 @@ pub(crate) fn register(env: &mut Environment) {
     jwt::register(env);
     jwt_sign::register(env);
     parquet::register(env);
+    bloblang::register(env);
+    paths::register(env);
+    schema::register(env);
+    slug::register(env);
+    uuid::register(env);
+    vector::register(env);
+    geoip::register(env);
 }
 
 /// The text of a string or bytes value.

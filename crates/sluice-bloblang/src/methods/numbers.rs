@@ -1,7 +1,7 @@
 //! Number methods: coercion, rounding, maths and bit operations.
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
-use crate::eval::type_err;
+use crate::eval::{Call, Cx, R, This, type_err};
 use crate::value::{Num, Value, parse_number_text};
 
 /// Benthos `IGetNumber`: a float from numbers, strings and bytes.
@@ -23,14 +23,13 @@ fn go_float_err(_: &std::num::ParseFloatError) -> &'static str {
     "invalid syntax"
 }
 
-fn number(v: Value, args: &[Value]) -> Result<Value, String> {
-    match get_number(&v) {
-        Ok(f) => Ok(Value::Float(f)),
-        Err(e) => match args.first() {
-            Some(d) if !d.is_null() => Ok(d.clone()),
-            _ => Err(e),
-        },
-    }
+/// The default, when given, also stands in for a target that fails, as in Benthos.
+fn number(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    crate::methods::coercion::with_fallback(cx, this, call, |v, from| {
+        get_number(v)
+            .map(Value::Float)
+            .map_err(|e| crate::eval::wrap_from(from, e))
+    })
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)`: base prefixes and underscores.
@@ -274,12 +273,25 @@ pub(crate) fn register(env: &mut Environment) {
         "number",
         "Type Coercion",
         "Parses a value as a number, or returns the default when given.",
-        vec![opt("default", Kind::Any, Value::Null)],
-        vec![ex(
-            "root.outcome = this.outcome.number()",
-            &[(r#"{"outcome":"5"}"#, r#"{"outcome":5}"#)],
-        )],
-        MethodImpl::Simple(number),
+        vec![opt("default", Kind::Num, Value::Null)],
+        vec![
+            ex(
+                "root.outcome = this.outcome.number()",
+                &[(r#"{"outcome":"5"}"#, r#"{"outcome":5}"#)],
+            ),
+            ex(
+                "root.foo = this.thing.number() + 10\nroot.bar = this.thing.number(5) * 10",
+                &[
+                    (r#"{"thing":"2"}"#, r#"{"foo":12,"bar":20}"#),
+                    (r#"{"thing":"x"}"#, "Error(\"x is not a number\")"),
+                ],
+            ),
+            ex(
+                "root.bar = this.thing.uppercase().number(5) * 10",
+                &[(r#"{"thing":3}"#, r#"{"bar":50}"#)],
+            ),
+        ],
+        MethodImpl::Ctx(number),
     );
     let ints: [(&'static str, crate::env::SimpleMethod); 8] = [
         ("int64", int64),

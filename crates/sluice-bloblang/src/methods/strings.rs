@@ -808,24 +808,6 @@ fn re_replace(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     re_replace_all(cx, this, call)
 }
 
-fn slug(v: Value, _: &[Value]) -> Result<Value, String> {
-    let s = text(&v)?;
-    let mut out = String::new();
-    let mut dash = false;
-    for c in s.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            if dash && !out.is_empty() {
-                out.push('-');
-            }
-            dash = false;
-            out.push(c);
-        } else {
-            dash = true;
-        }
-    }
-    Ok(Value::String(out))
-}
-
 /// Elements whose content is dropped along with the tags when they are not preserved.
 const SKIP_CONTENT: &[&str] = &[
     "frameset", "iframe", "noembed", "noframes", "noscript", "nostyle", "object", "script",
@@ -900,20 +882,6 @@ fn unicode_segments(v: Value, args: &[Value]) -> Result<Value, String> {
 
 pub(crate) fn register(env: &mut Environment) {
     let cat = "String Manipulation";
-    env.method(
-        "slug",
-        cat,
-        "Converts a string into a URL slug.",
-        vec![],
-        vec![ex(
-            "root.slug = this.title.slug()",
-            &[(
-                r#"{"title":"Hello World! Welcome to Redpanda Connect"}"#,
-                r#"{"slug":"hello-world-welcome-to-redpanda-connect"}"#,
-            )],
-        )],
-        MethodImpl::Simple(slug),
-    );
     env.method(
         "unicode_segments",
         cat,

@@ -87,14 +87,8 @@ fn ts_format(v: Value, args: &[Value]) -> Result<Value, String> {
 fn ts_parse(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let layout = str_arg(&args[0], "format")?;
-    let default = match tz_arg(&args[1])? {
-        Some(tz) => {
-            // The offset of the zone at the parsed local time is not known yet; use UTC's date.
-            tz.offset_from_utc_datetime(&Utc::now().naive_utc()).fix()
-        }
-        None => FixedOffset::east_opt(0).expect("zero offset"),
-    };
-    go_parse(&layout, &s, default).map(Value::Timestamp)
+    // Go's time.Parse: a layout without a zone reads as UTC.
+    go_parse(&layout, &s, FixedOffset::east_opt(0).expect("zero offset")).map(Value::Timestamp)
 }
 
 fn ts_strftime(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -408,7 +402,7 @@ pub(crate) fn register(env: &mut Environment) {
             name,
             cat,
             "Parses a string with a Go layout into a timestamp.",
-            vec![p("format", Kind::Str), opt("tz", Kind::Str, Value::Null)],
+            vec![p("format", Kind::Str)],
             vec![ex(
                 r#"root.doc.timestamp = this.doc.timestamp.ts_parse("2006-Jan-02")"#,
                 &[(
@@ -525,7 +519,7 @@ pub(crate) fn register(env: &mut Environment) {
         "ts_sub",
         cat,
         "The nanoseconds between two timestamps.",
-        vec![p("t2", Kind::Any)],
+        vec![p("t2", Kind::Timestamp)],
         vec![ex(
             "root.between = this.started_at.ts_sub(\"2020-08-13T05:54:23Z\")",
             &[(

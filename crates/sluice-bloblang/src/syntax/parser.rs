@@ -73,12 +73,82 @@ fn merge(acc: Option<PErr>, e: PErr) -> PErr {
     }
 }
 
+/// Benthos's message for named arguments that match no parameter: sorted, with the
+/// parameters still missing as suggestions.
+fn unknown_params(
+    mut unknown: Vec<String>,
+    params: &[crate::env::Param],
+    slots: &[Option<Expr>],
+) -> String {
+    unknown.sort();
+    let missing: Vec<&str> = params
+        .iter()
+        .zip(slots)
+        .filter(|(p, slot)| slot.is_none() && p.default.is_none())
+        .map(|(p, _)| p.name)
+        .collect();
+    let hint = match missing.as_slice() {
+        [] => String::new(),
+        [one] => format!(", did you mean {one}?"),
+        many => format!(", expected {}", many.join(", ")),
+    };
+    match unknown.as_slice() {
+        [one] => format!("unknown parameter {one}{hint}"),
+        many => format!("unknown parameters {}{hint}", many.join(", ")),
+    }
+}
+
+/// A literal argument converted to its parameter's type as Benthos does when it builds a
+/// function: integers truncate floats, booleans take numbers, timestamps parse.
+fn literal_arg(kind: Kind, v: Value) -> Result<Value, String> {
+    let type_error = |expected: &str, v: &Value| {
+        let shown = match v {
+            Value::String(s) => format!(" (\"{s}\")"),
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+                format!(" ({})", v.to_interp_string())
+            }
+            _ => String::new(),
+        };
+        format!("expected {expected} value, got {}{shown}", v.type_name())
+    };
+    match kind {
+        Kind::Any | Kind::Query => Ok(v),
+        Kind::Str => match v {
+            Value::String(_) => Ok(v),
+            Value::Bytes(b) => Ok(Value::String(String::from_utf8_lossy(&b).into_owned())),
+            other => Err(format!(
+                "wrong argument type, expected string, got {}",
+                other.type_name()
+            )),
+        },
+        Kind::Int => match v.as_num() {
+            Some(crate::value::Num::I(i)) => Ok(Value::Int(i)),
+            Some(crate::value::Num::F(f)) => Ok(Value::Int(f as i64)),
+            None => Err(type_error("number", &v)),
+        },
+        Kind::Num => match v.as_num() {
+            Some(_) => Ok(v),
+            None => Err(type_error("number", &v)),
+        },
+        Kind::Bool => match &v {
+            Value::Bool(_) => Ok(v),
+            other => match other.as_num() {
+                Some(n) => Ok(Value::Bool(n.as_f64() != 0.0)),
+                None => Err(type_error("bool", other)),
+            },
+        },
+        Kind::Timestamp => crate::methods::time::get_timestamp(&v).map(Value::Timestamp),
+    }
+}
+
 pub(crate) struct Parser {
     chars: Vec<char>,
     pub(crate) pos: usize,
     env: &'static Environment,
     named: Vec<String>,
     base_dir: Option<PathBuf>,
+    /// Mappings given to the `bloblang` method may not import files.
+    imports_disabled: bool,
     /// How many terms are being parsed one inside the other.
     depth: usize,
 }
@@ -123,8 +193,14 @@ impl Parser {
             env,
             named: Vec::new(),
             base_dir: None,
+            imports_disabled: false,
             depth: 0,
         }
+    }
+
+    pub(crate) fn without_imports(mut self) -> Self {
+        self.imports_disabled = true;
+        self
     }
 
     pub(crate) fn with_base_dir(mut self, dir: Option<PathBuf>) -> Self {
@@ -354,6 +430,12 @@ impl Parser {
     }
 
     fn read_import(&self, at: usize, path: &str) -> P<String> {
+        if self.imports_disabled {
+            return Err(PErr::fatal(
+                at,
+                "failed to read import: imports are disabled in this context",
+            ));
+        }
         let full = match &self.base_dir {
             Some(d) if !std::path::Path::new(path).is_absolute() => d.join(path),
             _ => PathBuf::from(path),
@@ -914,7 +996,8 @@ impl Parser {
                 return Err(PErr::fatal(after, format!("unrecognised method '{name}'")));
             };
             // The environment lives for the program's lifetime.
-            let args = self.resolve_args(spec, args, after)?;
+            let mut args = self.resolve_args(spec, args, after)?;
+            self.prepare(spec, &mut args, after)?;
             return Ok(Expr::Method(Box::new(Call {
                 spec,
                 target: Some(target),
@@ -922,6 +1005,7 @@ impl Parser {
                 cache: OnceLock::new(),
                 path_cache: OnceLock::new(),
                 state: std::sync::Mutex::new(None),
+                memo: OnceLock::new(),
             })));
         }
         self.pos = save;
@@ -1017,15 +1101,23 @@ impl Parser {
         let params = &spec.params;
         let mut slots: Vec<Option<Expr>> = (0..params.len()).map(|_| None).collect();
         if has_named {
+            if params.len() == 1 && params[0].name == "..." {
+                return Err(PErr::fatal(at, "named arguments are not supported"));
+            }
+            let mut unknown = Vec::new();
             for (name, e) in args {
                 let name = name.expect("all named");
                 let Some(i) = params.iter().position(|p| p.name == name) else {
-                    return Err(PErr::fatal(at, format!("unknown parameter {name}")));
+                    unknown.push(name);
+                    continue;
                 };
                 if slots[i].is_some() {
                     return Err(PErr::fatal(at, format!("duplicate named arg: {name}")));
                 }
                 slots[i] = Some(e);
+            }
+            if !unknown.is_empty() {
+                return Err(PErr::fatal(at, unknown_params(unknown, params, &slots)));
             }
         } else {
             let variadic = params.len() == 1 && params[0].name == "...";
@@ -1046,52 +1138,62 @@ impl Parser {
                 slots[i] = Some(e);
             }
         }
+        let missing: Vec<&str> = params
+            .iter()
+            .zip(&slots)
+            .filter(|(p, slot)| slot.is_none() && p.default.is_none())
+            .map(|(p, _)| p.name)
+            .collect();
+        match missing.as_slice() {
+            [] => {}
+            [one] => return Err(PErr::fatal(at, format!("missing parameter: {one}"))),
+            many => {
+                return Err(PErr::fatal(
+                    at,
+                    format!("missing parameters: {}", many.join(", ")),
+                ));
+            }
+        }
         let mut out = Vec::with_capacity(params.len());
-        for (i, slot) in slots.into_iter().enumerate() {
-            let param = &params[i];
+        for (param, slot) in params.iter().zip(slots) {
             let e = match slot {
                 Some(e) => e,
-                None => match &param.default {
-                    Some(d) => Expr::Lit(d.clone()),
-                    None => {
-                        return Err(PErr::fatal(
-                            at,
-                            format!("missing parameter: {}", param.name),
-                        ));
-                    }
-                },
+                None => Expr::Lit(
+                    param
+                        .default
+                        .clone()
+                        .expect("missing parameters are refused"),
+                ),
             };
-            if let Expr::Lit(v) = &e {
-                let ok = match param.kind {
-                    Kind::Any | Kind::Query => true,
-                    Kind::Str => matches!(v, Value::String(_) | Value::Bytes(_)),
-                    Kind::Int | Kind::Num => v.as_num().is_some(),
-                    Kind::Bool => matches!(v, Value::Bool(_)),
-                };
-                let optional_null =
-                    param.default.as_ref().is_some_and(Value::is_null) && v.is_null();
-                if !ok && !optional_null {
-                    let want = match param.kind {
-                        Kind::Str => "string",
-                        Kind::Int => "integer",
-                        Kind::Num => "number",
-                        Kind::Bool => "bool",
-                        Kind::Any | Kind::Query => "value",
-                    };
-                    return Err(PErr::fatal(
-                        at,
-                        format!(
-                            "field {}: expected {want} value, got {} ({})",
-                            param.name,
-                            v.type_name(),
-                            v.to_interp_string()
-                        ),
-                    ));
+            let e = match e {
+                Expr::Lit(v) => {
+                    let optional_null =
+                        param.default.as_ref().is_some_and(Value::is_null) && v.is_null();
+                    if optional_null {
+                        Expr::Lit(v)
+                    } else {
+                        let v = literal_arg(param.kind, v)
+                            .map_err(|e| PErr::fatal(at, format!("field {}: {e}", param.name)))?;
+                        Expr::Lit(v)
+                    }
                 }
-            }
+                e => e,
+            };
             out.push(e);
         }
         Ok(out)
+    }
+
+    fn prepare(&self, spec: &crate::env::Spec, args: &mut Vec<Expr>, at: usize) -> P<()> {
+        let Some(prepare) = spec.prepare else {
+            return Ok(());
+        };
+        let pcx = crate::env::PrepareCx {
+            base_dir: self.base_dir.as_deref(),
+        };
+        let hidden = prepare(args, &pcx).map_err(|e| PErr::fatal(at, e))?;
+        args.extend(hidden);
+        Ok(())
     }
 
     fn root_term(&mut self) -> P<Expr> {
@@ -1531,7 +1633,8 @@ impl Parser {
                 format!("unrecognised function '{name}'"),
             ));
         };
-        let args = self.resolve_args(spec, args, after)?;
+        let mut args = self.resolve_args(spec, args, after)?;
+        self.prepare(spec, &mut args, after)?;
         let call = Call {
             spec,
             target: None,
@@ -1539,6 +1642,7 @@ impl Parser {
             cache: OnceLock::new(),
             path_cache: OnceLock::new(),
             state: std::sync::Mutex::new(None),
+            memo: OnceLock::new(),
         };
         Ok(Expr::Fn(Box::new(call)))
     }
@@ -1749,11 +1853,68 @@ mod tests {
         );
         check(
             "root = json(5)",
-            expect![["line 1 char 15: field path: expected string value, got number (5)"]],
+            expect![[
+                "line 1 char 15: field path: wrong argument type, expected string, got number"
+            ]],
         );
         check(
             "root = { city: json(\"location\"), temperature_c: 22 }",
             expect![["ok"]],
+        );
+    }
+
+    #[test]
+    fn argument_errors_read_as_benthos_words_them() {
+        check(
+            "root = this.slice(loww: 1)",
+            expect!["line 1 char 27: unknown parameter loww, did you mean low?"],
+        );
+        check(
+            "root = this.replace_all(olds: \"a\", news: \"b\")",
+            expect!["line 1 char 46: unknown parameters news, olds, expected old, new"],
+        );
+        check(
+            "root = this.ts_format(zone: \"UTC\")",
+            expect!["line 1 char 35: unknown parameter zone"],
+        );
+        check(
+            "root = this.replace_all()",
+            expect!["line 1 char 26: missing parameters: old, new"],
+        );
+        check(
+            "root = this.from()",
+            expect!["line 1 char 19: missing parameter: index"],
+        );
+        check(
+            "root = [1].append(values: 2)",
+            expect!["line 1 char 29: named arguments are not supported"],
+        );
+        check(
+            "root = this.from(\"nah\")",
+            expect![[r#"line 1 char 24: field index: expected number value, got string ("nah")"#]],
+        );
+        check(
+            "root = this.split(5)",
+            expect![
+                "line 1 char 21: field delimiter: wrong argument type, expected string, got number"
+            ],
+        );
+        check(
+            "root = this.format_json(no_indent: \"yes\")",
+            expect![[
+                r#"line 1 char 42: field no_indent: expected bool value, got string ("yes")"#
+            ]],
+        );
+        // Booleans take numbers and integers take floats, as Benthos converts them.
+        check("root = this.format_json(no_indent: 1)", expect!["ok"]);
+        check("root = range(0, 10.7)", expect!["ok"]);
+        check(
+            "root = this.slice(0, high: 5)",
+            expect!["line 1 char 30: cannot mix named and nameless arguments"],
+        );
+        check(
+            "root = this.split(\",\", true, 3)",
+            expect!["line 1 char 32: wrong number of arguments, expected 2, got 3"],
         );
     }
 
