@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod component;
 pub mod config;
+pub mod deadline;
 pub mod environment;
 pub mod message;
 pub mod metrics;

@@ -9,7 +9,14 @@ use crate::message::{Batch, Message};
 /// `http_server` creates one per request and attaches it to the context of
 /// every message of the request's batch.
 #[derive(Clone, Default)]
-pub struct ResponseStore(Arc<Mutex<Stored>>);
+pub struct ResponseStore(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    stored: Mutex<Stored>,
+    // Set for an answer streamed as it is produced: woken on each push.
+    pushed: Option<tokio::sync::Notify>,
+}
 
 /// The batches stored so far. Nearly every request is answered by a single
 /// batch, which is kept without a list around it.
@@ -22,19 +29,42 @@ enum Stored {
 }
 
 impl ResponseStore {
+    /// A store whose reader is woken by each push ([`ResponseStore::pushed`]).
+    pub fn streaming() -> Self {
+        Self(Arc::new(Shared {
+            stored: Mutex::default(),
+            pushed: Some(tokio::sync::Notify::new()),
+        }))
+    }
+
+    /// Resolves once a batch was pushed since the last call (or at once if
+    /// one was pushed before it); never, for a store that is not streaming.
+    pub async fn pushed(&self) {
+        match &self.0.pushed {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Appends a deep copy of `batch` with the copies' contexts stripped, which
     /// breaks the store -> message -> store cycle.
     pub fn push(&self, batch: &Batch) {
         let copy = batch.deep_clone_without_context();
-        let mut stored = self.0.lock().expect("response store lock poisoned");
-        *stored = match std::mem::take(&mut *stored) {
-            Stored::Empty => Stored::One(copy),
-            Stored::One(first) => Stored::Many(vec![first, copy]),
-            Stored::Many(mut all) => {
-                all.push(copy);
-                Stored::Many(all)
-            }
-        };
+        {
+            let mut stored = self.0.stored.lock().expect("response store lock poisoned");
+            *stored = match std::mem::take(&mut *stored) {
+                Stored::Empty => Stored::One(copy),
+                Stored::One(first) => Stored::Many(vec![first, copy]),
+                Stored::Many(mut all) => {
+                    all.push(copy);
+                    Stored::Many(all)
+                }
+            };
+        }
+        if let Some(notify) = &self.0.pushed {
+            // One stored permit: a push while the reader is busy is not lost.
+            notify.notify_one();
+        }
     }
 
     /// Drains every stored batch, in append order.
@@ -56,7 +86,7 @@ impl ResponseStore {
     }
 
     fn take_stored(&self) -> Stored {
-        std::mem::take(&mut *self.0.lock().expect("response store lock poisoned"))
+        std::mem::take(&mut *self.0.stored.lock().expect("response store lock poisoned"))
     }
 
     fn same(&self, other: &ResponseStore) -> bool {

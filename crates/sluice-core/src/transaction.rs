@@ -25,6 +25,9 @@ pub enum DeliveryError {
     /// The stream is shutting down.
     #[error("shutting down")]
     ShuttingDown,
+    /// The request's caller stopped waiting, so the write was not made.
+    #[error("caller stopped waiting, write abandoned")]
+    Abandoned,
     /// An output failed to write the batch.
     #[error("{0}")]
     Output(Arc<crate::component::output::OutputError>),

@@ -100,6 +100,11 @@ pub(crate) struct HttpClientConfig {
     /// How many times a failed request is retried.
     #[serde(default = "default_retries")]
     retries: u32,
+    /// A request header that tells the server how many seconds the
+    /// caller still waits (`2.500`), when the message carries a deadline
+    /// (a sluice extension; empty sends none).
+    #[serde(default)]
+    deadline_header: String,
     /// Whether 3xx redirects are followed.
     #[serde(default = "default_true")]
     follow_redirects: bool,
@@ -310,6 +315,8 @@ pub(crate) struct HttpClient {
     /// `dump_request_log_level`: log every request and response at this
     /// level.
     dump_level: Option<tracing::Level>,
+    deadline_header: Option<HeaderName>,
+    abandoned: Counter,
     // Exponential wait after a `backoff_on` status; per client instance,
     // reset only by a success (Benthos).
     backoff: Mutex<Duration>,
@@ -440,6 +447,17 @@ impl HttpClient {
             .then(|| basic_auth_value(&config.basic_auth))
             .transpose()
             .map_err(|e| lints.push(Lint::error(mark, e)));
+        let deadline_header = match config.deadline_header.as_str() {
+            "" => None,
+            name => HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| {
+                    lints.push(Lint::error(
+                        mark,
+                        format!("invalid deadline_header name {name:?}"),
+                    ));
+                })
+                .ok(),
+        };
         let metadata = NameFilter::build(&config.metadata, mark).map_err(|l| lints.extend(l));
         let extract = NameFilter::build(&config.extract_headers, mark).map_err(|l| lints.extend(l));
         let (
@@ -513,6 +531,8 @@ impl HttpClient {
             drop_on: config.drop_on.clone(),
             successful_on: config.successful_on.clone(),
             dump_level,
+            deadline_header,
+            abandoned: metrics.counter("http_request_abandoned", &[("label", "")]),
             backoff: Mutex::new(config.retry_period.0),
             latency: metrics.timer("http_request_latency_ns", &[("label", "")]),
             codes: [
@@ -768,11 +788,23 @@ impl HttpClient {
     /// message, or a whole batch sent as multipart), retrying as configured.
     pub(crate) async fn send(&self, refs: &[Message]) -> Result<Response, RequestError> {
         let (body, content_type) = self.body(refs)?;
+        let deadline = sluice_core::deadline::batch_deadline(refs);
         let mut attempt = 0;
         loop {
             self.wait_for_rate_limit().await?;
             let (url, mut request) =
                 self.request_for(refs, body.clone(), content_type.as_deref())?;
+            if let Some(deadline) = &deadline {
+                if deadline.is_abandoned() {
+                    return Err(self.abandoned_error(&url, attempt));
+                }
+                if let Some(name) = &self.deadline_header {
+                    let seconds = format!("{:.3}", deadline.remaining().as_secs_f64());
+                    if let Ok(value) = HeaderValue::from_str(&seconds) {
+                        request.headers.insert(name.clone(), value);
+                    }
+                }
+            }
             let bearer = self
                 .bearer_token()
                 .await
@@ -795,7 +827,14 @@ impl HttpClient {
                 log_at(level, "HTTP request", &text);
             }
             let started = Instant::now();
-            let (verdict, error) = match self.fetch(request).await {
+            let fetched = match &deadline {
+                None => self.fetch(request).await,
+                Some(deadline) => tokio::select! {
+                    answer = self.fetch(request) => answer,
+                    () = deadline.abandoned() => return Err(self.abandoned_error(&url, attempt)),
+                },
+            };
+            let (verdict, error) = match fetched {
                 Ok(Answer {
                     status,
                     headers,
@@ -864,7 +903,25 @@ impl HttpClient {
                 _ => self.retry_period,
             };
             tracing::warn!(error = %error, "HTTP request failed, retrying in {wait:?}.");
-            tokio::time::sleep(wait).await;
+            match &deadline {
+                None => tokio::time::sleep(wait).await,
+                // The check at the top of the loop ends it.
+                Some(deadline) => tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = deadline.abandoned() => {}
+                },
+            }
+        }
+    }
+
+    /// Counts and logs a request given up because its caller stopped
+    /// waiting.
+    fn abandoned_error(&self, url: &str, attempt: u32) -> RequestError {
+        self.abandoned.incr();
+        tracing::warn!(%url, attempt, "Caller stopped waiting, HTTP request abandoned.");
+        RequestError::Transport {
+            url: url.to_string(),
+            message: "caller stopped waiting, request abandoned".to_owned(),
         }
     }
 

@@ -40,7 +40,7 @@ impl Cors {
             return None;
         }
         let requested = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD)?;
-        let mut res = HttpResponse::new(Full::default());
+        let mut res = HttpResponse::new(Default::default());
         let allowed_method = requested
             .to_str()
             .is_ok_and(|m| ALLOWED_METHODS.contains(&m));

@@ -2,6 +2,7 @@
 //! with their own address.
 
 mod basic_auth;
+pub(crate) mod body;
 pub(crate) mod client;
 pub mod conn_limits;
 pub(crate) mod cors;
@@ -115,8 +116,8 @@ impl ServerOptions {
     }
 }
 
-/// Responses are always fully buffered.
-pub(crate) type HttpResponse = Response<Full<Bytes>>;
+/// A served response: whole, or streamed (see [`body::ReplyBody`]).
+pub(crate) type HttpResponse = Response<body::ReplyBody>;
 
 /// What a handler learns about the request besides the request itself.
 pub(crate) struct RequestInfo {
@@ -147,7 +148,7 @@ pub(crate) trait Handler: Send + Sync {
 /// A response the way Go's `http.Error` writes it: the text plus a newline,
 /// as plain text, with `nosniff`.
 pub(crate) fn error_response(status: StatusCode, text: &str) -> HttpResponse {
-    let mut res = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    let mut res = Response::new(Bytes::from(format!("{text}\n")).into());
     *res.status_mut() = status;
     let headers = res.headers_mut();
     headers.insert(
@@ -171,7 +172,7 @@ pub(crate) fn has_token(value: &HeaderValue, token: &str) -> bool {
 }
 
 pub(crate) fn ok_response(body: impl Into<Bytes>, content_type: &'static str) -> HttpResponse {
-    let mut res = Response::new(Full::new(body.into()));
+    let mut res = Response::new(body.into().into());
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use sluice_bloblang::{Interpolation, Value};
 use sluice_core::component::input::{Input, InputError};
 use sluice_core::config::{GoDuration, Node};
+use sluice_core::deadline::Deadline;
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message, MessageContext, MetadataSource};
 use sluice_core::rate_limit::RateLimit;
@@ -28,6 +29,7 @@ use sluice_core::transaction::{Ack, Outcome, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::body::ReplyBody;
 use crate::http::listeners::ListenerPool;
 use crate::http::shared::SharedHttpServer;
 use crate::http::sniff::detect_content_type;
@@ -37,10 +39,12 @@ use crate::name_filter::{IncludeFilterConfig, NameFilter};
 use crate::http::cors;
 mod idempotency;
 mod shedding;
+mod stream;
 mod websocket;
 
 use idempotency::{Decision, Idempotency, IdempotencyConfig};
 use shedding::LoadShedder;
+use stream::StreamMode;
 
 fn default_path() -> String {
     "/post".to_owned()
@@ -111,6 +115,15 @@ pub(crate) struct HttpServerConfig {
     /// stored answer from a cache resource (a sluice extension).
     #[serde(default)]
     idempotency: Option<IdempotencyConfig>,
+    /// Each request's deadline travels with its messages: once the caller
+    /// was answered 408 or went away, retries stop and queued writes are
+    /// dropped (a sluice extension).
+    #[serde(default)]
+    propagate_deadline: bool,
+    /// A request header giving, in seconds, a deadline shorter than
+    /// timeout; setting it turns propagate_deadline on (a sluice extension).
+    #[serde(default)]
+    deadline_header: String,
 }
 
 #[derive(Default, Deserialize, JsonSchema)]
@@ -161,6 +174,11 @@ struct SyncResponseConfig {
     /// Which message metadata keys become response headers.
     #[serde(default)]
     metadata_headers: IncludeFilterConfig,
+    /// `sse` or `ndjson` sends each message of a multi-message answer as
+    /// soon as it is stored; `none` (default) answers once, as Benthos
+    /// does (a sluice extension).
+    #[serde(default)]
+    stream: StreamMode,
 }
 
 impl Default for SyncResponseConfig {
@@ -169,6 +187,7 @@ impl Default for SyncResponseConfig {
             status: default_status(),
             headers: default_headers(),
             metadata_headers: IncludeFilterConfig::default(),
+            stream: StreamMode::None,
         }
     }
 }
@@ -189,6 +208,7 @@ struct Reply {
     part_content_type: Option<Interpolation>,
     // Which metadata keys become response headers.
     metadata_headers: NameFilter,
+    stream: StreamMode,
 }
 
 /// State shared by the request handlers of one input.
@@ -214,6 +234,13 @@ struct Endpoint {
     in_progress: AtomicUsize,
     shedder: Option<LoadShedder>,
     idempotency: Option<Idempotency>,
+    deadlines: Option<DeadlinePolicy>,
+}
+
+/// How requests' deadlines are set, when they propagate.
+struct DeadlinePolicy {
+    /// The header a caller shortens its deadline with.
+    header: Option<HeaderName>,
 }
 
 /// Counts a request as in progress for as long as it lives.
@@ -339,6 +366,28 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             }
         }
     };
+    if config.idempotency.is_some() && config.sync_response.stream.is_on() {
+        lints.push(sluice_core::config::Lint::error(
+            node.get("idempotency").map_or(mark, |n| n.mark),
+            "idempotency needs whole answers to store: it cannot be used with sync_response.stream",
+        ));
+    }
+    let deadlines = if config.deadline_header.is_empty() {
+        config
+            .propagate_deadline
+            .then_some(DeadlinePolicy { header: None })
+    } else {
+        match HeaderName::from_bytes(config.deadline_header.as_bytes()) {
+            Ok(name) => Some(DeadlinePolicy { header: Some(name) }),
+            Err(_) => {
+                lints.push(sluice_core::config::Lint::error(
+                    node.get("deadline_header").map_or(mark, |n| n.mark),
+                    format!("invalid deadline_header name {:?}", config.deadline_header),
+                ));
+                None
+            }
+        }
+    };
     let shedder = (config.max_in_flight > 0).then(|| {
         let shed = builder
             .resources()
@@ -365,6 +414,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             headers,
             part_content_type,
             metadata_headers,
+            stream: config.sync_response.stream,
         },
         closing: closing.clone(),
         closed: AtomicBool::new(false),
@@ -377,6 +427,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         in_progress: AtomicUsize::new(0),
         shedder,
         idempotency,
+        deadlines,
     });
 
     let mut routes: Vec<(String, &str, Arc<dyn Handler>)> = Vec::new();
@@ -580,9 +631,13 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 fn gzip_response(res: HttpResponse) -> HttpResponse {
     use std::io::Write as _;
     let (mut parts, body) = res.into_parts();
-    let body = body.into_inner_bytes_or_empty();
+    let body = match body {
+        ReplyBody::Whole(_) => body.whole_bytes().unwrap_or_default(),
+        // A stream is sent as it comes: compressing it would hold chunks back.
+        streamed @ ReplyBody::Streamed(_) => return HttpResponse::from_parts(parts, streamed),
+    };
     if body.is_empty() {
-        return HttpResponse::from_parts(parts, Full::new(body));
+        return HttpResponse::from_parts(parts, body.into());
     }
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let compressed = encoder.write_all(&body).and_then(|()| encoder.finish());
@@ -592,26 +647,12 @@ fn gzip_response(res: HttpResponse) -> HttpResponse {
                 .headers
                 .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             parts.headers.remove(header::CONTENT_LENGTH);
-            HttpResponse::from_parts(parts, Full::new(Bytes::from(bytes)))
+            HttpResponse::from_parts(parts, Bytes::from(bytes).into())
         }
-        Err(_) => HttpResponse::from_parts(parts, Full::new(body)),
+        Err(_) => HttpResponse::from_parts(parts, body.into()),
     }
 }
 
-trait IntoBytes {
-    fn into_inner_bytes_or_empty(self) -> Bytes;
-}
-
-impl IntoBytes for Full<Bytes> {
-    fn into_inner_bytes_or_empty(self) -> Bytes {
-        // A `Full` body yields its single frame immediately.
-        self.collect()
-            .now_or_never()
-            .and_then(Result::ok)
-            .map(|c| c.to_bytes())
-            .unwrap_or_default()
-    }
-}
 
 /// Canonical forms of the headers nearly every request carries, so the
 /// common case needs no character-by-character work.
@@ -826,6 +867,17 @@ fn closing_response() -> HttpResponse {
     res
 }
 
+/// Abandons a request's deadline when dropped still armed.
+struct AbandonOnDrop(Option<Deadline>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        if let Some(deadline) = self.0.take() {
+            deadline.abandon();
+        }
+    }
+}
+
 /// The answer to a request shed under load.
 fn shed_response(retry_after: Duration) -> HttpResponse {
     let mut res = error_response(StatusCode::SERVICE_UNAVAILABLE, "Server overloaded");
@@ -922,6 +974,20 @@ impl Endpoint {
                 .and_then(TraceContext::from_traceparent);
             tracer.start("input_http_server", parent.as_ref())
         });
+        let deadline = self.deadlines.as_ref().map(|policy| {
+            let mut budget = self.timeout;
+            if let Some(asked) = policy
+                .header
+                .as_ref()
+                .and_then(|name| parts.headers.get(name))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|secs| secs.is_finite() && *secs >= 0.0)
+            {
+                budget = budget.min(Duration::from_secs_f64(asked.min(budget.as_secs_f64())));
+            }
+            Deadline::new(tokio::time::Instant::now() + budget)
+        });
         // Metadata is built only if something reads it: most pipelines
         // never look at every request header.
         let snapshot = RequestSnapshot {
@@ -931,7 +997,7 @@ impl Endpoint {
         };
         let source: MetadataSource = Arc::new(move || request_metadata(&snapshot));
         let res = self
-            .submit(bodies, source, span.as_ref().map(|s| s.context()))
+            .submit(bodies, source, span.as_ref().map(|s| s.context()), deadline)
             .await;
         if let Some(span) = &mut span
             && !res.status().is_success()
@@ -948,11 +1014,23 @@ impl Endpoint {
         bodies: Bodies,
         metadata: MetadataSource,
         trace: Option<TraceContext>,
+        deadline: Option<Deadline>,
     ) -> HttpResponse {
-        let store = ResponseStore::default();
+        // The caller stops waiting at its deadline, or when this future is
+        // dropped (it disconnected): either abandons the request's work.
+        let mut abandon = AbandonOnDrop(deadline.clone());
+        let timeout = deadline.as_ref().map_or(self.timeout, Deadline::remaining);
+        let store = if self.reply.stream.is_on() {
+            ResponseStore::streaming()
+        } else {
+            ResponseStore::default()
+        };
         let mut context = MessageContext::with_response_store(store.clone());
         if let Some(trace) = trace {
             context = context.with_trace(trace);
+        }
+        if let Some(deadline) = deadline {
+            context = context.with_deadline(deadline);
         }
         let message = |body: Bytes| {
             let mut msg = Message::new(body);
@@ -970,7 +1048,7 @@ impl Endpoint {
         // Usually the hand-off and the whole pipeline finish in one go;
         // only a request that has to wait arms the closing watch and the
         // timer.
-        let mut hand_off = std::pin::pin!(self.hand_off(tx));
+        let mut hand_off = std::pin::pin!(self.hand_off(tx, timeout));
         let sent = match hand_off.as_mut().now_or_never() {
             Some(sent) => sent,
             None => tokio::select! {
@@ -981,14 +1059,20 @@ impl Endpoint {
         if !sent {
             return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out");
         }
+        if self.reply.stream.is_on() {
+            // The stream's own task outlives this future.
+            abandon.0 = None;
+            return self.stream_answer(store, delivery, timeout).await;
+        }
         let mut delivery = delivery;
         let outcome = match (&mut delivery).now_or_never() {
             Some(outcome) => outcome,
-            None => match tokio::time::timeout(self.timeout, delivery).await {
+            None => match tokio::time::timeout(timeout, delivery).await {
                 Ok(outcome) => outcome,
                 Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out"),
             },
         };
+        abandon.0 = None;
         match outcome {
             Outcome::Delivered => self.reply.build(store.take_messages()),
             Outcome::Failed(err) => error_response(StatusCode::BAD_GATEWAY, &err.to_string()),
@@ -997,12 +1081,58 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// Answers as soon as the first messages are stored, and streams the
+    /// rest; a request that ends without a stored message is answered as
+    /// usual.
+    async fn stream_answer(
+        &self,
+        store: ResponseStore,
+        mut delivery: sluice_core::transaction::Delivery,
+        timeout: Duration,
+    ) -> HttpResponse {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let first = tokio::select! {
+            () = store.pushed() => store.take_messages(),
+            outcome = &mut delivery => return match outcome {
+                Outcome::Delivered => self.reply.build(store.take_messages()),
+                Outcome::Failed(err) => error_response(StatusCode::BAD_GATEWAY, &err.to_string()),
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out");
+            }
+        };
+        let Some((status, mut headers)) = self.reply.head(&first) else {
+            return empty_status(StatusCode::BAD_GATEWAY);
+        };
+        if let Some(msg) = first.first() {
+            self.reply.apply_metadata_headers(msg, &mut headers);
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.reply.stream.content_type()),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let (chunks, body) = mpsc::channel(16);
+        tokio::spawn(stream::pump(
+            self.reply.stream,
+            first,
+            store,
+            delivery,
+            deadline,
+            chunks,
+        ));
+        let mut res = HttpResponse::new(ReplyBody::Streamed(body));
+        *res.status_mut() = status;
+        *res.headers_mut() = headers;
+        res
+    }
+
     /// Gives a transaction to the pipeline within `timeout`: directly when
     /// the stream attached a dispatcher, else through the input's channel.
-    async fn hand_off(&self, tx: Transaction) -> bool {
+    async fn hand_off(&self, tx: Transaction, timeout: Duration) -> bool {
         match self.dispatcher.get() {
-            Some(dispatcher) => dispatcher.dispatch(tx, self.timeout).await.is_ok(),
-            None => self.sender.send_timeout(tx, self.timeout).await.is_ok(),
+            Some(dispatcher) => dispatcher.dispatch(tx, timeout).await.is_ok(),
+            None => self.sender.send_timeout(tx, timeout).await.is_ok(),
         }
     }
 }
@@ -1010,37 +1140,10 @@ impl Endpoint {
 impl Reply {
     fn build(&self, responses: Vec<Message>) -> HttpResponse {
         if responses.is_empty() {
-            return HttpResponse::new(Full::new(Bytes::new()));
+            return HttpResponse::new(Default::default());
         }
-        let mut headers = HeaderMap::new();
-        for (name, source) in &self.headers {
-            let value = match source {
-                HeaderSource::Static(value) => {
-                    headers.insert(name.clone(), value.clone());
-                    continue;
-                }
-                HeaderSource::Dynamic(value) => value,
-            };
-            match value.render(&responses[..], 0) {
-                Ok(text) => match HeaderValue::from_str(&text) {
-                    Ok(v) => {
-                        headers.insert(name.clone(), v);
-                    }
-                    Err(_) => {
-                        tracing::warn!(header = %name, "Response header value is invalid, skipped.")
-                    }
-                },
-                Err(err) => {
-                    tracing::error!(header = %name, error = %err, "Failed to interpolate response header, skipped.");
-                }
-            }
-        }
-        let status = match self.static_status {
-            Some(code) => code,
-            None => match self.dynamic_status(&responses) {
-                Some(code) => code,
-                None => return empty_status(StatusCode::BAD_GATEWAY),
-            },
+        let Some((status, mut headers)) = self.head(&responses) else {
+            return empty_status(StatusCode::BAD_GATEWAY);
         };
         let body = if responses.len() == 1 {
             let msg = &responses[0];
@@ -1081,10 +1184,43 @@ impl Reply {
             );
             Bytes::from(body)
         };
-        let mut res = HttpResponse::new(Full::new(body));
+        let mut res = HttpResponse::new(body.into());
         *res.status_mut() = status;
         *res.headers_mut() = headers;
         res
+    }
+
+    /// The status and configured headers of an answer to `responses`;
+    /// `None` when the status does not render to a number.
+    fn head(&self, responses: &[Message]) -> Option<(StatusCode, HeaderMap)> {
+        let mut headers = HeaderMap::new();
+        for (name, source) in &self.headers {
+            let value = match source {
+                HeaderSource::Static(value) => {
+                    headers.insert(name.clone(), value.clone());
+                    continue;
+                }
+                HeaderSource::Dynamic(value) => value,
+            };
+            match value.render(&responses[..], 0) {
+                Ok(text) => match HeaderValue::from_str(&text) {
+                    Ok(v) => {
+                        headers.insert(name.clone(), v);
+                    }
+                    Err(_) => {
+                        tracing::warn!(header = %name, "Response header value is invalid, skipped.")
+                    }
+                },
+                Err(err) => {
+                    tracing::error!(header = %name, error = %err, "Failed to interpolate response header, skipped.");
+                }
+            }
+        }
+        let status = match self.static_status {
+            Some(code) => code,
+            None => self.dynamic_status(responses)?,
+        };
+        Some((status, headers))
     }
 
     /// The interpolated status; `None` (answered 502) when it does not
@@ -1137,7 +1273,7 @@ fn static_text(interp: &Interpolation) -> Option<String> {
 }
 
 fn empty_status(status: StatusCode) -> HttpResponse {
-    let mut res = HttpResponse::new(Full::new(Bytes::new()));
+    let mut res = HttpResponse::new(Default::default());
     *res.status_mut() = status;
     res
 }

@@ -35,6 +35,8 @@ pub struct MessageContext {
     /// The span this message is part of; only set when a tracer is on.
     /// Boxed so that messages stay small when tracing is off.
     trace: Option<Box<TraceContext>>,
+    /// When the request's caller stops waiting, when deadlines propagate.
+    deadline: Option<crate::deadline::Deadline>,
 }
 
 impl MessageContext {
@@ -43,7 +45,14 @@ impl MessageContext {
         Self {
             response_store: Some(store),
             trace: None,
+            deadline: None,
         }
+    }
+
+    /// This context with the request's `deadline`.
+    pub fn with_deadline(mut self, deadline: crate::deadline::Deadline) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// This context with `trace` as the message's current span.
@@ -212,6 +221,12 @@ impl Message {
     /// The response store of the request this message came from, if any.
     pub fn response_store(&self) -> Option<&ResponseStore> {
         self.context.response_store.as_ref()
+    }
+
+    /// The deadline of the request this message belongs to, if it carries
+    /// one.
+    pub fn deadline(&self) -> Option<&crate::deadline::Deadline> {
+        self.context.deadline.as_ref()
     }
 
     /// The span this message is part of, when tracing is on: outputs that

@@ -98,6 +98,7 @@ struct DriverMetrics {
     connection_up: Counter,
     connection_failed: Counter,
     connection_lost: Counter,
+    abandoned: Counter,
 }
 
 /// One of an output's `max_in_flight` write slots, held until the write ends.
@@ -151,6 +152,7 @@ impl OutputDriver {
                 connection_up: metrics.counter("output_connection_up", &labels),
                 connection_failed: metrics.counter("output_connection_failed", &labels),
                 connection_lost: metrics.counter("output_connection_lost", &labels),
+                abandoned: metrics.counter("output_abandoned", &labels),
             },
         }
     }
@@ -249,8 +251,37 @@ impl OutputDriver {
             Some(tracer) => self.start_spans(tracer.as_ref(), &mut batch),
             None => Vec::new(),
         };
+        let deadline = crate::deadline::batch_deadline(&batch);
         loop {
-            self.wait_connected().await;
+            let abandoned = match &deadline {
+                None => {
+                    self.wait_connected().await;
+                    false
+                }
+                Some(deadline) => {
+                    tokio::select! {
+                        () = self.wait_connected() => crate::deadline::batch_abandoned(&batch),
+                        () = deadline.abandoned() => {
+                            // The latest caller is gone; an earlier one of
+                            // a merged batch may still wait.
+                            if !crate::deadline::batch_abandoned(&batch) {
+                                self.wait_connected().await;
+                            }
+                            crate::deadline::batch_abandoned(&batch)
+                        }
+                    }
+                }
+            };
+            if abandoned {
+                self.metrics.abandoned.add(batch.len() as u64);
+                tracing::warn!(
+                    messages = batch.len(),
+                    "Caller stopped waiting, write to {} dropped.",
+                    self.type_name
+                );
+                ack.resolve(Outcome::Failed(DeliveryError::Abandoned));
+                return Instant::now();
+            }
             let started = Instant::now();
             match self.output.write(&batch).await {
                 Ok(()) => {

@@ -56,6 +56,8 @@ struct Engine {
     processing: Arc<Semaphore>,
     output: OutputStage,
     received: Counter,
+    /// Requests dropped before processing: their callers stopped waiting.
+    abandoned: Counter,
     /// From handing a transaction to the pipeline until its ack resolves
     /// (Benthos's `input_latency_ns`).
     latency: Timer,
@@ -96,6 +98,17 @@ impl Engine {
             });
         }
         self.received.add(batch.len() as u64);
+        if crate::deadline::batch_abandoned(&batch) {
+            self.abandoned.add(batch.len() as u64);
+            tracing::warn!(
+                messages = batch.len(),
+                "Caller stopped waiting, request dropped before processing."
+            );
+            ack.resolve(crate::transaction::Outcome::Failed(
+                crate::transaction::DeliveryError::Abandoned,
+            ));
+            return;
+        }
         let mut batches = run_processors(&self.processors, batch).await;
         match &self.output {
             // The usual case, one batch in and one out: its transaction
@@ -309,6 +322,7 @@ impl Stream {
             processing: Arc::new(Semaphore::new(threads.max(1))),
             output: stage,
             received: metrics.counter("input_received", &input_labels),
+            abandoned: metrics.counter("pipeline_abandoned", &input_labels),
             latency: metrics.timer("input_latency_ns", &input_labels),
         });
         // Bounds the transactions in flight between the input and the output:

@@ -1,11 +1,13 @@
 //! The opt-in request features beyond Benthos, over real sockets: load
-//! shedding (`max_in_flight`) and idempotent requests (`idempotency`, with
-//! a memory cache and with a redis-server shared by two instances).
+//! shedding (`max_in_flight`), idempotent requests (`idempotency`, with a
+//! memory cache and with a redis-server shared by two instances), streamed
+//! replies (`sync_response.stream`) and deadline propagation.
 
 use std::time::{Duration, Instant};
 
 use crate::brokers::{Kafka, Record, blocking, consume_until, kafka_brokers, redis_url, unique};
-use crate::support::{Sluice, client, run_cli, write_config};
+use crate::support::{Sluice, client, post, run_cli, write_config};
+use crate::upstream::{Reply, Upstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_in_flight_requests_get_503_at_once_never_408() {
@@ -234,4 +236,214 @@ output:
     let (code, _out, err) = run_cli(&["lint", path.to_str().unwrap()], "");
     assert_ne!(code, 0);
     assert!(err.contains("cache") || err.contains("sometimes"), "{err}");
+}
+
+/// Three messages, each stored as its own answer 400 ms after the last.
+fn slow_parts(stream: &str, output: &str) -> String {
+    format!(
+        r#"
+input:
+  http_server:
+    path: /events
+    sync_response:
+      stream: {stream}
+pipeline:
+  processors:
+    - unarchive:
+        format: json_array
+    - for_each:
+        - sleep:
+            duration: 400ms
+        - sync_response: {{}}
+output:
+  {output}
+"#
+    )
+}
+
+/// Each chunk of the answer's body with when it arrived.
+async fn chunks(res: reqwest::Response) -> Vec<(Duration, String)> {
+    let started = Instant::now();
+    let mut res = res;
+    let mut out = Vec::new();
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        out.push((
+            started.elapsed(),
+            String::from_utf8_lossy(&chunk).into_owned(),
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_sends_each_message_as_it_is_ready() {
+    let sluice = Sluice::start(&slow_parts("sse", "drop: {}"));
+    let res = client()
+        .post(sluice.url("/events"))
+        .body(r#"[{"n":1},{"n":2},{"n":3}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let got = chunks(res).await;
+    let text: String = got.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(
+        text,
+        "data: {\"n\":1}\n\ndata: {\"n\":2}\n\ndata: {\"n\":3}\n\n"
+    );
+    let (first, last) = (got[0].0, got.last().unwrap().0);
+    assert!(
+        last - first >= Duration::from_millis(600),
+        "the first event came before the pipeline made the last: {got:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ndjson_ends_with_an_error_line_when_the_output_fails() {
+    let sluice = Sluice::start(&slow_parts("ndjson", "reject: 'nowhere to write ${! json(\"n\") }'"));
+    let res = client()
+        .post(sluice.url("/events"))
+        .body(r#"[{"n":1},{"n":2}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the head goes with the first message");
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let text: String = chunks(res).await.into_iter().map(|(_, c)| c).collect();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines[..2], [r#"{"n":1}"#, r#"{"n":2}"#], "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[2].starts_with(r#"{"error":"#) && lines[2].contains("nowhere to write"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_stream_with_idempotency_is_refused_with_its_line() {
+    let (_dir, path) = write_config(
+        r#"
+input:
+  http_server:
+    idempotency:
+      cache: answers
+    sync_response:
+      stream: sse
+output:
+  sync_response: {}
+cache_resources:
+  - label: answers
+    memory: {}
+"#,
+    );
+    let (code, _out, err) = run_cli(&["lint", path.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("(5,7) idempotency needs whole answers"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_408_a_slowly_failing_downstream_sees_no_more_retries() {
+    let downstream =
+        Upstream::always(Reply::new(500, "not now").delay(Duration::from_millis(600))).await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /write
+    timeout: 1s
+    propagate_deadline: true
+output:
+  http_client:
+    url: {}
+    verb: POST
+    retries: 10
+    retry_period: 100ms
+"#,
+        downstream.url("/store")
+    ));
+    let (status, _) = post(&sluice, "/write", "payload").await;
+    let answered = Instant::now();
+    assert_eq!(status, 408);
+    // Ten retries would go on for seconds; none may start after the 408.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = downstream.seen();
+    assert!(!seen.is_empty(), "the first attempt was made");
+    for request in &seen {
+        assert!(
+            request.at <= answered + Duration::from_millis(50),
+            "a request {:?} after the 408",
+            request.at.duration_since(answered)
+        );
+    }
+    assert!(
+        sluice.logs().contains("Caller stopped waiting"),
+        "{}",
+        sluice.logs()
+    );
+    let metrics = client()
+        .get(sluice.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("http_request_abandoned") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_shortens_its_deadline_and_the_downstream_learns_the_rest() {
+    let downstream = Upstream::sequence(vec![
+        Reply::ok("stored"),
+        Reply::ok("late").delay(Duration::from_millis(800)),
+    ])
+    .await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /write
+    timeout: 5s
+    deadline_header: X-Budget-Seconds
+output:
+  http_client:
+    url: {}
+    verb: POST
+    deadline_header: X-Remaining
+    propagate_response: true
+"#,
+        downstream.url("/store")
+    ));
+    let send = |budget: &'static str| {
+        client()
+            .post(sluice.url("/write"))
+            .header("X-Budget-Seconds", budget)
+            .body("payload")
+            .send()
+    };
+    let res = send("0.5").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "stored");
+    let remaining: f64 = downstream.seen()[0].header("x-remaining").parse().unwrap();
+    assert!(
+        remaining > 0.0 && remaining <= 0.5,
+        "the rest of the caller's budget: {remaining}"
+    );
+    let started = Instant::now();
+    let res = send("0.3").await.unwrap();
+    assert_eq!(res.status(), 408);
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "answered at the caller's deadline, not the server's: {:?}",
+        started.elapsed()
+    );
 }

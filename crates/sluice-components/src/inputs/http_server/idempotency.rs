@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, StatusCode};
-use http_body_util::Full;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::cache::{Cache, CacheError};
 use sluice_core::config::GoDuration;
 
+use crate::http::body::ReplyBody;
 use crate::http::{HttpResponse, error_response};
 
 fn default_header() -> String {
@@ -182,7 +182,11 @@ impl Idempotency {
             return res;
         }
         let (parts, body) = res.into_parts();
-        let body = super::IntoBytes::into_inner_bytes_or_empty(body);
+        let body = match body {
+            ReplyBody::Whole(_) => body.whole_bytes().unwrap_or_default(),
+            // Streamed answers are refused with idempotency at startup.
+            streamed @ ReplyBody::Streamed(_) => return HttpResponse::from_parts(parts, streamed),
+        };
         let stored = encode(parts.status, &parts.headers, &body);
         if let Err(err) = self.cache.set(&claim.key, stored, Some(self.ttl)).await {
             // The caller still gets its answer; a retry would run again.
@@ -191,7 +195,7 @@ impl Idempotency {
                 tracing::error!(error = %err, "Failed to free an idempotency key.");
             }
         }
-        HttpResponse::from_parts(parts, Full::new(body))
+        HttpResponse::from_parts(parts, body.into())
     }
 }
 
@@ -225,7 +229,7 @@ fn decode(mut data: Bytes) -> Option<HttpResponse> {
     data.advance(ANSWER.len());
     let status = StatusCode::from_u16(data.try_get_u16().ok()?).ok()?;
     let count = data.try_get_u32().ok()?;
-    let mut res = HttpResponse::new(Full::new(Bytes::new()));
+    let mut res = HttpResponse::new(Default::default());
     for _ in 0..count {
         let name = HeaderName::from_bytes(&chunk(&mut data)?).ok()?;
         let value = HeaderValue::from_maybe_shared(chunk(&mut data)?).ok()?;
@@ -234,7 +238,7 @@ fn decode(mut data: Bytes) -> Option<HttpResponse> {
     res.headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));
     *res.status_mut() = status;
-    *res.body_mut() = Full::new(data);
+    *res.body_mut() = data.into();
     Some(res)
 }
 
@@ -254,7 +258,7 @@ mod tests {
         assert_eq!(res.headers()["content-type"], "application/json");
         assert_eq!(res.headers().get_all("x-many").iter().count(), 2);
         assert_eq!(res.headers()[REPLAYED], "true");
-        let body = super::super::IntoBytes::into_inner_bytes_or_empty(res.into_body());
+        let body = res.into_body().whole_bytes().unwrap();
         assert_eq!(&body[..], b"{\"id\":1}\r\n\x00");
     }
 

@@ -83,7 +83,7 @@ impl Handler for WebSocketHandler {
         });
         let accept = derive_accept_key(key.as_bytes());
         async move {
-            let mut res = HttpResponse::new(Full::new(Bytes::new()));
+            let mut res = HttpResponse::new(Default::default());
             *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
             let headers = res.headers_mut();
             headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
