@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::FutureExt;
-use hyper::body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
 pub(crate) enum ReplyBody {

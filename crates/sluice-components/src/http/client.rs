@@ -920,7 +920,7 @@ impl HttpClient {
         self.abandoned.incr();
         tracing::warn!(%url, attempt, "Caller stopped waiting, HTTP request abandoned.");
         RequestError::Transport {
-            url: url.to_string(),
+            url: url.to_owned(),
             message: "caller stopped waiting, request abandoned".to_owned(),
         }
     }

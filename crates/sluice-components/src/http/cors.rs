@@ -4,7 +4,6 @@
 //! Benthos.
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use http_body_util::Full;
 
 use crate::http::HttpResponse;
 

@@ -28,7 +28,6 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Either};
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -653,7 +653,6 @@ fn gzip_response(res: HttpResponse) -> HttpResponse {
     }
 }
 
-
 /// Canonical forms of the headers nearly every request carries, so the
 /// common case needs no character-by-character work.
 const COMMON_HEADERS: &[(&str, &str)] = &[
@@ -1072,9 +1071,14 @@ impl Endpoint {
                 Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out"),
             },
         };
-        abandon.0 = None;
+        let timed_out = abandon.0.take().is_some_and(|d| d.is_abandoned());
         match outcome {
             Outcome::Delivered => self.reply.build(store.take_messages()),
+            // Work given up at the caller's deadline failed because of it:
+            // the caller hears of the deadline, not of the abandoned write.
+            Outcome::Failed(_) if timed_out => {
+                error_response(StatusCode::REQUEST_TIMEOUT, "Request timed out")
+            }
             Outcome::Failed(err) => error_response(StatusCode::BAD_GATEWAY, &err.to_string()),
         }
     }
@@ -1202,7 +1206,7 @@ impl Reply {
                 }
                 HeaderSource::Dynamic(value) => value,
             };
-            match value.render(&responses[..], 0) {
+            match value.render(responses, 0) {
                 Ok(text) => match HeaderValue::from_str(&text) {
                     Ok(v) => {
                         headers.insert(name.clone(), v);

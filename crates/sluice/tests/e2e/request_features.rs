@@ -301,7 +301,10 @@ async fn sse_sends_each_message_as_it_is_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ndjson_ends_with_an_error_line_when_the_output_fails() {
-    let sluice = Sluice::start(&slow_parts("ndjson", "reject: 'nowhere to write ${! json(\"n\") }'"));
+    let sluice = Sluice::start(&slow_parts(
+        "ndjson",
+        "reject: 'nowhere to write ${! json(\"n\") }'",
+    ));
     let res = client()
         .post(sluice.url("/events"))
         .body(r#"[{"n":1},{"n":2}]"#)

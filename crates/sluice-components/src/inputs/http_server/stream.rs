@@ -148,7 +148,10 @@ mod tests {
 
     #[test]
     fn ndjson_keeps_a_message_on_one_line() {
-        assert_eq!(&StreamMode::Ndjson.event(b"{\"a\":\n1}")[..], b"{\"a\": 1}\n");
+        assert_eq!(
+            &StreamMode::Ndjson.event(b"{\"a\":\n1}")[..],
+            b"{\"a\": 1}\n"
+        );
         assert_eq!(
             &StreamMode::Ndjson.error_event("it \"broke\"")[..],
             b"{\"error\":\"it \\\"broke\\\"\"}\n"
