@@ -13,6 +13,8 @@ pub mod mapping;
 pub(crate) mod methods;
 pub(crate) mod syntax;
 pub mod target;
+#[cfg(test)]
+mod testing;
 pub(crate) mod time_fmt;
 pub mod value;
 

@@ -429,19 +429,9 @@ fn register_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Mapping;
-    use crate::target::SimpleMessage;
 
     /// Runs `mapping` on `input` and returns the new document as text, or the error.
-    fn check(mapping: &str, input: &str) -> Result<String, String> {
-        let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
-        let batch = [SimpleMessage::new(input.as_bytes().to_vec())];
-        let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
-        match out.root {
-            crate::Root::Value(v) => Ok(String::from_utf8(v.to_message_bytes()).unwrap()),
-            other => Err(format!("unexpected root {other:?}")),
-        }
-    }
+    use crate::testing::map_one as check;
 
     const ALL: [(&str, &str, &str); 9] = [
         ("hs256", HMAC_SECRET, HMAC_SECRET),

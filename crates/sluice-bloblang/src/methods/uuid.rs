@@ -60,18 +60,8 @@ pub(crate) fn register(env: &mut Environment) {
 
 #[cfg(test)]
 mod tests {
-    use crate::mapping::Mapping;
-    use crate::target::SimpleMessage;
 
-    fn check(mapping: &str, input: &str) -> Result<String, String> {
-        let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
-        let batch = [SimpleMessage::new(input.as_bytes().to_vec())];
-        let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
-        match out.root {
-            crate::Root::Value(v) => Ok(String::from_utf8(v.to_message_bytes()).unwrap()),
-            other => Err(format!("unexpected root {other:?}")),
-        }
-    }
+    use crate::testing::map_one as check;
 
     #[test]
     fn namespaces() {
