@@ -7,9 +7,7 @@ use crate::support::{Sluice, client};
 use crate::upstream::{Reply, Upstream};
 
 async fn scrape(sluice: &Sluice) -> String {
-    let res = client().get(sluice.url("/metrics")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
+    sluice.metrics().await
 }
 
 /// The value of the sample line starting with `series ` (labels included).

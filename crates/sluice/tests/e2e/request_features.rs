@@ -56,14 +56,7 @@ output:
         assert_eq!(retry_after.as_deref(), Some("1"), "{answers:?}");
         assert!(*took < Duration::from_millis(250), "shed at once: {took:?}");
     }
-    let metrics = http
-        .get(sluice.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sluice.metrics().await;
     let counted = metrics
         .lines()
         .find(|l| l.starts_with("input_http_server_shed{"))
@@ -387,14 +380,7 @@ output:
         "{}",
         sluice.logs()
     );
-    let metrics = client()
-        .get(sluice.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sluice.metrics().await;
     assert!(
         metrics
             .lines()

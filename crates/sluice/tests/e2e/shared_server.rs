@@ -127,14 +127,7 @@ output:
         .await
         .unwrap();
     assert_eq!(failed.status(), 200);
-    let text = client()
-        .get(sluice.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = sluice.metrics().await;
     let path = r#"{label="",path="root.processors.mapping"}"#;
     assert_eq!(
         metric(&text, &format!("processor_error{path}")),
@@ -354,14 +347,7 @@ output:
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let metrics = client()
-        .get(sluice.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sluice.metrics().await;
     assert!(
         metrics.contains(r#"input_received{label="orders_in",path="root.input"} 1"#),
         "{metrics}"

@@ -291,14 +291,7 @@ async fn each_stream_reports_metrics_under_its_own_name() {
         post(&sluice.url("/foo/post"), "x").await;
     }
     post(&sluice.url("/bar/post"), "x").await;
-    let metrics = client()
-        .get(sluice.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sluice.metrics().await;
     let received = |stream: &str| {
         metrics
             .lines()

@@ -161,6 +161,17 @@ impl Sluice {
         format!("http://{}{path}", self.addr)
     }
 
+    /// What `/metrics` serves now, in the Prometheus text format.
+    pub(crate) async fn metrics(&self) -> String {
+        let res = client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics request");
+        assert_eq!(res.status(), 200, "/metrics");
+        res.text().await.expect("metrics body")
+    }
+
     /// Everything logged so far.
     pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")

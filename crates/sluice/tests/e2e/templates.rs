@@ -122,14 +122,7 @@ output:
     assert_eq!(post(&sluice, "/in", "hello").await.0, 200);
     let stored = std::fs::read_to_string(sluice.dir.join("out.txt")).unwrap();
     assert_eq!(stored, "WEB:HELLO (CHECKED) [stored]\n");
-    let metrics = client()
-        .get(sluice.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sluice.metrics().await;
     assert!(
         metrics.contains(r#"input_received{label="front_door""#),
         "{metrics}"
