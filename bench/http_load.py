@@ -7,7 +7,9 @@ second at 64 connections, server CPU microseconds per request (user+system time
 from /proc, the stable figure on small shared machines), p50/p99 latency and RSS.
 Targets are loopback only; every run is bounded in time.
 
-Usage: bench/http_load.py [--duration 10] [--conns 64] [--runs 3]
+Usage: bench/http_load.py [--duration 10] [--conns 64] [--runs 3] [--idempotency]
+--idempotency adds a row: bench/weather_idempotent.yaml, every request with its
+own Idempotency-Key (claimed, answered and stored in a memory cache).
 Needs: wrk (Debian package) and `cargo build --release -p sluice --examples`.
 """
 import argparse
@@ -53,7 +55,7 @@ def wait_ready(url, timeout=20):
     sys.exit(f"{url} never became ready")
 
 
-def measure(name, argv, url, args):
+def measure(name, argv, url, args, env=None):
     proc = subprocess.Popen(["taskset", "-c", "1", *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -65,7 +67,8 @@ def measure(name, argv, url, args):
             out = subprocess.run(
                 ["taskset", "-c", "0", "wrk", "-t1", f"-c{args.conns}", f"-d{args.duration}s",
                  "-s", os.path.join(ROOT, "bench", "post.lua"), url],
-                capture_output=True, text=True, timeout=args.duration + 30, check=True).stdout
+                capture_output=True, text=True, timeout=args.duration + 30, check=True,
+                env={**os.environ, **(env or {})}).stdout
             used = cpu_seconds(proc.pid) - before
             summary = json.loads(out.split("SUMMARY ", 1)[1].splitlines()[0])
             if summary["errors"]:
@@ -87,6 +90,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--idempotency", action="store_true")
     args = ap.parse_args()
     release = os.path.join(ROOT, "target", "release")
     rows = [
@@ -96,6 +100,11 @@ def main():
                            "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"],
                 "http://127.0.0.1:4195/weather", args),
     ]
+    if args.idempotency:
+        rows.append(measure(
+            "idem", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "bench", "weather_idempotent.yaml"),
+                     "--log.level", "WARN", "--set", "http.address=127.0.0.1:4197"],
+            "http://127.0.0.1:4197/weather", args, env={"BENCH_IDEMPOTENCY_KEYS": "1"}))
     base = rows[0]["cpu_us"]
     for row in rows:
         print(f"{row['name']:>7}: {row['rps']:>9.0f} req/s  {row['cpu_us']:6.2f} CPU us/req "

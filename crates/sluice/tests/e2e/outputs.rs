@@ -2,6 +2,8 @@
 //! drop_on and reject_errored, with `sync_response` inside them answering
 //! only once the chosen output has acknowledged.
 
+use std::time::Duration;
+
 use crate::support::{Sluice, post, read_lines};
 
 #[tokio::test]
@@ -122,6 +124,14 @@ output:
     let (status, body) = post(&sluice, "/post", "x").await;
     assert_eq!(status, 502);
     assert!(body.contains("nope x"), "{body}");
+    // Both retries were logged before the answer; the log reader may
+    // trail it a little.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sluice.logs().matches("Output failed, retrying.").count() < 2
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(sluice.logs().matches("Output failed, retrying.").count(), 2);
 }
 
@@ -144,7 +154,12 @@ output:
         status, 200,
         "the refusal matched a pattern: dropped and acked"
     );
-    assert!(sluice.logs().contains("Output failed, batch dropped."));
+    // The log is read from the process's stderr, which may trail the answer.
+    assert!(
+        sluice.wait_for_log("Output failed, batch dropped.", Duration::from_secs(5)),
+        "{}",
+        sluice.logs()
+    );
 }
 
 #[tokio::test]

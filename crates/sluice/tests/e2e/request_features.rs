@@ -63,7 +63,11 @@ output:
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|n| n.parse::<usize>().ok());
     assert_eq!(counted, Some(shed.len()), "{metrics}");
-    assert!(sluice.logs().contains("Shedding load"), "{}", sluice.logs());
+    assert!(
+        sluice.wait_for_log("Shedding load", Duration::from_secs(5)),
+        "{}",
+        sluice.logs()
+    );
 }
 
 /// A fan_out to Kafka and an answer that differs on every run of the

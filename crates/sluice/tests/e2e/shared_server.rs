@@ -436,7 +436,14 @@ output:
         "no check was refused: {statuses:?}"
     );
     assert!(statuses.contains(&401), "no check ran: {statuses:?}");
-    assert!(sluice.logs().contains("Too many password checks under way"));
+    assert!(
+        sluice.wait_for_log(
+            "Too many password checks under way",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        sluice.logs()
+    );
     let res = client()
         .post(sluice.url("/guarded"))
         .basic_auth("admin", Some("secret"))

@@ -1,7 +1,7 @@
 //! Config templates (`-t`): components defined by fields and a mapping that
 //! renders the config of an existing component, and `sluice template lint`.
 
-use crate::support::{Sluice, client, post, run_cli, write_config};
+use crate::support::{Sluice, post, run_cli, write_config};
 
 /// A processor template: upper-cases one field and adds `marks` marks.
 const SHOUT: &str = r#"
