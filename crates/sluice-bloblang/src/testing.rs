@@ -2,15 +2,21 @@
 
 use crate::mapping::Mapping;
 use crate::target::SimpleMessage;
+use crate::value::Value;
 
-/// Runs `mapping` over one message holding `input`; the new root as the
-/// message's bytes, or the parse or execution error as text.
-pub(crate) fn map_one(mapping: &str, input: &str) -> Result<String, String> {
+/// Runs `mapping` over one message holding `input`; the new root, or the
+/// parse or execution error as text.
+pub(crate) fn map_value(mapping: &str, input: &str) -> Result<Value, String> {
     let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
     let batch = [SimpleMessage::new(input.as_bytes().to_vec())];
     let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
     match out.root {
-        crate::Root::Value(v) => Ok(String::from_utf8(v.to_message_bytes()).unwrap()),
+        crate::Root::Value(v) => Ok(v),
         other => Err(format!("unexpected root {other:?}")),
     }
+}
+
+/// [`map_value`] with the new root as the message's bytes.
+pub(crate) fn map_one(mapping: &str, input: &str) -> Result<String, String> {
+    map_value(mapping, input).map(|v| String::from_utf8(v.to_message_bytes()).unwrap())
 }

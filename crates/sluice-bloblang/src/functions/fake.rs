@@ -405,17 +405,9 @@ pub(crate) fn register(env: &mut Environment) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Mapping;
-    use crate::target::SimpleMessage;
 
     fn run(mapping: &str) -> Result<Value, String> {
-        let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
-        let batch = [SimpleMessage::new(b"{}".to_vec())];
-        let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
-        match out.root {
-            crate::Root::Value(v) => Ok(v),
-            other => Err(format!("unexpected root {other:?}")),
-        }
+        crate::testing::map_value(mapping, "{}")
     }
 
     fn text(name: &str) -> String {

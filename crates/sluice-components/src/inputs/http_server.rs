@@ -983,7 +983,7 @@ impl Endpoint {
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|secs| secs.is_finite() && *secs >= 0.0)
             {
-                budget = budget.min(Duration::from_secs_f64(asked.min(budget.as_secs_f64())));
+                budget = Duration::from_secs_f64(asked.min(budget.as_secs_f64()));
             }
             Deadline::new(tokio::time::Instant::now() + budget)
         });
