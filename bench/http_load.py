@@ -7,9 +7,11 @@ second at 64 connections, server CPU microseconds per request (user+system time
 from /proc, the stable figure on small shared machines), p50/p99 latency and RSS.
 Targets are loopback only; every run is bounded in time.
 
-Usage: bench/http_load.py [--duration 10] [--conns 64] [--runs 3] [--idempotency]
+Usage: bench/http_load.py [--duration 10] [--conns 64] [--runs 3] [--idempotency] [--cached]
 --idempotency adds a row: bench/weather_idempotent.yaml, every request with its
 own Idempotency-Key (claimed, answered and stored in a memory cache).
+--cached adds a row: bench/weather_cached.yaml, every request answered by the
+`cached` processor from a memory cache hit.
 Needs: wrk (Debian package) and `cargo build --release -p sluice --examples`.
 """
 import argparse
@@ -91,6 +93,7 @@ def main():
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--idempotency", action="store_true")
+    ap.add_argument("--cached", action="store_true")
     args = ap.parse_args()
     release = os.path.join(ROOT, "target", "release")
     rows = [
@@ -105,10 +108,15 @@ def main():
             "idem", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "bench", "weather_idempotent.yaml"),
                      "--log.level", "WARN", "--set", "http.address=127.0.0.1:4197"],
             "http://127.0.0.1:4197/weather", args, env={"BENCH_IDEMPOTENCY_KEYS": "1"}))
+    if args.cached:
+        rows.append(measure(
+            "cached", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "bench", "weather_cached.yaml"),
+                       "--log.level", "WARN", "--set", "http.address=127.0.0.1:4198"],
+            "http://127.0.0.1:4198/weather", args))
     base = rows[0]["cpu_us"]
     for row in rows:
         print(f"{row['name']:>7}: {row['rps']:>9.0f} req/s  {row['cpu_us']:6.2f} CPU us/req "
-              f"({row['cpu_us'] / base:4.2f}x hyper)  p50 {row['p50_us']} us  p99 {row['p99_us']} us  "
+              f"({row['cpu_us'] / base:4.2f}x hyper, {row['cpu_us'] / rows[1]['cpu_us']:4.2f}x sluice)  p50 {row['p50_us']} us  p99 {row['p99_us']} us  "
               f"RSS idle {row['idle_rss_kib'] / 1024:.1f} MiB, loaded {row['loaded_rss_kib'] / 1024:.1f} MiB")
 
 

@@ -11,7 +11,12 @@ Kernel work (sockets) is not counted. Each server answers a warm-up request and
 then N keep-alive requests over 8 connections; the figure per request is
 (instructions after N - instructions after 8) / (N - 8).
 
-Usage: bench/instructions.py [--requests 2008] [--proxy]
+With --features, two more rows: bench/weather_idempotent.yaml with a fresh
+Idempotency-Key on every request (each claimed, answered and stored in a memory
+cache), and bench/weather_cached.yaml (every request a `cached` memory cache hit),
+each also as a ratio to the plain sluice row.
+
+Usage: bench/instructions.py [--requests 2008] [--proxy] [--features]
 Needs: valgrind, and `cargo build --release -p sluice -p sluice-components --examples --bins`
 (binaries are taken from $CARGO_TARGET_DIR when that is set, else target/).
 """
@@ -31,13 +36,17 @@ BODY = b'{"location":"Berlin"}'
 
 
 PATH = "/weather"
+# Set by --features for the idempotency row: every request its own key.
+UNIQUE_KEYS = False
+NEXT_KEY = iter(range(1 << 62))
 
 
 def load(port, n, conns=8):
     def worker(count):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         for _ in range(count):
-            c.request("POST", PATH, BODY)
+            headers = {"Idempotency-Key": f"k-{next(NEXT_KEY)}"} if UNIQUE_KEYS else {}
+            c.request("POST", PATH, BODY, headers)
             r = c.getresponse()
             r.read()
             if r.status != 200:
@@ -95,6 +104,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2008)
     ap.add_argument("--proxy", action="store_true", help="measure the proxy path instead")
+    ap.add_argument("--features", action="store_true",
+                    help="add the idempotency and cached rows to the weather measurement")
     args = ap.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
     release = os.path.join(target, "release")
@@ -116,8 +127,14 @@ def main():
             ("sluice", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "examples", "weather.yaml"),
                         "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195),
         ]
+        if args.features:
+            for name, config in [("idem", "weather_idempotent.yaml"), ("cached", "weather_cached.yaml")]:
+                systems.append((name, [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "bench", config),
+                                       "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195))
     results = {}
+    global UNIQUE_KEYS
     for name, argv, port in systems:
+        UNIQUE_KEYS = name == "idem"
         small = count(argv, port, 8)
         large = count(argv, port, args.requests)
         results[name] = (large - small) / (args.requests - 8)
@@ -125,7 +142,8 @@ def main():
         upstream.kill()
         upstream.wait()
     for name, per in results.items():
-        print(f"{name:>7}: {per:8.0f} instructions per request ({per / results['hyper']:.2f}x hyper)")
+        print(f"{name:>7}: {per:8.0f} instructions per request ({per / results['hyper']:.2f}x hyper, "
+              f"{per / results['sluice']:.2f}x sluice)")
 
 
 if __name__ == "__main__":

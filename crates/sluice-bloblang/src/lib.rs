@@ -9,10 +9,12 @@ pub(crate) mod functions;
 pub mod fuzzing;
 pub mod interpolation;
 pub(crate) mod json_path;
+pub mod json_schema;
 pub mod mapping;
 pub(crate) mod methods;
 pub(crate) mod syntax;
 pub mod target;
+pub mod targets;
 #[cfg(test)]
 mod testing;
 pub(crate) mod time_fmt;

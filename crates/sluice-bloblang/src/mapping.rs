@@ -167,6 +167,24 @@ impl Mapping {
         })
     }
 
+    /// The message paths the mapping assigns, sorted, without repeats.
+    pub fn assignment_targets(&self) -> Vec<crate::targets::TargetPath> {
+        let mut out = Vec::new();
+        crate::targets::assigned(&self.stmts, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The message paths the mapping reads, sorted, without repeats.
+    pub fn query_targets(&self) -> Vec<crate::targets::TargetPath> {
+        let mut out = Vec::new();
+        crate::targets::queried(&self.stmts, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Whether the mapping may read the message as structured data (`this`); `true` if unsure.
     pub fn reads_this(&self) -> bool {
         self.reads_this

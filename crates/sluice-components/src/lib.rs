@@ -13,6 +13,7 @@ mod name_filter;
 mod outputs;
 mod processors;
 mod rate_limits;
+mod redis_client;
 #[cfg(test)]
 mod schema_tests;
 mod tls;
@@ -112,6 +113,13 @@ pub fn register_all(env: &mut Environment) {
         "Generates messages from a mapping on an interval (no cron intervals).",
         inputs::generate::build,
         schema_of::<inputs::generate::GenerateConfig>,
+    ));
+    env.add_input(input(
+        "http_client",
+        Beta,
+        "Requests a URL over and over and makes each response a message; the payload, URL and headers read the previous response (no stream mode yet).",
+        inputs::http_client::build,
+        inputs::http_client::schema,
     ));
     env.add_input(input(
         "broker",
@@ -226,6 +234,7 @@ pub fn register_all(env: &mut Environment) {
     ));
 
     register_more_processors(env);
+    register_query_processors(env);
 
     let output =
         |name, status, summary, build: OutputBuild, config_schema: ConfigSchema| ComponentSpec {
@@ -317,15 +326,26 @@ pub fn register_all(env: &mut Environment) {
         build: rate_limits::local::build,
         config_schema: schema_of::<rate_limits::local::LocalConfig>,
     });
+    env.add_rate_limit(ComponentSpec {
+        name: "redis",
+        status: Beta,
+        summary: "At most count accesses per interval across every instance sharing a key in a Redis server.",
+        build: rate_limits::redis::build,
+        config_schema: schema_of::<rate_limits::redis::RedisRateLimitConfig>,
+    });
 
     // Benthos components users meet in request/response configs that sluice
     // does not have yet: a clear error rather than "not recognised".
     env.add_planned(
         ComponentKind::Input,
-        &["amqp_1", "nats", "http_client", "socket_server", "gateway"],
+        &["amqp_1", "nats", "socket_server", "gateway"],
     );
     env.add_planned(ComponentKind::Output, &["amqp_1", "nats", "inproc"]);
-    env.add_planned(ComponentKind::Processor, &["workflow", "jmespath", "jq"]);
+    env.add_planned_because(
+        ComponentKind::Processor,
+        "awk",
+        "there is no maintained awk interpreter to embed in Rust; a mapping or the jq processor does the same work",
+    );
     env.add_planned(ComponentKind::Cache, &["redis", "ttlru", "multilevel"]);
 }
 
@@ -628,4 +648,86 @@ fn register_amqp(env: &mut Environment) {
         build: outputs::amqp_0_9::build,
         config_schema: schema_of::<outputs::amqp_0_9::AmqpOutputConfig>,
     });
+}
+
+/// The processors that query, check or parse documents with another
+/// language than Bloblang, and the utility ones (`metric`, `crash`, `parallel`).
+fn register_query_processors(env: &mut Environment) {
+    use Status::{Beta, Stable};
+    let processor =
+        |name, status, summary, build: ProcessorBuild, config_schema: ConfigSchema| ComponentSpec {
+            name,
+            status,
+            summary,
+            build,
+            config_schema,
+        };
+    env.add_processor(processor(
+        "workflow",
+        Stable,
+        "Runs branches in tiers (from order, or worked out from their request and result maps), a tier's branches at once, recording per message which succeeded, were skipped or failed at meta_path.",
+        processors::workflow::build,
+        schema_of::<processors::workflow::WorkflowConfig>,
+    ));
+    env.add_processor(processor(
+        "jmespath",
+        Stable,
+        "Replaces each JSON document with the result of a JMESPath query over it.",
+        processors::jmespath::build,
+        schema_of::<processors::jmespath::JmespathConfig>,
+    ));
+    env.add_processor(processor(
+        "jq",
+        Stable,
+        "Transforms each JSON document with a jq filter (run by jaq), with the metadata as $metadata.",
+        processors::jq::build,
+        schema_of::<processors::jq::JqConfig>,
+    ));
+    env.add_processor(processor(
+        "grok",
+        Stable,
+        "Parses text into a JSON object with the first matching grok expression; logstash's default patterns, custom definitions and pattern files.",
+        processors::grok::build,
+        schema_of::<processors::grok::GrokConfig>,
+    ));
+    env.add_processor(processor(
+        "json_schema",
+        Stable,
+        "Flags each message whose JSON document does not conform to a JSON Schema, with Benthos's error texts (schema_path over http:// is not supported yet).",
+        processors::json_schema::build,
+        schema_of::<processors::json_schema::JsonSchemaConfig>,
+    ));
+    env.add_processor(processor(
+        "protobuf",
+        Beta,
+        "Converts between Protobuf and JSON with message types compiled at start-up from the .proto files of import_paths (no Buf Schema Registry).",
+        processors::protobuf::build,
+        schema_of::<processors::protobuf::ProtobufConfig>,
+    ));
+    env.add_processor(processor(
+        "metric",
+        Stable,
+        "Counts, sets or times a custom metric per message, labelled by interpolations, beside sluice's own metrics.",
+        processors::metric::build,
+        schema_of::<processors::metric::MetricConfig>,
+    ));
+    env.add_processor(processor(
+        "parallel",
+        Stable,
+        "Runs processors on each message of a batch alone, up to cap messages at once, keeping their order.",
+        processors::parallel::build,
+        schema_of::<processors::parallel::ParallelConfig>,
+    ));
+    env.add_processor(processor(
+        "crash",
+        Beta,
+        "Logs an interpolated message at the error level and ends the process with status 1.",
+        processors::crash::build,
+        |g| {
+            described(
+                schema_of::<InterpolatedString>(g),
+                "The message logged before the process ends; supports interpolation.",
+            )
+        },
+    ));
 }

@@ -116,6 +116,9 @@ pub struct Environment {
     // Real Benthos components that sluice does not have yet: they get a clear
     // "not supported yet" error instead of "not recognised".
     planned: BTreeMap<ComponentKind, Vec<&'static str>>,
+    // Why a planned component is missing, where there is more to say than
+    // "not yet" (no crate to build it on, say).
+    planned_reasons: BTreeMap<(ComponentKind, &'static str), &'static str>,
     // Components defined by template files (`-t`).
     templates: BTreeMap<(ComponentKind, &'static str), Arc<Template>>,
 }
@@ -149,6 +152,18 @@ impl Environment {
     /// Names Benthos components of `kind` that sluice does not support yet.
     pub fn add_planned(&mut self, kind: ComponentKind, names: &[&'static str]) {
         self.planned.entry(kind).or_default().extend(names);
+    }
+
+    /// Names a Benthos component sluice does not support, with the reason
+    /// its "not supported yet" error gives.
+    pub fn add_planned_because(
+        &mut self,
+        kind: ComponentKind,
+        name: &'static str,
+        reason: &'static str,
+    ) {
+        self.add_planned(kind, &[name]);
+        self.planned_reasons.insert((kind, name), reason);
     }
 
     /// Registers a template as a component type of its kind. A template may
@@ -456,9 +471,18 @@ impl<'a> Builder<'a> {
             config::split_component(node, kind, &known)?
         };
         if self.env.is_planned(kind, component.type_name) {
+            let reason = self
+                .env
+                .planned_reasons
+                .get(&(kind, component.type_name))
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             return Err(vec![Lint::error(
                 component.type_mark,
-                format!("{kind} type '{}' is not supported yet", component.type_name),
+                format!(
+                    "{kind} type '{}' is not supported yet{reason}",
+                    component.type_name
+                ),
             )]);
         }
         Ok(component)
@@ -466,7 +490,7 @@ impl<'a> Builder<'a> {
 
     /// Builds the resource of `kind` labelled by the string `node`, with
     /// `build`; a missing label or a resource that names itself is a lint.
-    fn resource<T>(
+    pub fn resource<T>(
         &mut self,
         kind: ComponentKind,
         node: &Node,

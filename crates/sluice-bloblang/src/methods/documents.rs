@@ -389,27 +389,10 @@ fn json_path(v: Value, args: &[Value]) -> Result<Value, String> {
 
 fn json_schema(v: Value, args: &[Value]) -> Result<Value, String> {
     let schema_text = str_arg(&args[0], "schema")?;
-    let schema: serde_json::Value = serde_json::from_str(&schema_text)
+    let schema = crate::json_schema::JsonSchema::compile(&schema_text)
         .map_err(|e| format!("failed to parse json schema definition: {e}"))?;
-    let validator = jsonschema::validator_for(&schema)
-        .map_err(|e| format!("failed to parse json schema definition: {e}"))?;
-    let doc = to_serde(&v)?;
-    let errors: Vec<String> = validator
-        .iter_errors(&doc)
-        .map(|e| {
-            let location = e.instance_path.to_string();
-            if location.is_empty() {
-                e.to_string()
-            } else {
-                format!("{location} {e}")
-            }
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(v)
-    } else {
-        Err(errors.join("\n"))
-    }
+    schema.validate(&v)?;
+    Ok(v)
 }
 
 pub(crate) fn register(env: &mut Environment) {

@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::cache::{Cache, CacheError};
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::runtime::backoff::Backoff;
-use tokio::sync::OnceCell;
+
+use crate::redis_client::{
+    ClientFields, LazyConnection, TlsToggle, default_client_name, default_kind,
+};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,21 +47,6 @@ pub(crate) struct RedisConfig {
     retries: Retries,
 }
 
-fn default_kind() -> String {
-    "simple".to_owned()
-}
-
-fn default_client_name() -> String {
-    "sluice".to_owned()
-}
-
-#[derive(Default, Deserialize, JsonSchema)]
-#[serde(default)]
-struct TlsToggle {
-    /// Whether TLS is used.
-    enabled: bool,
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct Retries {
@@ -82,44 +69,13 @@ impl Default for Retries {
 }
 
 pub(crate) struct RedisCache {
-    client: redis::Client,
-    // Connected on first use, so a config loads (and lints) without the
-    // server; the manager reconnects by itself afterwards.
-    connection: OnceCell<ConnectionManager>,
-    client_name: String,
+    connection: LazyConnection,
     prefix: String,
     default_ttl: Option<Duration>,
     retries: Retries,
 }
 
 impl RedisCache {
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
-        self.connection
-            .get_or_try_init(|| async {
-                // go-redis's dial and read timeouts, so an unreachable
-                // server fails a command instead of hanging it; attempts
-                // are retried by `run`, within `retries`, not here.
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_number_of_retries(0)
-                    .set_connection_timeout(Some(Duration::from_secs(5)))
-                    .set_response_timeout(Some(Duration::from_secs(3)));
-                let mut manager = self
-                    .client
-                    .get_connection_manager_with_config(config)
-                    .await?;
-                if !self.client_name.is_empty() {
-                    redis::cmd("CLIENT")
-                        .arg("SETNAME")
-                        .arg(&self.client_name)
-                        .query_async::<()>(&mut manager)
-                        .await?;
-                }
-                Ok(manager)
-            })
-            .await
-            .cloned()
-    }
-
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
@@ -133,7 +89,7 @@ impl RedisCache {
                 .with_factor(1.5)
                 .with_jitter(0.5);
         loop {
-            let attempt = match self.connection().await {
+            let attempt = match self.connection.get().await {
                 Ok(mut conn) => command.query_async::<T>(&mut conn).await,
                 Err(err) => Err(err),
             };
@@ -200,41 +156,15 @@ impl Cache for RedisCache {
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Arc<dyn Cache>> {
     let config: RedisConfig = builder.config(node)?;
-    let fail = |message: String| Err(vec![Lint::error(node.mark, message)]);
-    if config.kind != "simple" {
-        return fail(format!(
-            "redis kind '{}' is not supported yet (only simple)",
-            config.kind
-        ));
-    }
-    if !config.master.is_empty() {
-        return fail(
-            "redis master is only used by kind failover, which is not supported yet".to_owned(),
-        );
-    }
-    if config.tls.enabled {
-        return fail("redis tls is not supported yet".to_owned());
-    }
-    if config.url.contains(',') {
-        return fail("several redis urls need kind cluster, which is not supported yet".to_owned());
-    }
-    // Benthos takes `tcp://` as `redis://`.
-    let url = match config.url.strip_prefix("tcp://") {
-        Some(rest) => format!("redis://{rest}"),
-        None => config.url.clone(),
-    };
-    let info = match redis::IntoConnectionInfo::into_connection_info(url.as_str()) {
-        Ok(info) => info,
-        Err(err) => return fail(format!("invalid redis url {:?}: {err}", config.url)),
-    };
-    let client = match redis::Client::open(info) {
-        Ok(client) => client,
-        Err(err) => return fail(format!("invalid redis url {:?}: {err}", config.url)),
-    };
+    let client = crate::redis_client::open(&ClientFields {
+        url: &config.url,
+        kind: &config.kind,
+        master: &config.master,
+        tls: config.tls.enabled,
+    })
+    .map_err(|message| vec![Lint::error(node.mark, message)])?;
     Ok(Arc::new(RedisCache {
-        client,
-        connection: OnceCell::new(),
-        client_name: config.client_name,
+        connection: LazyConnection::new(client, config.client_name),
         prefix: config.prefix,
         default_ttl: config.default_ttl.map(|d| d.0),
         retries: config.retries,

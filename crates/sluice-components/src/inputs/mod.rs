@@ -5,6 +5,7 @@ pub(crate) mod amqp_0_9;
 pub(crate) mod broker;
 pub(crate) mod file;
 pub(crate) mod generate;
+pub(crate) mod http_client;
 pub(crate) mod http_server;
 #[cfg(feature = "kafka")]
 pub(crate) mod kafka;

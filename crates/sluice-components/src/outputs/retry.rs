@@ -82,6 +82,7 @@ impl Output for RetryOutput {
             .with_factor(1.5)
             .with_jitter(0.5);
         let mut retries = 0;
+        let deadline = sluice_core::deadline::batch_deadline(batch);
         loop {
             let err = match self.child.write_once(batch).await {
                 Ok(()) => return Ok(()),
@@ -95,7 +96,25 @@ impl Output for RetryOutput {
             }
             retries += 1;
             tracing::warn!(error = %err, attempt = retries, "Output failed, retrying.");
-            tokio::time::sleep(backoff.next_wait()).await;
+            let wait = tokio::time::sleep(backoff.next_wait());
+            tokio::pin!(wait);
+            if let Some(deadline) = &deadline {
+                tokio::select! {
+                    () = &mut wait => {}
+                    () = deadline.abandoned() => {
+                        // Every caller of the batch has gone: no more
+                        // attempts. A merged batch with a caller still
+                        // waiting goes on after the full wait.
+                        if sluice_core::deadline::batch_abandoned(batch) {
+                            tracing::warn!(attempts = retries, "Caller stopped waiting, retries of the write stopped.");
+                            return Err(err);
+                        }
+                        wait.await;
+                    }
+                }
+            } else {
+                wait.await;
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use sluice_bloblang::targets::TargetPath;
 use sluice_bloblang::{Mapping, Root};
 use sluice_core::component::processor::{Failed, Processor, run_processors};
 use sluice_core::config::json_schema::{MappingText, ProcessorNode};
@@ -54,6 +55,22 @@ enum Request {
 }
 
 impl Branch {
+    /// The message paths the branch's `request_map` reads.
+    pub(crate) fn targets_used(&self) -> Vec<TargetPath> {
+        self.request_map
+            .as_ref()
+            .map(Mapping::query_targets)
+            .unwrap_or_default()
+    }
+
+    /// The message paths the branch's `result_map` writes.
+    pub(crate) fn targets_provided(&self) -> Vec<TargetPath> {
+        self.result_map
+            .as_ref()
+            .map(Mapping::assignment_targets)
+            .unwrap_or_default()
+    }
+
     /// The branch's copy of message `index`: the original with its error
     /// cleared, or what `request_map` builds from it.
     fn request(&self, batch: &[Message], index: usize) -> (Request, Option<Message>) {
@@ -82,23 +99,120 @@ impl Branch {
     }
 
     /// Writes the branch's result for message `index` onto `original`.
-    fn overlay(&self, original: &mut Message, results: &[Message], index: usize) {
+    fn overlay(
+        &self,
+        original: &mut Message,
+        results: &[Message],
+        index: usize,
+    ) -> Result<(), String> {
         let Some(result_map) = &self.result_map else {
-            return;
+            return Ok(());
         };
         let meta = Some(original.metadata().clone());
         match result_map.exec_onto(results, index, document_of(original), meta) {
             // Deleting the original from a result map is not filtering:
             // Benthos leaves the message as it was.
-            Ok(out) if matches!(out.root, Root::Deleted) => {}
+            Ok(out) if matches!(out.root, Root::Deleted) => Ok(()),
             Ok(out) => {
                 apply_result(original, Ok(out));
+                Ok(())
             }
-            Err(err) => {
-                tracing::error!(error = %err, "Branch error: result mapping failed.");
-                original.set_error(format!("result mapping failed: {err}"));
+            Err(err) => Err(format!("result mapping failed: {err}")),
+        }
+    }
+}
+
+/// What the branch's processors made of a batch: a result per original
+/// message (`None` where the message was skipped or failed), and the
+/// messages that failed on the way.
+pub(crate) struct BranchResults {
+    pub(crate) results: Vec<Option<Message>>,
+    pub(crate) failures: Vec<(usize, String)>,
+}
+
+impl Branch {
+    /// Runs the branch's processors on the requests made from `originals`;
+    /// a message with `skip[i]` set is not sent. `Err` when the processors'
+    /// output cannot be matched up with the requests (the whole batch
+    /// failed), with the per-message failures found before that.
+    pub(crate) async fn create_results(
+        &self,
+        originals: &[Message],
+        skip: &[bool],
+    ) -> Result<BranchResults, (String, Vec<(usize, String)>)> {
+        let mut sent_to = Vec::with_capacity(originals.len());
+        let mut requests = Vec::with_capacity(originals.len());
+        let mut failures = Vec::new();
+        for index in 0..originals.len() {
+            if skip.get(index).copied().unwrap_or(false) {
+                continue;
+            }
+            match self.request(originals, index) {
+                (Request::Sent, Some(copy)) => {
+                    sent_to.push(index);
+                    requests.push(copy);
+                }
+                (Request::Failed(err), _) => failures.push((index, err)),
+                _ => {}
             }
         }
+        let sent = requests.len();
+        let mut produced: Vec<Message> = Vec::with_capacity(sent);
+        if sent > 0 {
+            for out in run_processors(&self.children, Batch::new(requests)).await {
+                produced.extend(out.into_messages());
+            }
+            if produced.is_empty() {
+                return Err((
+                    "child processors resulted in zero messages".to_owned(),
+                    failures,
+                ));
+            }
+        }
+        let not_sent = originals.len() - sent;
+        if produced.len() + not_sent != originals.len() {
+            return Err((
+                format!(
+                    "message count from branch processors does not match request, started with {} messages, finished with {}",
+                    produced.len() + not_sent,
+                    originals.len()
+                ),
+                failures,
+            ));
+        }
+        let mut results: Vec<Option<Message>> = (0..originals.len()).map(|_| None).collect();
+        for (index, result) in sent_to.into_iter().zip(produced) {
+            match result.error() {
+                Some(err) => failures.push((index, format!("processors failed: {err}"))),
+                None => results[index] = Some(result),
+            }
+        }
+        Ok(BranchResults { results, failures })
+    }
+
+    /// Writes each result onto its original with `result_map`; the
+    /// messages whose result map failed, with why.
+    pub(crate) fn overlay_results(
+        &self,
+        originals: &mut [Message],
+        results: &[Option<Message>],
+    ) -> Vec<(usize, String)> {
+        // The result map reads the results as a batch, so that indexes
+        // match the originals; skipped places hold an empty placeholder.
+        let aligned: Vec<Message> = results
+            .iter()
+            .map(|r| r.clone().unwrap_or_else(|| Message::new(Vec::new())))
+            .collect();
+        let mut failures = Vec::new();
+        for (index, msg) in originals.iter_mut().enumerate() {
+            if results[index].is_none() {
+                continue;
+            }
+            if let Err(err) = self.overlay(msg, &aligned, index) {
+                failures.push((index, err));
+            }
+        }
+        failures
     }
 }
 
@@ -106,60 +220,25 @@ impl Branch {
 impl Processor for Branch {
     async fn process(&self, batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
         let mut originals = batch.into_messages();
-        let mut outcomes = Vec::with_capacity(originals.len());
-        let mut requests = Vec::with_capacity(originals.len());
-        for index in 0..originals.len() {
-            let (outcome, copy) = self.request(&originals, index);
-            outcomes.push(outcome);
-            requests.extend(copy);
-        }
-        let sent = requests.len();
-        let mut results: Vec<Message> = Vec::with_capacity(sent);
-        if sent > 0 {
-            for out in run_processors(&self.children, Batch::new(requests)).await {
-                results.extend(out.into_messages());
-            }
-        }
-        let not_sent = originals.len() - sent;
-        let failure = if sent > 0 && results.is_empty() {
-            Some("child processors resulted in zero messages".to_owned())
-        } else if results.len() + not_sent != originals.len() {
-            Some(format!(
-                "message count from branch processors does not match request, started with {} messages, finished with {}",
-                results.len() + not_sent,
-                originals.len()
-            ))
-        } else {
-            None
-        };
-        if let Some(failure) = failure {
-            tracing::error!("Branch error: {failure}");
-            for (msg, outcome) in originals.iter_mut().zip(&outcomes) {
-                match outcome {
-                    Request::Failed(err) => msg.set_error(err),
-                    _ => msg.set_error(&failure),
+        match self.create_results(&originals, &[]).await {
+            Err((failure, failures)) => {
+                tracing::error!("Branch error: {failure}");
+                for msg in originals.iter_mut() {
+                    msg.set_error(&failure);
+                }
+                for (index, err) in failures {
+                    originals[index].set_error(err);
                 }
             }
-            return Ok(vec![Batch::new(originals)]);
-        }
-        // Realign: a result for each message sent, an empty placeholder
-        // (never read) for the others, so indexes match the originals.
-        let mut results = results.into_iter();
-        let aligned: Vec<Message> = outcomes
-            .iter()
-            .map(|outcome| match outcome {
-                Request::Sent => results.next().expect("counted above"),
-                Request::Skipped | Request::Failed(_) => Message::new(Vec::new()),
-            })
-            .collect();
-        for (index, (msg, outcome)) in originals.iter_mut().zip(&outcomes).enumerate() {
-            match outcome {
-                Request::Skipped => {}
-                Request::Failed(err) => msg.set_error(err),
-                Request::Sent => match aligned[index].error() {
-                    Some(err) => msg.set_error(format!("processors failed: {err}")),
-                    None => self.overlay(msg, &aligned, index),
-                },
+            Ok(BranchResults { results, failures }) => {
+                for (index, err) in failures {
+                    tracing::debug!("Branch error: {err}");
+                    originals[index].set_error(err);
+                }
+                for (index, err) in self.overlay_results(&mut originals, &results) {
+                    tracing::error!("Branch error: {err}");
+                    originals[index].set_error(err);
+                }
             }
         }
         Ok(vec![Batch::new(originals)])
@@ -167,6 +246,12 @@ impl Processor for Branch {
 }
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Processor>> {
+    Ok(Box::new(build_branch(node, builder)?))
+}
+
+/// Builds a branch from its config, for the `branch` processor and for
+/// each branch of a `workflow`.
+pub(crate) fn build_branch(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Branch> {
     let config: BranchConfig = builder.config(node)?;
     if config.processors.is_empty() {
         return Err(vec![Lint::error(
@@ -184,9 +269,9 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     };
     let request_map = mapping(&config.request_map, builder)?;
     let result_map = mapping(&config.result_map, builder)?;
-    Ok(Box::new(Branch {
+    Ok(Branch {
         request_map,
         children: builder.processor_list(&config.processors)?,
         result_map,
-    }))
+    })
 }

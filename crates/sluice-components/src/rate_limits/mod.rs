@@ -1,3 +1,4 @@
 //! Rate limit resources.
 
 pub(crate) mod local;
+pub(crate) mod redis;

@@ -100,6 +100,8 @@ impl Node {
     /// Parses the first YAML document of `text`. An empty document is an empty
     /// mapping. Anchors and aliases are expanded, as are `<<` merge keys.
     pub fn parse(text: &str) -> Result<Node, Lint> {
+        let source = text;
+        let source_chars = source.chars().count();
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(text);
         while let Some(event) = parser.next_event() {
@@ -151,10 +153,22 @@ impl Node {
                             )
                         }
                     };
+                    let mut text = text.into_owned();
+                    // A block scalar that runs to the end of a file with no
+                    // final line break has none to keep: YAML (and Benthos's
+                    // parser) ends the value at its last character, where
+                    // the scanner adds a line break.
+                    if style.is_block()
+                        && !source.ends_with('\n')
+                        && span.end.index() >= source_chars
+                        && text.ends_with('\n')
+                    {
+                        text.pop();
+                    }
                     let kind = if style == ScalarStyle::Plain && text.is_empty() {
                         NodeKind::Null
                     } else {
-                        NodeKind::Scalar(text.into_owned(), style)
+                        NodeKind::Scalar(text, style)
                     };
                     builder.complete(Node::new(kind, mark), anchor)?;
                 }
@@ -857,6 +871,18 @@ mod tests {
             node.to_json(),
             serde_json::json!({"a": 1, "b": "1", "c": true, "d": 1.5, "e": "x", "f": null, "g": [1, "y"]})
         );
+    }
+
+    #[test]
+    fn a_block_scalar_at_the_end_of_a_file_without_a_line_break_has_none() {
+        let text = |yaml: &str| match Node::parse(yaml).unwrap().get("a").unwrap().kind.clone() {
+            NodeKind::Scalar(text, _) => text,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text("a: |\n  x\n  y"), "x\ny");
+        assert_eq!(text("a: |\n  x\n  y\n"), "x\ny\n");
+        assert_eq!(text("a: |\n  x\nb: 1"), "x\n");
+        assert_eq!(text("a: >\n  x\n  y"), "x y");
     }
 
     /// Renders every node of `node` as `line:col what`, one per line.

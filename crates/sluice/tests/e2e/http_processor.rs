@@ -185,3 +185,61 @@ output:
         );
     }
 }
+
+/// The `http_client` input polls its URL; each response is a message, the
+/// payload of the next request reads the previous response, and an empty
+/// body is skipped.
+// Two workers: the upstream answers while the test waits for the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_client_input_polls_and_carries_a_cursor_forward() {
+    let upstream = Upstream::start(|_, n| match n {
+        2 => Reply::ok(""),
+        n => Reply::ok(format!(r#"{{"page":{n}}}"#)).header("X-Cursor", &format!("c{n}")),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pages.jsonl");
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_client:
+    url: {}
+    verb: POST
+    payload: 'after=${{! meta("x-cursor").or("start") }}'
+    extract_headers:
+      include_patterns: [ "^x-cursor$" ]
+    rate_limit: pace
+pipeline:
+  processors:
+    - mapping: 'root = this.merge({{"status": meta("http_status_code")}})'
+output:
+  file:
+    path: {}
+    codec: lines
+rate_limit_resources:
+  - label: pace
+    local:
+      count: 1
+      interval: 100ms
+"#,
+        upstream.url("/feed"),
+        out.display()
+    ));
+    let lines = crate::support::read_lines(&out, 3, Duration::from_secs(10));
+    assert!(lines.len() >= 3, "{lines:?} {}", sluice.logs());
+    assert_eq!(
+        &lines[..3],
+        [
+            r#"{"page":0,"status":"200"}"#,
+            r#"{"page":1,"status":"200"}"#,
+            r#"{"page":3,"status":"200"}"#
+        ]
+    );
+    let seen = upstream.seen();
+    assert_eq!(seen[0].text(), "after=start");
+    assert_eq!(seen[1].text(), "after=c0");
+    assert_eq!(seen[2].text(), "after=c1");
+    // The empty answer made no message and left the cursor where it was.
+    assert_eq!(seen[3].text(), "after=c1");
+    assert_eq!(seen[0].method, "POST");
+}

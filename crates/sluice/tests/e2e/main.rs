@@ -24,6 +24,7 @@ mod observability;
 mod outputs;
 mod processors;
 mod proxy;
+mod query_processors;
 mod request_features;
 mod resources;
 mod schema;

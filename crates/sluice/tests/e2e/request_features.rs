@@ -393,6 +393,55 @@ output:
     );
 }
 
+#[tokio::test]
+async fn after_a_408_a_retry_output_makes_no_more_attempts() {
+    let downstream =
+        Upstream::always(Reply::new(500, "not now").delay(Duration::from_millis(300))).await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /write
+    timeout: 1s
+    propagate_deadline: true
+output:
+  retry:
+    max_retries: 20
+    backoff:
+      initial_interval: 250ms
+      max_interval: 250ms
+    output:
+      http_client:
+        url: {}
+        verb: POST
+        retries: 0
+"#,
+        downstream.url("/store")
+    ));
+    let (status, _) = post(&sluice, "/write", "payload").await;
+    let answered = Instant::now();
+    assert_eq!(status, 408);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = downstream.seen();
+    assert!(
+        seen.len() >= 2,
+        "it retried before the deadline: {}",
+        seen.len()
+    );
+    for request in &seen {
+        assert!(
+            request.at <= answered + Duration::from_millis(50),
+            "an attempt {:?} after the 408",
+            request.at.duration_since(answered)
+        );
+    }
+    assert!(
+        sluice.wait_for_log("retries of the write stopped", Duration::from_secs(5)),
+        "{}",
+        sluice.logs()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_shortens_its_deadline_and_the_downstream_learns_the_rest() {
     let downstream = Upstream::sequence(vec![

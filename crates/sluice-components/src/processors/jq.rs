@@ -1,0 +1,152 @@
+//! `jq`: transforms each message with a jq filter, run by jaq. The message's
+//! metadata is the variable `$metadata`; no output drops the message, several
+//! outputs become an array.
+
+use async_trait::async_trait;
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+use jaq_json::Val;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sluice_bloblang::Value;
+use sluice_core::component::processor::{Failed, Processor};
+use sluice_core::config::{Lint, Node};
+use sluice_core::environment::{BuildResult, Builder};
+use sluice_core::message::{Batch, Message};
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JqConfig {
+    /// The jq filter applied to each message.
+    query: String,
+    /// Whether the input is the message's raw text as a string, not its JSON document.
+    #[serde(default)]
+    raw: bool,
+    /// Whether string results are written as their text, unquoted.
+    #[serde(default)]
+    output_raw: bool,
+}
+
+struct Jq {
+    filter: jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>,
+    raw: bool,
+    output_raw: bool,
+}
+
+fn to_val(value: &Value) -> Result<Val, String> {
+    serde_json::from_slice(&value.to_json_bytes()).map_err(|e| e.to_string())
+}
+
+fn from_val(val: &Val) -> Result<Value, String> {
+    Value::from_json_bytes(val.to_string().as_bytes())
+}
+
+impl Jq {
+    /// The filter's outputs for one message.
+    fn run(&self, msg: &Message) -> Result<Vec<Val>, String> {
+        let input = if self.raw {
+            Val::from(String::from_utf8_lossy(msg.content()).into_owned())
+        } else {
+            to_val(msg.structured()?)?
+        };
+        let metadata = to_val(&Value::Object(msg.metadata().clone()))?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([metadata]));
+        self.filter
+            .id
+            .run((ctx, input))
+            .map(unwrap_valr)
+            .map(|out| out.map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// The message's new content, or `None` when the filter gave nothing.
+    fn apply(&self, msg: &mut Message) -> Result<bool, String> {
+        let outputs = self.run(msg)?;
+        if self.output_raw {
+            if outputs.is_empty() {
+                return Ok(false);
+            }
+            let mut text = Vec::new();
+            for out in &outputs {
+                match from_val(out)? {
+                    Value::String(s) => text.extend_from_slice(s.as_bytes()),
+                    other => text.extend_from_slice(&other.to_json_bytes()),
+                }
+            }
+            msg.set_content(text);
+            return Ok(true);
+        }
+        let mut values = outputs
+            .iter()
+            .map(from_val)
+            .collect::<Result<Vec<_>, _>>()?;
+        match values.len() {
+            0 => Ok(false),
+            1 => {
+                msg.set_structured(values.pop().expect("one value"));
+                Ok(true)
+            }
+            _ => {
+                msg.set_structured(Value::Array(values));
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Processor for Jq {
+    async fn process(&self, batch: Batch) -> Result<Vec<Batch>, Failed<Batch>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for mut msg in batch {
+            match self.apply(&mut msg) {
+                Ok(true) => out.push(msg),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::debug!(error = %err, "jq filter failed.");
+                    msg.set_error(err);
+                    out.push(msg);
+                }
+            }
+        }
+        Ok(if out.is_empty() {
+            Vec::new()
+        } else {
+            vec![Batch::new(out)]
+        })
+    }
+}
+
+pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Processor>> {
+    let config: JqConfig = builder.config(node)?;
+    let lint = |e: String| {
+        vec![Lint::error(
+            node.mark,
+            format!("error parsing jq query: {e}"),
+        )]
+    };
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs());
+    let arena = Arena::default();
+    let program = File {
+        code: config.query.as_str(),
+        path: (),
+    };
+    let modules = Loader::new(defs)
+        .load(&arena, program)
+        .map_err(|e| lint(format!("{e:?}")))?;
+    let filter = Compiler::default()
+        .with_funs(funs)
+        .with_global_vars(["$metadata"])
+        .compile(modules)
+        .map_err(|e| lint(format!("{e:?}")))?;
+    Ok(Box::new(Jq {
+        filter,
+        raw: config.raw,
+        output_raw: config.output_raw,
+    }))
+}
