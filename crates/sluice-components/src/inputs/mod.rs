@@ -6,6 +6,7 @@ pub(crate) mod broker;
 pub(crate) mod file;
 pub(crate) mod generate;
 pub(crate) mod http_server;
+pub(crate) mod inproc;
 #[cfg(feature = "kafka")]
 pub(crate) mod kafka;
 #[cfg(feature = "kafka")]
@@ -13,4 +14,5 @@ pub(crate) mod kafka_franz;
 #[cfg(feature = "kafka")]
 pub(crate) mod redpanda;
 pub(crate) mod resource;
+pub(crate) mod sequence;
 pub(crate) mod stdin;
