@@ -130,7 +130,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_input(input(
         "sequence",
         Beta,
-        "Reads its inputs one after another, each until it ends (no sharded_join).",
+        "Reads its inputs one after another, each until it ends, or joins their messages by an identifier with sharded_join (at most 1000 iterations).",
         inputs::sequence::build,
         schema_of::<inputs::sequence::SequenceConfig>,
     ));

@@ -123,6 +123,53 @@ output:
 }
 
 #[test]
+fn a_sharded_join_merges_the_rows_of_all_inputs_by_identifier() {
+    let dir = run_to_end(
+        r#"
+input:
+  sequence:
+    sharded_join:
+      type: full-outer
+      id_path: uuid
+      iterations: 3
+      merge_strategy: array
+    inputs:
+      - file:
+          paths: [ "{dir}/hobbies.csv", "{dir}/main.csv" ]
+          scanner:
+            csv: {}
+pipeline:
+  threads: 1
+output:
+  file:
+    path: "{dir}/out.txt"
+    codec: lines
+"#,
+        &[
+            (
+                "hobbies.csv",
+                "uuid,hobby\nCCC,pokemon go\nAAA,rowing\nAAA,golf\n",
+            ),
+            (
+                "main.csv",
+                "uuid,name,age\nAAA,Melanie,34\nBBB,Emma,28\nCCC,Geri,45\n",
+            ),
+        ],
+    );
+    let mut joined = output_lines(&dir);
+    // Shards come out one after another, so only the set is fixed.
+    joined.sort();
+    assert_eq!(
+        joined,
+        [
+            r#"{"age":"28","name":"Emma","uuid":"BBB"}"#,
+            r#"{"age":"34","hobby":["rowing","golf"],"name":"Melanie","uuid":"AAA"}"#,
+            r#"{"age":"45","hobby":"pokemon go","name":"Geri","uuid":"CCC"}"#,
+        ]
+    );
+}
+
+#[test]
 fn the_csv_scanner_turns_rows_into_objects_keyed_by_the_header() {
     let dir = run_to_end(
         r#"
@@ -193,7 +240,7 @@ fn unsupported_scanners_and_joins_are_lints_at_their_position() {
   sequence:
     sharded_join:
       type: full-outer
-      id_path: uuid
+      merge_strategy: nope
     inputs:
       - file:
           paths: [ a.tar ]
@@ -213,7 +260,8 @@ output:
     assert_eq!(code, 1);
     assert_eq!(
         stderr.replace(&path, "x.yaml"),
-        "x.yaml(4,13) sharded_join is not supported yet\n\
+        "x.yaml(4,7) invalid sharded join config: the id path must not be empty\n\
+         x.yaml(5,23) invalid sharded join config: merge strategy 'nope' was not recognised\n\
          x.yaml(10,13) scanner 'tar' is not supported yet\n\
          x.yaml(15,1) field nope not recognised\n"
     );
