@@ -179,7 +179,12 @@ fn merge_resource_file(
     let env = environment_with_templates(templates)?;
     let mut checked = Resources::for_dry_run(Metrics::default());
     let mut lints = add_component_resources(&resources, &mut checked);
-    lints.extend(add_caches(&env, &resources.cache_resources, &mut checked));
+    lints.extend(add_caches(
+        &env,
+        &resources.cache_resources,
+        &mut checked,
+        &mut Vec::new(),
+    ));
     let mut builder = Builder::new(&env, &checked);
     lints.extend(component_resource_lints(&mut builder, &resources));
     for node in &resources.rate_limit_resources {
@@ -280,7 +285,7 @@ fn build_with(
             &mut warnings,
         ));
     }
-    lints.extend(add_resources(env, config, &mut resources));
+    lints.extend(add_resources(env, config, &mut resources, &mut warnings));
     lints.extend(component_resource_lints(
         &mut Builder::new(env, &resources),
         config,
@@ -345,6 +350,7 @@ pub(crate) fn add_resources(
     env: &Environment,
     config: &Config,
     resources: &mut Resources,
+    warnings: &mut Vec<Lint>,
 ) -> Vec<Lint> {
     let mut lints = Vec::new();
     {
@@ -365,7 +371,12 @@ pub(crate) fn add_resources(
             resources.add_rate_limit(label, limit);
         }
     }
-    lints.extend(add_caches(env, &config.cache_resources, resources));
+    lints.extend(add_caches(
+        env,
+        &config.cache_resources,
+        resources,
+        warnings,
+    ));
     lints.extend(add_component_resources(config, resources));
     lints
 }
@@ -373,7 +384,13 @@ pub(crate) fn add_resources(
 /// Builds the cache resources `nodes` into `resources`. A cache may use
 /// others (`multilevel`), in any order of the list: each pass builds what
 /// it can with the caches of the passes before, until a pass adds nothing.
-fn add_caches(env: &Environment, nodes: &[Node], resources: &mut Resources) -> Vec<Lint> {
+/// Each cache's build warnings go to `warnings` once.
+fn add_caches(
+    env: &Environment,
+    nodes: &[Node],
+    resources: &mut Resources,
+    warnings: &mut Vec<Lint>,
+) -> Vec<Lint> {
     let mut lints = Vec::new();
     let mut pending: Vec<(&Node, String)> = Vec::new();
     for node in nodes {
@@ -388,8 +405,15 @@ fn add_caches(env: &Environment, nodes: &[Node], resources: &mut Resources) -> V
         let mut failed = Vec::new();
         for (node, label) in pending {
             match builder.cache(node) {
-                Ok(cache) => built.push((label, cache)),
-                Err(l) => failed.push((node, label, l)),
+                Ok(cache) => {
+                    warnings.extend(builder.take_warnings());
+                    built.push((label, cache));
+                }
+                Err(l) => {
+                    // Kept for the pass that builds it, if one does.
+                    builder.take_warnings();
+                    failed.push((node, label, l));
+                }
             }
         }
         if built.is_empty() || failed.is_empty() {

@@ -75,6 +75,39 @@ output:
     assert!(body.contains("no room for this"), "{body}");
 }
 
+#[tokio::test]
+async fn inproc_works_inside_one_config_and_keeps_the_callers_response() {
+    // The first pass goes round the pipe; the second answers the request
+    // the message came from, which the pipe carried along.
+    let sluice = Sluice::start(
+        r#"
+input:
+  broker:
+    inputs:
+      - http_server:
+          path: /in
+      - inproc: loop
+output:
+  switch:
+    cases:
+      - check: '!content().string().has_prefix("looped ")'
+        output:
+          inproc: loop
+          processors:
+            - mapping: 'root = "looped " + content()'
+      - output:
+          sync_response: {}
+"#,
+    );
+    let (status, body) = post(&sluice, "/in", "hi").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "looped hi"),
+        "{}",
+        sluice.logs()
+    );
+}
+
 /// Runs `yaml` (with `{dir}` a temp directory that `files` are written
 /// into) until its input ends; the temp directory. Configs that check the
 /// order of their output run one pipeline thread.
@@ -370,6 +403,38 @@ cache_resources:
         stderr.contains(
             "x.yaml(12,12) invalid ttlru cache parameter capacity: must be bigger than 0"
         ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ttlru_takes_its_deprecated_ttl_with_a_warning() {
+    let (_dir, path) = write_config(
+        r#"input:
+  generate:
+    count: 1
+    mapping: 'root = "k"'
+pipeline:
+  processors:
+    - cache:
+        resource: lookup
+        operator: get
+        key: ${! content() }
+output:
+  stdout: {}
+cache_resources:
+  - label: lookup
+    ttlru:
+      ttl: 1m
+      init_values:
+        k: found
+"#,
+    );
+    let path = path.display().to_string();
+    let (code, stdout, stderr) = run_cli(&["-c", &path, "--set", "http.address=127.0.0.1:0"], "");
+    assert_eq!((code, stdout.as_str()), (0, "found\n"), "{stderr}");
+    assert!(
+        stderr.contains(r#"(16,12) field \"ttl\" is deprecated, please use \"default_ttl\""#),
         "{stderr}"
     );
 }
