@@ -12,6 +12,8 @@ Usage: bench/http_load.py [--duration 10] [--conns 64] [--runs 3] [--idempotency
 own Idempotency-Key (claimed, answered and stored in a memory cache).
 --cached adds a row: bench/weather_cached.yaml, every request answered by the
 `cached` processor from a memory cache hit.
+--baseline BIN adds a row: another sluice binary (an older build, say) running
+examples/weather.yaml, to compare builds in the same run.
 Needs: wrk (Debian package) and `cargo build --release -p sluice --examples`.
 """
 import argparse
@@ -94,6 +96,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--idempotency", action="store_true")
     ap.add_argument("--cached", action="store_true")
+    ap.add_argument("--baseline", metavar="BIN")
     args = ap.parse_args()
     release = os.path.join(ROOT, "target", "release")
     rows = [
@@ -103,6 +106,10 @@ def main():
                            "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"],
                 "http://127.0.0.1:4195/weather", args),
     ]
+    if args.baseline:
+        rows.append(measure("base", [args.baseline, "-c", os.path.join(ROOT, "examples", "weather.yaml"),
+                                     "--log.level", "WARN", "--set", "http.address=127.0.0.1:4199"],
+                            "http://127.0.0.1:4199/weather", args))
     if args.idempotency:
         rows.append(measure(
             "idem", [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "bench", "weather_idempotent.yaml"),

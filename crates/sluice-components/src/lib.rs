@@ -6,6 +6,7 @@ mod amqp;
 mod caches;
 mod codec;
 pub mod http;
+mod inproc;
 mod inputs;
 #[cfg(feature = "kafka")]
 mod kafka;
@@ -30,6 +31,7 @@ use sluice_core::environment::{
 pub use http::ServerOptions;
 pub use http::listeners::ListenerPool;
 pub use http::shared::{ApiRequest, ApiResponse, RetiredRoutes, SharedHttpServer, VERSION};
+pub use inproc::InprocPipes;
 
 /// Reads Redpanda Connect's top-level `redpanda` block into `resources`,
 /// where `redpanda` inputs and outputs without `seed_brokers` find it.
@@ -96,14 +98,14 @@ pub fn register_all(env: &mut Environment) {
     env.add_input(input(
         "stdin",
         Stable,
-        "Reads lines from standard input.",
+        "Reads standard input, split by a scanner: lines, csv or to_the_end (or an older codec).",
         inputs::stdin::build,
         schema_of::<inputs::stdin::StdinConfig>,
     ));
     env.add_input(input(
         "file",
         Stable,
-        "Reads files line by line.",
+        "Reads files one after another, split by a scanner: lines, csv or to_the_end (or an older codec).",
         inputs::file::build,
         schema_of::<inputs::file::FileConfig>,
     ));
@@ -120,6 +122,25 @@ pub fn register_all(env: &mut Environment) {
         "Requests a URL over and over and makes each response a message; the payload, URL and headers read the previous response (no stream mode yet).",
         inputs::http_client::build,
         inputs::http_client::schema,
+    ));
+    env.add_input(input(
+        "inproc",
+        Stable,
+        "Reads what the inproc output of the same name in this process writes; acknowledgements travel back to it.",
+        inputs::inproc::build,
+        |g| {
+            described(
+                schema_of::<String>(g),
+                "The name of the pipe, as the inproc output gives it.",
+            )
+        },
+    ));
+    env.add_input(input(
+        "sequence",
+        Beta,
+        "Reads its inputs one after another, each until it ends, or joins their messages by an identifier with sharded_join (at most 1000 iterations).",
+        inputs::sequence::build,
+        schema_of::<inputs::sequence::SequenceConfig>,
     ));
     env.add_input(input(
         "broker",
@@ -292,6 +313,18 @@ pub fn register_all(env: &mut Environment) {
         },
     ));
     env.add_output(output(
+        "inproc",
+        Stable,
+        "Hands messages to the inproc inputs of the same name in this process; a write is acknowledged when the reading stream's output acknowledged it.",
+        outputs::inproc::build,
+        |g| {
+            described(
+                schema_of::<String>(g),
+                "The name of the pipe; a later output of the same name takes it over.",
+            )
+        },
+    ));
+    env.add_output(output(
         "drop",
         Stable,
         "Discards messages.",
@@ -340,13 +373,12 @@ pub fn register_all(env: &mut Environment) {
         ComponentKind::Input,
         &["amqp_1", "nats", "socket_server", "gateway"],
     );
-    env.add_planned(ComponentKind::Output, &["amqp_1", "nats", "inproc"]);
+    env.add_planned(ComponentKind::Output, &["amqp_1", "nats"]);
     env.add_planned_because(
         ComponentKind::Processor,
         "awk",
         "there is no maintained awk interpreter to embed in Rust; a mapping or the jq processor does the same work",
     );
-    env.add_planned(ComponentKind::Cache, &["redis", "ttlru", "multilevel"]);
 }
 
 /// The processors that shape batches, use caches or transform content.
@@ -568,6 +600,25 @@ fn register_caches(env: &mut Environment) {
         summary: "At most cap keys in memory, the least recently used evicted first.",
         build: caches::lru::build,
         config_schema: schema_of::<caches::lru::LruConfig>,
+    });
+    env.add_cache(ComponentSpec {
+        name: "ttlru",
+        status: Status::Stable,
+        summary: "At most cap keys in memory, each living default_ttl from its last write, the least recently used evicted first.",
+        build: caches::ttlru::build,
+        config_schema: schema_of::<caches::ttlru::TtlruConfig>,
+    });
+    env.add_cache(ComponentSpec {
+        name: "multilevel",
+        status: Status::Stable,
+        summary: "Cache resources as levels: reads go through them in order and fill the earlier levels on a hit, writes go to all.",
+        build: caches::multilevel::build,
+        config_schema: |g| {
+            described(
+                schema_of::<Vec<String>>(g),
+                "The labels of the cache resources, first level first (at least two).",
+            )
+        },
     });
     env.add_cache(ComponentSpec {
         name: "redis",

@@ -2,7 +2,9 @@
 
 pub(crate) mod lru;
 pub(crate) mod memory;
+pub(crate) mod multilevel;
 pub(crate) mod redis;
+pub(crate) mod ttlru;
 
 use std::time::Duration;
 

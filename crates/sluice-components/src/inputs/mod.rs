@@ -7,6 +7,7 @@ pub(crate) mod file;
 pub(crate) mod generate;
 pub(crate) mod http_client;
 pub(crate) mod http_server;
+pub(crate) mod inproc;
 #[cfg(feature = "kafka")]
 pub(crate) mod kafka;
 #[cfg(feature = "kafka")]
@@ -14,4 +15,5 @@ pub(crate) mod kafka_franz;
 #[cfg(feature = "kafka")]
 pub(crate) mod redpanda;
 pub(crate) mod resource;
+pub(crate) mod sequence;
 pub(crate) mod stdin;

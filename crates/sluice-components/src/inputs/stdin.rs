@@ -1,4 +1,5 @@
-//! `stdin`: one message per line of standard input.
+//! `stdin`: standard input, split into messages by a scanner (lines unless
+//! told otherwise).
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -6,50 +7,45 @@ use serde::Deserialize;
 use sluice_core::component::input::{Input, InputError};
 use sluice_core::config::Node;
 use sluice_core::environment::{BuildResult, Builder};
-use sluice_core::message::{Batch, Message};
+use sluice_core::message::Batch;
 use sluice_core::transaction::{Ack, Transaction};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, Lines};
 
-#[derive(Deserialize, Default, JsonSchema)]
+use crate::codec::{ScanReader, Scanner};
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct StdinConfig {
-    /// How the input is split into messages, such as lines or delim:X.
+    /// Deprecated: how the input is split into messages (lines, delim:x,
+    /// csv, csv:x or all-bytes); when set it wins over scanner.
+    #[serde(default)]
     codec: Option<String>,
-    /// The largest message size in bytes.
-    max_buffer: Option<usize>,
+    /// Deprecated: the longest message the codec reads, in bytes.
+    #[serde(default = "default_max_buffer")]
+    max_buffer: usize,
+    /// How the input is split into messages: lines (the default), csv or
+    /// to_the_end.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::codec::ScannerSchema>", extend("default" = {"lines": {}}))]
+    scanner: Option<Node>,
 }
 
-/// Reads lines from any byte stream (shared with the `file` input).
-pub(crate) struct LineReader<R> {
-    lines: Lines<BufReader<R>>,
-}
-
-impl<R: AsyncRead + Unpin + Send> LineReader<R> {
-    pub(crate) fn new(reader: R) -> Self {
+impl Default for StdinConfig {
+    fn default() -> Self {
         Self {
-            lines: BufReader::new(reader).lines(),
+            codec: None,
+            max_buffer: default_max_buffer(),
+            scanner: None,
         }
     }
+}
 
-    pub(crate) async fn next(&mut self) -> Result<Transaction, InputError> {
-        loop {
-            match self.lines.next_line().await {
-                Ok(Some(line)) if line.is_empty() => continue,
-                Ok(Some(line)) => {
-                    return Ok(Transaction::new(
-                        Batch::from(Message::new(line)),
-                        Ack::detached(),
-                    ));
-                }
-                Ok(None) => return Err(InputError::EndOfInput),
-                Err(e) => return Err(InputError::Failed(Box::new(e))),
-            }
-        }
-    }
+/// Benthos's default for the deprecated `max_buffer` field.
+pub(crate) const fn default_max_buffer() -> usize {
+    1_000_000
 }
 
 struct StdinInput {
-    reader: LineReader<tokio::io::Stdin>,
+    reader: ScanReader<tokio::io::Stdin>,
 }
 
 #[async_trait]
@@ -59,15 +55,26 @@ impl Input for StdinInput {
     }
 
     async fn read(&mut self) -> Result<Transaction, InputError> {
-        self.reader.next().await
+        match self.reader.next().await {
+            Ok(Some(msg)) => Ok(Transaction::new(Batch::from(msg), Ack::detached())),
+            Ok(None) => Err(InputError::EndOfInput),
+            // The reader yields nothing after an error, so the next read ends
+            // the input.
+            Err(err) => Err(InputError::Failed(Box::new(err))),
+        }
     }
 }
 
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Input>> {
     let config: StdinConfig = builder.config(node)?;
-    let _ = config.max_buffer;
-    crate::codec::Codec::parse(config.codec.as_deref(), node.mark)?;
+    let scanner = Scanner::for_input(
+        builder,
+        config.codec.as_deref(),
+        config.max_buffer,
+        config.scanner.as_ref(),
+        node.get("codec").map_or(node.mark, |codec| codec.mark),
+    )?;
     Ok(Box::new(StdinInput {
-        reader: LineReader::new(tokio::io::stdin()),
+        reader: ScanReader::new(tokio::io::stdin(), scanner),
     }))
 }

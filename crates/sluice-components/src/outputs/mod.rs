@@ -8,6 +8,7 @@ pub(crate) mod drop_on;
 pub(crate) mod fallback;
 pub(crate) mod file;
 pub(crate) mod http_client;
+pub(crate) mod inproc;
 #[cfg(feature = "kafka")]
 pub(crate) mod kafka;
 #[cfg(feature = "kafka")]

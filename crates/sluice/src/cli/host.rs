@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_components::{ListenerPool, SharedHttpServer};
+use sluice_components::{InprocPipes, ListenerPool, SharedHttpServer};
 use sluice_core::config::{Config, Lint, Node};
 use sluice_core::environment::Environment;
 use sluice_core::metrics::Metrics;
@@ -18,10 +18,11 @@ use sluice_core::trace::Tracer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::load::{BuiltStream, build_hosted_stream, build_stream};
+use super::load::{BuiltStream, HostedParts, build_hosted_stream, build_stream};
 
 /// What streams share for the life of the process: the component registry,
-/// metrics, the shared HTTP server and the sockets of own-address inputs.
+/// metrics, the shared HTTP server, the sockets of own-address inputs and
+/// the `inproc` pipes.
 /// Streams are named; `run` has one, named "".
 pub(crate) struct StreamHost {
     env: Environment,
@@ -31,6 +32,8 @@ pub(crate) struct StreamHost {
     prefix_endpoints: bool,
     // Each stream's sockets, which its next version takes over.
     listeners: Mutex<HashMap<String, Arc<ListenerPool>>>,
+    // The `inproc` pipes every stream of the process shares.
+    inproc: Arc<InprocPipes>,
     tracer: Option<Arc<dyn Tracer>>,
 }
 
@@ -74,6 +77,7 @@ impl StreamHost {
             shared,
             prefix_endpoints,
             listeners: Mutex::new(HashMap::new()),
+            inproc: Arc::default(),
             tracer,
         }
     }
@@ -132,7 +136,10 @@ impl StreamHost {
             root,
             &metrics,
             staging.clone(),
-            Some(Arc::clone(&listeners)),
+            HostedParts {
+                listeners: Arc::clone(&listeners),
+                inproc: Arc::clone(&self.inproc),
+            },
             self.tracer.clone(),
         )
         .inspect_err(|_| listeners.abandon())?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sluice_components::{ListenerPool, ServerOptions, SharedHttpServer};
+use sluice_components::{InprocPipes, ListenerPool, ServerOptions, SharedHttpServer};
 use sluice_core::config::{ComponentKind, Config, Lint, Node, parse_env_file};
 use sluice_core::environment::{Builder, BuiltInput, BuiltOutput, Environment, Resources};
 use sluice_core::metrics::Metrics;
@@ -179,13 +179,16 @@ fn merge_resource_file(
     let env = environment_with_templates(templates)?;
     let mut checked = Resources::for_dry_run(Metrics::default());
     let mut lints = add_component_resources(&resources, &mut checked);
+    lints.extend(add_caches(
+        &env,
+        &resources.cache_resources,
+        &mut checked,
+        &mut Vec::new(),
+    ));
     let mut builder = Builder::new(&env, &checked);
     lints.extend(component_resource_lints(&mut builder, &resources));
     for node in &resources.rate_limit_resources {
         lints.extend(builder.rate_limit(node).err().unwrap_or_default());
-    }
-    for node in &resources.cache_resources {
-        lints.extend(builder.cache(node).err().unwrap_or_default());
     }
     if !lints.is_empty() {
         return Err(report(&lints));
@@ -231,22 +234,30 @@ pub(crate) fn build_stream(
     build_with(env, config, root, resources, shared, tracer)
 }
 
+/// What a stream run in this process shares with the process's other
+/// streams besides the HTTP server.
+pub(crate) struct HostedParts {
+    /// The stream's sockets, which a later version of it takes over.
+    pub(crate) listeners: Arc<ListenerPool>,
+    /// The process's `inproc` pipes.
+    pub(crate) inproc: Arc<InprocPipes>,
+}
+
 /// Builds a stream that will run in this process, with sockets taken from
-/// `listeners` so that a later stream can take them over.
+/// `hosted.listeners` so that a later stream can take them over.
 pub(crate) fn build_hosted_stream(
     env: &Environment,
     config: &Config,
     root: &Node,
     metrics: &Metrics,
     shared: Option<Arc<SharedHttpServer>>,
-    listeners: Option<Arc<ListenerPool>>,
+    hosted: HostedParts,
     tracer: Option<Arc<dyn Tracer>>,
 ) -> Result<BuiltStream, Vec<Lint>> {
     let mut resources = Resources::new(metrics.clone(), config.error_handling.strict);
     resources.set_tolerant(config.tolerate_lints);
-    if let Some(listeners) = listeners {
-        resources.insert(listeners);
-    }
+    resources.insert(hosted.listeners);
+    resources.insert(hosted.inproc);
     build_with(env, config, root, resources, shared, tracer)
 }
 
@@ -274,7 +285,7 @@ fn build_with(
             &mut warnings,
         ));
     }
-    lints.extend(add_resources(env, config, &mut resources));
+    lints.extend(add_resources(env, config, &mut resources, &mut warnings));
     lints.extend(component_resource_lints(
         &mut Builder::new(env, &resources),
         config,
@@ -339,6 +350,7 @@ pub(crate) fn add_resources(
     env: &Environment,
     config: &Config,
     resources: &mut Resources,
+    warnings: &mut Vec<Lint>,
 ) -> Vec<Lint> {
     let mut lints = Vec::new();
     {
@@ -359,23 +371,66 @@ pub(crate) fn add_resources(
             resources.add_rate_limit(label, limit);
         }
     }
-    {
-        let mut builder = Builder::new(env, resources);
-        let mut caches = Vec::new();
-        for node in &config.cache_resources {
-            let label = node.get("label").and_then(Node::as_str).map(str::to_owned);
-            match (label, builder.cache(node)) {
-                (Some(label), Ok(cache)) => caches.push((label, cache)),
-                (None, _) => lints.push(Lint::error(node.mark, "cache resource requires a label")),
-                (_, Err(l)) => lints.extend(l),
-            }
-        }
-        for (label, cache) in caches {
-            resources.add_cache(label, cache);
-        }
-    }
+    lints.extend(add_caches(
+        env,
+        &config.cache_resources,
+        resources,
+        warnings,
+    ));
     lints.extend(add_component_resources(config, resources));
     lints
+}
+
+/// Builds the cache resources `nodes` into `resources`. A cache may use
+/// others (`multilevel`), in any order of the list: each pass builds what
+/// it can with the caches of the passes before, until a pass adds nothing.
+/// Each cache's build warnings go to `warnings` once.
+fn add_caches(
+    env: &Environment,
+    nodes: &[Node],
+    resources: &mut Resources,
+    warnings: &mut Vec<Lint>,
+) -> Vec<Lint> {
+    let mut lints = Vec::new();
+    let mut pending: Vec<(&Node, String)> = Vec::new();
+    for node in nodes {
+        match node.get("label").and_then(Node::as_str) {
+            Some(label) => pending.push((node, label.to_owned())),
+            None => lints.push(Lint::error(node.mark, "cache resource requires a label")),
+        }
+    }
+    loop {
+        let mut builder = Builder::new(env, resources);
+        let mut built = Vec::new();
+        let mut failed = Vec::new();
+        for (node, label) in pending {
+            match builder.cache(node) {
+                Ok(cache) => {
+                    warnings.extend(builder.take_warnings());
+                    built.push((label, cache));
+                }
+                Err(l) => {
+                    // Kept for the pass that builds it, if one does.
+                    builder.take_warnings();
+                    failed.push((node, label, l));
+                }
+            }
+        }
+        if built.is_empty() || failed.is_empty() {
+            lints.extend(failed.into_iter().flat_map(|(_, _, l)| l));
+            for (label, cache) in built {
+                resources.add_cache(label, cache);
+            }
+            return lints;
+        }
+        for (label, cache) in built {
+            resources.add_cache(label, cache);
+        }
+        pending = failed
+            .into_iter()
+            .map(|(node, label, _)| (node, label))
+            .collect();
+    }
 }
 
 /// Registers the input, processor and output resources by label; a missing

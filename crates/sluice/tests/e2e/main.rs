@@ -17,6 +17,7 @@ mod http_client_auth;
 mod http_client_env_proxy;
 mod http_processor;
 mod http_server;
+mod io_components;
 mod kafka;
 mod limits;
 mod messages;

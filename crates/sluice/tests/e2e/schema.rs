@@ -162,7 +162,7 @@ fn list_text_json_and_status() {
     assert_eq!(code, 0);
     assert_eq!(
         out,
-        "Caches:\n  - lru\n  - memory\n  - redis\n\nRate Limits:\n  - local\n  - redis\n"
+        "Caches:\n  - lru\n  - memory\n  - multilevel\n  - redis\n  - ttlru\n\nRate Limits:\n  - local\n  - redis\n"
     );
     let (code, out, _) = run_cli(&["list", "--format", "json", "outputs"], "");
     assert_eq!(code, 0);

@@ -96,7 +96,12 @@ fn build(
             // The processors may name the config's resources (caches, rate
             // limits, processor resources), built as `run` builds them.
             if let Ok(config) = sluice_core::config::from_node::<Config>(&root) {
-                let lints = super::super::load::add_resources(env, &config, &mut resources);
+                let lints = super::super::load::add_resources(
+                    env,
+                    &config,
+                    &mut resources,
+                    &mut Vec::new(),
+                );
                 if !lints.is_empty() {
                     let reasons: Vec<String> = lints
                         .iter()
