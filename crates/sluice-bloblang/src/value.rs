@@ -1,8 +1,14 @@
 //! The value model of the language and its byte encodings.
 
+mod float_fmt;
+mod map;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
+
+pub(crate) use float_fmt::format_float_g;
+pub use map::{IntoIter, Iter, IterMut, Key, Map};
 
 /// Metadata of a message: keys sorted, values typed.
 pub type Metadata = BTreeMap<String, Value>;
@@ -31,7 +37,7 @@ pub enum Value {
     /// An array.
     Array(Vec<Value>),
     /// An object with keys in byte order.
-    Object(BTreeMap<String, Value>),
+    Object(Map),
     /// A point in time with its offset.
     Timestamp(DateTime<FixedOffset>),
 }
@@ -78,9 +84,15 @@ impl From<Vec<Value>> for Value {
     }
 }
 
+impl From<Map> for Value {
+    fn from(o: Map) -> Self {
+        Value::Object(o)
+    }
+}
+
 impl From<BTreeMap<String, Value>> for Value {
     fn from(o: BTreeMap<String, Value>) -> Self {
-        Value::Object(o)
+        Value::Object(o.into_iter().collect())
     }
 }
 
@@ -217,6 +229,15 @@ impl Value {
         }
     }
 
+    /// Metadata as an object value (`@` and `metadata()` without a key).
+    pub fn from_metadata(meta: &Metadata) -> Value {
+        Value::Object(
+            meta.iter()
+                .map(|(k, v)| (Key::from(k.as_str()), v.clone()))
+                .collect(),
+        )
+    }
+
     pub(crate) fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -235,6 +256,12 @@ pub(crate) struct JsonParser<'a> {
     /// The document as text when it is valid UTF-8; strings are then sliced from it.
     pub(crate) text: Option<&'a str>,
     pub(crate) pos: usize,
+    /// Entries of the objects being read, innermost last. Each object moves its own out
+    /// into a vector of exactly their number, so vectors are not grown entry by entry.
+    /// After an error the stack holds leftovers: the parser is then dropped.
+    entries: Vec<(Key, Value)>,
+    /// Elements of the arrays being read, in the same way.
+    items: Vec<Value>,
 }
 
 impl<'a> JsonParser<'a> {
@@ -244,6 +271,8 @@ impl<'a> JsonParser<'a> {
             // Validating the whole document once is cheaper than validating each string.
             text: std::str::from_utf8(bytes).ok(),
             pos: 0,
+            entries: Vec::new(),
+            items: Vec::new(),
         }
     }
 
@@ -272,18 +301,20 @@ impl<'a> JsonParser<'a> {
             None => Err("unexpected end of JSON input".to_owned()),
             Some(b'{') => {
                 self.pos += 1;
-                let mut map = BTreeMap::new();
                 self.skip_ws();
                 if self.src.get(self.pos) == Some(&b'}') {
                     self.pos += 1;
-                    return Ok(Value::Object(map));
+                    return Ok(Value::Object(Map::new()));
                 }
+                // Gathered first and sorted once: documents written by an encoder that sorts
+                // keys need no sorting at all.
+                let base = self.entries.len();
                 loop {
                     self.skip_ws();
                     if self.src.get(self.pos) != Some(&b'"') {
                         return Err(self.err_here("looking for beginning of object key string"));
                     }
-                    let key = self.string()?;
+                    let key = self.key()?;
                     self.skip_ws();
                     if self.src.get(self.pos) != Some(&b':') {
                         return Err(self.err_here("after object key"));
@@ -291,13 +322,14 @@ impl<'a> JsonParser<'a> {
                     self.pos += 1;
                     self.skip_ws();
                     let v = self.value(depth + 1)?;
-                    map.insert(key, v);
+                    self.entries.push((key, v));
                     self.skip_ws();
                     match self.src.get(self.pos) {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
-                            return Ok(Value::Object(map));
+                            let entries = self.entries.split_off(base);
+                            return Ok(Value::Object(Map::from_entries(entries)));
                         }
                         _ => return Err(self.err_here("after object key:value pair")),
                     }
@@ -305,21 +337,22 @@ impl<'a> JsonParser<'a> {
             }
             Some(b'[') => {
                 self.pos += 1;
-                let mut arr = Vec::new();
                 self.skip_ws();
                 if self.src.get(self.pos) == Some(&b']') {
                     self.pos += 1;
-                    return Ok(Value::Array(arr));
+                    return Ok(Value::Array(Vec::new()));
                 }
+                let base = self.items.len();
                 loop {
                     self.skip_ws();
-                    arr.push(self.value(depth + 1)?);
+                    let v = self.value(depth + 1)?;
+                    self.items.push(v);
                     self.skip_ws();
                     match self.src.get(self.pos) {
                         Some(b',') => self.pos += 1,
                         Some(b']') => {
                             self.pos += 1;
-                            return Ok(Value::Array(arr));
+                            return Ok(Value::Array(self.items.split_off(base)));
                         }
                         _ => return Err(self.err_here("after array element")),
                     }
@@ -399,6 +432,18 @@ impl<'a> JsonParser<'a> {
             }
         }
         Ok((digits_start, is_int))
+    }
+
+    /// An object key: like [`JsonParser::string`], without an allocation for short keys.
+    pub(crate) fn key(&mut self) -> Result<Key, String> {
+        let start = self.pos + 1;
+        let run = string_run(&self.src[start..]);
+        if let (Some(b'"'), Some(text)) = (self.src.get(start + run), self.text) {
+            self.pos = start + run + 1;
+            // Quotes are ASCII, so both ends are character boundaries of valid text.
+            return Ok(Key::new(&text[start..start + run]));
+        }
+        self.string().map(Key::from)
     }
 
     pub(crate) fn string(&mut self) -> Result<String, String> {
@@ -695,21 +740,7 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], first: usize, table: &[bool; 2
 }
 
 fn write_int(out: &mut Vec<u8>, i: i64) {
-    let mut buf = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut pos = buf.len();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[pos..]);
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
 fn write_scalar(out: &mut Vec<u8>, v: &Value, escape_html: bool) -> bool {
@@ -720,7 +751,7 @@ fn write_scalar(out: &mut Vec<u8>, v: &Value, escape_html: bool) -> bool {
         Value::Int(i) => {
             write_int(out, *i);
         }
-        Value::Float(f) => out.extend_from_slice(format_float_json(*f).as_bytes()),
+        Value::Float(f) => float_fmt::write_float_json(out, *f),
         Value::Number(n) => out.extend_from_slice(n.as_bytes()),
         Value::String(s) => write_json_string(out, s, escape_html),
         Value::Bytes(b) => {
@@ -806,121 +837,6 @@ fn write_json_indented(
             out.push(b'}');
         }
         other => write_json(out, other, escape_html),
-    }
-}
-
-/// Shortest round-trip digits and decimal exponent of a finite, non-zero float:
-/// value = 0.d1d2d3... * 10^dp.
-fn shortest_digits(f: f64) -> (String, i32) {
-    let s = format!("{:e}", f.abs());
-    let (mant, exp) = s.split_once('e').expect("exponent form has an e");
-    let exp: i32 = exp.parse().expect("exponent is an integer");
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0').to_owned();
-    let digits = if digits.is_empty() {
-        "0".to_owned()
-    } else {
-        digits
-    };
-    (digits, exp + 1)
-}
-
-fn format_exp(neg: bool, digits: &str, dp: i32, min_exp_digits: usize) -> String {
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    let mut chars = digits.chars();
-    out.push(chars.next().unwrap_or('0'));
-    let rest: String = chars.collect();
-    if !rest.is_empty() {
-        out.push('.');
-        out.push_str(&rest);
-    }
-    let exp = dp - 1;
-    out.push('e');
-    out.push(if exp < 0 { '-' } else { '+' });
-    let e = exp.unsigned_abs().to_string();
-    for _ in e.len()..min_exp_digits {
-        out.push('0');
-    }
-    out.push_str(&e);
-    out
-}
-
-fn format_plain(neg: bool, digits: &str, dp: i32) -> String {
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if dp <= 0 {
-        out.push_str("0.");
-        for _ in 0..(-dp) {
-            out.push('0');
-        }
-        out.push_str(digits);
-    } else {
-        let dp = dp as usize;
-        if digits.len() <= dp {
-            out.push_str(digits);
-            for _ in digits.len()..dp {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..dp]);
-            out.push('.');
-            out.push_str(&digits[dp..]);
-        }
-    }
-    out
-}
-
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
-pub(crate) fn format_float_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".to_owned()
-        } else {
-            "-Inf".to_owned()
-        };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".to_owned()
-        } else {
-            "0".to_owned()
-        };
-    }
-    let (digits, dp) = shortest_digits(f);
-    let exp = dp - 1;
-    if !(-4..6).contains(&exp) {
-        format_exp(f < 0.0, &digits, dp, 2)
-    } else {
-        format_plain(f < 0.0, &digits, dp)
-    }
-}
-
-/// Go's `encoding/json` float encoding.
-pub(crate) fn format_float_json(f: f64) -> String {
-    if !f.is_finite() {
-        return "null".to_owned();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".to_owned()
-        } else {
-            "0".to_owned()
-        };
-    }
-    let abs = f.abs();
-    let (digits, dp) = shortest_digits(f);
-    if !(1e-6..1e21).contains(&abs) {
-        format_exp(f < 0.0, &digits, dp, 1)
-    } else {
-        format_plain(f < 0.0, &digits, dp)
     }
 }
 
@@ -1039,17 +955,5 @@ mod tests {
             Value::from_json_bytes(b"\"abcdefghij\x01\"").unwrap_err(),
             "invalid character '\u{1}' in string literal"
         );
-    }
-
-    #[test]
-    fn floats() {
-        assert_eq!(format_float_json(3.0), "3");
-        assert_eq!(format_float_json(2.5), "2.5");
-        assert_eq!(format_float_json(1e21), "1e+21");
-        assert_eq!(format_float_json(1e-7), "1e-7");
-        assert_eq!(format_float_g(1e21), "1e+21");
-        assert_eq!(format_float_g(1e-7), "1e-07");
-        assert_eq!(format_float_g(0.000123), "0.000123");
-        assert_eq!(format_float_g(123456789.0), "1.23456789e+08");
     }
 }

@@ -63,7 +63,7 @@ fn metadata(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let key = call.arg(0, cx, this)?;
     let md = cx.msg().metadata();
     match key {
-        Value::Null => Ok(Value::Object(md.clone())),
+        Value::Null => Ok(Value::from_metadata(md)),
         Value::String(k) => Ok(md.get(&k).cloned().unwrap_or(Value::Null)),
         other => err(crate::eval::type_err("string", &other)),
     }

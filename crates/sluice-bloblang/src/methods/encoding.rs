@@ -1,6 +1,6 @@
 //! Encoding, parsing and hashing methods.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 
 use base64::Engine as _;
 use hmac::Mac as _;
@@ -304,10 +304,10 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     };
     let mut out = Vec::new();
     for row in it {
-        let mut m = BTreeMap::new();
+        let mut m = Map::new();
         for (i, f) in row.into_iter().enumerate() {
             if let Some(h) = headers.get(i) {
-                m.insert(h.clone(), Value::String(f));
+                m.insert(h.as_str(), Value::String(f));
             }
         }
         out.push(Value::Object(m));
@@ -318,15 +318,15 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
 fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let u = url::Url::parse(&s).map_err(|e| format!("parse {s:?}: {e}"))?;
-    let mut m = BTreeMap::new();
-    m.insert("scheme".to_owned(), Value::String(u.scheme().to_owned()));
-    m.insert("opaque".to_owned(), Value::String(String::new()));
+    let mut m = Map::new();
+    m.insert("scheme", Value::String(u.scheme().to_owned()));
+    m.insert("opaque", Value::String(String::new()));
     let host = match (u.host_str(), u.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
         _ => String::new(),
     };
-    m.insert("host".to_owned(), Value::String(host));
+    m.insert("host", Value::String(host));
     m.insert(
         "path".to_owned(),
         Value::String(
@@ -335,7 +335,7 @@ fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
                 .into_owned(),
         ),
     );
-    m.insert("raw_path".to_owned(), Value::String(String::new()));
+    m.insert("raw_path", Value::String(String::new()));
     m.insert(
         "raw_query".to_owned(),
         Value::String(u.query().unwrap_or("").to_owned()),
@@ -344,31 +344,29 @@ fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
         "fragment".to_owned(),
         Value::String(u.fragment().unwrap_or("").to_owned()),
     );
-    m.insert("raw_fragment".to_owned(), Value::String(String::new()));
-    let mut q: BTreeMap<String, Value> = BTreeMap::new();
+    m.insert("raw_fragment", Value::String(String::new()));
+    let mut q: Map = Map::new();
     for (k, val) in u.query_pairs() {
-        let e = q
-            .entry(k.into_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
+        let e = q.get_or_insert_with(&k, || Value::Array(Vec::new()));
         if let Value::Array(a) = e {
             a.push(Value::String(val.into_owned()));
         }
     }
-    m.insert("query".to_owned(), Value::Object(q));
+    m.insert("query", Value::Object(q));
     if !u.username().is_empty() || u.password().is_some() {
-        let mut user = BTreeMap::new();
-        user.insert("name".to_owned(), Value::String(u.username().to_owned()));
+        let mut user = Map::new();
+        user.insert("name", Value::String(u.username().to_owned()));
         if let Some(pw) = u.password() {
-            user.insert("password".to_owned(), Value::String(pw.to_owned()));
+            user.insert("password", Value::String(pw.to_owned()));
         }
-        m.insert("user".to_owned(), Value::Object(user));
+        m.insert("user", Value::Object(user));
     }
     Ok(Value::Object(m))
 }
 
 fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    let mut m: Map = Map::new();
     for pair in s.split('&') {
         if pair.is_empty() {
             continue;
@@ -394,7 +392,7 @@ fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    let mut m = BTreeMap::new();
+    let mut m = Map::new();
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < chars.len() {

@@ -14,7 +14,7 @@
 //!
 //! INT96 (legacy timestamps) and INTERVAL columns are refused as not supported yet.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 use std::sync::Arc;
 
 use parquet::basic::{ConvertedType, Repetition, Type as PhysicalType};
@@ -235,10 +235,10 @@ fn to_value(field: &Field, node: Option<&Type>) -> Result<Value, String> {
         },
         Field::Group(row) => {
             let children = node.filter(|n| n.is_group()).map(|n| n.get_fields());
-            let mut map = BTreeMap::new();
+            let mut map = Map::new();
             for (i, (name, child)) in row.get_column_iter().enumerate() {
                 let child_node = children.and_then(|c| c.get(i)).map(Arc::as_ref);
-                map.insert(name.clone(), to_value(child, child_node)?);
+                map.insert(name.as_str(), to_value(child, child_node)?);
             }
             Value::Object(map)
         }
@@ -249,7 +249,7 @@ fn to_value(field: &Field, node: Option<&Type>) -> Result<Value, String> {
         }
         Field::MapInternal(map) => {
             let (key_node, value_node) = node.map_or((None, None), map_entry);
-            let mut out = BTreeMap::new();
+            let mut out = Map::new();
             for (key, value) in map.entries() {
                 let key = match to_value(key, key_node)? {
                     Value::String(s) => s,

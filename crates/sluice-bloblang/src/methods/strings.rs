@@ -1,6 +1,6 @@
 //! String manipulation and regular expression methods.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::{Call, Cx, R, This, err, type_err};
@@ -710,7 +710,7 @@ fn re_find_all_submatch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value
 }
 
 fn captures_object(re: &regex::Regex, c: &regex::Captures<'_>) -> Value {
-    let mut obj = BTreeMap::new();
+    let mut obj = Map::new();
     for (i, name) in re.capture_names().enumerate() {
         let key = name.map_or_else(|| i.to_string(), str::to_owned);
         obj.insert(
@@ -725,7 +725,7 @@ fn re_find_object(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     regex_method(cx, this, call, |re, s, _| {
         Ok(match re.captures(s) {
             Some(c) => captures_object(re, &c),
-            None => Value::Object(BTreeMap::new()),
+            None => Value::Object(Map::new()),
         })
     })
 }

@@ -1,7 +1,7 @@
 //! Hand-written recursive descent over chars, shaped like Benthos's parser so that errors land
 //! on the same positions with the same expectations.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -1539,7 +1539,7 @@ impl Parser {
         let mut entries: Vec<(Key, Expr)> = Vec::new();
         if self.peek() == Some('}') {
             self.pos += 1;
-            return Ok(Expr::Lit(Value::Object(BTreeMap::new())));
+            return Ok(Expr::Lit(Value::Object(Map::new())));
         }
         loop {
             let key_start = self.pos;
@@ -1549,7 +1549,7 @@ impl Parser {
                 let save = self.pos;
                 self.spaces();
                 if self.peek() == Some(':') {
-                    key = Some(Key::Static(w));
+                    key = Some(Key::Static(w.into()));
                 } else {
                     self.pos = key_start;
                 }
@@ -1558,13 +1558,13 @@ impl Parser {
             let key = match key {
                 Some(k) => k,
                 None => match self.quoted_string() {
-                    Ok(s) if !self.starts_with("\"\"") => Key::Static(s),
+                    Ok(s) if !self.starts_with("\"\"") => Key::Static(s.into()),
                     Err(e) if e.is_fatal() => return Err(e),
                     _ => {
                         self.pos = key_start;
                         let q = self.query().map_err(|e| e.expect(key_start, &["object"]))?;
                         match q {
-                            Expr::Lit(Value::String(s)) => Key::Static(s),
+                            Expr::Lit(Value::String(s)) => Key::Static(s.into()),
                             Expr::Lit(other) => {
                                 return Err(PErr::fatal(
                                     key_start,
@@ -1606,7 +1606,7 @@ impl Parser {
             .iter()
             .all(|(k, v)| matches!(k, Key::Static(_)) && v.is_lit())
         {
-            let mut map = BTreeMap::new();
+            let mut map = Map::new();
             for (k, v) in entries {
                 if let (Key::Static(k), Expr::Lit(v)) = (k, v) {
                     map.insert(k, v);
