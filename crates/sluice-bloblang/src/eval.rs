@@ -242,7 +242,9 @@ pub(crate) enum Expr {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     Array(Vec<Expr>),
-    Object(Vec<(Key, Expr)>),
+    /// Entries in source order, and whether their keys are all static and strictly ascending
+    /// (the object is then built by appending, without comparing keys).
+    Object(Vec<(Key, Expr)>, bool),
     If(Vec<(Expr, Expr)>, Option<Box<Expr>>),
     Match(Option<Box<Expr>>, Vec<(Pattern, Expr)>),
     /// A query with an optional context name, and whether the body still reads the name
@@ -445,7 +447,7 @@ impl Expr {
                 }
                 Ok(Value::Array(out))
             }
-            Expr::Object(entries) => {
+            Expr::Object(entries, sorted) => {
                 let mut out = Map::with_capacity(entries.len());
                 for (k, e) in entries {
                     let key = match k {
@@ -462,6 +464,7 @@ impl Expr {
                         },
                     };
                     match e.eval(cx, this) {
+                        Ok(v) if *sorted => out.push_greatest(key, v),
                         Ok(v) => {
                             out.insert(key, v);
                         }
@@ -572,7 +575,7 @@ impl Expr {
             }
             Expr::Not(e) => e.bind_named_to_this(name),
             Expr::Array(items) => items.iter_mut().for_each(|e| e.bind_named_to_this(name)),
-            Expr::Object(entries) => {
+            Expr::Object(entries, _) => {
                 for (k, v) in entries {
                     if let Key::Dyn(k) = k {
                         k.bind_named_to_this(name);
@@ -624,7 +627,7 @@ impl Expr {
                 a.mentions_named(name) || b.mentions_named(name)
             }
             Expr::Array(items) => items.iter().any(|e| e.mentions_named(name)),
-            Expr::Object(entries) => entries.iter().any(|(k, v)| {
+            Expr::Object(entries, _) => entries.iter().any(|(k, v)| {
                 matches!(k, Key::Dyn(k) if k.mentions_named(name)) || v.mentions_named(name)
             }),
             Expr::If(branches, otherwise) => {
@@ -657,7 +660,7 @@ impl Expr {
             }
             Expr::Context(a, b) | Expr::Bin(_, a, b) => a.message_reads() + b.message_reads(),
             Expr::Array(items) => items.iter().map(Expr::message_reads).sum(),
-            Expr::Object(entries) => entries
+            Expr::Object(entries, _) => entries
                 .iter()
                 .map(|(k, v)| {
                     v.message_reads()
@@ -710,7 +713,7 @@ impl Expr {
             Expr::Bin(_, a, b) => a.reads_this() || b.reads_this(),
             Expr::Not(a) => a.reads_this(),
             Expr::Array(items) => items.iter().any(Expr::reads_this),
-            Expr::Object(entries) => entries
+            Expr::Object(entries, _) => entries
                 .iter()
                 .any(|(k, v)| matches!(k, Key::Dyn(e) if e.reads_this()) || v.reads_this()),
             Expr::If(branches, o) => {

@@ -28,8 +28,8 @@ pub enum Value {
     Int(i64),
     /// A 64-bit float.
     Float(f64),
-    /// A JSON number kept as its original text.
-    Number(Box<str>),
+    /// A JSON number kept as its original text (inline: number texts are short).
+    Number(smol_str::SmolStr),
     /// A UTF-8 string.
     String(String),
     /// Raw bytes.
@@ -132,6 +132,38 @@ impl Value {
     /// Parses one JSON document. Numbers keep their text while untouched.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Value, String> {
         let mut parser = JsonParser::new(bytes);
+        SCRATCH.with_borrow_mut(|(entries, items)| {
+            parser.entries = std::mem::take(entries);
+            parser.items = std::mem::take(items);
+        });
+        let res = parser.document();
+        let (mut entries, mut items) = (parser.entries, parser.items);
+        // Kept for the next document unless one outsized document grew them.
+        if entries.capacity() <= SCRATCH_KEEP && items.capacity() <= SCRATCH_KEEP {
+            entries.clear();
+            items.clear();
+            SCRATCH.with_borrow_mut(|scratch| *scratch = (entries, items));
+        }
+        res
+    }
+}
+
+/// How many scratch entries and elements a thread keeps between documents.
+const SCRATCH_KEEP: usize = 256;
+
+/// The parser's two stacks: object entries and array elements.
+type Scratch = (Vec<(Key, Value)>, Vec<Value>);
+
+thread_local! {
+    /// The parser's stacks, kept per thread so that parsing a message grows none of them.
+    static SCRATCH: std::cell::RefCell<Scratch> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl JsonParser<'_> {
+    fn document(&mut self) -> Result<Value, String> {
+        let parser = self;
+        let bytes = parser.src;
         parser.skip_ws();
         if parser.pos >= bytes.len() {
             return Err("unexpected end of JSON input".to_owned());
@@ -146,7 +178,9 @@ impl Value {
         }
         Ok(value)
     }
+}
 
+impl Value {
     /// Encodes as Go's `encoding/json` would with HTML escaping off: sorted keys, compact.
     pub fn to_json_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128);
@@ -257,7 +291,8 @@ pub(crate) struct JsonParser<'a> {
     pub(crate) text: Option<&'a str>,
     pub(crate) pos: usize,
     /// Entries of the objects being read, innermost last. Each object moves its own out
-    /// into a vector of exactly their number, so vectors are not grown entry by entry.
+    /// into a vector of exactly their number, so vectors are not grown entry by entry
+    /// (`drain`, not `split_off`, which at 0 swaps in a new vector of the old capacity).
     /// After an error the stack holds leftovers: the parser is then dropped.
     entries: Vec<(Key, Value)>,
     /// Elements of the arrays being read, in the same way.
@@ -328,7 +363,7 @@ impl<'a> JsonParser<'a> {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
-                            let entries = self.entries.split_off(base);
+                            let entries = self.entries.drain(base..).collect();
                             return Ok(Value::Object(Map::from_entries(entries)));
                         }
                         _ => return Err(self.err_here("after object key:value pair")),
@@ -352,7 +387,7 @@ impl<'a> JsonParser<'a> {
                         Some(b',') => self.pos += 1,
                         Some(b']') => {
                             self.pos += 1;
-                            return Ok(Value::Array(self.items.split_off(base)));
+                            return Ok(Value::Array(self.items.drain(base..).collect()));
                         }
                         _ => return Err(self.err_here("after array element")),
                     }
@@ -682,7 +717,13 @@ const fn escape_table(html: bool) -> [bool; 256] {
 pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
     let table = if escape_html { &ESCAPE_HTML } else { &ESCAPE };
     let bytes = s.as_bytes();
-    match next_escape(bytes, 0, table, escape_html) {
+    // Keys and short values are done sooner byte by byte than word by word.
+    let first = if bytes.len() < 16 {
+        bytes.iter().position(|&b| table[usize::from(b)])
+    } else {
+        next_escape(bytes, 0, table, escape_html)
+    };
+    match first {
         None => {
             // Most strings need no escape: one reservation, one copy.
             out.reserve(bytes.len() + 2);

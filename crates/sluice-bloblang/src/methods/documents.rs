@@ -322,7 +322,7 @@ fn value_to_msgpack(v: &Value) -> rmpv::Value {
         Value::Number(n) => match parse_number_text(n) {
             Some(Num::I(i)) => rmpv::Value::from(i),
             Some(Num::F(f)) => rmpv::Value::F64(f),
-            None => rmpv::Value::from(n.as_ref()),
+            None => rmpv::Value::from(n.as_str()),
         },
         Value::String(s) => rmpv::Value::from(s.as_str()),
         Value::Bytes(b) => rmpv::Value::Binary(b.clone()),

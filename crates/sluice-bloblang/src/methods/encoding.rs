@@ -199,7 +199,7 @@ fn yaml_to_value(y: yaml_serde::Value) -> Value {
         yaml_serde::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
             (Some(i), _) => Value::Int(i),
             // Go reads integers past i64 as uint64; their digits are kept exactly.
-            (None, Some(u)) => Value::Number(u.to_string().into_boxed_str()),
+            (None, Some(u)) => Value::Number(u.to_string().into()),
             _ => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
         yaml_serde::Value::String(s) => Value::String(s),

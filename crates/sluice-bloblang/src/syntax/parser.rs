@@ -1614,7 +1614,11 @@ impl Parser {
             }
             return Ok(Expr::Lit(Value::Object(map)));
         }
-        Ok(Expr::Object(entries))
+        let sorted = entries.windows(2).all(|w| match (&w[0].0, &w[1].0) {
+            (Key::Static(a), Key::Static(b)) => a < b,
+            _ => false,
+        }) && entries.iter().all(|(k, _)| matches!(k, Key::Static(_)));
+        Ok(Expr::Object(entries, sorted))
     }
 
     fn function(&mut self) -> P<Expr> {

@@ -115,6 +115,12 @@ impl Map {
         }
     }
 
+    /// Appends an entry whose key the caller knows to sort after every key in the map.
+    pub(crate) fn push_greatest(&mut self, key: Key, value: Value) {
+        debug_assert!(self.entries.last().is_none_or(|(last, _)| *last < key));
+        self.entries.push((key, value));
+    }
+
     /// The value under `key`, inserting the one `make` gives first when there is none.
     pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> Value) -> &mut Value {
         let i = match self.find(key) {
