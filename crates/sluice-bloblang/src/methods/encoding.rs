@@ -192,45 +192,10 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bytes(bytes))
 }
 
-fn yaml_to_value(y: yaml_serde::Value) -> Value {
-    match y {
-        yaml_serde::Value::Null => Value::Null,
-        yaml_serde::Value::Bool(b) => Value::Bool(b),
-        yaml_serde::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Value::Int(i),
-            // Go reads integers past i64 as uint64; their digits are kept exactly.
-            (None, Some(u)) => Value::Number(u.to_string().into()),
-            _ => Value::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        yaml_serde::Value::String(s) => Value::String(s),
-        yaml_serde::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
-        yaml_serde::Value::Mapping(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        yaml_serde::Value::String(s) => s,
-                        other => yaml_to_value(other).to_interp_string(),
-                    };
-                    (key, yaml_to_value(v))
-                })
-                .collect(),
-        ),
-        yaml_serde::Value::Tagged(t) => yaml_to_value(t.value),
-    }
-}
-
 fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
-    use serde::Deserialize as _;
     let s = text(&v)?;
-    let fail = |e: yaml_serde::Error| format!("failed to parse value as YAML: yaml: {e}");
-    // Go reads the first document of a stream and ignores the rest.
-    let Some(first) = yaml_serde::Deserializer::from_str(&s).next() else {
-        return Ok(Value::Null);
-    };
-    let mut doc = yaml_serde::Value::deserialize(first).map_err(fail)?;
-    // Merge keys (`<<`) are applied, as Go's decoder does.
-    doc.apply_merge().map_err(fail)?;
-    Ok(yaml_to_value(doc))
+    crate::methods::yaml_parse::parse(&s)
+        .map_err(|e| format!("failed to parse value as YAML: yaml: {e}"))
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -705,6 +670,107 @@ mod tests {
         assert_eq!(
             check(r#"root = {"t": "2020-01-02T03:04:05.000000006Z".ts_parse("2006-01-02T15:04:05Z07:00")}.format_yaml()"#, "{}").as_deref(),
             Ok("t: 2020-01-02T03:04:05.000000006Z\n")
+        );
+    }
+
+    /// yaml.v3 quotes a string whenever its plain form would read back as something else:
+    /// a number, a bool or null by its own rules, a YAML 1.1 bool (`yes`, `off`) or a
+    /// sexagesimal number (`1:20`), or a timestamp.
+    #[test]
+    fn format_yaml_quotes_strings_that_would_read_back_as_other_types() {
+        for quoted in [
+            "123",
+            "-0",
+            "+1",
+            "017",
+            "0o17",
+            "0x1F",
+            "0X1F",
+            "1_000",
+            "08",
+            "1e3",
+            "5.",
+            ".5",
+            ".inf",
+            "-.Inf",
+            ".nan",
+            "true",
+            "True",
+            "FALSE",
+            "yes",
+            "No",
+            "on",
+            "OFF",
+            "y",
+            "n",
+            "~",
+            "null",
+            "Null",
+            "",
+            "1:20",
+            "2024-01-01",
+            "2001-12-14 21:59:43.10",
+        ] {
+            assert_eq!(
+                check(
+                    "root = this.format_yaml()",
+                    &format!("{{\"v\":{quoted:?}}}")
+                )
+                .as_deref(),
+                Ok(format!("v: {quoted:?}\n").as_str()),
+                "{quoted}"
+            );
+        }
+        for plain in ["0o", "0x", "1e", "tRUE", "yess", "inf", "1.2.3", "_1"] {
+            assert_eq!(
+                check("root = this.format_yaml()", &format!("{{\"v\":{plain:?}}}")).as_deref(),
+                Ok(format!("v: {plain}\n").as_str()),
+                "{plain}"
+            );
+        }
+    }
+
+    /// Numbers read from a JSON message reach yaml.v3 as `json.Number`, written as an
+    /// integer when the text is one and as a float otherwise, never quoted.
+    #[test]
+    fn format_yaml_writes_message_numbers_plain() {
+        assert_eq!(
+            check(
+                "root = this.format_yaml()",
+                r#"{"a":1,"b":-2,"c":0,"d":-0,"e":1.50,"f":1e3,"g":9223372036854775807,"h":12345678901234567890}"#
+            )
+            .as_deref(),
+            Ok("a: 1\nb: -2\nc: 0\nd: 0\ne: 1.5\nf: 1000\ng: 9223372036854775807\nh: 1.2345678901234567e+19\n")
+        );
+        // Integers computed by a mapping are integers too.
+        assert_eq!(
+            check(
+                r#"root = {"int": this.a + 1, "float": this.a * 2.5}.format_yaml()"#,
+                r#"{"a":2}"#
+            )
+            .as_deref(),
+            Ok("float: 5\nint: 3\n")
+        );
+    }
+
+    #[test]
+    fn parse_yaml_follows_yaml_v3_on_yaml_1_1_corners() {
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"b: [yes, no, on, off]\no: [017, 0o17, '017']\nx: [0x1F, 0X1F]\nu: 1_000\nf: [.inf, -.inf, 08]\nn: ~\nt: 2024-01-01T10:00:00Z"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"b":["yes","no","on","off"],"f":[null,null,8],"n":null,"o":[15,15,"017"],"t":"2024-01-01T10:00:00Z","u":1000,"x":[31,31]}"#)
+        );
+        // The infinities are floats: written as YAML again they keep their names.
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml().format_yaml()",
+                r#"{"s":"f: [.inf, -.Inf, .NaN]"}"#
+            )
+            .as_deref(),
+            Ok("f:\n    - .inf\n    - -.inf\n    - .nan\n")
         );
     }
 }

@@ -25,6 +25,7 @@ pub(crate) mod time;
 pub(crate) mod uuid;
 pub(crate) mod vector;
 pub(crate) mod yaml_emit;
+pub(crate) mod yaml_parse;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
