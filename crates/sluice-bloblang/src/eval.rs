@@ -453,7 +453,7 @@ impl Expr {
                     let key = match k {
                         Key::Static(s) => s.clone(),
                         Key::Dyn(ke) => match ke.eval(cx, this)? {
-                            Value::String(s) => s.into(),
+                            Value::String(s) => s,
                             Value::Bytes(b) => String::from_utf8_lossy(&b).as_ref().into(),
                             other => {
                                 return err(format!(
@@ -997,7 +997,7 @@ pub(crate) fn apply_bin(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -
                         "string concatenation",
                     )
                     .map_err(Flow::Err)?;
-                    Ok(Value::String(a_str(lv) + &a_str(rv)))
+                    Ok(Value::String((a_str(lv) + &a_str(rv)).into()))
                 }
                 _ => Err(mismatch(op, l, r, lv, rv)),
             },
@@ -1060,7 +1060,7 @@ fn text_len(v: &Value) -> usize {
 
 fn a_str(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.clone().into(),
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         other => other.to_interp_string(),
     }

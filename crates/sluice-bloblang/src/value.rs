@@ -10,6 +10,9 @@ use chrono::{DateTime, FixedOffset};
 pub(crate) use float_fmt::format_float_g;
 pub use map::{IntoIter, Iter, IterMut, Key, Map};
 
+/// The text of a string value: up to 23 bytes inline, longer ones shared.
+pub type Str = smol_str::SmolStr;
+
 /// Metadata of a message: keys sorted, values typed.
 pub type Metadata = BTreeMap<String, Value>;
 
@@ -30,8 +33,8 @@ pub enum Value {
     Float(f64),
     /// A JSON number kept as its original text (inline: number texts are short).
     Number(smol_str::SmolStr),
-    /// A UTF-8 string.
-    String(String),
+    /// A UTF-8 string: short ones inline, long ones shared, so copies never allocate.
+    String(Str),
     /// Raw bytes.
     Bytes(Vec<u8>),
     /// An array.
@@ -44,13 +47,13 @@ pub enum Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+        Value::String(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::String(s)
+        Value::String(s.into())
     }
 }
 
@@ -215,7 +218,7 @@ impl Value {
     /// Stringification used by interpolations, `.string()` and metadata headers.
     pub fn to_interp_string(&self) -> String {
         match self {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s.clone().into(),
             Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             Value::Null => "null".to_owned(),
             Value::Bool(b) => b.to_string(),
@@ -349,7 +352,7 @@ impl<'a> JsonParser<'a> {
                     if self.src.get(self.pos) != Some(&b'"') {
                         return Err(self.err_here("looking for beginning of object key string"));
                     }
-                    let key = self.key()?;
+                    let key = self.text()?;
                     self.skip_ws();
                     if self.src.get(self.pos) != Some(&b':') {
                         return Err(self.err_here("after object key"));
@@ -393,7 +396,7 @@ impl<'a> JsonParser<'a> {
                     }
                 }
             }
-            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b'"') => Ok(Value::String(self.text()?)),
             Some(b't') => self.literal(b"true", Value::Bool(true)),
             Some(b'f') => self.literal(b"false", Value::Bool(false)),
             Some(b'n') => self.literal(b"null", Value::Null),
@@ -469,16 +472,17 @@ impl<'a> JsonParser<'a> {
         Ok((digits_start, is_int))
     }
 
-    /// An object key: like [`JsonParser::string`], without an allocation for short keys.
-    pub(crate) fn key(&mut self) -> Result<Key, String> {
+    /// A string or object key: like [`JsonParser::string`], without an allocation for
+    /// short text.
+    pub(crate) fn text(&mut self) -> Result<Str, String> {
         let start = self.pos + 1;
         let run = string_run(&self.src[start..]);
         if let (Some(b'"'), Some(text)) = (self.src.get(start + run), self.text) {
             self.pos = start + run + 1;
             // Quotes are ASCII, so both ends are character boundaries of valid text.
-            return Ok(Key::new(&text[start..start + run]));
+            return Ok(Str::new(&text[start..start + run]));
         }
-        self.string().map(Key::from)
+        self.string().map(Str::from)
     }
 
     pub(crate) fn string(&mut self) -> Result<String, String> {
@@ -946,7 +950,7 @@ mod tests {
                     write_json_string(&mut out, &s, html);
                     assert_eq!(out, reference_string(&s, html), "{s:?} html={html}");
                     let back = Value::from_json_bytes(&out).unwrap();
-                    assert_eq!(back, Value::String(s.clone()));
+                    assert_eq!(back, Value::String(s.clone().into()));
                 }
             }
         }
@@ -959,7 +963,7 @@ mod tests {
                 let mut out = Vec::new();
                 write_json_string(&mut out, &s, html);
                 proptest::prop_assert_eq!(&out, &reference_string(&s, html));
-                proptest::prop_assert_eq!(Value::from_json_bytes(&out).unwrap(), Value::String(s.clone()));
+                proptest::prop_assert_eq!(Value::from_json_bytes(&out).unwrap(), Value::String(s.clone().into()));
             }
         }
     }

@@ -8,10 +8,14 @@ use crate::value::Value;
 
 fn change(kind: &str, path: &[String], from: Value, to: Value) -> Value {
     let mut m = Map::new();
-    m.insert("Type", Value::String(kind.to_owned()));
+    m.insert("Type", Value::String(kind.to_owned().into()));
     m.insert(
         "Path".to_owned(),
-        Value::Array(path.iter().map(|s| Value::String(s.clone())).collect()),
+        Value::Array(
+            path.iter()
+                .map(|s| Value::String(s.clone().into()))
+                .collect(),
+        ),
     );
     m.insert("From", from);
     m.insert("To", to);

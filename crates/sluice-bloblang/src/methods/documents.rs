@@ -28,7 +28,7 @@ fn xml_scalar(s: String, cast: bool) -> Value {
             _ => {}
         }
     }
-    Value::String(s)
+    Value::String(s.into())
 }
 
 impl XmlNode {
@@ -290,7 +290,7 @@ fn msgpack_to_value(v: rmpv::Value) -> Value {
         rmpv::Value::F32(f) => Value::Float(f64::from(f)),
         rmpv::Value::F64(f) => Value::Float(f),
         rmpv::Value::String(s) => match s.into_str() {
-            Some(s) => Value::String(s),
+            Some(s) => Value::String(s.into()),
             None => Value::Null,
         },
         rmpv::Value::Binary(b) => Value::Bytes(b),

@@ -31,7 +31,7 @@ fn encode(v: Value, args: &[Value]) -> Result<Value, String> {
         "z85" => return Err("z85 encoding is not supported".to_owned()),
         other => return Err(format!("unrecognized encoding type: {other}")),
     };
-    Ok(Value::String(out))
+    Ok(Value::String(out.into()))
 }
 
 fn decode(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -259,7 +259,7 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     if !header {
         return Ok(Value::Array(
             rows.into_iter()
-                .map(|r| Value::Array(r.into_iter().map(Value::String).collect()))
+                .map(|r| Value::Array(r.into_iter().map(Value::from).collect()))
                 .collect(),
         ));
     }
@@ -272,7 +272,7 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
         let mut m = Map::new();
         for (i, f) in row.into_iter().enumerate() {
             if let Some(h) = headers.get(i) {
-                m.insert(h.as_str(), Value::String(f));
+                m.insert(h.as_str(), Value::String(f.into()));
             }
         }
         out.push(Value::Object(m));
@@ -284,45 +284,46 @@ fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let u = url::Url::parse(&s).map_err(|e| format!("parse {s:?}: {e}"))?;
     let mut m = Map::new();
-    m.insert("scheme", Value::String(u.scheme().to_owned()));
-    m.insert("opaque", Value::String(String::new()));
+    m.insert("scheme", Value::String(u.scheme().to_owned().into()));
+    m.insert("opaque", Value::String(String::new().into()));
     let host = match (u.host_str(), u.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
         _ => String::new(),
     };
-    m.insert("host", Value::String(host));
+    m.insert("host", Value::String(host.into()));
     m.insert(
         "path".to_owned(),
         Value::String(
             percent_encoding::percent_decode_str(u.path())
                 .decode_utf8_lossy()
-                .into_owned(),
+                .into_owned()
+                .into(),
         ),
     );
-    m.insert("raw_path", Value::String(String::new()));
+    m.insert("raw_path", Value::String(String::new().into()));
     m.insert(
         "raw_query".to_owned(),
-        Value::String(u.query().unwrap_or("").to_owned()),
+        Value::String(u.query().unwrap_or("").to_owned().into()),
     );
     m.insert(
         "fragment".to_owned(),
-        Value::String(u.fragment().unwrap_or("").to_owned()),
+        Value::String(u.fragment().unwrap_or("").to_owned().into()),
     );
-    m.insert("raw_fragment", Value::String(String::new()));
+    m.insert("raw_fragment", Value::String(String::new().into()));
     let mut q: Map = Map::new();
     for (k, val) in u.query_pairs() {
         let e = q.get_or_insert_with(&k, || Value::Array(Vec::new()));
         if let Value::Array(a) = e {
-            a.push(Value::String(val.into_owned()));
+            a.push(Value::String(val.into_owned().into()));
         }
     }
     m.insert("query", Value::Object(q));
     if !u.username().is_empty() || u.password().is_some() {
         let mut user = Map::new();
-        user.insert("name", Value::String(u.username().to_owned()));
+        user.insert("name", Value::String(u.username().to_owned().into()));
         if let Some(pw) = u.password() {
-            user.insert("password", Value::String(pw.to_owned()));
+            user.insert("password", Value::String(pw.to_owned().into()));
         }
         m.insert("user", Value::Object(user));
     }
@@ -338,7 +339,7 @@ fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
         }
         let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
         let k = crate::methods::strings::query_unescape(k)?;
-        let val = Value::String(crate::methods::strings::query_unescape(val)?);
+        let val = Value::String(crate::methods::strings::query_unescape(val)?.into());
         match m.remove(&k) {
             None => {
                 m.insert(k, val);
@@ -392,7 +393,7 @@ fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
                     i += 1;
                 }
             }
-            m.insert(key, Value::String(val));
+            m.insert(key, Value::String(val.into()));
         } else {
             m.insert(key, Value::Bool(true));
         }

@@ -216,7 +216,7 @@ macro_rules! sign_fn {
     ($name:ident, $alg:expr) => {
         fn $name(v: Value, args: &[Value]) -> Result<Value, String> {
             let secret = str_arg(&args[0], "signing_secret")?;
-            sign_jwt($alg, &v, &secret, &args[1]).map(Value::String)
+            sign_jwt($alg, &v, &secret, &args[1]).map(Value::from)
         }
     };
 }

@@ -102,14 +102,14 @@ impl Common {
         let mut m = crate::value::Map::new();
         m.insert(
             "type".to_owned(),
-            Value::String(type_name(self.code).to_owned()),
+            Value::String(type_name(self.code).to_owned().into()),
         );
         m.insert(
             "fingerprint".to_owned(),
-            Value::String(hex::encode(Sha256::digest(text.as_bytes()))),
+            Value::String(hex::encode(Sha256::digest(text.as_bytes())).into()),
         );
         if !self.name.is_empty() {
-            m.insert("name", Value::String(self.name.clone()));
+            m.insert("name", Value::String(self.name.clone().into()));
         }
         if !self.children.is_empty() {
             m.insert(

@@ -13,7 +13,7 @@ use crate::value::{Num, Value};
 
 fn kv(key: &str, value: Value) -> Value {
     let mut m = Map::new();
-    m.insert("key", Value::String(key.to_owned()));
+    m.insert("key", Value::String(key.to_owned().into()));
     m.insert("value", value);
     Value::Object(m)
 }
@@ -76,7 +76,7 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let q = call.arg_expr(0);
     let mut out = Map::new();
     for (k, v) in m {
-        let key = Value::String(k.to_string());
+        let key = Value::String(k.to_string().into());
         match q.eval(cx, This::Val(&key)) {
             Ok(Value::String(nk)) => {
                 out.insert(nk, v);
@@ -301,9 +301,7 @@ fn flatten(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn keys(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::Object(m) => Ok(Value::Array(
-            m.into_keys().map(|k| Value::String(k.into())).collect(),
-        )),
+        Value::Object(m) => Ok(Value::Array(m.into_keys().map(Value::String).collect())),
         other => Err(type_err("object", &other)),
     }
 }
@@ -475,7 +473,9 @@ fn slice(v: Value, args: &[Value]) -> Result<Value, String> {
         Value::String(s) => {
             let (a, b) = slice_bounds(s.len(), start, end)?;
             Ok(Value::String(
-                String::from_utf8_lossy(&s.as_bytes()[a..b]).into_owned(),
+                String::from_utf8_lossy(&s.as_bytes()[a..b])
+                    .into_owned()
+                    .into(),
             ))
         }
         Value::Bytes(s) => {

@@ -110,16 +110,16 @@ impl<'de> Visitor<'de> for Node<'_> {
         {
             return Ok(v);
         }
-        Ok(Value::String(s.to_owned()))
+        Ok(Value::String(s.to_owned().into()))
     }
 
     // Scalars that are not a verbatim slice of the source: escapes, folding, block styles.
     fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_owned()))
+        Ok(Value::String(s.to_owned().into()))
     }
 
     fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
+        Ok(Value::String(s.into()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
@@ -273,7 +273,7 @@ impl<'de> Visitor<'de> for Key<'_> {
 /// Keys that are not strings are written as their text.
 fn key_text(v: Value) -> String {
     match v {
-        Value::String(s) => s,
+        Value::String(s) => s.into(),
         other => other.to_interp_string(),
     }
 }

@@ -115,7 +115,9 @@ fn literal_arg(kind: Kind, v: Value) -> Result<Value, String> {
         Kind::Any | Kind::Query => Ok(v),
         Kind::Str => match v {
             Value::String(_) => Ok(v),
-            Value::Bytes(b) => Ok(Value::String(String::from_utf8_lossy(&b).into_owned())),
+            Value::Bytes(b) => Ok(Value::String(
+                String::from_utf8_lossy(&b).into_owned().into(),
+            )),
             other => Err(format!(
                 "wrong argument type, expected string, got {}",
                 other.type_name()
@@ -1462,10 +1464,14 @@ impl Parser {
         }
         self.pos = start;
         if self.starts_with("\"\"\"") {
-            return self.triple_quoted().map(|s| Expr::Lit(Value::String(s)));
+            return self
+                .triple_quoted()
+                .map(|s| Expr::Lit(Value::String(s.into())));
         }
         if self.peek() == Some('"') {
-            return self.quoted_string().map(|s| Expr::Lit(Value::String(s)));
+            return self
+                .quoted_string()
+                .map(|s| Expr::Lit(Value::String(s.into())));
         }
         if self.term("null").is_ok() {
             return Ok(Expr::Lit(Value::Null));
@@ -1564,7 +1570,7 @@ impl Parser {
                         self.pos = key_start;
                         let q = self.query().map_err(|e| e.expect(key_start, &["object"]))?;
                         match q {
-                            Expr::Lit(Value::String(s)) => Key::Static(s.into()),
+                            Expr::Lit(Value::String(s)) => Key::Static(s),
                             Expr::Lit(other) => {
                                 return Err(PErr::fatal(
                                     key_start,

@@ -200,7 +200,7 @@ impl Unarchive {
                     let row: sluice_bloblang::Map = headers
                         .iter()
                         .zip(record.iter())
-                        .map(|(h, v)| (h.to_owned(), Value::String(v.to_owned())))
+                        .map(|(h, v)| (h.to_owned(), Value::from(v)))
                         .collect();
                     parts.push(derive(Value::Object(row)));
                 }
