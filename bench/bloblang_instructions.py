@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Counts instructions per message of the weather mapping (parse the JSON body, map,
-serialise the result) with callgrind, the same work as the `exec_weather_with_io` criterion
-bench of sluice-bloblang.
+"""Counts instructions per message of a benchmark mapping (parse the JSON body, map,
+serialise the result) with callgrind, the same work as a criterion bench of sluice-bloblang:
+`--mapping weather` (the default) is `exec_weather_with_io`, `--mapping heavy` is
+`exec_heavy_2kb_20_statements`.
 
 Instruction counts repeat from run to run whatever else the machine is doing. The figure per
 message is (instructions for N messages - instructions for 1000) / (N - 1000), so start-up and
 parsing the mapping cancel out. Allocations per message come from the malloc calls counted
 by callgrind in the same two runs.
 
-Usage: bench/bloblang_instructions.py [--messages 11000]
+Usage: bench/bloblang_instructions.py [--mapping weather|heavy] [--messages 11000]
 Needs: valgrind, and `cargo build --release -p sluice-bloblang --example weather_loop`
-(taken from $CARGO_TARGET_DIR when that is set, else target/).
+(or `--example heavy_loop`), taken from $CARGO_TARGET_DIR when that is set, else target/.
 """
 import argparse
 import os
@@ -53,10 +54,11 @@ def count(binary, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mapping", choices=["weather", "heavy"], default="weather")
     ap.add_argument("--messages", type=int, default=11000)
     args = ap.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    binary = os.path.join(target, "release", "examples", "weather_loop")
+    binary = os.path.join(target, "release", "examples", f"{args.mapping}_loop")
     small, small_allocs = count(binary, 1000)
     large, large_allocs = count(binary, args.messages)
     n = args.messages - 1000

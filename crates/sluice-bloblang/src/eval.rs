@@ -1,12 +1,12 @@
 //! The executable form of queries and statements, and their evaluation.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::env::{FnImpl, MethodImpl, Spec};
 use crate::target::{BatchRef, MessageRef};
-use crate::value::{Metadata, Num, Value};
+use crate::value::{Map, Metadata, Num, Value};
 
 /// Control flow out of an expression: a failure, or one of the two assignment outcomes that
 /// travel through expressions (`deleted()` and `nothing()`).
@@ -157,7 +157,8 @@ impl BinOp {
 }
 
 pub(crate) enum Key {
-    Static(String),
+    /// Kept as an object key so that building the object copies no text.
+    Static(crate::value::Key),
     Dyn(Expr),
 }
 
@@ -241,7 +242,9 @@ pub(crate) enum Expr {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     Array(Vec<Expr>),
-    Object(Vec<(Key, Expr)>),
+    /// Entries in source order, and whether their keys are all static and strictly ascending
+    /// (the object is then built by appending, without comparing keys).
+    Object(Vec<(Key, Expr)>, bool),
     If(Vec<(Expr, Expr)>, Option<Box<Expr>>),
     Match(Option<Box<Expr>>, Vec<(Pattern, Expr)>),
     /// A query with an optional context name, and whether the body still reads the name
@@ -349,7 +352,7 @@ impl Expr {
                 }
                 None => err(format!("variable '{name}' undefined")),
             },
-            Expr::Meta(None) => Ok(Value::Object(cx.out_meta().clone())),
+            Expr::Meta(None) => Ok(Value::from_metadata(cx.out_meta())),
             Expr::Meta(Some(k)) => Ok(cx.out_meta().get(k).cloned().unwrap_or(Value::Null)),
             Expr::Get(base, path, _) => match &**base {
                 Expr::This | Expr::NamedThis(_) => {
@@ -444,14 +447,14 @@ impl Expr {
                 }
                 Ok(Value::Array(out))
             }
-            Expr::Object(entries) => {
-                let mut out = BTreeMap::new();
+            Expr::Object(entries, sorted) => {
+                let mut out = Map::with_capacity(entries.len());
                 for (k, e) in entries {
                     let key = match k {
                         Key::Static(s) => s.clone(),
                         Key::Dyn(ke) => match ke.eval(cx, this)? {
                             Value::String(s) => s,
-                            Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+                            Value::Bytes(b) => String::from_utf8_lossy(&b).as_ref().into(),
                             other => {
                                 return err(format!(
                                     "mapping returned invalid key type: {}",
@@ -461,6 +464,7 @@ impl Expr {
                         },
                     };
                     match e.eval(cx, this) {
+                        Ok(v) if *sorted => out.push_greatest(key, v),
                         Ok(v) => {
                             out.insert(key, v);
                         }
@@ -571,7 +575,7 @@ impl Expr {
             }
             Expr::Not(e) => e.bind_named_to_this(name),
             Expr::Array(items) => items.iter_mut().for_each(|e| e.bind_named_to_this(name)),
-            Expr::Object(entries) => {
+            Expr::Object(entries, _) => {
                 for (k, v) in entries {
                     if let Key::Dyn(k) = k {
                         k.bind_named_to_this(name);
@@ -623,7 +627,7 @@ impl Expr {
                 a.mentions_named(name) || b.mentions_named(name)
             }
             Expr::Array(items) => items.iter().any(|e| e.mentions_named(name)),
-            Expr::Object(entries) => entries.iter().any(|(k, v)| {
+            Expr::Object(entries, _) => entries.iter().any(|(k, v)| {
                 matches!(k, Key::Dyn(k) if k.mentions_named(name)) || v.mentions_named(name)
             }),
             Expr::If(branches, otherwise) => {
@@ -656,7 +660,7 @@ impl Expr {
             }
             Expr::Context(a, b) | Expr::Bin(_, a, b) => a.message_reads() + b.message_reads(),
             Expr::Array(items) => items.iter().map(Expr::message_reads).sum(),
-            Expr::Object(entries) => entries
+            Expr::Object(entries, _) => entries
                 .iter()
                 .map(|(k, v)| {
                     v.message_reads()
@@ -709,7 +713,7 @@ impl Expr {
             Expr::Bin(_, a, b) => a.reads_this() || b.reads_this(),
             Expr::Not(a) => a.reads_this(),
             Expr::Array(items) => items.iter().any(Expr::reads_this),
-            Expr::Object(entries) => entries
+            Expr::Object(entries, _) => entries
                 .iter()
                 .any(|(k, v)| matches!(k, Key::Dyn(e) if e.reads_this()) || v.reads_this()),
             Expr::If(branches, o) => {
@@ -942,7 +946,13 @@ fn mismatch(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -> Flow {
     ))
 }
 
-fn eval_bin(op: BinOp, l: &Expr, r: &Expr, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
+fn eval_bin<'a, 'm: 'a>(
+    op: BinOp,
+    l: &'a Expr,
+    r: &'a Expr,
+    cx: &mut Cx<'m>,
+    this: This<'a>,
+) -> R<Value> {
     match op {
         BinOp::Coalesce => match l.eval(cx, this) {
             Ok(v) if !v.is_null() => Ok(v),
@@ -966,8 +976,9 @@ fn eval_bin(op: BinOp, l: &Expr, r: &Expr, cx: &mut Cx<'_>, this: This<'_>) -> R
             Ok(Value::Bool(as_bool(&rv)?))
         }
         _ => {
-            let lv = l.eval(cx, this)?;
-            let rv = r.eval(cx, this)?;
+            // Operands are only read: fields of `this` are compared and added in place.
+            let lv = l.eval_ref(cx, this)?;
+            let rv = r.eval_ref(cx, this)?;
             apply_bin(op, l, r, &lv, &rv)
         }
     }
@@ -986,7 +997,7 @@ pub(crate) fn apply_bin(op: BinOp, l: &Expr, r: &Expr, lv: &Value, rv: &Value) -
                         "string concatenation",
                     )
                     .map_err(Flow::Err)?;
-                    Ok(Value::String(a_str(lv) + &a_str(rv)))
+                    Ok(Value::String((a_str(lv) + &a_str(rv)).into()))
                 }
                 _ => Err(mismatch(op, l, r, lv, rv)),
             },
@@ -1049,7 +1060,7 @@ fn text_len(v: &Value) -> usize {
 
 fn a_str(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.clone().into(),
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         other => other.to_interp_string(),
     }
@@ -1110,7 +1121,7 @@ pub(crate) fn assign_path(
     let doc = match root {
         Root::Value(v @ Value::Object(_)) | Root::Value(v @ Value::Array(_)) => v,
         Root::Value(Value::Null) | Root::Nothing => {
-            *root = Root::Value(Value::Object(BTreeMap::new()));
+            *root = Root::Value(Value::Object(Map::new()));
             match root {
                 Root::Value(v) => v,
                 _ => unreachable!("just assigned"),
@@ -1171,12 +1182,12 @@ fn set_path(doc: &mut Value, path: &[String], v: Value, full: &[String]) -> Resu
     match doc {
         Value::Object(m) => {
             if rest.is_empty() {
-                m.insert(first.clone(), v);
+                m.insert(first.as_str(), v);
                 return Ok(());
             }
-            let child = m.entry(first.clone()).or_insert(Value::Null);
+            let child = m.get_or_insert_with(first, || Value::Null);
             if matches!(child, Value::Null) {
-                *child = Value::Object(BTreeMap::new());
+                *child = Value::Object(Map::new());
             }
             set_path(child, rest, v, full)
         }
@@ -1189,7 +1200,7 @@ fn set_path(doc: &mut Value, path: &[String], v: Value, full: &[String]) -> Resu
                         Ok(())
                     } else {
                         if matches!(items[i], Value::Null) {
-                            items[i] = Value::Object(BTreeMap::new());
+                            items[i] = Value::Object(Map::new());
                         }
                         set_path(&mut items[i], rest, v, full)
                     }
@@ -1279,7 +1290,9 @@ fn apply_target(target: &Target, value: Option<Value>, cx: &mut Cx<'_>) -> Resul
             let meta = cx.meta.as_mut().expect("just initialised");
             match (key, value) {
                 (None, None) => meta.clear(),
-                (None, Some(Value::Object(m))) => *meta = m,
+                (None, Some(Value::Object(m))) => {
+                    *meta = m.into_iter().map(|(k, v)| (k.into(), v)).collect();
+                }
                 (None, Some(other)) => {
                     return Err(format!(
                         "setting root meta object requires object value, received: {}",

@@ -59,7 +59,7 @@ fn values(data: &[u8]) -> Vec<Value> {
         out.push(match kind % 6 {
             0 => Value::Int(n),
             1 => Value::Float(f64::from_bits(n as u64)),
-            2 => Value::String(String::from_utf8_lossy(rest).into_owned()),
+            2 => Value::String(String::from_utf8_lossy(rest).into_owned().into()),
             3 => Value::Bool(n & 1 == 1),
             4 => Value::Null,
             _ => Value::Int([i64::MIN, i64::MAX, -1, 0, 1][n.rem_euclid(5) as usize]),

@@ -27,4 +27,4 @@ pub use interpolation::Interpolation;
 pub use mapping::{Mapping, MappingOutput};
 pub use methods::codecs::{DecompressError, decompress_bounded};
 pub use target::{BatchRef, ErrorSource, MessageRef, SimpleMessage};
-pub use value::{Metadata, Value};
+pub use value::{Key, Map, Metadata, Value};

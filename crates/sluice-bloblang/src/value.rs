@@ -1,8 +1,17 @@
 //! The value model of the language and its byte encodings.
 
+mod float_fmt;
+mod map;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
+
+pub(crate) use float_fmt::format_float_g;
+pub use map::{IntoIter, Iter, IterMut, Key, Map};
+
+/// The text of a string value: up to 23 bytes inline, longer ones shared.
+pub type Str = smol_str::SmolStr;
 
 /// Metadata of a message: keys sorted, values typed.
 pub type Metadata = BTreeMap<String, Value>;
@@ -22,29 +31,29 @@ pub enum Value {
     Int(i64),
     /// A 64-bit float.
     Float(f64),
-    /// A JSON number kept as its original text.
-    Number(Box<str>),
-    /// A UTF-8 string.
-    String(String),
+    /// A JSON number kept as its original text (inline: number texts are short).
+    Number(smol_str::SmolStr),
+    /// A UTF-8 string: short ones inline, long ones shared, so copies never allocate.
+    String(Str),
     /// Raw bytes.
     Bytes(Vec<u8>),
     /// An array.
     Array(Vec<Value>),
     /// An object with keys in byte order.
-    Object(BTreeMap<String, Value>),
+    Object(Map),
     /// A point in time with its offset.
     Timestamp(DateTime<FixedOffset>),
 }
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+        Value::String(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::String(s)
+        Value::String(s.into())
     }
 }
 
@@ -78,9 +87,15 @@ impl From<Vec<Value>> for Value {
     }
 }
 
+impl From<Map> for Value {
+    fn from(o: Map) -> Self {
+        Value::Object(o)
+    }
+}
+
 impl From<BTreeMap<String, Value>> for Value {
     fn from(o: BTreeMap<String, Value>) -> Self {
-        Value::Object(o)
+        Value::Object(o.into_iter().collect())
     }
 }
 
@@ -120,6 +135,38 @@ impl Value {
     /// Parses one JSON document. Numbers keep their text while untouched.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Value, String> {
         let mut parser = JsonParser::new(bytes);
+        SCRATCH.with_borrow_mut(|(entries, items)| {
+            parser.entries = std::mem::take(entries);
+            parser.items = std::mem::take(items);
+        });
+        let res = parser.document();
+        let (mut entries, mut items) = (parser.entries, parser.items);
+        // Kept for the next document unless one outsized document grew them.
+        if entries.capacity() <= SCRATCH_KEEP && items.capacity() <= SCRATCH_KEEP {
+            entries.clear();
+            items.clear();
+            SCRATCH.with_borrow_mut(|scratch| *scratch = (entries, items));
+        }
+        res
+    }
+}
+
+/// How many scratch entries and elements a thread keeps between documents.
+const SCRATCH_KEEP: usize = 256;
+
+/// The parser's two stacks: object entries and array elements.
+type Scratch = (Vec<(Key, Value)>, Vec<Value>);
+
+thread_local! {
+    /// The parser's stacks, kept per thread so that parsing a message grows none of them.
+    static SCRATCH: std::cell::RefCell<Scratch> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl JsonParser<'_> {
+    fn document(&mut self) -> Result<Value, String> {
+        let parser = self;
+        let bytes = parser.src;
         parser.skip_ws();
         if parser.pos >= bytes.len() {
             return Err("unexpected end of JSON input".to_owned());
@@ -134,7 +181,9 @@ impl Value {
         }
         Ok(value)
     }
+}
 
+impl Value {
     /// Encodes as Go's `encoding/json` would with HTML escaping off: sorted keys, compact.
     pub fn to_json_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128);
@@ -169,7 +218,7 @@ impl Value {
     /// Stringification used by interpolations, `.string()` and metadata headers.
     pub fn to_interp_string(&self) -> String {
         match self {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s.clone().into(),
             Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             Value::Null => "null".to_owned(),
             Value::Bool(b) => b.to_string(),
@@ -217,6 +266,15 @@ impl Value {
         }
     }
 
+    /// Metadata as an object value (`@` and `metadata()` without a key).
+    pub fn from_metadata(meta: &Metadata) -> Value {
+        Value::Object(
+            meta.iter()
+                .map(|(k, v)| (Key::from(k.as_str()), v.clone()))
+                .collect(),
+        )
+    }
+
     pub(crate) fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -235,6 +293,13 @@ pub(crate) struct JsonParser<'a> {
     /// The document as text when it is valid UTF-8; strings are then sliced from it.
     pub(crate) text: Option<&'a str>,
     pub(crate) pos: usize,
+    /// Entries of the objects being read, innermost last. Each object moves its own out
+    /// into a vector of exactly their number, so vectors are not grown entry by entry
+    /// (`drain`, not `split_off`, which at 0 swaps in a new vector of the old capacity).
+    /// After an error the stack holds leftovers: the parser is then dropped.
+    entries: Vec<(Key, Value)>,
+    /// Elements of the arrays being read, in the same way.
+    items: Vec<Value>,
 }
 
 impl<'a> JsonParser<'a> {
@@ -244,6 +309,8 @@ impl<'a> JsonParser<'a> {
             // Validating the whole document once is cheaper than validating each string.
             text: std::str::from_utf8(bytes).ok(),
             pos: 0,
+            entries: Vec::new(),
+            items: Vec::new(),
         }
     }
 
@@ -272,18 +339,20 @@ impl<'a> JsonParser<'a> {
             None => Err("unexpected end of JSON input".to_owned()),
             Some(b'{') => {
                 self.pos += 1;
-                let mut map = BTreeMap::new();
                 self.skip_ws();
                 if self.src.get(self.pos) == Some(&b'}') {
                     self.pos += 1;
-                    return Ok(Value::Object(map));
+                    return Ok(Value::Object(Map::new()));
                 }
+                // Gathered first and sorted once: documents written by an encoder that sorts
+                // keys need no sorting at all.
+                let base = self.entries.len();
                 loop {
                     self.skip_ws();
                     if self.src.get(self.pos) != Some(&b'"') {
                         return Err(self.err_here("looking for beginning of object key string"));
                     }
-                    let key = self.string()?;
+                    let key = self.text()?;
                     self.skip_ws();
                     if self.src.get(self.pos) != Some(&b':') {
                         return Err(self.err_here("after object key"));
@@ -291,13 +360,14 @@ impl<'a> JsonParser<'a> {
                     self.pos += 1;
                     self.skip_ws();
                     let v = self.value(depth + 1)?;
-                    map.insert(key, v);
+                    self.entries.push((key, v));
                     self.skip_ws();
                     match self.src.get(self.pos) {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
-                            return Ok(Value::Object(map));
+                            let entries = self.entries.drain(base..).collect();
+                            return Ok(Value::Object(Map::from_entries(entries)));
                         }
                         _ => return Err(self.err_here("after object key:value pair")),
                     }
@@ -305,27 +375,28 @@ impl<'a> JsonParser<'a> {
             }
             Some(b'[') => {
                 self.pos += 1;
-                let mut arr = Vec::new();
                 self.skip_ws();
                 if self.src.get(self.pos) == Some(&b']') {
                     self.pos += 1;
-                    return Ok(Value::Array(arr));
+                    return Ok(Value::Array(Vec::new()));
                 }
+                let base = self.items.len();
                 loop {
                     self.skip_ws();
-                    arr.push(self.value(depth + 1)?);
+                    let v = self.value(depth + 1)?;
+                    self.items.push(v);
                     self.skip_ws();
                     match self.src.get(self.pos) {
                         Some(b',') => self.pos += 1,
                         Some(b']') => {
                             self.pos += 1;
-                            return Ok(Value::Array(arr));
+                            return Ok(Value::Array(self.items.drain(base..).collect()));
                         }
                         _ => return Err(self.err_here("after array element")),
                     }
                 }
             }
-            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b'"') => Ok(Value::String(self.text()?)),
             Some(b't') => self.literal(b"true", Value::Bool(true)),
             Some(b'f') => self.literal(b"false", Value::Bool(false)),
             Some(b'n') => self.literal(b"null", Value::Null),
@@ -399,6 +470,19 @@ impl<'a> JsonParser<'a> {
             }
         }
         Ok((digits_start, is_int))
+    }
+
+    /// A string or object key: like [`JsonParser::string`], without an allocation for
+    /// short text.
+    pub(crate) fn text(&mut self) -> Result<Str, String> {
+        let start = self.pos + 1;
+        let run = string_run(&self.src[start..]);
+        if let (Some(b'"'), Some(text)) = (self.src.get(start + run), self.text) {
+            self.pos = start + run + 1;
+            // Quotes are ASCII, so both ends are character boundaries of valid text.
+            return Ok(Str::new(&text[start..start + run]));
+        }
+        self.string().map(Str::from)
     }
 
     pub(crate) fn string(&mut self) -> Result<String, String> {
@@ -637,7 +721,13 @@ const fn escape_table(html: bool) -> [bool; 256] {
 pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str, escape_html: bool) {
     let table = if escape_html { &ESCAPE_HTML } else { &ESCAPE };
     let bytes = s.as_bytes();
-    match next_escape(bytes, 0, table, escape_html) {
+    // Keys and short values are done sooner byte by byte than word by word.
+    let first = if bytes.len() < 16 {
+        bytes.iter().position(|&b| table[usize::from(b)])
+    } else {
+        next_escape(bytes, 0, table, escape_html)
+    };
+    match first {
         None => {
             // Most strings need no escape: one reservation, one copy.
             out.reserve(bytes.len() + 2);
@@ -695,21 +785,7 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], first: usize, table: &[bool; 2
 }
 
 fn write_int(out: &mut Vec<u8>, i: i64) {
-    let mut buf = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut pos = buf.len();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[pos..]);
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
 fn write_scalar(out: &mut Vec<u8>, v: &Value, escape_html: bool) -> bool {
@@ -720,7 +796,7 @@ fn write_scalar(out: &mut Vec<u8>, v: &Value, escape_html: bool) -> bool {
         Value::Int(i) => {
             write_int(out, *i);
         }
-        Value::Float(f) => out.extend_from_slice(format_float_json(*f).as_bytes()),
+        Value::Float(f) => float_fmt::write_float_json(out, *f),
         Value::Number(n) => out.extend_from_slice(n.as_bytes()),
         Value::String(s) => write_json_string(out, s, escape_html),
         Value::Bytes(b) => {
@@ -809,121 +885,6 @@ fn write_json_indented(
     }
 }
 
-/// Shortest round-trip digits and decimal exponent of a finite, non-zero float:
-/// value = 0.d1d2d3... * 10^dp.
-fn shortest_digits(f: f64) -> (String, i32) {
-    let s = format!("{:e}", f.abs());
-    let (mant, exp) = s.split_once('e').expect("exponent form has an e");
-    let exp: i32 = exp.parse().expect("exponent is an integer");
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0').to_owned();
-    let digits = if digits.is_empty() {
-        "0".to_owned()
-    } else {
-        digits
-    };
-    (digits, exp + 1)
-}
-
-fn format_exp(neg: bool, digits: &str, dp: i32, min_exp_digits: usize) -> String {
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    let mut chars = digits.chars();
-    out.push(chars.next().unwrap_or('0'));
-    let rest: String = chars.collect();
-    if !rest.is_empty() {
-        out.push('.');
-        out.push_str(&rest);
-    }
-    let exp = dp - 1;
-    out.push('e');
-    out.push(if exp < 0 { '-' } else { '+' });
-    let e = exp.unsigned_abs().to_string();
-    for _ in e.len()..min_exp_digits {
-        out.push('0');
-    }
-    out.push_str(&e);
-    out
-}
-
-fn format_plain(neg: bool, digits: &str, dp: i32) -> String {
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if dp <= 0 {
-        out.push_str("0.");
-        for _ in 0..(-dp) {
-            out.push('0');
-        }
-        out.push_str(digits);
-    } else {
-        let dp = dp as usize;
-        if digits.len() <= dp {
-            out.push_str(digits);
-            for _ in digits.len()..dp {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..dp]);
-            out.push('.');
-            out.push_str(&digits[dp..]);
-        }
-    }
-    out
-}
-
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
-pub(crate) fn format_float_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".to_owned()
-        } else {
-            "-Inf".to_owned()
-        };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".to_owned()
-        } else {
-            "0".to_owned()
-        };
-    }
-    let (digits, dp) = shortest_digits(f);
-    let exp = dp - 1;
-    if !(-4..6).contains(&exp) {
-        format_exp(f < 0.0, &digits, dp, 2)
-    } else {
-        format_plain(f < 0.0, &digits, dp)
-    }
-}
-
-/// Go's `encoding/json` float encoding.
-pub(crate) fn format_float_json(f: f64) -> String {
-    if !f.is_finite() {
-        return "null".to_owned();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".to_owned()
-        } else {
-            "0".to_owned()
-        };
-    }
-    let abs = f.abs();
-    let (digits, dp) = shortest_digits(f);
-    if !(1e-6..1e21).contains(&abs) {
-        format_exp(f < 0.0, &digits, dp, 1)
-    } else {
-        format_plain(f < 0.0, &digits, dp)
-    }
-}
-
 /// RFC 3339 with nanoseconds, trailing zeros dropped, `Z` for UTC (Go `time.RFC3339Nano`).
 pub(crate) fn format_rfc3339_nano(t: &DateTime<FixedOffset>) -> String {
     crate::time_fmt::go_format(t, "2006-01-02T15:04:05.999999999Z07:00")
@@ -989,7 +950,7 @@ mod tests {
                     write_json_string(&mut out, &s, html);
                     assert_eq!(out, reference_string(&s, html), "{s:?} html={html}");
                     let back = Value::from_json_bytes(&out).unwrap();
-                    assert_eq!(back, Value::String(s.clone()));
+                    assert_eq!(back, Value::String(s.clone().into()));
                 }
             }
         }
@@ -1002,7 +963,7 @@ mod tests {
                 let mut out = Vec::new();
                 write_json_string(&mut out, &s, html);
                 proptest::prop_assert_eq!(&out, &reference_string(&s, html));
-                proptest::prop_assert_eq!(Value::from_json_bytes(&out).unwrap(), Value::String(s.clone()));
+                proptest::prop_assert_eq!(Value::from_json_bytes(&out).unwrap(), Value::String(s.clone().into()));
             }
         }
     }
@@ -1039,17 +1000,5 @@ mod tests {
             Value::from_json_bytes(b"\"abcdefghij\x01\"").unwrap_err(),
             "invalid character '\u{1}' in string literal"
         );
-    }
-
-    #[test]
-    fn floats() {
-        assert_eq!(format_float_json(3.0), "3");
-        assert_eq!(format_float_json(2.5), "2.5");
-        assert_eq!(format_float_json(1e21), "1e+21");
-        assert_eq!(format_float_json(1e-7), "1e-7");
-        assert_eq!(format_float_g(1e21), "1e+21");
-        assert_eq!(format_float_g(1e-7), "1e-07");
-        assert_eq!(format_float_g(0.000123), "0.000123");
-        assert_eq!(format_float_g(123456789.0), "1.23456789e+08");
     }
 }

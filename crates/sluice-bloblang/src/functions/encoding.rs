@@ -26,7 +26,7 @@ fn with_schema_registry_header(args: &[Value]) -> Result<Value, String> {
         }
     };
     let body: Vec<u8> = match &args[1] {
-        Value::String(s) => s.clone().into_bytes(),
+        Value::String(s) => s.clone().as_bytes().to_vec(),
         Value::Bytes(b) => b.clone(),
         Value::Timestamp(t) => crate::value::format_rfc3339_nano(t).into_bytes(),
         other => {

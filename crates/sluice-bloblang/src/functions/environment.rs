@@ -31,7 +31,7 @@ fn lookup_env(name: &str) -> Option<String> {
 
 fn env_var(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     match call.arg(0, cx, this)? {
-        Value::String(name) => Ok(lookup_env(&name).map_or(Value::Null, Value::String)),
+        Value::String(name) => Ok(lookup_env(&name).map_or(Value::Null, Value::from)),
         other => Err(Flow::Err(type_err("string", &other))),
     }
 }
@@ -42,7 +42,7 @@ fn hostname(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
         .map(|s| s.trim().to_owned())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_default();
-    Ok(Value::String(name))
+    Ok(Value::String(name.into()))
 }
 
 /// Reads a file, failing with the words of Go's `os.ReadFile`.
@@ -76,7 +76,7 @@ fn prepare_file(
     relative: bool,
 ) -> Result<Vec<Expr>, String> {
     let dir = match base_dir {
-        Some(d) if relative => Value::String(d.display().to_string()),
+        Some(d) if relative => Value::String(d.display().to_string().into()),
         _ => Value::Null,
     };
     let mut hidden = vec![Expr::Lit(dir.clone())];

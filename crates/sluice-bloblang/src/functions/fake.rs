@@ -248,7 +248,7 @@ fn hex_bytes(rng: &mut impl rand::Rng, n: usize) -> Vec<u8> {
 /// The value of generator `name`, or `None` when there is no such generator.
 fn generate(name: &str) -> Option<Value> {
     let rng = &mut rand::thread_rng();
-    let s = |v: String| Some(Value::String(v));
+    let s = |v: String| Some(Value::String(v.into()));
     match name {
         "latitude" => Some(Value::Float(f64::from(rng.r#gen::<f32>() * 180.0 - 90.0))),
         "longitude" => Some(Value::Float(f64::from(rng.r#gen::<f32>() * 360.0 - 180.0))),
@@ -393,7 +393,7 @@ pub(crate) fn register(env: &mut Environment) {
          chinese_first_name, chinese_last_name, chinese_name, phone_number, \
          toll_free_phone_number, e164_phone_number, uuid_hyphenated or uuid_digit; a random \
          string without one.",
-        vec![opt("function", Kind::Str, Value::String(String::new()))],
+        vec![opt("function", Kind::Str, Value::String(String::new().into()))],
         vec![ex(
             "root.user = {\n  \"id\": fake(\"uuid_hyphenated\"),\n  \"name\": fake(\"name\"),\n  \"email\": fake(\"email\"),\n  \"created_at\": fake(\"timestamp\")\n}",
             &[],
@@ -412,7 +412,7 @@ mod tests {
 
     fn text(name: &str) -> String {
         match generate(name) {
-            Some(Value::String(s)) => s,
+            Some(Value::String(s)) => s.into(),
             other => panic!("{name}: {other:?}"),
         }
     }

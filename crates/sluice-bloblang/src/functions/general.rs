@@ -21,7 +21,7 @@ fn nothing(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
 
 fn throw(args: &[Value]) -> Result<Value, String> {
     match &args[0] {
-        Value::String(s) => Err(s.clone()),
+        Value::String(s) => Err(s.clone().into()),
         other => Err(type_err("string", other)),
     }
 }
@@ -67,7 +67,7 @@ fn now(_: &[Value]) -> Result<Value, String> {
 
 fn now_string(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
     let t = Local::now().fixed_offset();
-    Ok(Value::String(crate::value::format_rfc3339_nano(&t)))
+    Ok(Value::String(crate::value::format_rfc3339_nano(&t).into()))
 }
 
 fn timestamp_unix(_: &[Value]) -> Result<Value, String> {
@@ -87,7 +87,7 @@ fn timestamp_unix_nano(_: &[Value]) -> Result<Value, String> {
 }
 
 fn uuid_v4(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
-    Ok(Value::String(uuid::Uuid::new_v4().to_string()))
+    Ok(Value::String(uuid::Uuid::new_v4().to_string().into()))
 }
 
 fn nanoid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -237,7 +237,7 @@ fn count(args: &[Value]) -> Result<Value, String> {
         return Err(type_err("string", &args[0]));
     };
     let mut counters = COUNTERS.lock().expect("counters are never poisoned");
-    let c = counters.entry(name.clone()).or_insert(0);
+    let c = counters.entry(name.clone().into()).or_insert(0);
     *c += 1;
     Ok(Value::Int(*c))
 }

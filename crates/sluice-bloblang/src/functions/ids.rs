@@ -24,7 +24,7 @@ fn uuid_v7(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             uuid::Uuid::new_v7(ts)
         }
     };
-    Ok(Value::String(id.to_string()))
+    Ok(Value::String(id.to_string().into()))
 }
 
 const ULID_ENCODINGS: [&str; 2] = ["crockford", "hex"];
@@ -65,8 +65,8 @@ fn ulid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         u128::from(rand::thread_rng().next_u64()) << 64 | u128::from(rand::thread_rng().next_u64());
     let id = ulid::Ulid::from_parts(ms, random);
     Ok(Value::String(match encoding {
-        Value::String(e) if e == "hex" => hex::encode(id.to_bytes()),
-        _ => id.to_string(),
+        Value::String(e) if e == "hex" => hex::encode(id.to_bytes()).into(),
+        _ => id.to_string().into(),
     }))
 }
 
@@ -101,7 +101,7 @@ fn ksuid(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
     let secs = u32::try_from(Utc::now().timestamp() - KSUID_EPOCH).unwrap_or(0);
     bytes[..4].copy_from_slice(&secs.to_be_bytes());
     rand::thread_rng().fill_bytes(&mut bytes[4..]);
-    Ok(Value::String(ksuid_text(&bytes)))
+    Ok(Value::String(ksuid_text(&bytes).into()))
 }
 
 /// Twitter's snowflake layout as Benthos generates it: milliseconds since this epoch
@@ -163,7 +163,7 @@ fn snowflake_id(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     // One packed i64 per call site: the time fits in 41 bits, the step in 12.
     *state = Some((time << STEP_BITS) | step);
     let id = (time << (NODE_BITS + STEP_BITS)) | (node << STEP_BITS) | step;
-    Ok(Value::String(id.to_string()))
+    Ok(Value::String(id.to_string().into()))
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -181,11 +181,15 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "A universally unique lexicographically sortable identifier, in Crockford base32 or hex.",
         vec![
-            opt("encoding", Kind::Str, Value::String("crockford".to_owned())),
+            opt(
+                "encoding",
+                Kind::Str,
+                Value::String("crockford".to_owned().into()),
+            ),
             opt(
                 "random_source",
                 Kind::Str,
-                Value::String("secure_random".to_owned()),
+                Value::String("secure_random".to_owned().into()),
             ),
         ],
         vec![],
@@ -224,7 +228,7 @@ mod tests {
 
     fn text(v: Value) -> String {
         match v {
-            Value::String(s) => s,
+            Value::String(s) => s.into(),
             other => panic!("not a string: {other:?}"),
         }
     }

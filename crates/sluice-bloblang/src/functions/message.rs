@@ -41,16 +41,16 @@ fn meta(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     match key {
         Value::Null => Ok(Value::Object(
             md.iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.to_interp_string())))
+                .map(|(k, v)| (k.clone(), Value::String(v.to_interp_string().into())))
                 .collect(),
         )),
-        Value::String(k) => Ok(match md.get(&k) {
+        Value::String(k) => Ok(match md.get(k.as_str()) {
             Some(v) => {
                 let s = v.to_interp_string();
                 if s.is_empty() {
                     Value::Null
                 } else {
-                    Value::String(s)
+                    Value::String(s.into())
                 }
             }
             None => Value::Null,
@@ -63,8 +63,8 @@ fn metadata(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let key = call.arg(0, cx, this)?;
     let md = cx.msg().metadata();
     match key {
-        Value::Null => Ok(Value::Object(md.clone())),
-        Value::String(k) => Ok(md.get(&k).cloned().unwrap_or(Value::Null)),
+        Value::Null => Ok(Value::from_metadata(md)),
+        Value::String(k) => Ok(md.get(k.as_str()).cloned().unwrap_or(Value::Null)),
         other => err(crate::eval::type_err("string", &other)),
     }
 }
@@ -81,7 +81,7 @@ fn error(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
     Ok(cx
         .msg()
         .error()
-        .map_or(Value::Null, |e| Value::String(e.to_owned())))
+        .map_or(Value::Null, |e| Value::String(e.to_owned().into())))
 }
 
 fn errored(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
@@ -90,7 +90,7 @@ fn errored(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
 
 fn var(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     match call.arg(0, cx, this)? {
-        Value::String(name) => match cx.vars.get(&name) {
+        Value::String(name) => match cx.vars.get(name.as_str()) {
             Some(v) => Ok(v.clone()),
             None => err(format!("variable '{name}' undefined")),
         },
@@ -121,7 +121,7 @@ fn error_source(
         return Value::Null;
     }
     msg.error_source()
-        .map_or(Value::Null, |s| Value::String(field(&s).to_owned()))
+        .map_or(Value::Null, |s| Value::String(field(&s).to_owned().into()))
 }
 
 fn tracing_span(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
@@ -129,7 +129,7 @@ fn tracing_span(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
 }
 
 fn tracing_id(_: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
-    Ok(Value::String(String::new()))
+    Ok(Value::String(String::new().into()))
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -149,7 +149,7 @@ pub(crate) fn register(env: &mut Environment) {
         "json",
         cat,
         "Returns a value from the message parsed as JSON at a dot path, or the whole document.",
-        vec![opt("path", Kind::Str, Value::String(String::new()))],
+        vec![opt("path", Kind::Str, Value::String(String::new().into()))],
         vec![
             ex(
                 r#"root.mapped = json("foo.bar")"#,

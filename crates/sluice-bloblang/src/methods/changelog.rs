@@ -1,20 +1,24 @@
 //! Changelogs between two values (`diff`) and their application (`patch`).
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, p};
 use crate::eval::{type_err, values_equal};
 use crate::value::Value;
 
 fn change(kind: &str, path: &[String], from: Value, to: Value) -> Value {
-    let mut m = BTreeMap::new();
-    m.insert("Type".to_owned(), Value::String(kind.to_owned()));
+    let mut m = Map::new();
+    m.insert("Type", Value::String(kind.to_owned().into()));
     m.insert(
         "Path".to_owned(),
-        Value::Array(path.iter().map(|s| Value::String(s.clone())).collect()),
+        Value::Array(
+            path.iter()
+                .map(|s| Value::String(s.clone().into()))
+                .collect(),
+        ),
     );
-    m.insert("From".to_owned(), from);
-    m.insert("To".to_owned(), to);
+    m.insert("From", from);
+    m.insert("To", to);
     Value::Object(m)
 }
 
@@ -22,11 +26,11 @@ fn change(kind: &str, path: &[String], from: Value, to: Value) -> Value {
 fn diff_into(acc: &mut Vec<Value>, path: &mut Vec<String>, a: &Value, b: &Value) {
     match (a, b) {
         (Value::Object(ma), Value::Object(mb)) => {
-            let mut keys: Vec<&String> = ma.keys().chain(mb.keys()).collect();
+            let mut keys: Vec<&crate::value::Key> = ma.keys().chain(mb.keys()).collect();
             keys.sort();
             keys.dedup();
             for k in keys {
-                path.push(k.clone());
+                path.push(k.to_string());
                 match (ma.get(k), mb.get(k)) {
                     (Some(x), Some(y)) => diff_into(acc, path, x, y),
                     (Some(x), None) => acc.push(change("delete", path, x.clone(), Value::Null)),
@@ -82,7 +86,7 @@ fn set_at(target: &mut Value, path: &[String], value: Option<Value>) -> Result<(
             if rest.is_empty() {
                 match value {
                     Some(v) => {
-                        map.insert(head.clone(), v);
+                        map.insert(head.as_str(), v);
                     }
                     None => {
                         map.remove(head);
@@ -90,9 +94,7 @@ fn set_at(target: &mut Value, path: &[String], value: Option<Value>) -> Result<(
                 }
                 return Ok(());
             }
-            let child = map
-                .entry(head.clone())
-                .or_insert_with(|| Value::Object(BTreeMap::new()));
+            let child = map.get_or_insert_with(head, || Value::Object(Map::new()));
             set_at(child, rest, value)
         }
         Value::Array(items) => {
@@ -116,7 +118,7 @@ fn set_at(target: &mut Value, path: &[String], value: Option<Value>) -> Result<(
             }
         }
         Value::Null => {
-            *target = Value::Object(BTreeMap::new());
+            *target = Value::Object(Map::new());
             set_at(target, path, value)
         }
         other => Err(type_err("object", other)),

@@ -1,6 +1,6 @@
 //! Parsing and formatting XML and MessagePack; JSON path queries and JSON Schema validation.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::type_err;
@@ -28,7 +28,7 @@ fn xml_scalar(s: String, cast: bool) -> Value {
             _ => {}
         }
     }
-    Value::String(s)
+    Value::String(s.into())
 }
 
 impl XmlNode {
@@ -39,7 +39,7 @@ impl XmlNode {
         if self.attrs.is_empty() && self.children.is_empty() {
             return xml_scalar(text, cast);
         }
-        let mut map: BTreeMap<String, Value> = BTreeMap::new();
+        let mut map: Map = Map::new();
         for (k, v) in self.attrs {
             map.insert(format!("-{k}"), xml_scalar(v, cast));
         }
@@ -58,7 +58,7 @@ impl XmlNode {
             }
         }
         if !text.is_empty() {
-            map.insert("#text".to_owned(), xml_scalar(text, cast));
+            map.insert("#text", xml_scalar(text, cast));
         }
         Value::Object(map)
     }
@@ -143,7 +143,7 @@ fn xml_to_value(src: &[u8], cast: bool) -> Result<Value, String> {
     if !stack.is_empty() {
         return Err("unexpected EOF".to_owned());
     }
-    let mut map = BTreeMap::new();
+    let mut map = Map::new();
     if let Some((name, value)) = root {
         map.insert(name, value);
     }
@@ -202,7 +202,7 @@ fn write_xml_element(out: &mut String, name: &str, v: &Value, indent: Option<&st
                     out.push('"');
                 }
             }
-            let children: Vec<(&String, &Value)> = map
+            let children: Vec<(&crate::value::Key, &Value)> = map
                 .iter()
                 .filter(|(k, _)| !k.starts_with('-') && k.as_str() != "#text")
                 .collect();
@@ -290,7 +290,7 @@ fn msgpack_to_value(v: rmpv::Value) -> Value {
         rmpv::Value::F32(f) => Value::Float(f64::from(f)),
         rmpv::Value::F64(f) => Value::Float(f),
         rmpv::Value::String(s) => match s.into_str() {
-            Some(s) => Value::String(s),
+            Some(s) => Value::String(s.into()),
             None => Value::Null,
         },
         rmpv::Value::Binary(b) => Value::Bytes(b),
@@ -322,7 +322,7 @@ fn value_to_msgpack(v: &Value) -> rmpv::Value {
         Value::Number(n) => match parse_number_text(n) {
             Some(Num::I(i)) => rmpv::Value::from(i),
             Some(Num::F(f)) => rmpv::Value::F64(f),
-            None => rmpv::Value::from(n.as_ref()),
+            None => rmpv::Value::from(n.as_str()),
         },
         Value::String(s) => rmpv::Value::from(s.as_str()),
         Value::Bytes(b) => rmpv::Value::Binary(b.clone()),

@@ -1,6 +1,6 @@
 //! Encoding, parsing and hashing methods.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 
 use base64::Engine as _;
 use hmac::Mac as _;
@@ -31,7 +31,7 @@ fn encode(v: Value, args: &[Value]) -> Result<Value, String> {
         "z85" => return Err("z85 encoding is not supported".to_owned()),
         other => return Err(format!("unrecognized encoding type: {other}")),
     };
-    Ok(Value::String(out))
+    Ok(Value::String(out.into()))
 }
 
 fn decode(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -192,45 +192,10 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bytes(bytes))
 }
 
-fn yaml_to_value(y: yaml_serde::Value) -> Value {
-    match y {
-        yaml_serde::Value::Null => Value::Null,
-        yaml_serde::Value::Bool(b) => Value::Bool(b),
-        yaml_serde::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Value::Int(i),
-            // Go reads integers past i64 as uint64; their digits are kept exactly.
-            (None, Some(u)) => Value::Number(u.to_string().into_boxed_str()),
-            _ => Value::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        yaml_serde::Value::String(s) => Value::String(s),
-        yaml_serde::Value::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_value).collect()),
-        yaml_serde::Value::Mapping(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        yaml_serde::Value::String(s) => s,
-                        other => yaml_to_value(other).to_interp_string(),
-                    };
-                    (key, yaml_to_value(v))
-                })
-                .collect(),
-        ),
-        yaml_serde::Value::Tagged(t) => yaml_to_value(t.value),
-    }
-}
-
 fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
-    use serde::Deserialize as _;
     let s = text(&v)?;
-    let fail = |e: yaml_serde::Error| format!("failed to parse value as YAML: yaml: {e}");
-    // Go reads the first document of a stream and ignores the rest.
-    let Some(first) = yaml_serde::Deserializer::from_str(&s).next() else {
-        return Ok(Value::Null);
-    };
-    let mut doc = yaml_serde::Value::deserialize(first).map_err(fail)?;
-    // Merge keys (`<<`) are applied, as Go's decoder does.
-    doc.apply_merge().map_err(fail)?;
-    Ok(yaml_to_value(doc))
+    crate::methods::yaml_parse::parse(&s)
+        .map_err(|e| format!("failed to parse value as YAML: yaml: {e}"))
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -294,7 +259,7 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     if !header {
         return Ok(Value::Array(
             rows.into_iter()
-                .map(|r| Value::Array(r.into_iter().map(Value::String).collect()))
+                .map(|r| Value::Array(r.into_iter().map(Value::from).collect()))
                 .collect(),
         ));
     }
@@ -304,10 +269,10 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     };
     let mut out = Vec::new();
     for row in it {
-        let mut m = BTreeMap::new();
+        let mut m = Map::new();
         for (i, f) in row.into_iter().enumerate() {
             if let Some(h) = headers.get(i) {
-                m.insert(h.clone(), Value::String(f));
+                m.insert(h.as_str(), Value::String(f.into()));
             }
         }
         out.push(Value::Object(m));
@@ -318,64 +283,63 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
 fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let u = url::Url::parse(&s).map_err(|e| format!("parse {s:?}: {e}"))?;
-    let mut m = BTreeMap::new();
-    m.insert("scheme".to_owned(), Value::String(u.scheme().to_owned()));
-    m.insert("opaque".to_owned(), Value::String(String::new()));
+    let mut m = Map::new();
+    m.insert("scheme", Value::String(u.scheme().to_owned().into()));
+    m.insert("opaque", Value::String(String::new().into()));
     let host = match (u.host_str(), u.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
         _ => String::new(),
     };
-    m.insert("host".to_owned(), Value::String(host));
+    m.insert("host", Value::String(host.into()));
     m.insert(
         "path".to_owned(),
         Value::String(
             percent_encoding::percent_decode_str(u.path())
                 .decode_utf8_lossy()
-                .into_owned(),
+                .into_owned()
+                .into(),
         ),
     );
-    m.insert("raw_path".to_owned(), Value::String(String::new()));
+    m.insert("raw_path", Value::String(String::new().into()));
     m.insert(
         "raw_query".to_owned(),
-        Value::String(u.query().unwrap_or("").to_owned()),
+        Value::String(u.query().unwrap_or("").to_owned().into()),
     );
     m.insert(
         "fragment".to_owned(),
-        Value::String(u.fragment().unwrap_or("").to_owned()),
+        Value::String(u.fragment().unwrap_or("").to_owned().into()),
     );
-    m.insert("raw_fragment".to_owned(), Value::String(String::new()));
-    let mut q: BTreeMap<String, Value> = BTreeMap::new();
+    m.insert("raw_fragment", Value::String(String::new().into()));
+    let mut q: Map = Map::new();
     for (k, val) in u.query_pairs() {
-        let e = q
-            .entry(k.into_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
+        let e = q.get_or_insert_with(&k, || Value::Array(Vec::new()));
         if let Value::Array(a) = e {
-            a.push(Value::String(val.into_owned()));
+            a.push(Value::String(val.into_owned().into()));
         }
     }
-    m.insert("query".to_owned(), Value::Object(q));
+    m.insert("query", Value::Object(q));
     if !u.username().is_empty() || u.password().is_some() {
-        let mut user = BTreeMap::new();
-        user.insert("name".to_owned(), Value::String(u.username().to_owned()));
+        let mut user = Map::new();
+        user.insert("name", Value::String(u.username().to_owned().into()));
         if let Some(pw) = u.password() {
-            user.insert("password".to_owned(), Value::String(pw.to_owned()));
+            user.insert("password", Value::String(pw.to_owned().into()));
         }
-        m.insert("user".to_owned(), Value::Object(user));
+        m.insert("user", Value::Object(user));
     }
     Ok(Value::Object(m))
 }
 
 fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    let mut m: Map = Map::new();
     for pair in s.split('&') {
         if pair.is_empty() {
             continue;
         }
         let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
         let k = crate::methods::strings::query_unescape(k)?;
-        let val = Value::String(crate::methods::strings::query_unescape(val)?);
+        let val = Value::String(crate::methods::strings::query_unescape(val)?.into());
         match m.remove(&k) {
             None => {
                 m.insert(k, val);
@@ -394,7 +358,7 @@ fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    let mut m = BTreeMap::new();
+    let mut m = Map::new();
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -429,7 +393,7 @@ fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
                     i += 1;
                 }
             }
-            m.insert(key, Value::String(val));
+            m.insert(key, Value::String(val.into()));
         } else {
             m.insert(key, Value::Bool(true));
         }
@@ -707,6 +671,107 @@ mod tests {
         assert_eq!(
             check(r#"root = {"t": "2020-01-02T03:04:05.000000006Z".ts_parse("2006-01-02T15:04:05Z07:00")}.format_yaml()"#, "{}").as_deref(),
             Ok("t: 2020-01-02T03:04:05.000000006Z\n")
+        );
+    }
+
+    /// yaml.v3 quotes a string whenever its plain form would read back as something else:
+    /// a number, a bool or null by its own rules, a YAML 1.1 bool (`yes`, `off`) or a
+    /// sexagesimal number (`1:20`), or a timestamp.
+    #[test]
+    fn format_yaml_quotes_strings_that_would_read_back_as_other_types() {
+        for quoted in [
+            "123",
+            "-0",
+            "+1",
+            "017",
+            "0o17",
+            "0x1F",
+            "0X1F",
+            "1_000",
+            "08",
+            "1e3",
+            "5.",
+            ".5",
+            ".inf",
+            "-.Inf",
+            ".nan",
+            "true",
+            "True",
+            "FALSE",
+            "yes",
+            "No",
+            "on",
+            "OFF",
+            "y",
+            "n",
+            "~",
+            "null",
+            "Null",
+            "",
+            "1:20",
+            "2024-01-01",
+            "2001-12-14 21:59:43.10",
+        ] {
+            assert_eq!(
+                check(
+                    "root = this.format_yaml()",
+                    &format!("{{\"v\":{quoted:?}}}")
+                )
+                .as_deref(),
+                Ok(format!("v: {quoted:?}\n").as_str()),
+                "{quoted}"
+            );
+        }
+        for plain in ["0o", "0x", "1e", "tRUE", "yess", "inf", "1.2.3", "_1"] {
+            assert_eq!(
+                check("root = this.format_yaml()", &format!("{{\"v\":{plain:?}}}")).as_deref(),
+                Ok(format!("v: {plain}\n").as_str()),
+                "{plain}"
+            );
+        }
+    }
+
+    /// Numbers read from a JSON message reach yaml.v3 as `json.Number`, written as an
+    /// integer when the text is one and as a float otherwise, never quoted.
+    #[test]
+    fn format_yaml_writes_message_numbers_plain() {
+        assert_eq!(
+            check(
+                "root = this.format_yaml()",
+                r#"{"a":1,"b":-2,"c":0,"d":-0,"e":1.50,"f":1e3,"g":9223372036854775807,"h":12345678901234567890}"#
+            )
+            .as_deref(),
+            Ok("a: 1\nb: -2\nc: 0\nd: 0\ne: 1.5\nf: 1000\ng: 9223372036854775807\nh: 1.2345678901234567e+19\n")
+        );
+        // Integers computed by a mapping are integers too.
+        assert_eq!(
+            check(
+                r#"root = {"int": this.a + 1, "float": this.a * 2.5}.format_yaml()"#,
+                r#"{"a":2}"#
+            )
+            .as_deref(),
+            Ok("float: 5\nint: 3\n")
+        );
+    }
+
+    #[test]
+    fn parse_yaml_follows_yaml_v3_on_yaml_1_1_corners() {
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml()",
+                r#"{"s":"b: [yes, no, on, off]\no: [017, 0o17, '017']\nx: [0x1F, 0X1F]\nu: 1_000\nf: [.inf, -.inf, 08]\nn: ~\nt: 2024-01-01T10:00:00Z"}"#
+            )
+            .as_deref(),
+            Ok(r#"{"b":["yes","no","on","off"],"f":[null,null,8],"n":null,"o":[15,15,"017"],"t":"2024-01-01T10:00:00Z","u":1000,"x":[31,31]}"#)
+        );
+        // The infinities are floats: written as YAML again they keep their names.
+        assert_eq!(
+            check(
+                "root = this.s.parse_yaml().format_yaml()",
+                r#"{"s":"f: [.inf, -.Inf, .NaN]"}"#
+            )
+            .as_deref(),
+            Ok("f:\n    - .inf\n    - -.inf\n    - .nan\n")
         );
     }
 }

@@ -62,7 +62,7 @@ fn apply(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         Value::String(s) => s,
         other => return err(type_err("string", &other)),
     };
-    let Some(stmts) = cx.maps.get(&name).cloned() else {
+    let Some(stmts) = cx.maps.get(name.as_str()).cloned() else {
         return err(format!("map {name} was not found"));
     };
     if cx.spend.map_depth >= crate::budget::MAX_MAP_DEPTH {
@@ -87,7 +87,7 @@ fn apply(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 }
 
 fn type_of(v: Value, _: &[Value]) -> Result<Value, String> {
-    Ok(Value::String(v.type_name().to_owned()))
+    Ok(Value::String(v.type_name().to_owned().into()))
 }
 
 fn not_null(v: Value, _: &[Value]) -> Result<Value, String> {

@@ -369,8 +369,8 @@ fn shape(fields: &[Field], record: Option<&serde_json::Value>) -> Value {
 fn shape_one(kind: &Shape, v: Option<&serde_json::Value>) -> Value {
     use serde_json::Value as J;
     match (kind, v) {
-        (Shape::Str, Some(J::String(s))) => Value::String(s.clone()),
-        (Shape::Str, _) => Value::String(String::new()),
+        (Shape::Str, Some(J::String(s))) => Value::String(s.clone().into()),
+        (Shape::Str, _) => Value::String(String::new().into()),
         (Shape::Uint, Some(J::Number(n))) => Value::Int(n.as_i64().unwrap_or_default()),
         (Shape::Uint, _) => Value::Int(0),
         (Shape::Bool, Some(J::Bool(b))) => Value::Bool(*b),
@@ -379,7 +379,10 @@ fn shape_one(kind: &Shape, v: Option<&serde_json::Value>) -> Value {
         (Shape::Float, _) => Value::Float(0.0),
         (Shape::Names, Some(J::Object(m))) => Value::Object(
             m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), Value::String(s.to_owned()))))
+                .filter_map(|(k, v)| {
+                    v.as_str()
+                        .map(|s| (k.clone(), Value::String(s.to_owned().into())))
+                })
                 .collect(),
         ),
         (Shape::Names, _) => Value::Null,
@@ -434,7 +437,7 @@ fn run(cx: &mut Cx<'_>, this: This<'_>, call: &Call, method: &Lookup) -> R<Value
     let target = call.target(cx, this)?;
     let text = match &target {
         Value::String(s) => s.clone(),
-        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned().into(),
         other => return err(type_err("string", other)),
     };
     let db = match &call.args[0] {

@@ -107,7 +107,7 @@ fn parse_jwt(alg: Alg, token: &str, secret: &str) -> Result<Value, String> {
     let header_alg = match &header_value {
         Value::Object(m) => match m.get("alg") {
             Some(Value::String(a)) => a.clone(),
-            _ => String::new(),
+            _ => String::new().into(),
         },
         _ => return Err(fail("token is malformed".to_owned())),
     };

@@ -6,7 +6,7 @@
 //! byte for byte. ECDSA signatures use RFC 6979 nonces here and random ones in Go: both verify
 //! with the same public key, but the signature bytes differ between the two.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 
 use base64::Engine as _;
 
@@ -194,14 +194,14 @@ fn sign_jwt(alg: Alg, claims: &Value, secret: &str, headers: &Value) -> Result<S
     if !matches!(claims, Value::Object(_)) {
         return Err(type_err("object", claims));
     }
-    let mut header = BTreeMap::new();
+    let mut header = Map::new();
     for (name, value) in custom.into_iter().flatten() {
         if !RESERVED_HEADERS.contains(&name.as_str()) {
-            header.insert(name.clone(), value.clone());
+            header.insert(name.as_str(), value.clone());
         }
     }
-    header.insert("alg".to_owned(), Value::from(alg.name()));
-    header.insert("typ".to_owned(), Value::from("JWT"));
+    header.insert("alg", Value::from(alg.name()));
+    header.insert("typ", Value::from("JWT"));
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut token = b64.encode(Value::Object(header).to_json_bytes_html_escaped());
     token.push('.');
@@ -216,7 +216,7 @@ macro_rules! sign_fn {
     ($name:ident, $alg:expr) => {
         fn $name(v: Value, args: &[Value]) -> Result<Value, String> {
             let secret = str_arg(&args[0], "signing_secret")?;
-            sign_jwt($alg, &v, &secret, &args[1]).map(Value::String)
+            sign_jwt($alg, &v, &secret, &args[1]).map(Value::from)
         }
     };
 }

@@ -25,6 +25,7 @@ pub(crate) mod time;
 pub(crate) mod uuid;
 pub(crate) mod vector;
 pub(crate) mod yaml_emit;
+pub(crate) mod yaml_parse;
 
 pub(crate) fn register(env: &mut Environment) {
     general::register(env);
@@ -52,7 +53,7 @@ pub(crate) fn register(env: &mut Environment) {
 /// The text of a string or bytes value.
 pub(crate) fn text(v: &Value) -> Result<String, String> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.clone().into()),
         Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
         other => Err(type_err("string", other)),
     }
@@ -61,7 +62,7 @@ pub(crate) fn text(v: &Value) -> Result<String, String> {
 /// A string argument.
 pub(crate) fn str_arg(v: &Value, name: &str) -> Result<String, String> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.clone().into()),
         Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
         other => Err(format!("field {name}: {}", type_err("string", other))),
     }

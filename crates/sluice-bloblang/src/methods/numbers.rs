@@ -11,7 +11,9 @@ pub(crate) fn get_number(v: &Value) -> Result<f64, String> {
             .trim()
             .parse::<f64>()
             .map_err(|e| format!("strconv.ParseFloat: parsing {:?}: {}", s, go_float_err(&e))),
-        Value::Bytes(b) => get_number(&Value::String(String::from_utf8_lossy(b).into_owned())),
+        Value::Bytes(b) => get_number(&Value::String(
+            String::from_utf8_lossy(b).into_owned().into(),
+        )),
         Value::Bool(_) | Value::Null | Value::Array(_) | Value::Object(_) | Value::Timestamp(_) => {
             Err(type_err("number", v))
         }
@@ -60,7 +62,9 @@ fn num_of(v: &Value) -> Result<Num, String> {
         Value::String(s) => parse_number_text(s.trim())
             .or_else(|| parse_go_int(s.trim()).map(Num::I))
             .ok_or_else(|| type_err("number", v)),
-        Value::Bytes(b) => num_of(&Value::String(String::from_utf8_lossy(b).into_owned())),
+        Value::Bytes(b) => num_of(&Value::String(
+            String::from_utf8_lossy(b).into_owned().into(),
+        )),
         other => other.as_num().ok_or_else(|| type_err("number", other)),
     }
 }

@@ -14,7 +14,7 @@
 //!
 //! INT96 (legacy timestamps) and INTERVAL columns are refused as not supported yet.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 use std::sync::Arc;
 
 use parquet::basic::{ConvertedType, Repetition, Type as PhysicalType};
@@ -180,7 +180,7 @@ fn float32(f: f32) -> Value {
 }
 
 fn lossy(bytes: &[u8]) -> Value {
-    Value::String(String::from_utf8_lossy(bytes).into_owned())
+    Value::String(String::from_utf8_lossy(bytes).into_owned().into())
 }
 
 /// Converts one field read against schema node `node` (absent if the shapes disagree, in which
@@ -228,17 +228,17 @@ fn to_value(field: &Field, node: Option<&Type>) -> Result<Value, String> {
                 format!("parquet JSON column `{name}`: {e}")
             })?
         }
-        Field::Str(s) => Value::String(s.clone()),
+        Field::Str(s) => Value::String(s.clone().into()),
         Field::Bytes(b) => match physical {
             Some(PhysicalType::FIXED_LEN_BYTE_ARRAY) | None => Value::Bytes(b.data().to_vec()),
             Some(_) => lossy(b.data()),
         },
         Field::Group(row) => {
             let children = node.filter(|n| n.is_group()).map(|n| n.get_fields());
-            let mut map = BTreeMap::new();
+            let mut map = Map::new();
             for (i, (name, child)) in row.get_column_iter().enumerate() {
                 let child_node = children.and_then(|c| c.get(i)).map(Arc::as_ref);
-                map.insert(name.clone(), to_value(child, child_node)?);
+                map.insert(name.as_str(), to_value(child, child_node)?);
             }
             Value::Object(map)
         }
@@ -249,11 +249,11 @@ fn to_value(field: &Field, node: Option<&Type>) -> Result<Value, String> {
         }
         Field::MapInternal(map) => {
             let (key_node, value_node) = node.map_or((None, None), map_entry);
-            let mut out = BTreeMap::new();
+            let mut out = Map::new();
             for (key, value) in map.entries() {
                 let key = match to_value(key, key_node)? {
                     Value::String(s) => s,
-                    other => other.to_interp_string(),
+                    other => other.to_interp_string().into(),
                 };
                 out.insert(key, to_value(value, value_node)?);
             }
@@ -279,7 +279,7 @@ fn decode(bytes: Vec<u8>) -> Result<Value, String> {
 fn parse_parquet(v: Value, _: &[Value]) -> Result<Value, String> {
     let bytes = match v {
         Value::Bytes(b) => b,
-        Value::String(s) => s.into_bytes(),
+        Value::String(s) => s.as_bytes().to_vec(),
         other => return Err(type_err("bytes", &other)),
     };
     // `check_schema` turns every schema shape the reader is known to assert on into an error;

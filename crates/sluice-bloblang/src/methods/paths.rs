@@ -60,7 +60,7 @@ fn filepath_join(v: &Value, _: &[Value]) -> Result<Value, String> {
             other => return Err(format!("path element {i}: {}", type_err("string", other))),
         }
     }
-    Ok(Value::String(join(&parts)))
+    Ok(Value::String(join(&parts).into()))
 }
 
 fn filepath_split(v: &Value, _: &[Value]) -> Result<Value, String> {
@@ -71,8 +71,8 @@ fn filepath_split(v: &Value, _: &[Value]) -> Result<Value, String> {
         None => ("", path.as_str()),
     };
     Ok(Value::Array(vec![
-        Value::String(dir.to_owned()),
-        Value::String(file.to_owned()),
+        Value::String(dir.to_owned().into()),
+        Value::String(file.to_owned().into()),
     ]))
 }
 

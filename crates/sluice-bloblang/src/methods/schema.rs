@@ -99,17 +99,17 @@ impl Common {
     fn to_value(&self) -> Value {
         let mut text = String::new();
         self.write_fingerprint(&mut text);
-        let mut m = std::collections::BTreeMap::new();
+        let mut m = crate::value::Map::new();
         m.insert(
             "type".to_owned(),
-            Value::String(type_name(self.code).to_owned()),
+            Value::String(type_name(self.code).to_owned().into()),
         );
         m.insert(
             "fingerprint".to_owned(),
-            Value::String(hex::encode(Sha256::digest(text.as_bytes()))),
+            Value::String(hex::encode(Sha256::digest(text.as_bytes())).into()),
         );
         if !self.name.is_empty() {
-            m.insert("name".to_owned(), Value::String(self.name.clone()));
+            m.insert("name", Value::String(self.name.clone().into()));
         }
         if !self.children.is_empty() {
             m.insert(

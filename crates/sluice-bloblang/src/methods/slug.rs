@@ -132,7 +132,7 @@ fn slug(v: &Value, args: &[Value]) -> Result<Value, String> {
         Value::String(l) => l.as_str(),
         _ => "en",
     };
-    Ok(Value::String(make_slug(&text(v)?, lang)))
+    Ok(Value::String(make_slug(&text(v)?, lang).into()))
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -142,7 +142,11 @@ pub(crate) fn register(env: &mut Environment) {
         "Converts a string into a URL slug: transliterated to lower-case ASCII, with `&` and \
          `@` spelled out in the language given (English by default) and other symbols \
          replaced by dashes.",
-        vec![opt("lang", Kind::Str, Value::String("en".to_owned()))],
+        vec![opt(
+            "lang",
+            Kind::Str,
+            Value::String("en".to_owned().into()),
+        )],
         vec![
             ex(
                 "root.slug = this.title.slug()",

@@ -1,6 +1,6 @@
 //! String manipulation and regular expression methods.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::{Call, Cx, R, This, err, type_err};
@@ -11,7 +11,7 @@ use crate::value::{Value, format_float_g};
 pub(crate) fn go_v(v: &Value) -> String {
     match v {
         Value::Null => "<nil>".to_owned(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.clone().into(),
         Value::Bytes(b) => {
             let parts: Vec<String> = b.iter().map(u8::to_string).collect();
             format!("[{}]", parts.join(" "))
@@ -288,7 +288,7 @@ pub(crate) fn go_quote(s: &str) -> String {
 
 fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::String(s.to_uppercase())),
+        Value::String(s) => Ok(Value::String(s.to_uppercase().into())),
         Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_uppercase())),
         other => Err(type_err("string", &other)),
     }
@@ -296,7 +296,7 @@ fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::String(s.to_lowercase())),
+        Value::String(s) => Ok(Value::String(s.to_lowercase().into())),
         Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_lowercase())),
         other => Err(type_err("string", &other)),
     }
@@ -305,21 +305,21 @@ fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
 fn string(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(match v {
         Value::String(s) => Value::String(s),
-        other => Value::String(other.to_interp_string()),
+        other => Value::String(other.to_interp_string().into()),
     })
 }
 
 fn bytes(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(match v {
         Value::Bytes(b) => Value::Bytes(b),
-        Value::String(s) => Value::Bytes(s.into_bytes()),
+        Value::String(s) => Value::Bytes(s.as_bytes().to_vec()),
         other => Value::Bytes(other.to_interp_string().into_bytes()),
     })
 }
 
 fn format(v: Value, args: &[Value]) -> Result<Value, String> {
     let f = text(&v)?;
-    sprintf(&f, args).map(Value::String)
+    sprintf(&f, args).map(Value::from)
 }
 
 fn length(v: &Value, _: &[Value]) -> Result<Value, String> {
@@ -344,7 +344,7 @@ fn capitalize(v: Value, _: &[Value]) -> Result<Value, String> {
         }
         prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
     }
-    Ok(Value::String(out))
+    Ok(Value::String(out.into()))
 }
 
 fn trim(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -352,9 +352,9 @@ fn trim(v: Value, args: &[Value]) -> Result<Value, String> {
     Ok(Value::String(match &args[0] {
         Value::String(cut) => {
             let set: Vec<char> = cut.chars().collect();
-            s.trim_matches(|c| set.contains(&c)).to_owned()
+            s.trim_matches(|c| set.contains(&c)).to_owned().into()
         }
-        _ => s.trim().to_owned(),
+        _ => s.trim().to_owned().into(),
     }))
 }
 
@@ -362,7 +362,7 @@ fn trim_prefix(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let pre = str_arg(&args[0], "prefix")?;
     Ok(Value::String(
-        s.strip_prefix(pre.as_str()).unwrap_or(&s).to_owned(),
+        s.strip_prefix(pre.as_str()).unwrap_or(&s).to_owned().into(),
     ))
 }
 
@@ -370,7 +370,7 @@ fn trim_suffix(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let suf = str_arg(&args[0], "suffix")?;
     Ok(Value::String(
-        s.strip_suffix(suf.as_str()).unwrap_or(&s).to_owned(),
+        s.strip_suffix(suf.as_str()).unwrap_or(&s).to_owned().into(),
     ))
 }
 
@@ -407,7 +407,7 @@ fn replace_all(v: Value, args: &[Value]) -> Result<Value, String> {
         Value::Bytes(b) => Ok(Value::Bytes(
             String::from_utf8_lossy(&b).replace(&old, &new).into_bytes(),
         )),
-        other => Ok(Value::String(text(&other)?.replace(&old, &new))),
+        other => Ok(Value::String(text(&other)?.replace(&old, &new).into())),
     }
 }
 
@@ -441,7 +441,7 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
         out.push(c);
         i += c.len_utf8();
     }
-    Ok(Value::String(out))
+    Ok(Value::String(out.into()))
 }
 
 fn split(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -459,10 +459,7 @@ fn split(v: Value, args: &[Value]) -> Result<Value, String> {
         _ => {
             let s = text(&v)?;
             Ok(Value::Array(
-                go_split(&s, &delim)
-                    .into_iter()
-                    .map(Value::String)
-                    .collect(),
+                go_split(&s, &delim).into_iter().map(Value::from).collect(),
             ))
         }
     }
@@ -487,7 +484,7 @@ fn join(v: Value, args: &[Value]) -> Result<Value, String> {
     let size = parts.iter().map(String::len).sum::<usize>()
         + delim.len().saturating_mul(parts.len().saturating_sub(1));
     crate::budget::check_bytes(size, "join")?;
-    Ok(Value::String(parts.join(&delim)))
+    Ok(Value::String(parts.join(&delim).into()))
 }
 
 fn repeat(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -497,7 +494,7 @@ fn repeat(v: Value, args: &[Value]) -> Result<Value, String> {
         return Err("invalid count, must be greater than or equal to zero".to_owned());
     }
     crate::budget::check_bytes(s.len().saturating_mul(n as usize), "repeat")?;
-    Ok(Value::String(s.repeat(n as usize)))
+    Ok(Value::String(s.repeat(n as usize).into()))
 }
 
 fn index_of(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -507,18 +504,18 @@ fn index_of(v: Value, args: &[Value]) -> Result<Value, String> {
 }
 
 fn quote(v: Value, _: &[Value]) -> Result<Value, String> {
-    Ok(Value::String(go_quote(&text(&v)?)))
+    Ok(Value::String(go_quote(&text(&v)?).into()))
 }
 
 fn unquote(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
-        return Ok(Value::String(s[1..s.len() - 1].to_owned()));
+        return Ok(Value::String(s[1..s.len() - 1].to_owned().into()));
     }
     if s.len() < 2 || !s.starts_with('"') || !s.ends_with('"') {
         return Err("invalid syntax".to_owned());
     }
-    crate::syntax::parser::unquote(&s[1..s.len() - 1]).map(Value::String)
+    crate::syntax::parser::unquote(&s[1..s.len() - 1]).map(Value::from)
 }
 
 fn escape_html(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -534,7 +531,7 @@ fn escape_html(v: Value, _: &[Value]) -> Result<Value, String> {
             c => out.push(c),
         }
     }
-    Ok(Value::String(out))
+    Ok(Value::String(out.into()))
 }
 
 fn unescape_html(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -576,7 +573,7 @@ fn unescape_html(v: Value, _: &[Value]) -> Result<Value, String> {
         }
     }
     out.push_str(rest);
-    Ok(Value::String(out))
+    Ok(Value::String(out.into()))
 }
 
 const QUERY_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -633,16 +630,18 @@ fn validate_percent(s: &str) -> Result<(), String> {
 }
 
 fn escape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
-    Ok(Value::String(query_escape(&text(&v)?)))
+    Ok(Value::String(query_escape(&text(&v)?).into()))
 }
 
 fn unescape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
-    query_unescape(&text(&v)?).map(Value::String)
+    query_unescape(&text(&v)?).map(Value::from)
 }
 
 fn escape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(Value::String(
-        percent_encoding::utf8_percent_encode(&text(&v)?, PATH_SET).to_string(),
+        percent_encoding::utf8_percent_encode(&text(&v)?, PATH_SET)
+            .to_string()
+            .into(),
     ))
 }
 
@@ -652,7 +651,8 @@ fn unescape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(Value::String(
         percent_encoding::percent_decode_str(&s)
             .decode_utf8_lossy()
-            .into_owned(),
+            .into_owned()
+            .into(),
     ))
 }
 
@@ -687,7 +687,7 @@ fn re_find_all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     regex_method(cx, this, call, |re, s, _| {
         Ok(Value::Array(
             re.find_iter(s)
-                .map(|m| Value::String(m.as_str().to_owned()))
+                .map(|m| Value::String(m.as_str().to_owned().into()))
                 .collect(),
         ))
     })
@@ -700,7 +700,7 @@ fn re_find_all_submatch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value
                 .map(|c| {
                     Value::Array(
                         c.iter()
-                            .map(|m| Value::String(m.map_or("", |m| m.as_str()).to_owned()))
+                            .map(|m| Value::String(m.map_or("", |m| m.as_str()).to_owned().into()))
                             .collect(),
                     )
                 })
@@ -710,12 +710,12 @@ fn re_find_all_submatch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value
 }
 
 fn captures_object(re: &regex::Regex, c: &regex::Captures<'_>) -> Value {
-    let mut obj = BTreeMap::new();
+    let mut obj = Map::new();
     for (i, name) in re.capture_names().enumerate() {
         let key = name.map_or_else(|| i.to_string(), str::to_owned);
         obj.insert(
             key,
-            Value::String(c.get(i).map_or("", |m| m.as_str()).to_owned()),
+            Value::String(c.get(i).map_or("", |m| m.as_str()).to_owned().into()),
         );
     }
     Value::Object(obj)
@@ -725,7 +725,7 @@ fn re_find_object(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     regex_method(cx, this, call, |re, s, _| {
         Ok(match re.captures(s) {
             Some(c) => captures_object(re, &c),
-            None => Value::Object(BTreeMap::new()),
+            None => Value::Object(Map::new()),
         })
     })
 }
@@ -800,7 +800,7 @@ fn re_replace_all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             last = m.end();
         }
         out.push_str(&s[last..]);
-        Ok(Value::String(out))
+        Ok(Value::String(out.into()))
     })
 }
 
@@ -864,7 +864,7 @@ fn strip_html(v: Value, args: &[Value]) -> Result<Value, String> {
     if skipping.is_none() {
         out.push_str(rest);
     }
-    Ok(Value::String(out))
+    Ok(Value::String(out.into()))
 }
 
 fn unicode_segments(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -1386,7 +1386,7 @@ mod tests {
             Value::Int(i64::MIN),
             Value::Float(f64::NAN),
             Value::Float(-1e300),
-            Value::String("ü".to_owned()),
+            Value::String("ü".to_owned().into()),
             Value::Bytes(vec![0xff]),
             Value::Null,
         ];

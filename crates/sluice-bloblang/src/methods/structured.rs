@@ -1,7 +1,7 @@
 //! Object and array methods.
 
+use crate::value::Map;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::{
@@ -12,9 +12,9 @@ use crate::methods::{int_arg, str_arg};
 use crate::value::{Num, Value};
 
 fn kv(key: &str, value: Value) -> Value {
-    let mut m = BTreeMap::new();
-    m.insert("key".to_owned(), Value::String(key.to_owned()));
-    m.insert("value".to_owned(), value);
+    let mut m = Map::new();
+    m.insert("key", Value::String(key.to_owned().into()));
+    m.insert("value", value);
     Value::Object(m)
 }
 
@@ -48,7 +48,7 @@ fn map_each(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     }
     match target.into_owned() {
         Value::Object(m) => {
-            let mut out = BTreeMap::new();
+            let mut out = Map::new();
             for (k, v) in m {
                 let ctx = kv(&k, v.clone());
                 match q.eval(cx, This::Val(&ctx)) {
@@ -74,9 +74,9 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         return err(type_err("object", &target));
     };
     let q = call.arg_expr(0);
-    let mut out = BTreeMap::new();
+    let mut out = Map::new();
     for (k, v) in m {
-        let key = Value::String(k.clone());
+        let key = Value::String(k.to_string().into());
         match q.eval(cx, This::Val(&key)) {
             Ok(Value::String(nk)) => {
                 out.insert(nk, v);
@@ -125,7 +125,7 @@ fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             Ok(Value::Array(out))
         }
         Value::Object(m) => {
-            let mut out = BTreeMap::new();
+            let mut out = Map::new();
             for (k, v) in m {
                 if predicate(cx, call, &kv(&k, v.clone()))? {
                     out.insert(k, v);
@@ -145,9 +145,9 @@ fn fold(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let mut tally = call.arg(0, cx, this)?;
     let q = call.arg_expr(1);
     for item in items {
-        let mut m = BTreeMap::new();
-        m.insert("tally".to_owned(), tally);
-        m.insert("value".to_owned(), item.clone());
+        let mut m = Map::new();
+        m.insert("tally", tally);
+        m.insert("value", item.clone());
         let ctx = Value::Object(m);
         tally = q.eval(cx, This::Val(&ctx))?;
     }
@@ -195,9 +195,9 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         for item in items {
             let mut pos = sorted.len();
             for (i, existing) in sorted.iter().enumerate() {
-                let mut m = BTreeMap::new();
-                m.insert("left".to_owned(), item.clone());
-                m.insert("right".to_owned(), existing.clone());
+                let mut m = Map::new();
+                m.insert("left", item.clone());
+                m.insert("right", existing.clone());
                 let ctx = Value::Object(m);
                 match q
                     .eval(cx, This::Val(&ctx))
@@ -410,7 +410,7 @@ fn with(v: Value, args: &[Value]) -> Result<Value, String> {
     }
     match root {
         crate::eval::Root::Value(v) => Ok(v),
-        _ => Ok(Value::Object(BTreeMap::new())),
+        _ => Ok(Value::Object(Map::new())),
     }
 }
 
@@ -473,7 +473,9 @@ fn slice(v: Value, args: &[Value]) -> Result<Value, String> {
         Value::String(s) => {
             let (a, b) = slice_bounds(s.len(), start, end)?;
             Ok(Value::String(
-                String::from_utf8_lossy(&s.as_bytes()[a..b]).into_owned(),
+                String::from_utf8_lossy(&s.as_bytes()[a..b])
+                    .into_owned()
+                    .into(),
             ))
         }
         Value::Bytes(s) => {
@@ -525,9 +527,9 @@ fn enumerated(v: Value, _: &[Value]) -> Result<Value, String> {
             .into_iter()
             .enumerate()
             .map(|(i, v)| {
-                let mut m = BTreeMap::new();
-                m.insert("index".to_owned(), Value::Int(i as i64));
-                m.insert("value".to_owned(), v);
+                let mut m = Map::new();
+                m.insert("index", Value::Int(i as i64));
+                m.insert("value", v);
                 Value::Object(m)
             })
             .collect(),
@@ -556,7 +558,7 @@ fn zip(v: Value, args: &[Value]) -> Result<Value, String> {
     ))
 }
 
-fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut BTreeMap<String, Value>) {
+fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut Map) {
     let join = |k: &str| {
         if prefix.is_empty() {
             k.to_owned()
@@ -595,7 +597,7 @@ fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut BTreeMa
 
 fn collapse(v: Value, args: &[Value]) -> Result<Value, String> {
     let include_empty = matches!(args.first(), Some(Value::Bool(true)));
-    let mut out = BTreeMap::new();
+    let mut out = Map::new();
     collapse_into("", &v, include_empty, &mut out);
     Ok(Value::Object(out))
 }
@@ -621,7 +623,7 @@ fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
                 .collect::<Result<_, _>>()?,
         )),
         Value::Object(m) => {
-            let mut out = BTreeMap::new();
+            let mut out = Map::new();
             for (k, x) in m {
                 out.insert(k, with_value(x)?);
             }
@@ -638,7 +640,7 @@ fn squash(v: Value, _: &[Value]) -> Result<Value, String> {
     let Value::Array(items) = v else {
         return Err(type_err("array", &v));
     };
-    let mut acc = Value::Object(BTreeMap::new());
+    let mut acc = Value::Object(Map::new());
     for i in items {
         match i {
             Value::Object(_) => acc = merge_values(acc, i),

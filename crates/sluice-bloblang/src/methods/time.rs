@@ -77,11 +77,9 @@ fn ts_format(v: Value, args: &[Value]) -> Result<Value, String> {
         other => str_arg(other, "format")?,
     };
     let (t, zone) = in_tz(t, tz_arg(&args[1])?);
-    Ok(Value::String(crate::time_fmt::go_format_named(
-        &t,
-        &layout,
-        zone.as_deref(),
-    )))
+    Ok(Value::String(
+        crate::time_fmt::go_format_named(&t, &layout, zone.as_deref()).into(),
+    ))
 }
 
 fn ts_parse(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -95,7 +93,7 @@ fn ts_strftime(v: Value, args: &[Value]) -> Result<Value, String> {
     let t = get_timestamp(&v)?;
     let f = str_arg(&args[0], "format")?;
     let (t, _) = in_tz(t, tz_arg(&args[1])?);
-    Ok(Value::String(strftime(&t, &f)))
+    Ok(Value::String(strftime(&t, &f).into()))
 }
 
 fn strftime(t: &DateTime<FixedOffset>, f: &str) -> String {

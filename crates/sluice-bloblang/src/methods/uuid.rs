@@ -30,7 +30,7 @@ fn uuid_v5(v: &Value, args: &[Value]) -> Result<Value, String> {
         Value::Bytes(b) => b,
         other => return Err(type_err("string", other)),
     };
-    Ok(Value::String(Uuid::new_v5(&ns, name).to_string()))
+    Ok(Value::String(Uuid::new_v5(&ns, name).to_string().into()))
 }
 
 pub(crate) fn register(env: &mut Environment) {

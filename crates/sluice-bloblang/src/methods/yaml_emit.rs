@@ -123,10 +123,10 @@ impl Emitter {
             Value::Array(a) if a.is_empty() => self.empty_flow("[", "]", ctx),
             Value::Bytes(b) if b.is_empty() => self.empty_flow("[", "]", ctx),
             Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort_by(|a, b| natural_cmp(a, b));
+                let mut keys: Vec<(&crate::value::Key, &Value)> = m.iter().collect();
+                keys.sort_by(|a, b| natural_cmp(a.0, b.0));
                 self.increase_indent(false, ctx);
-                for k in keys {
+                for (k, v) in keys {
                     self.write_indent();
                     let key = Scalar::of_string(k);
                     if !key.analysis.multiline && k.len() <= 128 {
@@ -138,7 +138,7 @@ impl Emitter {
                         self.write_indent();
                         self.write_indicator(":", true, false, true);
                     }
-                    self.node(&m[k], Context::MapValue);
+                    self.node(v, Context::MapValue);
                 }
                 self.pop_indent();
             }

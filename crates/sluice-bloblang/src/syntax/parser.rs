@@ -1,7 +1,7 @@
 //! Hand-written recursive descent over chars, shaped like Benthos's parser so that errors land
 //! on the same positions with the same expectations.
 
-use std::collections::BTreeMap;
+use crate::value::Map;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -115,7 +115,9 @@ fn literal_arg(kind: Kind, v: Value) -> Result<Value, String> {
         Kind::Any | Kind::Query => Ok(v),
         Kind::Str => match v {
             Value::String(_) => Ok(v),
-            Value::Bytes(b) => Ok(Value::String(String::from_utf8_lossy(&b).into_owned())),
+            Value::Bytes(b) => Ok(Value::String(
+                String::from_utf8_lossy(&b).into_owned().into(),
+            )),
             other => Err(format!(
                 "wrong argument type, expected string, got {}",
                 other.type_name()
@@ -1462,10 +1464,14 @@ impl Parser {
         }
         self.pos = start;
         if self.starts_with("\"\"\"") {
-            return self.triple_quoted().map(|s| Expr::Lit(Value::String(s)));
+            return self
+                .triple_quoted()
+                .map(|s| Expr::Lit(Value::String(s.into())));
         }
         if self.peek() == Some('"') {
-            return self.quoted_string().map(|s| Expr::Lit(Value::String(s)));
+            return self
+                .quoted_string()
+                .map(|s| Expr::Lit(Value::String(s.into())));
         }
         if self.term("null").is_ok() {
             return Ok(Expr::Lit(Value::Null));
@@ -1539,7 +1545,7 @@ impl Parser {
         let mut entries: Vec<(Key, Expr)> = Vec::new();
         if self.peek() == Some('}') {
             self.pos += 1;
-            return Ok(Expr::Lit(Value::Object(BTreeMap::new())));
+            return Ok(Expr::Lit(Value::Object(Map::new())));
         }
         loop {
             let key_start = self.pos;
@@ -1549,7 +1555,7 @@ impl Parser {
                 let save = self.pos;
                 self.spaces();
                 if self.peek() == Some(':') {
-                    key = Some(Key::Static(w));
+                    key = Some(Key::Static(w.into()));
                 } else {
                     self.pos = key_start;
                 }
@@ -1558,7 +1564,7 @@ impl Parser {
             let key = match key {
                 Some(k) => k,
                 None => match self.quoted_string() {
-                    Ok(s) if !self.starts_with("\"\"") => Key::Static(s),
+                    Ok(s) if !self.starts_with("\"\"") => Key::Static(s.into()),
                     Err(e) if e.is_fatal() => return Err(e),
                     _ => {
                         self.pos = key_start;
@@ -1606,7 +1612,7 @@ impl Parser {
             .iter()
             .all(|(k, v)| matches!(k, Key::Static(_)) && v.is_lit())
         {
-            let mut map = BTreeMap::new();
+            let mut map = Map::new();
             for (k, v) in entries {
                 if let (Key::Static(k), Expr::Lit(v)) = (k, v) {
                     map.insert(k, v);
@@ -1614,7 +1620,11 @@ impl Parser {
             }
             return Ok(Expr::Lit(Value::Object(map)));
         }
-        Ok(Expr::Object(entries))
+        let sorted = entries.windows(2).all(|w| match (&w[0].0, &w[1].0) {
+            (Key::Static(a), Key::Static(b)) => a < b,
+            _ => false,
+        }) && entries.iter().all(|(k, _)| matches!(k, Key::Static(_)));
+        Ok(Expr::Object(entries, sorted))
     }
 
     fn function(&mut self) -> P<Expr> {

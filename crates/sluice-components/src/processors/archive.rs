@@ -2,8 +2,6 @@
 //! message into a batch, in Benthos's formats (those without a container
 //! file format: `tar`, `zip` and `binary` are refused as not supported yet).
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use schemars::JsonSchema;
@@ -177,7 +175,7 @@ impl Unarchive {
                     .iter()
                     .map(|(key, value)| {
                         let mut part = derive(value.clone());
-                        part.set_meta("archive_key", key.clone());
+                        part.set_meta("archive_key", key.to_string());
                         part
                     })
                     .collect()),
@@ -199,10 +197,10 @@ impl Unarchive {
                 let mut parts = Vec::new();
                 for record in reader.records() {
                     let record = record.map_err(|e| format!("failed to read csv row: {e}"))?;
-                    let row: BTreeMap<String, Value> = headers
+                    let row: sluice_bloblang::Map = headers
                         .iter()
                         .zip(record.iter())
-                        .map(|(h, v)| (h.to_owned(), Value::String(v.to_owned())))
+                        .map(|(h, v)| (h.to_owned(), Value::from(v)))
                         .collect();
                     parts.push(derive(Value::Object(row)));
                 }

@@ -82,7 +82,7 @@ pub(super) fn execute(req: &ExecuteRequest) -> ExecuteResponse {
     ExecuteResponse {
         result: Some(String::from_utf8_lossy(&bytes).into_owned()),
         deleted,
-        metadata: Some(value_to_json(&Value::Object(metadata))),
+        metadata: Some(value_to_json(&Value::from_metadata(&metadata))),
         ..ExecuteResponse::default()
     }
 }
