@@ -130,7 +130,7 @@ fn reads(expr: &Expr, out: &mut Vec<TargetPath>) {
             reads(b, out);
         }
         Expr::Array(items) => items.iter().for_each(|e| reads(e, out)),
-        Expr::Object(entries) => {
+        Expr::Object(entries, _) => {
             for (key, value) in entries {
                 if let Key::Dyn(key) = key {
                     reads(key, out);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use sluice_bloblang::Value;
+use sluice_bloblang::{Map, Value};
 use sluice_core::component::processor::{Failed, Processor};
 use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
@@ -49,17 +49,17 @@ fn typed(text: &str, kind: Option<&str>) -> Value {
     match kind {
         Some("int") => text
             .parse::<i64>()
-            .map_or_else(|_| Value::String(text.to_owned()), Value::from),
+            .map_or_else(|_| Value::String(text.into()), Value::from),
         Some("float") => text
             .parse::<f64>()
-            .map_or_else(|_| Value::String(text.to_owned()), Value::from),
-        _ => Value::String(text.to_owned()),
+            .map_or_else(|_| Value::String(text.into()), Value::from),
+        _ => Value::String(text.into()),
     }
 }
 
 /// Sets `value` at a dotted path, creating objects on the way, as capture
 /// names such as `user.name` nest in Benthos.
-fn set_path(root: &mut BTreeMap<String, Value>, path: &str, value: Value) {
+fn set_path(root: &mut Map, path: &str, value: Value) {
     let mut parts = path.split('.').peekable();
     let mut current = root;
     while let Some(part) = parts.next() {
@@ -67,11 +67,9 @@ fn set_path(root: &mut BTreeMap<String, Value>, path: &str, value: Value) {
             current.insert(part.to_owned(), value);
             return;
         }
-        let slot = current
-            .entry(part.to_owned())
-            .or_insert_with(|| Value::Object(BTreeMap::new()));
+        let slot = current.get_or_insert_with(part, || Value::Object(Map::new()));
         if !matches!(slot, Value::Object(_)) {
-            *slot = Value::Object(BTreeMap::new());
+            *slot = Value::Object(Map::new());
         }
         let Value::Object(next) = slot else {
             unreachable!("made an object above")
@@ -86,7 +84,7 @@ impl GrokProcessor {
             let Some(matches) = pattern.match_against(text) else {
                 continue;
             };
-            let mut doc = BTreeMap::new();
+            let mut doc = Map::new();
             for (name, value) in matches.iter() {
                 if self.remove_empty_values && value.is_empty() {
                     continue;

@@ -49,7 +49,12 @@ impl Jq {
         } else {
             to_val(msg.structured()?)?
         };
-        let metadata = to_val(&Value::Object(msg.metadata().clone()))?;
+        let metadata = to_val(&Value::Object(
+            msg.metadata()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect(),
+        ))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([metadata]));
         self.filter
             .id

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use sluice_bloblang::Value;
 use sluice_bloblang::targets::TargetPath;
+use sluice_bloblang::{Map, Value};
 use sluice_core::component::processor::{Failed, Processor};
 use sluice_core::config::json_schema::ProcessorNode;
 use sluice_core::config::{ComponentKind, Lint, Node};
@@ -82,11 +82,15 @@ impl Record {
 
     /// `{succeeded: [...], skipped: [...], failed: {id: why}}`, empty parts
     /// left out, names sorted.
-    fn to_value(&self) -> BTreeMap<String, Value> {
+    fn to_value(&self) -> Map {
         let names = |set: &BTreeSet<String>| {
-            Value::Array(set.iter().map(|s| Value::String(s.clone())).collect())
+            Value::Array(
+                set.iter()
+                    .map(|s| Value::String(s.as_str().into()))
+                    .collect(),
+            )
         };
-        let mut out = BTreeMap::new();
+        let mut out = Map::new();
         if !self.succeeded.is_empty() {
             out.insert("succeeded".to_owned(), names(&self.succeeded));
         }
@@ -97,7 +101,7 @@ impl Record {
             let failed = self
                 .failed
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .map(|(k, v)| (k.as_str(), Value::String(v.as_str().into())))
                 .collect();
             out.insert("failed".to_owned(), Value::Object(failed));
         }
@@ -122,12 +126,12 @@ fn set_path(value: &mut Value, path: &[String], new: Value) {
         return;
     };
     if !matches!(value, Value::Object(_)) {
-        *value = Value::Object(BTreeMap::new());
+        *value = Value::Object(Map::new());
     }
     let Value::Object(map) = value else {
         unreachable!("made an object above")
     };
-    let slot = map.entry(first.clone()).or_insert(Value::Null);
+    let slot = map.get_or_insert_with(first, || Value::Null);
     set_path(slot, rest, new);
 }
 

@@ -52,11 +52,7 @@ impl MergeStrategy {
 
 /// Merges `source` into `dest`: objects under the same key merge in turn,
 /// anything else colliding is joined by `strategy`.
-fn merge(
-    dest: &mut std::collections::BTreeMap<String, Value>,
-    source: std::collections::BTreeMap<String, Value>,
-    strategy: MergeStrategy,
-) {
+fn merge(dest: &mut sluice_bloblang::Map, source: sluice_bloblang::Map, strategy: MergeStrategy) {
     for (key, value) in source {
         match dest.get_mut(&key) {
             None => {
@@ -81,7 +77,7 @@ pub(crate) fn dot_path(path: &str) -> Vec<String> {
 }
 
 struct Joined {
-    fields: std::collections::BTreeMap<String, Value>,
+    fields: sluice_bloblang::Map,
     metadata: Metadata,
 }
 
@@ -142,13 +138,13 @@ impl Joiner {
         if xxhash_rust::xxh64::xxh64(id.as_bytes(), 0) % self.iterations != self.iteration {
             return None;
         }
-        let index = match self.by_id.get(&id) {
+        let index = match self.by_id.get(id.as_str()) {
             None => {
                 self.joined.push(Joined {
                     fields,
                     metadata: msg.metadata().clone(),
                 });
-                self.by_id.insert(id, self.joined.len() - 1);
+                self.by_id.insert(id.to_string(), self.joined.len() - 1);
                 self.joined.len() - 1
             }
             Some(&index) => {
@@ -179,10 +175,7 @@ impl Joiner {
     }
 }
 
-fn lookup<'a>(
-    fields: &'a std::collections::BTreeMap<String, Value>,
-    path: &[String],
-) -> Option<&'a Value> {
+fn lookup<'a>(fields: &'a sluice_bloblang::Map, path: &[String]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
     let mut value = fields.get(first)?;
     for key in rest {
@@ -194,7 +187,7 @@ fn lookup<'a>(
     Some(value)
 }
 
-fn remove(fields: &mut std::collections::BTreeMap<String, Value>, path: &[String]) {
+fn remove(fields: &mut sluice_bloblang::Map, path: &[String]) {
     match path {
         [] => {}
         [last] => {
