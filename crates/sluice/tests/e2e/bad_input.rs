@@ -2,16 +2,7 @@
 
 use std::io::{Read as _, Write as _};
 
-use crate::support::{Sluice, client, run_cli, write_config};
-
-/// Lints `yaml` and returns (exit code, stderr with the path replaced by `x.yaml`).
-fn lint(yaml: &str) -> (i32, String) {
-    let (_dir, path) = write_config(yaml);
-    let path = path.display().to_string();
-    let (code, stdout, stderr) = run_cli(&["lint", &path], "");
-    assert_eq!(stdout, "");
-    (code, stderr.replace(&path, "x.yaml"))
-}
+use crate::support::{Sluice, client, lint, run_cli, write_config};
 
 #[test]
 fn malformed_yaml_is_reported_with_a_position() {

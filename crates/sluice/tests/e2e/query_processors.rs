@@ -46,13 +46,9 @@ async fn jmespath_replaces_the_document_with_the_query_result() {
 
 #[test]
 fn a_jmespath_query_that_does_not_compile_fails_lint_with_its_line() {
-    let (dir, path) = crate::support::write_config(
-        "pipeline:\n  processors:\n    - jmespath:\n        query: 'foo[?'\n",
-    );
-    let (code, stdout, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
-    drop(dir);
+    let (code, text) =
+        crate::support::lint("pipeline:\n  processors:\n    - jmespath:\n        query: 'foo[?'\n");
     assert_ne!(code, 0);
-    let text = format!("{stdout}{stderr}");
     assert!(text.contains("(4,"), "{text}");
     assert!(text.contains("failed to compile JMESPath query"), "{text}");
 }
@@ -335,7 +331,7 @@ processor_resources:
 
 #[test]
 fn a_workflow_with_circular_dependencies_fails_lint() {
-    let (dir, path) = crate::support::write_config(
+    let (code, text) = crate::support::lint(
         r#"pipeline:
   processors:
     - workflow:
@@ -350,10 +346,7 @@ fn a_workflow_with_circular_dependencies_fails_lint() {
             result_map: 'root.b = this'
 "#,
     );
-    let (code, stdout, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
-    drop(dir);
     assert_ne!(code, 0);
-    let text = format!("{stdout}{stderr}");
     assert!(
         text.contains("circular dependencies detected for branches: [a b]"),
         "{text}"
@@ -362,13 +355,10 @@ fn a_workflow_with_circular_dependencies_fails_lint() {
 
 #[test]
 fn awk_is_refused_with_the_reason_and_its_line() {
-    let (dir, path) = crate::support::write_config(
+    let (code, text) = crate::support::lint(
         "pipeline:\n  processors:\n    - awk:\n        program: '{ print $1 }'\n",
     );
-    let (code, stdout, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
-    drop(dir);
     assert_ne!(code, 0);
-    let text = format!("{stdout}{stderr}");
     assert!(
         text.contains("(3,")
             && text.contains(
@@ -443,14 +433,11 @@ async fn protobuf_converts_json_to_protobuf_bytes_and_back() {
 fn a_protobuf_message_type_that_is_not_defined_fails_lint() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("common.proto"), COMMON_PROTO).unwrap();
-    let (cfg_dir, path) = crate::support::write_config(&format!(
+    let (code, text) = crate::support::lint(&format!(
         "pipeline:\n  processors:\n    - protobuf:\n        operator: to_json\n        message: shop.v1.Missing\n        import_paths: [ \"{}\" ]\n",
         dir.path().display()
     ));
-    let (code, stdout, stderr) = crate::support::run_cli(&["lint", path.to_str().unwrap()], "");
-    drop(cfg_dir);
     assert_ne!(code, 0);
-    let text = format!("{stdout}{stderr}");
     assert!(
         text.contains("unable to find message 'shop.v1.Missing'"),
         "{text}"

@@ -304,6 +304,15 @@ pub(crate) fn run_cli(args: &[&str], stdin: &str) -> (i32, String, String) {
     )
 }
 
+/// Lints `yaml` and returns (exit code, stderr with the path replaced by `x.yaml`).
+pub(crate) fn lint(yaml: &str) -> (i32, String) {
+    let (_dir, path) = write_config(yaml);
+    let path = path.display().to_string();
+    let (code, stdout, stderr) = run_cli(&["lint", &path], "");
+    assert_eq!(stdout, "");
+    (code, stderr.replace(&path, "x.yaml"))
+}
+
 /// Reads a file the stream wrote, waiting until it has `lines` lines.
 pub(crate) fn read_lines(path: &Path, lines: usize, timeout: Duration) -> Vec<String> {
     let deadline = Instant::now() + timeout;
