@@ -453,7 +453,7 @@ impl Expr {
                     let key = match k {
                         Key::Static(s) => s.clone(),
                         Key::Dyn(ke) => match ke.eval(cx, this)? {
-                            Value::String(s) => s.as_str().into(),
+                            Value::String(s) => s,
                             Value::Bytes(b) => String::from_utf8_lossy(&b).as_ref().into(),
                             other => {
                                 return err(format!(

@@ -35,7 +35,7 @@ pub enum Value {
     /// A 64-bit float.
     Float(f64),
     /// A JSON number kept as its original text (inline: number texts are short).
-    Number(smol_str::SmolStr),
+    Number(Str),
     /// A UTF-8 string; short ones are stored inline (see [`Str`]).
     String(Str),
     /// Raw bytes.

@@ -79,7 +79,7 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         let key = Value::String(k.to_string().into());
         match q.eval(cx, This::Val(&key)) {
             Ok(Value::String(nk)) => {
-                out.insert(nk.as_str(), v);
+                out.insert(nk, v);
             }
             Ok(other) => {
                 return err(format!(
@@ -301,9 +301,7 @@ fn flatten(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn keys(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::Object(m) => Ok(Value::Array(
-            m.into_keys().map(|k| Value::from(k.as_str())).collect(),
-        )),
+        Value::Object(m) => Ok(Value::Array(m.into_keys().map(Value::String).collect())),
         other => Err(type_err("object", &other)),
     }
 }

@@ -1570,7 +1570,7 @@ impl Parser {
                         self.pos = key_start;
                         let q = self.query().map_err(|e| e.expect(key_start, &["object"]))?;
                         match q {
-                            Expr::Lit(Value::String(s)) => Key::Static(s.as_str().into()),
+                            Expr::Lit(Value::String(s)) => Key::Static(s),
                             Expr::Lit(other) => {
                                 return Err(PErr::fatal(
                                     key_start,
