@@ -10,8 +10,11 @@ use chrono::{DateTime, FixedOffset};
 pub(crate) use float_fmt::format_float_g;
 pub use map::{IntoIter, Iter, IterMut, Key, Map};
 
-/// The text of a string value: up to 23 bytes inline, longer ones shared.
-pub type Str = smol_str::SmolStr;
+/// The text of a string value: up to 24 bytes inline, so that reading and copying the short
+/// strings documents are mostly made of allocates nothing. Longer ones are owned, as a
+/// `String` is: a shared buffer would save their copies but pay two atomic operations per
+/// copy, which costs more than the allocator does for the sizes seen in messages.
+pub type Str = compact_str::CompactString;
 
 /// Metadata of a message: keys sorted, values typed.
 pub type Metadata = BTreeMap<String, Value>;
@@ -32,8 +35,8 @@ pub enum Value {
     /// A 64-bit float.
     Float(f64),
     /// A JSON number kept as its original text (inline: number texts are short).
-    Number(smol_str::SmolStr),
-    /// A UTF-8 string: short ones inline, long ones shared, so copies never allocate.
+    Number(Str),
+    /// A UTF-8 string; short ones are stored inline (see [`Str`]).
     String(Str),
     /// Raw bytes.
     Bytes(Vec<u8>),
@@ -352,7 +355,7 @@ impl<'a> JsonParser<'a> {
                     if self.src.get(self.pos) != Some(&b'"') {
                         return Err(self.err_here("looking for beginning of object key string"));
                     }
-                    let key = self.text()?;
+                    let key = self.key()?;
                     self.skip_ws();
                     if self.src.get(self.pos) != Some(&b':') {
                         return Err(self.err_here("after object key"));
@@ -472,17 +475,34 @@ impl<'a> JsonParser<'a> {
         Ok((digits_start, is_int))
     }
 
-    /// A string or object key: like [`JsonParser::string`], without an allocation for
-    /// short text.
-    pub(crate) fn text(&mut self) -> Result<Str, String> {
+    /// A string's text as it stands in the document, when it has no escape and the document
+    /// is valid UTF-8; the parser is then past the string.
+    fn verbatim(&mut self) -> Option<&'a str> {
         let start = self.pos + 1;
         let run = string_run(&self.src[start..]);
-        if let (Some(b'"'), Some(text)) = (self.src.get(start + run), self.text) {
-            self.pos = start + run + 1;
-            // Quotes are ASCII, so both ends are character boundaries of valid text.
-            return Ok(Str::new(&text[start..start + run]));
+        let text = self.text?;
+        if self.src.get(start + run) != Some(&b'"') {
+            return None;
         }
-        self.string().map(Str::from)
+        self.pos = start + run + 1;
+        // Quotes are ASCII, so both ends are character boundaries of valid text.
+        Some(&text[start..start + run])
+    }
+
+    /// A string value: like [`JsonParser::string`], without an allocation for short text.
+    pub(crate) fn text(&mut self) -> Result<Str, String> {
+        match self.verbatim() {
+            Some(text) => Ok(Str::new(text)),
+            None => self.string().map(Str::from),
+        }
+    }
+
+    /// An object key, in the same way.
+    pub(crate) fn key(&mut self) -> Result<Key, String> {
+        match self.verbatim() {
+            Some(text) => Ok(Key::new(text)),
+            None => self.string().map(Key::from),
+        }
     }
 
     pub(crate) fn string(&mut self) -> Result<String, String> {

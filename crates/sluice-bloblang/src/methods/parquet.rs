@@ -255,7 +255,7 @@ fn to_value(field: &Field, node: Option<&Type>) -> Result<Value, String> {
                     Value::String(s) => s,
                     other => other.to_interp_string().into(),
                 };
-                out.insert(key, to_value(value, value_node)?);
+                out.insert(key.as_str(), to_value(value, value_node)?);
             }
             Value::Object(out)
         }

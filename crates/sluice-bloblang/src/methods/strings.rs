@@ -288,7 +288,7 @@ pub(crate) fn go_quote(s: &str) -> String {
 
 fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::String(s.to_uppercase().into())),
+        Value::String(s) => Ok(Value::String(s.to_uppercase())),
         Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_uppercase())),
         other => Err(type_err("string", &other)),
     }
@@ -296,7 +296,7 @@ fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::String(s.to_lowercase().into())),
+        Value::String(s) => Ok(Value::String(s.to_lowercase())),
         Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_lowercase())),
         other => Err(type_err("string", &other)),
     }

@@ -15,9 +15,9 @@ use std::fmt;
 
 use super::Value;
 
-/// An object key. Keys of up to 23 bytes are stored inline and longer ones are shared, so
-/// that copying an object or reading a key never allocates.
-pub type Key = smol_str::SmolStr;
+/// An object key, stored as string values are: keys of up to 24 bytes inline, so that
+/// reading a document's keys and copying its objects allocate nothing for them.
+pub type Key = super::Str;
 
 /// The entries of an object, in key byte order, each key once.
 #[derive(Clone, Default, PartialEq)]
