@@ -12,6 +12,8 @@ use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 
+use super::one_batch;
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ArchiveConfig {
@@ -224,11 +226,7 @@ impl Processor for Unarchive {
                 }
             }
         }
-        Ok(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(out)]
-        })
+        Ok(one_batch(out))
     }
 }
 

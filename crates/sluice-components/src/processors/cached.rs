@@ -16,6 +16,8 @@ use sluice_core::message::{Batch, Message};
 
 use crate::caches::parse_ttl;
 
+use super::one_batch;
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CachedConfig {
@@ -117,11 +119,7 @@ impl Processor for CachedProcessor {
         for index in 0..messages.len() {
             out.extend(self.one(&messages, index).await);
         }
-        Ok(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(out)]
-        })
+        Ok(one_batch(out))
     }
 }
 

@@ -10,6 +10,8 @@ use sluice_core::config::Node;
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 
+use super::one_batch;
+
 /// Runs its children only on failed messages, then clears their errors.
 struct CatchProcessor {
     children: Vec<Box<dyn Processor>>,
@@ -31,11 +33,7 @@ impl Processor for CatchProcessor {
                 }));
             }
         }
-        Ok(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(out)]
-        })
+        Ok(one_batch(out))
     }
 }
 
@@ -64,11 +62,7 @@ impl Processor for TryProcessor {
             }
         }
         ok.extend(failed);
-        Ok(if ok.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(ok)]
-        })
+        Ok(one_batch(ok))
     }
 }
 
@@ -166,11 +160,7 @@ impl Processor for SwitchProcessor {
             }
             out.extend(current);
         }
-        Ok(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(out)]
-        })
+        Ok(one_batch(out))
     }
 }
 

@@ -14,6 +14,8 @@ use sluice_core::config::Node;
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::Batch;
 
+use super::one_batch;
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DedupeConfig {
@@ -68,11 +70,7 @@ impl Processor for DedupeProcessor {
             .zip(keep)
             .filter_map(|(msg, keep)| keep.then_some(msg))
             .collect();
-        Ok(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(out)]
-        })
+        Ok(one_batch(out))
     }
 }
 

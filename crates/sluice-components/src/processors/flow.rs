@@ -13,6 +13,8 @@ use sluice_core::config::Node;
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 
+use super::one_batch;
+
 /// Whether `check` gives `true` for message `index` of `batch`; a failing
 /// check counts as false, and is logged.
 fn passes(check: &Mapping, batch: &[Message], index: usize, what: &str) -> bool {
@@ -22,14 +24,6 @@ fn passes(check: &Mapping, batch: &[Message], index: usize, what: &str) -> bool 
             tracing::error!(error = %err, "{what} check failed.");
             false
         }
-    }
-}
-
-fn one_batch(messages: Vec<Message>) -> Vec<Batch> {
-    if messages.is_empty() {
-        Vec::new()
-    } else {
-        vec![Batch::new(messages)]
     }
 }
 

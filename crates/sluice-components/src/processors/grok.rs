@@ -12,6 +12,8 @@ use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::Batch;
 
+use super::doc_path;
+
 const fn default_true() -> bool {
     true
 }
@@ -57,42 +59,23 @@ fn typed(text: &str, kind: Option<&str>) -> Value {
     }
 }
 
-/// Sets `value` at a dotted path, creating objects on the way, as capture
-/// names such as `user.name` nest in Benthos.
-fn set_path(root: &mut Map, path: &str, value: Value) {
-    let mut parts = path.split('.').peekable();
-    let mut current = root;
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            current.insert(part.to_owned(), value);
-            return;
-        }
-        let slot = current.get_or_insert_with(part, || Value::Object(Map::new()));
-        if !matches!(slot, Value::Object(_)) {
-            *slot = Value::Object(Map::new());
-        }
-        let Value::Object(next) = slot else {
-            unreachable!("made an object above")
-        };
-        current = next;
-    }
-}
-
 impl GrokProcessor {
     fn parse(&self, text: &str) -> Option<Value> {
         for pattern in &self.patterns {
             let Some(matches) = pattern.match_against(text) else {
                 continue;
             };
-            let mut doc = Map::new();
+            // Capture names such as `user.name` nest, as in Benthos.
+            let mut doc = Value::Object(Map::new());
             for (name, value) in matches.iter() {
                 if self.remove_empty_values && value.is_empty() {
                     continue;
                 }
-                set_path(&mut doc, name, typed(value, pattern.get_extract(name)));
+                let path: Vec<&str> = name.split('.').collect();
+                doc_path::set(&mut doc, &path, typed(value, pattern.get_extract(name)));
             }
-            if !doc.is_empty() {
-                return Some(Value::Object(doc));
+            if matches!(&doc, Value::Object(map) if !map.is_empty()) {
+                return Some(doc);
             }
         }
         None

@@ -9,6 +9,7 @@ pub(crate) mod catch;
 pub(crate) mod compress;
 pub(crate) mod crash;
 pub(crate) mod dedupe;
+pub(crate) mod doc_path;
 pub(crate) mod flow;
 pub(crate) mod grok;
 pub(crate) mod http;
@@ -26,3 +27,15 @@ pub(crate) mod resource;
 pub(crate) mod sleep;
 pub(crate) mod sync_response;
 pub(crate) mod workflow;
+
+use sluice_core::message::{Batch, Message};
+
+/// A processor's output of `messages`: one batch, or none when every
+/// message was filtered out (an empty batch is never passed on).
+pub(crate) fn one_batch(messages: Vec<Message>) -> Vec<Batch> {
+    if messages.is_empty() {
+        Vec::new()
+    } else {
+        vec![Batch::new(messages)]
+    }
+}

@@ -10,6 +10,7 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 
 use super::mapping::apply_result;
+use super::one_batch;
 
 pub(crate) struct MutationProcessor {
     mapping: Mapping,
@@ -33,11 +34,7 @@ impl Processor for MutationProcessor {
                 out.push(msg);
             }
         }
-        Ok(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(out)]
-        })
+        Ok(one_batch(out))
     }
 }
 

@@ -12,6 +12,8 @@ use sluice_core::config::json_schema::ProcessorNode;
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::Batch;
 
+use super::one_batch;
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ParallelConfig {
@@ -43,11 +45,7 @@ impl Processor for Parallel {
             .collect()
             .await;
         let out: Vec<_> = runs.into_iter().flatten().flatten().collect();
-        Ok(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![Batch::new(out)]
-        })
+        Ok(one_batch(out))
     }
 }
 

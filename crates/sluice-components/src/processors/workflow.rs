@@ -21,6 +21,7 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 
 use super::branch::{Branch, BranchResults, build_branch};
+use super::doc_path;
 
 fn default_meta_path() -> String {
     "meta.workflow".to_owned()
@@ -109,32 +110,6 @@ impl Record {
     }
 }
 
-fn get_path<'v>(mut value: &'v Value, path: &[String]) -> Option<&'v Value> {
-    for key in path {
-        match value {
-            Value::Object(map) => value = map.get(key)?,
-            _ => return None,
-        }
-    }
-    Some(value)
-}
-
-/// Sets `new` at `path`, replacing whatever is in the way with objects.
-fn set_path(value: &mut Value, path: &[String], new: Value) {
-    let Some((first, rest)) = path.split_first() else {
-        *value = new;
-        return;
-    };
-    if !matches!(value, Value::Object(_)) {
-        *value = Value::Object(Map::new());
-    }
-    let Value::Object(map) = value else {
-        unreachable!("made an object above")
-    };
-    let slot = map.get_or_insert_with(first, || Value::Null);
-    set_path(slot, rest, new);
-}
-
 fn string_list(value: Option<&Value>) -> Vec<&str> {
     match value {
         Some(Value::Array(items)) => items
@@ -160,10 +135,10 @@ impl Workflow {
         let Ok(doc) = msg.structured() else {
             return skip;
         };
-        let Some(record) = get_path(doc, &self.meta_path) else {
+        let Some(record) = doc_path::get(doc, &self.meta_path) else {
             return skip;
         };
-        let field = |name: &str| get_path(record, &[name.to_owned()]);
+        let field = |name: &str| doc_path::get(record, &[name]);
         for id in string_list(field("skipped")) {
             if self.branches.contains_key(id) {
                 skip.insert(id.to_owned());
@@ -205,10 +180,10 @@ impl Workflow {
                 }
             };
             let mut current = record.to_value();
-            if let Some(previous) = get_path(&doc, &self.meta_path) {
+            if let Some(previous) = doc_path::get(&doc, &self.meta_path) {
                 current.insert("previous".to_owned(), previous.clone());
             }
-            set_path(&mut doc, &self.meta_path, Value::Object(current));
+            doc_path::set(&mut doc, &self.meta_path, Value::Object(current));
             msg.set_structured(doc);
         }
     }
@@ -387,20 +362,26 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         }
         branches.insert(name.clone(), Arc::new(build_branch(branch, builder)?));
     }
-    let ordered = config.order.iter().flatten();
-    for label in config.branch_resources.iter().chain(ordered) {
-        if branches.contains_key(label) {
-            if config.branch_resources.contains(label) && config.branches.contains_key(label) {
-                return Err(lint(format!(
-                    "branch resource name '{label}' collides with an explicit branch"
-                )));
-            }
-            continue;
+    for label in &config.branch_resources {
+        if config.branches.contains_key(label) {
+            return Err(lint(format!(
+                "branch resource name '{label}' collides with an explicit branch"
+            )));
         }
-        branches.insert(
-            label.clone(),
-            Arc::new(branch_resource(label, node.mark, builder)?),
-        );
+    }
+    // Names in `order` that are not branches of the workflow are branch
+    // resources too, as in Benthos.
+    for label in config
+        .branch_resources
+        .iter()
+        .chain(config.order.iter().flatten())
+    {
+        if !branches.contains_key(label) {
+            branches.insert(
+                label.clone(),
+                Arc::new(branch_resource(label, node.mark, builder)?),
+            );
+        }
     }
     let tiers = if config.order.is_empty() {
         let tiers = resolve_tiers(&branches).map_err(lint)?;
