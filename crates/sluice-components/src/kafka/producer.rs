@@ -18,6 +18,7 @@ use regex::Regex;
 use sluice_bloblang::Interpolation;
 use sluice_core::component::output::{Output, OutputError};
 use sluice_core::message::{Batch, Message};
+use sluice_core::runtime::retries::{Retries, RetryPolicy};
 
 use super::SaslContext;
 use super::partitions::{InFlight, Partitions, Spread};
@@ -65,6 +66,26 @@ pub(crate) struct ProducerSettings {
     /// `custom_topic_creation`: topics missing when first written to are
     /// created with these settings.
     pub(crate) topic_creation: Option<TopicCreation>,
+    /// How failed records are retried. The client itself makes one attempt
+    /// per record (see [`one_attempt_per_send`]), so that no retry starts
+    /// once the callers of a record have gone.
+    pub(crate) retry: RetryPolicy,
+    /// Whether every record of a batch is sent again when one failed
+    /// (`retry_as_batch`), rather than only the failed ones.
+    pub(crate) retry_as_batch: bool,
+}
+
+/// Makes the client give each sent record one attempt lasting at most
+/// `attempt`: librdkafka cannot withdraw a record once it holds it, so
+/// retries it made on its own would go on after the caller's 408. The
+/// producer retries instead ([`ProducerSettings::retry`]). An idempotent
+/// producer needs the client's retries (librdkafka refuses to start
+/// without), which then stay within `attempt` too.
+pub(crate) fn one_attempt_per_send(client: &mut ClientConfig, attempt: Duration, idempotent: bool) {
+    client.set("message.timeout.ms", attempt.as_millis().max(1).to_string());
+    if !idempotent {
+        client.set("message.send.max.retries", "0");
+    }
 }
 
 /// How missing topics are created; -1 leaves a value to the broker.
@@ -233,6 +254,84 @@ impl KafkaProducer {
         OutputError::Failed(text.into())
     }
 
+    /// Sends the records of `batch` at `indexes` once and waits for their
+    /// delivery reports; returns the records that failed, with their errors.
+    /// A record the client refuses outright fails the whole write.
+    async fn send_once(
+        &self,
+        producer: &FutureProducer<SaslContext>,
+        batch: &Batch,
+        all_parts: &[RecordParts],
+        indexes: &[usize],
+        in_flight: &mut [Option<InFlight>],
+    ) -> Result<Vec<(usize, String)>, OutputError> {
+        let mut deliveries = Vec::with_capacity(indexes.len());
+        for &index in indexes {
+            let parts = &all_parts[index];
+            let mut counted = in_flight[index].take();
+            let payload = batch[index].bytes();
+            loop {
+                let mut headers = OwnedHeaders::new_with_capacity(parts.headers.len());
+                for (key, value) in &parts.headers {
+                    headers = headers.insert(Header {
+                        key,
+                        value: Some(value),
+                    });
+                }
+                let mut record = FutureRecord::to(&parts.topic)
+                    .payload(&payload[..])
+                    .headers(headers);
+                if let Some(key) = &parts.key {
+                    record = record.key(key);
+                }
+                if let Some(partition) = parts.partition {
+                    record = record.partition(partition);
+                }
+                if let Some(ts) = parts.timestamp {
+                    record = record.timestamp(ts);
+                }
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push((index, delivery, counted.take()));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        // The local queue is full: let deliveries drain.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((err, _)) => {
+                        if matches!(
+                            err,
+                            KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition)
+                        ) {
+                            // The topic was recreated smaller: ask again.
+                            self.partitions.forget(&parts.topic);
+                        }
+                        return Err(self.failed(err.to_string()));
+                    }
+                }
+            }
+        }
+        // Awaited together, so each record stops counting as in flight as
+        // soon as its own delivery report arrives.
+        let reports = join_all(deliveries.into_iter().map(
+            |(index, delivery, counted)| async move {
+                let report = delivery.await;
+                drop(counted);
+                (index, report)
+            },
+        ))
+        .await;
+        Ok(reports
+            .into_iter()
+            .filter_map(|(index, report)| match report {
+                Ok(Ok(_)) => None,
+                Ok(Err((err, _))) => Some((index, err.to_string())),
+                Err(_) => Some((index, "delivery cancelled".to_owned())),
+            })
+            .collect())
+    }
+
     fn record_parts(&self, batch: &Batch, index: usize) -> Result<RecordParts, OutputError> {
         let settings = &self.settings;
         let msg: &Message = &batch[index];
@@ -384,80 +483,24 @@ impl Output for KafkaProducer {
                 in_flight.push(guard);
             }
         }
-        let mut in_flight = in_flight.into_iter();
-        let mut deliveries = Vec::with_capacity(batch.len());
-        for (index, parts) in all_parts.iter().enumerate() {
-            let mut counted = in_flight.next().flatten();
-            let payload = batch[index].bytes();
-            loop {
-                let mut headers = OwnedHeaders::new_with_capacity(parts.headers.len());
-                for (key, value) in &parts.headers {
-                    headers = headers.insert(Header {
-                        key,
-                        value: Some(value),
-                    });
-                }
-                let mut record = FutureRecord::to(&parts.topic)
-                    .payload(&payload[..])
-                    .headers(headers);
-                if let Some(key) = &parts.key {
-                    record = record.key(key);
-                }
-                if let Some(partition) = parts.partition {
-                    record = record.partition(partition);
-                }
-                if let Some(ts) = parts.timestamp {
-                    record = record.timestamp(ts);
-                }
-                match producer.send_result(record) {
-                    Ok(delivery) => {
-                        deliveries.push((delivery, counted.take()));
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        // The local queue is full: let deliveries drain.
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((err, _)) => {
-                        if matches!(
-                            err,
-                            KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition)
-                        ) {
-                            // The topic was recreated smaller: ask again.
-                            self.partitions.forget(&parts.topic);
-                        }
-                        return Err(self.failed(err.to_string()));
-                    }
-                }
+        in_flight.resize_with(all_parts.len(), || None);
+        let mut retries = Retries::start(&self.settings.retry);
+        let mut pending: Vec<usize> = (0..batch.len()).collect();
+        loop {
+            let failed = self
+                .send_once(&producer, batch, &all_parts, &pending, &mut in_flight)
+                .await?;
+            let Some((_, err)) = failed.first() else {
+                return Ok(());
+            };
+            let err = err.clone();
+            if !self.settings.retry_as_batch {
+                pending = failed.into_iter().map(|(index, _)| index).collect();
             }
-        }
-        // Awaited together, so each record stops counting as in flight as
-        // soon as its own delivery report arrives.
-        let reports = join_all(
-            deliveries
-                .into_iter()
-                .map(|(delivery, counted)| async move {
-                    let report = delivery.await;
-                    drop(counted);
-                    report
-                }),
-        )
-        .await;
-        let mut first_error = None;
-        for report in reports {
-            match report {
-                Ok(Ok(_)) => {}
-                Ok(Err((err, _))) => {
-                    first_error.get_or_insert_with(|| err.to_string());
-                }
-                Err(_) => {
-                    first_error.get_or_insert_with(|| "delivery cancelled".to_owned());
-                }
+            let waiting: Vec<Message> = pending.iter().map(|i| batch[*i].clone()).collect();
+            if !retries.again(&waiting, &err).await {
+                return Err(self.failed(err));
             }
-        }
-        match first_error {
-            None => Ok(()),
-            Some(err) => Err(self.failed(err)),
         }
     }
 

@@ -10,11 +10,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
+use sluice_core::runtime::backoff::Backoff;
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
+use sluice_core::runtime::retries::RetryPolicy;
 
 use crate::kafka::partitions::Spread;
 use crate::kafka::producer::{
-    HeaderPolicy, KafkaProducer, ProducerSettings, TopicCreation as NewTopics,
+    HeaderPolicy, KafkaProducer, ProducerSettings, TopicCreation as NewTopics, one_attempt_per_send,
 };
 use crate::kafka::{SaslConfig, TlsConfig, apply_security, bootstrap_servers};
 
@@ -203,7 +205,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
             "kafka field inject_tracing_map is not supported yet",
         ));
     }
-    let _ = (&config.target_version, config.retry_as_batch);
+    let _ = &config.target_version;
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", bootstrap_servers(&config.addresses))
@@ -219,39 +221,14 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
             "request.timeout.ms",
             config.timeout.0.as_millis().max(1).to_string(),
         )
-        .set(
-            "retry.backoff.ms",
-            config
-                .backoff
-                .initial_interval
-                .0
-                .as_millis()
-                .max(1)
-                .to_string(),
-        )
-        .set(
-            "retry.backoff.max.ms",
-            config.backoff.max_interval.0.as_millis().max(1).to_string(),
-        )
-        // Failed sends are retried inside the client until max_elapsed_time,
-        // then the batch is nacked (Benthos's backoff semantics).
-        .set(
-            "message.timeout.ms",
-            config
-                .backoff
-                .max_elapsed_time
-                .0
-                .as_millis()
-                .max(1000)
-                .to_string(),
-        )
         .set("linger.ms", "0");
     if !config.rack_id.is_empty() {
         client.set("client.rack", &config.rack_id);
     }
-    if config.max_retries > 0 {
-        client.set("message.send.max.retries", config.max_retries.to_string());
-    }
+    // Each attempt lasts at most `timeout`; the producer retries with
+    // `backoff`, up to `max_retries`, for at most `max_elapsed_time`, as
+    // Benthos's output does.
+    one_attempt_per_send(&mut client, config.timeout.0, config.idempotent_write);
     match config.partitioner.as_str() {
         "fnv1a_hash" => {
             client.set("partitioner", "fnv1a_random");
@@ -341,6 +318,17 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
             partitions: config.custom_topic_creation.partitions,
             replication_factor: config.custom_topic_creation.replication_factor,
         }),
+        retry: RetryPolicy {
+            max_retries: config.max_retries.into(),
+            backoff: Backoff::new(
+                config.backoff.initial_interval.0,
+                config.backoff.max_interval.0,
+            )
+            .with_factor(1.5)
+            .with_jitter(0.5),
+            max_elapsed: Some(config.backoff.max_elapsed_time.0).filter(|d| !d.is_zero()),
+        },
+        retry_as_batch: config.retry_as_batch,
     };
     Ok(BuiltOutput {
         output: Arc::new(KafkaProducer::new(settings)),

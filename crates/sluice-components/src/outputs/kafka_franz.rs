@@ -11,10 +11,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::config::{GoDuration, Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
+use sluice_core::runtime::backoff::Backoff;
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
+use sluice_core::runtime::retries::RetryPolicy;
 
 use crate::kafka::partitions::Spread;
-use crate::kafka::producer::{HeaderPolicy, KafkaProducer, ProducerSettings};
+use crate::kafka::producer::{HeaderPolicy, KafkaProducer, ProducerSettings, one_attempt_per_send};
 use crate::kafka::{Connection, SaslConfig, TlsConfig, parse_bytes};
 
 fn default_true() -> bool {
@@ -196,24 +198,43 @@ fn build_named(
     if let Some(limit) = config.max_buffered_records {
         client.set("queue.buffering.max.messages", limit.max(1).to_string());
     }
-    if config.record_retries > 0 {
-        client.set(
-            "message.send.max.retries",
-            config.record_retries.to_string(),
-        );
-    }
-    if let Some(timeout) = config.record_delivery_timeout.filter(|t| !t.0.is_zero()) {
-        client.set("message.timeout.ms", timeout.0.as_millis().to_string());
-    }
+    // Each attempt lasts at most `timeout`; the producer retries up to
+    // record_retries for at most record_delivery_timeout (neither bounded by
+    // default, as in franz-go).
+    one_attempt_per_send(&mut client, config.timeout.0, config.idempotent_write);
     if let Some(age) = config.metadata_max_age {
         client.set("metadata.max.age.ms", age.0.as_millis().max(1).to_string());
     }
-    let _ = (
-        &config.broker_write_max_bytes,
-        config.max_in_flight_requests,
-        config.conn_idle_timeout,
-        &config.timestamp,
-    );
+    if let Some(idle) = config.conn_idle_timeout {
+        client.set(
+            "connections.max.idle.ms",
+            idle.0.as_millis().min(i32::MAX as u128).to_string(),
+        );
+    }
+    if let Some(requests) = config.max_in_flight_requests {
+        // An idempotent producer keeps its ordering guarantee only up to
+        // five requests in flight; librdkafka refuses more.
+        if config.idempotent_write && requests > 5 {
+            lints.push(Lint::error(
+                mark,
+                format!(
+                    "{type_name} max_in_flight_requests must be at most 5 with idempotent_write, got {requests}"
+                ),
+            ));
+        }
+        client.set(
+            "max.in.flight.requests.per.connection",
+            requests.clamp(1, 1_000_000).to_string(),
+        );
+    }
+    if config.broker_write_max_bytes.is_some() {
+        // librdkafka bounds each request by message.max.bytes, which
+        // max_message_bytes already sets; there is no second bound.
+        lints.push(Lint::error(
+            mark,
+            format!("{type_name} field broker_write_max_bytes is not supported yet"),
+        ));
+    }
     match config.partitioner.as_deref() {
         None | Some("murmur2_hash") => {
             client.set("partitioner", "murmur2_random");
@@ -245,7 +266,11 @@ fn build_named(
     };
     let key = interp(&config.key);
     let partition = interp(&config.partition);
-    let timestamp_ms = interp(&config.timestamp_ms);
+    let timestamp_ms = interp(if config.timestamp_ms.is_some() {
+        &config.timestamp_ms
+    } else {
+        &config.timestamp
+    });
     let topic = builder
         .interpolation(&config.topic, mark)
         .map_err(|l| lints.extend(l));
@@ -285,6 +310,17 @@ fn build_named(
             _ => Spread::Client,
         },
         topic_creation: None,
+        retry: RetryPolicy {
+            max_retries: config.record_retries.into(),
+            // franz-go's default backoff between record retries.
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_millis(2500))
+                .with_jitter(0.2),
+            max_elapsed: config
+                .record_delivery_timeout
+                .map(|t| t.0)
+                .filter(|t| !t.is_zero()),
+        },
+        retry_as_batch: false,
     };
     Ok(BuiltOutput {
         output: Arc::new(KafkaProducer::new(settings)),

@@ -3,7 +3,6 @@
 //! at most `backoff.max_elapsed_time`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -13,6 +12,7 @@ use sluice_core::config::{GoDuration, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::message::Batch;
 use sluice_core::runtime::backoff::Backoff;
+use sluice_core::runtime::retries::{Retries, RetryPolicy};
 
 use super::broker::Child;
 
@@ -64,10 +64,7 @@ fn default_max() -> GoDuration {
 
 struct RetryOutput {
     child: Child,
-    max_retries: u64,
-    initial: Duration,
-    max: Duration,
-    max_elapsed: Option<Duration>,
+    policy: RetryPolicy,
 }
 
 #[async_trait]
@@ -77,43 +74,14 @@ impl Output for RetryOutput {
     }
 
     async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
-        let started = Instant::now();
-        let mut backoff = Backoff::new(self.initial, self.max)
-            .with_factor(1.5)
-            .with_jitter(0.5);
-        let mut retries = 0;
-        let deadline = sluice_core::deadline::batch_deadline(batch);
+        let mut retries = Retries::start(&self.policy);
         loop {
             let err = match self.child.write_once(batch).await {
                 Ok(()) => return Ok(()),
                 Err(err) => err,
             };
-            let out_of_time = self
-                .max_elapsed
-                .is_some_and(|limit| started.elapsed() >= limit);
-            if (self.max_retries > 0 && retries >= self.max_retries) || out_of_time {
+            if !retries.again(batch, &err).await {
                 return Err(err);
-            }
-            retries += 1;
-            tracing::warn!(error = %err, attempt = retries, "Output failed, retrying.");
-            let wait = tokio::time::sleep(backoff.next_wait());
-            tokio::pin!(wait);
-            if let Some(deadline) = &deadline {
-                tokio::select! {
-                    () = &mut wait => {}
-                    () = deadline.abandoned() => {
-                        // Every caller of the batch has gone: no more
-                        // attempts. A merged batch with a caller still
-                        // waiting goes on after the full wait.
-                        if sluice_core::deadline::batch_abandoned(batch) {
-                            tracing::warn!(attempts = retries, "Caller stopped waiting, retries of the write stopped.");
-                            return Err(err);
-                        }
-                        wait.await;
-                    }
-                }
-            } else {
-                wait.await;
             }
         }
     }
@@ -133,14 +101,20 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
     Ok(BuiltOutput {
         output: Arc::new(RetryOutput {
             child,
-            max_retries: config.max_retries,
-            initial: config.backoff.initial_interval.0,
-            max: config.backoff.max_interval.0,
-            max_elapsed: config
-                .backoff
-                .max_elapsed_time
-                .map(|d| d.0)
-                .filter(|d| !d.is_zero()),
+            policy: RetryPolicy {
+                max_retries: config.max_retries,
+                backoff: Backoff::new(
+                    config.backoff.initial_interval.0,
+                    config.backoff.max_interval.0,
+                )
+                .with_factor(1.5)
+                .with_jitter(0.5),
+                max_elapsed: config
+                    .backoff
+                    .max_elapsed_time
+                    .map(|d| d.0)
+                    .filter(|d| !d.is_zero()),
+            },
         }),
         max_in_flight: 64,
         batching: None,

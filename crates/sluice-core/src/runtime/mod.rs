@@ -5,5 +5,6 @@ pub mod batching;
 pub mod connection;
 pub mod observed;
 pub mod output;
+pub mod retries;
 pub mod stream;
 pub mod strict;

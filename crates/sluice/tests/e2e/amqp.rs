@@ -456,7 +456,8 @@ fn connect_errors(sluice: &Sluice) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_tls_listener_checks_the_server_and_takes_a_client_certificate() {
     let certs = crate::upstream::Certs::generate();
-    let (port, tls_port) = (5674, 5675);
+    let port = crate::brokers::free_rabbitmq_port();
+    let tls_port = crate::support::free_port();
     let broker = tokio::task::block_in_place(|| {
         DedicatedBroker::rabbitmq_tls(
             port,

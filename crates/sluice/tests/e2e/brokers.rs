@@ -193,6 +193,8 @@ pub(crate) struct Record {
     pub(crate) offset: i64,
     pub(crate) value: String,
     pub(crate) headers: HashMap<String, String>,
+    /// The record's timestamp in milliseconds, when it has one.
+    pub(crate) timestamp_ms: Option<i64>,
 }
 
 /// Reads `topic` from the beginning of every partition until `done` holds
@@ -250,6 +252,7 @@ pub(crate) fn consume_until(
                     offset: m.offset(),
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                     headers,
+                    timestamp_ms: m.timestamp().to_millis(),
                 });
             }
             Some(Err(e)) => eprintln!("reading {topic} on {addr}: {e}"),
@@ -344,6 +347,23 @@ pub(crate) fn header_text(props: &BasicProperties, key: &str) -> Option<String> 
     })
 }
 
+/// A free AMQP port for `rabbitmq.sh`, which also listens on the port plus
+/// 10000 (management) and plus 20000 (Erlang distribution).
+pub(crate) fn free_rabbitmq_port() -> u16 {
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    // Below the ephemeral range, so that the derived ports stay valid and
+    // are not handed to outgoing connections meanwhile.
+    // Each call starts from a new candidate: two brokers starting at once
+    // must not both take a port that is free until the first one binds it.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let start = 20_000 + ((u64::from(std::process::id()) * 7 + call * 101) % 9_000) as u16;
+    (start..30_000)
+        .chain(20_000..start)
+        .find(|p| free(*p) && free(p + 10_000) && free(p + 20_000))
+        .expect("no free port for RabbitMQ")
+}
+
 /// A broker of its own for a fault test, on its own port, stopped on drop.
 pub(crate) struct DedicatedBroker {
     script: &'static str,
@@ -352,23 +372,23 @@ pub(crate) struct DedicatedBroker {
 }
 
 impl DedicatedBroker {
-    /// `kafka` (noida, data kept across restarts) on `port`.
-    pub(crate) fn kafka(port: u16) -> DedicatedBroker {
+    /// `kafka` (noida, data kept across restarts) on a free port.
+    pub(crate) fn kafka() -> DedicatedBroker {
         Self::start_new(
             "kafka.sh",
             vec![
-                ("SLUICE_KAFKA_PORT", port.to_string()),
+                ("SLUICE_KAFKA_PORT", crate::support::free_port().to_string()),
                 ("SLUICE_KAFKA_IMPL", "noida".to_owned()),
             ],
             ("SLUICE_KAFKA_KEEP_DATA", "1"),
         )
     }
 
-    /// RabbitMQ on `port`, data kept across restarts.
-    pub(crate) fn rabbitmq(port: u16) -> DedicatedBroker {
+    /// RabbitMQ on a free port, data kept across restarts.
+    pub(crate) fn rabbitmq() -> DedicatedBroker {
         Self::start_new(
             "rabbitmq.sh",
-            vec![("SLUICE_RABBITMQ_PORT", port.to_string())],
+            vec![("SLUICE_RABBITMQ_PORT", free_rabbitmq_port().to_string())],
             ("SLUICE_RABBITMQ_KEEP_DATA", "1"),
         )
     }

@@ -179,7 +179,7 @@ fn check_outage(answers: &[Answer], down: Instant, restart: Instant, logs: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kafka_outage_never_answers_200_for_a_lost_record() {
-    let broker = tokio::task::block_in_place(|| DedicatedBroker::kafka(9094));
+    let broker = tokio::task::block_in_place(DedicatedBroker::kafka);
     let topic = unique("outage");
     create_topic(&broker.addr, &topic, 1).await;
     let sluice = Sluice::start(&format!(
@@ -248,7 +248,7 @@ type Acked = (String, i64, Instant);
 /// stops holding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kafka_broker_keeps_every_acknowledged_record_across_a_restart() {
-    let broker = tokio::task::block_in_place(|| DedicatedBroker::kafka(9095));
+    let broker = tokio::task::block_in_place(DedicatedBroker::kafka);
     let topic = unique("acked");
     create_topic(&broker.addr, &topic, 1).await;
     let producer: FutureProducer = ClientConfig::new()
@@ -346,7 +346,7 @@ async fn kafka_broker_keeps_every_acknowledged_record_across_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rabbitmq_outage_never_answers_200_for_a_lost_message() {
-    let broker = tokio::task::block_in_place(|| DedicatedBroker::rabbitmq(5673));
+    let broker = tokio::task::block_in_place(DedicatedBroker::rabbitmq);
     let (exchange, queue) = (unique("x-outage"), unique("outage"));
     {
         let (_conn, channel) = amqp_channel(&broker.addr).await;
@@ -436,5 +436,85 @@ output:
         "{} of {} answered 200 but are not in the queue: {missing:?}",
         missing.len(),
         wanted.len()
+    );
+}
+
+/// With the request's deadline propagated, a record whose caller was
+/// answered 408 is not retried into the topic once the broker is back: the
+/// `kafka` output makes its own retries (one attempt per send inside the
+/// client) and stops them when the caller has gone. Before, librdkafka
+/// retried on its own until `max_elapsed_time` and wrote the record after
+/// the broker's restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_retries_stop_once_the_caller_was_answered_408() {
+    let broker = tokio::task::block_in_place(DedicatedBroker::kafka);
+    let topic = unique("abandoned");
+    create_topic(&broker.addr, &topic, 1).await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+    timeout: 1s
+    propagate_deadline: true
+output:
+  broker:
+    pattern: fan_out
+    outputs:
+      - kafka:
+          addresses: [ "{addr}" ]
+          topic: "{topic}"
+          timeout: 300ms
+          backoff:
+            initial_interval: 100ms
+            max_interval: 200ms
+            max_elapsed_time: 120s
+      - sync_response: {{}}
+"#,
+        addr = broker.addr
+    ));
+    let first = crate::support::post(&sluice, "/post", "before-the-outage").await;
+    assert_eq!(first.0, 200, "{first:?}\n{}", sluice.logs());
+
+    blocking_stop(&broker).await;
+    let abandoned = crate::support::post(&sluice, "/post", "abandoned").await;
+    assert_eq!(abandoned.0, 408, "{abandoned:?}\n{}", sluice.logs());
+    assert!(
+        tokio::task::block_in_place(
+            || sluice.wait_for_log("retries of the write stopped", Duration::from_secs(10))
+        ),
+        "the kafka output went on retrying after the 408:\n{}",
+        sluice.logs()
+    );
+    blocking_restart(&broker).await;
+
+    // The broker is back once a new record is answered 200.
+    let mut after = (0, String::new());
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        after = crate::support::post(&sluice, "/post", "after-the-restart").await;
+        if after.0 == 200 {
+            break;
+        }
+    }
+    assert_eq!(after.0, 200, "{after:?}\n{}", sluice.logs());
+    let (addr, t) = (broker.addr.clone(), topic.clone());
+    let records = blocking(move || {
+        consume_until(&addr, &t, Duration::from_secs(30), |rs| {
+            rs.iter().any(|r| r.value == "after-the-restart")
+        })
+    })
+    .await;
+    let values: Vec<&str> = records.iter().map(|r| r.value.as_str()).collect();
+    assert_eq!(
+        values.first(),
+        Some(&"before-the-outage"),
+        "{values:?}\n{}",
+        sluice.logs()
+    );
+    assert!(values.contains(&"after-the-restart"), "{values:?}");
+    assert!(
+        !values.contains(&"abandoned"),
+        "the record of the caller answered 408 was written after the restart: {values:?}"
     );
 }

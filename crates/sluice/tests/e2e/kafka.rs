@@ -431,6 +431,9 @@ output:
           seed_brokers: [ "{addr}" ]
           topic: "{topic}"
           key: plain
+          timestamp: "1700000000123"
+          conn_idle_timeout: 20s
+          max_in_flight_requests: 3
       - redpanda:
           seed_brokers: [ "{addr}" ]
           topic: "{topic}"
@@ -449,6 +452,8 @@ output:
         assert_eq!(records.len(), 2, "{records:?}");
         let plain = records.iter().find(|r| r.headers.is_empty()).expect("a record without headers");
         assert_eq!(plain.value, "hello");
+        // `timestamp`, the older name of timestamp_ms, still sets it.
+        assert_eq!(plain.timestamp_ms, Some(1_700_000_000_123), "{plain:?}");
         let with = records.iter().find(|r| !r.headers.is_empty()).expect("a record with headers");
         assert_eq!(with.headers.get("X-Test-Id"), Some(&id));
         assert_eq!(with.headers.len(), 1, "{:?}", with.headers);
@@ -729,6 +734,29 @@ output:
         text.contains("custom_topic_creation.replication_factor must be an odd number, got 2"),
         "{text}"
     );
+}
+
+/// kafka_franz fields librdkafka has no setting for, or that break an
+/// idempotent producer, are lint errors at the component's line.
+#[test]
+fn kafka_franz_refuses_fields_it_cannot_honour() {
+    let yaml = "output:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    topic: t\n    broker_write_max_bytes: 50MB\n    max_in_flight_requests: 10\n";
+    let (code, stderr) = crate::support::lint(yaml);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr
+            .contains("x.yaml(3,5) kafka_franz field broker_write_max_bytes is not supported yet"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "x.yaml(3,5) kafka_franz max_in_flight_requests must be at most 5 with idempotent_write, got 10"
+        ),
+        "{stderr}"
+    );
+    let fine = "output:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    topic: t\n    idempotent_write: false\n    max_in_flight_requests: 10\n    conn_idle_timeout: 30s\n";
+    let (code, stderr) = crate::support::lint(fine);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 /// `redpanda` components without `seed_brokers` connect through the
