@@ -429,7 +429,7 @@ impl Expr {
             },
             Expr::Context(target, q) => {
                 let v = target.eval(cx, this)?;
-                q.eval(cx, This::Val(&v))
+                q.eval_with_context(cx, this, &v)
             }
             Expr::Bin(op, l, r) => eval_bin(*op, l, r, cx, this),
             Expr::Not(e) => match e.eval(cx, this)? {
@@ -531,6 +531,32 @@ impl Expr {
                 }
                 None => body.eval(cx, this),
             },
+        }
+    }
+
+    /// Evaluates this query with `value` pushed as its context, as a method does with each
+    /// element (Benthos's `ctx.WithValue`): a plain query sees `value` as `this`; a lambda that
+    /// names the context (`x -> ...`) takes `value` off again, binding it to the name, so that
+    /// `this` inside it is the caller's `this`, `outer`.
+    pub(crate) fn eval_with_context(
+        &self,
+        cx: &mut Cx<'_>,
+        outer: This<'_>,
+        value: &Value,
+    ) -> R<Value> {
+        match self {
+            // A body that never reads `this` gives the same result against `value` (its named
+            // references were rewritten to read it as `this`, see `bind_named_to_this`).
+            Expr::Lambda(Some(name), body, binds) if body.reads_this() => {
+                if !*binds {
+                    return body.eval(cx, outer);
+                }
+                cx.named.push((name.clone(), value.clone()));
+                let res = body.eval(cx, outer);
+                cx.named.pop();
+                res
+            }
+            _ => self.eval(cx, This::Val(value)),
         }
     }
 
@@ -1341,13 +1367,35 @@ mod tests {
             ),
             r#"[["ax","ay"],["bz"]]"#
         );
-        // Read beside `this` in the same query, and inside `.( )` whose `this` differs.
+        // Read beside `this` in the same query, which is the caller's context again once the
+        // named one is taken off (Benthos's PopValue), and inside `.( )` whose `this` differs.
         assert_eq!(
             run(
-                r#"root = this.items.map_each(i -> i.sku + this.sku + i.tags.index(0).(t -> t + i.sku))"#,
+                r#"root = this.items.map_each(i -> i.sku + this.id + i.tags.index(0).(t -> t + i.sku))"#,
                 doc
             ),
-            r#"["aaxa","bbzb"]"#
+            r#"["ao1xa","bo1zb"]"#
+        );
+        // An unnamed query sees the element as `this`; a named one nested in it sees the
+        // element again.
+        assert_eq!(
+            run(
+                "root = this.items.map_each(this.tags.map_each(t -> t + this.sku))",
+                doc
+            ),
+            r#"[["xa","ya"],["zb"]]"#
+        );
+        // `catch` gives its fallback the error text as context.
+        assert_eq!(
+            run(
+                r#"root = this.id.number().catch(err -> {"error": err, "id": this.id})"#,
+                doc
+            ),
+            r#"{"error":"field `this.id`: strconv.ParseFloat: parsing \"o1\": invalid syntax","id":"o1"}"#
+        );
+        assert_eq!(
+            run("root = this.id.number().catch(this.length())", doc),
+            "65"
         );
         // A match on a subject rebinds `this` for its cases.
         assert_eq!(

@@ -12,6 +12,7 @@ pub(crate) mod json_path;
 pub mod json_schema;
 pub mod mapping;
 pub(crate) mod methods;
+pub mod recovered_panic;
 pub(crate) mod syntax;
 pub mod target;
 pub mod targets;

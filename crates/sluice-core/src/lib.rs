@@ -7,6 +7,7 @@ pub mod component;
 pub mod config;
 pub mod deadline;
 pub mod environment;
+pub mod intern;
 pub mod message;
 pub mod metrics;
 pub mod rate_limit;

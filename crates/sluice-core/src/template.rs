@@ -236,9 +236,8 @@ impl Template {
             .collect();
         Ok(Template {
             // Component names are `&'static str` throughout the registry;
-            // templates are loaded once per process, so their few names are
-            // leaked rather than threading lifetimes through every spec.
-            name: Box::leak(file.name.into_boxed_str()),
+            // a name is kept once however often its template is loaded.
+            name: crate::intern::intern(&file.name),
             kind,
             status,
             summary: file.summary,

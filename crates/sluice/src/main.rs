@@ -24,10 +24,15 @@ fn main() -> std::process::ExitCode {
 /// Rust ignores SIGPIPE, so printing to a pipe whose reader has gone (as in
 /// `sluice list --format jsonschema | head`) panics in `println!`. Exit the
 /// way a Go program such as Benthos does on SIGPIPE instead, without a
-/// panic report; every other panic keeps the default report.
+/// panic report. A panic a Bloblang method recovers from (and reports as
+/// its error) is not reported either; every other panic keeps the default
+/// report.
 fn quiet_on_closed_stdout() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if sluice_bloblang::recovered_panic::is_recovering() {
+            return;
+        }
         let message = info
             .payload()
             .downcast_ref::<String>()

@@ -6,10 +6,11 @@ use crate::value::Value;
 
 fn catch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     match call.target(cx, this) {
-        Err(Flow::Err(_)) => {
-            let fallback = call.arg_expr(0);
-            fallback.eval(cx, this)
-        }
+        // As in Benthos, the fallback runs with the error text as its context:
+        // `catch(err -> ...)` binds it, `this` elsewhere in the fallback is it.
+        Err(Flow::Err(e)) => call
+            .arg_expr(0)
+            .eval_with_context(cx, this, &Value::String(e.into())),
         other => other,
     }
 }
@@ -110,7 +111,7 @@ fn not_empty(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn map_query(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let target = call.target(cx, this)?;
-    call.arg_expr(0).eval(cx, This::Val(&target))
+    call.arg_expr(0).eval_with_context(cx, this, &target)
 }
 
 fn with_default(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {

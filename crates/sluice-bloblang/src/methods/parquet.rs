@@ -285,7 +285,7 @@ fn parse_parquet(v: Value, _: &[Value]) -> Result<Value, String> {
     // `check_schema` turns every schema shape the reader is known to assert on into an error;
     // this catches what is left (a corrupt page the reader trips over), as Benthos recovers
     // from its Go reader's panics.
-    std::panic::catch_unwind(move || decode(bytes)).unwrap_or_else(|panic| {
+    crate::recovered_panic::recover(move || decode(bytes)).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())

@@ -37,7 +37,7 @@ fn map_each(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     if let Value::Array(items) = &*target {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            match q.eval(cx, This::Val(item)) {
+            match q.eval_with_context(cx, this, item) {
                 Ok(v) => out.push(v),
                 Err(Flow::Delete) => {}
                 Err(Flow::Nothing) => out.push(item.clone()),
@@ -51,7 +51,7 @@ fn map_each(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             let mut out = Map::new();
             for (k, v) in m {
                 let ctx = kv(&k, v.clone());
-                match q.eval(cx, This::Val(&ctx)) {
+                match q.eval_with_context(cx, this, &ctx) {
                     Ok(nv) => {
                         out.insert(k, nv);
                     }
@@ -77,7 +77,7 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let mut out = Map::new();
     for (k, v) in m {
         let key = Value::String(k.to_string().into());
-        match q.eval(cx, This::Val(&key)) {
+        match q.eval_with_context(cx, this, &key) {
             Ok(Value::String(nk)) => {
                 out.insert(nk, v);
             }
@@ -97,8 +97,8 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     Ok(Value::Object(out))
 }
 
-fn predicate(cx: &mut Cx<'_>, call: &Call, v: &Value) -> R<bool> {
-    let res = call.arg_expr(0).eval(cx, This::Val(v))?;
+fn predicate(cx: &mut Cx<'_>, this: This<'_>, call: &Call, v: &Value) -> R<bool> {
+    let res = call.arg_expr(0).eval_with_context(cx, this, v)?;
     Ok(as_bool(&res)?)
 }
 
@@ -108,7 +108,7 @@ fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     if let Cow::Borrowed(Value::Array(items)) = target {
         let mut out = Vec::new();
         for item in items {
-            if predicate(cx, call, item)? {
+            if predicate(cx, this, call, item)? {
                 out.push(item.clone());
             }
         }
@@ -118,7 +118,7 @@ fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         Value::Array(items) => {
             let mut out = Vec::new();
             for item in items {
-                if predicate(cx, call, &item)? {
+                if predicate(cx, this, call, &item)? {
                     out.push(item);
                 }
             }
@@ -127,7 +127,7 @@ fn filter(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, v) in m {
-                if predicate(cx, call, &kv(&k, v.clone()))? {
+                if predicate(cx, this, call, &kv(&k, v.clone()))? {
                     out.insert(k, v);
                 }
             }
@@ -149,7 +149,7 @@ fn fold(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         m.insert("tally", tally);
         m.insert("value", item.clone());
         let ctx = Value::Object(m);
-        tally = q.eval(cx, This::Val(&ctx))?;
+        tally = q.eval_with_context(cx, this, &ctx)?;
     }
     Ok(tally)
 }
@@ -200,7 +200,7 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
                 m.insert("right", existing.clone());
                 let ctx = Value::Object(m);
                 match q
-                    .eval(cx, This::Val(&ctx))
+                    .eval_with_context(cx, this, &ctx)
                     .and_then(|v| as_bool(&v).map_err(Flow::Err))
                 {
                     Ok(true) => {
@@ -236,7 +236,7 @@ fn sort_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let q = call.arg_expr(0);
     let mut keyed = Vec::with_capacity(items.len());
     for item in items {
-        let k = q.eval(cx, This::Val(&item))?;
+        let k = q.eval_with_context(cx, this, &item)?;
         keyed.push((k, item));
     }
     let mut failure = None;
@@ -266,7 +266,7 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let mut out = Vec::new();
     for item in items {
         let key = if custom {
-            call.arg_expr(0).eval(cx, This::Val(&item))?
+            call.arg_expr(0).eval_with_context(cx, this, &item)?
         } else {
             item.clone()
         };
@@ -682,7 +682,7 @@ fn find_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         return err(type_err("array", &target));
     };
     for (i, item) in items.iter().enumerate() {
-        if predicate(cx, call, item)? {
+        if predicate(cx, this, call, item)? {
             return Ok(Value::Int(i as i64));
         }
     }
@@ -696,7 +696,7 @@ fn find_all_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        if predicate(cx, call, item)? {
+        if predicate(cx, this, call, item)? {
             out.push(Value::Int(i as i64));
         }
     }
@@ -709,7 +709,7 @@ fn all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         return err(type_err("array", &target));
     };
     for item in &items {
-        if !predicate(cx, call, item)? {
+        if !predicate(cx, this, call, item)? {
             return Ok(Value::Bool(false));
         }
     }
@@ -722,7 +722,7 @@ fn any(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         return err(type_err("array", &target));
     };
     for item in &items {
-        if predicate(cx, call, item)? {
+        if predicate(cx, this, call, item)? {
             return Ok(Value::Bool(true));
         }
     }

@@ -1393,8 +1393,12 @@ impl Parser {
         }
         let mut body = body;
         let binds = match &bound {
+            // Where the body reads `this` (the caller's context, once the named one is taken
+            // off), the name must be bound; elsewhere it can be read as `this`.
             Some(n) => {
-                body.bind_named_to_this(n);
+                if !body.reads_this() {
+                    body.bind_named_to_this(n);
+                }
                 body.mentions_named(n)
             }
             None => false,

@@ -139,9 +139,8 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     }
     let mut labels = Vec::with_capacity(config.labels.len());
     for (name, value) in &config.labels {
-        // The registry keys labels by static names. A config names a fixed
-        // handful, so keeping them for the life of the process is cheap.
-        let name: &'static str = Box::leak(name.clone().into_boxed_str());
+        // The registry keys labels by static names, each kept once.
+        let name = sluice_core::intern::intern(name);
         labels.push((name, builder.interpolation(value, node.mark)?));
     }
     Ok(Box::new(MetricProcessor {

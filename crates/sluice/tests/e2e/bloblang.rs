@@ -27,6 +27,43 @@ fn blobl_keeps_going_after_a_failed_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
+/// A parquet file with one byte changed (byte 62 of the method's own example,
+/// XOR 0x5a) that makes the parquet reader panic: the method's error, and no
+/// panic report on stderr.
+const PANICKING_PARQUET_BASE64: &str = concat!(
+    "UEFSMRUEFSAVIEwVBBUAEgAAAQAAAAAAAAACAAAAAAAAABUAFQYVBiwVBBUQFQYVBgAAAQMCFQQVJhUmTBVeFQASAA",
+    "AFAAAAZmlyc3QGAAAAc2Vjb25kFQAVBhUGLBUEFRAVBhUGAAABAwIVBBUQFRBMFQIVABIAAAAAAAAAAPg/FQAVEBUQ",
+    "LBUEFRAVBhUGAAACAAAAAwEAAhUEFRQVFEwVBBUAEgAAAQAAAGEBAAAAYhUAFR4VHiwVBhUQFQYVBgAAAgAAAAMCAg",
+    "AAAAMDAQMCGRICGRgIAQAAAAAAAAAZGAgCAAAAAAAAABUCGRYAABkSAhkYBWZpcnN0GRgGc2Vjb25kFQIZFgAAGRIC",
+    "GRgIAAAAAAAA+D8ZGAgAAAAAAAD4PxUCGRYCKSYCAhkWAAAZEgIZGAFhGRgBYhUCGRYCGSYEAhkmAgQAGRwWRBUoFg",
+    "AAABkcFq4BFSgWAAAZFhYAGRwWggIVMhYAAAAZHBbkAhVAFgAAGRYEABUCGXxIB2V4YW1wbGUVCAAVBCUAGAJpZAAV",
+    "DCUAGARuYW1lJQAAFQolAhgFc2NvcmUANQAYBHRhZ3MVAhUGTDwAAAA1BBgEbGlzdBUCABUMJQAYB2VsZW1lbnQlAA",
+    "AWBBkcGUwmABwVBBk1AAYQGRgCaWQVABYEFmQWZCZEJggcGAgCAAAAAAAAABgIAQAAAAAAAAAWACgIAgAAAAAAAAAY",
+    "CAEAAAAAAAAAEREAGSwVBBUAFQIAFQAVEBUCAAAWlAUVFBakAxU+ACYAHBUMGTUABhAZGARuYW1lFQAWBBZqFmomrg",
+    "EmbBw2ACgGc2Vjb25kGAVmaXJzdBERABksFQQVABUCABUAFRAVAgA8FhYAABaoBRUcFuIDFTQAJgAcFQoZNQAGEBkY",
+    "BXNjb3JlFQAWBBZeFl4mggIm1gEcNgIoCAAAAAAAAPg/GAgAAAAAAAD4PxERFgAAGSwVBBUAFQIAFQAVEBUCADw5Jg",
+    "ICAAAWxAUVFhaWBBVMACYAHBUMGTUABhAZOAR0YWdzBGxpc3QHZWxlbWVudBUAFgYWcBZwJuQCJrQCHDYCKAFiGAFh",
+    "EREAGSwVBBUAFQIAFQAVEBUCADwWBBkmBAIZJgIEAAAW2gUVHBbiBBUyABacAxYEJggWnAMUAAAoGXBhcnF1ZXQtcn",
+    "MgdmVyc2lvbiA2MC4xLjAZTBwAABwAACwAABwAAAARAgAAUEFSMQ==",
+);
+
+#[test]
+fn parse_parquet_on_a_file_the_reader_panics_over_is_an_error_without_a_report() {
+    let (code, stdout, stderr) = run_cli(
+        &[
+            "blobl",
+            r#"root = content().decode("base64").parse_parquet().catch(err -> "error: " + err)"#,
+        ],
+        &format!("{PANICKING_PARQUET_BASE64}\n"),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("error: failed to read parquet data"),
+        "{stdout}"
+    );
+    assert_eq!(stderr, "", "a recovered panic was reported");
+}
+
 #[test]
 fn blobl_rejects_a_mapping_that_does_not_parse() {
     let (code, stdout, stderr) = run_cli(&["blobl", "root = "], "{}\n");
