@@ -31,6 +31,7 @@ mod resources;
 mod schema;
 mod seeds;
 mod shared_server;
+mod soak;
 mod streams;
 mod support;
 mod sync_response;

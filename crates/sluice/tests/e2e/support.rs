@@ -20,9 +20,14 @@ pub(crate) struct Sluice {
     pub(crate) dir: PathBuf,
 }
 
-/// The path of the binary under test.
+/// The path of the binary under test: the one cargo built with the tests,
+/// or `SLUICE_TEST_BIN` (`scripts/soak.sh` runs the soak against the
+/// release build that way).
 pub(crate) fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sluice")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("SLUICE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sluice").to_owned())
+    })
 }
 
 /// Writes `yaml` to a temp file, with `{dir}` replaced by a temp directory.
