@@ -6,6 +6,7 @@ mod blobl_browser;
 mod blobl_server;
 mod bloblang;
 mod brokers;
+mod buffers;
 mod caches;
 mod cli;
 mod concurrency;
