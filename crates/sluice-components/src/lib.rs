@@ -121,7 +121,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_input(input(
         "http_client",
         Beta,
-        "Requests a URL over and over and makes each response a message; the payload, URL and headers read the previous response (no stream mode yet).",
+        "Requests a URL over and over and makes each response a message, the payload, URL and headers reading the previous response; or, in stream mode, reads one long response body through a scanner, reconnecting when it ends.",
         inputs::http_client::build,
         inputs::http_client::schema,
     ));

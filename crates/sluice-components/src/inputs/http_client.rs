@@ -3,7 +3,9 @@
 //! body is `payload`, and it and the URL and headers are interpolated
 //! against the previous response, so a poll can carry a cursor forward.
 //! It shares the whole client (auth, TLS, retries, rate limits) with the
-//! `http_client` output and the `http` processor.
+//! `http_client` output and the `http` processor. In stream mode one long
+//! request is made instead, its body split into messages by a scanner as it
+//! arrives, and made again when the body ends if `reconnect` says so.
 
 use schemars::JsonSchema;
 use schemars::{Schema, SchemaGenerator};
@@ -16,7 +18,8 @@ use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Transaction};
 
-use crate::http::client::{HttpClient, HttpClientConfig, response_parts};
+use crate::codec::{ScanReader, Scanner};
+use crate::http::client::{HttpClient, HttpClientConfig, StreamBody, response_parts};
 
 const fn default_true() -> bool {
     true
@@ -33,7 +36,7 @@ pub(crate) struct InputOnlyConfig {
     /// Whether a response with an empty body is skipped rather than made a message.
     #[serde(default = "default_true")]
     drop_empty_bodies: bool,
-    /// Streaming a single long response body (not supported yet).
+    /// Streaming mode: one request kept open, its body split into messages as it arrives.
     #[serde(default)]
     stream: StreamConfig,
     /// Whether rejected messages are delivered again.
@@ -41,19 +44,37 @@ pub(crate) struct InputOnlyConfig {
     auto_replay_nacks: bool,
 }
 
-#[derive(Default, Deserialize, JsonSchema)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StreamConfig {
     /// Whether the response body is read as a stream of messages.
     #[serde(default)]
     enabled: bool,
-    /// Whether the stream is opened again after it ends.
+    /// Whether the request is made again once the body ends.
     #[serde(default = "default_true")]
     reconnect: bool,
-    /// How the stream is split into messages.
+    /// Deprecated: how the body is split into messages (lines, delim:x, csv, csv:x or all-bytes); when set it wins over scanner.
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    codec: Option<String>,
+    /// Deprecated: the longest message the codec reads, in bytes.
+    #[serde(default = "crate::inputs::stdin::default_max_buffer")]
+    max_buffer: usize,
+    /// How the body is split into messages: lines (the default), csv or to_the_end.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::codec::ScannerSchema>", extend("default" = {"lines": {}}))]
     scanner: Option<Node>,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            reconnect: true,
+            codec: None,
+            max_buffer: crate::inputs::stdin::default_max_buffer(),
+            scanner: None,
+        }
+    }
 }
 
 /// The fields the input takes from the shared client config and its own.
@@ -96,6 +117,16 @@ struct HttpClientInput {
     drop_empty_bodies: bool,
     /// The last response, which the next request's interpolations read.
     previous: Message,
+    /// Set in stream mode.
+    stream: Option<StreamMode>,
+}
+
+/// The state of stream mode.
+struct StreamMode {
+    scanner: Scanner,
+    reconnect: bool,
+    /// The open response body; `None` between connections.
+    reader: Option<ScanReader<StreamBody>>,
 }
 
 impl HttpClientInput {
@@ -115,10 +146,36 @@ impl HttpClientInput {
 #[async_trait::async_trait]
 impl Input for HttpClientInput {
     async fn connect(&mut self) -> Result<(), InputError> {
+        let request = match &self.stream {
+            Some(stream) if stream.reader.is_none() => self
+                .next_request()
+                .map_err(|e| InputError::Failed(e.into()))?,
+            _ => return Ok(()),
+        };
+        let opened = self
+            .client
+            .open_stream(std::slice::from_ref(&request))
+            .await
+            .map_err(|e| InputError::Failed(Box::new(e)))?;
+        // The next request reads the response's headers (lower-cased, the
+        // first value of each), as in Benthos.
+        let mut previous = Message::new(Vec::new());
+        for name in opened.headers.keys() {
+            if let Some(value) = opened.headers.get(name).and_then(|v| v.to_str().ok()) {
+                previous.set_meta(name.as_str().to_ascii_lowercase(), value);
+            }
+        }
+        self.previous = previous;
+        if let Some(stream) = &mut self.stream {
+            stream.reader = Some(ScanReader::new(opened.body, stream.scanner.clone()));
+        }
         Ok(())
     }
 
     async fn read(&mut self) -> Result<Transaction, InputError> {
+        if let Some(stream) = &mut self.stream {
+            return read_streamed(stream, self.drop_empty_bodies, &mut self.previous).await;
+        }
         loop {
             let request = self
                 .next_request()
@@ -143,6 +200,41 @@ impl Input for HttpClientInput {
             }
             self.previous = messages[0].clone();
             return Ok(Transaction::new(Batch::new(messages), Ack::detached()));
+        }
+    }
+}
+
+/// The next message of the open stream. The end of the body ends the input,
+/// or with `reconnect` asks the runtime to connect again; a broken body is
+/// an error, after which the next read reconnects.
+async fn read_streamed(
+    stream: &mut StreamMode,
+    drop_empty_bodies: bool,
+    previous: &mut Message,
+) -> Result<Transaction, InputError> {
+    loop {
+        let Some(reader) = &mut stream.reader else {
+            return Err(InputError::NotConnected);
+        };
+        match reader.next().await {
+            Ok(Some(msg)) => {
+                if drop_empty_bodies && msg.content().is_empty() {
+                    continue;
+                }
+                *previous = msg.clone();
+                return Ok(Transaction::new(Batch::from(msg), Ack::detached()));
+            }
+            Ok(None) => {
+                stream.reader = None;
+                if stream.reconnect {
+                    return Err(InputError::NotConnected);
+                }
+                return Err(InputError::EndOfInput);
+            }
+            Err(err) => {
+                stream.reader = None;
+                return Err(InputError::Failed(Box::new(err)));
+            }
         }
     }
 }
@@ -187,17 +279,28 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             .map_err(|e| vec![Lint::error(node.mark, e)])?;
     }
     let own: InputOnlyConfig = builder.config(&own)?;
-    if own.stream.enabled {
-        return Err(vec![Lint::error(
-            node.mark,
-            "http_client input stream mode is not supported yet",
-        )]);
-    }
-    let _ = (
-        own.stream.reconnect,
-        &own.stream.scanner,
-        own.auto_replay_nacks,
-    );
+    let stream = if own.stream.enabled {
+        let stream_node = node.get("stream");
+        let mark = stream_node
+            .and_then(|s| s.get("codec"))
+            .or(stream_node)
+            .map_or(node.mark, |n| n.mark);
+        let scanner = Scanner::for_input(
+            builder,
+            own.stream.codec.as_deref(),
+            own.stream.max_buffer,
+            own.stream.scanner.as_ref(),
+            mark,
+        )?;
+        Some(StreamMode {
+            scanner,
+            reconnect: own.stream.reconnect,
+            reader: None,
+        })
+    } else {
+        None
+    };
+    let _ = own.auto_replay_nacks;
     let config: HttpClientConfig = builder.config(&client_node)?;
     let client = HttpClient::build(&config, &client_node, builder)?;
     let payload = builder.interpolation(own.payload.as_deref().unwrap_or(""), node.mark)?;
@@ -206,5 +309,6 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         payload,
         drop_empty_bodies: own.drop_empty_bodies,
         previous: Message::new(Vec::new()),
+        stream,
     }))
 }

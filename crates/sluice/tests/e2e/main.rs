@@ -16,6 +16,7 @@ mod faults;
 mod hostile_mappings;
 mod http_client_auth;
 mod http_client_env_proxy;
+mod http_client_stream;
 mod http_processor;
 mod http_server;
 mod io_components;
