@@ -377,6 +377,7 @@ pub fn register_all(env: &mut Environment) {
         &["amqp_1", "nats", "socket_server", "gateway"],
     );
     env.add_planned(ComponentKind::Output, &["amqp_1", "nats"]);
+    env.add_planned(ComponentKind::Buffer, &["sqlite"]);
     env.add_planned_because(
         ComponentKind::Processor,
         "awk",

@@ -299,3 +299,71 @@ pub(crate) fn build(
         flush,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use sluice_core::transaction::DeliveryError;
+
+    use super::*;
+
+    fn buffer(limit: usize, count: usize) -> MemoryBuffer {
+        MemoryBuffer {
+            shared: Arc::new(Shared {
+                limit,
+                state: Mutex::new(State::default()),
+                changed: Notify::new(),
+            }),
+            flush: Flush {
+                count,
+                byte_size: 0,
+                period: None,
+                processors: Vec::new(),
+            },
+        }
+    }
+
+    /// Writes `text` and returns how its ack resolved.
+    async fn write(buffer: &MemoryBuffer, text: &'static str) -> Outcome {
+        let (ack, delivery) = Ack::pair();
+        let tx = Transaction::new(Batch::from(Message::new(text)), ack);
+        if let Err(rejected) = buffer.write(tx).await {
+            rejected
+                .tx
+                .ack
+                .resolve(Outcome::Failed(DeliveryError::Buffer(Arc::new(
+                    rejected.error,
+                ))));
+        }
+        delivery.await
+    }
+
+    fn contents(tx: &Transaction) -> Vec<String> {
+        tx.batch
+            .iter()
+            .map(|m| String::from_utf8_lossy(m.content()).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn acks_on_write_reads_again_after_a_nack_and_ends_once_empty() {
+        let buffer = buffer(8, 2);
+        assert!(write(&buffer, "aaa").await.is_delivered());
+        assert!(write(&buffer, "bbb").await.is_delivered());
+        let refused = write(&buffer, "far too long").await;
+        assert!(
+            matches!(&refused, Outcome::Failed(err) if err.to_string() == "message body larger than buffer space"),
+            "{refused:?}"
+        );
+        let first = buffer.read().await.unwrap();
+        assert_eq!(contents(&first), ["aaa", "bbb"]);
+        first
+            .ack
+            .resolve(Outcome::Failed(DeliveryError::ShuttingDown));
+        buffer.end_of_input();
+        let again = buffer.read().await.unwrap();
+        assert_eq!(contents(&again), ["aaa", "bbb"]);
+        again.ack.resolve(Outcome::Delivered);
+        assert!(matches!(buffer.read().await, Err(BufferError::EndOfBuffer)));
+        assert_eq!(buffer.shared.lock().bytes, 0);
+    }
+}

@@ -22,7 +22,7 @@ pub struct Config {
     #[schemars(with = "InputNode")]
     pub input: Node,
     /// The buffer component; `none` when absent.
-    #[schemars(with = "Option<BufferNode>")]
+    #[schemars(with = "BufferNode")]
     pub buffer: Option<Node>,
     /// Processing threads and processors.
     pub pipeline: PipelineConfig,
