@@ -220,6 +220,12 @@ impl SystemWindow {
 #[async_trait]
 impl Buffer for SystemWindow {
     async fn write(&self, tx: Transaction) -> Result<(), WriteRejected> {
+        if self.ended.is_cancelled() {
+            return Err(WriteRejected {
+                tx,
+                error: BufferError::WindowIncomplete,
+            });
+        }
         let messages: &[Message] = &tx.batch;
         let mut stamps = Vec::with_capacity(messages.len());
         for index in 0..messages.len() {
@@ -299,6 +305,10 @@ impl Buffer for SystemWindow {
             // Nothing in that window: on to the next.
             next = self.windows(now()).1;
         }
+    }
+
+    fn stopping(&self) {
+        self.end_of_input();
     }
 
     fn end_of_input(&self) {

@@ -56,7 +56,13 @@ pub trait Buffer: Send + Sync {
     /// buffer is empty.
     async fn read(&self) -> Result<Transaction, BufferError>;
 
-    /// The input has ended, or the stream is stopping: nothing more will be
-    /// written. Idempotent.
+    /// The input has ended and every write into the buffer has finished:
+    /// nothing more will be written. Idempotent.
     fn end_of_input(&self);
+
+    /// Called once when the stream is asked to stop, before the input lets
+    /// its accepted work finish. A buffer that holds acknowledgements until
+    /// something later happens (a window closing) gives them up here, so
+    /// that callers are not kept waiting until the shutdown timeout.
+    fn stopping(&self) {}
 }

@@ -476,6 +476,11 @@ impl Stream {
                 }
             }
         }
+        if stop.is_cancelled()
+            && let Some(buffer) = &buffered
+        {
+            buffer.stopping();
+        }
         // One budget for the whole stop: an input that lets its accepted
         // callers finish inside `close` spends part of it.
         let stop_deadline = tokio::time::Instant::now() + shutdown_timeout;

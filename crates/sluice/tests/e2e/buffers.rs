@@ -268,3 +268,49 @@ output:
         "{body}"
     );
 }
+
+// `wait_exit` blocks its thread; the caller's request runs on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_nacks_the_messages_of_unfinished_windows() {
+    let mut sluice = Sluice::start(
+        r#"
+input:
+  http_server:
+    path: /in
+    timeout: 2m
+buffer:
+  system_window:
+    size: 1h
+output:
+  drop: {}
+"#,
+    );
+    let url = sluice.url("/in");
+    let call = tokio::spawn(async move {
+        let res = client().post(url).body("late").send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    // Wait until the message is in its window.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sluice
+        .metrics()
+        .await
+        .lines()
+        .any(|l| l.starts_with("input_received{") && l.ends_with(" 1"))
+    {
+        assert!(Instant::now() < deadline, "the message never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = Instant::now();
+    sluice.terminate();
+    let (status, body) = call.await.unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "message rejected as window did not complete\n")
+    );
+    assert!(sluice.wait_exit(Duration::from_secs(10)).is_some());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "well before the shutdown timeout"
+    );
+}
