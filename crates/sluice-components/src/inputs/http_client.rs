@@ -7,6 +7,10 @@
 //! request is made instead, its body split into messages by a scanner as it
 //! arrives, and made again when the body ends if `reconnect` says so.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use schemars::JsonSchema;
 use schemars::{Schema, SchemaGenerator};
 use serde::Deserialize;
@@ -17,6 +21,7 @@ use sluice_core::config::{Lint, Node, NodeKind};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Transaction};
+use tokio::sync::Notify;
 
 use crate::codec::{ScanReader, Scanner};
 use crate::http::client::{HttpClient, HttpClientConfig, StreamBody, response_parts};
@@ -119,6 +124,47 @@ struct HttpClientInput {
     previous: Message,
     /// Set in stream mode.
     stream: Option<StreamMode>,
+    /// With `auto_replay_nacks`: batches the pipeline nacked.
+    replays: Option<Arc<Replays>>,
+}
+
+/// Batches the pipeline nacked, each read again after a wait that grows
+/// with its attempts (1ms, ×1.1 each time, at most 1s, as Benthos waits).
+#[derive(Default)]
+struct Replays {
+    queue: Mutex<VecDeque<Replay>>,
+    added: Notify,
+}
+
+struct Replay {
+    batch: Batch,
+    attempts: i32,
+    ready_at: Instant,
+}
+
+impl Replays {
+    fn push(&self, batch: Batch, attempts: i32) {
+        let wait = Duration::from_secs_f64((0.001 * 1.1_f64.powi(attempts)).min(1.0));
+        self.queue
+            .lock()
+            .expect("replay lock poisoned")
+            .push_back(Replay {
+                batch,
+                attempts,
+                ready_at: Instant::now() + wait,
+            });
+        self.added.notify_waiters();
+    }
+
+    /// The first replay that is due, or else when the next one will be.
+    fn pop_due(&self) -> Result<Replay, Option<Instant>> {
+        let mut queue = self.queue.lock().expect("replay lock poisoned");
+        let now = Instant::now();
+        match queue.iter().position(|r| r.ready_at <= now) {
+            Some(at) => Ok(queue.remove(at).expect("position is in range")),
+            None => Err(queue.iter().map(|r| r.ready_at).min()),
+        }
+    }
 }
 
 /// The state of stream mode.
@@ -173,6 +219,62 @@ impl Input for HttpClientInput {
     }
 
     async fn read(&mut self) -> Result<Transaction, InputError> {
+        let Some(replays) = self.replays.clone() else {
+            let batch = self.read_batch().await?;
+            return Ok(self.transaction(batch, 0));
+        };
+        loop {
+            let added = replays.added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            let next_due = match replays.pop_due() {
+                Ok(replay) => return Ok(self.transaction(replay.batch, replay.attempts + 1)),
+                Err(next_due) => next_due,
+            };
+            let due = async {
+                match next_due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            if self.stream.is_none() {
+                // A request is not cancel-safe: wait for a due replay first.
+                if next_due.is_some() {
+                    due.await;
+                    continue;
+                }
+                let batch = self.read_batch().await?;
+                return Ok(self.transaction(batch, 0));
+            }
+            // The stream's reader is cancel-safe: a replay falling due, or
+            // one added meanwhile, goes first.
+            tokio::select! {
+                read = self.read_batch() => return Ok(self.transaction(read?, 0)),
+                () = added => {}
+                () = due => {}
+            }
+        }
+    }
+}
+
+impl HttpClientInput {
+    /// A transaction over `batch`, read for the `attempts`th time before;
+    /// with `auto_replay_nacks` its nack queues it to be read again.
+    fn transaction(&self, batch: Batch, attempts: i32) -> Transaction {
+        let Some(replays) = &self.replays else {
+            return Transaction::new(batch, Ack::detached());
+        };
+        let replays = Arc::clone(replays);
+        let copy = batch.clone();
+        let ack = Ack::from_fn(move |outcome| {
+            if !outcome.is_delivered() {
+                replays.push(copy, attempts);
+            }
+        });
+        Transaction::new(batch, ack)
+    }
+
+    async fn read_batch(&mut self) -> Result<Batch, InputError> {
         if let Some(stream) = &mut self.stream {
             return read_streamed(stream, self.drop_empty_bodies, &mut self.previous).await;
         }
@@ -199,7 +301,7 @@ impl Input for HttpClientInput {
                 continue;
             }
             self.previous = messages[0].clone();
-            return Ok(Transaction::new(Batch::new(messages), Ack::detached()));
+            return Ok(Batch::new(messages));
         }
     }
 }
@@ -211,7 +313,7 @@ async fn read_streamed(
     stream: &mut StreamMode,
     drop_empty_bodies: bool,
     previous: &mut Message,
-) -> Result<Transaction, InputError> {
+) -> Result<Batch, InputError> {
     loop {
         let Some(reader) = &mut stream.reader else {
             return Err(InputError::NotConnected);
@@ -222,7 +324,7 @@ async fn read_streamed(
                     continue;
                 }
                 *previous = msg.clone();
-                return Ok(Transaction::new(Batch::from(msg), Ack::detached()));
+                return Ok(Batch::from(msg));
             }
             Ok(None) => {
                 stream.reader = None;
@@ -300,7 +402,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     } else {
         None
     };
-    let _ = own.auto_replay_nacks;
+    let replays = own.auto_replay_nacks.then(|| Arc::new(Replays::default()));
     let config: HttpClientConfig = builder.config(&client_node)?;
     let client = HttpClient::build(&config, &client_node, builder)?;
     let payload = builder.interpolation(own.payload.as_deref().unwrap_or(""), node.mark)?;
@@ -310,5 +412,6 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         drop_empty_bodies: own.drop_empty_bodies,
         previous: Message::new(Vec::new()),
         stream,
+        replays,
     }))
 }

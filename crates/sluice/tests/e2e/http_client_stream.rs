@@ -233,3 +233,38 @@ output:
     );
     assert_eq!(bodies(&sink.seen()), ["one", "two", "three"]);
 }
+
+#[tokio::test]
+async fn a_message_the_output_refused_is_read_again_while_the_stream_stays_open() {
+    let mut server = StreamServer::start().await;
+    let sink = Upstream::sequence(vec![Reply::new(500, "down"), Reply::ok("")]).await;
+    let _sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_client:
+    url: {}
+    verb: GET
+    stream:
+      enabled: true
+pipeline:
+  threads: 1
+output:
+  http_client:
+    url: {}
+    verb: POST
+    retries: 0
+    max_in_flight: 1
+"#,
+        server.url("/feed"),
+        sink.url("/out")
+    ));
+    let (_, feed) = server.next_request().await;
+    feed.send(Some("alpha\n".to_owned())).unwrap();
+    // auto_replay_nacks (on by default): refused once, then delivered,
+    // without waiting for more of the body.
+    let seen = sink.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(bodies(&seen), ["alpha", "alpha"]);
+    feed.send(Some("beta\n".to_owned())).unwrap();
+    let seen = sink.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(bodies(&seen), ["alpha", "alpha", "beta"]);
+}
