@@ -470,6 +470,54 @@ mod tests {
         (rfc3339_nano(next.start), rfc3339_nano(next.end))
     }
 
+    #[tokio::test]
+    async fn a_sliding_window_acks_a_message_at_its_first_delivery() {
+        let buffer = SystemWindow {
+            mapping: Mapping::parse("root = this.ts").unwrap(),
+            size: 2 * NANOS,
+            slide: NANOS,
+            offset: 0,
+            allowed_lateness: 0,
+            state: Mutex::new(State {
+                latest_flushed_end: 0,
+                oldest: now(),
+                pending: Vec::new(),
+            }),
+            ended: CancellationToken::new(),
+        };
+        // Whole seconds a little ahead, so that nothing is late.
+        let unix = (now() / NANOS - GO_ZERO_TO_UNIX_SECS + 10) as f64;
+        let message = |ts: f64| Message::new(format!(r#"{{"ts":{ts}}}"#));
+        let (ack, delivery) = Ack::pair();
+        let batch = Batch::new(vec![message(unix + 0.5), message(unix + 1.5)]);
+        buffer.write(Transaction::new(batch, ack)).await.unwrap();
+        let start = (GO_ZERO_TO_UNIX_SECS + unix as i128) * NANOS + 1;
+        let first = buffer
+            .flush(Window {
+                start,
+                end: start + 2 * NANOS - 1,
+            })
+            .unwrap();
+        assert_eq!(first.batch.len(), 2);
+        first.ack.resolve(Outcome::Delivered);
+        assert!(delivery.await.is_delivered(), "acked by the first window");
+        // The later message is also in the next window, once more.
+        let second = buffer
+            .flush(Window {
+                start: start + NANOS,
+                end: start + 3 * NANOS - 1,
+            })
+            .unwrap();
+        let contents: Vec<_> = second.batch.iter().map(|m| m.content().to_vec()).collect();
+        assert_eq!(contents, [message(unix + 1.5).content().to_vec()]);
+        let end = second.batch[0]
+            .metadata()
+            .get("window_end_timestamp")
+            .cloned();
+        assert_eq!(end, Some(Value::from(rfc3339_nano(start + 3 * NANOS - 1))));
+        second.ack.resolve(Outcome::Delivered);
+    }
+
     #[test]
     fn windows_follow_the_utc_clock() {
         let check = |size, slide, offset, now, expected: (&str, &str)| {
