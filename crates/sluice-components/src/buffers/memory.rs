@@ -259,27 +259,30 @@ pub(crate) fn build(
             processors: Vec::new(),
         };
         let mark = node.get("batch_policy").map_or(node.mark, |n| n.mark);
-        match BatchPolicy::from_config(&policy_config, processors) {
-            Ok(Some(built)) => Flush {
-                count: built.count,
-                byte_size: built.byte_size,
-                period: built.period,
-                processors: built.processors,
-            },
-            // `count: 1` alone is a policy too: one message per batch.
-            Ok(None) if policy_config.count == 1 => Flush {
-                count: 1,
-                byte_size: 0,
-                period: None,
-                processors: Vec::new(),
-            },
-            Ok(None) => {
+        if policy_config.is_noop() {
+            // `count: 1` alone is a policy too: one stored batch at a time.
+            if policy_config.count != 1 {
                 return Err(vec![Lint::error(
                     mark,
                     "batch policy must have at least one active trigger",
                 )]);
             }
-            Err(message) => return Err(vec![Lint::error(mark, message)]),
+            Flush {
+                count: 1,
+                byte_size: 0,
+                period: None,
+                processors,
+            }
+        } else {
+            let built = BatchPolicy::from_config(&policy_config, processors)
+                .map_err(|message| vec![Lint::error(mark, message)])?
+                .expect("a batch policy that is not a no-op is built");
+            Flush {
+                count: built.count,
+                byte_size: built.byte_size,
+                period: built.period,
+                processors: built.processors,
+            }
         }
     } else {
         // Without a policy each stored batch leaves as it came.
