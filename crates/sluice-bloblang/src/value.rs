@@ -906,6 +906,14 @@ fn write_json_indented(
 }
 
 /// RFC 3339 with nanoseconds, trailing zeros dropped, `Z` for UTC (Go `time.RFC3339Nano`).
+impl Value {
+    /// The value read as a timestamp as Benthos reads one: a timestamp, an
+    /// RFC 3339 string, or unix seconds (with a fraction for sub-seconds).
+    pub fn to_timestamp(&self) -> Result<DateTime<FixedOffset>, String> {
+        crate::methods::time::get_timestamp(self)
+    }
+}
+
 pub(crate) fn format_rfc3339_nano(t: &DateTime<FixedOffset>) -> String {
     crate::time_fmt::go_format(t, "2006-01-02T15:04:05.999999999Z07:00")
 }

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "amqp")]
 mod amqp;
+mod buffers;
 mod caches;
 mod codec;
 pub mod http;
@@ -28,6 +29,7 @@ use sluice_core::environment::{
     ComponentSpec, Environment, InputBuild, OutputBuild, ProcessorBuild, Status,
 };
 
+pub use buffers::buffer_response_warnings;
 pub use http::ServerOptions;
 pub use http::listeners::ListenerPool;
 pub use http::shared::{ApiRequest, ApiResponse, RetiredRoutes, SharedHttpServer, VERSION};
@@ -119,7 +121,7 @@ pub fn register_all(env: &mut Environment) {
     env.add_input(input(
         "http_client",
         Beta,
-        "Requests a URL over and over and makes each response a message; the payload, URL and headers read the previous response (no stream mode yet).",
+        "Requests a URL over and over and makes each response a message, the payload, URL and headers reading the previous response; or, in stream mode, reads one long response body through a scanner, reconnecting when it ends.",
         inputs::http_client::build,
         inputs::http_client::schema,
     ));
@@ -351,6 +353,7 @@ pub fn register_all(env: &mut Environment) {
 
     register_more_outputs(env);
     register_caches(env);
+    register_buffers(env);
 
     env.add_rate_limit(ComponentSpec {
         name: "local",
@@ -374,6 +377,7 @@ pub fn register_all(env: &mut Environment) {
         &["amqp_1", "nats", "socket_server", "gateway"],
     );
     env.add_planned(ComponentKind::Output, &["amqp_1", "nats"]);
+    env.add_planned(ComponentKind::Buffer, &["sqlite"]);
     env.add_planned_because(
         ComponentKind::Processor,
         "awk",
@@ -584,6 +588,30 @@ fn register_more_outputs(env: &mut Environment) {
             )
         },
     ));
+}
+
+fn register_buffers(env: &mut Environment) {
+    env.add_buffer(ComponentSpec {
+        name: "none",
+        status: Status::Stable,
+        summary: "No buffer: acknowledgements travel from the output back to the input.",
+        build: buffers::none::build,
+        config_schema: |g| described(schema_of::<NoFields>(g), "No fields: `none: {}`."),
+    });
+    env.add_buffer(ComponentSpec {
+        name: "memory",
+        status: Status::Stable,
+        summary: "Holds messages in memory up to limit bytes, acknowledging each to the input once stored; batch_policy merges them as they leave (no check), nacked batches are read again.",
+        build: buffers::memory::build,
+        config_schema: schema_of::<buffers::memory::MemoryConfig>,
+    });
+    env.add_buffer(ComponentSpec {
+        name: "system_window",
+        status: Status::Beta,
+        summary: "Groups messages into tumbling or sliding windows of the system clock by timestamp_mapping and emits each window as one batch, acknowledging messages once their window was delivered.",
+        build: buffers::system_window::build,
+        config_schema: schema_of::<buffers::system_window::SystemWindowConfig>,
+    });
 }
 
 fn register_caches(env: &mut Environment) {

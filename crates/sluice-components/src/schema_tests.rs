@@ -80,6 +80,7 @@ fn build(env: &Environment, kind: ComponentKind, name: &str, config: &Value) -> 
         ComponentKind::Input => builder.input(&node).map(|_| ()),
         ComponentKind::Processor => builder.processor(&node).map(|_| ()),
         ComponentKind::Output => builder.output(&node).map(|_| ()),
+        ComponentKind::Buffer => builder.buffer(&node).map(|_| ()),
         _ => builder.rate_limit(&node).map(|_| ()),
     };
     result.err().unwrap_or_default()
@@ -104,6 +105,7 @@ fn every_schema_field_is_accepted_and_no_other() {
         ComponentKind::Processor,
         ComponentKind::Output,
         ComponentKind::RateLimit,
+        ComponentKind::Buffer,
     ] {
         let alternatives = definitions[kind.as_str()]["anyOf"]
             .as_array()

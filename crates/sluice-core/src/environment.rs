@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use sluice_bloblang::{Interpolation, Mapping};
 
 use crate::cache::Cache;
+use crate::component::buffer::Buffer;
 use crate::component::input::Input;
 use crate::component::output::Output;
 use crate::component::processor::Processor;
@@ -70,6 +71,9 @@ pub type OutputBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<BuiltOutput>;
 pub type RateLimitBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Arc<dyn RateLimit>>;
 /// Builds a cache from its config node.
 pub type CacheBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Arc<dyn Cache>>;
+/// Builds a buffer from its config node; `None` is the `none` buffer, which
+/// couples the input straight to the pipeline.
+pub type BufferBuild = fn(&Node, &mut Builder<'_>) -> BuildResult<Option<Arc<dyn Buffer>>>;
 
 /// An output ready to run, with how the runtime should drive it.
 pub struct BuiltOutput {
@@ -113,6 +117,7 @@ pub struct Environment {
     outputs: BTreeMap<&'static str, ComponentSpec<OutputBuild>>,
     rate_limits: BTreeMap<&'static str, ComponentSpec<RateLimitBuild>>,
     caches: BTreeMap<&'static str, ComponentSpec<CacheBuild>>,
+    buffers: BTreeMap<&'static str, ComponentSpec<BufferBuild>>,
     // Real Benthos components that sluice does not have yet: they get a clear
     // "not supported yet" error instead of "not recognised".
     planned: BTreeMap<ComponentKind, Vec<&'static str>>,
@@ -142,6 +147,11 @@ impl Environment {
     /// Registers a cache.
     pub fn add_cache(&mut self, spec: ComponentSpec<CacheBuild>) {
         self.caches.insert(spec.name, spec);
+    }
+
+    /// Registers a buffer.
+    pub fn add_buffer(&mut self, spec: ComponentSpec<BufferBuild>) {
+        self.buffers.insert(spec.name, spec);
     }
 
     /// Registers a rate limit.
@@ -217,6 +227,11 @@ impl Environment {
         self.caches.values()
     }
 
+    /// Registered buffer specs, sorted by name.
+    pub fn buffers(&self) -> impl Iterator<Item = &ComponentSpec<BufferBuild>> {
+        self.buffers.values()
+    }
+
     fn known_names(&self, kind: ComponentKind) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = match kind {
             ComponentKind::Input => self.inputs.keys().copied().collect(),
@@ -224,6 +239,7 @@ impl Environment {
             ComponentKind::Output => self.outputs.keys().copied().collect(),
             ComponentKind::RateLimit => self.rate_limits.keys().copied().collect(),
             ComponentKind::Cache => self.caches.keys().copied().collect(),
+            ComponentKind::Buffer => self.buffers.keys().copied().collect(),
             _ => Vec::new(),
         };
         if let Some(planned) = self.planned.get(&kind) {
@@ -245,6 +261,7 @@ impl Environment {
             ComponentKind::Output => self.outputs.contains_key(name),
             ComponentKind::RateLimit => self.rate_limits.contains_key(name),
             ComponentKind::Cache => self.caches.contains_key(name),
+            ComponentKind::Buffer => self.buffers.contains_key(name),
             _ => false,
         }
     }
@@ -694,6 +711,13 @@ impl<'a> Builder<'a> {
     pub fn cache(&mut self, node: &Node) -> BuildResult<Arc<dyn Cache>> {
         let component = self.split(node, ComponentKind::Cache)?;
         let spec = &self.env.caches[component.type_name];
+        (spec.build)(component.config, self)
+    }
+
+    /// Builds the `buffer` section; `None` for the `none` buffer.
+    pub fn buffer(&mut self, node: &Node) -> BuildResult<Option<Arc<dyn Buffer>>> {
+        let component = self.split(node, ComponentKind::Buffer)?;
+        let spec = &self.env.buffers[component.type_name];
         (spec.build)(component.config, self)
     }
 

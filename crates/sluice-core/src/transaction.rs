@@ -34,6 +34,9 @@ pub enum DeliveryError {
     /// A processor failed in a way that aborts the transaction.
     #[error("{0}")]
     Processing(Arc<crate::component::processor::ProcessorError>),
+    /// The buffer refused the batch, or gave up on it.
+    #[error("{0}")]
+    Buffer(Arc<crate::component::buffer::BufferError>),
 }
 
 /// The result of delivering a batch.

@@ -273,6 +273,18 @@ struct OAuth2 {
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
+/// The body of a streamed response as it arrives.
+pub(crate) type StreamBody = tokio_util::io::StreamReader<
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>,
+    Bytes,
+>;
+
+/// A response whose body is read as it arrives.
+pub(crate) struct OpenStream {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: StreamBody,
+}
+
 /// A configured client, shared by concurrent writes.
 pub(crate) struct HttpClient {
     /// For https, proxied requests and the OAuth 2 token endpoint.
@@ -912,6 +924,65 @@ impl HttpClient {
                 },
             }
         }
+    }
+
+    /// Sends one request built from `refs` and hands back the response
+    /// with its body still unread, for the `http_client` input's stream
+    /// mode: no timeout (as Benthos drops it there), no retries (the input
+    /// reconnects with backoff), no redirects followed.
+    pub(crate) async fn open_stream(&self, refs: &[Message]) -> Result<OpenStream, RequestError> {
+        let (body, content_type) = self.body(refs)?;
+        self.wait_for_rate_limit().await?;
+        let (url, mut request) = self.request_for(refs, body, content_type.as_deref())?;
+        let transport = |message: String| RequestError::Transport {
+            url: url.to_string(),
+            message,
+        };
+        let bearer = self.bearer_token().await.map_err(transport)?;
+        if let Some(token) = bearer {
+            let value =
+                header_value(&format!("Bearer {token}"), "the oauth2 token").map_err(transport)?;
+            request.headers.insert(header::AUTHORIZATION, value);
+        }
+        let mut res = self
+            .client
+            .request(request.method.clone(), request.url.as_ref().clone())
+            .headers(request.headers)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(|e| transport(error_chain(&e)))?;
+        let status = res.status().as_u16();
+        if let Some(counter) = self.codes.get(usize::from(status / 100).saturating_sub(1)) {
+            counter.incr();
+        }
+        let headers = std::mem::take(res.headers_mut());
+        if !matches!(self.classify(status), Verdict::Success) {
+            let body = res.bytes().await.unwrap_or_default();
+            let response = Response {
+                status,
+                headers,
+                body,
+            };
+            return Err(RequestError::Status {
+                url: url.into_owned(),
+                code: status,
+                status_line: status_text(status),
+                body: String::from_utf8_lossy(&response.body).replace('\n', ""),
+                response: Box::new(response),
+            });
+        }
+        let chunks = futures::stream::unfold(res, |mut res| async move {
+            match res.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), res)),
+                Ok(None) => None,
+                Err(err) => Some((Err(std::io::Error::other(error_chain(&err))), res)),
+            }
+        });
+        Ok(OpenStream {
+            headers,
+            body: tokio_util::io::StreamReader::new(Box::pin(chunks)),
+        })
     }
 
     /// Counts and logs a request given up because its caller stopped

@@ -3,7 +3,13 @@
 //! body is `payload`, and it and the URL and headers are interpolated
 //! against the previous response, so a poll can carry a cursor forward.
 //! It shares the whole client (auth, TLS, retries, rate limits) with the
-//! `http_client` output and the `http` processor.
+//! `http_client` output and the `http` processor. In stream mode one long
+//! request is made instead, its body split into messages by a scanner as it
+//! arrives, and made again when the body ends if `reconnect` says so.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use schemars::{Schema, SchemaGenerator};
@@ -15,8 +21,10 @@ use sluice_core::config::{Lint, Node, NodeKind};
 use sluice_core::environment::{BuildResult, Builder};
 use sluice_core::message::{Batch, Message};
 use sluice_core::transaction::{Ack, Transaction};
+use tokio::sync::Notify;
 
-use crate::http::client::{HttpClient, HttpClientConfig, response_parts};
+use crate::codec::{ScanReader, Scanner};
+use crate::http::client::{HttpClient, HttpClientConfig, StreamBody, response_parts};
 
 const fn default_true() -> bool {
     true
@@ -33,7 +41,7 @@ pub(crate) struct InputOnlyConfig {
     /// Whether a response with an empty body is skipped rather than made a message.
     #[serde(default = "default_true")]
     drop_empty_bodies: bool,
-    /// Streaming a single long response body (not supported yet).
+    /// Streaming mode: one request kept open, its body split into messages as it arrives.
     #[serde(default)]
     stream: StreamConfig,
     /// Whether rejected messages are delivered again.
@@ -41,19 +49,37 @@ pub(crate) struct InputOnlyConfig {
     auto_replay_nacks: bool,
 }
 
-#[derive(Default, Deserialize, JsonSchema)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StreamConfig {
     /// Whether the response body is read as a stream of messages.
     #[serde(default)]
     enabled: bool,
-    /// Whether the stream is opened again after it ends.
+    /// Whether the request is made again once the body ends.
     #[serde(default = "default_true")]
     reconnect: bool,
-    /// How the stream is split into messages.
+    /// Deprecated: how the body is split into messages (lines, delim:x, csv, csv:x or all-bytes); when set it wins over scanner.
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
+    codec: Option<String>,
+    /// Deprecated: the longest message the codec reads, in bytes.
+    #[serde(default = "crate::inputs::stdin::default_max_buffer")]
+    max_buffer: usize,
+    /// How the body is split into messages: lines (the default), csv or to_the_end.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::codec::ScannerSchema>", extend("default" = {"lines": {}}))]
     scanner: Option<Node>,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            reconnect: true,
+            codec: None,
+            max_buffer: crate::inputs::stdin::default_max_buffer(),
+            scanner: None,
+        }
+    }
 }
 
 /// The fields the input takes from the shared client config and its own.
@@ -96,6 +122,57 @@ struct HttpClientInput {
     drop_empty_bodies: bool,
     /// The last response, which the next request's interpolations read.
     previous: Message,
+    /// Set in stream mode.
+    stream: Option<StreamMode>,
+    /// With `auto_replay_nacks`: batches the pipeline nacked.
+    replays: Option<Arc<Replays>>,
+}
+
+/// Batches the pipeline nacked, each read again after a wait that grows
+/// with its attempts (1ms, ×1.1 each time, at most 1s, as Benthos waits).
+#[derive(Default)]
+struct Replays {
+    queue: Mutex<VecDeque<Replay>>,
+    added: Notify,
+}
+
+struct Replay {
+    batch: Batch,
+    attempts: i32,
+    ready_at: Instant,
+}
+
+impl Replays {
+    fn push(&self, batch: Batch, attempts: i32) {
+        let wait = Duration::from_secs_f64((0.001 * 1.1_f64.powi(attempts)).min(1.0));
+        self.queue
+            .lock()
+            .expect("replay lock poisoned")
+            .push_back(Replay {
+                batch,
+                attempts,
+                ready_at: Instant::now() + wait,
+            });
+        self.added.notify_waiters();
+    }
+
+    /// The first replay that is due, or else when the next one will be.
+    fn pop_due(&self) -> Result<Replay, Option<Instant>> {
+        let mut queue = self.queue.lock().expect("replay lock poisoned");
+        let now = Instant::now();
+        match queue.iter().position(|r| r.ready_at <= now) {
+            Some(at) => Ok(queue.remove(at).expect("position is in range")),
+            None => Err(queue.iter().map(|r| r.ready_at).min()),
+        }
+    }
+}
+
+/// The state of stream mode.
+struct StreamMode {
+    scanner: Scanner,
+    reconnect: bool,
+    /// The open response body; `None` between connections.
+    reader: Option<ScanReader<StreamBody>>,
 }
 
 impl HttpClientInput {
@@ -115,10 +192,92 @@ impl HttpClientInput {
 #[async_trait::async_trait]
 impl Input for HttpClientInput {
     async fn connect(&mut self) -> Result<(), InputError> {
+        let request = match &self.stream {
+            Some(stream) if stream.reader.is_none() => self
+                .next_request()
+                .map_err(|e| InputError::Failed(e.into()))?,
+            _ => return Ok(()),
+        };
+        let opened = self
+            .client
+            .open_stream(std::slice::from_ref(&request))
+            .await
+            .map_err(|e| InputError::Failed(Box::new(e)))?;
+        // The next request reads the response's headers (lower-cased, the
+        // first value of each), as in Benthos.
+        let mut previous = Message::new(Vec::new());
+        for name in opened.headers.keys() {
+            if let Some(value) = opened.headers.get(name).and_then(|v| v.to_str().ok()) {
+                previous.set_meta(name.as_str().to_ascii_lowercase(), value);
+            }
+        }
+        self.previous = previous;
+        if let Some(stream) = &mut self.stream {
+            stream.reader = Some(ScanReader::new(opened.body, stream.scanner.clone()));
+        }
         Ok(())
     }
 
     async fn read(&mut self) -> Result<Transaction, InputError> {
+        let Some(replays) = self.replays.clone() else {
+            let batch = self.read_batch().await?;
+            return Ok(self.transaction(batch, 0));
+        };
+        loop {
+            let added = replays.added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            let next_due = match replays.pop_due() {
+                Ok(replay) => return Ok(self.transaction(replay.batch, replay.attempts + 1)),
+                Err(next_due) => next_due,
+            };
+            let due = async {
+                match next_due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            if self.stream.is_none() {
+                // A request is not cancel-safe: wait for a due replay first.
+                if next_due.is_some() {
+                    due.await;
+                    continue;
+                }
+                let batch = self.read_batch().await?;
+                return Ok(self.transaction(batch, 0));
+            }
+            // The stream's reader is cancel-safe: a replay falling due, or
+            // one added meanwhile, goes first.
+            tokio::select! {
+                read = self.read_batch() => return Ok(self.transaction(read?, 0)),
+                () = added => {}
+                () = due => {}
+            }
+        }
+    }
+}
+
+impl HttpClientInput {
+    /// A transaction over `batch`, read for the `attempts`th time before;
+    /// with `auto_replay_nacks` its nack queues it to be read again.
+    fn transaction(&self, batch: Batch, attempts: i32) -> Transaction {
+        let Some(replays) = &self.replays else {
+            return Transaction::new(batch, Ack::detached());
+        };
+        let replays = Arc::clone(replays);
+        let copy = batch.clone();
+        let ack = Ack::from_fn(move |outcome| {
+            if !outcome.is_delivered() {
+                replays.push(copy, attempts);
+            }
+        });
+        Transaction::new(batch, ack)
+    }
+
+    async fn read_batch(&mut self) -> Result<Batch, InputError> {
+        if let Some(stream) = &mut self.stream {
+            return read_streamed(stream, self.drop_empty_bodies, &mut self.previous).await;
+        }
         loop {
             let request = self
                 .next_request()
@@ -142,7 +301,42 @@ impl Input for HttpClientInput {
                 continue;
             }
             self.previous = messages[0].clone();
-            return Ok(Transaction::new(Batch::new(messages), Ack::detached()));
+            return Ok(Batch::new(messages));
+        }
+    }
+}
+
+/// The next message of the open stream. The end of the body ends the input,
+/// or with `reconnect` asks the runtime to connect again; a broken body is
+/// an error, after which the next read reconnects.
+async fn read_streamed(
+    stream: &mut StreamMode,
+    drop_empty_bodies: bool,
+    previous: &mut Message,
+) -> Result<Batch, InputError> {
+    loop {
+        let Some(reader) = &mut stream.reader else {
+            return Err(InputError::NotConnected);
+        };
+        match reader.next().await {
+            Ok(Some(msg)) => {
+                if drop_empty_bodies && msg.content().is_empty() {
+                    continue;
+                }
+                *previous = msg.clone();
+                return Ok(Batch::from(msg));
+            }
+            Ok(None) => {
+                stream.reader = None;
+                if stream.reconnect {
+                    return Err(InputError::NotConnected);
+                }
+                return Err(InputError::EndOfInput);
+            }
+            Err(err) => {
+                stream.reader = None;
+                return Err(InputError::Failed(Box::new(err)));
+            }
         }
     }
 }
@@ -187,17 +381,28 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             .map_err(|e| vec![Lint::error(node.mark, e)])?;
     }
     let own: InputOnlyConfig = builder.config(&own)?;
-    if own.stream.enabled {
-        return Err(vec![Lint::error(
-            node.mark,
-            "http_client input stream mode is not supported yet",
-        )]);
-    }
-    let _ = (
-        own.stream.reconnect,
-        &own.stream.scanner,
-        own.auto_replay_nacks,
-    );
+    let stream = if own.stream.enabled {
+        let stream_node = node.get("stream");
+        let mark = stream_node
+            .and_then(|s| s.get("codec"))
+            .or(stream_node)
+            .map_or(node.mark, |n| n.mark);
+        let scanner = Scanner::for_input(
+            builder,
+            own.stream.codec.as_deref(),
+            own.stream.max_buffer,
+            own.stream.scanner.as_ref(),
+            mark,
+        )?;
+        Some(StreamMode {
+            scanner,
+            reconnect: own.stream.reconnect,
+            reader: None,
+        })
+    } else {
+        None
+    };
+    let replays = own.auto_replay_nacks.then(|| Arc::new(Replays::default()));
     let config: HttpClientConfig = builder.config(&client_node)?;
     let client = HttpClient::build(&config, &client_node, builder)?;
     let payload = builder.interpolation(own.payload.as_deref().unwrap_or(""), node.mark)?;
@@ -206,5 +411,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
         payload,
         drop_empty_bodies: own.drop_empty_bodies,
         previous: Message::new(Vec::new()),
+        stream,
+        replays,
     }))
 }

@@ -1,5 +1,6 @@
 //! The contracts between the runtime and concrete components.
 
+pub mod buffer;
 pub mod input;
 pub mod output;
 pub mod processor;

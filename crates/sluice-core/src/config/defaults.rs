@@ -103,6 +103,7 @@ impl<'a> Filler<'a> {
             "processor" => ComponentKind::Processor,
             "output" => ComponentKind::Output,
             "rate_limit" => ComponentKind::RateLimit,
+            "buffer" => ComponentKind::Buffer,
             _ => return None,
         })
     }

@@ -77,6 +77,10 @@ component_marker!(
     /// Schema of a cache resource node.
     CacheNode => "cache"
 );
+component_marker!(
+    /// Schema of the `buffer` section.
+    BufferNode => "buffer"
+);
 
 /// Declares a marker type for a string with a meaning of its own.
 macro_rules! string_marker {
@@ -281,11 +285,13 @@ pub fn add_component_definitions(
     let outputs: Vec<_> = env.outputs().collect();
     let rate_limits: Vec<_> = env.rate_limits().collect();
     let caches: Vec<_> = env.caches().collect();
+    let buffers: Vec<_> = env.buffers().collect();
     add_specs(generator, ComponentKind::Input, &inputs, &keep);
     add_specs(generator, ComponentKind::Processor, &processors, &keep);
     add_specs(generator, ComponentKind::Output, &outputs, &keep);
     add_specs(generator, ComponentKind::RateLimit, &rate_limits, &keep);
     add_specs(generator, ComponentKind::Cache, &caches, &keep);
+    add_specs(generator, ComponentKind::Buffer, &buffers, &keep);
 }
 
 fn add_specs<B>(

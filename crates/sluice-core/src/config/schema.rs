@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::de::from_node_parts;
 use super::json_schema::{
-    AnyObject, CacheNode, InputNode, OutputNode, ProcessorNode, RateLimitNode,
+    AnyObject, BufferNode, CacheNode, InputNode, OutputNode, ProcessorNode, RateLimitNode,
 };
 use super::{GoDuration, Lint, Mark, Node, interpolate_env};
 
@@ -22,7 +22,7 @@ pub struct Config {
     #[schemars(with = "InputNode")]
     pub input: Node,
     /// The buffer component; `none` when absent.
-    #[schemars(with = "AnyObject")]
+    #[schemars(with = "BufferNode")]
     pub buffer: Option<Node>,
     /// Processing threads and processors.
     pub pipeline: PipelineConfig,

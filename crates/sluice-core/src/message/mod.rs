@@ -60,6 +60,17 @@ impl MessageContext {
         self.trace = Some(Box::new(trace));
         self
     }
+
+    /// This context without the request it came from (its response store
+    /// and deadline), keeping the trace: for messages that outlive the
+    /// answer to their caller, such as those an acknowledging buffer holds.
+    pub fn without_request(&self) -> Self {
+        Self {
+            response_store: None,
+            trace: self.trace.clone(),
+            deadline: None,
+        }
+    }
 }
 
 #[derive(Clone)]

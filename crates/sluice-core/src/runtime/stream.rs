@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::component::buffer::{Buffer, BufferError, WriteRejected};
 use crate::component::input::InputError;
 use crate::component::processor::{Processor, run_processors};
 use crate::environment::{BuiltInput, BuiltOutput};
@@ -20,12 +21,15 @@ use crate::runtime::batching::run_batcher;
 use crate::runtime::connection::{ConnectionState, ConnectionStatus};
 use crate::runtime::output::OutputDriver;
 use crate::trace::Tracer;
-use crate::transaction::{Ack, Transaction};
+use crate::transaction::{Ack, DeliveryError, Outcome, Transaction};
 
 /// Everything a stream needs to run, already built.
 pub struct Stream {
     /// The input with its own processors.
     pub input: BuiltInput,
+    /// The `buffer` between the input's processors and the pipeline;
+    /// `None` couples them directly (the `none` buffer).
+    pub buffer: Option<Arc<dyn Buffer>>,
     /// `pipeline.processors`.
     pub pipeline: Vec<Box<dyn Processor>>,
     /// `pipeline.threads` resolved (>= 1).
@@ -48,6 +52,9 @@ pub struct Stream {
 enum OutputStage {
     Direct(Arc<OutputDriver>),
     Batched(mpsc::Sender<Transaction>),
+    /// The input side of a buffered stream: processed transactions go into
+    /// the buffer, which resolves their acks.
+    Buffered(Arc<dyn Buffer>),
 }
 
 struct Engine {
@@ -88,8 +95,9 @@ impl Engine {
             None => self.processing_slot().await,
         };
         let Transaction { batch, mut ack } = tx;
-        if let OutputStage::Batched(_) = &self.output {
-            // A batcher acks later than this call returns: time the ack.
+        if !matches!(self.output, OutputStage::Direct(_)) {
+            // A batcher or a buffer acks later than this call returns: time
+            // the ack.
             let latency = self.latency.clone();
             let inner = ack;
             ack = Ack::from_fn(move |outcome| {
@@ -150,6 +158,20 @@ impl Engine {
                         drop(returned);
                     }
                 }
+            }
+            OutputStage::Buffered(buffer) => {
+                let acks = ack.split(batches.len());
+                for (batch, ack) in batches.into_iter().zip(acks) {
+                    if let Err(WriteRejected { tx, error }) =
+                        buffer.write(Transaction::new(batch, ack)).await
+                    {
+                        tracing::warn!(error = %error, "Buffer refused a batch.");
+                        tx.ack
+                            .resolve(Outcome::Failed(DeliveryError::Buffer(Arc::new(error))));
+                    }
+                }
+                // With one thread, the next batch is written after this one.
+                drop(slot);
             }
         }
     }
@@ -257,6 +279,7 @@ impl Stream {
     pub async fn run(self, stop: CancellationToken, ready: impl FnOnce(Readiness)) {
         let Stream {
             input,
+            buffer,
             pipeline,
             threads,
             output,
@@ -314,28 +337,75 @@ impl Stream {
             }
         };
 
-        let mut processors = input_processors;
-        processors.extend(pipeline);
         let input_labels = [("label", input_label.as_str()), ("path", "root.input")];
-        let engine = Arc::new(Engine {
-            processors,
-            processing: Arc::new(Semaphore::new(threads.max(1))),
-            output: stage,
-            received: metrics.counter("input_received", &input_labels),
-            abandoned: metrics.counter("pipeline_abandoned", &input_labels),
-            latency: metrics.timer("input_latency_ns", &input_labels),
-        });
         // Bounds the transactions in flight between the input and the output:
         // once it is exhausted the input stops reading (back pressure).
         // One transaction per pipeline thread and per output slot, plus the
         // one an input holds while it waits to hand it over (as Benthos's
         // input goroutine does).
         let in_flight = Arc::new(Semaphore::new(threads.max(1) + max_in_flight + 1));
+        // With a buffer the input's side ends at the buffer: its work is
+        // tracked apart, so that the buffer learns the input has ended only
+        // once every write into it has finished.
+        let input_tracker = TaskTracker::new();
+        let (engine, buffered) = match buffer {
+            None => {
+                let mut processors = input_processors;
+                processors.extend(pipeline);
+                let engine = Arc::new(Engine {
+                    processors,
+                    processing: Arc::new(Semaphore::new(threads.max(1))),
+                    output: stage,
+                    received: metrics.counter("input_received", &input_labels),
+                    abandoned: metrics.counter("pipeline_abandoned", &input_labels),
+                    latency: metrics.timer("input_latency_ns", &input_labels),
+                });
+                (engine, None)
+            }
+            Some(buffer) => {
+                // One at a time, as Benthos runs input processors on the
+                // input's own goroutine: batches enter the buffer in the
+                // order they were read.
+                let input_engine = Arc::new(Engine {
+                    processors: input_processors,
+                    processing: Arc::new(Semaphore::new(1)),
+                    output: OutputStage::Buffered(Arc::clone(&buffer)),
+                    received: metrics.counter("input_received", &input_labels),
+                    abandoned: metrics.counter("pipeline_abandoned", &input_labels),
+                    latency: metrics.timer("input_latency_ns", &input_labels),
+                });
+                let buffer_labels = [("label", ""), ("path", "root.buffer")];
+                let pipeline_engine = Arc::new(Engine {
+                    processors: pipeline,
+                    processing: Arc::new(Semaphore::new(threads.max(1))),
+                    output: stage,
+                    received: metrics.counter("buffer_sent", &buffer_labels),
+                    abandoned: metrics.counter("pipeline_abandoned", &buffer_labels),
+                    latency: metrics.timer("buffer_latency_ns", &buffer_labels),
+                });
+                tracker.spawn(
+                    read_buffer(
+                        Arc::clone(&buffer),
+                        pipeline_engine,
+                        Arc::new(Semaphore::new(threads.max(1) + max_in_flight + 1)),
+                        tracker.clone(),
+                        hard_stop.clone(),
+                    )
+                    .instrument(tracing::info_span!("buffer")),
+                );
+                (input_engine, Some(buffer))
+            }
+        };
+        let input_work = if buffered.is_some() {
+            input_tracker.clone()
+        } else {
+            tracker.clone()
+        };
 
         reader.attach_dispatcher(Dispatcher {
             engine: Arc::downgrade(&engine),
             in_flight: Arc::clone(&in_flight),
-            tracker: tracker.clone(),
+            tracker: input_work.clone(),
             hard_stop: hard_stop.clone(),
             hard_stopped: Arc::clone(&hard_stopped),
             shutdown_timeout,
@@ -385,7 +455,7 @@ impl Stream {
                         };
                         let engine = Arc::clone(&engine);
                         let hard = hard_stop.clone();
-                        tracker.spawn(async move {
+                        input_work.spawn(async move {
                             tokio::select! {
                                 // Dropping the transaction nacks it.
                                 () = hard.cancelled() => {}
@@ -406,6 +476,11 @@ impl Stream {
                 }
             }
         }
+        if stop.is_cancelled()
+            && let Some(buffer) = &buffered
+        {
+            buffer.stopping();
+        }
         // One budget for the whole stop: an input that lets its accepted
         // callers finish inside `close` spends part of it.
         let stop_deadline = tokio::time::Instant::now() + shutdown_timeout;
@@ -413,10 +488,17 @@ impl Stream {
             tracing::warn!(error = %err, "Failed to close input.");
         }
         drop(engine);
+        input_tracker.close();
         tracker.close();
 
         // Phase one: let in-flight transactions finish; phase two: abort.
-        let drained = tracker.wait();
+        let drained = async {
+            if let Some(buffer) = &buffered {
+                input_tracker.wait().await;
+                buffer.end_of_input();
+            }
+            tracker.wait().await;
+        };
         let graceful = if stop.is_cancelled() {
             tokio::time::timeout_at(stop_deadline, drained)
                 .await
@@ -435,11 +517,67 @@ impl Stream {
             hard_stopped.store(true, Ordering::Release);
             hard_stop.cancel();
         }
+        input_tracker.wait().await;
+        if let Some(buffer) = &buffered {
+            buffer.end_of_input();
+        }
         tracker.wait().await;
         connector_stop.cancel();
         if let Err(err) = connector.await {
             tracing::warn!(error = %err, "Output connector task failed.");
         }
         driver.close().await;
+    }
+}
+
+/// The pipeline side of a buffered stream: reads batches from the buffer
+/// and runs them through the pipeline to the output, until the buffer has
+/// nothing more (after the input ended) or the stream is aborted.
+async fn read_buffer(
+    buffer: Arc<dyn Buffer>,
+    engine: Arc<Engine>,
+    in_flight: Arc<Semaphore>,
+    tracker: TaskTracker,
+    hard_stop: CancellationToken,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1));
+    loop {
+        let permit = tokio::select! {
+            () = hard_stop.cancelled() => return,
+            permit = Arc::clone(&in_flight).acquire_owned() => {
+                permit.expect("in-flight semaphore is never closed")
+            }
+        };
+        let read = tokio::select! {
+            () = hard_stop.cancelled() => return,
+            read = buffer.read() => read,
+        };
+        match read {
+            Ok(tx) => {
+                backoff.reset();
+                let slot = tokio::select! {
+                    () = hard_stop.cancelled() => return,
+                    slot = engine.processing_slot() => slot,
+                };
+                let engine = Arc::clone(&engine);
+                let hard = hard_stop.clone();
+                tracker.spawn(async move {
+                    tokio::select! {
+                        // Dropping the transaction nacks it.
+                        () = hard.cancelled() => {}
+                        () = engine.process(tx, Some(slot)) => {}
+                    }
+                    drop(permit);
+                });
+            }
+            Err(BufferError::EndOfBuffer) => return,
+            Err(err) => {
+                tracing::error!(error = %err, "Failed to read buffer: {err}");
+                tokio::select! {
+                    () = hard_stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff.next_wait()) => {}
+                }
+            }
+        }
     }
 }

@@ -46,8 +46,9 @@ const TABLE_START: &str = "<!-- components:start -->";
 const TABLE_END: &str = "<!-- components:end -->";
 
 /// Kinds with pages, and the folder each is written to.
-const KINDS: [(ComponentKind, &str); 5] = [
+const KINDS: [(ComponentKind, &str); 6] = [
     (ComponentKind::Input, "inputs"),
+    (ComponentKind::Buffer, "buffers"),
     (ComponentKind::Processor, "processors"),
     (ComponentKind::Output, "outputs"),
     (ComponentKind::Cache, "caches"),
@@ -109,6 +110,10 @@ fn components(env: &Environment) -> Vec<Component> {
                 .collect(),
             ComponentKind::Cache => env
                 .caches()
+                .map(|s| (s.name, s.status, s.summary))
+                .collect(),
+            ComponentKind::Buffer => env
+                .buffers()
                 .map(|s| (s.name, s.status, s.summary))
                 .collect(),
             _ => env
@@ -213,6 +218,8 @@ fn heading(kind: ComponentKind) -> &'static str {
         ComponentKind::Input => "Inputs",
         ComponentKind::Processor => "Processors",
         ComponentKind::Output => "Outputs",
+        ComponentKind::Buffer => "Buffers",
+        ComponentKind::Cache => "Caches",
         _ => "Rate limits",
     }
 }
@@ -480,6 +487,10 @@ fn example_yaml(component: &Component, config: &Value, definitions: &Map<String,
             putln!(out, "cache_resources:");
             putln!(out, "  - label: \"\"");
             4
+        }
+        ComponentKind::Buffer => {
+            putln!(out, "buffer:");
+            2
         }
         _ => {
             putln!(out, "label: \"\"");

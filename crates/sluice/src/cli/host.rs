@@ -173,6 +173,7 @@ impl StreamHost {
         let built = staged.built;
         let stream = Stream {
             input: built.input,
+            buffer: built.buffer,
             pipeline: built.pipeline,
             threads: staged.threads,
             output: built.output,

@@ -105,8 +105,7 @@ fn parse_status(text: &str) -> anyhow::Result<Status> {
 }
 
 /// The names of every kind, components narrowed to `status`. sluice has no
-/// caches, buffers, metrics, tracers or scanners components: their lists
-/// are empty.
+/// metrics, tracers or scanners components: their lists are empty.
 fn lists(env: &Environment, status: Option<Status>) -> Vec<(&'static str, Vec<&'static str>)> {
     let keep = |s: Status| status.is_none_or(|wanted| wanted == s);
     let bloblang = sluice_bloblang::env::Environment::standard_ref();
@@ -136,6 +135,11 @@ fn lists(env: &Environment, status: Option<Status>) -> Vec<(&'static str, Vec<&'
                     .collect(),
                 "caches" => env
                     .caches()
+                    .filter(|s| keep(s.status))
+                    .map(|s| s.name)
+                    .collect(),
+                "buffers" => env
+                    .buffers()
                     .filter(|s| keep(s.status))
                     .map(|s| s.name)
                     .collect(),
@@ -169,6 +173,7 @@ fn component_kind(kind: &str) -> Option<ComponentKind> {
         "outputs" => Some(ComponentKind::Output),
         "rate-limits" => Some(ComponentKind::RateLimit),
         "caches" => Some(ComponentKind::Cache),
+        "buffers" => Some(ComponentKind::Buffer),
         _ => None,
     }
 }
@@ -189,6 +194,7 @@ fn json_schema(
                 env.rate_limits().find(|s| s.name == name).map(|s| s.status)
             }
             ComponentKind::Cache => env.caches().find(|s| s.name == name).map(|s| s.status),
+            ComponentKind::Buffer => env.buffers().find(|s| s.name == name).map(|s| s.status),
             _ => None,
         }
     };

@@ -208,6 +208,7 @@ fn merge_resource_file(
 /// A stream built from a config, ready to run.
 pub(crate) struct BuiltStream {
     pub(crate) input: BuiltInput,
+    pub(crate) buffer: Option<Arc<dyn sluice_core::component::buffer::Buffer>>,
     pub(crate) pipeline: Vec<Box<dyn sluice_core::component::processor::Processor>>,
     pub(crate) output: BuiltOutput,
     pub(crate) output_type: String,
@@ -290,25 +291,26 @@ fn build_with(
         &mut Builder::new(env, &resources),
         config,
     ));
-    if let Some(buffer) = &config.buffer
-        && buffer.get("none").is_none()
-        && !buffer.is_null()
-    {
-        lints.push(Lint::error(
-            buffer.mark,
-            "buffer types other than none are not supported yet",
-        ));
-    }
     let mut builder = Builder::new(env, &resources);
     let input = builder.input(&config.input).map_err(|l| lints.extend(l));
+    let buffer = match &config.buffer {
+        Some(node) if !node.is_null() => builder.buffer(node).map_err(|l| lints.extend(l)),
+        _ => Ok(None),
+    };
+    if let Ok(Some(_)) = &buffer
+        && let Some(node) = &config.buffer
+    {
+        warnings.extend(sluice_components::buffer_response_warnings(config, node));
+    }
     let pipeline = builder
         .stage_processor_list(&config.pipeline.processors)
         .map_err(|l| lints.extend(l));
     let output = builder.output(&config.output).map_err(|l| lints.extend(l));
     warnings.extend(builder.take_warnings());
-    match (input, pipeline, output) {
-        (Ok(input), Ok(pipeline), Ok(output)) if lints.is_empty() => Ok(BuiltStream {
+    match (input, buffer, pipeline, output) {
+        (Ok(input), Ok(buffer), Ok(pipeline), Ok(output)) if lints.is_empty() => Ok(BuiltStream {
             input,
+            buffer,
             pipeline,
             output,
             output_type: component_type(&config.output),

@@ -158,11 +158,11 @@ fn schema_of_named_components_and_errors() {
 
 #[test]
 fn list_text_json_and_status() {
-    let (code, out, _) = run_cli(&["list", "rate-limits", "caches"], "");
+    let (code, out, _) = run_cli(&["list", "rate-limits", "caches", "buffers"], "");
     assert_eq!(code, 0);
     assert_eq!(
         out,
-        "Caches:\n  - lru\n  - memory\n  - multilevel\n  - redis\n  - ttlru\n\nRate Limits:\n  - local\n  - redis\n"
+        "Caches:\n  - lru\n  - memory\n  - multilevel\n  - redis\n  - ttlru\n\nRate Limits:\n  - local\n  - redis\n\nBuffers:\n  - memory\n  - none\n  - system_window\n"
     );
     let (code, out, _) = run_cli(&["list", "--format", "json", "outputs"], "");
     assert_eq!(code, 0);

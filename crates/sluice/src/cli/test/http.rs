@@ -104,6 +104,7 @@ async fn exchange(
     };
     let stream = Stream {
         input: built.input,
+        buffer: built.buffer,
         pipeline: built.pipeline,
         threads,
         output: built.output,
