@@ -15,7 +15,7 @@ use sluice_bloblang::Interpolation;
 use sluice_core::component::output::{Output, OutputError};
 use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
-use sluice_core::message::Batch;
+use sluice_core::message::{Batch, Message};
 use tokio::sync::Mutex;
 
 use crate::amqp::{AmqpTls, TlsConfig, connect, expand_urls, tls_config};
@@ -174,7 +174,133 @@ fn failed(text: impl Into<String>) -> OutputError {
     OutputError::Failed(text.into().into())
 }
 
+/// AMQP's short strings hold at most 255 bytes (their length is one byte);
+/// a longer value would corrupt the frame, so the message fails instead.
+fn short_string(what: &str, value: String) -> Result<ShortString, OutputError> {
+    if value.len() > usize::from(u8::MAX) {
+        return Err(failed(format!(
+            "the {what} is {} bytes long, more than AMQP's limit of 255",
+            value.len()
+        )));
+    }
+    Ok(ShortString::from(value))
+}
+
+/// The message's metadata as AMQP headers, leaving out `exclude_prefixes`.
+/// A key longer than AMQP's 255 bytes (an HTTP header name, say) cannot be
+/// a header name: it is left out with a warning rather than corrupting the
+/// frame or failing a message that did not choose its keys.
+pub(crate) fn message_headers(msg: &Message, exclude_prefixes: &[String]) -> FieldTable {
+    let mut headers = FieldTable::default();
+    for (k, v) in msg.metadata() {
+        if exclude_prefixes.iter().any(|p| k.starts_with(p.as_str())) {
+            continue;
+        }
+        if k.len() > usize::from(u8::MAX) {
+            tracing::warn!(
+                key_bytes = k.len(),
+                "Metadata key longer than 255 bytes left out of the AMQP headers."
+            );
+            continue;
+        }
+        headers.insert(
+            ShortString::from(k.as_str()),
+            AMQPValue::LongString(LongString::from(v.to_interp_string())),
+        );
+    }
+    headers
+}
+
 impl AmqpOutput {
+    /// The exchange, routing key and properties of message `index`.
+    fn prepare(
+        &self,
+        batch: &Batch,
+        index: usize,
+    ) -> Result<(ShortString, ShortString, BasicProperties), OutputError> {
+        let msg = &batch[index];
+        let render = |i: &Interpolation| {
+            i.render(&batch[..], index)
+                .map_err(|e| failed(format!("failed to interpolate: {e}")))
+        };
+        let exchange = render(&self.exchange)?;
+        let key = render(&self.key)?;
+        let p = &self.properties;
+        let mut props = BasicProperties::default()
+            .with_content_type(short_string("content_type", render(&p.content_type)?)?);
+        let set = |props: BasicProperties,
+                   what: &str,
+                   value: String,
+                   f: fn(BasicProperties, ShortString) -> BasicProperties| {
+            if value.is_empty() {
+                Ok(props)
+            } else {
+                Ok(f(props, short_string(what, value)?))
+            }
+        };
+        props = set(
+            props,
+            "content_encoding",
+            render(&p.content_encoding)?,
+            BasicProperties::with_content_encoding,
+        )?;
+        props = set(
+            props,
+            "correlation_id",
+            render(&p.correlation_id)?,
+            BasicProperties::with_correlation_id,
+        )?;
+        props = set(
+            props,
+            "reply_to",
+            render(&p.reply_to)?,
+            BasicProperties::with_reply_to,
+        )?;
+        props = set(
+            props,
+            "expiration",
+            render(&p.expiration)?,
+            BasicProperties::with_expiration,
+        )?;
+        props = set(
+            props,
+            "message_id",
+            render(&p.message_id)?,
+            BasicProperties::with_message_id,
+        )?;
+        props = set(
+            props,
+            "user_id",
+            render(&p.user_id)?,
+            BasicProperties::with_user_id,
+        )?;
+        props = set(
+            props,
+            "app_id",
+            render(&p.app_id)?,
+            BasicProperties::with_app_id,
+        )?;
+        props = set(props, "type", render(&p.kind)?, BasicProperties::with_type)?;
+        let priority = render(&p.priority)?;
+        if !priority.is_empty() {
+            let value: u8 = priority.trim().parse().map_err(|_| {
+                failed(format!(
+                    "priority {priority:?} is not a number from 0 to 255"
+                ))
+            })?;
+            props = props.with_priority(value);
+        }
+        if self.persistent {
+            props = props.with_delivery_mode(2);
+        }
+        props = props.with_headers(message_headers(msg, &self.exclude_prefixes));
+        Ok((
+            short_string("exchange", exchange)?,
+            short_string("key", key)?,
+            props,
+        ))
+    }
+
     async fn current(&self) -> Result<Arc<Connected>, OutputError> {
         let state = self.state.lock().await;
         match &*state {
@@ -237,83 +363,18 @@ impl Output for AmqpOutput {
 
     async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
         let connected = self.current().await?;
+        // Every publish is prepared first, so that a message the protocol
+        // cannot carry fails the batch before any of it is sent.
+        let publishes = (0..batch.len())
+            .map(|index| self.prepare(batch, index))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut confirms = Vec::with_capacity(batch.len());
-        for (index, msg) in batch.iter().enumerate() {
-            let render = |i: &Interpolation| {
-                i.render(&batch[..], index)
-                    .map_err(|e| failed(format!("failed to interpolate: {e}")))
-            };
-            let exchange = render(&self.exchange)?;
-            let key = render(&self.key)?;
-            let p = &self.properties;
-            let mut props = BasicProperties::default()
-                .with_content_type(ShortString::from(render(&p.content_type)?));
-            let set =
-                |props: BasicProperties,
-                 value: String,
-                 f: fn(BasicProperties, ShortString) -> BasicProperties| {
-                    if value.is_empty() {
-                        props
-                    } else {
-                        f(props, ShortString::from(value))
-                    }
-                };
-            props = set(
-                props,
-                render(&p.content_encoding)?,
-                BasicProperties::with_content_encoding,
-            );
-            props = set(
-                props,
-                render(&p.correlation_id)?,
-                BasicProperties::with_correlation_id,
-            );
-            props = set(props, render(&p.reply_to)?, BasicProperties::with_reply_to);
-            props = set(
-                props,
-                render(&p.expiration)?,
-                BasicProperties::with_expiration,
-            );
-            props = set(
-                props,
-                render(&p.message_id)?,
-                BasicProperties::with_message_id,
-            );
-            props = set(props, render(&p.user_id)?, BasicProperties::with_user_id);
-            props = set(props, render(&p.app_id)?, BasicProperties::with_app_id);
-            props = set(props, render(&p.kind)?, BasicProperties::with_type);
-            let priority = render(&p.priority)?;
-            if !priority.is_empty() {
-                let value: u8 = priority.trim().parse().map_err(|_| {
-                    failed(format!(
-                        "priority {priority:?} is not a number from 0 to 255"
-                    ))
-                })?;
-                props = props.with_priority(value);
-            }
-            if self.persistent {
-                props = props.with_delivery_mode(2);
-            }
-            let mut headers = FieldTable::default();
-            for (k, v) in msg.metadata() {
-                if self
-                    .exclude_prefixes
-                    .iter()
-                    .any(|p| k.starts_with(p.as_str()))
-                {
-                    continue;
-                }
-                headers.insert(
-                    ShortString::from(k.as_str()),
-                    AMQPValue::LongString(LongString::from(v.to_interp_string())),
-                );
-            }
-            props = props.with_headers(headers);
+        for (msg, (exchange, key, props)) in batch.iter().zip(publishes) {
             let confirm = connected
                 .channel
                 .basic_publish(
-                    ShortString::from(exchange),
-                    ShortString::from(key),
+                    exchange,
+                    key,
                     BasicPublishOptions {
                         mandatory: self.mandatory,
                         immediate: self.immediate,

@@ -526,3 +526,92 @@ async fn rabbitmq_tls_listener_checks_the_server_and_takes_a_client_certificate(
     }
     drop(broker);
 }
+
+/// AMQP short strings (header names, the routing key, properties) hold at
+/// most 255 bytes. A caller's 300-byte header name is left out of the
+/// headers, with a warning, and the message is delivered; a 300-byte
+/// routing key taken from the request fails each write of that message
+/// with an error naming the limit (fan_out retries it, so the caller gets
+/// 408 at its timeout). The connection stays usable for the next caller (a corrupt
+/// frame would have made the broker close it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_too_long_for_amqp_short_strings_never_reach_the_wire() {
+    let url = amqp_url();
+    let (_conn, channel) = amqp_channel(&url).await;
+    let (exchange, queue) = (unique("x-long"), unique("long"));
+    declare_exchange(&channel, &exchange, ExchangeKind::Direct).await;
+    declare_queue(&channel, &queue, FieldTable::default()).await;
+    bind(&channel, &queue, &exchange, "short").await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+    timeout: 1s
+output:
+  broker:
+    pattern: fan_out
+    outputs:
+      - amqp_0_9:
+          urls: [ "{url}" ]
+          exchange: "{exchange}"
+          key: '${{! meta("X-Key").or("short") }}'
+      - sync_response: {{}}
+"#
+    ));
+    let long_name = format!("X-{}", "n".repeat(300));
+    let res = crate::support::client()
+        .post(sluice.url("/post"))
+        .header(long_name.as_str(), "v")
+        .header("X-Kept", "yes")
+        .body("long header name")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", sluice.logs());
+    let (body, props) = get_one(&channel, &queue, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("nothing arrived: {}", sluice.logs()));
+    assert_eq!(body, b"long header name");
+    assert_eq!(header_text(&props, "X-Kept").as_deref(), Some("yes"));
+    let headers = props.headers().as_ref().expect("headers");
+    assert!(
+        headers.inner().keys().all(|k| k.as_str().len() <= 255),
+        "{headers:?}"
+    );
+    assert!(
+        sluice
+            .logs()
+            .contains("Metadata key longer than 255 bytes left out of the AMQP headers"),
+        "{}",
+        sluice.logs()
+    );
+
+    let res = crate::support::client()
+        .post(sluice.url("/post"))
+        .header("X-Key", "k".repeat(300))
+        .body("long key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 408, "{}", sluice.logs());
+    assert!(
+        sluice
+            .logs()
+            .contains("the key is 300 bytes long, more than AMQP's limit of 255"),
+        "{}",
+        sluice.logs()
+    );
+
+    let res = crate::support::client()
+        .post(sluice.url("/post"))
+        .body("after")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", sluice.logs());
+    let (body, _) = get_one(&channel, &queue, Duration::from_secs(20))
+        .await
+        .expect("the next message arrived");
+    assert_eq!(body, b"after");
+}
