@@ -6,6 +6,7 @@ mod amqp;
 mod buffers;
 mod caches;
 mod codec;
+pub mod fuzzing;
 pub mod http;
 mod inproc;
 mod inputs;

@@ -11,7 +11,7 @@ mod h1_client;
 mod jwt;
 pub mod listeners;
 mod oauth1;
-mod router;
+pub(crate) mod router;
 pub mod shared;
 pub(crate) mod sniff;
 pub(crate) mod tls;

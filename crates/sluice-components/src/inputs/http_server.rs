@@ -720,7 +720,7 @@ fn ip_text(ip: std::net::IpAddr) -> String {
     out
 }
 
-fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadata {
+pub(crate) fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadata {
     let RequestSnapshot {
         parts: req,
         info,
@@ -792,7 +792,7 @@ fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::message::Metadat
     meta
 }
 
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     Bad,
 }
@@ -824,22 +824,9 @@ async fn read_parts(
     } else {
         body.collect().await.map_err(|_| BodyError::Bad)?.to_bytes()
     };
-    // As Benthos does, a content type that does not parse (`json`,
-    // `application/json; charset`) is no reason to refuse the body: only a
-    // multipart one is looked into.
-    let Some(mime) = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok())
-        .filter(|mime| mime.type_() == mime::MULTIPART)
-    else {
+    let Some(boundary) = multipart_boundary(parts)? else {
         return Ok(Bodies::One(collected));
     };
-    let boundary = mime
-        .get_param(mime::BOUNDARY)
-        .ok_or(BodyError::Bad)?
-        .to_string();
     // Boxed: the parser's state is large, and inline it would make every
     // request's future (and each move of it) that much bigger.
     Box::pin(split_multipart(collected, boundary))
@@ -847,7 +834,31 @@ async fn read_parts(
         .map(Bodies::Parts)
 }
 
-async fn split_multipart(body: Bytes, boundary: String) -> Result<Vec<Bytes>, BodyError> {
+/// The boundary of a multipart body, `None` for any other. As Benthos does,
+/// a content type that does not parse (`json`, `application/json;
+/// charset`) is no reason to refuse the body: only a multipart one is
+/// looked into, and one without a boundary is refused.
+pub(crate) fn multipart_boundary(
+    parts: &http::request::Parts,
+) -> Result<Option<String>, BodyError> {
+    let Some(mime) = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .filter(|mime| mime.type_() == mime::MULTIPART)
+    else {
+        return Ok(None);
+    };
+    mime.get_param(mime::BOUNDARY)
+        .map(|b| Some(b.to_string()))
+        .ok_or(BodyError::Bad)
+}
+
+pub(crate) async fn split_multipart(
+    body: Bytes,
+    boundary: String,
+) -> Result<Vec<Bytes>, BodyError> {
     let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut bodies = Vec::new();

@@ -369,21 +369,11 @@ impl KafkaConsumerInput {
         let mut msg = Message::new(payload.map(<[u8]>::to_vec).unwrap_or_default());
         let meta = msg.metadata_mut();
         if let Some(headers) = record.headers() {
-            for header in headers.iter() {
-                let value = Value::from(
-                    String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
-                );
-                if self.settings.multi_header {
-                    match meta.get_mut(header.key) {
-                        Some(Value::Array(items)) => items.push(value),
-                        _ => {
-                            meta.insert(header.key.to_owned(), Value::Array(vec![value]));
-                        }
-                    }
-                } else {
-                    meta.insert(header.key.to_owned(), value);
-                }
-            }
+            headers_into_metadata(
+                headers.iter().map(|h| (h.key, h.value)),
+                self.settings.multi_header,
+                meta,
+            );
         }
         let key = record
             .key()
@@ -609,6 +599,28 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// A record's headers as metadata: values as text, each key once (the last
+/// value wins), or with `multi_header` every value of a key in an array.
+pub(crate) fn headers_into_metadata<'a>(
+    headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+    multi_header: bool,
+    meta: &mut sluice_core::message::Metadata,
+) {
+    for (key, value) in headers {
+        let value = Value::from(String::from_utf8_lossy(value.unwrap_or_default()).into_owned());
+        if multi_header {
+            match meta.get_mut(key) {
+                Some(Value::Array(items)) => items.push(value),
+                _ => {
+                    meta.insert(key.to_owned(), Value::Array(vec![value]));
+                }
+            }
+        } else {
+            meta.insert(key.to_owned(), value);
+        }
     }
 }
 

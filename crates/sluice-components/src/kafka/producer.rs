@@ -370,16 +370,7 @@ impl KafkaProducer {
                 }
                 None => None,
             };
-        let mut headers: Vec<(String, Vec<u8>)> = settings
-            .static_headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-            .collect();
-        for (key, value) in msg.metadata() {
-            if settings.headers.includes(key) {
-                headers.push((key.clone(), value.to_interp_string().into_bytes()));
-            }
-        }
+        let mut headers = record_headers(&settings.headers, &settings.static_headers, msg);
         // With tracing on, consumers can continue the message's trace.
         if let Some(trace) = msg.trace_context() {
             headers.push((
@@ -395,6 +386,25 @@ impl KafkaProducer {
             headers,
         })
     }
+}
+
+/// The headers of the record written for `msg`: the static ones, then the
+/// metadata `policy` includes, as text.
+pub(crate) fn record_headers(
+    policy: &HeaderPolicy,
+    static_headers: &[(String, String)],
+    msg: &Message,
+) -> Vec<(String, Vec<u8>)> {
+    let mut headers: Vec<(String, Vec<u8>)> = static_headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    for (key, value) in msg.metadata() {
+        if policy.includes(key) {
+            headers.push((key.clone(), value.to_interp_string().into_bytes()));
+        }
+    }
+    headers
 }
 
 struct RecordParts {

@@ -310,6 +310,12 @@ output:
     let kafka_answers = gather(kafka_load).await;
     let proxy_answers = gather(proxy_load).await;
     let logs = sluice.logs();
+    eprintln!(
+        "soak answers: weather {:?}, fan_out {:?}, proxy {:?}",
+        statuses(&weather_answers),
+        statuses(&kafka_answers),
+        statuses(&proxy_answers)
+    );
 
     // Weather: untouched by the faults, every answer a correct 200.
     let weather_bad = unexplained(
@@ -374,10 +380,19 @@ output:
         .map(|a| a.sent_body.clone())
         .collect();
     let (addr, t, w) = (broker.addr.clone(), topic.clone(), wanted.clone());
+    // Reading back 10^5 records: the check looks only at what is new since
+    // its last call.
+    let read_for = Duration::from_secs(60) + Duration::from_millis(wanted.len() as u64);
     let records = blocking(move || {
-        consume_until(&addr, &t, Duration::from_secs(60), |rs| {
-            let got: HashSet<&str> = rs.iter().map(|r| r.value.as_str()).collect();
-            w.iter().all(|b| got.contains(b.as_str()))
+        let remaining = std::cell::RefCell::new(w);
+        let checked = std::cell::Cell::new(0);
+        consume_until(&addr, &t, read_for, |rs| {
+            let mut remaining = remaining.borrow_mut();
+            for r in &rs[checked.get()..] {
+                remaining.remove(&r.value);
+            }
+            checked.set(rs.len());
+            remaining.is_empty()
         })
     })
     .await;
