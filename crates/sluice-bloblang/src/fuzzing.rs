@@ -30,7 +30,10 @@ pub fn mapping_over_document(data: &[u8]) {
         let written = value.to_message_bytes();
         let again = Value::from_json_bytes(&written)
             .unwrap_or_else(|e| panic!("a written document does not parse: {e}"));
-        assert!(again == value || has_nan(&value), "the round trip changed the value");
+        assert!(
+            again == value || has_nan(&value),
+            "the round trip changed the value"
+        );
         assert_eq!(again.to_message_bytes(), written, "writing is not stable");
     }
     let Ok(mapping) = Mapping::parse(&src) else {

@@ -13,6 +13,7 @@ use crate::component::buffer::Buffer;
 use crate::component::input::Input;
 use crate::component::output::Output;
 use crate::component::processor::Processor;
+use crate::component::shared::{SharedOutput, SharedProcessor};
 use crate::config::{self, ComponentKind, Lint, LintLevel, Mark, Node, NodeKind};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimit;
@@ -403,6 +404,10 @@ pub struct Builder<'a> {
     // Templates being rendered, innermost last, to catch one that renders
     // itself.
     rendering: Vec<(ComponentKind, &'static str)>,
+    // Processor and output resources built so far: every reference to a
+    // label shares its one instance.
+    shared_processors: HashMap<String, SharedProcessor>,
+    shared_outputs: HashMap<String, SharedOutput>,
 }
 
 impl<'a> Builder<'a> {
@@ -415,6 +420,8 @@ impl<'a> Builder<'a> {
             expanding: Vec::new(),
             used_inputs: HashSet::new(),
             rendering: Vec::new(),
+            shared_processors: HashMap::new(),
+            shared_outputs: HashMap::new(),
         }
     }
 
@@ -535,15 +542,35 @@ impl<'a> Builder<'a> {
         built
     }
 
-    /// Builds the processor resource labelled by the string `node`. Each
-    /// reference builds its own instance of the resource's config.
+    /// The processor resource labelled by the string `node`: built at its
+    /// first reference, shared by every later one.
     pub fn resource_processor(&mut self, node: &Node) -> BuildResult<Box<dyn Processor>> {
-        self.resource(ComponentKind::Processor, node, Self::processor)
+        if let Some(shared) = node.as_str().and_then(|l| self.shared_processors.get(l)) {
+            return Ok(shared.handle());
+        }
+        let built = self.resource(ComponentKind::Processor, node, Self::processor)?;
+        let shared = SharedProcessor::new(built);
+        let handle = shared.handle();
+        if let Some(label) = node.as_str() {
+            self.shared_processors.insert(label.to_owned(), shared);
+        }
+        Ok(handle)
     }
 
-    /// Builds the output resource labelled by the string `node`.
+    /// The output resource labelled by the string `node`: one instance
+    /// (one connection) for every reference. Each reference has its own
+    /// writes in flight and batching, built from the resource's config.
     pub fn resource_output(&mut self, node: &Node) -> BuildResult<BuiltOutput> {
-        self.resource(ComponentKind::Output, node, Self::output)
+        let mut built = self.resource(ComponentKind::Output, node, Self::output)?;
+        let Some(label) = node.as_str() else {
+            return Ok(built);
+        };
+        let shared = self
+            .shared_outputs
+            .entry(label.to_owned())
+            .or_insert_with(|| SharedOutput::new(Arc::clone(&built.output)));
+        built.output = shared.handle();
+        Ok(built)
     }
 
     /// Builds an input and its input-level processors. A `resource` input is

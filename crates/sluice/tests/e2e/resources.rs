@@ -181,3 +181,64 @@ fn a_resource_file_with_problems_is_reported_with_its_own_lines() {
     assert_eq!(code, 1);
     assert!(stderr.contains("was not found"), "{stderr}");
 }
+
+/// As in Benthos, a resource is one instance however often it is named: an
+/// `http` processor resource used twice keeps one connection pool, and an
+/// `http_client` output resource behind two `switch` cases one client, so
+/// each downstream sees a single kept-alive connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reference_to_a_resource_shares_its_one_instance() {
+    use crate::upstream::{Reply, Upstream};
+    let enrich = Upstream::start(|seen, _| Reply::ok(format!("{}+", seen.text()))).await;
+    let store = Upstream::always(Reply::ok("stored")).await;
+    let sluice = Sluice::start(&format!(
+        r#"
+input:
+  http_server:
+    path: /post
+pipeline:
+  processors:
+    - resource: enrich
+    - resource: enrich
+output:
+  broker:
+    pattern: fan_out
+    outputs:
+      - switch:
+          cases:
+            - check: content().has_prefix("a")
+              output:
+                resource: store
+            - output:
+                resource: store
+      - sync_response: {{}}
+processor_resources:
+  - label: enrich
+    http:
+      url: {enrich_url}
+      verb: POST
+output_resources:
+  - label: store
+    http_client:
+      url: {store_url}
+      verb: POST
+"#,
+        enrich_url = enrich.url("/enrich"),
+        store_url = store.url("/store"),
+    ));
+    for body in ["a1", "b1", "a2", "b2"] {
+        assert_eq!(
+            post(&sluice, "/post", body).await,
+            (200, format!("{body}++")),
+            "{}",
+            sluice.logs()
+        );
+    }
+    assert_eq!(enrich.seen().len(), 8);
+    assert_eq!(store.seen().len(), 4);
+    assert_eq!(
+        (enrich.connections(), store.connections()),
+        (1, 1),
+        "each resource should hold one connection to its downstream"
+    );
+}
