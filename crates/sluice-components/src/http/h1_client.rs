@@ -219,6 +219,13 @@ struct Head {
     keep_alive: bool,
 }
 
+/// How much of a large body went out.
+enum BodySent {
+    Whole,
+    /// The server answered before taking all of it.
+    AnsweredEarly,
+}
+
 struct Connection {
     stream: TcpStream,
     /// Bytes read and not consumed yet.
@@ -302,15 +309,79 @@ impl Connection {
         if inline {
             out.extend_from_slice(body);
         }
-        let written = match inline {
-            true => self.stream.write_all(out).await,
-            false => match self.stream.write_all(out).await {
-                Ok(()) => self.stream.write_all(body).await,
-                Err(e) => Err(e),
-            },
-        };
-        written.map_err(|e| format!("write: {}", io_text(&e)))?;
-        Ok(keep_alive)
+        if inline {
+            self.stream
+                .write_all(out)
+                .await
+                .map_err(|e| format!("write: {}", io_text(&e)))?;
+            return Ok(keep_alive);
+        }
+        self.stream
+            .write_all(out)
+            .await
+            .map_err(|e| format!("write: {}", io_text(&e)))?;
+        match self.write_body_watching_for_an_answer(body).await {
+            Ok(BodySent::Whole) => Ok(keep_alive),
+            // The rest of the body is not wanted; the connection is out
+            // of step with it and is not kept.
+            Ok(BodySent::AnsweredEarly) => Ok(false),
+            Err(e) => Err(format!("write: {}", io_text(&e))),
+        }
+    }
+
+    /// Writes a large body while watching for a response: a server may
+    /// answer (a 413, a 401) before reading it all and then close, and
+    /// once it closes, the rest of the body only earns a reset that would
+    /// hide its answer. As Go's transport does, the answer wins.
+    async fn write_body_watching_for_an_answer(
+        &mut self,
+        body: &Bytes,
+    ) -> std::io::Result<BodySent> {
+        let Connection {
+            stream,
+            read,
+            received_any,
+            ..
+        } = self;
+        let (mut reader, mut writer) = stream.split();
+        let write = writer.write_all(body);
+        tokio::pin!(write);
+        let mut closed = false;
+        loop {
+            tokio::select! {
+                // An answer already there wins over the write's outcome.
+                biased;
+                got = reader.read_buf(read), if !closed => match got {
+                    Ok(0) | Err(_) => closed = true,
+                    Ok(_) => {
+                        *received_any = true;
+                        // `100 Continue` asks for the rest; anything else
+                        // is the answer.
+                        if !read.starts_with(b"HTTP/1.1 1") && !read.starts_with(b"HTTP/1.0 1") {
+                            return Ok(BodySent::AnsweredEarly);
+                        }
+                    }
+                },
+                written = &mut write => {
+                    let err = match written {
+                        Ok(()) => return Ok(BodySent::Whole),
+                        Err(e) => e,
+                    };
+                    // The reset may have overtaken the reading of an
+                    // answer that arrived before it.
+                    if read.is_empty() && !closed {
+                        let late = tokio::time::timeout(
+                            Duration::from_millis(50),
+                            reader.read_buf(read),
+                        );
+                        if let Ok(Ok(n)) = late.await && n > 0 {
+                            *received_any = true;
+                        }
+                    }
+                    return if read.is_empty() { Err(err) } else { Ok(BodySent::AnsweredEarly) };
+                }
+            }
+        }
     }
 
     /// Reads the response to a `method` request: the answer, and whether

@@ -1209,3 +1209,54 @@ output:
     assert!(answer.headers.get("x-caller").is_none());
     assert!(answer.headers.get("server").is_none());
 }
+
+/// A downstream that answers before reading a large body (here a 413) and
+/// closes: the caller gets that answer, not the reset the rest of the body
+/// would earn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_sent_before_the_body_was_read_reaches_the_caller() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large";
+                stream.write_all(answer).await.unwrap_or_default();
+                // Closing with the body unread makes the kernel reset.
+            });
+        }
+    });
+    let url = format!("http://{addr}/upload");
+    let sluice = Sluice::start(&proxy_config(
+        &url,
+        "retries: 0\nsuccessful_on: [ 413 ]",
+        "sync_response:\n  status: ${! @http_status_code }",
+    ));
+    let body = vec![b'x'; 32 << 20];
+    for _ in 0..3 {
+        let res = client()
+            .post(sluice.url("/post"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        assert_eq!(
+            (status, text.as_str()),
+            (413, "too large"),
+            "{}",
+            sluice.logs()
+        );
+    }
+    server.abort();
+}
