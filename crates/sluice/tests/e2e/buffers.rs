@@ -223,23 +223,10 @@ output:
     // Each caller is answered with its own message, once its window closed.
     let end = start + 2;
     let end_text = |unix: u64| {
-        let (days, secs) = (unix / 86_400, unix % 86_400);
-        // Civil date from days since the epoch (Howard Hinnant's algorithm).
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
+        chrono::DateTime::from_timestamp(i64::try_from(unix).expect("in range"), 0)
+            .expect("a representable time")
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
     };
     let expected: Vec<(u16, Value)> = vec![
         (
