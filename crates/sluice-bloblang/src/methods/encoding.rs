@@ -281,65 +281,52 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
 }
 
 fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
-    let s = text(&v)?;
-    let u = url::Url::parse(&s).map_err(|e| format!("parse {s:?}: {e}"))?;
-    let mut m = Map::new();
-    m.insert("scheme", Value::String(u.scheme().to_owned().into()));
-    m.insert("opaque", Value::String(String::new().into()));
-    let host = match (u.host_str(), u.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => String::new(),
-    };
-    m.insert("host", Value::String(host.into()));
-    m.insert(
-        "path".to_owned(),
-        Value::String(
-            percent_encoding::percent_decode_str(u.path())
-                .decode_utf8_lossy()
-                .into_owned()
-                .into(),
-        ),
-    );
-    m.insert("raw_path", Value::String(String::new().into()));
-    m.insert(
-        "raw_query".to_owned(),
-        Value::String(u.query().unwrap_or("").to_owned().into()),
-    );
-    m.insert(
-        "fragment".to_owned(),
-        Value::String(u.fragment().unwrap_or("").to_owned().into()),
-    );
-    m.insert("raw_fragment", Value::String(String::new().into()));
-    let mut q: Map = Map::new();
-    for (k, val) in u.query_pairs() {
-        let e = q.get_or_insert_with(&k, || Value::Array(Vec::new()));
-        if let Value::Array(a) = e {
-            a.push(Value::String(val.into_owned().into()));
-        }
+    fn text_of(bytes: Vec<u8>) -> Value {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned().into())
     }
-    m.insert("query", Value::Object(q));
-    if !u.username().is_empty() || u.password().is_some() {
-        let mut user = Map::new();
-        user.insert("name", Value::String(u.username().to_owned().into()));
-        if let Some(pw) = u.password() {
-            user.insert("password", Value::String(pw.to_owned().into()));
+    let url = crate::go_url::parse(&text(&v)?).map_err(|e| e.to_string())?;
+    let mut m = Map::new();
+    m.insert("scheme", Value::String(url.scheme.into()));
+    m.insert("opaque", Value::String(url.opaque.into()));
+    m.insert("host", text_of(url.host));
+    m.insert("path", text_of(url.path));
+    m.insert("raw_path", Value::String(url.raw_path.into()));
+    m.insert("raw_query", Value::String(url.raw_query.into()));
+    m.insert("fragment", text_of(url.fragment));
+    m.insert("raw_fragment", Value::String(url.raw_fragment.into()));
+    if let Some(user) = url.user {
+        let mut obj = Map::new();
+        obj.insert("name", text_of(user.name));
+        if let Some(password) = user.password {
+            obj.insert("password", text_of(password));
         }
-        m.insert("user", Value::Object(user));
+        m.insert("user", Value::Object(obj));
     }
     Ok(Value::Object(m))
 }
 
+/// Go's `url.ParseQuery`: bad pairs are skipped, and the first problem fails the whole.
 fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
+    use crate::methods::strings::query_unescape;
     let s = text(&v)?;
     let mut m: Map = Map::new();
+    let mut first_err: Option<String> = None;
     for pair in s.split('&') {
+        if pair.contains(';') {
+            first_err.get_or_insert_with(|| "invalid semicolon separator in query".to_owned());
+            continue;
+        }
         if pair.is_empty() {
             continue;
         }
         let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = crate::methods::strings::query_unescape(k)?;
-        let val = Value::String(crate::methods::strings::query_unescape(val)?.into());
+        let (k, val) = match (query_unescape(k), query_unescape(val)) {
+            (Ok(k), Ok(val)) => (k, Value::String(val.into())),
+            (Err(e), _) | (_, Err(e)) => {
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
         match m.remove(&k) {
             None => {
                 m.insert(k, val);
@@ -353,7 +340,10 @@ fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
             }
         }
     }
-    Ok(Value::Object(m))
+    match first_err {
+        Some(e) => Err(format!("failed to parse value as url-encoded data: {e}")),
+        None => Ok(Value::Object(m)),
+    }
 }
 
 fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -523,13 +513,46 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Parses a URL into an object.",
         vec![],
-        vec![ex(
-            r#"root.foo_url = this.url.parse_url().path"#,
-            &[(
-                r#"{"url":"https://www.benthos.dev/docs/guides?foo=bar"}"#,
-                r#"{"foo_url":"/docs/guides"}"#,
-            )],
-        )],
+        vec![
+            ex(
+                r#"root.foo_url = this.url.parse_url().path"#,
+                &[(
+                    r#"{"url":"https://www.benthos.dev/docs/guides?foo=bar"}"#,
+                    r#"{"foo_url":"/docs/guides"}"#,
+                )],
+            ),
+            ex(
+                "root.foo_url = this.foo_url.parse_url()",
+                &[(
+                    r#"{"foo_url":"https://docs.redpanda.com/redpanda-connect/guides/bloblang/about/"}"#,
+                    r#"{"foo_url":{"fragment":"","host":"docs.redpanda.com","opaque":"","path":"/redpanda-connect/guides/bloblang/about/","raw_fragment":"","raw_path":"","raw_query":"","scheme":"https"}}"#,
+                )],
+            ),
+            ex(
+                r#"root.username = this.url.parse_url().user.name | "unknown""#,
+                &[
+                    (
+                        r#"{"url":"amqp://foo:bar@127.0.0.1:5672/"}"#,
+                        r#"{"username":"foo"}"#,
+                    ),
+                    (r#"{"url":"redis://localhost:6379"}"#, r#"{"username":"unknown"}"#),
+                ],
+            ),
+            ex(
+                "root = this.parse_url()",
+                &[
+                    (
+                        r#""/a%2Fb?x=1#top""#,
+                        r#"{"fragment":"top","host":"","opaque":"","path":"/a/b","raw_fragment":"","raw_path":"/a%2Fb","raw_query":"x=1","scheme":""}"#,
+                    ),
+                    (
+                        r#""mailto:someone@example.com""#,
+                        r#"{"fragment":"","host":"","opaque":"someone@example.com","path":"","raw_fragment":"","raw_path":"","raw_query":"","scheme":"mailto"}"#,
+                    ),
+                    (r#""1a:b""#, "Error(first path segment in URL cannot contain colon)"),
+                ],
+            ),
+        ],
         MethodImpl::Simple(parse_url),
     );
     env.method(
