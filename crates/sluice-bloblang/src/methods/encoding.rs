@@ -3,7 +3,6 @@
 use crate::value::Map;
 
 use base64::Engine as _;
-use hmac::Mac as _;
 use sha1::Digest as _;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
@@ -109,41 +108,128 @@ fn ascii85_decode(src: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
-    let b = raw_bytes(&v)?;
-    let algo = str_arg(&args[0], "algorithm")?;
-    let key = match &args[1] {
-        Value::Null => Vec::new(),
-        other => raw_bytes(other)?,
-    };
-    let out = match algo.as_str() {
-        "sha1" => sha1::Sha1::digest(&b).to_vec(),
-        "sha256" => sha2::Sha256::digest(&b).to_vec(),
-        "sha512" => sha2::Sha512::digest(&b).to_vec(),
-        "md5" => md5::Md5::digest(&b).to_vec(),
-        "xxhash64" => xxhash_rust::xxh64::xxh64(&b, 0).to_be_bytes().to_vec(),
-        "crc32" => crc32fast::hash(&b).to_be_bytes().to_vec(),
-        "hmac_sha1" => {
-            let mut m =
-                hmac::Hmac::<sha1::Sha1>::new_from_slice(&key).map_err(|e| e.to_string())?;
-            m.update(&b);
-            m.finalize().into_bytes().to_vec()
-        }
-        "hmac_sha256" => {
-            let mut m =
-                hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
-            m.update(&b);
-            m.finalize().into_bytes().to_vec()
-        }
-        "hmac_sha512" => {
-            let mut m =
-                hmac::Hmac::<sha2::Sha512>::new_from_slice(&key).map_err(|e| e.to_string())?;
-            m.update(&b);
-            m.finalize().into_bytes().to_vec()
-        }
+/// A hash algorithm of the `hash` method, chosen from its arguments.
+enum HashAlgo {
+    HmacSha1,
+    HmacSha256,
+    HmacSha512,
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+    Sha3_256,
+    Sha3_512,
+    Xxhash64,
+    Crc32,
+    Fnv32,
+}
+
+fn hash_algo(name: &str, key: &[u8]) -> Result<HashAlgo, String> {
+    let algo = match name {
+        "hmac_sha1" | "hmac-sha1" => HashAlgo::HmacSha1,
+        "hmac_sha256" | "hmac-sha256" => HashAlgo::HmacSha256,
+        "hmac_sha512" | "hmac-sha512" => HashAlgo::HmacSha512,
+        "md5" => HashAlgo::Md5,
+        "sha1" => HashAlgo::Sha1,
+        "sha256" => HashAlgo::Sha256,
+        "sha512" => HashAlgo::Sha512,
+        "sha3_256" => HashAlgo::Sha3_256,
+        "sha3_512" => HashAlgo::Sha3_512,
+        "xxhash64" => HashAlgo::Xxhash64,
+        "crc32" => HashAlgo::Crc32,
+        "fnv32" => HashAlgo::Fnv32,
         other => return Err(format!("unrecognized hash type: {other}")),
     };
+    if matches!(
+        algo,
+        HashAlgo::HmacSha1 | HashAlgo::HmacSha256 | HashAlgo::HmacSha512
+    ) && key.is_empty()
+    {
+        return Err(format!("hash algorithm {name} requires a key argument"));
+    }
+    Ok(algo)
+}
+
+/// A reflected CRC-32 over any polynomial (given reversed), as Go's `crc32.MakeTable`.
+fn crc32_with(reversed_poly: u32, data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ reversed_poly
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// FNV-1 (multiply, then xor), Go's `fnv.New32`.
+fn fnv32(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5u32, |h, &b| {
+        h.wrapping_mul(0x0100_0193) ^ u32::from(b)
+    })
+}
+
+fn hmac_digest<M: hmac::Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <M as hmac::Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
+    let name = str_arg(&args[0], "algorithm")?;
+    let key = match &args[1] {
+        Value::Null => Vec::new(),
+        other => str_arg(other, "key")?.into_bytes(),
+    };
+    let algo = hash_algo(&name, &key)?;
+    let b = raw_bytes(&v)?;
+    let out = match algo {
+        HashAlgo::HmacSha1 => hmac_digest::<hmac::Hmac<sha1::Sha1>>(&key, &b),
+        HashAlgo::HmacSha256 => hmac_digest::<hmac::Hmac<sha2::Sha256>>(&key, &b),
+        HashAlgo::HmacSha512 => hmac_digest::<hmac::Hmac<sha2::Sha512>>(&key, &b),
+        HashAlgo::Md5 => md5::Md5::digest(&b).to_vec(),
+        HashAlgo::Sha1 => sha1::Sha1::digest(&b).to_vec(),
+        HashAlgo::Sha256 => sha2::Sha256::digest(&b).to_vec(),
+        HashAlgo::Sha512 => sha2::Sha512::digest(&b).to_vec(),
+        HashAlgo::Sha3_256 => sha3::Sha3_256::digest(&b).to_vec(),
+        HashAlgo::Sha3_512 => sha3::Sha3_512::digest(&b).to_vec(),
+        // Benthos gives the 64-bit (and FNV's 32-bit) sums as decimal text.
+        HashAlgo::Xxhash64 => xxhash_rust::xxh64::xxh64(&b, 0).to_string().into_bytes(),
+        HashAlgo::Fnv32 => fnv32(&b).to_string().into_bytes(),
+        HashAlgo::Crc32 => {
+            let polynomial = str_arg(&args[2], "polynomial")?;
+            let sum = match polynomial.as_str() {
+                "IEEE" => crc32fast::hash(&b),
+                "Castagnoli" => crc32_with(0x82f6_3b78, &b),
+                "Koopman" => crc32_with(0xeb31_d82e, &b),
+                other => return Err(format!("unsupported crc32 hash key {other:?}")),
+            };
+            sum.to_be_bytes().to_vec()
+        }
+    };
     Ok(Value::Bytes(out))
+}
+
+/// A literal algorithm (and the key an HMAC needs) is checked when the mapping is parsed,
+/// as Benthos builds the method then.
+fn prepare_hash(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    use crate::eval::Expr;
+    let key = match &args[1] {
+        Expr::Lit(Value::String(k)) => Some(k.as_bytes().to_vec()),
+        Expr::Lit(Value::Null) => Some(Vec::new()),
+        _ => None,
+    };
+    if let (Expr::Lit(Value::String(name)), Some(key)) = (&args[0], key) {
+        hash_algo(name, &key)?;
+    }
+    Ok(Vec::new())
 }
 
 fn parse_json(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -421,7 +507,50 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(decode),
     );
-    env.method("hash", cat, "Hashes bytes: sha1, sha256, sha512, md5, xxhash64, crc32, hmac_sha1/256/512.", vec![p("algorithm", Kind::Str), opt("key", Kind::Str, Value::Null), opt("polynomial", Kind::Str, Value::Null)], vec![ex("root.h1 = this.value.hash(\"sha1\").encode(\"hex\")\nroot.h2 = this.value.hash(\"hmac_sha1\",\"static-key\").encode(\"hex\")", &[(r#"{"value":"hello world"}"#, r#"{"h1":"2aae6c35c94fcfb415dbe95f408b9ce91ee846ed","h2":"d87e5f068fa08fe90bb95bc7c8344cb809179d76"}"#)])], MethodImpl::Simple(hash));
+    env.method(
+        "hash",
+        cat,
+        "Hashes bytes: hmac_sha1, hmac_sha256, hmac_sha512, md5, sha1, sha256, sha512, \
+         sha3_256, sha3_512, xxhash64, crc32 (IEEE, Castagnoli or Koopman) and fnv32.",
+        vec![
+            p("algorithm", Kind::Str),
+            opt("key", Kind::Str, Value::Null),
+            opt("polynomial", Kind::Str, Value::String("IEEE".into())),
+        ],
+        vec![
+            ex(
+                "root.h1 = this.value.hash(\"sha1\").encode(\"hex\")\nroot.h2 = this.value.hash(\"hmac_sha1\",\"static-key\").encode(\"hex\")",
+                &[(
+                    r#"{"value":"hello world"}"#,
+                    r#"{"h1":"2aae6c35c94fcfb415dbe95f408b9ce91ee846ed","h2":"d87e5f068fa08fe90bb95bc7c8344cb809179d76"}"#,
+                )],
+            ),
+            ex(
+                "root.h1 = this.value.hash(algorithm: \"crc32\", polynomial: \"Castagnoli\").encode(\"hex\")\nroot.h2 = this.value.hash(algorithm: \"crc32\", polynomial: \"Koopman\").encode(\"hex\")",
+                &[(r#"{"value":"hello world"}"#, r#"{"h1":"c99465aa","h2":"df373d3c"}"#)],
+            ),
+            ex(
+                r#"root.ieee = this.value.hash("crc32", "", "IEEE").encode("hex")
+root.sha3_256 = this.value.hash("sha3_256").encode("hex")
+root.sha3_512 = this.value.hash("sha3_512").encode("hex")
+root.xxhash64 = this.value.hash("xxhash64").string()
+root.fnv32 = this.value.hash("fnv32").string()"#,
+                &[(
+                    r#"{"value":"hello world"}"#,
+                    r#"{"ieee":"0d4a1185","sha3_256":"644bcc7e564373040999aac89e7622f3ca71fba1d972fd94a31c3bfbf24e3938","sha3_512":"840006653e9ac9e95117a15c915caab81662918e925de9e004f774ff82d7079a40d4d27b1b372657c61d46d470304c88c788b3a4527ad074d1dccbee5dbaa99a","xxhash64":"5020219685658847592","fnv32":"1418570095"}"#,
+                )],
+            ),
+            ex(
+                r#"root = this.value.hash("crc32", "", "not-supported")"#,
+                &[(
+                    r#"{"value":"hello world"}"#,
+                    r#"Error(unsupported crc32 hash key "not-supported")"#,
+                )],
+            ),
+        ],
+        MethodImpl::Simple(hash),
+    );
+    env.prepare_method("hash", prepare_hash);
     let cat = "Parsing";
     env.method(
         "parse_json",
