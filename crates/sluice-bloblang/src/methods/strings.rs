@@ -447,23 +447,22 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
 
 fn split(v: Value, args: &[Value]) -> Result<Value, String> {
     let delim = str_arg(&args[0], "delimiter")?;
-    match &v {
-        Value::Bytes(b) => {
-            let s = String::from_utf8_lossy(b);
-            Ok(Value::Array(
-                go_split(&s, &delim)
-                    .into_iter()
-                    .map(|p| Value::Bytes(p.into_bytes()))
-                    .collect(),
-            ))
-        }
-        _ => {
-            let s = text(&v)?;
-            Ok(Value::Array(
-                go_split(&s, &delim).into_iter().map(Value::from).collect(),
-            ))
-        }
-    }
+    let empty_as_null = matches!(args.get(1), Some(Value::Bool(true)));
+    let part = |p: String, as_bytes: bool| match p {
+        p if p.is_empty() && empty_as_null => Value::Null,
+        p if as_bytes => Value::Bytes(p.into_bytes()),
+        p => Value::from(p),
+    };
+    let (s, as_bytes) = match &v {
+        Value::Bytes(b) => (String::from_utf8_lossy(b).into_owned(), true),
+        _ => (text(&v)?, false),
+    };
+    Ok(Value::Array(
+        go_split(&s, &delim)
+            .into_iter()
+            .map(|p| part(p, as_bytes))
+            .collect(),
+    ))
 }
 
 fn go_split(s: &str, delim: &str) -> Vec<String> {
@@ -1056,13 +1055,23 @@ pub(crate) fn register(env: &mut Environment) {
             p("delimiter", Kind::Str),
             opt("empty_as_null", Kind::Bool, Value::Bool(false)),
         ],
-        vec![ex(
-            r#"root.new_value = this.value.split(",")"#,
-            &[(
-                r#"{"value":"foo,bar,baz"}"#,
-                r#"{"new_value":["foo","bar","baz"]}"#,
-            )],
-        )],
+        vec![
+            ex(
+                r#"root.new_value = this.value.split(",")"#,
+                &[(
+                    r#"{"value":"foo,bar,baz"}"#,
+                    r#"{"new_value":["foo","bar","baz"]}"#,
+                )],
+            ),
+            ex(
+                r#"root.new_value = this.value.split(",", true)"#,
+                &[(r#"{"value":"foo,,qux"}"#, r#"{"new_value":["foo",null,"qux"]}"#)],
+            ),
+            ex(
+                r#"root.new_value = this.value.bytes().split(delimiter: ",", empty_as_null: true).map_each(p -> p.or("none").string())"#,
+                &[(r#"{"value":",a,"}"#, r#"{"new_value":["none","a","none"]}"#)],
+            ),
+        ],
         MethodImpl::Simple(split),
     );
     env.method(
