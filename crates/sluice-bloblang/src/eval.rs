@@ -813,14 +813,28 @@ const NOT_READING_THIS: &[&str] = &[
     "parse_json",
 ];
 
+/// An error of a method, named after the query that gave the method its target (Benthos
+/// `ErrFrom`): a type error names it after the type, any other error is prefixed with it.
 pub(crate) fn wrap_from(target: &Expr, e: String) -> String {
-    match target {
-        Expr::Get(..) | Expr::This if !e.starts_with("field `") => match type_err_parts(&e) {
-            // Benthos names the query inside a type error rather than before it.
-            Some((head, tail)) => format!("{head} from {}{tail}", target.annotation()),
-            None => format!("{}: {e}", target.annotation()),
-        },
-        _ => e,
+    let known = matches!(
+        target,
+        Expr::Get(..)
+            | Expr::This
+            | Expr::Lit(_)
+            | Expr::Meta(_)
+            | Expr::Var(_)
+            | Expr::Fn(_)
+            | Expr::Method(_)
+            | Expr::Named(_)
+            | Expr::NamedThis(_)
+    );
+    if !known || e.starts_with("field `") {
+        return e;
+    }
+    match type_err_parts(&e) {
+        // Benthos names the query inside a type error rather than before it.
+        Some((head, tail)) => format!("{head} from {}{tail}", target.annotation()),
+        None => format!("{}: {e}", target.annotation()),
     }
 }
 
