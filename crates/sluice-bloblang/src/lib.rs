@@ -14,6 +14,7 @@ pub mod json_schema;
 pub mod mapping;
 pub(crate) mod methods;
 pub mod recovered_panic;
+pub(crate) mod strptime;
 pub(crate) mod syntax;
 pub mod target;
 pub mod targets;

@@ -1,6 +1,6 @@
 //! Timestamp and duration methods.
 
-use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, Offset as _, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, Local, Offset as _, TimeZone, Utc};
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::type_err;
@@ -113,22 +113,7 @@ fn ts_strptime(v: Value, args: &[Value]) -> Result<Value, String> {
         other => return Err(type_err("string", other)),
     };
     let f = str_arg(&args[0], "format")?;
-    let cf = f.replace("%f", "%.f").replace(".%.f", "%.f");
-    if let Ok(t) = DateTime::parse_from_str(&s, &cf) {
-        return Ok(Value::Timestamp(t));
-    }
-    if let Ok(n) = NaiveDateTime::parse_from_str(&s, &cf) {
-        return Ok(Value::Timestamp(n.and_utc().fixed_offset()));
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(&s, &cf) {
-        return Ok(Value::Timestamp(
-            d.and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc()
-                .fixed_offset(),
-        ));
-    }
-    Err(format!("failed to parse \"{s}\" with format \"{f}\""))
+    crate::strptime::strptime(&s, &f).map(Value::Timestamp)
 }
 
 fn ts_unix(v: Value, _: &[Value]) -> Result<Value, String> {
