@@ -14,13 +14,13 @@ pub mod json_schema;
 pub mod mapping;
 pub(crate) mod methods;
 pub mod recovered_panic;
-pub(crate) mod strptime;
 pub(crate) mod syntax;
 pub mod target;
 pub mod targets;
 #[cfg(test)]
 mod testing;
 pub(crate) mod time_fmt;
+pub(crate) mod timefmt;
 pub mod value;
 
 pub use diagnostic::{ExecError, ParseError};

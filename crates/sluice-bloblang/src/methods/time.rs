@@ -92,19 +92,12 @@ fn ts_parse(v: Value, args: &[Value]) -> Result<Value, String> {
 fn ts_strftime(v: Value, args: &[Value]) -> Result<Value, String> {
     let t = get_timestamp(&v)?;
     let f = str_arg(&args[0], "format")?;
-    let (t, _) = in_tz(t, tz_arg(&args[1])?);
-    Ok(Value::String(strftime(&t, &f).into()))
-}
-
-fn strftime(t: &DateTime<FixedOffset>, f: &str) -> String {
-    // `%f` in Benthos is microseconds, chrono's is nanoseconds.
-    let f = f.replace("%f", "%6f");
-    let mut out = String::new();
-    use std::fmt::Write as _;
-    if write!(out, "{}", t.format(&f)).is_err() {
-        return f;
-    }
-    out
+    let (t, zone) = in_tz(t, tz_arg(&args[1])?);
+    // Without a named zone only UTC has a name; Go gives other fixed offsets none.
+    let zone = zone.or_else(|| (t.offset().local_minus_utc() == 0).then(|| "UTC".to_owned()));
+    Ok(Value::String(
+        crate::timefmt::strftime(&t, &f, zone.as_deref()).into(),
+    ))
 }
 
 fn ts_strptime(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -113,7 +106,7 @@ fn ts_strptime(v: Value, args: &[Value]) -> Result<Value, String> {
         other => return Err(type_err("string", other)),
     };
     let f = str_arg(&args[0], "format")?;
-    crate::strptime::strptime(&s, &f).map(Value::Timestamp)
+    crate::timefmt::strptime(&s, &f).map(Value::Timestamp)
 }
 
 fn ts_unix(v: Value, _: &[Value]) -> Result<Value, String> {

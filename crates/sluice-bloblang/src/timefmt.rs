@@ -1,7 +1,8 @@
-//! C-style (`%Y-%m-%d`) timestamp parsing with the rules and messages of the Go package
-//! Benthos uses for `ts_strptime` (itchyny/timefmt-go): which directives exist, how many
-//! digits each reads, the range it accepts, and how out-of-range dates roll over (Go's
-//! `time.Date` normalises, so `%d` 31 in February lands in March).
+//! C-style (`%Y-%m-%d`) timestamp formatting and parsing with the rules and messages of the
+//! Go package Benthos uses for `ts_strftime` and `ts_strptime` (itchyny/timefmt-go): which
+//! directives and flags exist, how each pads, how many digits each reads and the range it
+//! accepts, and how out-of-range dates roll over (Go's `time.Date` normalises, so `%d` 31 in
+//! February lands in March).
 
 use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, TimeDelta, TimeZone as _};
 
@@ -32,6 +33,372 @@ const LONG_DAYS: [&str; 7] = [
     "Saturday",
 ];
 const SHORT_DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/// How a directive pads: the default of the directive, none (`-`), spaces (`_`) or zeros
+/// (`0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pad {
+    Default(u8),
+    None,
+    Explicit(u8),
+}
+
+impl Pad {
+    /// The character to pad numbers with, when any.
+    fn char(self) -> Option<u8> {
+        match self {
+            Pad::Default(c) | Pad::Explicit(c) => Some(c),
+            Pad::None => None,
+        }
+    }
+
+    /// Directives that pad with spaces unless a flag says otherwise (`%e`, `%k`, `%l`, `%s`).
+    fn spaces_by_default(self) -> Pad {
+        match self {
+            Pad::Default(_) => Pad::Default(b' '),
+            other => other,
+        }
+    }
+}
+
+/// A number padded on the left to `width`; zeros go after a minus sign.
+fn push_num(out: &mut Vec<u8>, num: i64, width: usize, pad: Pad) {
+    let digits = num.to_string();
+    let Some(c) = pad.char() else {
+        out.extend_from_slice(digits.as_bytes());
+        return;
+    };
+    let n_pad = width.saturating_sub(digits.len());
+    match digits.strip_prefix('-') {
+        Some(abs) if c == b'0' && n_pad > 0 => {
+            out.push(b'-');
+            out.extend(std::iter::repeat_n(b'0', n_pad));
+            out.extend_from_slice(abs.as_bytes());
+        }
+        _ => {
+            out.extend(std::iter::repeat_n(c, n_pad));
+            out.extend_from_slice(digits.as_bytes());
+        }
+    }
+}
+
+/// A name padded to `width` (with spaces unless a flag gives zeros), upper-cased with `^`, or
+/// with its case swapped by `#` (all-capital names go to lower case, others to upper).
+fn push_str(out: &mut Vec<u8>, s: &[u8], width: usize, pad: Pad, upper: bool, swap: bool) {
+    if width > s.len() {
+        let c = match pad {
+            Pad::Default(_) => Some(b' '),
+            Pad::Explicit(c) => Some(c),
+            Pad::None => None,
+        };
+        if let Some(c) = c {
+            out.extend(std::iter::repeat_n(c, width - s.len()));
+        }
+    }
+    let lower_it = swap && s.get(1).is_some_and(|b| *b < b'a');
+    if lower_it {
+        out.extend(s.iter().map(u8::to_ascii_lowercase));
+    } else if swap || upper {
+        out.extend(s.iter().map(u8::to_ascii_uppercase));
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
+/// The last `%` of `format` and what follows it, as text: an unknown directive is written out.
+fn push_last(out: &mut Vec<u8>, format: &[u8], width: usize, pad: Pad) {
+    if let Some(at) = format.iter().rposition(|&b| b == b'%') {
+        push_str(out, &format[at..], width, pad, false, false);
+    }
+}
+
+/// A zone offset (`+hhmm`, with colons after `%:z`, `%::z`, `%:::z`) padded to `width`.
+fn push_offset(out: &mut Vec<u8>, offset: i32, colons: usize, width: usize, pad: Pad) {
+    let mut zone = String::new();
+    let sign = if offset < 0 { '-' } else { '+' };
+    let mut rest = offset.unsigned_abs();
+    let mut hours = Vec::new();
+    push_num(&mut hours, i64::from(rest / 3600), 2, pad);
+    // A space-padded hour keeps the sign next to its digit.
+    let hours = String::from_utf8(hours).expect("digits and padding are ASCII");
+    match hours.strip_prefix(' ') {
+        Some(digit) => {
+            zone.push(' ');
+            zone.push(sign);
+            zone.push_str(digit);
+        }
+        None => {
+            zone.push(sign);
+            zone.push_str(&hours);
+        }
+    }
+    rest %= 3600;
+    if colons <= 2 || rest != 0 {
+        if colons != 0 {
+            zone.push(':');
+        }
+        zone.push_str(&format!("{:02}", rest / 60));
+        rest %= 60;
+        if colons == 2 || (colons == 3 && rest != 0) {
+            zone.push(':');
+            zone.push_str(&format!("{rest:02}"));
+        }
+    }
+    let n_pad = match pad.char() {
+        Some(_) => width.saturating_sub(zone.len()),
+        None => 0,
+    };
+    let c = pad.char().unwrap_or(b' ');
+    if n_pad > 0 && c == b'0' {
+        // Zeros go after the sign.
+        let (first, tail) = zone.split_at(1);
+        out.extend_from_slice(first.as_bytes());
+        out.extend(std::iter::repeat_n(b'0', n_pad));
+        out.extend_from_slice(tail.as_bytes());
+    } else {
+        out.extend(std::iter::repeat_n(c, n_pad));
+        out.extend_from_slice(zone.as_bytes());
+    }
+}
+
+/// Formats `t` with a C-style `format`. `zone_name` is the zone's abbreviation for `%Z`, when
+/// the time has one; otherwise `%Z` writes the offset.
+pub(crate) fn strftime(t: &DateTime<FixedOffset>, format: &str, zone_name: Option<&str>) -> String {
+    use chrono::Timelike as _;
+    let f = format.as_bytes();
+    let mut out = Vec::with_capacity(f.len() + 16);
+    // The format is text; a directive never splits a character, so the result is text too.
+    let finish = |out: Vec<u8>| String::from_utf8_lossy(&out).into_owned();
+    let (year, month, day) = (i64::from(t.year()), t.month() as usize, i64::from(t.day()));
+    let (hour, minute, second) = (
+        i64::from(t.hour()),
+        i64::from(t.minute()),
+        i64::from(t.second()),
+    );
+    let weekday = i64::from(t.weekday().num_days_from_sunday());
+    let yday = i64::from(t.ordinal());
+    let iso = t.iso_week();
+    let mut colons = 0usize;
+    let mut pending: &[u8] = b"";
+    let mut i = 0usize;
+    while i < f.len() {
+        let b = f[i];
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let Some(&first) = f.get(i) else {
+            out.push(b'%');
+            break;
+        };
+        let (mut d, mut width, mut pad, mut upper, mut swap) =
+            (first, 0usize, Pad::Default(b'0'), false, false);
+        loop {
+            // Flags come before the directive; a format ending among them is written out as
+            // it stands, padded as before the flag.
+            let flag_pad = match d {
+                b'-' if pending.is_empty() => Some(Pad::None),
+                b'_' => Some(Pad::Explicit(b' ')),
+                b'0' => Some(Pad::Explicit(b'0')),
+                b'^' | b'#' => Some(pad),
+                _ => None,
+            };
+            if let Some(new_pad) = flag_pad {
+                i += 1;
+                let Some(&next) = f.get(i) else {
+                    push_last(&mut out, f, width, pad);
+                    return finish(out);
+                };
+                pad = new_pad;
+                upper |= d == b'^';
+                swap |= d == b'#';
+                d = next;
+                continue;
+            }
+            match d {
+                b'-' => out.push(b'-'),
+                b'1'..=b'9' => {
+                    width = usize::from(d - b'0');
+                    i += 1;
+                    while let Some(&c) = f.get(i).filter(|c| c.is_ascii_digit()) {
+                        width = (width * 10 + usize::from(c - b'0')).min(1024);
+                        i += 1;
+                    }
+                    if pad == Pad::None {
+                        pad = Pad::Explicit(b' ');
+                    }
+                    let Some(&n) = f.get(i) else {
+                        push_last(&mut out, f, width, pad);
+                        return finish(out);
+                    };
+                    d = n;
+                    continue;
+                }
+                b'Y' => push_num(&mut out, year, if width == 0 { 4 } else { width }, pad),
+                b'y' => push_num(&mut out, (year % 100).abs(), width.max(2), pad),
+                b'C' => {
+                    let century = year / 100;
+                    if year < 0 && century == 0 {
+                        push_num(&mut out, -1, width.max(2), pad);
+                        out.pop();
+                        out.push(b'0');
+                    } else {
+                        push_num(&mut out, century, width.max(2), pad);
+                    }
+                }
+                b'g' => push_num(
+                    &mut out,
+                    (i64::from(iso.year()) % 100).abs(),
+                    width.max(2),
+                    pad,
+                ),
+                b'G' => push_num(
+                    &mut out,
+                    i64::from(iso.year()),
+                    if width == 0 { 4 } else { width },
+                    pad,
+                ),
+                b'm' => push_num(&mut out, month as i64, width.max(2), pad),
+                b'B' => push_str(
+                    &mut out,
+                    LONG_MONTHS[month - 1].as_bytes(),
+                    width,
+                    pad,
+                    upper,
+                    swap,
+                ),
+                b'b' | b'h' => push_str(
+                    &mut out,
+                    SHORT_MONTHS[month - 1].as_bytes(),
+                    width,
+                    pad,
+                    upper,
+                    swap,
+                ),
+                b'A' => push_str(
+                    &mut out,
+                    LONG_DAYS[weekday as usize].as_bytes(),
+                    width,
+                    pad,
+                    upper,
+                    swap,
+                ),
+                b'a' => push_str(
+                    &mut out,
+                    SHORT_DAYS[weekday as usize].as_bytes(),
+                    width,
+                    pad,
+                    upper,
+                    swap,
+                ),
+                b'w' => push_num(&mut out, weekday, width, pad),
+                b'u' => push_num(&mut out, if weekday == 0 { 7 } else { weekday }, width, pad),
+                b'V' => push_num(&mut out, i64::from(iso.week()), width.max(2), pad),
+                b'U' => push_num(&mut out, (yday + 6 - weekday) / 7, width.max(2), pad),
+                b'W' => {
+                    let week = if weekday > 0 {
+                        yday - (weekday - 7)
+                    } else {
+                        yday
+                    };
+                    push_num(&mut out, week / 7, width.max(2), pad);
+                }
+                b'e' => push_num(&mut out, day, width.max(2), pad.spaces_by_default()),
+                b'd' => push_num(&mut out, day, width.max(2), pad),
+                b'j' => push_num(&mut out, yday, width.max(3), pad),
+                b'k' => push_num(&mut out, hour, width.max(2), pad.spaces_by_default()),
+                b'H' => push_num(&mut out, hour, width.max(2), pad),
+                b'l' | b'I' => {
+                    let h = if hour % 12 == 0 { 12 } else { hour % 12 };
+                    let pad = if d == b'l' {
+                        pad.spaces_by_default()
+                    } else {
+                        pad
+                    };
+                    push_num(&mut out, h, width.max(2), pad);
+                }
+                b'P' | b'p' => {
+                    if d == b'P' {
+                        swap = !(upper || swap);
+                    }
+                    let text: &[u8] = if hour < 12 { b"AM" } else { b"PM" };
+                    push_str(&mut out, text, width, pad, upper, swap);
+                }
+                b'M' => push_num(&mut out, minute, width.max(2), pad),
+                b'S' => push_num(&mut out, second, width.max(2), pad),
+                b's' => push_num(&mut out, t.timestamp(), width, pad.spaces_by_default()),
+                b'f' => push_num(
+                    &mut out,
+                    i64::from(t.nanosecond() % 1_000_000_000 / 1000),
+                    if width == 0 { 6 } else { width },
+                    pad,
+                ),
+                b'Z' | b'z' => match zone_name.filter(|n| d == b'Z' && !n.is_empty()) {
+                    Some(name) => push_str(&mut out, name.as_bytes(), width, pad, upper, swap),
+                    None => {
+                        push_offset(&mut out, t.offset().local_minus_utc(), colons, width, pad);
+                        colons = 0;
+                    }
+                },
+                b':' if !pending.is_empty() => out.push(b':'),
+                b':' => {
+                    colons = 1;
+                    let mut to_z = false;
+                    i += 1;
+                    while let Some(&c) = f.get(i) {
+                        match c {
+                            b':' => colons += 1,
+                            b'z' if colons <= 3 => {
+                                to_z = true;
+                                break;
+                            }
+                            b'z' => {
+                                i += 1;
+                                break;
+                            }
+                            _ => break,
+                        }
+                        i += 1;
+                    }
+                    if to_z {
+                        d = b'z';
+                        continue;
+                    }
+                    push_last(&mut out, &f[..i], width, pad);
+                    i -= 1;
+                    colons = 0;
+                }
+                b't' => push_str(&mut out, b"\t", width, pad, false, false),
+                b'n' => push_str(&mut out, b"\n", width, pad, false, false),
+                b'%' => push_str(&mut out, b"%", width, pad, false, false),
+                b'c' => (pending, swap) = (b"a b e H:M:S Y", false),
+                b'+' => (pending, swap) = (b"a b e H:M:S Z Y", false),
+                b'v' => (pending, swap) = (b"e-b-Y", false),
+                b'r' => (pending, swap) = (b"I:M:S p", false),
+                b'F' => pending = b"Y-m-d",
+                b'D' | b'x' => pending = b"m/d/y",
+                b'T' | b'X' => pending = b"H:M:S",
+                b'R' => pending = b"H:M",
+                other => {
+                    if pending.is_empty() {
+                        push_last(&mut out, &f[..i], width.saturating_sub(1), pad);
+                    }
+                    out.push(other);
+                }
+            }
+            match pending.split_first() {
+                Some((&next, rest)) => {
+                    (d, pending, width, pad) = (next, rest, 0, Pad::Default(b'0'));
+                }
+                None => break,
+            }
+        }
+        i += 1;
+    }
+    finish(out)
+}
 
 /// The text of a byte in a Go `%q` of a byte: a quoted character.
 fn quote_byte(b: u8) -> String {
@@ -493,6 +860,46 @@ mod tests {
             Err(e) => format!("error: {e}"),
         };
         assert_eq!(got, expected, "{source:?} with {format:?}");
+    }
+
+    fn format(rfc3339: &str, f: &str) -> String {
+        let t = DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        let zone = (t.offset().local_minus_utc() == 0).then_some("UTC");
+        strftime(&t, f, zone)
+    }
+
+    #[test]
+    fn formats_as_timefmt_does() {
+        let t = "2020-08-14T11:50:26.371Z";
+        for (f, expected) in [
+            ("%Y-%m-%d %H:%M:%S", "2020-08-14 11:50:26"),
+            ("%c", "Fri Aug 14 11:50:26 2020"),
+            ("%+", "Fri Aug 14 11:50:26 UTC 2020"),
+            (
+                "%f %j %U %W %V %u %w %s",
+                "371000 227 32 32 33 5 5 1597405826",
+            ),
+            ("%Z %z %:z %::z %:::z", "UTC +0000 +00:00 +00:00:00 +00"),
+            ("%-m/%-d %_5d|%-5d|%10Y", "8/14    14|   14|0000002020"),
+            ("%^a %#b %P %p %#p", "FRI AUG am AM am"),
+            ("%Q %-Q 100%% %", "%Q %-Q 100% %"),
+            ("%::::z %:x", "%::::z %:x"),
+            (
+                "%F %T %D %R %r %v",
+                "2020-08-14 11:50:26 08/14/20 11:50 11:50:26 AM 14-Aug-2020",
+            ),
+            ("%C %y %g %G %I %l %k %e", "20 20 20 2020 11 11 11 14"),
+        ] {
+            assert_eq!(format(t, f), expected, "{f}");
+        }
+        let t = "2021-01-05T03:04:05+05:30";
+        for (f, expected) in [
+            ("%e %k %l %Z %z %:::z", " 5  3  3 +0530 +0530 +05:30"),
+            ("%10z|%_10z", "+000000530|      +530"),
+            ("%U %W %V %G", "01 01 01 2021"),
+        ] {
+            assert_eq!(format(t, f), expected, "{f}");
+        }
     }
 
     #[test]
