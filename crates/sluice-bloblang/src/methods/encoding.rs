@@ -266,7 +266,8 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
     };
     let no_indent = matches!(args.get(1), Some(Value::Bool(true)));
     let escape_html = !matches!(args.get(2), Some(Value::Bool(false)));
-    let bytes = if no_indent {
+    // Go's encoder indents only when it has an indent string.
+    let bytes = if no_indent || indent.is_empty() {
         if escape_html {
             v.to_json_bytes_html_escaped()
         } else {
@@ -290,57 +291,214 @@ fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
     ))
 }
 
+/// Why Go's `encoding/csv` refused a record, with the lines and column it names.
+struct CsvError {
+    start_line: usize,
+    line: usize,
+    column: usize,
+    kind: CsvErrorKind,
+}
+
+enum CsvErrorKind {
+    BareQuote,
+    Quote,
+    FieldCount,
+}
+
+impl CsvError {
+    fn message(&self) -> String {
+        let what = match self.kind {
+            CsvErrorKind::BareQuote => "bare \" in non-quoted-field",
+            CsvErrorKind::Quote => "extraneous or missing \" in quoted-field",
+            CsvErrorKind::FieldCount => {
+                return format!("record on line {}: wrong number of fields", self.line);
+            }
+        };
+        if self.start_line == self.line {
+            format!(
+                "parse error on line {}, column {}: {what}",
+                self.line, self.column
+            )
+        } else {
+            format!(
+                "record on line {}; parse error on line {}, column {}: {what}",
+                self.start_line, self.line, self.column
+            )
+        }
+    }
+}
+
+/// Go's `csv.Reader.ReadAll` with a one-character delimiter: quoted fields may span lines,
+/// blank lines are skipped, and every record must have as many fields as the first.
+fn read_csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, CsvError> {
+    // Lines keep their `\n`; a `\r\n` ending reads as `\n`, a last line's `\r` is dropped.
+    let mut lines: Vec<String> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, next) = match rest.find('\n') {
+            Some(i) => (&rest[..=i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        let mut line = line.to_owned();
+        if line.ends_with("\r\n") {
+            line.truncate(line.len() - 2);
+            line.push('\n');
+        } else if next.is_empty() && !line.ends_with('\n') && line.ends_with('\r') {
+            line.pop();
+        }
+        lines.push(line);
+        rest = next;
+    }
+    let nl_len = |s: &str| usize::from(s.ends_with('\n'));
+    let mut records = Vec::new();
+    let mut n_fields: Option<usize> = None;
+    let mut line_no = 0usize;
+    let mut next_line = 0usize;
+    loop {
+        // The next non-blank line starts a record.
+        let mut line = loop {
+            let Some(l) = lines.get(next_line) else {
+                return Ok(records);
+            };
+            next_line += 1;
+            line_no += 1;
+            if l.len() != nl_len(l) {
+                break l.clone();
+            }
+        };
+        let start_line = line_no;
+        let mut fields = Vec::new();
+        let mut col = 1usize;
+        'fields: loop {
+            if !line.starts_with('"') {
+                let i = line.find(delim);
+                let field = match i {
+                    Some(i) => &line[..i],
+                    None => &line[..line.len() - nl_len(&line)],
+                };
+                if !lazy && let Some(j) = field.find('"') {
+                    return Err(CsvError {
+                        start_line,
+                        line: line_no,
+                        column: col + j,
+                        kind: CsvErrorKind::BareQuote,
+                    });
+                }
+                fields.push(field.to_owned());
+                match i {
+                    Some(i) => {
+                        col += i + delim.len_utf8();
+                        line = line[i + delim.len_utf8()..].to_owned();
+                    }
+                    None => break 'fields,
+                }
+                continue;
+            }
+            // A quoted field.
+            let mut field = String::new();
+            line = line[1..].to_owned();
+            col += 1;
+            loop {
+                if let Some(i) = line.find('"') {
+                    field.push_str(&line[..i]);
+                    line = line[i + 1..].to_owned();
+                    col += i + 1;
+                    match line.chars().next() {
+                        Some('"') => {
+                            field.push('"');
+                            line = line[1..].to_owned();
+                            col += 1;
+                        }
+                        Some(c) if c == delim => {
+                            line = line[c.len_utf8()..].to_owned();
+                            col += c.len_utf8();
+                            fields.push(field);
+                            continue 'fields;
+                        }
+                        _ if line.len() == nl_len(&line) => {
+                            fields.push(field);
+                            break 'fields;
+                        }
+                        _ if lazy => field.push('"'),
+                        _ => {
+                            return Err(CsvError {
+                                start_line,
+                                line: line_no,
+                                column: col - 1,
+                                kind: CsvErrorKind::Quote,
+                            });
+                        }
+                    }
+                } else if !line.is_empty() {
+                    field.push_str(&line);
+                    match lines.get(next_line) {
+                        Some(l) => {
+                            line = l.clone();
+                            next_line += 1;
+                            line_no += 1;
+                            col = 1;
+                        }
+                        None => {
+                            if !lazy {
+                                return Err(CsvError {
+                                    start_line,
+                                    line: line_no,
+                                    column: col + line.len(),
+                                    kind: CsvErrorKind::Quote,
+                                });
+                            }
+                            fields.push(field);
+                            break 'fields;
+                        }
+                    }
+                } else {
+                    if !lazy {
+                        return Err(CsvError {
+                            start_line,
+                            line: line_no,
+                            column: col,
+                            kind: CsvErrorKind::Quote,
+                        });
+                    }
+                    fields.push(field);
+                    break 'fields;
+                }
+            }
+        }
+        match n_fields {
+            None => n_fields = Some(fields.len()),
+            Some(n) if n != fields.len() => {
+                return Err(CsvError {
+                    start_line,
+                    line: start_line,
+                    column: 1,
+                    kind: CsvErrorKind::FieldCount,
+                });
+            }
+            Some(_) => {}
+        }
+        records.push(fields);
+    }
+}
+
 fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let header = !matches!(args[0], Value::Bool(false));
     let delim = match &args[1] {
         Value::Null => ',',
-        other => str_arg(other, "delimiter")?.chars().next().unwrap_or(','),
-    };
-    let lazy = matches!(args[2], Value::Bool(true));
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for line in s.lines() {
-        if line.is_empty() {
-            continue;
-        }
-        let mut fields = Vec::new();
-        let mut cur = String::new();
-        let mut in_quotes = false;
-        let mut chars = line.chars().peekable();
-        let mut at_start = true;
-        while let Some(c) = chars.next() {
-            if in_quotes {
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        cur.push('"');
-                        chars.next();
-                    } else {
-                        in_quotes = false;
-                    }
-                } else {
-                    cur.push(c);
-                }
-            } else if c == '"' && at_start {
-                in_quotes = true;
-                at_start = false;
-            } else if c == '"' {
-                if !lazy {
-                    return Err(format!(
-                        "parse error on line {}: bare \" in non-quoted-field",
-                        rows.len() + 1
-                    ));
-                }
-                cur.push(c);
-            } else if c == delim {
-                fields.push(std::mem::take(&mut cur));
-                at_start = true;
-            } else {
-                cur.push(c);
-                at_start = false;
+        other => {
+            let d = str_arg(other, "delimiter")?;
+            let mut chars = d.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => c,
+                _ => return Err("delimiter value must be exactly one character".to_owned()),
             }
         }
-        fields.push(cur);
-        rows.push(fields);
+    };
+    let lazy = matches!(args[2], Value::Bool(true));
+    let rows = read_csv(&s, delim, lazy).map_err(|e| e.message())?;
+    if rows.is_empty() {
+        return Err("zero records were parsed".to_owned());
     }
     if !header {
         return Ok(Value::Array(
@@ -350,9 +508,10 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
         ));
     }
     let mut it = rows.into_iter();
-    let Some(headers) = it.next() else {
-        return Ok(Value::Array(Vec::new()));
-    };
+    let headers = it.next().expect("at least one record");
+    if headers.is_empty() {
+        return Err("no headers found on first row".to_owned());
+    }
     let mut out = Vec::new();
     for row in it {
         let mut m = Map::new();
@@ -432,46 +591,70 @@ fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
     }
 }
 
+/// Benthos's logfmt reader: pairs split by spaces and tabs, a bare key is `true`, quoted
+/// values take backslash escapes, and an unterminated quote is an error.
 fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
+    let b = s.as_bytes();
+    let text_of = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let is_space = |c: u8| c == b' ' || c == b'\t';
     let mut m = Map::new();
-    let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
-    while i < chars.len() {
-        while i < chars.len() && chars[i].is_whitespace() {
+    while i < b.len() {
+        while i < b.len() && is_space(b[i]) {
             i += 1;
         }
-        let ks = i;
-        while i < chars.len() && chars[i] != '=' && !chars[i].is_whitespace() {
+        if i >= b.len() {
+            break;
+        }
+        let key_start = i;
+        while i < b.len() && b[i] != b'=' && !is_space(b[i]) {
             i += 1;
         }
-        let key: String = chars[ks..i].iter().collect();
+        let key = text_of(&b[key_start..i]);
         if key.is_empty() {
             i += 1;
             continue;
         }
-        if i < chars.len() && chars[i] == '=' {
-            i += 1;
-            let mut val = String::new();
-            if i < chars.len() && chars[i] == '"' {
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    if chars[i] == '\\' && i + 1 < chars.len() {
-                        i += 1;
-                    }
-                    val.push(chars[i]);
-                    i += 1;
-                }
-                i += 1;
-            } else {
-                while i < chars.len() && !chars[i].is_whitespace() {
-                    val.push(chars[i]);
-                    i += 1;
-                }
-            }
-            m.insert(key, Value::String(val.into()));
-        } else {
+        if i >= b.len() || b[i] != b'=' {
             m.insert(key, Value::Bool(true));
+            continue;
+        }
+        i += 1;
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut val = Vec::new();
+            while i < b.len() && b[i] != b'"' {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                    match b[i] {
+                        c @ (b'"' | b'\\' | b'/') => val.push(c),
+                        b'n' => val.push(b'\n'),
+                        b'r' => val.push(b'\r'),
+                        b't' => val.push(b'\t'),
+                        b'b' => val.push(0x08),
+                        b'f' => val.push(0x0c),
+                        other => val.extend_from_slice(&[b'\\', other]),
+                    }
+                } else {
+                    val.push(b[i]);
+                }
+                i += 1;
+            }
+            if i >= b.len() {
+                return Err(format!(
+                    "logfmt: unterminated quoted value for key {}",
+                    crate::methods::strings::go_quote(&key)
+                ));
+            }
+            i += 1;
+            m.insert(key, Value::String(text_of(&val).into()));
+        } else {
+            let start = i;
+            while i < b.len() && !is_space(b[i]) {
+                i += 1;
+            }
+            m.insert(key, Value::String(text_of(&b[start..i]).into()));
         }
     }
     Ok(Value::Object(m))
@@ -924,6 +1107,68 @@ mod tests {
             )
             .as_deref(),
             Ok("f:\n    - .inf\n    - -.inf\n    - .nan\n")
+        );
+    }
+
+    /// The result of `mapping` on an empty object, or its error as text.
+    fn outcome(mapping: &str, expected: &str) {
+        let got = check(mapping, "{}").unwrap_or_else(|e| format!("error: {e}"));
+        assert_eq!(got, expected, "{mapping}");
+    }
+
+    #[test]
+    fn csv_reads_as_go_encoding_csv_does() {
+        outcome(
+            r#"root = "a,b\n\"x\ny\",2\n\n3,\"q\"\"q\"\r\n".parse_csv()"#,
+            r#"[{"a":"x\ny","b":"2"},{"a":"3","b":"q\"q"}]"#,
+        );
+        outcome(
+            r#"root = "foo,bar,baz\n1,2,3,4".parse_csv()"#,
+            "error: failed assignment (line 1): string literal: record on line 2: wrong number of fields",
+        );
+        outcome(
+            r#"root = "a,b\n1,x\"y".parse_csv()"#,
+            r#"error: failed assignment (line 1): string literal: parse error on line 2, column 4: bare " in non-quoted-field"#,
+        );
+        outcome(
+            r#"root = "a,b\n1,x\"y".parse_csv(lazy_quotes: true)"#,
+            r#"[{"a":"1","b":"x\"y"}]"#,
+        );
+        outcome(
+            r#"root = "a\n\"open".parse_csv()"#,
+            r#"error: failed assignment (line 1): string literal: parse error on line 2, column 6: extraneous or missing " in quoted-field"#,
+        );
+        outcome(
+            r#"root = "".parse_csv()"#,
+            "error: failed assignment (line 1): string literal: zero records were parsed",
+        );
+        outcome(
+            r#"root = "a;b".parse_csv(delimiter: ";;")"#,
+            "error: failed assignment (line 1): string literal: delimiter value must be exactly one character",
+        );
+    }
+
+    #[test]
+    fn logfmt_reads_escapes_and_refuses_open_quotes() {
+        outcome(
+            r#"root = "msg=\"line1\\nline2\\ttab \\\"q\\\"\" k=v\tflag".parse_logfmt()"#,
+            r#"{"flag":true,"k":"v","msg":"line1\nline2\ttab \"q\""}"#,
+        );
+        outcome(
+            r#"root = "msg=\"unterminated".parse_logfmt()"#,
+            r#"error: failed assignment (line 1): string literal: logfmt: unterminated quoted value for key "msg""#,
+        );
+    }
+
+    #[test]
+    fn format_json_with_an_empty_indent_is_compact() {
+        outcome(
+            r#"root = {"doc":{"a":"<b>"}}.format_json("")"#,
+            r#"{"doc":{"a":"\u003cb\u003e"}}"#,
+        );
+        outcome(
+            r#"root = {"doc":{"a":"<b>"}}.format_json("", false, false)"#,
+            r#"{"doc":{"a":"<b>"}}"#,
         );
     }
 }
