@@ -452,9 +452,7 @@ fn slice_bounds(len: usize, start: i64, end: Option<i64>) -> Result<(usize, usiz
     if s < 0 {
         s = 0;
     }
-    if e > len_i {
-        e = len_i;
-    }
+    e = e.clamp(0, len_i);
     if s > e {
         return Err(format!(
             "lower slice bound {s} must be lower than or equal to upper bound ({e}) and target length ({len})"
@@ -463,12 +461,40 @@ fn slice_bounds(len: usize, start: i64, end: Option<i64>) -> Result<(usize, usiz
     Ok((s as usize, e as usize))
 }
 
+/// Benthos refuses a positive high bound not above the low one before looking at the target.
+fn check_slice_args(low: i64, high: Option<i64>) -> Result<(), String> {
+    match high {
+        Some(high) if high > 0 && low >= high => Err(format!(
+            "lower slice bound {low} must be lower than upper ({high})"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Literal bounds are checked when the mapping is parsed, as Benthos builds the method then.
+fn prepare_slice(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    use crate::eval::Expr;
+    if let (Expr::Lit(low), Expr::Lit(high)) = (&args[0], &args[1]) {
+        let low = int_arg(low, "low")?;
+        let high = match high {
+            Value::Null => None,
+            other => Some(int_arg(other, "high")?),
+        };
+        check_slice_args(low, high)?;
+    }
+    Ok(Vec::new())
+}
+
 fn slice(v: Value, args: &[Value]) -> Result<Value, String> {
     let start = int_arg(&args[0], "low")?;
     let end = match &args[1] {
         Value::Null => None,
         other => Some(int_arg(other, "high")?),
     };
+    check_slice_args(start, end)?;
     match v {
         Value::String(s) => {
             let (a, b) = slice_bounds(s.len(), start, end)?;
@@ -968,15 +994,37 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "A slice of a string or array; negative bounds count from the end.",
         vec![p("low", Kind::Int), opt("high", Kind::Int, Value::Null)],
-        vec![ex(
-            "root.beginning = this.value.slice(0, 2)\nroot.end = this.value.slice(4)",
-            &[(
-                r#"{"value":"foo bar"}"#,
-                r#"{"beginning":"fo","end":"bar"}"#,
-            )],
-        )],
+        vec![
+            ex(
+                "root.beginning = this.value.slice(0, 2)\nroot.end = this.value.slice(4)",
+                &[(
+                    r#"{"value":"foo bar"}"#,
+                    r#"{"beginning":"fo","end":"bar"}"#,
+                )],
+            ),
+            ex(
+                "root.last_chunk = this.value.slice(-2)\nroot.the_rest = this.value.slice(0, -2)",
+                &[(
+                    r#"{"value":["foo","bar","baz","buz","bev"]}"#,
+                    r#"{"last_chunk":["buz","bev"],"the_rest":["foo","bar","baz"]}"#,
+                )],
+            ),
+            // A negative high bound past the start leaves nothing.
+            ex(
+                "root.v = this.value.slice(0, -100)",
+                &[(r#"{"value":"foo bar baz"}"#, r#"{"v":""}"#)],
+            ),
+            ex(
+                "root = this.value.slice(this.low, 2)",
+                &[(
+                    r#"{"value":"foo","low":2}"#,
+                    "Error(lower slice bound 2 must be lower than upper (2))",
+                )],
+            ),
+        ],
         MethodImpl::Simple(slice),
     );
+    env.prepare_method("slice", prepare_slice);
     env.method(
         "append",
         cat,
@@ -1169,4 +1217,23 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(reverse),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapping;
+
+    fn check(mapping: &str) -> Option<String> {
+        Mapping::parse(mapping).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn literal_slice_bounds_are_checked_at_parse_time() {
+        assert_eq!(
+            check(r#"root = this.v.slice(3, 2)"#).as_deref(),
+            Some("line 1 char 26: lower slice bound 3 must be lower than upper (2)")
+        );
+        assert_eq!(check(r#"root = this.v.slice(3, -2)"#), None);
+        assert_eq!(check(r#"root = this.v.slice(this.a, 2)"#), None);
+    }
 }
