@@ -480,7 +480,17 @@ fn join(v: Value, args: &[Value]) -> Result<Value, String> {
         Value::Null => String::new(),
         other => str_arg(other, "delimiter")?,
     };
-    let parts: Vec<String> = items.iter().map(text).collect::<Result<_, _>>()?;
+    let parts: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(_) | Value::Bytes(_) => text(item),
+            other => Err(format!(
+                "failed to join element {i}: {}",
+                type_err("string", other)
+            )),
+        })
+        .collect::<Result<_, _>>()?;
     let size = parts.iter().map(String::len).sum::<usize>()
         + delim.len().saturating_mul(parts.len().saturating_sub(1));
     crate::budget::check_bytes(size, "join")?;

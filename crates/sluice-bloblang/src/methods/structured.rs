@@ -215,6 +215,9 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         }
         return Ok(Value::Array(sorted));
     }
+    if let Some(e) = unsortable(&items) {
+        return err(e);
+    }
     items.sort_by(|a, b| match compare(a, b) {
         Ok(o) => o,
         Err(e) => {
@@ -226,6 +229,52 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         Some(f) => Err(f),
         None => Ok(Value::Array(items)),
     }
+}
+
+/// Whether sorting can compare every element: numbers with numbers, text with text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SortClass {
+    Number,
+    Text,
+}
+
+fn sort_class(v: &Value) -> Option<SortClass> {
+    match v {
+        Value::String(_) | Value::Bytes(_) => Some(SortClass::Text),
+        other if other.as_num().is_some() => Some(SortClass::Number),
+        _ => None,
+    }
+}
+
+/// The error Benthos's sort reports for elements it cannot compare, naming the element as its
+/// insertion sort meets it: each element is compared, as the left side, with the last of the
+/// elements sorted before it.
+fn unsortable(items: &[Value]) -> Option<String> {
+    let mut prefix_max: Option<&Value> = items.first();
+    for (i, left) in items.iter().enumerate().skip(1) {
+        let Some(class) = sort_class(left) else {
+            return Some(format!(
+                "sort element {i}: {}",
+                type_err("number or string", left)
+            ));
+        };
+        let right = prefix_max.expect("the prefix holds the first element");
+        if sort_class(right) != Some(class) {
+            let expected = match class {
+                SortClass::Number => "number",
+                SortClass::Text => "string",
+            };
+            return Some(format!(
+                "sort element {}: {}",
+                i - 1,
+                type_err(expected, right)
+            ));
+        }
+        if compare(left, right).is_ok_and(|o| o != std::cmp::Ordering::Less) {
+            prefix_max = Some(left);
+        }
+    }
+    None
 }
 
 fn sort_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -256,7 +305,7 @@ fn sort_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let target = call.target(cx, this)?;
     let Value::Array(items) = target else {
-        return err(type_err("array", &target));
+        return err(call.method_error(type_err("array", &target)));
     };
     let custom = !matches!(
         call.args.first(),
@@ -264,7 +313,7 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     );
     let mut seen: Vec<Value> = Vec::new();
     let mut out = Vec::new();
-    for item in items {
+    for (i, item) in items.into_iter().enumerate() {
         let key = if custom {
             call.arg_expr(0).eval_with_context(cx, this, &item)?
         } else {
@@ -274,7 +323,9 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             key,
             Value::String(_) | Value::Bytes(_) | Value::Int(_) | Value::Float(_) | Value::Number(_)
         ) {
-            return err(format!("unique: {}", type_err("number or string", &key)));
+            return err(
+                call.method_error(format!("index {i}: {}", type_err("string or number", &key)))
+            );
         }
         if seen.iter().any(|s| values_equal(s, &key)) {
             continue;
@@ -1221,19 +1272,45 @@ pub(crate) fn register(env: &mut Environment) {
 
 #[cfg(test)]
 mod tests {
-    use crate::mapping::Mapping;
-
-    fn check(mapping: &str) -> Option<String> {
-        Mapping::parse(mapping).err().map(|e| e.to_string())
+    /// The result of `mapping` on an empty object, or its parse or run error as text.
+    fn check(mapping: &str) -> String {
+        crate::testing::map_one(mapping, "{}").unwrap_or_else(|e| format!("error: {e}"))
     }
 
     #[test]
     fn literal_slice_bounds_are_checked_at_parse_time() {
         assert_eq!(
-            check(r#"root = this.v.slice(3, 2)"#).as_deref(),
-            Some("line 1 char 26: lower slice bound 3 must be lower than upper (2)")
+            check(r#"root = "abcd".slice(3, 2)"#),
+            "error: line 1 char 26: lower slice bound 3 must be lower than upper (2)"
         );
-        assert_eq!(check(r#"root = this.v.slice(3, -2)"#), None);
-        assert_eq!(check(r#"root = this.v.slice(this.a, 2)"#), None);
+        assert_eq!(
+            check(r#"root = "abcd".slice(3, -2)"#),
+            "error: failed assignment (line 1): string literal: lower slice bound 3 must be lower than or equal to upper bound (2) and target length (4)"
+        );
+        assert_eq!(check(r#"root = "abcd".slice(1, -2)"#), "b");
+    }
+
+    #[test]
+    fn sort_unique_and_join_name_the_element_they_refuse() {
+        assert_eq!(
+            check(r#"root = [3,22,{"foo":"bar"},7,null].sort()"#),
+            "error: failed assignment (line 1): sort element 2: expected number or string value, got object"
+        );
+        assert_eq!(
+            check(r#"root = [3,"a"].sort()"#),
+            r#"error: failed assignment (line 1): sort element 0: expected string value, got number (3)"#
+        );
+        assert_eq!(
+            check(r#"root = [{"v":"a"},{"v":"b"}].unique()"#),
+            "error: failed assignment (line 1): array literal: index 0: expected string or number value, got object"
+        );
+        assert_eq!(
+            check(r#"root = "foo".unique()"#),
+            r#"error: failed assignment (line 1): expected array value, got string from string literal ("foo")"#
+        );
+        assert_eq!(
+            check(r#"root = ["foo",10,"bar"].join(",")"#),
+            "error: failed assignment (line 1): array literal: failed to join element 1: expected string value, got number (10)"
+        );
     }
 }
