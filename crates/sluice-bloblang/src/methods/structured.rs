@@ -680,10 +680,12 @@ fn collapse(v: Value, args: &[Value]) -> Result<Value, String> {
 }
 
 fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
-    let path = split_dot_path(&str_arg(&args[0], "path")?);
-    let Some(target) = get_path_ref(&v, &path).cloned() else {
-        return Err("target field was not found".to_owned());
-    };
+    let raw_path = str_arg(&args[0], "path")?;
+    let path = split_dot_path(&raw_path);
+    if !matches!(v, Value::Object(_)) {
+        return Err(type_err("object", &v));
+    }
+    let target = get_path_ref(&v, &path).cloned().unwrap_or(Value::Null);
     let with_value = |x: Value| -> Result<Value, String> {
         let mut root = crate::eval::Root::Value(v.clone());
         crate::eval::assign_path(&mut root, &path, Some(x))?;
@@ -707,7 +709,7 @@ fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
             Ok(Value::Object(out))
         }
         other => Err(format!(
-            "expected array or object value at path, got {}",
+            "expected array or object value at path '{raw_path}', found: {}",
             other.type_name()
         )),
     }
@@ -1307,6 +1309,14 @@ mod tests {
         assert_eq!(
             check(r#"root = "foo".unique()"#),
             r#"error: failed assignment (line 1): expected array value, got string from string literal ("foo")"#
+        );
+        assert_eq!(
+            check(r#"root = {"foo":"not an array","id":"bar"}.explode("foo")"#),
+            "error: failed assignment (line 1): object literal: expected array or object value at path 'foo', found: string"
+        );
+        assert_eq!(
+            check(r#"root = {"id":"bar"}.explode("foo")"#),
+            "error: failed assignment (line 1): object literal: expected array or object value at path 'foo', found: null"
         );
         assert_eq!(
             check(r#"root = ["foo",10,"bar"].join(",")"#),
