@@ -103,6 +103,169 @@ pub(crate) struct Spec {
     pub(crate) examples: Vec<Example>,
     pub(crate) imp: Impl,
     pub(crate) prepare: Option<PrepareFn>,
+    /// How the method came to Benthos, which decides how its errors read and when it runs.
+    pub(crate) origin: Origin,
+}
+
+/// Benthos has two kinds of methods: those of its query engine, whose errors are prefixed
+/// with the query that gave the target (`ErrFrom`), and plugins registered through the public
+/// API, whose errors are their own and which, when marked static, run at parse time on a
+/// literal target with literal arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A function, or a method of the query engine.
+    Query,
+    Plugin,
+    /// A plugin folded at parse time when its target and arguments are literals.
+    StaticPlugin,
+}
+
+/// The methods of Benthos's query engine (`internal/bloblang/query`); every other method is
+/// a plugin.
+const QUERY_METHODS: &[&str] = &[
+    "all",
+    "any",
+    "append",
+    "apply",
+    "array",
+    "assign",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bool",
+    "bytes",
+    "capitalize",
+    "catch",
+    "ceil",
+    "collapse",
+    "contains",
+    "decode",
+    "decrypt_aes",
+    "encode",
+    "encrypt_aes",
+    "enumerated",
+    "escape_html",
+    "escape_url_path",
+    "escape_url_query",
+    "exists",
+    "explode",
+    "filepath_join",
+    "filepath_split",
+    "filter",
+    "find",
+    "find_all",
+    "find_all_by",
+    "find_by",
+    "flatten",
+    "floor",
+    "fold",
+    "format",
+    "format_json",
+    "format_yaml",
+    "from",
+    "from_all",
+    "get",
+    "has_prefix",
+    "has_suffix",
+    "hash",
+    "index",
+    "index_of",
+    "join",
+    "json_schema",
+    "key_values",
+    "keys",
+    "length",
+    "log",
+    "log10",
+    "lowercase",
+    "map",
+    "map_each",
+    "map_each_key",
+    "max",
+    "merge",
+    "min",
+    "not",
+    "not_empty",
+    "not_null",
+    "number",
+    "or",
+    "parse_csv",
+    "parse_json",
+    "parse_logfmt",
+    "parse_url",
+    "parse_yaml",
+    "quote",
+    "re_find_all",
+    "re_find_all_object",
+    "re_find_all_submatch",
+    "re_find_object",
+    "re_match",
+    "re_replace",
+    "re_replace_all",
+    "repeat",
+    "replace",
+    "replace_all",
+    "replace_all_many",
+    "replace_many",
+    "reverse",
+    "round",
+    "slice",
+    "sort",
+    "sort_by",
+    "split",
+    "string",
+    "sum",
+    "timestamp",
+    "trim",
+    "trim_prefix",
+    "trim_suffix",
+    "type",
+    "unescape_html",
+    "unescape_url_path",
+    "unescape_url_query",
+    "unique",
+    "unquote",
+    "uppercase",
+    "uuid_v5",
+    "values",
+    "without",
+];
+
+/// The plugins Benthos marks static (`PluginSpec.Static`): the time methods.
+const STATIC_PLUGINS: &[&str] = &[
+    "format_timestamp",
+    "format_timestamp_strftime",
+    "format_timestamp_unix",
+    "format_timestamp_unix_micro",
+    "format_timestamp_unix_milli",
+    "format_timestamp_unix_nano",
+    "parse_duration",
+    "parse_duration_iso8601",
+    "parse_timestamp",
+    "parse_timestamp_strptime",
+    "ts_add_iso8601",
+    "ts_format",
+    "ts_parse",
+    "ts_round",
+    "ts_strftime",
+    "ts_strptime",
+    "ts_sub",
+    "ts_sub_iso8601",
+    "ts_tz",
+    "ts_unix",
+    "ts_unix_micro",
+    "ts_unix_milli",
+    "ts_unix_nano",
+];
+
+fn method_origin(name: &str) -> Origin {
+    if QUERY_METHODS.contains(&name) {
+        Origin::Query
+    } else if STATIC_PLUGINS.contains(&name) {
+        Origin::StaticPlugin
+    } else {
+        Origin::Plugin
+    }
 }
 
 /// The documentation of a function or method, as registered.
@@ -164,6 +327,7 @@ impl Environment {
                 examples,
                 imp: Impl::Function(imp),
                 prepare: None,
+                origin: Origin::Query,
             },
         );
     }
@@ -188,6 +352,7 @@ impl Environment {
                 examples,
                 imp: Impl::Method(imp),
                 prepare: None,
+                origin: method_origin(name),
             },
         );
     }

@@ -182,6 +182,15 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// The error of a method's implementation as Benthos shows it: a method of the query engine
+    /// names the query that gave its target, a plugin's error stands as it is.
+    pub(crate) fn method_error(&self, e: String) -> String {
+        match (self.spec.origin, &self.target) {
+            (crate::env::Origin::Query, Some(target)) => wrap_from(target, e),
+            _ => e,
+        }
+    }
+
     pub(crate) fn target(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
         self.target
             .as_ref()
@@ -408,10 +417,7 @@ impl Expr {
                     for a in &call.args {
                         args.push(a.eval(cx, this)?);
                     }
-                    f(target, &args).map_err(|e| {
-                        let t = call.target.as_ref().expect("methods have a target");
-                        Flow::Err(wrap_from(t, e))
-                    })
+                    f(target, &args).map_err(|e| Flow::Err(call.method_error(e)))
                 }
                 crate::env::Impl::Method(MethodImpl::Ref(f)) => {
                     let target = call.target_ref(cx, this)?;
@@ -419,10 +425,7 @@ impl Expr {
                     for a in &call.args {
                         args.push(a.eval(cx, this)?);
                     }
-                    f(&target, &args).map_err(|e| {
-                        let t = call.target.as_ref().expect("methods have a target");
-                        Flow::Err(wrap_from(t, e))
-                    })
+                    f(&target, &args).map_err(|e| Flow::Err(call.method_error(e)))
                 }
                 crate::env::Impl::Method(MethodImpl::Ctx(f)) => f(cx, this, call),
                 crate::env::Impl::Function(_) => err("not a method"),
@@ -813,14 +816,28 @@ const NOT_READING_THIS: &[&str] = &[
     "parse_json",
 ];
 
+/// An error of a method, named after the query that gave the method its target (Benthos
+/// `ErrFrom`): a type error names it after the type, any other error is prefixed with it.
 pub(crate) fn wrap_from(target: &Expr, e: String) -> String {
-    match target {
-        Expr::Get(..) | Expr::This if !e.starts_with("field `") => match type_err_parts(&e) {
-            // Benthos names the query inside a type error rather than before it.
-            Some((head, tail)) => format!("{head} from {}{tail}", target.annotation()),
-            None => format!("{}: {e}", target.annotation()),
-        },
-        _ => e,
+    let known = matches!(
+        target,
+        Expr::Get(..)
+            | Expr::This
+            | Expr::Lit(_)
+            | Expr::Meta(_)
+            | Expr::Var(_)
+            | Expr::Fn(_)
+            | Expr::Method(_)
+            | Expr::Named(_)
+            | Expr::NamedThis(_)
+    );
+    if !known || e.starts_with("field `") {
+        return e;
+    }
+    match type_err_parts(&e) {
+        // Benthos names the query inside a type error rather than before it.
+        Some((head, tail)) => format!("{head} from {}{tail}", target.annotation()),
+        None => format!("{}: {e}", target.annotation()),
     }
 }
 
@@ -1433,6 +1450,73 @@ mod tests {
                 doc
             ),
             r#"{"a":[1,2,3],"e":true,"f":[2,3],"g":"v","i":3,"l":3,"m":[2,4,6],"n":"none","o":{"k":"V"},"s":6,"x":"not an array"}"#
+        );
+    }
+
+    #[test]
+    fn method_errors_read_by_where_the_method_comes_from() {
+        // A method of the query engine names the query of its target, a literal too.
+        assert_eq!(
+            run(r#"root = "%ZZ".unescape_url_path().catch(e -> e)"#, "{}"),
+            r#"string literal: invalid URL escape "%ZZ""#
+        );
+        assert_eq!(
+            run(
+                r#"root = this.v.unescape_url_path().catch(e -> e)"#,
+                r#"{"v":"%ZZ"}"#
+            ),
+            r#"field `this.v`: invalid URL escape "%ZZ""#
+        );
+        // A plugin's error is its own.
+        assert_eq!(
+            run(
+                r#"root = this.v.parse_form_url_encoded().catch(e -> e)"#,
+                r#"{"v":"a;b"}"#
+            ),
+            "failed to parse value as url-encoded data: invalid semicolon separator in query"
+        );
+        assert_eq!(
+            run(
+                r#"root = this.v.ts_parse("2006").catch(e -> e)"#,
+                r#"{"v":"x"}"#
+            ),
+            r#"parsing time "x" as "2006": cannot parse "x" as "2006""#
+        );
+    }
+
+    #[test]
+    fn static_plugins_run_at_parse_time_on_literals() {
+        let parse_err = |m: &str| Mapping::parse(m).err().map(|e| e.to_string());
+        assert_eq!(
+            parse_err(r#"root = "nope".ts_parse("2006-01-02")"#).as_deref(),
+            Some(
+                r#"line 1 char 37: parsing time "nope" as "2006-01-02": cannot parse "nope" as "2006""#
+            )
+        );
+        // A failure at parse time cannot be caught.
+        assert!(parse_err(r#"root = "nope".ts_parse("2006").catch("x")"#).is_some());
+        // The folded value is the method's result.
+        assert_eq!(
+            run(
+                r#"root = "2020-08-14".ts_parse("2006-01-02").ts_unix()"#,
+                "{}"
+            ),
+            "1597363200"
+        );
+        // Dynamic arguments, or a method that is not static, wait for the mapping to run.
+        assert_eq!(
+            run(
+                r#"root = "nope".ts_parse(this.f).catch("caught")"#,
+                r#"{"f":"2006"}"#
+            ),
+            "caught"
+        );
+        assert_eq!(
+            run(
+                r#"root = "a;b".parse_form_url_encoded().catch("caught")"#,
+                "{}"
+            ),
+            "caught"
         );
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod eval;
 pub(crate) mod functions;
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod go_url;
 pub mod interpolation;
 pub(crate) mod json_path;
 pub mod json_schema;
@@ -19,6 +20,7 @@ pub mod targets;
 #[cfg(test)]
 mod testing;
 pub(crate) mod time_fmt;
+pub(crate) mod timefmt;
 pub mod value;
 
 pub use diagnostic::{ExecError, ParseError};

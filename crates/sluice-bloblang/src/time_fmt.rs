@@ -358,7 +358,7 @@ pub(crate) fn go_parse(
     value: &str,
     default_tz: FixedOffset,
 ) -> Result<DateTime<FixedOffset>, String> {
-    let err = || format!("parsing time \"{value}\" as \"{layout}\": cannot parse");
+    let quote = crate::methods::strings::go_quote;
     let mut cur = Cursor { s: value };
     let (mut year, mut month, mut day, mut hour, mut min, mut sec, mut nanos) =
         (1i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0i64);
@@ -367,14 +367,19 @@ pub(crate) fn go_parse(
     let mut yday: Option<i64> = None;
     let toks = tokenize(layout);
     for (idx, tok) in toks.iter().enumerate() {
+        // Go names the remaining text and the layout element that did not match it.
+        let hold = cur.s;
+        let err = || {
+            format!(
+                "parsing time {} as {}: cannot parse {} as {}",
+                quote(value),
+                quote(layout),
+                quote(hold),
+                quote(&tok_layout(tok))
+            )
+        };
         match tok {
-            Tok::Lit(l) => {
-                if let Some(rest) = cur.s.strip_prefix(l.as_str()) {
-                    cur.s = rest;
-                } else {
-                    return Err(err());
-                }
-            }
+            Tok::Lit(l) => cur.s = skip_literal(cur.s, l).ok_or_else(err)?,
             Tok::Year4 => year = cur.digits(4, 4).ok_or_else(err)?,
             Tok::Year2 => {
                 let y = cur.digits(2, 2).ok_or_else(err)?;
@@ -499,9 +504,10 @@ pub(crate) fn go_parse(
             cur.s
         ));
     }
+    let out_of_range = |what: &str| format!("parsing time {}: {what} out of range", quote(value));
     if let Some(is_pm) = pm {
         if hour > 12 {
-            return Err(err());
+            return Err(out_of_range("hour"));
         }
         if is_pm && hour < 12 {
             hour += 12;
@@ -509,19 +515,98 @@ pub(crate) fn go_parse(
             hour = 0;
         }
     }
+    for (what, v, range) in [
+        ("month", month, 1..=12),
+        ("hour", hour, 0..=23),
+        ("minute", min, 0..=59),
+        ("second", sec, 0..=59),
+    ] {
+        if !range.contains(&v) {
+            return Err(out_of_range(what));
+        }
+    }
     let date = match yday {
         Some(yd) => NaiveDate::from_yo_opt(year as i32, yd as u32),
         None => NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32),
     }
-    .ok_or_else(|| format!("parsing time \"{value}\": day out of range"))?;
+    .ok_or_else(|| out_of_range("day"))?;
     let naive = date
         .and_hms_nano_opt(hour as u32, min as u32, sec as u32, nanos as u32)
-        .ok_or_else(|| format!("parsing time \"{value}\": hour out of range"))?;
+        .ok_or_else(|| out_of_range("second"))?;
     let tz = match offset {
-        Some(o) => FixedOffset::east_opt(o).ok_or_else(err)?,
+        Some(o) => FixedOffset::east_opt(o).ok_or_else(|| out_of_range("time zone offset"))?,
         None => default_tz,
     };
-    tz.from_local_datetime(&naive).single().ok_or_else(err)
+    tz.from_local_datetime(&naive)
+        .single()
+        .ok_or_else(|| out_of_range("time zone offset"))
+}
+
+/// The layout text of a token, as Go's parse errors quote it.
+fn tok_layout(tok: &Tok) -> String {
+    let std = match tok {
+        Tok::Lit(l) => return l.clone(),
+        Tok::Year4 => "2006",
+        Tok::Year2 => "06",
+        Tok::MonthLong => "January",
+        Tok::MonthShort => "Jan",
+        Tok::Month2 => "01",
+        Tok::Month1 => "1",
+        Tok::WeekdayLong => "Monday",
+        Tok::WeekdayShort => "Mon",
+        Tok::Day2 => "02",
+        Tok::Day1 => "2",
+        Tok::DayUnder => "_2",
+        Tok::YearDay3 => "002",
+        Tok::Hour24 => "15",
+        Tok::Hour12_2 => "03",
+        Tok::Hour12_1 => "3",
+        Tok::Minute2 => "04",
+        Tok::Minute1 => "4",
+        Tok::Second2 => "05",
+        Tok::Second1 => "5",
+        Tok::PmUpper => "PM",
+        Tok::PmLower => "pm",
+        Tok::TzName => "MST",
+        Tok::Offset {
+            z,
+            colon,
+            hours_only,
+            seconds,
+        } => {
+            let sign = if *z { "Z" } else { "-" };
+            let rest = match (*hours_only, *colon, *seconds) {
+                (true, _, _) => "07",
+                (false, true, true) => "07:00:00",
+                (false, true, false) => "07:00",
+                (false, false, true) => "070000",
+                (false, false, false) => "0700",
+            };
+            return format!("{sign}{rest}");
+        }
+        Tok::Frac { digits, trim, sep } => {
+            let digit = if *trim { "9" } else { "0" };
+            return format!("{sep}{}", digit.repeat(*digits));
+        }
+    };
+    std.to_owned()
+}
+
+/// Go's `skip`: matches a layout literal, where a space matches any run of spaces.
+fn skip_literal<'a>(mut value: &'a str, mut literal: &str) -> Option<&'a str> {
+    while let Some(c) = literal.chars().next() {
+        if c == ' ' {
+            if !value.is_empty() && !value.starts_with(' ') {
+                return None;
+            }
+            literal = literal.trim_start_matches(' ');
+            value = value.trim_start_matches(' ');
+            continue;
+        }
+        value = value.strip_prefix(c)?;
+        literal = &literal[c.len_utf8()..];
+    }
+    Some(value)
 }
 
 fn frac_to_nanos(digits: &str) -> i64 {
@@ -535,6 +620,41 @@ fn frac_to_nanos(digits: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_err(layout: &str, value: &str) -> String {
+        go_parse(layout, value, FixedOffset::east_opt(0).unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn parse_errors_read_as_go_does() {
+        assert_eq!(
+            parse_err("2006-01-02T15:04:05Z07:00", "not valid timestamp"),
+            r#"parsing time "not valid timestamp" as "2006-01-02T15:04:05Z07:00": cannot parse "not valid timestamp" as "2006""#
+        );
+        assert_eq!(
+            parse_err("2006-Jan-02", "2020-Foo-01"),
+            r#"parsing time "2020-Foo-01" as "2006-Jan-02": cannot parse "Foo-01" as "Jan""#
+        );
+        assert_eq!(
+            parse_err("2006-01-02", "2020/01/02"),
+            r#"parsing time "2020/01/02" as "2006-01-02": cannot parse "/01/02" as "-""#
+        );
+        assert_eq!(
+            parse_err("2006-01-02", "2020-13-02"),
+            r#"parsing time "2020-13-02": month out of range"#
+        );
+        assert_eq!(
+            parse_err("2006-01-02", "2020-02-30"),
+            r#"parsing time "2020-02-30": day out of range"#
+        );
+        assert_eq!(
+            parse_err("15:04", "10:61"),
+            r#"parsing time "10:61": minute out of range"#
+        );
+        // A space in the layout matches a run of spaces.
+        let utc = FixedOffset::east_opt(0).unwrap();
+        assert!(go_parse("Jan 2 2006", "Feb  3   2021", utc).is_ok());
+    }
 
     #[test]
     fn round_trip() {

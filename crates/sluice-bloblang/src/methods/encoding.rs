@@ -3,7 +3,6 @@
 use crate::value::Map;
 
 use base64::Engine as _;
-use hmac::Mac as _;
 use sha1::Digest as _;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
@@ -28,10 +27,79 @@ fn encode(v: Value, args: &[Value]) -> Result<Value, String> {
         "base64rawurl" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b),
         "hex" => hex::encode(&b),
         "ascii85" => ascii85_encode(&b),
-        "z85" => return Err("z85 encoding is not supported".to_owned()),
+        "z85" => z85_encode(&b)?,
         other => return Err(format!("unrecognized encoding type: {other}")),
     };
     Ok(Value::String(out.into()))
+}
+
+/// A literal scheme of `encode` or `decode` must be known when the mapping is parsed, as
+/// Benthos picks the codec then.
+fn prepare_scheme(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    const SCHEMES: [&str; 6] = [
+        "base64",
+        "base64url",
+        "base64rawurl",
+        "hex",
+        "ascii85",
+        "z85",
+    ];
+    match &args[0] {
+        crate::eval::Expr::Lit(Value::String(s)) if !SCHEMES.contains(&s.as_str()) => {
+            Err(format!("unrecognized encoding type: {s}"))
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The Z85 alphabet (ZeroMQ RFC 32).
+const Z85: &[u8; 85] =
+    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+/// Z85 as the Go package Benthos uses has it: whole 4-byte groups only.
+fn z85_encode(b: &[u8]) -> Result<String, String> {
+    if !b.len().is_multiple_of(4) {
+        return Err("z85: wrongly aligned input data".to_owned());
+    }
+    let mut out = String::with_capacity(b.len() / 4 * 5);
+    for group in b.chunks_exact(4) {
+        let mut v = u32::from_be_bytes([group[0], group[1], group[2], group[3]]);
+        let mut digits = [0u8; 5];
+        for d in digits.iter_mut().rev() {
+            *d = Z85[(v % 85) as usize];
+            v /= 85;
+        }
+        out.extend(digits.iter().map(|&d| char::from(d)));
+    }
+    Ok(out)
+}
+
+fn z85_decode(b: &[u8]) -> Result<Vec<u8>, String> {
+    if !b.len().is_multiple_of(5) {
+        return Err("z85: wrongly aligned input data".to_owned());
+    }
+    let mut out = Vec::with_capacity(b.len() / 5 * 4);
+    for group in b.chunks_exact(5) {
+        let mut v = 0u32;
+        for &d in group {
+            let Some(digit) = Z85.iter().position(|&z| z == d) else {
+                // Go's `%#U` of the byte as a rune.
+                let c = char::from(d);
+                let shown = if c.is_control() {
+                    format!("U+{:04X}", u32::from(d))
+                } else {
+                    format!("U+{:04X} '{c}'", u32::from(d))
+                };
+                return Err(format!("z85: invalid input byte: {shown}"));
+            };
+            v = v.wrapping_mul(85).wrapping_add(digit as u32);
+        }
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    Ok(out)
 }
 
 fn decode(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -49,6 +117,7 @@ fn decode(v: Value, args: &[Value]) -> Result<Value, String> {
             .map_err(|e| e.to_string())?,
         "hex" => hex::decode(&b).map_err(|e| e.to_string())?,
         "ascii85" => ascii85_decode(&b)?,
+        "z85" => z85_decode(&b)?,
         other => return Err(format!("unrecognized encoding type: {other}")),
     };
     Ok(Value::Bytes(out))
@@ -109,41 +178,128 @@ fn ascii85_decode(src: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
-    let b = raw_bytes(&v)?;
-    let algo = str_arg(&args[0], "algorithm")?;
-    let key = match &args[1] {
-        Value::Null => Vec::new(),
-        other => raw_bytes(other)?,
-    };
-    let out = match algo.as_str() {
-        "sha1" => sha1::Sha1::digest(&b).to_vec(),
-        "sha256" => sha2::Sha256::digest(&b).to_vec(),
-        "sha512" => sha2::Sha512::digest(&b).to_vec(),
-        "md5" => md5::Md5::digest(&b).to_vec(),
-        "xxhash64" => xxhash_rust::xxh64::xxh64(&b, 0).to_be_bytes().to_vec(),
-        "crc32" => crc32fast::hash(&b).to_be_bytes().to_vec(),
-        "hmac_sha1" => {
-            let mut m =
-                hmac::Hmac::<sha1::Sha1>::new_from_slice(&key).map_err(|e| e.to_string())?;
-            m.update(&b);
-            m.finalize().into_bytes().to_vec()
-        }
-        "hmac_sha256" => {
-            let mut m =
-                hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
-            m.update(&b);
-            m.finalize().into_bytes().to_vec()
-        }
-        "hmac_sha512" => {
-            let mut m =
-                hmac::Hmac::<sha2::Sha512>::new_from_slice(&key).map_err(|e| e.to_string())?;
-            m.update(&b);
-            m.finalize().into_bytes().to_vec()
-        }
+/// A hash algorithm of the `hash` method, chosen from its arguments.
+enum HashAlgo {
+    HmacSha1,
+    HmacSha256,
+    HmacSha512,
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+    Sha3_256,
+    Sha3_512,
+    Xxhash64,
+    Crc32,
+    Fnv32,
+}
+
+fn hash_algo(name: &str, key: &[u8]) -> Result<HashAlgo, String> {
+    let algo = match name {
+        "hmac_sha1" | "hmac-sha1" => HashAlgo::HmacSha1,
+        "hmac_sha256" | "hmac-sha256" => HashAlgo::HmacSha256,
+        "hmac_sha512" | "hmac-sha512" => HashAlgo::HmacSha512,
+        "md5" => HashAlgo::Md5,
+        "sha1" => HashAlgo::Sha1,
+        "sha256" => HashAlgo::Sha256,
+        "sha512" => HashAlgo::Sha512,
+        "sha3_256" => HashAlgo::Sha3_256,
+        "sha3_512" => HashAlgo::Sha3_512,
+        "xxhash64" => HashAlgo::Xxhash64,
+        "crc32" => HashAlgo::Crc32,
+        "fnv32" => HashAlgo::Fnv32,
         other => return Err(format!("unrecognized hash type: {other}")),
     };
+    if matches!(
+        algo,
+        HashAlgo::HmacSha1 | HashAlgo::HmacSha256 | HashAlgo::HmacSha512
+    ) && key.is_empty()
+    {
+        return Err(format!("hash algorithm {name} requires a key argument"));
+    }
+    Ok(algo)
+}
+
+/// A reflected CRC-32 over any polynomial (given reversed), as Go's `crc32.MakeTable`.
+fn crc32_with(reversed_poly: u32, data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ reversed_poly
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// FNV-1 (multiply, then xor), Go's `fnv.New32`.
+fn fnv32(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5u32, |h, &b| {
+        h.wrapping_mul(0x0100_0193) ^ u32::from(b)
+    })
+}
+
+fn hmac_digest<M: hmac::Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <M as hmac::Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+fn hash(v: Value, args: &[Value]) -> Result<Value, String> {
+    let name = str_arg(&args[0], "algorithm")?;
+    let key = match &args[1] {
+        Value::Null => Vec::new(),
+        other => str_arg(other, "key")?.into_bytes(),
+    };
+    let algo = hash_algo(&name, &key)?;
+    let b = raw_bytes(&v)?;
+    let out = match algo {
+        HashAlgo::HmacSha1 => hmac_digest::<hmac::Hmac<sha1::Sha1>>(&key, &b),
+        HashAlgo::HmacSha256 => hmac_digest::<hmac::Hmac<sha2::Sha256>>(&key, &b),
+        HashAlgo::HmacSha512 => hmac_digest::<hmac::Hmac<sha2::Sha512>>(&key, &b),
+        HashAlgo::Md5 => md5::Md5::digest(&b).to_vec(),
+        HashAlgo::Sha1 => sha1::Sha1::digest(&b).to_vec(),
+        HashAlgo::Sha256 => sha2::Sha256::digest(&b).to_vec(),
+        HashAlgo::Sha512 => sha2::Sha512::digest(&b).to_vec(),
+        HashAlgo::Sha3_256 => sha3::Sha3_256::digest(&b).to_vec(),
+        HashAlgo::Sha3_512 => sha3::Sha3_512::digest(&b).to_vec(),
+        // Benthos gives the 64-bit (and FNV's 32-bit) sums as decimal text.
+        HashAlgo::Xxhash64 => xxhash_rust::xxh64::xxh64(&b, 0).to_string().into_bytes(),
+        HashAlgo::Fnv32 => fnv32(&b).to_string().into_bytes(),
+        HashAlgo::Crc32 => {
+            let polynomial = str_arg(&args[2], "polynomial")?;
+            let sum = match polynomial.as_str() {
+                "IEEE" => crc32fast::hash(&b),
+                "Castagnoli" => crc32_with(0x82f6_3b78, &b),
+                "Koopman" => crc32_with(0xeb31_d82e, &b),
+                other => return Err(format!("unsupported crc32 hash key {other:?}")),
+            };
+            sum.to_be_bytes().to_vec()
+        }
+    };
     Ok(Value::Bytes(out))
+}
+
+/// A literal algorithm (and the key an HMAC needs) is checked when the mapping is parsed,
+/// as Benthos builds the method then.
+fn prepare_hash(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    use crate::eval::Expr;
+    let key = match &args[1] {
+        Expr::Lit(Value::String(k)) => Some(k.as_bytes().to_vec()),
+        Expr::Lit(Value::Null) => Some(Vec::new()),
+        _ => None,
+    };
+    if let (Expr::Lit(Value::String(name)), Some(key)) = (&args[0], key) {
+        hash_algo(name, &key)?;
+    }
+    Ok(Vec::new())
 }
 
 fn parse_json(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -180,7 +336,8 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
     };
     let no_indent = matches!(args.get(1), Some(Value::Bool(true)));
     let escape_html = !matches!(args.get(2), Some(Value::Bool(false)));
-    let bytes = if no_indent {
+    // Go's encoder indents only when it has an indent string.
+    let bytes = if no_indent || indent.is_empty() {
         if escape_html {
             v.to_json_bytes_html_escaped()
         } else {
@@ -204,57 +361,214 @@ fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
     ))
 }
 
+/// Why Go's `encoding/csv` refused a record, with the lines and column it names.
+struct CsvError {
+    start_line: usize,
+    line: usize,
+    column: usize,
+    kind: CsvErrorKind,
+}
+
+enum CsvErrorKind {
+    BareQuote,
+    Quote,
+    FieldCount,
+}
+
+impl CsvError {
+    fn message(&self) -> String {
+        let what = match self.kind {
+            CsvErrorKind::BareQuote => "bare \" in non-quoted-field",
+            CsvErrorKind::Quote => "extraneous or missing \" in quoted-field",
+            CsvErrorKind::FieldCount => {
+                return format!("record on line {}: wrong number of fields", self.line);
+            }
+        };
+        if self.start_line == self.line {
+            format!(
+                "parse error on line {}, column {}: {what}",
+                self.line, self.column
+            )
+        } else {
+            format!(
+                "record on line {}; parse error on line {}, column {}: {what}",
+                self.start_line, self.line, self.column
+            )
+        }
+    }
+}
+
+/// Go's `csv.Reader.ReadAll` with a one-character delimiter: quoted fields may span lines,
+/// blank lines are skipped, and every record must have as many fields as the first.
+fn read_csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, CsvError> {
+    // Lines keep their `\n`; a `\r\n` ending reads as `\n`, a last line's `\r` is dropped.
+    let mut lines: Vec<String> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, next) = match rest.find('\n') {
+            Some(i) => (&rest[..=i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        let mut line = line.to_owned();
+        if line.ends_with("\r\n") {
+            line.truncate(line.len() - 2);
+            line.push('\n');
+        } else if next.is_empty() && !line.ends_with('\n') && line.ends_with('\r') {
+            line.pop();
+        }
+        lines.push(line);
+        rest = next;
+    }
+    let nl_len = |s: &str| usize::from(s.ends_with('\n'));
+    let mut records = Vec::new();
+    let mut n_fields: Option<usize> = None;
+    let mut line_no = 0usize;
+    let mut next_line = 0usize;
+    loop {
+        // The next non-blank line starts a record.
+        let mut line = loop {
+            let Some(l) = lines.get(next_line) else {
+                return Ok(records);
+            };
+            next_line += 1;
+            line_no += 1;
+            if l.len() != nl_len(l) {
+                break l.clone();
+            }
+        };
+        let start_line = line_no;
+        let mut fields = Vec::new();
+        let mut col = 1usize;
+        'fields: loop {
+            if !line.starts_with('"') {
+                let i = line.find(delim);
+                let field = match i {
+                    Some(i) => &line[..i],
+                    None => &line[..line.len() - nl_len(&line)],
+                };
+                if !lazy && let Some(j) = field.find('"') {
+                    return Err(CsvError {
+                        start_line,
+                        line: line_no,
+                        column: col + j,
+                        kind: CsvErrorKind::BareQuote,
+                    });
+                }
+                fields.push(field.to_owned());
+                match i {
+                    Some(i) => {
+                        col += i + delim.len_utf8();
+                        line = line[i + delim.len_utf8()..].to_owned();
+                    }
+                    None => break 'fields,
+                }
+                continue;
+            }
+            // A quoted field.
+            let mut field = String::new();
+            line = line[1..].to_owned();
+            col += 1;
+            loop {
+                if let Some(i) = line.find('"') {
+                    field.push_str(&line[..i]);
+                    line = line[i + 1..].to_owned();
+                    col += i + 1;
+                    match line.chars().next() {
+                        Some('"') => {
+                            field.push('"');
+                            line = line[1..].to_owned();
+                            col += 1;
+                        }
+                        Some(c) if c == delim => {
+                            line = line[c.len_utf8()..].to_owned();
+                            col += c.len_utf8();
+                            fields.push(field);
+                            continue 'fields;
+                        }
+                        _ if line.len() == nl_len(&line) => {
+                            fields.push(field);
+                            break 'fields;
+                        }
+                        _ if lazy => field.push('"'),
+                        _ => {
+                            return Err(CsvError {
+                                start_line,
+                                line: line_no,
+                                column: col - 1,
+                                kind: CsvErrorKind::Quote,
+                            });
+                        }
+                    }
+                } else if !line.is_empty() {
+                    field.push_str(&line);
+                    match lines.get(next_line) {
+                        Some(l) => {
+                            line = l.clone();
+                            next_line += 1;
+                            line_no += 1;
+                            col = 1;
+                        }
+                        None => {
+                            if !lazy {
+                                return Err(CsvError {
+                                    start_line,
+                                    line: line_no,
+                                    column: col + line.len(),
+                                    kind: CsvErrorKind::Quote,
+                                });
+                            }
+                            fields.push(field);
+                            break 'fields;
+                        }
+                    }
+                } else {
+                    if !lazy {
+                        return Err(CsvError {
+                            start_line,
+                            line: line_no,
+                            column: col,
+                            kind: CsvErrorKind::Quote,
+                        });
+                    }
+                    fields.push(field);
+                    break 'fields;
+                }
+            }
+        }
+        match n_fields {
+            None => n_fields = Some(fields.len()),
+            Some(n) if n != fields.len() => {
+                return Err(CsvError {
+                    start_line,
+                    line: start_line,
+                    column: 1,
+                    kind: CsvErrorKind::FieldCount,
+                });
+            }
+            Some(_) => {}
+        }
+        records.push(fields);
+    }
+}
+
 fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
     let header = !matches!(args[0], Value::Bool(false));
     let delim = match &args[1] {
         Value::Null => ',',
-        other => str_arg(other, "delimiter")?.chars().next().unwrap_or(','),
-    };
-    let lazy = matches!(args[2], Value::Bool(true));
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for line in s.lines() {
-        if line.is_empty() {
-            continue;
-        }
-        let mut fields = Vec::new();
-        let mut cur = String::new();
-        let mut in_quotes = false;
-        let mut chars = line.chars().peekable();
-        let mut at_start = true;
-        while let Some(c) = chars.next() {
-            if in_quotes {
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        cur.push('"');
-                        chars.next();
-                    } else {
-                        in_quotes = false;
-                    }
-                } else {
-                    cur.push(c);
-                }
-            } else if c == '"' && at_start {
-                in_quotes = true;
-                at_start = false;
-            } else if c == '"' {
-                if !lazy {
-                    return Err(format!(
-                        "parse error on line {}: bare \" in non-quoted-field",
-                        rows.len() + 1
-                    ));
-                }
-                cur.push(c);
-            } else if c == delim {
-                fields.push(std::mem::take(&mut cur));
-                at_start = true;
-            } else {
-                cur.push(c);
-                at_start = false;
+        other => {
+            let d = str_arg(other, "delimiter")?;
+            let mut chars = d.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => c,
+                _ => return Err("delimiter value must be exactly one character".to_owned()),
             }
         }
-        fields.push(cur);
-        rows.push(fields);
+    };
+    let lazy = matches!(args[2], Value::Bool(true));
+    let rows = read_csv(&s, delim, lazy).map_err(|e| e.message())?;
+    if rows.is_empty() {
+        return Err("zero records were parsed".to_owned());
     }
     if !header {
         return Ok(Value::Array(
@@ -264,9 +578,10 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
         ));
     }
     let mut it = rows.into_iter();
-    let Some(headers) = it.next() else {
-        return Ok(Value::Array(Vec::new()));
-    };
+    let headers = it.next().expect("at least one record");
+    if headers.is_empty() {
+        return Err("no headers found on first row".to_owned());
+    }
     let mut out = Vec::new();
     for row in it {
         let mut m = Map::new();
@@ -281,65 +596,52 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
 }
 
 fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
-    let s = text(&v)?;
-    let u = url::Url::parse(&s).map_err(|e| format!("parse {s:?}: {e}"))?;
-    let mut m = Map::new();
-    m.insert("scheme", Value::String(u.scheme().to_owned().into()));
-    m.insert("opaque", Value::String(String::new().into()));
-    let host = match (u.host_str(), u.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => String::new(),
-    };
-    m.insert("host", Value::String(host.into()));
-    m.insert(
-        "path".to_owned(),
-        Value::String(
-            percent_encoding::percent_decode_str(u.path())
-                .decode_utf8_lossy()
-                .into_owned()
-                .into(),
-        ),
-    );
-    m.insert("raw_path", Value::String(String::new().into()));
-    m.insert(
-        "raw_query".to_owned(),
-        Value::String(u.query().unwrap_or("").to_owned().into()),
-    );
-    m.insert(
-        "fragment".to_owned(),
-        Value::String(u.fragment().unwrap_or("").to_owned().into()),
-    );
-    m.insert("raw_fragment", Value::String(String::new().into()));
-    let mut q: Map = Map::new();
-    for (k, val) in u.query_pairs() {
-        let e = q.get_or_insert_with(&k, || Value::Array(Vec::new()));
-        if let Value::Array(a) = e {
-            a.push(Value::String(val.into_owned().into()));
-        }
+    fn text_of(bytes: Vec<u8>) -> Value {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned().into())
     }
-    m.insert("query", Value::Object(q));
-    if !u.username().is_empty() || u.password().is_some() {
-        let mut user = Map::new();
-        user.insert("name", Value::String(u.username().to_owned().into()));
-        if let Some(pw) = u.password() {
-            user.insert("password", Value::String(pw.to_owned().into()));
+    let url = crate::go_url::parse(&text(&v)?).map_err(|e| e.to_string())?;
+    let mut m = Map::new();
+    m.insert("scheme", Value::String(url.scheme.into()));
+    m.insert("opaque", Value::String(url.opaque.into()));
+    m.insert("host", text_of(url.host));
+    m.insert("path", text_of(url.path));
+    m.insert("raw_path", Value::String(url.raw_path.into()));
+    m.insert("raw_query", Value::String(url.raw_query.into()));
+    m.insert("fragment", text_of(url.fragment));
+    m.insert("raw_fragment", Value::String(url.raw_fragment.into()));
+    if let Some(user) = url.user {
+        let mut obj = Map::new();
+        obj.insert("name", text_of(user.name));
+        if let Some(password) = user.password {
+            obj.insert("password", text_of(password));
         }
-        m.insert("user", Value::Object(user));
+        m.insert("user", Value::Object(obj));
     }
     Ok(Value::Object(m))
 }
 
+/// Go's `url.ParseQuery`: bad pairs are skipped, and the first problem fails the whole.
 fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
+    use crate::methods::strings::query_unescape;
     let s = text(&v)?;
     let mut m: Map = Map::new();
+    let mut first_err: Option<String> = None;
     for pair in s.split('&') {
+        if pair.contains(';') {
+            first_err.get_or_insert_with(|| "invalid semicolon separator in query".to_owned());
+            continue;
+        }
         if pair.is_empty() {
             continue;
         }
         let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = crate::methods::strings::query_unescape(k)?;
-        let val = Value::String(crate::methods::strings::query_unescape(val)?.into());
+        let (k, val) = match (query_unescape(k), query_unescape(val)) {
+            (Ok(k), Ok(val)) => (k, Value::String(val.into())),
+            (Err(e), _) | (_, Err(e)) => {
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
         match m.remove(&k) {
             None => {
                 m.insert(k, val);
@@ -353,49 +655,76 @@ fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
             }
         }
     }
-    Ok(Value::Object(m))
+    match first_err {
+        Some(e) => Err(format!("failed to parse value as url-encoded data: {e}")),
+        None => Ok(Value::Object(m)),
+    }
 }
 
+/// Benthos's logfmt reader: pairs split by spaces and tabs, a bare key is `true`, quoted
+/// values take backslash escapes, and an unterminated quote is an error.
 fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
+    let b = s.as_bytes();
+    let text_of = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let is_space = |c: u8| c == b' ' || c == b'\t';
     let mut m = Map::new();
-    let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
-    while i < chars.len() {
-        while i < chars.len() && chars[i].is_whitespace() {
+    while i < b.len() {
+        while i < b.len() && is_space(b[i]) {
             i += 1;
         }
-        let ks = i;
-        while i < chars.len() && chars[i] != '=' && !chars[i].is_whitespace() {
+        if i >= b.len() {
+            break;
+        }
+        let key_start = i;
+        while i < b.len() && b[i] != b'=' && !is_space(b[i]) {
             i += 1;
         }
-        let key: String = chars[ks..i].iter().collect();
+        let key = text_of(&b[key_start..i]);
         if key.is_empty() {
             i += 1;
             continue;
         }
-        if i < chars.len() && chars[i] == '=' {
-            i += 1;
-            let mut val = String::new();
-            if i < chars.len() && chars[i] == '"' {
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    if chars[i] == '\\' && i + 1 < chars.len() {
-                        i += 1;
-                    }
-                    val.push(chars[i]);
-                    i += 1;
-                }
-                i += 1;
-            } else {
-                while i < chars.len() && !chars[i].is_whitespace() {
-                    val.push(chars[i]);
-                    i += 1;
-                }
-            }
-            m.insert(key, Value::String(val.into()));
-        } else {
+        if i >= b.len() || b[i] != b'=' {
             m.insert(key, Value::Bool(true));
+            continue;
+        }
+        i += 1;
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut val = Vec::new();
+            while i < b.len() && b[i] != b'"' {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                    match b[i] {
+                        c @ (b'"' | b'\\' | b'/') => val.push(c),
+                        b'n' => val.push(b'\n'),
+                        b'r' => val.push(b'\r'),
+                        b't' => val.push(b'\t'),
+                        b'b' => val.push(0x08),
+                        b'f' => val.push(0x0c),
+                        other => val.extend_from_slice(&[b'\\', other]),
+                    }
+                } else {
+                    val.push(b[i]);
+                }
+                i += 1;
+            }
+            if i >= b.len() {
+                return Err(format!(
+                    "logfmt: unterminated quoted value for key {}",
+                    crate::methods::strings::go_quote(&key)
+                ));
+            }
+            i += 1;
+            m.insert(key, Value::String(text_of(&val).into()));
+        } else {
+            let start = i;
+            while i < b.len() && !is_space(b[i]) {
+                i += 1;
+            }
+            m.insert(key, Value::String(text_of(&b[start..i]).into()));
         }
     }
     Ok(Value::Object(m))
@@ -417,6 +746,7 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(encode),
     );
+    env.prepare_method("encode", prepare_scheme);
     env.method(
         "decode",
         cat,
@@ -431,7 +761,51 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(decode),
     );
-    env.method("hash", cat, "Hashes bytes: sha1, sha256, sha512, md5, xxhash64, crc32, hmac_sha1/256/512.", vec![p("algorithm", Kind::Str), opt("key", Kind::Str, Value::Null), opt("polynomial", Kind::Str, Value::Null)], vec![ex("root.h1 = this.value.hash(\"sha1\").encode(\"hex\")\nroot.h2 = this.value.hash(\"hmac_sha1\",\"static-key\").encode(\"hex\")", &[(r#"{"value":"hello world"}"#, r#"{"h1":"2aae6c35c94fcfb415dbe95f408b9ce91ee846ed","h2":"d87e5f068fa08fe90bb95bc7c8344cb809179d76"}"#)])], MethodImpl::Simple(hash));
+    env.prepare_method("decode", prepare_scheme);
+    env.method(
+        "hash",
+        cat,
+        "Hashes bytes: hmac_sha1, hmac_sha256, hmac_sha512, md5, sha1, sha256, sha512, \
+         sha3_256, sha3_512, xxhash64, crc32 (IEEE, Castagnoli or Koopman) and fnv32.",
+        vec![
+            p("algorithm", Kind::Str),
+            opt("key", Kind::Str, Value::Null),
+            opt("polynomial", Kind::Str, Value::String("IEEE".into())),
+        ],
+        vec![
+            ex(
+                "root.h1 = this.value.hash(\"sha1\").encode(\"hex\")\nroot.h2 = this.value.hash(\"hmac_sha1\",\"static-key\").encode(\"hex\")",
+                &[(
+                    r#"{"value":"hello world"}"#,
+                    r#"{"h1":"2aae6c35c94fcfb415dbe95f408b9ce91ee846ed","h2":"d87e5f068fa08fe90bb95bc7c8344cb809179d76"}"#,
+                )],
+            ),
+            ex(
+                "root.h1 = this.value.hash(algorithm: \"crc32\", polynomial: \"Castagnoli\").encode(\"hex\")\nroot.h2 = this.value.hash(algorithm: \"crc32\", polynomial: \"Koopman\").encode(\"hex\")",
+                &[(r#"{"value":"hello world"}"#, r#"{"h1":"c99465aa","h2":"df373d3c"}"#)],
+            ),
+            ex(
+                r#"root.ieee = this.value.hash("crc32", "", "IEEE").encode("hex")
+root.sha3_256 = this.value.hash("sha3_256").encode("hex")
+root.sha3_512 = this.value.hash("sha3_512").encode("hex")
+root.xxhash64 = this.value.hash("xxhash64").string()
+root.fnv32 = this.value.hash("fnv32").string()"#,
+                &[(
+                    r#"{"value":"hello world"}"#,
+                    r#"{"ieee":"0d4a1185","sha3_256":"644bcc7e564373040999aac89e7622f3ca71fba1d972fd94a31c3bfbf24e3938","sha3_512":"840006653e9ac9e95117a15c915caab81662918e925de9e004f774ff82d7079a40d4d27b1b372657c61d46d470304c88c788b3a4527ad074d1dccbee5dbaa99a","xxhash64":"5020219685658847592","fnv32":"1418570095"}"#,
+                )],
+            ),
+            ex(
+                r#"root = this.value.hash("crc32", "", "not-supported")"#,
+                &[(
+                    r#"{"value":"hello world"}"#,
+                    r#"Error(unsupported crc32 hash key "not-supported")"#,
+                )],
+            ),
+        ],
+        MethodImpl::Simple(hash),
+    );
+    env.prepare_method("hash", prepare_hash);
     let cat = "Parsing";
     env.method(
         "parse_json",
@@ -523,13 +897,46 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "Parses a URL into an object.",
         vec![],
-        vec![ex(
-            r#"root.foo_url = this.url.parse_url().path"#,
-            &[(
-                r#"{"url":"https://www.benthos.dev/docs/guides?foo=bar"}"#,
-                r#"{"foo_url":"/docs/guides"}"#,
-            )],
-        )],
+        vec![
+            ex(
+                r#"root.foo_url = this.url.parse_url().path"#,
+                &[(
+                    r#"{"url":"https://www.benthos.dev/docs/guides?foo=bar"}"#,
+                    r#"{"foo_url":"/docs/guides"}"#,
+                )],
+            ),
+            ex(
+                "root.foo_url = this.foo_url.parse_url()",
+                &[(
+                    r#"{"foo_url":"https://docs.redpanda.com/redpanda-connect/guides/bloblang/about/"}"#,
+                    r#"{"foo_url":{"fragment":"","host":"docs.redpanda.com","opaque":"","path":"/redpanda-connect/guides/bloblang/about/","raw_fragment":"","raw_path":"","raw_query":"","scheme":"https"}}"#,
+                )],
+            ),
+            ex(
+                r#"root.username = this.url.parse_url().user.name | "unknown""#,
+                &[
+                    (
+                        r#"{"url":"amqp://foo:bar@127.0.0.1:5672/"}"#,
+                        r#"{"username":"foo"}"#,
+                    ),
+                    (r#"{"url":"redis://localhost:6379"}"#, r#"{"username":"unknown"}"#),
+                ],
+            ),
+            ex(
+                "root = this.parse_url()",
+                &[
+                    (
+                        r#""/a%2Fb?x=1#top""#,
+                        r#"{"fragment":"top","host":"","opaque":"","path":"/a/b","raw_fragment":"","raw_path":"/a%2Fb","raw_query":"x=1","scheme":""}"#,
+                    ),
+                    (
+                        r#""mailto:someone@example.com""#,
+                        r#"{"fragment":"","host":"","opaque":"someone@example.com","path":"","raw_fragment":"","raw_path":"","raw_query":"","scheme":"mailto"}"#,
+                    ),
+                    (r#""1a:b""#, "Error(first path segment in URL cannot contain colon)"),
+                ],
+            ),
+        ],
         MethodImpl::Simple(parse_url),
     );
     env.method(
@@ -772,6 +1179,89 @@ mod tests {
             )
             .as_deref(),
             Ok("f:\n    - .inf\n    - -.inf\n    - .nan\n")
+        );
+    }
+
+    /// The result of `mapping` on an empty object, or its error as text.
+    fn outcome(mapping: &str, expected: &str) {
+        let got = check(mapping, "{}").unwrap_or_else(|e| format!("error: {e}"));
+        assert_eq!(got, expected, "{mapping}");
+    }
+
+    #[test]
+    fn csv_reads_as_go_encoding_csv_does() {
+        outcome(
+            r#"root = "a,b\n\"x\ny\",2\n\n3,\"q\"\"q\"\r\n".parse_csv()"#,
+            r#"[{"a":"x\ny","b":"2"},{"a":"3","b":"q\"q"}]"#,
+        );
+        outcome(
+            r#"root = "foo,bar,baz\n1,2,3,4".parse_csv()"#,
+            "error: failed assignment (line 1): string literal: record on line 2: wrong number of fields",
+        );
+        outcome(
+            r#"root = "a,b\n1,x\"y".parse_csv()"#,
+            r#"error: failed assignment (line 1): string literal: parse error on line 2, column 4: bare " in non-quoted-field"#,
+        );
+        outcome(
+            r#"root = "a,b\n1,x\"y".parse_csv(lazy_quotes: true)"#,
+            r#"[{"a":"1","b":"x\"y"}]"#,
+        );
+        outcome(
+            r#"root = "a\n\"open".parse_csv()"#,
+            r#"error: failed assignment (line 1): string literal: parse error on line 2, column 6: extraneous or missing " in quoted-field"#,
+        );
+        outcome(
+            r#"root = "".parse_csv()"#,
+            "error: failed assignment (line 1): string literal: zero records were parsed",
+        );
+        outcome(
+            r#"root = "a;b".parse_csv(delimiter: ";;")"#,
+            "error: failed assignment (line 1): string literal: delimiter value must be exactly one character",
+        );
+    }
+
+    #[test]
+    fn logfmt_reads_escapes_and_refuses_open_quotes() {
+        outcome(
+            r#"root = "msg=\"line1\\nline2\\ttab \\\"q\\\"\" k=v\tflag".parse_logfmt()"#,
+            r#"{"flag":true,"k":"v","msg":"line1\nline2\ttab \"q\""}"#,
+        );
+        outcome(
+            r#"root = "msg=\"unterminated".parse_logfmt()"#,
+            r#"error: failed assignment (line 1): string literal: logfmt: unterminated quoted value for key "msg""#,
+        );
+    }
+
+    #[test]
+    fn z85_takes_whole_groups() {
+        outcome(r#"root = "hello world!".encode("z85")"#, "xK#0@zY<mxA+]nf");
+        outcome(
+            r#"root = "xK#0@zY<mxA+]nf".decode("z85").string()"#,
+            "hello world!",
+        );
+        outcome(
+            r#"root = "abc".encode("z85")"#,
+            "error: failed assignment (line 1): string literal: z85: wrongly aligned input data",
+        );
+        outcome(
+            r#"root = "abcd~".decode("z85")"#,
+            "error: failed assignment (line 1): string literal: z85: invalid input byte: U+007E '~'",
+        );
+        outcome(
+            r#"root = "x".encode("base65")"#,
+            "error: line 1 char 28: unrecognized encoding type: base65",
+        );
+    }
+
+    #[test]
+    fn format_json_with_an_empty_indent_is_compact() {
+        outcome(
+            r#"root = {"doc":{"a":"<b>"}}.format_json("")"#,
+            r#"{"doc":{"a":"\u003cb\u003e"}}"#,
+        );
+        outcome(
+            r#"root = {"doc":{"a":"<b>"}}.format_json("", false, false)"#,
+            r#"{"doc":{"a":"<b>"}}"#,
         );
     }
 }

@@ -125,10 +125,23 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "If the target fails, returns the argument (a value or query) instead.",
         vec![p("fallback", Kind::Query)],
-        vec![ex(
-            r#"root.doc.id = this.thing.id.string().catch(uuid_v4().length())"#,
-            &[(r#"{"thing":{"id":"x"}}"#, r#"{"doc":{"id":"x"}}"#)],
-        )],
+        vec![
+            ex(
+                r#"root.doc.id = this.thing.id.string().catch(uuid_v4().length())"#,
+                &[(r#"{"thing":{"id":"x"}}"#, r#"{"doc":{"id":"x"}}"#)],
+            ),
+            ex(
+                r#"root.url = this.url.parse_url().catch(err -> {"error":err,"input":this.url})"#,
+                &[(
+                    r#"{"url":"invalid %&# url"}"#,
+                    r#"{"url":{"error":"field `this.url`: parse \"invalid %&\": invalid URL escape \"%&\"","input":"invalid %&# url"}}"#,
+                )],
+            ),
+            ex(
+                "root = this.catch(deleted())",
+                &[(r#"{"doc":{"foo":"bar"}}"#, r#"{"doc":{"foo":"bar"}}"#)],
+            ),
+        ],
         MethodImpl::Ctx(catch),
     );
     env.method(

@@ -4,6 +4,7 @@ use crate::value::Map;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::{Call, Cx, R, This, err, type_err};
+use crate::go_url;
 use crate::methods::{int_arg, str_arg, text};
 use crate::value::{Value, format_float_g};
 
@@ -446,23 +447,22 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
 
 fn split(v: Value, args: &[Value]) -> Result<Value, String> {
     let delim = str_arg(&args[0], "delimiter")?;
-    match &v {
-        Value::Bytes(b) => {
-            let s = String::from_utf8_lossy(b);
-            Ok(Value::Array(
-                go_split(&s, &delim)
-                    .into_iter()
-                    .map(|p| Value::Bytes(p.into_bytes()))
-                    .collect(),
-            ))
-        }
-        _ => {
-            let s = text(&v)?;
-            Ok(Value::Array(
-                go_split(&s, &delim).into_iter().map(Value::from).collect(),
-            ))
-        }
-    }
+    let empty_as_null = matches!(args.get(1), Some(Value::Bool(true)));
+    let part = |p: String, as_bytes: bool| match p {
+        p if p.is_empty() && empty_as_null => Value::Null,
+        p if as_bytes => Value::Bytes(p.into_bytes()),
+        p => Value::from(p),
+    };
+    let (s, as_bytes) = match &v {
+        Value::Bytes(b) => (String::from_utf8_lossy(b).into_owned(), true),
+        _ => (text(&v)?, false),
+    };
+    Ok(Value::Array(
+        go_split(&s, &delim)
+            .into_iter()
+            .map(|p| part(p, as_bytes))
+            .collect(),
+    ))
 }
 
 fn go_split(s: &str, delim: &str) -> Vec<String> {
@@ -480,7 +480,17 @@ fn join(v: Value, args: &[Value]) -> Result<Value, String> {
         Value::Null => String::new(),
         other => str_arg(other, "delimiter")?,
     };
-    let parts: Vec<String> = items.iter().map(text).collect::<Result<_, _>>()?;
+    let parts: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(_) | Value::Bytes(_) => text(item),
+            other => Err(format!(
+                "failed to join element {i}: {}",
+                type_err("string", other)
+            )),
+        })
+        .collect::<Result<_, _>>()?;
     let size = parts.iter().map(String::len).sum::<usize>()
         + delim.len().saturating_mul(parts.len().saturating_sub(1));
     crate::budget::check_bytes(size, "join")?;
@@ -576,61 +586,18 @@ fn unescape_html(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(Value::String(out.into()))
 }
 
-const QUERY_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b',')
-    .remove(b':')
-    .remove(b'=')
-    .remove(b'@');
-
-pub(crate) fn query_escape(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, QUERY_SET)
-        .to_string()
-        .replace("%20", "+")
-}
-
+/// Go's `url.QueryUnescape`, as text (invalid UTF-8 replaced).
 pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
-    let replaced = s.replace('+', " ");
-    validate_percent(&replaced)?;
-    Ok(percent_encoding::percent_decode_str(&replaced)
-        .decode_utf8_lossy()
-        .into_owned())
-}
-
-fn validate_percent(s: &str) -> Result<(), String> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let ok = i + 2 < b.len()
-                && b[i + 1].is_ascii_hexdigit()
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-            if !ok {
-                let end = (i + 3).min(b.len());
-                return Err(format!("invalid URL escape \"{}\"", &s[i..end]));
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    Ok(())
+    go_url::unescape(s, go_url::Mode::QueryComponent)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn escape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
-    Ok(Value::String(query_escape(&text(&v)?).into()))
+    let s = text(&v)?;
+    Ok(Value::String(
+        go_url::escape(s.as_bytes(), go_url::Mode::QueryComponent).into(),
+    ))
 }
 
 fn unescape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -638,22 +605,17 @@ fn unescape_url_query(v: Value, _: &[Value]) -> Result<Value, String> {
 }
 
 fn escape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
+    let s = text(&v)?;
     Ok(Value::String(
-        percent_encoding::utf8_percent_encode(&text(&v)?, PATH_SET)
-            .to_string()
-            .into(),
+        go_url::escape(s.as_bytes(), go_url::Mode::PathSegment).into(),
     ))
 }
 
 fn unescape_url_path(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    validate_percent(&s)?;
-    Ok(Value::String(
-        percent_encoding::percent_decode_str(&s)
-            .decode_utf8_lossy()
-            .into_owned()
-            .into(),
-    ))
+    go_url::unescape(&s, go_url::Mode::PathSegment)
+        .map(|b| Value::String(String::from_utf8_lossy(&b).into_owned().into()))
+        .map_err(|e| e.to_string())
 }
 
 // ------------------------------------------------------------------ regular expressions
@@ -1103,13 +1065,23 @@ pub(crate) fn register(env: &mut Environment) {
             p("delimiter", Kind::Str),
             opt("empty_as_null", Kind::Bool, Value::Bool(false)),
         ],
-        vec![ex(
-            r#"root.new_value = this.value.split(",")"#,
-            &[(
-                r#"{"value":"foo,bar,baz"}"#,
-                r#"{"new_value":["foo","bar","baz"]}"#,
-            )],
-        )],
+        vec![
+            ex(
+                r#"root.new_value = this.value.split(",")"#,
+                &[(
+                    r#"{"value":"foo,bar,baz"}"#,
+                    r#"{"new_value":["foo","bar","baz"]}"#,
+                )],
+            ),
+            ex(
+                r#"root.new_value = this.value.split(",", true)"#,
+                &[(r#"{"value":"foo,,qux"}"#, r#"{"new_value":["foo",null,"qux"]}"#)],
+            ),
+            ex(
+                r#"root.new_value = this.value.bytes().split(delimiter: ",", empty_as_null: true).map_each(p -> p.or("none").string())"#,
+                &[(r#"{"value":",a,"}"#, r#"{"new_value":["none","a","none"]}"#)],
+            ),
+        ],
         MethodImpl::Simple(split),
     );
     env.method(

@@ -215,6 +215,9 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         }
         return Ok(Value::Array(sorted));
     }
+    if let Some(e) = unsortable(&items) {
+        return err(e);
+    }
     items.sort_by(|a, b| match compare(a, b) {
         Ok(o) => o,
         Err(e) => {
@@ -226,6 +229,52 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         Some(f) => Err(f),
         None => Ok(Value::Array(items)),
     }
+}
+
+/// Whether sorting can compare every element: numbers with numbers, text with text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SortClass {
+    Number,
+    Text,
+}
+
+fn sort_class(v: &Value) -> Option<SortClass> {
+    match v {
+        Value::String(_) | Value::Bytes(_) => Some(SortClass::Text),
+        other if other.as_num().is_some() => Some(SortClass::Number),
+        _ => None,
+    }
+}
+
+/// The error Benthos's sort reports for elements it cannot compare, naming the element as its
+/// insertion sort meets it: each element is compared, as the left side, with the last of the
+/// elements sorted before it.
+fn unsortable(items: &[Value]) -> Option<String> {
+    let mut prefix_max: Option<&Value> = items.first();
+    for (i, left) in items.iter().enumerate().skip(1) {
+        let Some(class) = sort_class(left) else {
+            return Some(format!(
+                "sort element {i}: {}",
+                type_err("number or string", left)
+            ));
+        };
+        let right = prefix_max.expect("the prefix holds the first element");
+        if sort_class(right) != Some(class) {
+            let expected = match class {
+                SortClass::Number => "number",
+                SortClass::Text => "string",
+            };
+            return Some(format!(
+                "sort element {}: {}",
+                i - 1,
+                type_err(expected, right)
+            ));
+        }
+        if compare(left, right).is_ok_and(|o| o != std::cmp::Ordering::Less) {
+            prefix_max = Some(left);
+        }
+    }
+    None
 }
 
 fn sort_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -256,7 +305,7 @@ fn sort_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let target = call.target(cx, this)?;
     let Value::Array(items) = target else {
-        return err(type_err("array", &target));
+        return err(call.method_error(type_err("array", &target)));
     };
     let custom = !matches!(
         call.args.first(),
@@ -264,7 +313,7 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     );
     let mut seen: Vec<Value> = Vec::new();
     let mut out = Vec::new();
-    for item in items {
+    for (i, item) in items.into_iter().enumerate() {
         let key = if custom {
             call.arg_expr(0).eval_with_context(cx, this, &item)?
         } else {
@@ -274,7 +323,9 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             key,
             Value::String(_) | Value::Bytes(_) | Value::Int(_) | Value::Float(_) | Value::Number(_)
         ) {
-            return err(format!("unique: {}", type_err("number or string", &key)));
+            return err(
+                call.method_error(format!("index {i}: {}", type_err("string or number", &key)))
+            );
         }
         if seen.iter().any(|s| values_equal(s, &key)) {
             continue;
@@ -452,9 +503,7 @@ fn slice_bounds(len: usize, start: i64, end: Option<i64>) -> Result<(usize, usiz
     if s < 0 {
         s = 0;
     }
-    if e > len_i {
-        e = len_i;
-    }
+    e = e.clamp(0, len_i);
     if s > e {
         return Err(format!(
             "lower slice bound {s} must be lower than or equal to upper bound ({e}) and target length ({len})"
@@ -463,12 +512,40 @@ fn slice_bounds(len: usize, start: i64, end: Option<i64>) -> Result<(usize, usiz
     Ok((s as usize, e as usize))
 }
 
+/// Benthos refuses a positive high bound not above the low one before looking at the target.
+fn check_slice_args(low: i64, high: Option<i64>) -> Result<(), String> {
+    match high {
+        Some(high) if high > 0 && low >= high => Err(format!(
+            "lower slice bound {low} must be lower than upper ({high})"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Literal bounds are checked when the mapping is parsed, as Benthos builds the method then.
+fn prepare_slice(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    use crate::eval::Expr;
+    if let (Expr::Lit(low), Expr::Lit(high)) = (&args[0], &args[1]) {
+        let low = int_arg(low, "low")?;
+        let high = match high {
+            Value::Null => None,
+            other => Some(int_arg(other, "high")?),
+        };
+        check_slice_args(low, high)?;
+    }
+    Ok(Vec::new())
+}
+
 fn slice(v: Value, args: &[Value]) -> Result<Value, String> {
     let start = int_arg(&args[0], "low")?;
     let end = match &args[1] {
         Value::Null => None,
         other => Some(int_arg(other, "high")?),
     };
+    check_slice_args(start, end)?;
     match v {
         Value::String(s) => {
             let (a, b) = slice_bounds(s.len(), start, end)?;
@@ -603,10 +680,12 @@ fn collapse(v: Value, args: &[Value]) -> Result<Value, String> {
 }
 
 fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
-    let path = split_dot_path(&str_arg(&args[0], "path")?);
-    let Some(target) = get_path_ref(&v, &path).cloned() else {
-        return Err("target field was not found".to_owned());
-    };
+    let raw_path = str_arg(&args[0], "path")?;
+    let path = split_dot_path(&raw_path);
+    if !matches!(v, Value::Object(_)) {
+        return Err(type_err("object", &v));
+    }
+    let target = get_path_ref(&v, &path).cloned().unwrap_or(Value::Null);
     let with_value = |x: Value| -> Result<Value, String> {
         let mut root = crate::eval::Root::Value(v.clone());
         crate::eval::assign_path(&mut root, &path, Some(x))?;
@@ -630,7 +709,7 @@ fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
             Ok(Value::Object(out))
         }
         other => Err(format!(
-            "expected array or object value at path, got {}",
+            "expected array or object value at path '{raw_path}', found: {}",
             other.type_name()
         )),
     }
@@ -968,15 +1047,37 @@ pub(crate) fn register(env: &mut Environment) {
         cat,
         "A slice of a string or array; negative bounds count from the end.",
         vec![p("low", Kind::Int), opt("high", Kind::Int, Value::Null)],
-        vec![ex(
-            "root.beginning = this.value.slice(0, 2)\nroot.end = this.value.slice(4)",
-            &[(
-                r#"{"value":"foo bar"}"#,
-                r#"{"beginning":"fo","end":"bar"}"#,
-            )],
-        )],
+        vec![
+            ex(
+                "root.beginning = this.value.slice(0, 2)\nroot.end = this.value.slice(4)",
+                &[(
+                    r#"{"value":"foo bar"}"#,
+                    r#"{"beginning":"fo","end":"bar"}"#,
+                )],
+            ),
+            ex(
+                "root.last_chunk = this.value.slice(-2)\nroot.the_rest = this.value.slice(0, -2)",
+                &[(
+                    r#"{"value":["foo","bar","baz","buz","bev"]}"#,
+                    r#"{"last_chunk":["buz","bev"],"the_rest":["foo","bar","baz"]}"#,
+                )],
+            ),
+            // A negative high bound past the start leaves nothing.
+            ex(
+                "root.v = this.value.slice(0, -100)",
+                &[(r#"{"value":"foo bar baz"}"#, r#"{"v":""}"#)],
+            ),
+            ex(
+                "root = this.value.slice(this.low, 2)",
+                &[(
+                    r#"{"value":"foo","low":2}"#,
+                    "Error(lower slice bound 2 must be lower than upper (2))",
+                )],
+            ),
+        ],
         MethodImpl::Simple(slice),
     );
+    env.prepare_method("slice", prepare_slice);
     env.method(
         "append",
         cat,
@@ -1169,4 +1270,57 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(reverse),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// The result of `mapping` on an empty object, or its parse or run error as text.
+    fn check(mapping: &str) -> String {
+        crate::testing::map_one(mapping, "{}").unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    #[test]
+    fn literal_slice_bounds_are_checked_at_parse_time() {
+        assert_eq!(
+            check(r#"root = "abcd".slice(3, 2)"#),
+            "error: line 1 char 26: lower slice bound 3 must be lower than upper (2)"
+        );
+        assert_eq!(
+            check(r#"root = "abcd".slice(3, -2)"#),
+            "error: failed assignment (line 1): string literal: lower slice bound 3 must be lower than or equal to upper bound (2) and target length (4)"
+        );
+        assert_eq!(check(r#"root = "abcd".slice(1, -2)"#), "b");
+    }
+
+    #[test]
+    fn sort_unique_and_join_name_the_element_they_refuse() {
+        assert_eq!(
+            check(r#"root = [3,22,{"foo":"bar"},7,null].sort()"#),
+            "error: failed assignment (line 1): sort element 2: expected number or string value, got object"
+        );
+        assert_eq!(
+            check(r#"root = [3,"a"].sort()"#),
+            r#"error: failed assignment (line 1): sort element 0: expected string value, got number (3)"#
+        );
+        assert_eq!(
+            check(r#"root = [{"v":"a"},{"v":"b"}].unique()"#),
+            "error: failed assignment (line 1): array literal: index 0: expected string or number value, got object"
+        );
+        assert_eq!(
+            check(r#"root = "foo".unique()"#),
+            r#"error: failed assignment (line 1): expected array value, got string from string literal ("foo")"#
+        );
+        assert_eq!(
+            check(r#"root = {"foo":"not an array","id":"bar"}.explode("foo")"#),
+            "error: failed assignment (line 1): object literal: expected array or object value at path 'foo', found: string"
+        );
+        assert_eq!(
+            check(r#"root = {"id":"bar"}.explode("foo")"#),
+            "error: failed assignment (line 1): object literal: expected array or object value at path 'foo', found: null"
+        );
+        assert_eq!(
+            check(r#"root = ["foo",10,"bar"].join(",")"#),
+            "error: failed assignment (line 1): array literal: failed to join element 1: expected string value, got number (10)"
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! Timestamp and duration methods.
 
-use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, Offset as _, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, Local, Offset as _, TimeZone, Utc};
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::type_err;
@@ -92,19 +92,12 @@ fn ts_parse(v: Value, args: &[Value]) -> Result<Value, String> {
 fn ts_strftime(v: Value, args: &[Value]) -> Result<Value, String> {
     let t = get_timestamp(&v)?;
     let f = str_arg(&args[0], "format")?;
-    let (t, _) = in_tz(t, tz_arg(&args[1])?);
-    Ok(Value::String(strftime(&t, &f).into()))
-}
-
-fn strftime(t: &DateTime<FixedOffset>, f: &str) -> String {
-    // `%f` in Benthos is microseconds, chrono's is nanoseconds.
-    let f = f.replace("%f", "%6f");
-    let mut out = String::new();
-    use std::fmt::Write as _;
-    if write!(out, "{}", t.format(&f)).is_err() {
-        return f;
-    }
-    out
+    let (t, zone) = in_tz(t, tz_arg(&args[1])?);
+    // Without a named zone only UTC has a name; Go gives other fixed offsets none.
+    let zone = zone.or_else(|| (t.offset().local_minus_utc() == 0).then(|| "UTC".to_owned()));
+    Ok(Value::String(
+        crate::timefmt::strftime(&t, &f, zone.as_deref()).into(),
+    ))
 }
 
 fn ts_strptime(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -113,22 +106,7 @@ fn ts_strptime(v: Value, args: &[Value]) -> Result<Value, String> {
         other => return Err(type_err("string", other)),
     };
     let f = str_arg(&args[0], "format")?;
-    let cf = f.replace("%f", "%.f").replace(".%.f", "%.f");
-    if let Ok(t) = DateTime::parse_from_str(&s, &cf) {
-        return Ok(Value::Timestamp(t));
-    }
-    if let Ok(n) = NaiveDateTime::parse_from_str(&s, &cf) {
-        return Ok(Value::Timestamp(n.and_utc().fixed_offset()));
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(&s, &cf) {
-        return Ok(Value::Timestamp(
-            d.and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc()
-                .fixed_offset(),
-        ));
-    }
-    Err(format!("failed to parse \"{s}\" with format \"{f}\""))
+    crate::timefmt::strptime(&s, &f).map(Value::Timestamp)
 }
 
 fn ts_unix(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -250,115 +228,255 @@ fn parse_duration(v: Value, _: &[Value]) -> Result<Value, String> {
     parse_go_duration(&text(&v)?).map(Value::Int)
 }
 
-/// ISO 8601 durations (`P3Y6M4DT12H30M5S`): years are 365 days and months 30 days.
-type IsoParts = (f64, f64, f64, f64, f64, f64, f64);
+/// A decimal field of an ISO 8601 period: `coef / 10^scale`. The scale counts the digits
+/// written after the point, trailing zeros included, as the Go `period` package keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Dec {
+    coef: i64,
+    scale: u32,
+}
 
-fn iso_duration_parts(s: &str) -> Result<IsoParts, String> {
-    let invalid = || format!("invalid ISO 8601 duration: {s}");
-    let body = s.strip_prefix('P').ok_or_else(invalid)?;
-    let (date, time) = match body.split_once('T') {
-        Some((d, t)) => (d, Some(t)),
-        None => (body, None),
-    };
-    let (mut y, mut mo, mut w, mut d, mut h, mut mi, mut sec) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut parse = |part: &str, is_time: bool| -> Result<(), String> {
-        let mut rest = part;
-        while !rest.is_empty() {
-            let n = rest
-                .bytes()
-                .take_while(|c| c.is_ascii_digit() || *c == b'.' || *c == b',')
-                .count();
-            if n == 0 || n >= rest.len() {
-                return Err(invalid());
-            }
-            let num: f64 = rest[..n].replace(',', ".").parse().map_err(|_| invalid())?;
-            let unit = rest.as_bytes()[n];
-            match (is_time, unit) {
-                (false, b'Y') => y = num,
-                (false, b'M') => mo = num,
-                (false, b'W') => w = num,
-                (false, b'D') => d = num,
-                (true, b'H') => h = num,
-                (true, b'M') => mi = num,
-                (true, b'S') => sec = num,
-                _ => return Err(invalid()),
-            }
-            rest = &rest[n + 1..];
-        }
-        Ok(())
-    };
-    parse(date, false)?;
-    if let Some(t) = time {
-        if t.is_empty() {
-            return Err(invalid());
-        }
-        parse(t, true)?;
+/// An ISO 8601 period as Benthos reads it (Go's `rickb777/period` v1): years, months, weeks,
+/// days, hours, minutes and seconds, each a decimal, and a leading sign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Period {
+    neg: bool,
+    /// Years, months, weeks, days, hours, minutes, seconds.
+    fields: [Dec; 7],
+}
+
+const YEARS: usize = 0;
+const MONTHS: usize = 1;
+const WEEKS: usize = 2;
+const DAYS: usize = 3;
+const HOURS: usize = 4;
+const MINUTES: usize = 5;
+const SECONDS: usize = 6;
+
+/// Parses an ISO 8601 period with the `period` package's rules and messages.
+fn parse_period(s: &str) -> Result<Period, String> {
+    let blank = || "cannot parse a blank string as a period".to_owned();
+    let mut period = Period::default();
+    let mut rest = s;
+    if let Some(r) = rest.strip_prefix('-') {
+        period.neg = true;
+        rest = r;
+    } else if let Some(r) = rest.strip_prefix('+') {
+        rest = r;
     }
-    Ok((y, mo, w, d, h, mi, sec))
+    match rest {
+        "" => return Err(blank()),
+        "P0Y" | "P0M" | "P0W" | "P0D" | "PT0H" | "PT0M" | "PT0S" => return Ok(Period::default()),
+        _ => {}
+    }
+    let Some(mut rest) = rest.strip_prefix('P') else {
+        return Err(format!("{s}: expected 'P' period mark at the start"));
+    };
+    // Which fields may appear: the date ones before `T`, the time ones after.
+    let mut armed = [true, true, true, true, false, false, false];
+    let mut set = [false; 7];
+    let mut in_time = false;
+    let mut fraction_at: Option<char> = None;
+    let mut n_fields = 0;
+    while let Some(c) = rest.chars().next() {
+        if c == 'T' {
+            if in_time {
+                return Err(format!("{s}: 'T' designator cannot occur more than once"));
+            }
+            in_time = true;
+            armed = [false, false, false, false, true, true, true];
+            rest = &rest[1..];
+            continue;
+        }
+        let digits = rest
+            .char_indices()
+            .take_while(|&(i, c)| {
+                c.is_ascii_digit() || c == '.' || c == ',' || (i == 0 && c == '-')
+            })
+            .count();
+        if digits == 0 {
+            return Err(format!("{s}: expected a number but found '{c}'"));
+        }
+        let Some(designator) = rest[digits..].chars().next() else {
+            return Err(format!("{s}: missing designator at the end"));
+        };
+        let number = parse_decimal(&rest[..digits])
+            .ok_or_else(|| format!("{s}: number invalid or out of range"))?;
+        let field = match designator {
+            'Y' => YEARS,
+            'M' if in_time => MINUTES,
+            'M' => MONTHS,
+            'W' => WEEKS,
+            'D' => DAYS,
+            'H' => HOURS,
+            'S' => SECONDS,
+            other => {
+                return Err(format!(
+                    "{s}: expected a designator Y, M, W, D, H, or S not '{other}'"
+                ));
+            }
+        };
+        if let Some(previous) = fraction_at
+            && number.coef != 0
+        {
+            return Err(format!(
+                "{s}: '{previous}' & '{designator}' only the last field can have a fraction"
+            ));
+        }
+        if !armed[field] {
+            return Err(format!("{s}: '{designator}' designator cannot occur here"));
+        }
+        if set[field] {
+            return Err(format!(
+                "{s}: '{designator}' designator cannot occur more than once"
+            ));
+        }
+        set[field] = true;
+        period.fields[field] = number;
+        n_fields += 1;
+        if number.scale > 0 {
+            fraction_at = Some(designator);
+        }
+        rest = &rest[digits + designator.len_utf8()..];
+    }
+    if n_fields == 0 {
+        return Err(format!(
+            "{s}: expected 'Y', 'M', 'W', 'D', 'H', 'M', or 'S' designator"
+        ));
+    }
+    Ok(period)
+}
+
+/// A decimal of at most 19 significant digits, `,` read as the point.
+fn parse_decimal(text: &str) -> Option<Dec> {
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, text),
+    };
+    let body = body.replace(',', ".");
+    let (int, frac) = body.split_once('.').unwrap_or((&body, ""));
+    if int.is_empty() || frac.contains('.') {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let significant = digits.trim_start_matches('0');
+    if significant.len() > 19 {
+        return None;
+    }
+    let coef: i64 = if significant.is_empty() {
+        0
+    } else {
+        significant.parse().ok()?
+    };
+    Some(Dec {
+        coef: if neg { -coef } else { coef },
+        scale: u32::try_from(frac.len()).ok()?,
+    })
+}
+
+impl Period {
+    fn is_zero(&self) -> bool {
+        self.fields.iter().all(|f| f.coef == 0)
+    }
+
+    /// The value of a field at `factor` units per whole: the factor loses a digit for each
+    /// decimal place, as the Go package computes it.
+    fn scaled(field: Dec, factor: i128) -> i128 {
+        let mut factor = factor;
+        for _ in 0..field.scale {
+            factor /= 10;
+        }
+        i128::from(field.coef) * factor
+    }
+
+    /// The length in nanoseconds, taking a year as 365.2425 days, a month as a twelfth of
+    /// that and a day as 24 hours (the Go package's `Duration`).
+    fn nanos(&self) -> i128 {
+        const DAYS_PER_YEAR_E6: i128 = 365_242_500;
+        const E9: i128 = 1_000_000_000;
+        let f = &self.fields;
+        let days_e9 = Self::scaled(f[DAYS], E9)
+            + Self::scaled(f[WEEKS], 7 * E9)
+            + Self::scaled(f[MONTHS], DAYS_PER_YEAR_E6 / 12 * 1000)
+            + Self::scaled(f[YEARS], DAYS_PER_YEAR_E6 * 1000);
+        let hms = Self::scaled(f[HOURS], 3_600 * E9)
+            + Self::scaled(f[MINUTES], 60 * E9)
+            + Self::scaled(f[SECONDS], E9);
+        let total = days_e9 * 86_400 + hms;
+        if self.neg { -total } else { total }
+    }
 }
 
 fn parse_duration_iso8601(v: Value, _: &[Value]) -> Result<Value, String> {
     let s = text(&v)?;
-    let (y, mo, w, d, h, mi, sec) = iso_duration_parts(&s)?;
-    let day = 86_400_000_000_000i128;
-    let whole = |x: f64, unit: i128| -> i128 { (x * unit as f64).round() as i128 };
-    let sec_nanos = {
-        let text = format!("{sec}");
-        let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-        let mut frac = frac.to_owned();
-        frac.truncate(9);
-        while frac.len() < 9 {
-            frac.push('0');
-        }
-        int.parse::<i128>().unwrap_or(0) * 1_000_000_000 + frac.parse::<i128>().unwrap_or(0)
-    };
-    let year = 31_556_952_000_000_000i128;
-    let total = [
-        whole(y, year),
-        whole(mo, year / 12),
-        whole(w, 7 * day),
-        whole(d, day),
-        whole(h, 3_600_000_000_000),
-        whole(mi, 60_000_000_000),
-        sec_nanos,
-    ]
-    .into_iter()
-    .fold(0i128, i128::saturating_add);
-    i64::try_from(total)
+    let period = parse_period(&s)?;
+    i64::try_from(period.nanos())
         .map(Value::Int)
         .map_err(|_| format!("duration {s} does not fit in 64-bit nanoseconds"))
 }
 
-fn add_iso(t: DateTime<FixedOffset>, s: &str, sign: i32) -> Result<DateTime<FixedOffset>, String> {
-    let (y, mo, w, d, h, mi, sec) = iso_duration_parts(s)?;
+/// Go's `time.AddDate`: the month and day may overflow and are normalised (January 31st plus
+/// a month is March 2nd or 3rd), the wall clock is kept.
+fn add_date(
+    t: DateTime<FixedOffset>,
+    years: i64,
+    months: i64,
+    days: i64,
+) -> Option<DateTime<FixedOffset>> {
+    use chrono::Datelike as _;
+    let month0 = i64::from(t.month0()) + months;
+    let year = i64::from(t.year()) + years + month0.div_euclid(12);
+    let first = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(year).ok()?,
+        u32::try_from(month0.rem_euclid(12) + 1).ok()?,
+        1,
+    )?;
+    let date = first.checked_add_signed(chrono::TimeDelta::try_days(
+        i64::from(t.day0()).checked_add(days)?,
+    )?)?;
+    let naive = date.and_time(t.time());
+    t.offset().from_local_datetime(&naive).single()
+}
+
+/// Go's `Period.AddTo`: whole calendar fields go through `AddDate`, anything else is added
+/// as an approximate duration.
+fn add_iso(t: DateTime<FixedOffset>, s: &str, sign: i64) -> Result<DateTime<FixedOffset>, String> {
+    let mut period = parse_period(s)?;
+    if sign < 0 && !period.is_zero() {
+        period.neg = !period.neg;
+    }
     let out_of_range = || format!("timestamp out of range after adding duration {s}");
-    // Every step is checked: the duration comes from data, and a huge one
-    // must be an error for this message, not a panic for the process.
-    let months = (y.trunc() * 12.0 + mo.trunc()) * f64::from(sign);
-    if months.abs() > f64::from(u32::MAX) {
-        return Err(out_of_range());
-    }
-    let mut out = t;
-    if months > 0.0 {
-        out = out
-            .checked_add_months(chrono::Months::new(months as u32))
+    let f = period.fields;
+    let calendar = [f[YEARS], f[MONTHS], f[WEEKS], f[DAYS]];
+    let whole_calendar =
+        calendar.iter().any(|d| d.coef != 0) && calendar.iter().all(|d| d.scale == 0);
+    let nanos = |p: &Period| i64::try_from(p.nanos()).map_err(|_| out_of_range());
+    if whole_calendar {
+        let sign = if period.neg { -1 } else { 1 };
+        let mut hms = period;
+        for field in [YEARS, MONTHS, WEEKS, DAYS] {
+            hms.fields[field] = Dec::default();
+        }
+        let days = f[WEEKS].coef.saturating_mul(7).saturating_add(f[DAYS].coef);
+        let shifted = add_date(t, sign * f[YEARS].coef, sign * f[MONTHS].coef, sign * days)
             .ok_or_else(out_of_range)?;
-    } else if months < 0.0 {
-        out = out
-            .checked_sub_months(chrono::Months::new((-months) as u32))
-            .ok_or_else(out_of_range)?;
+        return shifted
+            .checked_add_signed(chrono::TimeDelta::nanoseconds(nanos(&hms)?))
+            .ok_or_else(out_of_range);
     }
-    let days = (w * 7.0 + d).trunc() * f64::from(sign);
-    let nanos = ((h * 3600.0 + mi * 60.0 + sec) * 1e9).round() * f64::from(sign);
-    if days.abs() >= 1e15 || nanos.abs() >= 9e18 {
-        return Err(out_of_range());
+    t.checked_add_signed(chrono::TimeDelta::nanoseconds(nanos(&period)?))
+        .ok_or_else(out_of_range)
+}
+
+/// A literal duration is read when the mapping is parsed, as Benthos does.
+fn prepare_iso_duration(
+    args: &[crate::eval::Expr],
+    _: &crate::env::PrepareCx<'_>,
+) -> Result<Vec<crate::eval::Expr>, String> {
+    if let crate::eval::Expr::Lit(Value::String(s)) = &args[0] {
+        parse_period(s)?;
     }
-    let days = chrono::TimeDelta::try_days(days as i64).ok_or_else(out_of_range)?;
-    out = out.checked_add_signed(days).ok_or_else(out_of_range)?;
-    out = out
-        .checked_add_signed(chrono::TimeDelta::nanoseconds(nanos as i64))
-        .ok_or_else(out_of_range)?;
-    Ok(out)
+    Ok(Vec::new())
 }
 
 fn ts_add_iso8601(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -574,5 +692,95 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(parse_duration_iso8601),
     );
+    env.prepare_method("ts_add_iso8601", prepare_iso_duration);
+    env.prepare_method("ts_sub_iso8601", prepare_iso_duration);
     let _ = go_format;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::map_one;
+
+    fn check(mapping: &str, expected: &str) {
+        let got = map_one(mapping, "{}").unwrap_or_else(|e| format!("error: {e}"));
+        assert_eq!(got, expected, "{mapping}");
+    }
+
+    #[test]
+    fn iso_periods_parse_as_the_go_package_does() {
+        check(
+            r#"root = "P3Y6M4DT12H30M5S".parse_duration_iso8601()"#,
+            "110839937000000000",
+        );
+        check(r#"root = "PT7.5S".parse_duration_iso8601()"#, "7500000000");
+        check(
+            r#"root = "-P1D".parse_duration_iso8601()"#,
+            "-86400000000000",
+        );
+        check(
+            r#"root = "P0,5Y".parse_duration_iso8601()"#,
+            "15778476000000000",
+        );
+        check(r#"root = "P0D".parse_duration_iso8601()"#, "0");
+        check(
+            r#"root = "P2.5YT7.5S".parse_duration_iso8601()"#,
+            "error: line 1 char 45: P2.5YT7.5S: 'Y' & 'S' only the last field can have a fraction",
+        );
+        check(
+            r#"root = "P3S".parse_duration_iso8601()"#,
+            "error: line 1 char 38: P3S: 'S' designator cannot occur here",
+        );
+        check(
+            r#"root = "gibberish".parse_duration_iso8601()"#,
+            "error: line 1 char 44: gibberish: expected 'P' period mark at the start",
+        );
+        check(
+            r#"root = "P1D1D".parse_duration_iso8601()"#,
+            "error: line 1 char 40: P1D1D: 'D' designator cannot occur more than once",
+        );
+        check(
+            r#"root = "PT".parse_duration_iso8601()"#,
+            "error: line 1 char 37: PT: expected 'Y', 'M', 'W', 'D', 'H', 'M', or 'S' designator",
+        );
+        check(
+            r#"root = "P1".parse_duration_iso8601()"#,
+            "error: line 1 char 37: P1: missing designator at the end",
+        );
+        check(
+            r#"root = "P1X".parse_duration_iso8601()"#,
+            "error: line 1 char 38: P1X: expected a designator Y, M, W, D, H, or S not 'X'",
+        );
+        // Not a literal target: the error comes when the mapping runs, and is the plugin's own.
+        check(
+            r#"root = "P3S".string().parse_duration_iso8601()"#,
+            "error: failed assignment (line 1): P3S: 'S' designator cannot occur here",
+        );
+    }
+
+    #[test]
+    fn iso_periods_add_as_go_add_date_does() {
+        // Whole calendar fields overflow the month as Go's AddDate does.
+        check(
+            r#"root = "2021-01-31T10:00:00Z".ts_add_iso8601("P1M").ts_format("2006-01-02T15:04:05Z07:00")"#,
+            "2021-03-03T10:00:00Z",
+        );
+        check(
+            r#"root = "2020-03-31T00:00:00Z".ts_sub_iso8601("P1M").ts_format("2006-01-02")"#,
+            "2020-03-02",
+        );
+        check(
+            r#"root = "2020-01-01T00:00:00Z".ts_add_iso8601("P1Y2M3DT4H5M6S").ts_format("2006-01-02T15:04:05Z07:00")"#,
+            "2021-03-04T04:05:06Z",
+        );
+        // A fractional day is an approximate duration of 24-hour days.
+        check(
+            r#"root = "2020-01-01T00:00:00Z".ts_add_iso8601("P0.5D").ts_format("2006-01-02T15:04:05Z07:00")"#,
+            "2020-01-01T12:00:00Z",
+        );
+        // A literal duration is checked when the mapping is parsed.
+        check(
+            r#"root = this.t.ts_add_iso8601("P3S")"#,
+            "error: line 1 char 36: P3S: 'S' designator cannot occur here",
+        );
+    }
 }

@@ -80,7 +80,7 @@ mod tests {
         );
         assert_eq!(
             check(r#"root = "x".uuid_v5("nope")"#, "{}").unwrap_err(),
-            r#"failed assignment (line 1): invalid ns uuid: "nope""#
+            r#"failed assignment (line 1): string literal: invalid ns uuid: "nope""#
         );
         assert!(check(r#"root = 5.uuid_v5()"#, "{}").is_err());
     }

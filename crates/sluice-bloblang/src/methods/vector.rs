@@ -64,7 +64,7 @@ mod tests {
         );
         assert_eq!(
             check("root = this.vector()", r#"[1,"a"]"#).unwrap_err(),
-            "failed assignment (line 1): field `this`: could not convert value at index 1 to float32: expected number value, got string (\"a\")"
+            "failed assignment (line 1): could not convert value at index 1 to float32: expected number value, got string (\"a\")"
         );
         assert!(check("root = this.vector()", "5").is_err());
     }

@@ -187,6 +187,34 @@ pub(crate) struct ParsedMapping {
     pub(crate) maps: Maps,
 }
 
+/// Runs a static plugin on a literal target with literal arguments at parse time, as Benthos
+/// does, so that its failure is a parse error. `None` when the call cannot be folded.
+fn fold_static(
+    spec: &crate::env::Spec,
+    target: &Expr,
+    args: &[Expr],
+) -> Option<Result<Value, String>> {
+    use crate::env::{Impl, MethodImpl, Origin};
+    if spec.origin != Origin::StaticPlugin {
+        return None;
+    }
+    let Expr::Lit(target) = target else {
+        return None;
+    };
+    let mut values = Vec::with_capacity(args.len());
+    for a in args {
+        let Expr::Lit(v) = a else {
+            return None;
+        };
+        values.push(v.clone());
+    }
+    match &spec.imp {
+        Impl::Method(MethodImpl::Simple(f)) => Some(f(target.clone(), &values)),
+        Impl::Method(MethodImpl::Ref(f)) => Some(f(target, &values)),
+        _ => None,
+    }
+}
+
 impl Parser {
     pub(crate) fn new(src: &str, env: &'static Environment) -> Self {
         Parser {
@@ -1000,6 +1028,9 @@ impl Parser {
             // The environment lives for the program's lifetime.
             let mut args = self.resolve_args(spec, args, after)?;
             self.prepare(spec, &mut args, after)?;
+            if let Some(folded) = fold_static(spec, &target, &args) {
+                return folded.map(Expr::Lit).map_err(|e| PErr::fatal(after, e));
+            }
             return Ok(Expr::Method(Box::new(Call {
                 spec,
                 target: Some(target),
