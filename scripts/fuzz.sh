@@ -10,7 +10,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(bloblang_mapping interpolation format_verbs arithmetic config_yaml http_request broker_headers)
+  targets=(bloblang_mapping interpolation format_verbs arithmetic config_yaml http_request broker_headers websocket_frames)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal

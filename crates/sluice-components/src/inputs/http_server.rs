@@ -41,6 +41,7 @@ mod idempotency;
 mod shedding;
 mod stream;
 mod websocket;
+pub(crate) use websocket::{NextFrame, next_body, socket_config};
 
 use idempotency::{Decision, Idempotency, IdempotencyConfig};
 use shedding::LoadShedder;

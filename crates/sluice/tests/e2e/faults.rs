@@ -23,105 +23,14 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use crate::brokers::{
     DedicatedBroker, amqp_channel, blocking, consume_until, create_topic, eventually, unique,
 };
+use crate::load::{Answer, Load};
 use crate::support::Sluice;
-
-#[derive(Clone, Debug)]
-struct Answer {
-    body: String,
-    status: u16,
-    sent: Instant,
-    answered: Instant,
-}
-
-/// Callers sending unique bodies in a loop until stopped.
-struct Load {
-    answers: Arc<Mutex<Vec<Answer>>>,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(url: String, callers: usize) -> Load {
-        let answers = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        let tasks = (0..callers)
-            .map(|caller| {
-                let (answers, stop, client, url) = (
-                    Arc::clone(&answers),
-                    Arc::clone(&stop),
-                    client.clone(),
-                    url.clone(),
-                );
-                tokio::spawn(async move {
-                    let mut n = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        n += 1;
-                        let body = format!("caller-{caller}-{n}");
-                        let sent = Instant::now();
-                        let status = match client.post(&url).body(body.clone()).send().await {
-                            Ok(res) => res.status().as_u16(),
-                            Err(_) => 0,
-                        };
-                        answers.lock().unwrap().push(Answer {
-                            body,
-                            status,
-                            sent,
-                            answered: Instant::now(),
-                        });
-                        if status != 200 {
-                            // Do not spin on fast failures.
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                })
-            })
-            .collect();
-        Load {
-            answers,
-            stop,
-            tasks,
-        }
-    }
-
-    fn count(&self, f: impl Fn(&Answer) -> bool) -> usize {
-        self.answers.lock().unwrap().iter().filter(|a| f(a)).count()
-    }
-
-    async fn wait(&self, what: &str, n: usize, timeout: Duration, f: impl Fn(&Answer) -> bool) {
-        assert!(
-            eventually(timeout, || self.count(&f) >= n).await,
-            "waited {timeout:?} for {n} answers: {what}; statuses so far: {:?}",
-            self.statuses()
-        );
-    }
-
-    fn statuses(&self) -> Vec<u16> {
-        self.answers
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|a| a.status)
-            .collect()
-    }
-
-    async fn finish(self) -> Vec<Answer> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.tasks {
-            t.await.unwrap();
-        }
-        Arc::try_unwrap(self.answers).unwrap().into_inner().unwrap()
-    }
-}
 
 /// Runs the outage: load, stop the broker, wait for failures, start it
 /// again, wait for successes. Returns the answers with the outage window
 /// (stopped .. restart begun).
 async fn outage(sluice: &Sluice, broker: &DedicatedBroker) -> (Vec<Answer>, Instant, Instant) {
-    let load = Load::start(sluice.url("/post"), 8);
+    let load = Load::start(sluice.url("/post"), 8, |c, n| format!("caller-{c}-{n}"));
     load.wait("200 before the outage", 20, Duration::from_secs(30), |a| {
         a.status == 200
     })
@@ -205,7 +114,7 @@ output:
     let wanted: HashSet<String> = answers
         .iter()
         .filter(|a| a.status == 200)
-        .map(|a| a.body.clone())
+        .map(|a| a.sent_body.clone())
         .collect();
     let (addr, t, w) = (broker.addr.clone(), topic.clone(), wanted.clone());
     let records = blocking(move || {
@@ -409,7 +318,7 @@ output:
     let wanted: HashSet<String> = answers
         .iter()
         .filter(|a| a.status == 200)
-        .map(|a| a.body.clone())
+        .map(|a| a.sent_body.clone())
         .collect();
     // Drain the queue (durable, persistent messages: they survived).
     let (_conn, channel) = amqp_channel(&broker.addr).await;

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::support::{Sluice, client, run_cli, write_config};
+use crate::support::{Sluice, post, run_cli, write_config};
 use crate::upstream::{Reply, Seen, Upstream};
 
 /// `http_server` on `/post` -> `http_client` to `url` with `auth` (YAML
@@ -18,17 +18,6 @@ fn config(url: &str, auth: &str) -> String {
     format!(
         "input:\n  http_server:\n    path: /post\noutput:\n  http_client:\n    url: '{url}'\n    propagate_response: true\n    retries: 0\n{auth}"
     )
-}
-
-async fn post(sluice: &Sluice, body: &str) -> (u16, String) {
-    let res = client()
-        .post(sluice.url("/post"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.text().await.unwrap())
 }
 
 // Go's url.QueryEscape, as the service would apply it.
@@ -98,7 +87,10 @@ async fn oauth_signs_every_request_with_hmac_sha1() {
     ));
     let before = now();
     for body in ["one", "two"] {
-        assert_eq!(post(&sluice, body).await, (200, "signed".to_owned()));
+        assert_eq!(
+            post(&sluice, "/post", body).await,
+            (200, "signed".to_owned())
+        );
     }
     let seen = upstream.seen();
     assert_eq!(seen.len(), 2);
@@ -170,7 +162,10 @@ output:
 "#,
         upstream.url("/lookup")
     ));
-    assert_eq!(post(&sluice, "x").await, (200, "enriched".to_owned()));
+    assert_eq!(
+        post(&sluice, "/post", "x").await,
+        (200, "enriched".to_owned())
+    );
     let seen = upstream.seen();
     let params = oauth_params(&seen[0].header("authorization"));
     let signature = percent_encoding::percent_decode_str(&params["oauth_signature"])
@@ -242,7 +237,10 @@ async fn jwt_bearer_token_verifies_with_the_public_key() {
                 key_file.display()
             ),
         ));
-        assert_eq!(post(&sluice, "x").await, (200, "authorised".to_owned()));
+        assert_eq!(
+            post(&sluice, "/post", "x").await,
+            (200, "authorised".to_owned())
+        );
         let seen = upstream.seen();
         let (header, claims) = verified(seen.last().unwrap(), &public, alg);
         assert_eq!(header.kid.as_deref(), Some("key-1"));
@@ -307,7 +305,7 @@ async fn basic_auth_replaces_a_configured_authorization_header() {
         &upstream.url("/"),
         "    headers:\n      Authorization: Token abc\n    basic_auth:\n      enabled: true\n      username: user\n      password: pass\n",
     ));
-    assert_eq!(post(&sluice, "x").await.0, 200);
+    assert_eq!(post(&sluice, "/post", "x").await.0, 200);
     let seen = upstream.wait_for(1, Duration::from_secs(5)).await;
     let values: Vec<&str> = seen[0]
         .headers
@@ -335,7 +333,10 @@ async fn jwt_eddsa_token_verifies_with_the_public_key() {
             key_file.display()
         ),
     ));
-    assert_eq!(post(&sluice, "x").await, (200, "authorised".to_owned()));
+    assert_eq!(
+        post(&sluice, "/post", "x").await,
+        (200, "authorised".to_owned())
+    );
     let header = upstream.seen()[0].header("authorization");
     let token = header.strip_prefix("Bearer ").expect("a bearer token");
     let key = jsonwebtoken::DecodingKey::from_ed_der(&public);

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::support::{Sluice, client};
+use crate::support::{Sluice, post};
 use crate::upstream::{Reply, Upstream};
 
 /// A forward proxy: records each request line (method and target as
@@ -108,17 +108,6 @@ fn config(url: &str, extra: &str) -> String {
     )
 }
 
-async fn post(sluice: &Sluice, body: &str) -> (u16, String) {
-    let res = client()
-        .post(sluice.url("/post"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.text().await.unwrap())
-}
-
 /// The environment for a run: only the variables given are set (empty
 /// values hide any the test itself runs with).
 fn env<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
@@ -146,7 +135,10 @@ async fn http_proxy_from_the_environment_carries_requests() {
     // The name does not resolve: only the proxy can deliver the request.
     let named = format!("http://orders.invalid:{}/orders?id=7", upstream.addr.port());
     let sluice = Sluice::start_with_env(&config(&named, ""), &env(&[("HTTP_PROXY", &proxy.url())]));
-    assert_eq!(post(&sluice, "order 7").await, (200, "stored".to_owned()));
+    assert_eq!(
+        post(&sluice, "/post", "order 7").await,
+        (200, "stored".to_owned())
+    );
     assert_eq!(proxy.seen(), [("POST".to_owned(), named.clone())]);
     let seen = upstream.seen();
     assert_eq!(seen.len(), 1);
@@ -169,7 +161,10 @@ async fn lower_case_http_proxy_works_for_the_http_processor() {
         ),
         &env(&[("http_proxy", &proxy.url())]),
     );
-    assert_eq!(post(&sluice, "x").await, (200, "enriched".to_owned()));
+    assert_eq!(
+        post(&sluice, "/post", "x").await,
+        (200, "enriched".to_owned())
+    );
     assert_eq!(proxy.seen(), [("POST".to_owned(), named)]);
 }
 
@@ -182,7 +177,10 @@ async fn loopback_goes_direct_even_with_a_proxy_set() {
         &config(&upstream.url("/here"), ""),
         &env(&[("HTTP_PROXY", &proxy.url())]),
     );
-    assert_eq!(post(&sluice, "x").await, (200, "direct".to_owned()));
+    assert_eq!(
+        post(&sluice, "/post", "x").await,
+        (200, "direct".to_owned())
+    );
     assert_eq!(upstream.seen().len(), 1);
     assert_eq!(proxy.seen(), []);
 }
@@ -201,7 +199,7 @@ async fn no_proxy_hosts_go_direct() {
     );
     // Direct, the name cannot be resolved: the request fails without ever
     // reaching the proxy.
-    let (status, body) = post(&sluice, "x").await;
+    let (status, body) = post(&sluice, "/post", "x").await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("skip.invalid"), "{body}");
     assert_eq!(proxy.seen(), []);
@@ -216,7 +214,7 @@ async fn https_urls_use_https_proxy_through_a_tunnel() {
         &config("https://secure.invalid:8443/pay", ""),
         &env(&[("HTTPS_PROXY", &proxy.url())]),
     );
-    let (status, body) = post(&sluice, "x").await;
+    let (status, body) = post(&sluice, "/post", "x").await;
     assert_eq!(status, 502, "{body}");
     // reqwest asks for a tunnel to the host; this proxy refuses it.
     assert_eq!(
@@ -229,7 +227,7 @@ async fn https_urls_use_https_proxy_through_a_tunnel() {
         &config("https://secure.invalid:8443/pay", ""),
         &env(&[("HTTP_PROXY", &proxy.url())]),
     );
-    assert_eq!(post(&sluice, "x").await.0, 502);
+    assert_eq!(post(&sluice, "/post", "x").await.0, 502);
     assert_eq!(proxy.seen(), []);
 }
 
@@ -245,7 +243,10 @@ async fn proxy_url_takes_every_request_over_the_environment() {
         ),
         &env(&[("HTTP_PROXY", &from_env.url())]),
     );
-    assert_eq!(post(&sluice, "x").await, (200, "via proxy_url".to_owned()));
+    assert_eq!(
+        post(&sluice, "/post", "x").await,
+        (200, "via proxy_url".to_owned())
+    );
     // Even a loopback URL goes through proxy_url, as in Benthos.
     assert_eq!(
         configured.seen(),

@@ -4,18 +4,8 @@
 use std::time::Duration;
 
 use crate::messages::multipart_parts;
-use crate::support::{Sluice, client};
+use crate::support::{Sluice, client, post};
 use crate::upstream::{Reply, Upstream};
-
-async fn post(sluice: &Sluice, body: &str) -> (u16, String) {
-    let res = client()
-        .post(sluice.url("/post"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrich_call_and_answer_with_sync_response() {
@@ -54,7 +44,7 @@ output:
 "#,
         upstream.url("/forecast")
     ));
-    let (status, body) = post(&sluice, r#"{"location":"Berlin"}"#).await;
+    let (status, body) = post(&sluice, "/post", r#"{"location":"Berlin"}"#).await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -85,7 +75,7 @@ output:
 "#,
         upstream.url("/x")
     ));
-    let (status, body) = post(&sluice, "abc").await;
+    let (status, body) = post(&sluice, "/post", "abc").await;
     assert_eq!((status, body.as_str()), (200, "ABC"));
     assert_eq!(upstream.wait_for(2, Duration::from_secs(1)).await.len(), 2);
 }
@@ -110,7 +100,7 @@ output:
   sync_response: {{}}
 "#
     ));
-    let (status, body) = post(&sluice, "abc").await;
+    let (status, body) = post(&sluice, "/post", "abc").await;
     assert_eq!(status, 200);
     assert_eq!(
         body,

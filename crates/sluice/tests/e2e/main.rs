@@ -22,6 +22,7 @@ mod http_server;
 mod io_components;
 mod kafka;
 mod limits;
+mod load;
 mod messages;
 mod observability;
 mod outputs;

@@ -18,18 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::brokers::{DedicatedBroker, blocking, consume_until, create_topic, eventually, unique};
+use crate::load::{Answer, Load};
 use crate::support::Sluice;
 use crate::upstream::{Reply, Upstream};
-
-/// One request of the load and what came back.
-#[derive(Clone, Debug)]
-struct Answer {
-    sent_body: String,
-    status: u16,
-    body: String,
-    sent: Instant,
-    answered: Instant,
-}
 
 /// When a fault began, and ended if it has.
 type Window = (Instant, Option<Instant>);
@@ -61,61 +52,6 @@ impl Windows {
     fn count(&self) -> usize {
         self.0.lock().unwrap().len()
     }
-}
-
-/// Callers posting unique bodies to `url` until `stop`.
-fn load(
-    url: String,
-    callers: usize,
-    stop: &Arc<AtomicBool>,
-    body: fn(usize, usize) -> String,
-) -> Vec<tokio::task::JoinHandle<Vec<Answer>>> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    (0..callers)
-        .map(|caller| {
-            let (client, url, stop) = (client.clone(), url.clone(), Arc::clone(stop));
-            tokio::spawn(async move {
-                let mut answers = Vec::new();
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let sent_body = body(caller, n);
-                    let sent = Instant::now();
-                    let (status, body) =
-                        match client.post(&url).body(sent_body.clone()).send().await {
-                            Ok(res) => {
-                                let status = res.status().as_u16();
-                                (status, res.text().await.unwrap_or_default())
-                            }
-                            Err(e) => (0, e.to_string()),
-                        };
-                    if status != 200 {
-                        // Do not spin on fast failures.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    answers.push(Answer {
-                        sent_body,
-                        status,
-                        body,
-                        sent,
-                        answered: Instant::now(),
-                    });
-                }
-                answers
-            })
-        })
-        .collect()
-}
-
-async fn gather(tasks: Vec<tokio::task::JoinHandle<Vec<Answer>>>) -> Vec<Answer> {
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -243,13 +179,13 @@ output:
     let pid = sluice.pid();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let weather_load = load(sluice.url("/weather/post"), 4, &stop, |c, n| {
+    let weather_load = Load::start(sluice.url("/weather/post"), 4, |c, n| {
         format!(r#"{{"location":"city-{c}-{n}"}}"#)
     });
-    let kafka_load = load(sluice.url("/fanout/post"), 4, &stop, |c, n| {
+    let kafka_load = Load::start(sluice.url("/fanout/post"), 4, |c, n| {
         format!("record-{c}-{n}")
     });
-    let proxy_load = load(sluice.url("/proxy/post"), 4, &stop, |c, n| {
+    let proxy_load = Load::start(sluice.url("/proxy/post"), 4, |c, n| {
         format!("proxied-{c}-{n}")
     });
 
@@ -306,9 +242,9 @@ output:
     stop.store(true, Ordering::Relaxed);
     flapper.await.unwrap();
     sampler.await.unwrap();
-    let weather_answers = gather(weather_load).await;
-    let kafka_answers = gather(kafka_load).await;
-    let proxy_answers = gather(proxy_load).await;
+    let weather_answers = weather_load.finish().await;
+    let kafka_answers = kafka_load.finish().await;
+    let proxy_answers = proxy_load.finish().await;
     let logs = sluice.logs();
     eprintln!(
         "soak answers: weather {:?}, fan_out {:?}, proxy {:?}",

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{Sluice, client, run_cli};
+use crate::support::{Sluice, client, post, run_cli};
 
 fn echo_stream(word: &str, path: &str) -> String {
     format!(
@@ -18,16 +18,6 @@ output:
   sync_response: {{}}
 "#
     )
-}
-
-async fn post(url: &str, body: &str) -> (u16, String) {
-    let res = client()
-        .post(url)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
 }
 
 async fn send(method: reqwest::Method, url: &str, body: &str) -> (u16, String) {
@@ -63,14 +53,14 @@ async fn files_become_streams_named_after_them_with_prefixed_endpoints() {
         &[],
     );
     assert_eq!(
-        post(&sluice.url("/foo/post"), "hi").await,
+        post(&sluice, "/foo/post", "hi").await,
         (200, "foo hi".to_owned())
     );
     assert_eq!(
-        post(&sluice.url("/team_bar/post"), "hi").await,
+        post(&sluice, "/team_bar/post", "hi").await,
         (200, "bar hi".to_owned())
     );
-    assert_eq!(post(&sluice.url("/post"), "hi").await.0, 404);
+    assert_eq!(post(&sluice, "/post", "hi").await.0, 404);
 
     let list = get_json(&sluice.url("/streams")).await;
     let names: Vec<&String> = list.as_object().unwrap().keys().collect();
@@ -96,7 +86,7 @@ async fn streams_are_created_read_patched_replaced_and_deleted_over_the_api() {
     .await;
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(
-        post(&sluice.url("/baz/in"), "x").await,
+        post(&sluice, "/baz/in", "x").await,
         (200, "baz x".to_owned())
     );
     // A second create of the same name is refused.
@@ -119,10 +109,7 @@ async fn streams_are_created_read_patched_replaced_and_deleted_over_the_api() {
         send(reqwest::Method::PATCH, &api("baz"), patch).await.0,
         200
     );
-    assert_eq!(
-        post(&sluice.url("/baz/in"), "x").await,
-        (200, "X".to_owned())
-    );
+    assert_eq!(post(&sluice, "/baz/in", "x").await, (200, "X".to_owned()));
 
     // Replace.
     let (status, _) = send(
@@ -133,7 +120,7 @@ async fn streams_are_created_read_patched_replaced_and_deleted_over_the_api() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(
-        post(&sluice.url("/baz/in"), "x").await,
+        post(&sluice, "/baz/in", "x").await,
         (200, "new x".to_owned())
     );
     let (status, body) = send(reqwest::Method::PUT, &api("nope"), &echo_stream("x", "/in")).await;
@@ -141,10 +128,10 @@ async fn streams_are_created_read_patched_replaced_and_deleted_over_the_api() {
 
     // Delete: its endpoints go with it; the other stream is untouched.
     assert_eq!(send(reqwest::Method::DELETE, &api("baz"), "").await.0, 200);
-    assert_eq!(post(&sluice.url("/baz/in"), "x").await.0, 404);
+    assert_eq!(post(&sluice, "/baz/in", "x").await.0, 404);
     assert_eq!(client().get(api("baz")).send().await.unwrap().status(), 404);
     assert_eq!(
-        post(&sluice.url("/foo/post"), "still").await,
+        post(&sluice, "/foo/post", "still").await,
         (200, "foo still".to_owned())
     );
 }
@@ -197,14 +184,14 @@ async fn posting_the_whole_set_replaces_every_stream() {
     let names: Vec<&String> = list.as_object().unwrap().keys().collect();
     assert_eq!(names, ["foo", "fresh"]);
     assert_eq!(
-        post(&sluice.url("/foo/post"), "a").await,
+        post(&sluice, "/foo/post", "a").await,
         (200, "foo2 a".to_owned())
     );
     assert_eq!(
-        post(&sluice.url("/fresh/post"), "a").await,
+        post(&sluice, "/fresh/post", "a").await,
         (200, "fresh a".to_owned())
     );
-    assert_eq!(post(&sluice.url("/gone/post"), "a").await.0, 404);
+    assert_eq!(post(&sluice, "/gone/post", "a").await.0, 404);
 
     // One bad config in the set changes nothing.
     let bad =
@@ -218,7 +205,7 @@ async fn posting_the_whole_set_replaces_every_stream() {
     assert_eq!(status, 400);
     assert!(body.contains("stream 'foo': line"), "{body}");
     assert_eq!(
-        post(&sluice.url("/fresh/post"), "b").await,
+        post(&sluice, "/fresh/post", "b").await,
         (200, "fresh b".to_owned())
     );
 }
@@ -239,7 +226,7 @@ async fn endpoints_can_stay_unprefixed_and_the_api_can_be_left_out() {
         &["--prefix-stream-endpoints=false", "--no-api"],
     );
     assert_eq!(
-        post(&sluice.url("/foo_in"), "hi").await,
+        post(&sluice, "/foo_in", "hi").await,
         (200, "foo hi".to_owned())
     );
     assert_eq!(
@@ -288,9 +275,9 @@ async fn each_stream_reports_metrics_under_its_own_name() {
         &[],
     );
     for _ in 0..3 {
-        post(&sluice.url("/foo/post"), "x").await;
+        post(&sluice, "/foo/post", "x").await;
     }
-    post(&sluice.url("/bar/post"), "x").await;
+    post(&sluice, "/bar/post", "x").await;
     let metrics = sluice.metrics().await;
     let received = |stream: &str| {
         metrics

@@ -29,7 +29,7 @@ pub(super) struct WebSocketHandler(pub(super) Arc<Endpoint>);
 
 /// A message, and each of its frames, is held to the body limit of POSTs;
 /// with no limit, tungstenite's own (64 MiB messages, 16 MiB frames) stay.
-fn socket_config(max_body_bytes: usize) -> WebSocketConfig {
+pub(crate) fn socket_config(max_body_bytes: usize) -> WebSocketConfig {
     let config = WebSocketConfig::default();
     if max_body_bytes == 0 {
         return config;
@@ -37,6 +37,48 @@ fn socket_config(max_body_bytes: usize) -> WebSocketConfig {
     config
         .max_message_size(Some(max_body_bytes))
         .max_frame_size(Some(max_body_bytes))
+}
+
+/// What the socket's loop does after reading from the client.
+pub(crate) enum NextFrame {
+    /// A text or binary frame: its content is a message.
+    Deliver(Bytes),
+    /// A ping, pong or raw frame: tungstenite answers pings itself.
+    Skip,
+    /// The client closed, the socket broke, or a message went past the
+    /// limit (the client is told so with a 1009 close).
+    Stop,
+}
+
+/// Turns what the socket read into the loop's next step.
+pub(crate) async fn next_body<S>(
+    socket: &mut WebSocketStream<S>,
+    frame: Option<Result<Frame, WsError>>,
+    max_body_bytes: usize,
+) -> NextFrame
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match frame {
+        Some(Ok(Frame::Text(text))) => NextFrame::Deliver(Bytes::from(text.as_str().to_owned())),
+        Some(Ok(Frame::Binary(bytes))) => NextFrame::Deliver(bytes),
+        Some(Err(WsError::Capacity(err))) => {
+            tracing::warn!(
+                error = %err,
+                limit = max_body_bytes,
+                "Websocket message exceeds max_body_bytes, connection closed."
+            );
+            let close = CloseFrame {
+                code: CloseCode::Size,
+                reason: "message too big".into(),
+            };
+            // The client may be gone already; nothing more to tell it.
+            let _closed = socket.close(Some(close)).await;
+            NextFrame::Stop
+        }
+        None | Some(Ok(Frame::Close(_)) | Err(_)) => NextFrame::Stop,
+        Some(Ok(_)) => NextFrame::Skip,
+    }
 }
 
 fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
@@ -144,28 +186,10 @@ impl Endpoint {
                 }
                 frame = socket.next() => frame,
             };
-            let Some(frame) = frame else {
-                break;
-            };
-            let body = match frame {
-                Ok(Frame::Text(text)) => Bytes::from(text.as_str().to_owned()),
-                Ok(Frame::Binary(bytes)) => bytes,
-                Err(WsError::Capacity(err)) => {
-                    tracing::warn!(
-                        error = %err,
-                        limit = self.max_body_bytes,
-                        "Websocket message exceeds max_body_bytes, connection closed."
-                    );
-                    let close = CloseFrame {
-                        code: CloseCode::Size,
-                        reason: "message too big".into(),
-                    };
-                    // The client may be gone already; nothing more to tell it.
-                    let _closed = socket.close(Some(close)).await;
-                    break;
-                }
-                Ok(Frame::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
+            let body = match next_body(&mut socket, frame, self.max_body_bytes).await {
+                NextFrame::Deliver(body) => body,
+                NextFrame::Skip => continue,
+                NextFrame::Stop => break,
             };
             // Counted as in progress until its answers are sent, so that a
             // shutdown waits for them.
