@@ -14,7 +14,7 @@ use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::message::Batch;
 use sluice_core::runtime::backoff::Backoff;
-use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig};
+use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig, BatchedOutput};
 use tokio::sync::Semaphore;
 
 fn default_copies() -> usize {
@@ -76,16 +76,10 @@ pub(crate) struct Child {
 }
 
 impl Child {
-    /// Builds the output of `node` as a child: batching belongs to the
-    /// parent, as in a broker.
+    /// Builds the output of `node` as a child; a child with `batching` of
+    /// its own batches the writes it is given.
     pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Child> {
-        let built = builder.output(node)?;
-        if built.batching.is_some() {
-            return Err(vec![Lint::error(
-                node.mark,
-                "batching inside a child output is not supported yet; batch at the parent",
-            )]);
-        }
+        let built = BatchedOutput::wrap(builder.output(node)?);
         Ok(Child {
             output: built.output,
             slots: Semaphore::new(built.max_in_flight.max(1)),
@@ -241,16 +235,8 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
     let mut children = Vec::new();
     for _ in 0..config.copies.max(1) {
         for child in &config.outputs {
-            match builder.output(child) {
-                Ok(built) if built.batching.is_some() => lints.push(Lint::error(
-                    child.mark,
-                    "batching inside a broker child is not supported yet; batch at the broker",
-                )),
-                Ok(built) => children.push(Child {
-                    output: built.output,
-                    slots: Semaphore::new(built.max_in_flight.max(1)),
-                    type_name: child_type(child),
-                }),
+            match Child::build(child, builder) {
+                Ok(child) => children.push(child),
                 Err(l) => lints.extend(l),
             }
         }

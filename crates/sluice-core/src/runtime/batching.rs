@@ -1,6 +1,7 @@
 //! Output-level batching: merges transactions until a count, size or period
 //! is reached, then hands one merged transaction on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -8,10 +9,12 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::component::output::{Output, OutputError};
 use crate::component::processor::{Processor, run_processors};
 use crate::config::Node;
+use crate::environment::BuiltOutput;
 use crate::message::{Batch, Message};
-use crate::transaction::{Ack, Transaction};
+use crate::transaction::{Ack, DeliveryError, Outcome, Transaction};
 
 /// The `batching` field of outputs and brokers (Benthos batch policy).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -162,5 +165,103 @@ where
     let acks = ack.split(batches.len());
     for (batch, ack) in batches.into_iter().zip(acks) {
         flush(Transaction::new(batch, ack)).await;
+    }
+}
+
+/// An output with its own `batching`, used where it is the child of
+/// another output (a broker's, a switch's case, a fallback's tier): each
+/// write joins the pending batch and returns once the merged batch it went
+/// out in is written, with that write's result. Up to `max_in_flight`
+/// merged batches are written at once; writes waiting to join are not
+/// limited, so that a batch can fill from concurrent callers.
+pub struct BatchedOutput {
+    inner: Arc<dyn Output>,
+    policy: std::sync::Mutex<Option<BatchPolicy>>,
+    max_in_flight: usize,
+    // Started with the first write, inside the runtime.
+    sender: tokio::sync::OnceCell<mpsc::Sender<Transaction>>,
+}
+
+impl BatchedOutput {
+    /// Wraps `built` when it batches; returns it as it is otherwise.
+    pub fn wrap(built: BuiltOutput) -> BuiltOutput {
+        let Some(policy) = built.batching else {
+            return built;
+        };
+        BuiltOutput {
+            output: Arc::new(BatchedOutput {
+                inner: built.output,
+                policy: std::sync::Mutex::new(Some(policy)),
+                max_in_flight: built.max_in_flight.max(1),
+                sender: tokio::sync::OnceCell::new(),
+            }),
+            // Writes wait in the batch, not for a slot.
+            max_in_flight: tokio::sync::Semaphore::MAX_PERMITS,
+            batching: None,
+        }
+    }
+
+    fn start(&self) -> mpsc::Sender<Transaction> {
+        let policy = self
+            .policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .expect("the batcher starts once");
+        let (sender, receiver) = mpsc::channel(self.max_in_flight);
+        let (inner, slots) = (
+            Arc::clone(&self.inner),
+            Arc::new(tokio::sync::Semaphore::new(self.max_in_flight)),
+        );
+        tokio::spawn(run_batcher(policy, receiver, move |tx| {
+            let (inner, slots) = (Arc::clone(&inner), Arc::clone(&slots));
+            async move {
+                let slot = slots.acquire_owned().await.expect("never closed");
+                tokio::spawn(async move {
+                    let outcome = match inner.write(&tx.batch).await {
+                        Ok(()) => Outcome::Delivered,
+                        Err(err) => Outcome::Failed(DeliveryError::Output(Arc::new(err))),
+                    };
+                    tx.ack.resolve(outcome);
+                    drop(slot);
+                });
+            }
+        }));
+        sender
+    }
+}
+
+#[async_trait::async_trait]
+impl Output for BatchedOutput {
+    async fn connect(&self) -> Result<(), OutputError> {
+        self.inner.connect().await
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
+        let sender = self.sender.get_or_init(|| async { self.start() }).await;
+        let (ack, delivery) = Ack::pair();
+        sender
+            .send(Transaction::new(batch.clone(), ack))
+            .await
+            .map_err(|_| OutputError::NotConnected)?;
+        match delivery.await {
+            Outcome::Delivered => Ok(()),
+            Outcome::Failed(DeliveryError::Output(err)) => Err(match &*err {
+                OutputError::NotConnected => OutputError::NotConnected,
+                OutputError::Rejected { reason } => OutputError::Rejected {
+                    reason: reason.clone(),
+                },
+                OutputError::Failed(_) => OutputError::Failed(err.to_string().into()),
+            }),
+            Outcome::Failed(other) => Err(OutputError::Failed(other.to_string().into())),
+        }
+    }
+
+    async fn close(&self) -> Result<(), OutputError> {
+        self.inner.close().await
+    }
+
+    fn connected(&self) -> bool {
+        self.inner.connected()
     }
 }

@@ -890,3 +890,71 @@ output:
     values.sort_unstable();
     assert_eq!(values, ["A", "B", "C"], "{}", sluice.logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_through_a_batching_kafka_output_answers_each_caller_its_own_request() {
+    for_each_kafka(|kafka| async move {
+        // Batches of four, or whatever is there after 5 s: twelve callers at
+        // once are answered well before that only if their requests were
+        // written together, and each must still get its own answer.
+        let topic = unique("batched-fan-out");
+        create_topic(&kafka.addr, &topic, 1).await;
+        let yaml = format!(
+            r#"
+input:
+  http_server:
+    path: /post
+output:
+  broker:
+    pattern: fan_out
+    outputs:
+      - kafka:
+          addresses: [ {addr} ]
+          topic: {topic}
+          batching:
+            count: 4
+            period: 5s
+      - sync_response: {{}}
+        processors:
+          - bloblang: root = content().uppercase()
+"#,
+            addr = kafka.addr
+        );
+        let sluice = Sluice::start(&yaml);
+        let started = std::time::Instant::now();
+        let calls = (0..12).map(|i| {
+            let (sluice, topic) = (&sluice, &topic);
+            async move {
+                let body = format!("caller {i}");
+                let answer = post(sluice, "/post", &body, &format!("{topic}-{i}")).await;
+                (body, answer)
+            }
+        });
+        let answers = futures::future::join_all(calls).await;
+        let elapsed = started.elapsed();
+        for (body, answer) in &answers {
+            assert_eq!(
+                answer,
+                &(200, body.to_uppercase()),
+                "on {}: {}",
+                kafka.name,
+                sluice.logs()
+            );
+        }
+        assert!(
+            elapsed < Duration::from_secs(4),
+            "answers took {elapsed:?}: the batches did not fill from concurrent callers"
+        );
+        let (addr, t) = (kafka.addr.clone(), topic.clone());
+        let records = blocking(move || {
+            consume_until(&addr, &t, Duration::from_secs(20), |rs| rs.len() >= 12)
+        })
+        .await;
+        let mut stored: Vec<String> = records.into_iter().map(|r| r.value).collect();
+        stored.sort();
+        let mut sent: Vec<String> = answers.into_iter().map(|(body, _)| body).collect();
+        sent.sort();
+        assert_eq!(stored, sent, "each request is one record on {}", kafka.name);
+    })
+    .await;
+}
