@@ -38,15 +38,15 @@ fn range(args: &[Value]) -> Result<Value, String> {
     let start = int_arg(&args[0], "start")?;
     let stop = int_arg(&args[1], "stop")?;
     let step = int_arg(&args[2], "step")?;
-    let step = if step == 0 {
-        if stop < start { -1 } else { 1 }
-    } else {
-        step
-    };
     if step == 0 {
-        return Err("step must not be zero".to_owned());
+        return Err("step must be greater than or less than 0".to_owned());
     }
-    if (stop < start && step > 0) || (stop > start && step < 0) {
+    if step < 0 && stop > start {
+        return Err(format!(
+            "with negative step arg stop ({stop}) must be <= start ({start})"
+        ));
+    }
+    if step > 0 && start >= stop {
         return Err(format!(
             "with positive step arg start ({start}) must be < stop ({stop})"
         ));
@@ -55,8 +55,13 @@ fn range(args: &[Value]) -> Result<Value, String> {
     let count = (i128::from(stop) - i128::from(start)) / i128::from(step);
     let count = usize::try_from(count.max(0)).unwrap_or(usize::MAX);
     crate::budget::check_elements(count, "range")?;
-    let out: Vec<Value> = (0..count as i64)
-        .map(|k| Value::Int(start + k * step))
+    // Every element lies between start and stop, but `k * step` alone may
+    // not fit in 64 bits.
+    let out: Vec<Value> = (0..count as i128)
+        .map(|k| {
+            let n = i128::from(start) + k * i128::from(step);
+            Value::Int(i64::try_from(n).expect("between start and stop"))
+        })
         .collect();
     Ok(Value::Array(out))
 }
@@ -292,7 +297,7 @@ pub(crate) fn register(env: &mut Environment) {
         "range",
         cat,
         "An array of integers from start (inclusive) to stop (exclusive) by step.",
-        vec![p("start", Kind::Int), p("stop", Kind::Int), opt("step", Kind::Int, Value::Int(0))],
+        vec![p("start", Kind::Int), p("stop", Kind::Int), opt("step", Kind::Int, Value::Int(1))],
         vec![ex(
             "root.a = range(0, 10)\nroot.b = range(start: 0, stop: this.max, step: 2)\nroot.c = range(0, -this.max, -2)",
             &[(r#"{"max":10}"#, r#"{"a":[0,1,2,3,4,5,6,7,8,9],"b":[0,2,4,6,8],"c":[0,-2,-4,-6,-8]}"#)],
@@ -444,6 +449,37 @@ mod tests {
             crate::Root::Value(v) => Ok(String::from_utf8(v.to_message_bytes()).unwrap()),
             other => Err(format!("unexpected root {other:?}")),
         }
+    }
+
+    #[test]
+    fn range_counts_as_benthos_and_reaches_the_ends_of_the_integers() {
+        use crate::value::Value;
+        let range =
+            |a: i64, b: i64, c: i64| super::range(&[Value::Int(a), Value::Int(b), Value::Int(c)]);
+        let ints = |v: &[i64]| Value::Array(v.iter().map(|n| Value::Int(*n)).collect());
+        // The count is (stop - start) / step, rounded towards zero, as in Go.
+        assert_eq!(range(0, 10, 3), Ok(ints(&[0, 3, 6])));
+        assert_eq!(range(0, 0, -1), Ok(ints(&[])));
+        assert_eq!(
+            range(10, 0, 1),
+            Err("with positive step arg start (10) must be < stop (0)".to_owned())
+        );
+        assert_eq!(
+            range(0, 10, -1),
+            Err("with negative step arg stop (10) must be <= start (0)".to_owned())
+        );
+        assert_eq!(
+            range(0, 1, 0),
+            Err("step must be greater than or less than 0".to_owned())
+        );
+        // A step whose multiples pass i64::MAX before the last element is
+        // reached from i64::MIN.
+        let step = i64::MAX / 3;
+        let Ok(Value::Array(items)) = range(i64::MIN, i64::MAX, step) else {
+            panic!("range over the whole of i64 failed");
+        };
+        assert_eq!(items.len(), 6);
+        assert_eq!(items[5], Value::Int(i64::MIN + 2 * step + 3 * step));
     }
 
     #[test]
