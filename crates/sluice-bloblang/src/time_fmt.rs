@@ -1,5 +1,6 @@
 //! Go reference-time layouts (`2006-01-02T15:04:05Z07:00`): formatting and parsing.
 
+use crate::timefmt::{LONG_DAYS as DAYS, LONG_MONTHS as MONTHS};
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Timelike};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -176,30 +177,6 @@ fn tokenize(layout: &str) -> Vec<Tok> {
     }
     toks
 }
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const DAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
 
 fn tz_abbrev(t: &DateTime<FixedOffset>) -> String {
     let secs = t.offset().local_minus_utc();
