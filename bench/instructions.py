@@ -16,7 +16,11 @@ Idempotency-Key on every request (each claimed, answered and stored in a memory
 cache), and bench/weather_cached.yaml (every request a `cached` memory cache hit),
 each also as a ratio to the plain sluice row.
 
-Usage: bench/instructions.py [--requests 2008] [--proxy] [--features]
+With --shares, each system's instructions per request are also split by where they
+run (Bloblang, the engine, the components, hyper/httparse, tokio, the allocator,
+libc, Rust's core/alloc generics), from callgrind's per-function counts.
+
+Usage: bench/instructions.py [--requests 2008] [--proxy] [--features] [--shares]
 Needs: valgrind, and `cargo build --release -p sluice -p sluice-components --examples --bins`
 (binaries are taken from $CARGO_TARGET_DIR when that is set, else target/).
 """
@@ -70,6 +74,48 @@ def wait_for_port(port, limit=10):
             time.sleep(0.05)
 
 
+# Where an instruction runs, by the first crate named in its function's symbol.
+GROUPS = [
+    ("Bloblang (mapping, JSON)", ("sluice_bloblang",)),
+    ("engine (sluice-core)", ("sluice_core",)),
+    ("components (sluice-components, sluice)", ("sluice_components", "sluice::")),
+    ("HTTP (hyper, httparse, http)", ("hyper", "httparse", "http::", "http_body")),
+    ("tokio runtime", ("tokio", "mio::")),
+    ("allocator (mimalloc)", ("mi_", "_mi_", "mimalloc")),
+    ("logs, metrics (tracing)", ("tracing",)),
+    ("JSON (serde_json)", ("serde_json", "serde::")),
+]
+
+
+def group_of(symbol, obj):
+    first = None
+    for name, tokens in GROUPS:
+        for t in tokens:
+            at = symbol.find(t)
+            if at >= 0 and (first is None or at < first[0]):
+                first = (at, name)
+    if first is not None:
+        return first[1]
+    if "libc.so" in obj or "ld-linux" in obj:
+        return "libc (memcpy, syscall wrappers)"
+    if symbol.startswith(("core::", "alloc::", "<core::", "<alloc::", "std::", "<std::")):
+        return "Rust core/alloc/std generics"
+    return "other"
+
+
+def shares(summary):
+    """Instructions per group, from callgrind_annotate's per-function lines."""
+    out = {}
+    for line in summary.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(?:[^:]*):(.*?)(?: \[(.*)\])?$", line)
+        if m is None or "PROGRAM TOTALS" in line:
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        g = group_of(m.group(2), m.group(3) or "")
+        out[g] = out.get(g, 0) + ir
+    return out
+
+
 def count(argv, port, n):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
@@ -93,17 +139,20 @@ def count(argv, port, n):
         # way callgrind writes its totals.
         proc.send_signal(2)
         proc.wait(timeout=60)
-        summary = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
+        summary = subprocess.run(["callgrind_annotate", "--threshold=100", out],
+                                 capture_output=True, text=True).stdout
         match = re.search(r"([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", summary)
         if match is None:
             sys.exit(f"no callgrind totals for {argv[0]}")
-        return int(match.group(1).replace(",", ""))
+        return int(match.group(1).replace(",", "")), shares(summary)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2008)
     ap.add_argument("--proxy", action="store_true", help="measure the proxy path instead")
+    ap.add_argument("--shares", action="store_true",
+                    help="split each system's instructions per request by crate")
     ap.add_argument("--features", action="store_true",
                     help="add the idempotency and cached rows to the weather measurement")
     args = ap.parse_args()
@@ -132,18 +181,25 @@ def main():
                 systems.append((name, [os.path.join(release, "sluice"), "-c", os.path.join(ROOT, "bench", config),
                                        "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195))
     results = {}
+    groups = {}
     global UNIQUE_KEYS
     for name, argv, port in systems:
         UNIQUE_KEYS = name == "idem"
-        small = count(argv, port, 8)
-        large = count(argv, port, args.requests)
+        small, small_groups = count(argv, port, 8)
+        large, large_groups = count(argv, port, args.requests)
         results[name] = (large - small) / (args.requests - 8)
+        groups[name] = {g: (large_groups.get(g, 0) - small_groups.get(g, 0)) / (args.requests - 8)
+                        for g in large_groups}
     if upstream is not None:
         upstream.kill()
         upstream.wait()
     for name, per in results.items():
         print(f"{name:>7}: {per:8.0f} instructions per request ({per / results['hyper']:.2f}x hyper, "
               f"{per / results['sluice']:.2f}x sluice)")
+        if args.shares:
+            for g, ir in sorted(groups[name].items(), key=lambda kv: -kv[1]):
+                if ir >= per * 0.005:
+                    print(f"         {ir:8.0f}  {ir * 100 / per:5.1f} %  {g}")
 
 
 if __name__ == "__main__":
