@@ -192,8 +192,9 @@ fn client_frames(mut data: &[u8]) -> Vec<u8> {
 
 /// Arbitrary bytes as message metadata (lines of `key=value`) written as
 /// Kafka record headers and AMQP headers, and read back as the inputs read
-/// them: every key the output includes comes back with its text, and AMQP
-/// headers stay within the protocol's 255-byte names.
+/// them: every key the output includes comes back with its text, no other
+/// comes back, Kafka header names hold no NUL (librdkafka would cut them
+/// short) and AMQP's stay within the protocol's 255-byte names.
 pub fn broker_headers(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut msg = Message::new(Bytes::new());
@@ -215,9 +216,15 @@ pub fn broker_headers(data: &[u8]) {
     }
     let mut read = Metadata::new();
     headers_into_metadata(owned.iter().map(|h| (h.key, h.value)), false, &mut read);
+    for key in read.keys() {
+        assert!(
+            msg.metadata().contains_key(key.as_str()),
+            "kafka header {key:?} was never set"
+        );
+    }
     for (key, value) in msg.metadata() {
-        if key.starts_with("x-internal-") {
-            assert!(!read.contains_key(key.as_str()), "{key:?} was not excluded");
+        if key.starts_with("x-internal-") || key.contains('\0') {
+            assert!(!read.contains_key(key.as_str()), "{key:?} was not left out");
             continue;
         }
         assert_eq!(

@@ -400,9 +400,19 @@ pub(crate) fn record_headers(
         .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
         .collect();
     for (key, value) in msg.metadata() {
-        if policy.includes(key) {
-            headers.push((key.clone(), value.to_interp_string().into_bytes()));
+        if !policy.includes(key) {
+            continue;
         }
+        // librdkafka takes header names as C strings: a NUL would cut the
+        // name short, and the value would arrive under another header's name.
+        if key.contains('\0') {
+            tracing::warn!(
+                key = %key.escape_debug(),
+                "Metadata key with a NUL byte left out of the Kafka record headers."
+            );
+            continue;
+        }
+        headers.push((key.clone(), value.to_interp_string().into_bytes()));
     }
     headers
 }
