@@ -406,11 +406,48 @@ pub(crate) fn go_lossy(mut b: &[u8]) -> String {
     }
 }
 
+/// A byte as Go's JSON scanner quotes it in errors: read as the character of that number,
+/// then escaped as `strconv.Quote` escapes it, quotes aside.
 fn go_char(b: u8) -> String {
-    if b.is_ascii() {
-        (b as char).to_string()
+    match b {
+        b'\'' => "\\'".to_owned(),
+        b'"' => "\"".to_owned(),
+        0x07 => "\\a".to_owned(),
+        0x08 => "\\b".to_owned(),
+        0x0c => "\\f".to_owned(),
+        b'\n' => "\\n".to_owned(),
+        b'\r' => "\\r".to_owned(),
+        b'\t' => "\\t".to_owned(),
+        0x0b => "\\v".to_owned(),
+        b'\\' => "\\\\".to_owned(),
+        0..0x20 | 0x7f => format!("\\x{b:02x}"),
+        // C1 controls, the no-break space and the soft hyphen are not printable to Go.
+        0x80..=0xa0 | 0xad => format!("\\u{b:04x}"),
+        _ => char::from(b).to_string(),
+    }
+}
+
+/// What Go's `json.Decoder` says where [`JsonParser`] found the input ended too soon.
+fn decoder_error(e: String) -> String {
+    if e == "unexpected end of JSON input" {
+        "unexpected EOF".to_owned()
     } else {
-        format!("\\x{b:02x}")
+        e
+    }
+}
+
+impl Value {
+    /// The first JSON document of `bytes` as Go's `json.Decoder` reads it, and where it ends:
+    /// what follows is not looked at. Input that holds no document is `EOF`, one cut short
+    /// `unexpected EOF`.
+    pub(crate) fn decode_first_json(bytes: &[u8]) -> Result<(Value, usize), String> {
+        let mut parser = JsonParser::new(bytes);
+        parser.skip_ws();
+        if parser.pos >= bytes.len() {
+            return Err("EOF".to_owned());
+        }
+        let v = parser.value(0).map_err(decoder_error)?;
+        Ok((v, parser.pos))
     }
 }
 
@@ -534,7 +571,11 @@ impl<'a> JsonParser<'a> {
     fn literal(&mut self, word: &[u8], v: Value) -> Result<Value, String> {
         for &expected in word {
             if self.src.get(self.pos) != Some(&expected) {
-                return Err(self.err_here("in literal"));
+                let word = std::str::from_utf8(word).expect("literals are ASCII");
+                return Err(self.err_here(&format!(
+                    "in literal {word} (expecting '{}')",
+                    go_char(expected)
+                )));
             }
             self.pos += 1;
         }
@@ -1189,7 +1230,8 @@ mod tests {
         );
         assert_eq!(
             Value::from_json_bytes(b"\"abcdefghij\x01\"").unwrap_err(),
-            "invalid character '\u{1}' in string literal"
+            // Go quotes the control character.
+            "invalid character '\\x01' in string literal"
         );
     }
 }
