@@ -449,6 +449,30 @@ impl Value {
         let v = parser.value(0).map_err(decoder_error)?;
         Ok((v, parser.pos))
     }
+
+    /// Why Benthos could not read a message's bytes as JSON: an empty message does not exist
+    /// to it, and it decodes documents one after another, so that text after the first is
+    /// read as the start of another, and a second whole one is refused as such. `fallback`
+    /// stands where Go would read the bytes after all.
+    pub(crate) fn go_message_json_error(bytes: &[u8], fallback: &str) -> String {
+        const MULTIPLE: &str = "message contains multiple valid documents";
+        if bytes.is_empty() {
+            return "target message part does not exist".to_owned();
+        }
+        let rest = match Value::decode_first_json(bytes) {
+            Err(e) => return e,
+            Ok((_, end)) => &bytes[end..],
+        };
+        match Value::decode_first_json(rest) {
+            Err(e) if e == "EOF" => fallback.to_owned(),
+            Err(e) => e,
+            Ok((_, end)) => match Value::decode_first_json(&rest[end..]) {
+                Ok(_) => MULTIPLE.to_owned(),
+                Err(e) if e == "EOF" => MULTIPLE.to_owned(),
+                Err(e) => e,
+            },
+        }
+    }
 }
 
 pub(crate) struct JsonParser<'a> {
