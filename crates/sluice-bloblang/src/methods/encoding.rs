@@ -12,7 +12,7 @@ use crate::value::Value;
 
 pub(crate) fn raw_bytes(v: &Value) -> Result<Vec<u8>, String> {
     match v {
-        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::String(s) => Ok(crate::value::go_string_bytes(s).into_owned()),
         Value::Bytes(b) => Ok(b.clone()),
         other => Err(type_err("string", other)),
     }

@@ -1338,6 +1338,10 @@ mod tests {
             b"<ab\xff\xe2\x82c>"
         );
         assert_eq!(written("root = content().string().bytes()", input), input);
+        assert_eq!(
+            written(r#"root = content().string().encode("hex")"#, input),
+            b"6162ffe28263"
+        );
         assert_eq!(written("root = content().string().length()", input), b"6");
         assert_eq!(
             written("root = content().string().type()", input),
