@@ -30,10 +30,43 @@ impl From<String> for Flow {
 }
 
 /// What `this` refers to: the message being mapped (parsed on first use) or a value.
+///
+/// Benthos keeps two context slots: the value a method gave its query, and the one it
+/// replaced. A named context (`x -> ...`, `_ -> ...`) takes the top value off, so its body
+/// sees the replaced value as `this`, or the message when there is none.
 #[derive(Clone, Copy)]
 pub(crate) enum This<'a> {
     Msg,
     Val(&'a Value),
+    /// A value given over another one, which a named context brings back.
+    Over(&'a Value, &'a Value),
+}
+
+impl<'a> This<'a> {
+    /// The context with `value` given over this one, as a method gives an element to its query.
+    pub(crate) fn with_value(self, value: &'a Value) -> This<'a> {
+        match self {
+            This::Msg => This::Val(value),
+            This::Val(v) | This::Over(v, _) => This::Over(value, v),
+        }
+    }
+
+    /// The context a named context's body sees: the top value taken off.
+    pub(crate) fn popped(self) -> This<'a> {
+        match self {
+            This::Msg | This::Val(_) => This::Msg,
+            This::Over(_, next) => This::Val(next),
+        }
+    }
+
+    /// The context with only its top value kept, as it is once a named context took off the
+    /// value a method gave over it.
+    fn top(self) -> This<'a> {
+        match self {
+            This::Over(v, _) => This::Val(v),
+            other => other,
+        }
+    }
 }
 
 /// The state of the document being built by a mapping.
@@ -77,7 +110,7 @@ impl<'m> Cx<'m> {
     /// bounded by the body's size.
     pub(crate) fn charge_copy_of_this(&mut self, this: This<'_>, v: Value) -> R<Value> {
         match this {
-            This::Val(_) => self.charge_copy(v),
+            This::Val(_) | This::Over(..) => self.charge_copy(v),
             This::Msg => Ok(v),
         }
     }
@@ -91,7 +124,7 @@ impl<'m> Cx<'m> {
         'm: 'a,
     {
         match this {
-            This::Val(v) => Ok(std::borrow::Cow::Borrowed(v)),
+            This::Val(v) | This::Over(v, _) => Ok(std::borrow::Cow::Borrowed(v)),
             This::Msg => match self.msg().structured() {
                 Ok(v) => Ok(std::borrow::Cow::Borrowed(v)),
                 Err(e) => err(format!(
@@ -491,13 +524,18 @@ impl Expr {
                 }
             }
             Expr::Match(subject, cases) => {
+                // The cases see the subject given over the caller's context (without a subject,
+                // `this` given over itself).
                 let subject_val;
                 let ctx_this = match subject {
                     Some(s) => {
                         subject_val = s.eval(cx, this)?;
-                        This::Val(&subject_val)
+                        this.with_value(&subject_val)
                     }
-                    None => this,
+                    None => match this {
+                        This::Msg => This::Msg,
+                        This::Val(v) | This::Over(v, _) => This::Over(v, v),
+                    },
                 };
                 for (pat, result) in cases {
                     let hit = match pat {
@@ -519,28 +557,35 @@ impl Expr {
                 }
                 Err(Flow::Nothing)
             }
-            Expr::Lambda(name, body, binds) => match name {
-                Some(n) if *binds => {
-                    let v = cx.this_value(this)?.into_owned();
-                    cx.named.push((n.clone(), v));
-                    let res = body.eval(cx, this);
-                    cx.named.pop();
-                    res
+            Expr::Lambda(name, body, binds) => {
+                // Taking the context off requires one, named or not.
+                let Ok(v) = cx.this_value(this) else {
+                    let label = name.as_deref().unwrap_or("_");
+                    return err(format!(
+                        "failed to capture context {label}: context was undefined"
+                    ));
+                };
+                match name {
+                    Some(n) if *binds => {
+                        let v = v.into_owned();
+                        cx.named.push((n.clone(), v));
+                        let res = body.eval(cx, this.popped());
+                        cx.named.pop();
+                        res
+                    }
+                    // References to the name were rewritten to read `this`, and the body reads
+                    // nothing else of the context.
+                    Some(_) if !body.reads_this() => body.eval(cx, this),
+                    _ => body.eval(cx, this.popped()),
                 }
-                Some(_) => {
-                    // Naming the context still requires one, as binding it would.
-                    cx.this_value(this)?;
-                    body.eval(cx, this)
-                }
-                None => body.eval(cx, this),
-            },
+            }
         }
     }
 
-    /// Evaluates this query with `value` pushed as its context, as a method does with each
-    /// element (Benthos's `ctx.WithValue`): a plain query sees `value` as `this`; a lambda that
-    /// names the context (`x -> ...`) takes `value` off again, binding it to the name, so that
-    /// `this` inside it is the caller's `this`, `outer`.
+    /// Evaluates this query with `value` given as its context, as a method does with each
+    /// element (Benthos's `ctx.WithValue`): a plain query sees `value` as `this` over the
+    /// caller's context; a lambda (`x -> ...`, `_ -> ...`) takes `value` off again, binding
+    /// it to the name, so that `this` inside it is the caller's `this`, `outer`.
     pub(crate) fn eval_with_context(
         &self,
         cx: &mut Cx<'_>,
@@ -552,14 +597,15 @@ impl Expr {
             // references were rewritten to read it as `this`, see `bind_named_to_this`).
             Expr::Lambda(Some(name), body, binds) if body.reads_this() => {
                 if !*binds {
-                    return body.eval(cx, outer);
+                    return body.eval(cx, outer.top());
                 }
                 cx.named.push((name.clone(), value.clone()));
-                let res = body.eval(cx, outer);
+                let res = body.eval(cx, outer.top());
                 cx.named.pop();
                 res
             }
-            _ => self.eval(cx, This::Val(value)),
+            Expr::Lambda(None, body, _) => body.eval(cx, outer.top()),
+            _ => self.eval(cx, outer.with_value(value)),
         }
     }
 
@@ -719,7 +765,7 @@ impl Expr {
                         })
                         .sum::<usize>()
             }
-            Expr::Lambda(name, b, _) => usize::from(name.is_some()) + b.message_reads(),
+            Expr::Lambda(_, b, _) => 1 + b.message_reads(),
         }
     }
 
@@ -757,7 +803,9 @@ impl Expr {
                         matches!(p, Pattern::Expr(x) if x.reads_this()) || e.reads_this()
                     })
             }
-            Expr::Lambda(_, b, _) => b.reads_this(),
+            // A lambda takes its context off: the body's `this` is another one, which only
+            // the place it is evaluated at knows.
+            Expr::Lambda(..) => true,
         }
     }
 }
@@ -1432,13 +1480,65 @@ mod tests {
     }
 
     #[test]
+    fn lambdas_outside_loops_take_the_top_context_off() {
+        let doc = r#"{"id":"o1","items":[{"sku":"a","n":null},{"sku":"b","n":null}]}"#;
+        // `or` runs its fallback in its own context: a name takes the element off, leaving the
+        // message as `this` (Benthos keeps nothing beneath the first element context).
+        assert_eq!(
+            run(
+                "root = this.items.map_each(this.missing.or(x -> [x.sku, this.id]))",
+                doc
+            ),
+            r#"[["a","o1"],["b","o1"]]"#
+        );
+        // Beneath a value given by `.( )` lies the element it was given over.
+        assert_eq!(
+            run(
+                "root = this.items.map_each(this.n.(this.or(y -> [y, this.sku])))",
+                doc
+            ),
+            r#"[[null,"a"],[null,"b"]]"#
+        );
+        // The cases of a match without a subject see `this` over itself.
+        assert_eq!(
+            run(
+                r#"root = this.items.map_each(match { this.sku == "a" => this.missing.or(y -> [y.sku, this.sku]), _ => "other" })"#,
+                doc
+            ),
+            r#"[["a","a"],"other"]"#
+        );
+        // `_` takes the context off without naming it.
+        assert_eq!(
+            run("root = this.items.map_each(_ -> this.id)", doc),
+            r#"["o1","o1"]"#
+        );
+        assert_eq!(run("root = this.items.index(0).(_ -> this.id)", doc), "o1");
+        // At the top the message is both the name and `this`.
+        assert_eq!(
+            run("root = this.missing.or(x -> [x.id, this.id])", doc),
+            r#"["o1","o1"]"#
+        );
+        // A name taking the element off inside a mapping applied to it.
+        assert_eq!(
+            run(
+                "map m {\n  root = this.missing.or(x -> [x.sku, this.id])\n}\nroot = this.items.map_each(this.apply(\"m\"))",
+                doc
+            ),
+            r#"[["a",null],["b",null]]"#
+        );
+    }
+
+    #[test]
     fn named_contexts_keep_their_error_messages() {
         assert_eq!(
             run("root = this.xs.map_each(x -> x + 1)", r#"{"xs":["a"]}"#),
             "error: failed assignment (line 1): cannot add types string (from context x) and number (from number literal)"
         );
         // Naming the context requires one even when the name is never read.
-        assert!(run(r#"root = (x -> "constant")"#, "not json").starts_with("error: "));
+        assert_eq!(
+            run(r#"root = (x -> "constant")"#, "not json"),
+            "error: failed assignment (line 1): failed to capture context x: context was undefined"
+        );
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl Value {
     /// anything else as JSON.
     pub fn to_message_bytes(&self) -> Vec<u8> {
         match self {
-            Value::String(s) => s.as_bytes().to_vec(),
+            Value::String(s) => go_string_bytes(s).into_owned(),
             Value::Bytes(b) => b.clone(),
             other => other.to_json_bytes(),
         }
@@ -221,7 +221,7 @@ impl Value {
     /// Stringification used by interpolations, `.string()` and metadata headers.
     pub fn to_interp_string(&self) -> String {
         match self {
-            Value::String(s) => s.clone().into(),
+            Value::String(s) => go_string_lossy(s).into_owned(),
             Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             Value::Null => "null".to_owned(),
             Value::Bool(b) => b.to_string(),
@@ -283,11 +283,195 @@ impl Value {
     }
 }
 
-fn go_char(b: u8) -> String {
-    if b.is_ascii() {
-        (b as char).to_string()
+/// Go strings hold any bytes, a [`Str`] only UTF-8. A byte of a Go string that is no part of
+/// valid UTF-8 (always 0x80 or above) is kept in a `Str` as two characters: the noncharacter
+/// U+10FFFF, then U+10FE00 plus the byte. Writing the string as a message or as bytes gives the
+/// byte back; JSON writes `\ufffd` for it, as Go's encoder does.
+const RAW_MARK: char = '\u{10FFFF}';
+const RAW_MARK_UTF8: [u8; 4] = [0xF4, 0x8F, 0xBF, 0xBF];
+const RAW_BASE: u32 = 0x10FE00;
+/// The UTF-8 length of a kept byte: the mark and the byte's character.
+const RAW_LEN: usize = 8;
+
+/// Text from bytes as Go's `string(b)` has it: bytes that are no part of valid UTF-8 are kept
+/// (see [`RAW_MARK`]).
+pub(crate) fn str_from_go_bytes(mut b: &[u8]) -> Str {
+    let mut out = Str::with_capacity(b.len());
+    loop {
+        match std::str::from_utf8(b) {
+            Ok(valid) => {
+                push_keeping_marks(&mut out, valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = b.split_at(e.valid_up_to());
+                push_keeping_marks(&mut out, std::str::from_utf8(valid).expect("checked valid"));
+                let bad = e.error_len().unwrap_or(rest.len());
+                for &byte in &rest[..bad] {
+                    out.push(RAW_MARK);
+                    out.push(char::from_u32(RAW_BASE + u32::from(byte)).expect("a scalar value"));
+                }
+                b = &rest[bad..];
+            }
+        }
+    }
+}
+
+/// Appends valid text, keeping the bytes of any mark in it as bytes of their own so that
+/// they are not read as one kept byte later.
+fn push_keeping_marks(out: &mut Str, text: &str) {
+    let mut parts = text.split(RAW_MARK);
+    out.push_str(parts.next().unwrap_or_default());
+    for part in parts {
+        for byte in RAW_MARK_UTF8 {
+            out.push(RAW_MARK);
+            out.push(char::from_u32(RAW_BASE + u32::from(byte)).expect("a scalar value"));
+        }
+        out.push_str(part);
+    }
+}
+
+/// Whether `bytes` at `at` hold a byte kept by [`str_from_go_bytes`].
+fn raw_byte_at(bytes: &[u8], at: usize) -> Option<u8> {
+    let pair = bytes.get(at..at + RAW_LEN)?;
+    if pair[..4] != RAW_MARK_UTF8 || pair[4] != 0xF4 || pair[5] != 0x8F {
+        return None;
+    }
+    // U+10FE80..U+10FEFF: F4 8F BA|BB 80..BF.
+    match (pair[6], pair[7]) {
+        (0xBA, low @ 0x80..=0xBF) => Some(low),
+        (0xBB, low @ 0x80..=0xBF) => Some(low + 0x40),
+        _ => None,
+    }
+}
+
+/// The bytes of a string as Go has them: bytes kept by [`str_from_go_bytes`] given back.
+pub(crate) fn go_string_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !s.contains(RAW_MARK) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(b) = raw_byte_at(bytes, i) {
+            out.push(b);
+            i += RAW_LEN;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The length in bytes of a string as Go counts it.
+pub(crate) fn go_string_len(s: &str) -> usize {
+    if s.contains(RAW_MARK) {
+        go_string_bytes(s).len()
     } else {
-        format!("\\x{b:02x}")
+        s.len()
+    }
+}
+
+/// A string with its kept bytes as U+FFFD, for text that must be valid UTF-8.
+pub(crate) fn go_string_lossy(s: &str) -> std::borrow::Cow<'_, str> {
+    match go_string_bytes(s) {
+        std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(s),
+        std::borrow::Cow::Owned(raw) => std::borrow::Cow::Owned(go_lossy(&raw)),
+    }
+}
+
+/// Bytes as text with every byte that is no part of valid UTF-8 replaced by U+FFFD, one for
+/// each byte as Go's decoder reads them (Rust's lossy decoding replaces a truncated sequence
+/// once).
+pub(crate) fn go_lossy(mut b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    loop {
+        match std::str::from_utf8(b) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = b.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).expect("checked valid"));
+                let bad = e.error_len().unwrap_or(rest.len());
+                for _ in 0..bad {
+                    out.push(char::REPLACEMENT_CHARACTER);
+                }
+                b = &rest[bad..];
+            }
+        }
+    }
+}
+
+/// A byte as Go's JSON scanner quotes it in errors: read as the character of that number,
+/// then escaped as `strconv.Quote` escapes it, quotes aside.
+fn go_char(b: u8) -> String {
+    match b {
+        b'\'' => "\\'".to_owned(),
+        b'"' => "\"".to_owned(),
+        0x07 => "\\a".to_owned(),
+        0x08 => "\\b".to_owned(),
+        0x0c => "\\f".to_owned(),
+        b'\n' => "\\n".to_owned(),
+        b'\r' => "\\r".to_owned(),
+        b'\t' => "\\t".to_owned(),
+        0x0b => "\\v".to_owned(),
+        b'\\' => "\\\\".to_owned(),
+        0..0x20 | 0x7f => format!("\\x{b:02x}"),
+        // C1 controls, the no-break space and the soft hyphen are not printable to Go.
+        0x80..=0xa0 | 0xad => format!("\\u{b:04x}"),
+        _ => char::from(b).to_string(),
+    }
+}
+
+/// What Go's `json.Decoder` says where [`JsonParser`] found the input ended too soon.
+fn decoder_error(e: String) -> String {
+    if e == "unexpected end of JSON input" {
+        "unexpected EOF".to_owned()
+    } else {
+        e
+    }
+}
+
+impl Value {
+    /// The first JSON document of `bytes` as Go's `json.Decoder` reads it, and where it ends:
+    /// what follows is not looked at. Input that holds no document is `EOF`, one cut short
+    /// `unexpected EOF`.
+    pub(crate) fn decode_first_json(bytes: &[u8]) -> Result<(Value, usize), String> {
+        let mut parser = JsonParser::new(bytes);
+        parser.skip_ws();
+        if parser.pos >= bytes.len() {
+            return Err("EOF".to_owned());
+        }
+        let v = parser.value(0).map_err(decoder_error)?;
+        Ok((v, parser.pos))
+    }
+
+    /// Why Benthos could not read a message's bytes as JSON: an empty message does not exist
+    /// to it, and it decodes documents one after another, so that text after the first is
+    /// read as the start of another, and a second whole one is refused as such. `fallback`
+    /// stands where Go would read the bytes after all.
+    pub(crate) fn go_message_json_error(bytes: &[u8], fallback: &str) -> String {
+        const MULTIPLE: &str = "message contains multiple valid documents";
+        if bytes.is_empty() {
+            return "target message part does not exist".to_owned();
+        }
+        let rest = match Value::decode_first_json(bytes) {
+            Err(e) => return e,
+            Ok((_, end)) => &bytes[end..],
+        };
+        match Value::decode_first_json(rest) {
+            Err(e) if e == "EOF" => fallback.to_owned(),
+            Err(e) => e,
+            Ok((_, end)) => match Value::decode_first_json(&rest[end..]) {
+                Ok(_) => MULTIPLE.to_owned(),
+                Err(e) if e == "EOF" => MULTIPLE.to_owned(),
+                Err(e) => e,
+            },
+        }
     }
 }
 
@@ -411,7 +595,11 @@ impl<'a> JsonParser<'a> {
     fn literal(&mut self, word: &[u8], v: Value) -> Result<Value, String> {
         for &expected in word {
             if self.src.get(self.pos) != Some(&expected) {
-                return Err(self.err_here("in literal"));
+                let word = std::str::from_utf8(word).expect("literals are ASCII");
+                return Err(self.err_here(&format!(
+                    "in literal {word} (expecting '{}')",
+                    go_char(expected)
+                )));
             }
             self.pos += 1;
         }
@@ -730,6 +918,8 @@ const fn escape_table(html: bool) -> [bool; 256] {
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
     t[0xE2] = true;
+    // The first byte of the mark of a byte kept from a Go string.
+    t[0xF4] = true;
     if html {
         t[b'<' as usize] = true;
         t[b'>' as usize] = true;
@@ -775,6 +965,22 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], first: usize, table: &[bool; 2
             next = next_escape(bytes, i + 1, table, html);
             continue;
         }
+        if b == 0xF4 {
+            if raw_byte_at(bytes, i).is_none() {
+                next = next_escape(bytes, i + 1, table, html);
+                continue;
+            }
+            out.extend_from_slice(&bytes[start..i]);
+            let mut kept = Vec::new();
+            while let Some(byte) = raw_byte_at(bytes, i) {
+                kept.push(byte);
+                i += RAW_LEN;
+            }
+            write_go_bytes_json(out, &kept);
+            start = i;
+            next = next_escape(bytes, i, table, html);
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -802,6 +1008,28 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], first: usize, table: &[bool; 2
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Bytes kept from a Go string, as Go's encoder writes them: UTF-8 as it is (only a mark kept
+/// as bytes can be), `\ufffd` for each other byte.
+fn write_go_bytes_json(out: &mut Vec<u8>, mut kept: &[u8]) {
+    while !kept.is_empty() {
+        match std::str::from_utf8(kept) {
+            Ok(valid) => {
+                out.extend_from_slice(valid.as_bytes());
+                return;
+            }
+            Err(e) => {
+                let (valid, rest) = kept.split_at(e.valid_up_to());
+                out.extend_from_slice(valid);
+                let bad = e.error_len().unwrap_or(rest.len());
+                for _ in 0..bad {
+                    out.extend_from_slice(b"\\ufffd");
+                }
+                kept = &rest[bad..];
+            }
+        }
+    }
 }
 
 fn write_int(out: &mut Vec<u8>, i: i64) {
@@ -1026,7 +1254,8 @@ mod tests {
         );
         assert_eq!(
             Value::from_json_bytes(b"\"abcdefghij\x01\"").unwrap_err(),
-            "invalid character '\u{1}' in string literal"
+            // Go quotes the control character.
+            "invalid character '\\x01' in string literal"
         );
     }
 }

@@ -28,7 +28,8 @@ fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let msg = cx.msg();
     let doc = match msg.structured() {
         Ok(v) => v,
-        Err(e) => return err(e),
+        // Benthos gives the decoder's error as it is.
+        Err(e) => return err(Value::go_message_json_error(msg.content(), &e)),
     };
     Ok(get_path(doc, segs)
         .map(Value::sanitised)
@@ -334,6 +335,43 @@ mod tests {
         match out.root {
             crate::Root::Value(v) => String::from_utf8(v.to_message_bytes()).unwrap(),
             other => panic!("unexpected root {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_gives_the_decoder_error_of_a_message_that_is_not_json() {
+        let cases = [
+            (
+                "hello",
+                "invalid character 'h' looking for beginning of value",
+            ),
+            (r#"{"a":"#, "unexpected EOF"),
+            ("   ", "EOF"),
+            ("", "target message part does not exist"),
+            (
+                "{} x",
+                "invalid character 'x' looking for beginning of value",
+            ),
+            ("{} {}", "message contains multiple valid documents"),
+            (
+                "{} {} x",
+                "invalid character 'x' looking for beginning of value",
+            ),
+            ("[1 2]", "invalid character '2' after array element"),
+        ];
+        for (input, message) in cases {
+            assert_eq!(
+                crate::testing::map_one(r#"root = json("a")"#, input).unwrap_err(),
+                format!("failed assignment (line 1): {message}"),
+                "{input:?}"
+            );
+            assert_eq!(
+                run(
+                    "root = json().catch(e -> e)",
+                    SimpleMessage::new(input.as_bytes().to_vec())
+                ),
+                message
+            );
         }
     }
 

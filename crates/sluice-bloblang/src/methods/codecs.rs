@@ -10,28 +10,127 @@ use crate::methods::encoding::raw_bytes;
 use crate::methods::{int_arg, str_arg, text};
 use crate::value::Value;
 
-fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, String> {
-    let flate_level = if (0..=9).contains(&level) {
-        flate2::Compression::new(level as u32)
-    } else {
-        flate2::Compression::default()
+/// The gzip header's time field as Benthos's writer (klauspost/compress) fills it from a zero
+/// `time.Time`: the low 32 bits of its Unix time, -62135596800.
+const GO_ZERO_MTIME: u32 = (-62_135_596_800_i64).rem_euclid(1 << 32) as u32;
+
+/// A DEFLATE stream's end as Benthos's compressor writes it: an empty final block with fixed
+/// codes (ten bits) rather than an empty stored one.
+const GO_FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
+
+fn push_stored_blocks(out: &mut Vec<u8>, src: &[u8]) {
+    for chunk in src.chunks(65_535) {
+        let len = chunk.len() as u16;
+        out.push(0);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+}
+
+/// Whether Benthos's compressor at levels 1 to 6 surely stores a block of under 128 bytes:
+/// it stores up to 32 bytes outright, and above that when the stored size is no more than its
+/// estimate for Huffman codes, which adds a 560 bit guess for the table to the coded size; the
+/// coded size is at least the entropy of the bytes and the end-of-block code.
+fn go_stores_small(src: &[u8]) -> bool {
+    if src.len() <= 32 {
+        return true;
+    }
+    let mut freq = [0u32; 256];
+    for &b in src {
+        freq[usize::from(b)] += 1;
+    }
+    let n = (src.len() + 1) as f64;
+    let entropy: f64 = freq
+        .iter()
+        .chain(std::iter::once(&1))
+        .filter(|&&f| f > 0)
+        .map(|&f| f64::from(f) * (n / f64::from(f)).log2())
+        .sum();
+    ((src.len() + 5) * 8) as f64 + 1e-6 <= 560.0 + entropy
+}
+
+/// Raw DEFLATE of `src` at a Go `level` (-2 to 9, -1 the default). Where Benthos's compressor
+/// stores the data (level 0, or small inputs at the default level and 1 to 6) the bytes are
+/// its own; elsewhere they are flate2's, which decode the same but differ in their bytes.
+fn deflate_go(level: i64, src: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(src.len() + 16);
+    let small = src.len() < 128 && matches!(level, -1 | 1..=6);
+    if level == 0 || (small && go_stores_small(src)) {
+        push_stored_blocks(&mut out, src);
+        out.extend_from_slice(&GO_FINAL_BLOCK);
+        return Ok(out);
+    }
+    let flate_level = match level {
+        // Go's default is its level 5; Huffman only has no flate2 counterpart.
+        -1 => 5,
+        -2 => 1,
+        l => l as u32,
     };
+    let mut w = flate2::write::DeflateEncoder::new(out, flate2::Compression::new(flate_level));
+    w.write_all(src).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())
+}
+
+fn adler32(src: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for chunk in src.chunks(5552) {
+        for &byte in chunk {
+            a += u32::from(byte);
+            b += a;
+        }
+        a %= 65_521;
+        b %= 65_521;
+    }
+    (b << 16) | a
+}
+
+fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| e.to_string();
     match algorithm {
         "gzip" | "pgzip" => {
-            let mut w = flate2::write::GzEncoder::new(Vec::new(), flate_level);
-            w.write_all(src).map_err(io)?;
-            w.finish().map_err(io)
+            if !(-3..=9).contains(&level) {
+                return Err(format!("gzip: invalid compression level: {level}"));
+            }
+            let xfl = match level {
+                9 => 2,
+                1 => 4,
+                _ => 0,
+            };
+            let mut out = vec![0x1f, 0x8b, 8, 0];
+            out.extend_from_slice(&GO_ZERO_MTIME.to_le_bytes());
+            out.extend_from_slice(&[xfl, 255]);
+            out.extend_from_slice(&deflate_go(level.max(-2), src)?);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(src);
+            out.extend_from_slice(&crc.finalize().to_le_bytes());
+            out.extend_from_slice(&(src.len() as u32).to_le_bytes());
+            Ok(out)
         }
         "zlib" => {
-            let mut w = flate2::write::ZlibEncoder::new(Vec::new(), flate_level);
-            w.write_all(src).map_err(io)?;
-            w.finish().map_err(io)
+            if !(-2..=9).contains(&level) {
+                return Err(format!("zlib: invalid compression level: {level}"));
+            }
+            let flag: u16 = match level {
+                -2 | 0 | 1 => 0,
+                2..=5 => 1,
+                -1 | 6 => 2,
+                _ => 3,
+            };
+            let mut header = (0x78u16 << 8) | (flag << 6);
+            header += 31 - header % 31;
+            let mut out = header.to_be_bytes().to_vec();
+            out.extend_from_slice(&deflate_go(level, src)?);
+            out.extend_from_slice(&adler32(src).to_be_bytes());
+            Ok(out)
         }
         "flate" => {
-            let mut w = flate2::write::DeflateEncoder::new(Vec::new(), flate_level);
-            w.write_all(src).map_err(io)?;
-            w.finish().map_err(io)
+            if !(-2..=9).contains(&level) {
+                return Err(format!(
+                    "flate: invalid compression level {level}: want value in range [-2, 9]"
+                ));
+            }
+            deflate_go(level, src)
         }
         "snappy" => snap::raw::Encoder::new()
             .compress_vec(src)
@@ -42,7 +141,7 @@ fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, St
             w.finish().map_err(|e| e.to_string())
         }
         "zstd" => zstd::bulk::compress(src, if level > 0 { level as i32 } else { 3 }).map_err(io),
-        other => Err(format!("unrecognised compression algorithm: {other}")),
+        other => Err(format!("compression type not recognised: {other}")),
     }
 }
 
@@ -98,7 +197,7 @@ pub fn decompress_bounded(
             zstd::stream::read::Decoder::new(src).map_err(failed)?,
         )),
         other => Err(DecompressError::Failed(format!(
-            "unrecognised compression algorithm: {other}"
+            "compression type not recognised: {other}"
         ))),
     }
 }
@@ -358,10 +457,26 @@ pub(crate) fn register(env: &mut Environment) {
             p("algorithm", Kind::Str),
             opt("level", Kind::Int, Value::Int(-1)),
         ],
-        vec![ex(
-            r#"root = content().compress("zlib").decompress("zlib").string()"#,
-            &[("hello world", "hello world")],
-        )],
+        vec![
+            ex(
+                r#"root = content().compress("zlib").decompress("zlib").string()"#,
+                &[("hello world", "hello world")],
+            ),
+            ex(
+                r#"root.compressed = content().bytes().compress("gzip").encode("base64")"#,
+                &[(
+                    r#"{"message":"hello world I love space"}"#,
+                    r#"{"compressed":"H4sIAAAJbogA/wAmANn/eyJtZXNzYWdlIjoiaGVsbG8gd29ybGQgSSBsb3ZlIHNwYWNlIn0DAHEvdwomAAAA"}"#,
+                )],
+            ),
+            ex(
+                "root.original_size = content().length()\nroot.gzip_size = content().compress(\"gzip\").length()",
+                &[(
+                    "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog.",
+                    r#"{"gzip_size":114,"original_size":89}"#,
+                )],
+            ),
+        ],
         MethodImpl::Simple(compress),
     );
     env.method(
@@ -447,4 +562,105 @@ pub(crate) fn register(env: &mut Environment) {
         )],
         MethodImpl::Simple(compare_argon2),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::map_one;
+
+    fn b64(mapping: &str, input: &str) -> String {
+        map_one(mapping, input).expect("mapping runs")
+    }
+
+    #[test]
+    fn compressed_bytes_are_benthos_s_where_it_stores_them() {
+        // Go's gzip header: no name, the zero time's low bits, level flag, OS 255.
+        assert_eq!(
+            b64(r#"root = content().compress("gzip").encode("hex")"#, ""),
+            "1f8b080000096e8800ff03000000000000000000"
+        );
+        assert_eq!(
+            b64(
+                r#"root = content().compress("gzip", 5).encode("hex")"#,
+                "hi"
+            ),
+            "1f8b080000096e8800ff000200fdff68690300ac2a93d802000000"
+        );
+        assert_eq!(
+            b64(
+                r#"root = content().compress("gzip", 9).slice(8, 10).encode("hex")"#,
+                "hi"
+            ),
+            "02ff"
+        );
+        assert_eq!(
+            b64(
+                r#"root = content().compress("gzip", 1).slice(8, 10).encode("hex")"#,
+                "hi"
+            ),
+            "04ff"
+        );
+        assert_eq!(
+            b64(
+                r#"root = content().compress("zlib").encode("hex")"#,
+                "hello world"
+            ),
+            "789c000b00f4ff68656c6c6f20776f726c6403001a0b045d"
+        );
+        assert_eq!(
+            b64(
+                r#"root = content().compress("zlib", 1).slice(0, 2).encode("hex")"#,
+                "x"
+            ),
+            "7801"
+        );
+        assert_eq!(
+            b64(
+                r#"root = content().compress("zlib", 9).slice(0, 2).encode("hex")"#,
+                "x"
+            ),
+            "78da"
+        );
+        assert_eq!(
+            b64(r#"root = content().compress("flate").encode("hex")"#, "abc"),
+            "000300fcff6162630300"
+        );
+        // Level 0 stores blocks of at most 65535 bytes.
+        let big = "a".repeat(70_000);
+        let stored = b64(
+            r#"root = content().compress("flate", 0).encode("hex")"#,
+            &big,
+        );
+        assert!(stored.starts_with("00ffff0000"), "{}", &stored[..10]);
+        assert_eq!(&stored[10 + 65_535 * 2..10 + 65_535 * 2 + 10], "0071118eee");
+        assert!(stored.ends_with("0300"));
+        // Larger inputs are compressed, and come back as they were.
+        assert_eq!(
+            b64(
+                r#"root = content().compress("gzip").decompress("gzip").string()"#,
+                &big
+            ),
+            big
+        );
+    }
+
+    #[test]
+    fn compression_levels_and_names_fail_as_in_benthos() {
+        assert_eq!(
+            map_one(r#"root = content().compress("gzip", 10)"#, "x").unwrap_err(),
+            "failed assignment (line 1): gzip: invalid compression level: 10"
+        );
+        assert_eq!(
+            map_one(r#"root = content().compress("zlib", -3)"#, "x").unwrap_err(),
+            "failed assignment (line 1): zlib: invalid compression level: -3"
+        );
+        assert_eq!(
+            map_one(r#"root = content().compress("flate", 12)"#, "x").unwrap_err(),
+            "failed assignment (line 1): flate: invalid compression level 12: want value in range [-2, 9]"
+        );
+        assert_eq!(
+            map_one(r#"root = content().compress("nope")"#, "x").unwrap_err(),
+            "failed assignment (line 1): compression type not recognised: nope"
+        );
+    }
 }

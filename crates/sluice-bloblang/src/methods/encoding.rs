@@ -12,7 +12,7 @@ use crate::value::Value;
 
 pub(crate) fn raw_bytes(v: &Value) -> Result<Vec<u8>, String> {
     match v {
-        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::String(s) => Ok(crate::value::go_string_bytes(s).into_owned()),
         Value::Bytes(b) => Ok(b.clone()),
         other => Err(type_err("string", other)),
     }
@@ -304,8 +304,9 @@ fn prepare_hash(
 
 fn parse_json(v: Value, args: &[Value]) -> Result<Value, String> {
     let b = raw_bytes(&v)?;
-    let parsed =
-        Value::from_json_bytes(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))?;
+    // Benthos decodes the first document and leaves whatever follows it.
+    let (parsed, _) =
+        Value::decode_first_json(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))?;
     // Benthos decodes numbers as float64 unless use_number asks for them as written.
     Ok(match args.first() {
         Some(Value::Bool(true)) => parsed,
@@ -988,6 +989,72 @@ mod tests {
         assert_eq!(
             check("root = this.doc.parse_json(false).b.string()", doc).as_deref(),
             Ok("9.007199254740992e+15")
+        );
+    }
+
+    #[test]
+    fn parse_json_fails_with_go_decoder_messages() {
+        let cases = [
+            (
+                r#""not valid json""#,
+                "invalid character 'o' in literal null (expecting 'u')",
+            ),
+            (
+                r#""trux""#,
+                "invalid character 'x' in literal true (expecting 'e')",
+            ),
+            (r#""{\"a\":1""#, "unexpected EOF"),
+            (r#""[1,""#, "unexpected EOF"),
+            (r#""-""#, "unexpected EOF"),
+            (r#""""#, "EOF"),
+            (r#"" \n ""#, "EOF"),
+            (r#""{\"a\" 1}""#, "invalid character '1' after object key"),
+            (
+                r#""{\"a\":1 \"b\"}""#,
+                "invalid character '\"' after object key:value pair",
+            ),
+            (r#""[1 2]""#, "invalid character '2' after array element"),
+            (
+                r#""{1:2}""#,
+                "invalid character '1' looking for beginning of object key string",
+            ),
+            (
+                r#""'a'""#,
+                "invalid character '\\'' looking for beginning of value",
+            ),
+            (
+                r#""\tx""#,
+                "invalid character 'x' looking for beginning of value",
+            ),
+            (r#""\"a\nb\"""#, "invalid character '\\n' in string literal"),
+            (
+                r#""é""#,
+                "invalid character 'Ã' looking for beginning of value",
+            ),
+            (
+                r#""1.x""#,
+                "invalid character 'x' after decimal point in numeric literal",
+            ),
+        ];
+        for (literal, message) in cases {
+            assert_eq!(
+                check(
+                    &format!("root = {literal}.parse_json().catch(e -> e)"),
+                    "{}"
+                )
+                .as_deref(),
+                Ok(format!("string literal: failed to parse value as JSON: {message}").as_str()),
+                "{literal}"
+            );
+        }
+        // The decoder reads the first document and leaves the rest.
+        assert_eq!(
+            check(r#"root = "{\"a\":1} trailing".parse_json()"#, "{}").as_deref(),
+            Ok(r#"{"a":1}"#)
+        );
+        assert_eq!(
+            check(r#"root = "123abc".parse_json()"#, "{}").as_deref(),
+            Ok("123")
         );
     }
 

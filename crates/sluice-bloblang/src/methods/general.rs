@@ -74,7 +74,7 @@ fn apply(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     }
     cx.spend.map_depth += 1;
     let saved_root = std::mem::replace(&mut cx.root, Root::Nothing);
-    let res = run_stmts(&stmts, cx, This::Val(&target));
+    let res = run_stmts(&stmts, cx, this.with_value(&target));
     let new_root = std::mem::replace(&mut cx.root, saved_root);
     cx.spend.map_depth -= 1;
     match res {

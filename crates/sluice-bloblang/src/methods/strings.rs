@@ -306,6 +306,8 @@ fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
 fn string(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(match v {
         Value::String(s) => Value::String(s),
+        // As Go's `string(b)`: bytes that are not UTF-8 stay as they are.
+        Value::Bytes(b) => Value::String(crate::value::str_from_go_bytes(&b)),
         other => Value::String(other.to_interp_string().into()),
     })
 }
@@ -313,7 +315,7 @@ fn string(v: Value, _: &[Value]) -> Result<Value, String> {
 fn bytes(v: Value, _: &[Value]) -> Result<Value, String> {
     Ok(match v {
         Value::Bytes(b) => Value::Bytes(b),
-        Value::String(s) => Value::Bytes(s.as_bytes().to_vec()),
+        Value::String(s) => Value::Bytes(crate::value::go_string_bytes(&s).into_owned()),
         other => Value::Bytes(other.to_interp_string().into_bytes()),
     })
 }
@@ -325,7 +327,7 @@ fn format(v: Value, args: &[Value]) -> Result<Value, String> {
 
 fn length(v: &Value, _: &[Value]) -> Result<Value, String> {
     Ok(Value::Int(match v {
-        Value::String(s) => s.len() as i64,
+        Value::String(s) => crate::value::go_string_len(s) as i64,
         Value::Bytes(b) => b.len() as i64,
         Value::Array(a) => a.len() as i64,
         Value::Object(o) => o.len() as i64,
@@ -1316,6 +1318,79 @@ root.joined_numbers = this.numbers.map_each(this.string()).join(",")"#,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The message written by `mapping` over one message of `input`.
+    fn written(mapping: &str, input: &[u8]) -> Vec<u8> {
+        let mapping = crate::mapping::Mapping::parse(mapping).expect("mapping parses");
+        let batch = [crate::target::SimpleMessage::new(input.to_vec())];
+        match mapping.exec(&batch[..], 0).expect("mapping runs").root {
+            crate::Root::Value(v) => v.to_message_bytes(),
+            other => panic!("unexpected root {other:?}"),
+        }
+    }
+
+    #[test]
+    fn strings_of_bytes_that_are_not_utf8_keep_them_as_go_does() {
+        let input = b"ab\xff\xe2\x82c";
+        assert_eq!(written("root = content().string()", input), input);
+        assert_eq!(
+            written(r#"root = "<" + content().string() + ">""#, input),
+            b"<ab\xff\xe2\x82c>"
+        );
+        assert_eq!(written("root = content().string().bytes()", input), input);
+        assert_eq!(
+            written(r#"root = content().string().encode("hex")"#, input),
+            b"6162ffe28263"
+        );
+        assert_eq!(written("root = content().string().length()", input), b"6");
+        assert_eq!(
+            written("root = content().string().type()", input),
+            b"string"
+        );
+        // Go's JSON encoder writes one replacement for each byte that is no part of UTF-8.
+        assert_eq!(
+            written("root.s = content().string()", input),
+            br#"{"s":"ab\ufffd\ufffd\ufffdc"}"#
+        );
+        // Text that holds the characters used to keep such bytes is left alone.
+        let odd = "{\"s\":\"x\u{10FFFF}y\u{10FE80}\"}";
+        assert_eq!(
+            written("root = this.s", odd.as_bytes()),
+            "x\u{10FFFF}y\u{10FE80}".as_bytes()
+        );
+        let odd = "x\u{10FFFF}\u{10FE80}y";
+        assert_eq!(
+            written("root = content().string()", odd.as_bytes()),
+            odd.as_bytes()
+        );
+        assert_eq!(
+            written("root = content().string().length()", odd.as_bytes()),
+            b"10"
+        );
+        assert_eq!(
+            written(
+                r#"root = [content().string(), "\xff".bytes().string()]"#,
+                odd.as_bytes()
+            ),
+            "[\"x\u{10FFFF}\u{10FE80}y\",\"\\ufffd\"]".as_bytes()
+        );
+        // `\x` and octal escapes of a literal are bytes, as in Go.
+        assert_eq!(
+            written(r#"root = "\xff\101\u00ff""#, b"{}"),
+            b"\xffA\xc3\xbf"
+        );
+        assert_eq!(
+            written(r#"root = "\"\\xe2\\x82\"".unquote().bytes()"#, b"{}"),
+            b"\xe2\x82"
+        );
+        assert!(crate::mapping::Mapping::parse(r#"root = "\400""#).is_err());
+        let mut bad_then_odd = b"\xe2\x82".to_vec();
+        bad_then_odd.extend_from_slice(odd.as_bytes());
+        assert_eq!(
+            written("root = [content().string()]", &bad_then_odd),
+            "[\"\\ufffd\\ufffdx\u{10FFFF}\u{10FE80}y\"]".as_bytes()
+        );
+    }
 
     #[test]
     fn huge_widths_and_precisions_are_refused_as_go_does() {

@@ -1787,31 +1787,35 @@ fn build_arith(terms: Vec<Expr>, ops: Vec<BinOp>, at: usize) -> P<Expr> {
     Ok(terms.pop().expect("one term left"))
 }
 
-/// Go's `strconv.Unquote` for the inside of a double-quoted string.
+/// Go's `strconv.Unquote` for the inside of a double-quoted string. `\x` and octal escapes
+/// give bytes, which stay as they are where they are no part of UTF-8, as in a Go string.
 pub(crate) fn unquote(raw: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(raw.len());
+    let mut out = Vec::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
+    let push = |out: &mut Vec<u8>, c: char| {
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    };
     while let Some(c) = chars.next() {
         if c == '\n' {
             return Err("invalid syntax".to_owned());
         }
         if c != '\\' {
-            out.push(c);
+            push(&mut out, c);
             continue;
         }
         let Some(e) = chars.next() else {
             return Err("invalid syntax".to_owned());
         };
         match e {
-            'a' => out.push('\u{7}'),
-            'b' => out.push('\u{8}'),
-            'f' => out.push('\u{c}'),
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            't' => out.push('\t'),
-            'v' => out.push('\u{b}'),
-            '\\' => out.push('\\'),
-            '"' => out.push('"'),
+            'a' => out.push(0x07),
+            'b' => out.push(0x08),
+            'f' => out.push(0x0c),
+            'n' => out.push(b'\n'),
+            'r' => out.push(b'\r'),
+            't' => out.push(b'\t'),
+            'v' => out.push(0x0b),
+            '\\' => out.push(b'\\'),
+            '"' => out.push(b'"'),
             'x' | 'u' | 'U' => {
                 let n = match e {
                     'x' => 2,
@@ -1827,10 +1831,9 @@ pub(crate) fn unquote(raw: &str) -> Result<String, String> {
                     v = v * 16 + d;
                 }
                 if e == 'x' {
-                    // A byte; only ASCII can be represented in a Rust string faithfully.
-                    out.push(char::from_u32(v).ok_or("invalid syntax")?);
+                    out.push(u8::try_from(v).expect("two hex digits"));
                 } else {
-                    out.push(char::from_u32(v).ok_or("invalid syntax")?);
+                    push(&mut out, char::from_u32(v).ok_or("invalid syntax")?);
                 }
             }
             '0'..='7' => {
@@ -1842,12 +1845,12 @@ pub(crate) fn unquote(raw: &str) -> Result<String, String> {
                         .ok_or("invalid syntax")?;
                     v = v * 8 + d;
                 }
-                out.push(char::from_u32(v).ok_or("invalid syntax")?);
+                out.push(u8::try_from(v).map_err(|_| "invalid syntax")?);
             }
             _ => return Err("invalid syntax".to_owned()),
         }
     }
-    Ok(out)
+    Ok(crate::value::str_from_go_bytes(&out).into())
 }
 
 #[cfg(test)]
