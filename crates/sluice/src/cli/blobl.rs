@@ -142,7 +142,7 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
 /// values as JSON, indented by `indent` when given.
 fn render(v: &Value, indent: Option<&str>) -> Vec<u8> {
     match (v, indent) {
-        (Value::String(s), _) => s.as_bytes().to_vec(),
+        (Value::String(_), _) => v.to_message_bytes(),
         (Value::Bytes(b), _) => b.clone(),
         (Value::Timestamp(_), _) => v.to_interp_string().into_bytes(),
         (other, Some(indent)) => other.to_json_indented(indent, true),
