@@ -537,17 +537,21 @@ impl Expr {
                         This::Val(v) | This::Over(v, _) => This::Over(v, v),
                     },
                 };
-                for (pat, result) in cases {
+                for (i, (pat, result)) in cases.iter().enumerate() {
                     let hit = match pat {
                         Pattern::Wild => true,
                         Pattern::Lit(v) => {
                             let cur = cx.this_value(ctx_this)?;
                             values_equal(&cur, v)
                         }
-                        Pattern::Expr(e) => match e.eval(cx, ctx_this)? {
-                            Value::Bool(b) => b,
-                            other => {
-                                return err(format!("match case: {}", type_err("bool", &other)));
+                        // As in Benthos, a case that is not a boolean true
+                        // (another value, nothing, a deletion) is no match;
+                        // only a failure stops the match.
+                        Pattern::Expr(e) => match e.eval(cx, ctx_this) {
+                            Ok(Value::Bool(b)) => b,
+                            Ok(_) | Err(Flow::Nothing | Flow::Delete) => false,
+                            Err(Flow::Err(msg)) => {
+                                return err(format!("failed to check match case {i}: {msg}"));
                             }
                         },
                     };
@@ -1419,6 +1423,27 @@ mod tests {
             },
             Err(e) => format!("error: {e}"),
         }
+    }
+
+    #[test]
+    fn a_match_case_that_is_not_true_is_no_match_and_a_failing_one_names_its_index() {
+        let mapping = r#"root = match this {
+  this.n => "first"
+  this.n > 1 => "second"
+  _ => "neither"
+}"#;
+        // `this.n` is a number, not a boolean: no match, as in Benthos.
+        assert_eq!(run(mapping, r#"{"n":5}"#), "second");
+        assert_eq!(run(mapping, r#"{"n":0}"#), "neither");
+        let failing = r#"root = match this {
+  this.n.uppercase() == "A" => "a"
+  _ => "other"
+}"#;
+        let out = run(failing, r#"{"n":5}"#);
+        assert!(
+            out.starts_with("error: ") && out.contains("failed to check match case 0: "),
+            "{out}"
+        );
     }
 
     #[test]
