@@ -82,7 +82,12 @@ pub enum Root {
 
 pub(crate) struct Cx<'m> {
     pub(crate) batch: &'m dyn BatchRef,
+    /// The message `content()`, `json()`, `meta()` and `batch_index()`
+    /// read: the mapped message's, or another's inside `from`/`from_all`.
     pub(crate) index: usize,
+    /// The message `this` reads when it is the message itself: always the
+    /// mapped one, as `from` moves only the functions above (as in Benthos).
+    pub(crate) this_index: usize,
     pub(crate) root: Root,
     pub(crate) meta: Option<Metadata>,
     pub(crate) vars: HashMap<String, Value>,
@@ -125,7 +130,7 @@ impl<'m> Cx<'m> {
     {
         match this {
             This::Val(v) | This::Over(v, _) => Ok(std::borrow::Cow::Borrowed(v)),
-            This::Msg => match self.msg().structured() {
+            This::Msg => match self.batch.get(self.this_index).structured() {
                 Ok(v) => Ok(std::borrow::Cow::Borrowed(v)),
                 Err(e) => err(format!(
                     "unable to reference message as structured (with 'this'): {e}"
@@ -136,11 +141,11 @@ impl<'m> Cx<'m> {
 
     /// The value at `path` of the message read without parsing the rest of it, when that is
     /// allowed and the message is not parsed already; `None` to read it the usual way.
-    pub(crate) fn read_msg_path(&self, path: &[String]) -> Option<Option<Value>> {
+    pub(crate) fn read_msg_path(&self, index: usize, path: &[String]) -> Option<Option<Value>> {
         if !self.direct_reads {
             return None;
         }
-        let msg = self.msg();
+        let msg = self.batch.get(index);
         if msg.is_parsed() {
             return None;
         }
@@ -347,7 +352,7 @@ impl Expr {
             Expr::This | Expr::NamedThis(_) => cx.this_value(this),
             Expr::Get(base, path, _) if matches!(**base, Expr::This | Expr::NamedThis(_)) => {
                 if matches!(this, This::Msg)
-                    && let Some(found) = cx.read_msg_path(path)
+                    && let Some(found) = cx.read_msg_path(cx.this_index, path)
                 {
                     return Ok(Cow::Owned(found.unwrap_or(Value::Null)));
                 }
@@ -399,7 +404,7 @@ impl Expr {
             Expr::Get(base, path, _) => match &**base {
                 Expr::This | Expr::NamedThis(_) => {
                     if matches!(this, This::Msg)
-                        && let Some(found) = cx.read_msg_path(path)
+                        && let Some(found) = cx.read_msg_path(cx.this_index, path)
                     {
                         return Ok(found.unwrap_or(Value::Null));
                     }
@@ -1422,6 +1427,41 @@ mod tests {
                 Root::Nothing => String::from_utf8_lossy(batch[0].content()).into_owned(),
             },
             Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn from_moves_the_message_functions_read_but_not_this() {
+        let mapping = Mapping::parse(
+            r#"root.json = json("foo").from(1)
+root.content = content().from(1).string()
+root.this = this.foo.from(1)
+root.index = batch_index().from(1)
+root.all = this.foo.from_all()
+root.all_json = json("foo").from_all()"#,
+        )
+        .expect("mapping parses");
+        let batch = [
+            SimpleMessage::new(br#"{"foo":"zero"}"#.to_vec()),
+            SimpleMessage::new(br#"{"foo":"one"}"#.to_vec()),
+        ];
+        let out = mapping.exec(&batch[..], 0).expect("mapping runs");
+        let Root::Value(v) = out.root else {
+            panic!("no document");
+        };
+        assert_eq!(
+            String::from_utf8(v.to_message_bytes()).unwrap(),
+            r#"{"all":["zero","zero"],"all_json":["zero","one"],"content":"{\"foo\":\"one\"}","index":1,"json":"one","this":"zero"}"#
+        );
+        // A mapping with one read takes its path straight from the bytes:
+        // the same messages must be read there.
+        for (text, want) in [
+            (r#"root = this.foo.from(1)"#, "zero"),
+            (r#"root = json("foo").from(1)"#, "one"),
+        ] {
+            let single = Mapping::parse(text).expect("mapping parses");
+            let out = single.exec(&batch[..], 0).expect("mapping runs");
+            assert_eq!(out.root, Root::Value(crate::Value::from(want)), "{text}");
         }
     }
 

@@ -95,6 +95,7 @@ impl Interpolation {
         let mut cx = Cx {
             batch,
             index,
+            this_index: index,
             root: Root::Nothing,
             meta: None,
             vars: HashMap::new(),

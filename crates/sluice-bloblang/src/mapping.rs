@@ -83,6 +83,7 @@ impl Mapping {
         let mut cx = Cx {
             batch,
             index: 0,
+            this_index: 0,
             root: Root::Nothing,
             meta: None,
             vars: HashMap::new(),
@@ -111,6 +112,7 @@ impl Mapping {
         let mut cx = Cx {
             batch,
             index,
+            this_index: index,
             root: Root::Nothing,
             meta: None,
             vars: HashMap::new(),
@@ -147,6 +149,7 @@ impl Mapping {
         let mut cx = Cx {
             batch,
             index,
+            this_index: index,
             root,
             meta,
             vars: HashMap::new(),

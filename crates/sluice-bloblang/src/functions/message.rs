@@ -22,7 +22,7 @@ fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             other => return err(crate::eval::type_err("string", &other)),
         },
     };
-    if let Some(found) = cx.read_msg_path(segs) {
+    if let Some(found) = cx.read_msg_path(cx.index, segs) {
         return Ok(found.map(Value::sanitised).unwrap_or(Value::Null));
     }
     let msg = cx.msg();

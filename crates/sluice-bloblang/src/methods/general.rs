@@ -34,17 +34,17 @@ fn from(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     }
     let saved = cx.index;
     cx.index = target as usize;
-    let res = call.target(cx, This::Msg);
+    let res = call.target(cx, this);
     cx.index = saved;
     res
 }
 
-fn from_all(cx: &mut Cx<'_>, _: This<'_>, call: &Call) -> R<Value> {
+fn from_all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let saved = cx.index;
     let mut out = Vec::new();
     for i in 0..cx.batch.len() {
         cx.index = i;
-        match call.target(cx, This::Msg) {
+        match call.target(cx, this) {
             Ok(v) => out.push(v),
             Err(Flow::Err(e)) => {
                 cx.index = saved;
