@@ -295,26 +295,16 @@ const RAW_LEN: usize = 8;
 
 /// Text from bytes as Go's `string(b)` has it: bytes that are no part of valid UTF-8 are kept
 /// (see [`RAW_MARK`]).
-pub(crate) fn str_from_go_bytes(mut b: &[u8]) -> Str {
+pub(crate) fn str_from_go_bytes(b: &[u8]) -> Str {
     let mut out = Str::with_capacity(b.len());
-    loop {
-        match std::str::from_utf8(b) {
-            Ok(valid) => {
-                push_keeping_marks(&mut out, valid);
-                return out;
-            }
-            Err(e) => {
-                let (valid, rest) = b.split_at(e.valid_up_to());
-                push_keeping_marks(&mut out, std::str::from_utf8(valid).expect("checked valid"));
-                let bad = e.error_len().unwrap_or(rest.len());
-                for &byte in &rest[..bad] {
-                    out.push(RAW_MARK);
-                    out.push(char::from_u32(RAW_BASE + u32::from(byte)).expect("a scalar value"));
-                }
-                b = &rest[bad..];
-            }
+    for chunk in b.utf8_chunks() {
+        push_keeping_marks(&mut out, chunk.valid());
+        for &byte in chunk.invalid() {
+            out.push(RAW_MARK);
+            out.push(char::from_u32(RAW_BASE + u32::from(byte)).expect("a scalar value"));
         }
     }
+    out
 }
 
 /// Appends valid text, keeping the bytes of any mark in it as bytes of their own so that
@@ -385,25 +375,15 @@ pub(crate) fn go_string_lossy(s: &str) -> std::borrow::Cow<'_, str> {
 /// Bytes as text with every byte that is no part of valid UTF-8 replaced by U+FFFD, one for
 /// each byte as Go's decoder reads them (Rust's lossy decoding replaces a truncated sequence
 /// once).
-pub(crate) fn go_lossy(mut b: &[u8]) -> String {
+pub(crate) fn go_lossy(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len());
-    loop {
-        match std::str::from_utf8(b) {
-            Ok(valid) => {
-                out.push_str(valid);
-                return out;
-            }
-            Err(e) => {
-                let (valid, rest) = b.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(valid).expect("checked valid"));
-                let bad = e.error_len().unwrap_or(rest.len());
-                for _ in 0..bad {
-                    out.push(char::REPLACEMENT_CHARACTER);
-                }
-                b = &rest[bad..];
-            }
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push(char::REPLACEMENT_CHARACTER);
         }
     }
+    out
 }
 
 /// A byte as Go's JSON scanner quotes it in errors: read as the character of that number,
@@ -1012,22 +992,11 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], first: usize, table: &[bool; 2
 
 /// Bytes kept from a Go string, as Go's encoder writes them: UTF-8 as it is (only a mark kept
 /// as bytes can be), `\ufffd` for each other byte.
-fn write_go_bytes_json(out: &mut Vec<u8>, mut kept: &[u8]) {
-    while !kept.is_empty() {
-        match std::str::from_utf8(kept) {
-            Ok(valid) => {
-                out.extend_from_slice(valid.as_bytes());
-                return;
-            }
-            Err(e) => {
-                let (valid, rest) = kept.split_at(e.valid_up_to());
-                out.extend_from_slice(valid);
-                let bad = e.error_len().unwrap_or(rest.len());
-                for _ in 0..bad {
-                    out.extend_from_slice(b"\\ufffd");
-                }
-                kept = &rest[bad..];
-            }
+fn write_go_bytes_json(out: &mut Vec<u8>, kept: &[u8]) {
+    for chunk in kept.utf8_chunks() {
+        out.extend_from_slice(chunk.valid().as_bytes());
+        for _ in chunk.invalid() {
+            out.extend_from_slice(b"\\ufffd");
         }
     }
 }
