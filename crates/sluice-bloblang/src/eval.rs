@@ -400,7 +400,11 @@ impl Expr {
                 None => err(format!("variable '{name}' undefined")),
             },
             Expr::Meta(None) => Ok(Value::from_metadata(cx.out_meta())),
-            Expr::Meta(Some(k)) => Ok(cx.out_meta().get(k).cloned().unwrap_or(Value::Null)),
+            Expr::Meta(Some(k)) => Ok(cx
+                .out_meta()
+                .get(k.as_str())
+                .cloned()
+                .unwrap_or(Value::Null)),
             Expr::Get(base, path, _) => match &**base {
                 Expr::This | Expr::NamedThis(_) => {
                     if matches!(this, This::Msg)
@@ -1391,7 +1395,7 @@ fn apply_target(target: &Target, value: Option<Value>, cx: &mut Cx<'_>) -> Resul
             match (key, value) {
                 (None, None) => meta.clear(),
                 (None, Some(Value::Object(m))) => {
-                    *meta = m.into_iter().map(|(k, v)| (k.into(), v)).collect();
+                    *meta = m.into_iter().collect();
                 }
                 (None, Some(other)) => {
                     return Err(format!(
@@ -1400,10 +1404,10 @@ fn apply_target(target: &Target, value: Option<Value>, cx: &mut Cx<'_>) -> Resul
                     ));
                 }
                 (Some(k), None) => {
-                    meta.remove(k);
+                    meta.remove(k.as_str());
                 }
                 (Some(k), Some(v)) => {
-                    meta.insert(k.clone(), v);
+                    meta.insert(k.as_str().into(), v);
                 }
             }
             Ok(())

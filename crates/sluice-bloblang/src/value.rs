@@ -16,8 +16,11 @@ pub use map::{IntoIter, Iter, IterMut, Key, Map};
 /// copy, which costs more than the allocator does for the sizes seen in messages.
 pub type Str = compact_str::CompactString;
 
-/// Metadata of a message: keys sorted, values typed.
-pub type Metadata = BTreeMap<String, Value>;
+/// Metadata of a message: keys sorted, values typed. Keys are stored as object keys
+/// are: the names inputs give (`http_server_request_path`, `kafka_partition`, header
+/// names) fit inline, so building and dropping a request's metadata allocates nothing
+/// for them.
+pub type Metadata = BTreeMap<Key, Value>;
 
 /// A Bloblang value.
 ///
@@ -220,18 +223,25 @@ impl Value {
 
     /// Stringification used by interpolations, `.string()` and metadata headers.
     pub fn to_interp_string(&self) -> String {
+        self.to_interp_str().into_owned()
+    }
+
+    /// [`Value::to_interp_string`], borrowing the text of a string that
+    /// needs no conversion instead of copying it.
+    pub fn to_interp_str(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match self {
-            Value::String(s) => go_string_lossy(s).into_owned(),
-            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-            Value::Null => "null".to_owned(),
-            Value::Bool(b) => b.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Float(f) => format_float_g(*f),
-            Value::Number(n) => n.to_string(),
-            Value::Timestamp(t) => format_rfc3339_nano(t),
-            Value::Array(_) | Value::Object(_) => {
-                String::from_utf8(self.to_json_bytes()).expect("JSON encoding is valid UTF-8")
-            }
+            Value::String(s) => go_string_lossy(s),
+            Value::Bytes(b) => String::from_utf8_lossy(b),
+            Value::Null => Cow::Borrowed("null"),
+            Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Value::Int(i) => Cow::Owned(i.to_string()),
+            Value::Float(f) => Cow::Owned(format_float_g(*f)),
+            Value::Number(n) => Cow::Owned(n.to_string()),
+            Value::Timestamp(t) => Cow::Owned(format_rfc3339_nano(t)),
+            Value::Array(_) | Value::Object(_) => Cow::Owned(
+                String::from_utf8(self.to_json_bytes()).expect("JSON encoding is valid UTF-8"),
+            ),
         }
     }
 

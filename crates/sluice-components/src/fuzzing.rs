@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use lapin::types::FieldTable;
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::Headers;
 use sluice_bloblang::Value;
 use sluice_core::message::{Message, Metadata};
 
@@ -201,19 +201,12 @@ pub fn broker_headers(data: &[u8]) {
     for line in text.lines() {
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         msg.metadata_mut()
-            .insert(key.to_owned(), Value::from(value.to_owned()));
+            .insert(key.into(), Value::from(value.to_owned()));
     }
 
     // Kafka: the `kafka` output's policy (everything but excluded prefixes).
     let policy = HeaderPolicy::AllExcept(vec!["x-internal-".to_owned()]);
-    let written = record_headers(&policy, &[], &msg);
-    let mut owned = OwnedHeaders::new_with_capacity(written.len());
-    for (key, value) in &written {
-        owned = owned.insert(Header {
-            key,
-            value: Some(value),
-        });
-    }
+    let owned = record_headers(&policy, &[], &msg);
     let mut read = Metadata::new();
     headers_into_metadata(owned.iter().map(|h| (h.key, h.value)), false, &mut read);
     for key in read.keys() {

@@ -80,7 +80,7 @@ mod tests {
     fn check(mapping: &str, input: &str) -> Result<String, String> {
         let mapping = Mapping::parse(mapping).map_err(|e| e.to_string())?;
         let mut meta = Metadata::new();
-        meta.insert("schema_id".to_owned(), "7".into());
+        meta.insert("schema_id".into(), "7".into());
         let batch = [SimpleMessage::new(input.as_bytes().to_vec()).with_metadata(meta)];
         let out = mapping.exec(&batch[..], 0).map_err(|e| e.to_string())?;
         match out.root {

@@ -156,7 +156,7 @@ pub(crate) fn flatten_headers(prefix: &str, table: &FieldTable, meta: &mut Metad
         match value {
             AMQPValue::FieldTable(inner) => flatten_headers(&name, inner, meta),
             other => {
-                meta.insert(name, value_of(other));
+                meta.insert(name.into(), value_of(other));
             }
         }
     }

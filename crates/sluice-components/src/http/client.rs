@@ -682,7 +682,7 @@ impl HttpClient {
                     if !self.metadata.is_empty() {
                         for (key, value) in msg.metadata() {
                             if self.metadata.matches(key) {
-                                headers.push((key.to_owned(), value.to_interp_string()));
+                                headers.push((key.to_string(), value.to_interp_string()));
                             }
                         }
                     }

@@ -201,48 +201,42 @@ impl AmqpInput {
         let meta = msg.metadata_mut();
         let props = &delivery.properties;
         let text = |v: &Option<ShortString>| Value::from(v.as_ref().map_or("", |s| s.as_str()));
-        meta.insert("amqp_content_type".to_owned(), text(props.content_type()));
+        meta.insert("amqp_content_type".into(), text(props.content_type()));
         meta.insert(
-            "amqp_content_encoding".to_owned(),
+            "amqp_content_encoding".into(),
             text(props.content_encoding()),
         );
         meta.insert(
-            "amqp_delivery_mode".to_owned(),
+            "amqp_delivery_mode".into(),
             Value::Int(i64::from(props.delivery_mode().unwrap_or(0))),
         );
         meta.insert(
-            "amqp_priority".to_owned(),
+            "amqp_priority".into(),
             Value::Int(i64::from(props.priority().unwrap_or(0))),
         );
-        meta.insert(
-            "amqp_correlation_id".to_owned(),
-            text(props.correlation_id()),
-        );
-        meta.insert("amqp_reply_to".to_owned(), text(props.reply_to()));
-        meta.insert("amqp_expiration".to_owned(), text(props.expiration()));
-        meta.insert("amqp_message_id".to_owned(), text(props.message_id()));
+        meta.insert("amqp_correlation_id".into(), text(props.correlation_id()));
+        meta.insert("amqp_reply_to".into(), text(props.reply_to()));
+        meta.insert("amqp_expiration".into(), text(props.expiration()));
+        meta.insert("amqp_message_id".into(), text(props.message_id()));
         let timestamp = props
             .timestamp()
             .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX));
-        meta.insert("amqp_timestamp".to_owned(), Value::Int(timestamp));
-        meta.insert("amqp_type".to_owned(), text(props.kind()));
-        meta.insert("amqp_user_id".to_owned(), text(props.user_id()));
-        meta.insert("amqp_app_id".to_owned(), text(props.app_id()));
-        meta.insert("amqp_consumer_tag".to_owned(), Value::from(consumer_tag));
+        meta.insert("amqp_timestamp".into(), Value::Int(timestamp));
+        meta.insert("amqp_type".into(), text(props.kind()));
+        meta.insert("amqp_user_id".into(), text(props.user_id()));
+        meta.insert("amqp_app_id".into(), text(props.app_id()));
+        meta.insert("amqp_consumer_tag".into(), Value::from(consumer_tag));
         meta.insert(
-            "amqp_delivery_tag".to_owned(),
+            "amqp_delivery_tag".into(),
             Value::Int(i64::try_from(delivery.delivery_tag).unwrap_or(i64::MAX)),
         );
+        meta.insert("amqp_redelivered".into(), Value::Bool(delivery.redelivered));
         meta.insert(
-            "amqp_redelivered".to_owned(),
-            Value::Bool(delivery.redelivered),
-        );
-        meta.insert(
-            "amqp_exchange".to_owned(),
+            "amqp_exchange".into(),
             Value::from(delivery.exchange.as_str()),
         );
         meta.insert(
-            "amqp_routing_key".to_owned(),
+            "amqp_routing_key".into(),
             Value::from(delivery.routing_key.as_str()),
         );
         if let Some(headers) = props.headers() {

@@ -667,17 +667,17 @@ const COMMON_HEADERS: &[(&str, &str)] = &[
 ];
 
 /// Go's `CanonicalMIMEHeaderKey`: `x-request-id` -> `X-Request-Id`.
-pub(crate) fn canonical_header_key(key: &str) -> String {
+pub(crate) fn canonical_header_key(key: &str) -> sluice_bloblang::Key {
     if let Some((_, canonical)) = COMMON_HEADERS.iter().find(|(lower, _)| *lower == key) {
-        return (*canonical).to_owned();
+        return sluice_bloblang::Key::const_new(canonical);
     }
     if !key
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     {
-        return key.to_owned();
+        return key.into();
     }
-    let mut out = String::with_capacity(key.len());
+    let mut out = sluice_bloblang::Key::with_capacity(key.len());
     let mut upper = true;
     for c in key.chars() {
         out.push(if upper {
@@ -734,28 +734,22 @@ pub(crate) fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::messa
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    meta.insert("http_server_user_agent".to_owned(), Value::from(user_agent));
+    meta.insert("http_server_user_agent".into(), Value::from(user_agent));
     if !websocket {
         meta.insert(
-            "http_server_request_path".to_owned(),
+            "http_server_request_path".into(),
             Value::from(req.uri.path()),
         );
+        meta.insert("http_server_verb".into(), Value::from(req.method.as_str()));
         meta.insert(
-            "http_server_verb".to_owned(),
-            Value::from(req.method.as_str()),
-        );
-        meta.insert(
-            "http_server_remote_ip".to_owned(),
+            "http_server_remote_ip".into(),
             Value::from(ip_text(info.remote.ip())),
         );
     }
     if let Some(tls) = &info.tls {
+        meta.insert("http_server_tls_version".into(), Value::from(tls.version));
         meta.insert(
-            "http_server_tls_version".to_owned(),
-            Value::from(tls.version),
-        );
-        meta.insert(
-            "http_server_tls_cipher_suite".to_owned(),
+            "http_server_tls_cipher_suite".into(),
             Value::from(tls.cipher_suite.as_str()),
         );
     }
@@ -774,11 +768,11 @@ pub(crate) fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::messa
             if !seen.insert(key.clone()) {
                 continue;
             }
-            meta.insert(key.into_owned(), Value::from(value.into_owned()));
+            meta.insert(key.as_ref().into(), Value::from(value.into_owned()));
         }
     }
     for (name, value) in &info.params {
-        meta.insert(name.clone(), Value::from(value.as_str()));
+        meta.insert(name.as_str().into(), Value::from(value.as_str()));
     }
     for cookie_header in req.headers.get_all(header::COOKIE) {
         let Ok(text) = cookie_header.to_str() else {
@@ -786,7 +780,7 @@ pub(crate) fn request_metadata(snapshot: &RequestSnapshot) -> sluice_core::messa
         };
         for pair in text.split(';') {
             if let Some((name, value)) = pair.trim().split_once('=') {
-                meta.insert(name.to_owned(), Value::from(value.trim_matches('"')));
+                meta.insert(name.into(), Value::from(value.trim_matches('"')));
             }
         }
     }

@@ -379,22 +379,22 @@ impl KafkaConsumerInput {
             .key()
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .unwrap_or_default();
-        meta.insert("kafka_key".to_owned(), Value::from(key));
-        meta.insert("kafka_topic".to_owned(), Value::from(record.topic()));
+        meta.insert("kafka_key".into(), Value::from(key));
+        meta.insert("kafka_topic".into(), Value::from(record.topic()));
         meta.insert(
-            "kafka_partition".to_owned(),
+            "kafka_partition".into(),
             Value::Int(i64::from(record.partition())),
         );
-        meta.insert("kafka_offset".to_owned(), Value::Int(record.offset()));
+        meta.insert("kafka_offset".into(), Value::Int(record.offset()));
         if let Some(ms) = record.timestamp().to_millis() {
-            meta.insert("kafka_timestamp_ms".to_owned(), Value::Int(ms));
+            meta.insert("kafka_timestamp_ms".into(), Value::Int(ms));
             meta.insert(
-                "kafka_timestamp_unix".to_owned(),
+                "kafka_timestamp_unix".into(),
                 Value::Int(ms.div_euclid(1000)),
             );
         }
         meta.insert(
-            "kafka_tombstone_message".to_owned(),
+            "kafka_tombstone_message".into(),
             Value::Bool(payload.is_none()),
         );
         msg
@@ -535,7 +535,7 @@ impl Input for KafkaConsumerInput {
                 .context()
                 .lag(record.topic(), record.partition(), record.offset());
             msg.metadata_mut()
-                .insert("kafka_lag".to_owned(), Value::Int(lag));
+                .insert("kafka_lag".into(), Value::Int(lag));
             let (topic, partition, offset) = (
                 record.topic().to_owned(),
                 record.partition(),
@@ -615,11 +615,11 @@ pub(crate) fn headers_into_metadata<'a>(
             match meta.get_mut(key) {
                 Some(Value::Array(items)) => items.push(value),
                 _ => {
-                    meta.insert(key.to_owned(), Value::Array(vec![value]));
+                    meta.insert(key.into(), Value::Array(vec![value]));
                 }
             }
         } else {
-            meta.insert(key.to_owned(), value);
+            meta.insert(key.into(), value);
         }
     }
 }

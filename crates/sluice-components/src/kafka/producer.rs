@@ -270,33 +270,32 @@ impl KafkaProducer {
             let parts = &all_parts[index];
             let mut counted = in_flight[index].take();
             let payload = batch[index].bytes();
+            let mut record = FutureRecord::to(&parts.topic)
+                .payload(&payload[..])
+                .headers(record_headers(
+                    &self.settings.headers,
+                    &self.settings.static_headers,
+                    &batch[index],
+                ));
+            if let Some(key) = &parts.key {
+                record = record.key(key);
+            }
+            if let Some(partition) = parts.partition {
+                record = record.partition(partition);
+            }
+            if let Some(ts) = parts.timestamp {
+                record = record.timestamp(ts);
+            }
             loop {
-                let mut headers = OwnedHeaders::new_with_capacity(parts.headers.len());
-                for (key, value) in &parts.headers {
-                    headers = headers.insert(Header {
-                        key,
-                        value: Some(value),
-                    });
-                }
-                let mut record = FutureRecord::to(&parts.topic)
-                    .payload(&payload[..])
-                    .headers(headers);
-                if let Some(key) = &parts.key {
-                    record = record.key(key);
-                }
-                if let Some(partition) = parts.partition {
-                    record = record.partition(partition);
-                }
-                if let Some(ts) = parts.timestamp {
-                    record = record.timestamp(ts);
-                }
                 match producer.send_result(record) {
                     Ok(delivery) => {
                         deliveries.push((index, delivery, counted.take()));
                         break;
                     }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        // The local queue is full: let deliveries drain.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), refused)) => {
+                        // The local queue is full: let deliveries drain, then
+                        // offer the same record again.
+                        record = refused;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Err((err, _)) => {
@@ -334,7 +333,6 @@ impl KafkaProducer {
 
     fn record_parts(&self, batch: &Batch, index: usize) -> Result<RecordParts, OutputError> {
         let settings = &self.settings;
-        let msg: &Message = &batch[index];
         let render = |interp: &Interpolation, what: &str| {
             interp
                 .render(&batch[..], index)
@@ -370,49 +368,55 @@ impl KafkaProducer {
                 }
                 None => None,
             };
-        let mut headers = record_headers(&settings.headers, &settings.static_headers, msg);
-        // With tracing on, consumers can continue the message's trace.
-        if let Some(trace) = msg.trace_context() {
-            headers.push((
-                "traceparent".to_owned(),
-                trace.to_traceparent().into_bytes(),
-            ));
-        }
         Ok(RecordParts {
             topic,
             key,
             partition,
             timestamp,
-            headers,
         })
     }
 }
 
 /// The headers of the record written for `msg`: the static ones, then the
-/// metadata `policy` includes, as text.
+/// metadata `policy` includes, as text, then the message's `traceparent`
+/// when tracing is on (so consumers can continue its trace). Written
+/// straight into librdkafka's list, which copies each name and value once.
 pub(crate) fn record_headers(
     policy: &HeaderPolicy,
     static_headers: &[(String, String)],
     msg: &Message,
-) -> Vec<(String, Vec<u8>)> {
-    let mut headers: Vec<(String, Vec<u8>)> = static_headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-        .collect();
-    for (key, value) in msg.metadata() {
+) -> OwnedHeaders {
+    let metadata = msg.metadata();
+    let mut headers = OwnedHeaders::new_with_capacity(static_headers.len() + metadata.len());
+    for (key, value) in static_headers {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    for (key, value) in metadata {
         if !policy.includes(key) {
             continue;
         }
         // librdkafka takes header names as C strings: a NUL would cut the
         // name short, and the value would arrive under another header's name.
-        if key.contains('\0') {
+        if key.as_bytes().contains(&0) {
             tracing::warn!(
                 key = %key.escape_debug(),
                 "Metadata key with a NUL byte left out of the Kafka record headers."
             );
             continue;
         }
-        headers.push((key.clone(), value.to_interp_string().into_bytes()));
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.to_interp_str().as_ref()),
+        });
+    }
+    if let Some(trace) = msg.trace_context() {
+        headers = headers.insert(Header {
+            key: "traceparent",
+            value: Some(&trace.to_traceparent()),
+        });
     }
     headers
 }
@@ -422,7 +426,6 @@ struct RecordParts {
     key: Option<String>,
     partition: Option<i32>,
     timestamp: Option<i64>,
-    headers: Vec<(String, Vec<u8>)>,
 }
 
 #[async_trait]

@@ -78,8 +78,10 @@ struct Part {
     // At least one of `raw` and a successful `structured` is always set.
     raw: OnceLock<Bytes>,
     structured: OnceLock<Result<Value, String>>,
-    // Built from `metadata_source` on first access when that is set.
-    metadata: OnceLock<Metadata>,
+    // Built from `metadata_source` on first access when that is set. Shared
+    // between copies of the part (a fan_out's children each hold one), so
+    // changing one copy's content does not copy the map.
+    metadata: OnceLock<Arc<Metadata>>,
     metadata_source: Option<MetadataSource>,
     error: Option<Arc<str>>,
 }
@@ -151,11 +153,13 @@ impl Message {
     /// The metadata of this message.
     pub fn metadata(&self) -> &Metadata {
         self.part.metadata.get_or_init(|| {
-            self.part
-                .metadata_source
-                .as_ref()
-                .map(|build| build())
-                .unwrap_or_default()
+            Arc::new(
+                self.part
+                    .metadata_source
+                    .as_ref()
+                    .map(|build| build())
+                    .unwrap_or_default(),
+            )
         })
     }
 
@@ -168,12 +172,14 @@ impl Message {
                 .as_ref()
                 .map(|build| build())
                 .unwrap_or_default();
-            part.metadata = OnceLock::from(built);
+            part.metadata = OnceLock::from(Arc::new(built));
         }
         part.metadata_source = None;
-        part.metadata
-            .get_mut()
-            .expect("metadata was initialised just above")
+        Arc::make_mut(
+            part.metadata
+                .get_mut()
+                .expect("metadata was initialised just above"),
+        )
     }
 
     /// Sets a metadata value.
@@ -182,7 +188,7 @@ impl Message {
     /// headers, say), the value is laid over that source instead: the map is
     /// then built only if something reads it, which an output that just
     /// answers the caller never does.
-    pub fn set_meta(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+    pub fn set_meta(&mut self, key: impl Into<sluice_bloblang::Key>, value: impl Into<Value>) {
         let (key, value) = (key.into(), value.into());
         let part = Arc::make_mut(&mut self.part);
         if part.metadata.get().is_none()
@@ -201,7 +207,7 @@ impl Message {
     /// Replaces all metadata.
     pub fn set_metadata(&mut self, metadata: Metadata) {
         let part = Arc::make_mut(&mut self.part);
-        part.metadata = OnceLock::from(metadata);
+        part.metadata = OnceLock::from(Arc::new(metadata));
         part.metadata_source = None;
     }
 
@@ -405,7 +411,7 @@ mod tests {
         let mut msg = Message::new("x");
         msg.set_metadata_source(Arc::new(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Metadata::from([("k".to_owned(), Value::from("v"))])
+            Metadata::from([("k".into(), Value::from("v"))])
         }));
         let copy = msg.clone();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
@@ -423,8 +429,8 @@ mod tests {
         msg.set_metadata_source(Arc::new(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Metadata::from([
-                ("k".to_owned(), Value::from("v")),
-                ("code".to_owned(), Value::from("from the source")),
+                ("k".into(), Value::from("v")),
+                ("code".into(), Value::from("from the source")),
             ])
         }));
         let original = msg.clone();
@@ -434,7 +440,7 @@ mod tests {
         let got: Vec<(String, String)> = msg
             .metadata()
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_interp_string()))
+            .map(|(k, v)| (k.to_string(), v.to_interp_string()))
             .collect();
         let want = [("code", "201"), ("k", "v"), ("new", "n")];
         let want: Vec<(String, String)> = want

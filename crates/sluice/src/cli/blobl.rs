@@ -78,7 +78,7 @@ pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
     let mut metadata = Metadata::new();
     for kv in &args.meta {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-        metadata.insert(k.to_owned(), Value::from(v));
+        metadata.insert(k.into(), Value::from(v));
     }
     let _ = (args.threads, args.max_token_length);
     let indent = args.pretty.then_some(PRETTY_INDENT);

@@ -54,7 +54,7 @@ pub(super) fn execute(req: &ExecuteRequest) -> ExecuteResponse {
     let metadata: Metadata = req
         .metadata
         .iter()
-        .map(|(key, value)| (key.clone(), json_to_value(value)))
+        .map(|(key, value)| (key.as_str().into(), json_to_value(value)))
         .collect();
     let batch = [SimpleMessage::new(req.input.as_bytes().to_vec()).with_metadata(metadata)];
     let out = match mapping.exec(&batch[..], 0) {

@@ -90,7 +90,7 @@ fn metadata_equals(
     msg: &Message,
 ) -> Result<(), String> {
     for (key, exp) in expected {
-        let Some(actual) = msg.metadata().get(key) else {
+        let Some(actual) = msg.metadata().get(key.as_str()) else {
             return Err(format!("metadata key '{key}' expected but not found"));
         };
         let actual_json: serde_json::Value = serde_json::from_slice(&actual.to_json_bytes())
