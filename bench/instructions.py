@@ -11,6 +11,13 @@ Kernel work (sockets) is not counted. Each server answers a warm-up request and
 then N keep-alive requests over 8 connections; the figure per request is
 (instructions after N - instructions after 8) / (N - 8).
 
+With --kafka, for sluice running the seed's fan_out config (a kafka output and
+sync_response; bench/kafka_load.py's) and for the hyper_kafka baseline, both producing
+to the broker at --broker (127.0.0.1:9092, started with scripts/services/kafka.sh when it
+is that one). librdkafka's own threads are counted too: they do the same work in both.
+Both run on one CPU (taskset), as kafka_load.py runs them, so sluice picks its
+single-threaded runtime there too.
+
 With --features, two more rows: bench/weather_idempotent.yaml with a fresh
 Idempotency-Key on every request (each claimed, answered and stored in a memory
 cache), and bench/weather_cached.yaml (every request a `cached` memory cache hit),
@@ -20,7 +27,7 @@ With --shares, each system's instructions per request are also split by where th
 run (Bloblang, the engine, the components, hyper/httparse, tokio, the allocator,
 libc, Rust's core/alloc generics), from callgrind's per-function counts.
 
-Usage: bench/instructions.py [--requests 2008] [--proxy] [--features] [--shares]
+Usage: bench/instructions.py [--requests 2008] [--proxy | --kafka] [--features] [--shares]
 Needs: valgrind, and `cargo build --release -p sluice -p sluice-components --examples --bins`
 (binaries are taken from $CARGO_TARGET_DIR when that is set, else target/).
 """
@@ -84,6 +91,8 @@ GROUPS = [
     ("allocator (mimalloc)", ("mi_", "_mi_", "mimalloc")),
     ("logs, metrics (tracing)", ("tracing",)),
     ("JSON (serde_json)", ("serde_json", "serde::")),
+    ("Kafka client (librdkafka, rdkafka)", ("rd_kafka", "rd_buf", "rd_slice", "rd_avg", "rd_list",
+                                            "rd_map", "rdkafka::", "rd_")),
 ]
 
 
@@ -119,7 +128,10 @@ def shares(summary):
 def count(argv, port, n):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+        # A leading `taskset -c N` pins valgrind itself, and so the server it runs.
+        pin = argv[:3] if argv[0] == "taskset" else []
+        proc = subprocess.Popen([*pin, "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                 *argv[len(pin):]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while True:
@@ -143,14 +155,17 @@ def count(argv, port, n):
                                  capture_output=True, text=True).stdout
         match = re.search(r"([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", summary)
         if match is None:
-            sys.exit(f"no callgrind totals for {argv[0]}")
+            sys.exit(f"no callgrind totals for {argv[len(pin)]}")
         return int(match.group(1).replace(",", "")), shares(summary)
 
 
 def main():
+    global PATH
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2008)
     ap.add_argument("--proxy", action="store_true", help="measure the proxy path instead")
+    ap.add_argument("--kafka", action="store_true", help="measure the Kafka fan_out path instead")
+    ap.add_argument("--broker", default="127.0.0.1:9092", help="the broker --kafka produces to")
     ap.add_argument("--shares", action="store_true",
                     help="split each system's instructions per request by crate")
     ap.add_argument("--features", action="store_true",
@@ -160,8 +175,25 @@ def main():
     release = os.path.join(target, "release")
     weather = [os.path.join(release, "examples", "hyper_weather"), "127.0.0.1:4196"]
     upstream = None
-    if args.proxy:
-        global PATH
+    config_file = None
+    if args.kafka:
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        from kafka_load import CONFIG as KAFKA_CONFIG
+        if args.broker == "127.0.0.1:9092":
+            subprocess.run([os.path.join(ROOT, "scripts", "services", "kafka.sh"), "start"], check=True,
+                           stdout=subprocess.DEVNULL)
+        topic = f"instructions-{os.getpid()}-{int(time.time())}"
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write(KAFKA_CONFIG.format(broker=args.broker, topic=topic))
+            config_file = f.name
+        PATH = "/post"
+        systems = [
+            ("hyper", ["taskset", "-c", "1", os.path.join(release, "examples", "hyper_kafka"), "127.0.0.1:4198",
+                       args.broker, topic + "-reference"], 4198),
+            ("sluice", ["taskset", "-c", "1", os.path.join(release, "sluice"), "-c", config_file,
+                        "--log.level", "WARN", "--set", "http.address=127.0.0.1:4195"], 4195),
+        ]
+    elif args.proxy:
         PATH = "/post"
         upstream = subprocess.Popen(weather, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(4196)
@@ -193,6 +225,8 @@ def main():
     if upstream is not None:
         upstream.kill()
         upstream.wait()
+    if config_file is not None:
+        os.unlink(config_file)
     for name, per in results.items():
         print(f"{name:>7}: {per:8.0f} instructions per request ({per / results['hyper']:.2f}x hyper, "
               f"{per / results['sluice']:.2f}x sluice)")
