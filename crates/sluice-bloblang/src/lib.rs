@@ -28,6 +28,6 @@ pub use eval::Root;
 pub use functions::environment::set_env_overlay;
 pub use interpolation::Interpolation;
 pub use mapping::{Mapping, MappingOutput};
-pub use methods::codecs::{DecompressError, decompress_bounded};
+pub use methods::codecs::{DecompressError, compress_bytes, decompress_bounded};
 pub use target::{BatchRef, ErrorSource, MessageRef, SimpleMessage};
 pub use value::{Key, Map, Metadata, Value};

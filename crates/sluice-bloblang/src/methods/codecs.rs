@@ -85,7 +85,9 @@ fn adler32(src: &[u8]) -> u32 {
     (b << 16) | a
 }
 
-fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, String> {
+/// `src` compressed with `algorithm` at `level` (-1 for the algorithm's
+/// default), the bytes Benthos's `compress` method and processor give.
+pub fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| e.to_string();
     match algorithm {
         "gzip" | "pgzip" => {
@@ -135,11 +137,7 @@ fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, St
         "snappy" => snap::raw::Encoder::new()
             .compress_vec(src)
             .map_err(|e| e.to_string()),
-        "lz4" => {
-            let mut w = lz4_flex::frame::FrameEncoder::new(Vec::new());
-            w.write_all(src).map_err(io)?;
-            w.finish().map_err(|e| e.to_string())
-        }
+        "lz4" => super::lz4_go::compress_frame(src, level),
         "zstd" => zstd::bulk::compress(src, if level > 0 { level as i32 } else { 3 }).map_err(io),
         other => Err(format!("compression type not recognised: {other}")),
     }

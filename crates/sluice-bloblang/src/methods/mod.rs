@@ -14,6 +14,7 @@ pub(crate) mod general;
 pub(crate) mod geoip;
 pub(crate) mod jwt;
 pub(crate) mod jwt_sign;
+pub(crate) mod lz4_go;
 pub(crate) mod numbers;
 pub(crate) mod parquet;
 pub(crate) mod paths;

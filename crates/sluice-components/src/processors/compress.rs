@@ -3,8 +3,6 @@
 //! (a sluice extension, `max_bytes`): a small bomb cannot inflate into all
 //! of the process's memory.
 
-use std::io::Write;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use schemars::JsonSchema;
@@ -83,52 +81,11 @@ struct Compress {
     level: i32,
 }
 
-fn flate_level(level: i32) -> flate2::Compression {
-    match u32::try_from(level) {
-        Ok(level) if level <= 9 => flate2::Compression::new(level),
-        _ => flate2::Compression::default(),
-    }
-}
-
 impl Compress {
-    fn apply(&self, input: &[u8]) -> std::io::Result<Vec<u8>> {
-        let level = flate_level(self.level);
-        match self.algorithm {
-            Algorithm::Gzip => {
-                let mut w = flate2::write::GzEncoder::new(Vec::new(), level);
-                w.write_all(input)?;
-                w.finish()
-            }
-            Algorithm::Zlib => {
-                let mut w = flate2::write::ZlibEncoder::new(Vec::new(), level);
-                w.write_all(input)?;
-                w.finish()
-            }
-            Algorithm::Flate => {
-                let mut w = flate2::write::DeflateEncoder::new(Vec::new(), level);
-                w.write_all(input)?;
-                w.finish()
-            }
-            Algorithm::Snappy => snap::raw::Encoder::new()
-                .compress_vec(input)
-                .map_err(std::io::Error::other),
-            Algorithm::Lz4 => {
-                Ok(lz4_flex::frame::FrameEncoder::new(Vec::new()).and_then_finish(input)?)
-            }
-            Algorithm::Zstd => zstd::encode_all(input, if self.level < 0 { 0 } else { self.level }),
-        }
-    }
-}
-
-/// Writes `input` through an lz4 frame encoder.
-trait FinishWith {
-    fn and_then_finish(self, input: &[u8]) -> std::io::Result<Vec<u8>>;
-}
-
-impl FinishWith for lz4_flex::frame::FrameEncoder<Vec<u8>> {
-    fn and_then_finish(mut self, input: &[u8]) -> std::io::Result<Vec<u8>> {
-        self.write_all(input)?;
-        self.finish().map_err(std::io::Error::other)
+    /// The same bytes as Bloblang's `compress` method, as in Benthos, where
+    /// the processor and the method share one implementation.
+    fn apply(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        sluice_bloblang::compress_bytes(self.algorithm.name(), i64::from(self.level), input)
     }
 }
 
@@ -255,6 +212,32 @@ mod tests {
             .unwrap();
             assert_eq!(unpacked, input, "{algorithm:?}");
         }
+    }
+
+    #[test]
+    fn the_processor_writes_the_bytes_benthos_does() {
+        // Benthos's documented sizes for this sentence: gzip 114, lz4 85.
+        let input = b"The quick brown fox jumps over the lazy dog. \
+The quick brown fox jumps over the lazy dog.";
+        let size = |algorithm| {
+            Compress {
+                algorithm,
+                level: -1,
+            }
+            .apply(input)
+            .unwrap()
+            .len()
+        };
+        assert_eq!(size(Algorithm::Gzip), 114);
+        assert_eq!(size(Algorithm::Lz4), 85);
+        let bad = Compress {
+            algorithm: Algorithm::Lz4,
+            level: 12,
+        };
+        assert_eq!(
+            bad.apply(input).unwrap_err(),
+            "lz4: invalid compression level: 1048576"
+        );
     }
 
     #[test]
