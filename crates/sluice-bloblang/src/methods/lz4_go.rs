@@ -338,7 +338,7 @@ fn compress_block_hc(src: &[u8], depth: usize) -> Option<Vec<u8>> {
         // The longest match among up to `depth` earlier positions.
         let (mut best, mut offset) = (0usize, 0usize);
         let (mut next, mut tries) = (tables.heads[h], depth);
-        while tries > 0 && next > 0 && si - next < WINDOW {
+        while tries > 0 && next > 0 && next < si && si - next < WINDOW {
             if src[next + best] == src[si + best] {
                 let length = common_length(src, si, next, search_end - si);
                 if length >= MIN_MATCH && length > best {
@@ -461,6 +461,34 @@ The quick brown fox jumps over the lazy dog.";
         let second_at = 11 + first as usize;
         let second = u32::from_le_bytes(frame[second_at..second_at + 4].try_into().unwrap());
         assert!(second & STORED == 0 && second > 0);
+    }
+
+    #[test]
+    fn inputs_of_every_shape_round_trip_at_every_level() {
+        // Runs of a few symbols, so that matches of every length and offset
+        // and literal runs of every length occur, around the 14-byte and
+        // 15/255-length boundaries too.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..80 {
+            let len = (next() % 3000) as usize + case % 20;
+            let alphabet = 1 + next() % 6;
+            let mut data = Vec::with_capacity(len);
+            while data.len() < len {
+                let run = (next() % 300) as usize;
+                let byte = b'a' + (next() % alphabet) as u8;
+                data.extend(std::iter::repeat_n(byte, run.min(len - data.len())));
+            }
+            for level in [-1, 1, 9] {
+                let frame = compress_frame(&data, level).unwrap();
+                assert_eq!(decode(&frame), data, "case {case} level {level}");
+            }
+        }
     }
 
     #[test]
