@@ -256,6 +256,17 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
             ),
         ));
     }
+    // librdkafka takes header names as C strings: a NUL would end the name
+    // early (and the client refuses such a name outright).
+    for key in config.static_headers.keys().filter(|k| k.contains('\0')) {
+        lints.push(Lint::error(
+            mark,
+            format!(
+                "kafka static_headers name {:?} contains a NUL byte, which a record header name cannot hold",
+                key
+            ),
+        ));
+    }
     if let Err(l) = apply_security(&mut client, &config.tls, Some(&config.sasl), mark) {
         lints.extend(l);
     }

@@ -736,6 +736,24 @@ output:
     );
 }
 
+/// A static header name with a NUL byte cannot be a Kafka header name: the
+/// config is refused at the output's line instead of failing every write.
+#[test]
+fn kafka_refuses_a_static_header_name_with_a_nul_byte() {
+    let yaml = "output:\n  kafka:\n    addresses: [ localhost:9092 ]\n    topic: t\n    static_headers:\n      \"a\\0b\": x\n";
+    let (code, stderr) = crate::support::lint(yaml);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "x.yaml(3,5) kafka static_headers name \"a\\0b\" contains a NUL byte, which a record header name cannot hold"
+        ),
+        "{stderr}"
+    );
+    let fine = "output:\n  kafka:\n    addresses: [ localhost:9092 ]\n    topic: t\n    static_headers:\n      origin: sluice\n";
+    let (code, stderr) = crate::support::lint(fine);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// kafka_franz fields librdkafka has no setting for, or that break an
 /// idempotent producer, are lint errors at the component's line.
 #[test]
