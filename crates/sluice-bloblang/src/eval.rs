@@ -1054,9 +1054,10 @@ fn eval_bin<'a, 'm: 'a>(
     this: This<'a>,
 ) -> R<Value> {
     match op {
+        // As in Benthos, a failure, null, `deleted()` and `nothing()` all
+        // fall through to the right-hand side.
         BinOp::Coalesce => match l.eval(cx, this) {
             Ok(v) if !v.is_null() => Ok(v),
-            Err(Flow::Delete) => Err(Flow::Delete),
             _ => r.eval(cx, this),
         },
         BinOp::And => {

@@ -15,9 +15,11 @@ fn catch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     }
 }
 
+/// The `|` operator as a method: a deleted target falls back too, as
+/// Benthos counts `deleted()` and `nothing()` as null there.
 fn or(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     match call.target(cx, this) {
-        Ok(Value::Null) | Err(Flow::Err(_) | Flow::Nothing) => call.arg_expr(0).eval(cx, this),
+        Ok(Value::Null) | Err(_) => call.arg_expr(0).eval(cx, this),
         other => other,
     }
 }
@@ -238,4 +240,21 @@ pub(crate) fn register(env: &mut Environment) {
         MethodImpl::Ctx(map_query),
     );
     let _ = (opt, with_default);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::map_one as check;
+
+    #[test]
+    fn or_and_coalesce_fall_back_from_deleted_and_nothing() {
+        for mapping in [
+            r#"root = deleted() | "fallback""#,
+            r#"root = nothing() | "fallback""#,
+            r#"root = deleted().or("fallback")"#,
+            r#"root = nothing().or("fallback")"#,
+        ] {
+            assert_eq!(check(mapping, "{}").as_deref(), Ok("fallback"), "{mapping}");
+        }
+    }
 }
