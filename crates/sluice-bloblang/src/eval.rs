@@ -84,7 +84,10 @@ pub(crate) struct Cx<'m> {
     pub(crate) batch: &'m dyn BatchRef,
     /// The message `content()`, `json()`, `meta()` and `batch_index()`
     /// read: the mapped message's, or another's inside `from`/`from_all`.
-    pub(crate) index: usize,
+    /// Kept as `from` gives it, as Benthos keeps it: `batch_index()` answers
+    /// it unchanged, a negative one counts from the end of the batch and one
+    /// outside the batch reads as an empty message (see [`Cx::msg`]).
+    pub(crate) index: i64,
     /// The message `this` reads when it is the message itself: always the
     /// mapped one, as `from` moves only the functions above (as in Benthos).
     pub(crate) this_index: usize,
@@ -101,6 +104,11 @@ pub(crate) struct Cx<'m> {
 }
 
 pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
+
+/// What the message functions read at an index outside the batch: Benthos
+/// hands them a new, empty message there.
+static EMPTY_MESSAGE: std::sync::LazyLock<crate::target::SimpleMessage> =
+    std::sync::LazyLock::new(|| crate::target::SimpleMessage::new(Vec::new()));
 
 impl<'m> Cx<'m> {
     /// Charges a copy of a container taken out of a lambda's context or a
@@ -121,7 +129,17 @@ impl<'m> Cx<'m> {
     }
 
     pub(crate) fn msg(&self) -> &'m dyn MessageRef {
-        self.batch.get(self.index)
+        let len = self.batch.len() as i64;
+        let index = if self.index < 0 {
+            len + self.index
+        } else {
+            self.index
+        };
+        if (0..len).contains(&index) {
+            self.batch.get(index as usize)
+        } else {
+            &*EMPTY_MESSAGE
+        }
     }
 
     pub(crate) fn this_value<'a>(&self, this: This<'a>) -> R<std::borrow::Cow<'a, Value>>
@@ -141,11 +159,14 @@ impl<'m> Cx<'m> {
 
     /// The value at `path` of the message read without parsing the rest of it, when that is
     /// allowed and the message is not parsed already; `None` to read it the usual way.
-    pub(crate) fn read_msg_path(&self, index: usize, path: &[String]) -> Option<Option<Value>> {
+    pub(crate) fn read_msg_path(
+        &self,
+        msg: &dyn MessageRef,
+        path: &[String],
+    ) -> Option<Option<Value>> {
         if !self.direct_reads {
             return None;
         }
-        let msg = self.batch.get(index);
         if msg.is_parsed() {
             return None;
         }
@@ -352,7 +373,7 @@ impl Expr {
             Expr::This | Expr::NamedThis(_) => cx.this_value(this),
             Expr::Get(base, path, _) if matches!(**base, Expr::This | Expr::NamedThis(_)) => {
                 if matches!(this, This::Msg)
-                    && let Some(found) = cx.read_msg_path(cx.this_index, path)
+                    && let Some(found) = cx.read_msg_path(cx.batch.get(cx.this_index), path)
                 {
                     return Ok(Cow::Owned(found.unwrap_or(Value::Null)));
                 }
@@ -404,7 +425,7 @@ impl Expr {
             Expr::Get(base, path, _) => match &**base {
                 Expr::This | Expr::NamedThis(_) => {
                     if matches!(this, This::Msg)
-                        && let Some(found) = cx.read_msg_path(cx.this_index, path)
+                        && let Some(found) = cx.read_msg_path(cx.batch.get(cx.this_index), path)
                     {
                         return Ok(found.unwrap_or(Value::Null));
                     }

@@ -94,7 +94,7 @@ impl Interpolation {
         let batch: &dyn BatchRef = &batch;
         let mut cx = Cx {
             batch,
-            index,
+            index: index as i64,
             this_index: index,
             root: Root::Nothing,
             meta: None,

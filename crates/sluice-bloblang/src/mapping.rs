@@ -111,7 +111,7 @@ impl Mapping {
         let batch: &dyn BatchRef = &batch;
         let mut cx = Cx {
             batch,
-            index,
+            index: index as i64,
             this_index: index,
             root: Root::Nothing,
             meta: None,
@@ -148,7 +148,7 @@ impl Mapping {
         let batch: &dyn BatchRef = &batch;
         let mut cx = Cx {
             batch,
-            index,
+            index: index as i64,
             this_index: index,
             root,
             meta,

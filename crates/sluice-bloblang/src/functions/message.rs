@@ -22,10 +22,10 @@ fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             other => return err(crate::eval::type_err("string", &other)),
         },
     };
-    if let Some(found) = cx.read_msg_path(cx.index, segs) {
+    let msg = cx.msg();
+    if let Some(found) = cx.read_msg_path(msg, segs) {
         return Ok(found.map(Value::sanitised).unwrap_or(Value::Null));
     }
-    let msg = cx.msg();
     let doc = match msg.structured() {
         Ok(v) => v,
         // Benthos gives the decoder's error as it is.
@@ -71,7 +71,7 @@ fn metadata(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 }
 
 fn batch_index(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
-    Ok(Value::Int(cx.index as i64))
+    Ok(Value::Int(cx.index))
 }
 
 fn batch_size(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
