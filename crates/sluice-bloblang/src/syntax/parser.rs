@@ -1105,6 +1105,11 @@ impl Parser {
             if self.peek() == Some(',') {
                 self.pos += 1;
                 self.ws_nl();
+                // A trailing comma is allowed, as in Benthos.
+                if self.peek() == Some(')') {
+                    self.pos += 1;
+                    return Ok(args);
+                }
                 continue;
             }
             self.ws_nl();
@@ -1908,6 +1913,16 @@ mod tests {
         check(
             "root = { city: json(\"location\"), temperature_c: 22 }",
             expect![["ok"]],
+        );
+    }
+
+    #[test]
+    fn arguments_take_a_trailing_comma() {
+        check(r#"root = this.without("a", "b",)"#, expect!["ok"]);
+        check("root = this.without(\n  \"a\",\n  \"b\",\n)", expect!["ok"]);
+        check(
+            r#"root = this.without(,)"#,
+            expect!["line 1 char 21: required: expected function argument"],
         );
     }
 
