@@ -512,16 +512,24 @@ impl Expr {
             Expr::Object(entries, sorted) => {
                 let mut out = Map::with_capacity(entries.len());
                 for (k, e) in entries {
+                    // Benthos names the entry whose key or value failed.
                     let key = match k {
                         Key::Static(s) => s.clone(),
-                        Key::Dyn(ke) => match ke.eval(cx, this)? {
-                            Value::String(s) => s,
-                            Value::Bytes(b) => String::from_utf8_lossy(&b).as_ref().into(),
-                            other => {
+                        Key::Dyn(ke) => match ke.eval(cx, this) {
+                            Ok(Value::String(s)) => s,
+                            Ok(Value::Bytes(b)) => String::from_utf8_lossy(&b).as_ref().into(),
+                            Ok(other) => {
                                 return err(format!(
                                     "mapping returned invalid key type: {}",
                                     go_type_name(&other)
                                 ));
+                            }
+                            Err(Flow::Err(e)) => return err(format!("failed to resolve key: {e}")),
+                            Err(Flow::Delete) => {
+                                return err("mapping returned invalid key type: value.Delete");
+                            }
+                            Err(Flow::Nothing) => {
+                                return err("mapping returned invalid key type: value.Nothing");
                             }
                         },
                     };
@@ -531,7 +539,9 @@ impl Expr {
                             out.insert(key, v);
                         }
                         Err(Flow::Delete | Flow::Nothing) => {}
-                        Err(e) => return Err(e),
+                        Err(Flow::Err(e)) => {
+                            return err(format!("failed to resolve '{key}' value: {e}"));
+                        }
                     }
                 }
                 Ok(Value::Object(out))
@@ -934,11 +944,20 @@ fn type_err_parts(e: &str) -> Option<(&str, &str)> {
     Some(e.split_at(got + type_len))
 }
 
-/// Go's `%T`-ish name used by a few messages (`<nil>` for null).
+/// Go's `%T` of a value as Benthos holds it, which a few messages print: a
+/// number read from a message is a `json.Number` there.
 pub(crate) fn go_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "<nil>",
-        other => other.type_name(),
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int64",
+        Value::Float(_) => "float64",
+        Value::Number(_) => "json.Number",
+        Value::String(_) => "string",
+        Value::Bytes(_) => "[]uint8",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+        Value::Timestamp(_) => "time.Time",
     }
 }
 
@@ -1485,6 +1504,30 @@ root.all_json = json("foo").from_all()"#,
             let out = single.exec(&batch[..], 0).expect("mapping runs");
             assert_eq!(out.root, Root::Value(crate::Value::from(want)), "{text}");
         }
+    }
+
+    #[test]
+    fn object_literal_errors_name_the_entry() {
+        assert_eq!(
+            run(r#"root = {"a": this.b.uppercase()}"#, "{}"),
+            "error: failed assignment (line 1): failed to resolve 'a' value: expected string value, got null from field `this.b`"
+        );
+        assert_eq!(
+            run(r#"root = {this.b.uppercase(): 1}"#, "{}"),
+            "error: failed assignment (line 1): failed to resolve key: expected string value, got null from field `this.b`"
+        );
+        assert_eq!(
+            run(r#"root = {this.b: 1}"#, "{}"),
+            "error: failed assignment (line 1): mapping returned invalid key type: <nil>"
+        );
+        assert_eq!(
+            run(r#"root = {this.b: 1}"#, r#"{"b":true}"#),
+            "error: failed assignment (line 1): mapping returned invalid key type: bool"
+        );
+        assert_eq!(
+            run("meta = 5", "{}"),
+            "error: failed assignment (line 1): setting root meta object requires object value, received: int64"
+        );
     }
 
     #[test]

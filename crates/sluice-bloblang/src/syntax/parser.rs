@@ -1580,6 +1580,7 @@ impl Parser {
     }
 
     fn object_literal(&mut self) -> P<Expr> {
+        let open = self.pos;
         self.pos += 1;
         self.ws_nl();
         let mut entries: Vec<(Key, Expr)> = Vec::new();
@@ -1589,17 +1590,19 @@ impl Parser {
         }
         loop {
             let key_start = self.pos;
-            // A bare identifier followed by a colon is a static key.
+            // A bare identifier followed by a colon is a static key (see the
+            // README's compatibility notes); a number, `true`, `false` and
+            // `null` are literals, keys Benthos refuses.
             let mut key = None;
-            if let Some(w) = self.word() {
-                let save = self.pos;
+            if self.peek().is_some_and(|c| !c.is_ascii_digit())
+                && let Some(w) = self.word()
+            {
                 self.spaces();
-                if self.peek() == Some(':') {
+                if self.peek() == Some(':') && !matches!(w.as_str(), "true" | "false" | "null") {
                     key = Some(Key::Static(w.into()));
                 } else {
                     self.pos = key_start;
                 }
-                let _ = save;
             }
             let key = match key {
                 Some(k) => k,
@@ -1611,12 +1614,14 @@ impl Parser {
                         let q = self.query().map_err(|e| e.expect(key_start, &["object"]))?;
                         match q {
                             Expr::Lit(Value::String(s)) => Key::Static(s),
+                            // Benthos reports a literal key that is no string
+                            // at the opening brace, with its Go type.
                             Expr::Lit(other) => {
                                 return Err(PErr::fatal(
-                                    key_start,
+                                    open,
                                     format!(
                                         "object keys must be strings, received: {}",
-                                        other.type_name()
+                                        crate::eval::go_type_name(&other)
                                     ),
                                 ));
                             }
@@ -1914,6 +1919,27 @@ mod tests {
             "root = { city: json(\"location\"), temperature_c: 22 }",
             expect![["ok"]],
         );
+    }
+
+    #[test]
+    fn literal_object_keys_must_be_strings() {
+        check(
+            r#"root = {5:"foo"}"#,
+            expect!["line 1 char 8: object keys must be strings, received: int64"],
+        );
+        check(
+            r#"root = {"a": 1, (2.5): "foo"}"#,
+            expect!["line 1 char 8: object keys must be strings, received: float64"],
+        );
+        check(
+            r#"root = [{true: "foo"}]"#,
+            expect!["line 1 char 9: object keys must be strings, received: bool"],
+        );
+        check(
+            r#"root = {null: "foo"}"#,
+            expect!["line 1 char 8: object keys must be strings, received: <nil>"],
+        );
+        check(r#"root = {("a" + "b"): "foo", truth: 1}"#, expect!["ok"]);
     }
 
     #[test]
