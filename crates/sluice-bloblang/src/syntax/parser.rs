@@ -879,6 +879,8 @@ impl Parser {
     /// A full query: terms joined by operators.
     pub(crate) fn query(&mut self) -> P<Expr> {
         self.spaces();
+        // Benthos reports a failing fold of literals at the start of the query.
+        let start = self.pos;
         let mut terms = Vec::new();
         let mut ops = Vec::new();
         loop {
@@ -898,7 +900,7 @@ impl Parser {
             };
             let mut t = self.term_with_tails()?;
             if neg {
-                t = fold_bin(BinOp::Sub, Expr::Lit(Value::Int(0)), t, self.pos)?;
+                t = fold_bin(BinOp::Sub, Expr::Lit(Value::Int(0)), t, start)?;
             }
             terms.push(t);
             let save = self.pos;
@@ -914,7 +916,7 @@ impl Parser {
                 }
             }
         }
-        build_arith(terms, ops, self.pos)
+        build_arith(terms, ops, start)
     }
 
     fn operator(&mut self) -> Option<BinOp> {
@@ -1940,6 +1942,28 @@ mod tests {
             expect!["line 1 char 8: object keys must be strings, received: <nil>"],
         );
         check(r#"root = {("a" + "b"): "foo", truth: 1}"#, expect!["ok"]);
+    }
+
+    #[test]
+    fn a_failing_fold_of_literals_is_reported_where_its_query_starts() {
+        check(
+            r#"root = 5 + "a""#,
+            expect![
+                "line 1 char 8: cannot add types number (from number literal) and string (from string literal)"
+            ],
+        );
+        check(
+            r#"root = ["foo",(5 + "not a number"),"bar"]"#,
+            expect![
+                "line 1 char 16: cannot add types number (from number literal) and string (from string literal)"
+            ],
+        );
+        check(
+            "root = this.a +\n  (-\"a\")",
+            expect![
+                "line 2 char 4: cannot subtract types number (from number literal) and string (from string literal)"
+            ],
+        );
     }
 
     #[test]
