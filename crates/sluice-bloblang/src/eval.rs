@@ -547,11 +547,20 @@ impl Expr {
                 Ok(Value::Object(out))
             }
             Expr::If(branches, otherwise) => {
-                for (cond, then) in branches {
-                    match cond.eval(cx, this)? {
+                for (i, (cond, then)) in branches.iter().enumerate() {
+                    let v = cond.eval(cx, this).map_err(|flow| match flow {
+                        // Benthos numbers the `else if` conditions from 1.
+                        Flow::Err(e) if i == 0 => {
+                            Flow::Err(format!("failed to check if condition: {e}"))
+                        }
+                        Flow::Err(e) => Flow::Err(format!("failed to check if condition {i}: {e}")),
+                        other => other,
+                    })?;
+                    match v {
                         Value::Bool(true) => return then.eval(cx, this),
-                        Value::Bool(false) => {}
-                        other => return err(type_err("bool", &other)),
+                        // Benthos lets null through as false here, until its v5.
+                        Value::Bool(false) | Value::Null => {}
+                        other => return err(not_boolean(cond, &other)),
                     }
                 }
                 match otherwise {
@@ -1068,6 +1077,16 @@ pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The failure of an `if` whose condition gave no boolean, in Benthos's words.
+fn not_boolean(cond: &Expr, got: &Value) -> String {
+    format!(
+        "{} resolved to a non-boolean value {} ({})",
+        cond.annotation(),
+        crate::methods::strings::go_v(got),
+        go_type_name(got)
+    )
+}
+
 pub(crate) fn as_bool(v: &Value) -> Result<bool, String> {
     match v {
         Value::Bool(b) => Ok(*b),
@@ -1384,25 +1403,32 @@ pub(crate) fn run_stmts(
                 otherwise,
                 line,
             } => {
+                // As in Benthos, the statements of a branch fail as the `if`
+                // statement itself, on its line.
                 let mut done = false;
-                for (cond, body) in branches {
+                for (i, (cond, body)) in branches.iter().enumerate() {
                     let c = match cond.eval(cx, this) {
                         Ok(v) => v,
-                        Err(Flow::Err(e)) => return Err((*line, e)),
+                        Err(Flow::Err(e)) => {
+                            return Err((
+                                *line,
+                                format!("failed to check if condition {}: {e}", i + 1),
+                            ));
+                        }
                         Err(_) => Value::Null,
                     };
                     match c {
                         Value::Bool(true) => {
-                            run_stmts(body, cx, this)?;
+                            run_stmts(body, cx, this).map_err(|(_, e)| (*line, e))?;
                             done = true;
                             break;
                         }
                         Value::Bool(false) => {}
-                        other => return Err((*line, type_err("bool", &other))),
+                        other => return Err((*line, not_boolean(cond, &other))),
                     }
                 }
                 if !done && let Some(body) = otherwise {
-                    run_stmts(body, cx, this)?;
+                    run_stmts(body, cx, this).map_err(|(_, e)| (*line, e))?;
                 }
             }
         }
@@ -1504,6 +1530,64 @@ root.all_json = json("foo").from_all()"#,
             let out = single.exec(&batch[..], 0).expect("mapping runs");
             assert_eq!(out.root, Root::Value(crate::Value::from(want)), "{text}");
         }
+    }
+
+    #[test]
+    fn if_expressions_fail_in_benthos_words() {
+        assert_eq!(
+            run("root = if this.x.uppercase() == \"A\" { 1 }", r#"{"x":3}"#),
+            "error: failed assignment (line 1): failed to check if condition: expected string value, got number from field `this.x` (3)"
+        );
+        assert_eq!(
+            run(
+                "root = if false { 1 } else if this.x.uppercase() == \"A\" { 2 }",
+                r#"{"x":3}"#
+            ),
+            "error: failed assignment (line 1): failed to check if condition 1: expected string value, got number from field `this.x` (3)"
+        );
+        assert_eq!(
+            run(r#"root = if this.x { 1 }"#, r#"{"x":"s"}"#),
+            "error: failed assignment (line 1): field `this.x` resolved to a non-boolean value s (string)"
+        );
+        assert_eq!(
+            run(r#"root = if "hello world" { 1 }"#, "{}"),
+            "error: failed assignment (line 1): string literal resolved to a non-boolean value hello world (string)"
+        );
+        // Null is still taken as false in an expression.
+        assert_eq!(run(r#"root = if this.x { 1 } else { 2 }"#, "{}"), "2");
+    }
+
+    #[test]
+    fn if_statements_fail_in_benthos_words_on_their_own_line() {
+        let mapping = "root.a = 1
+if this.x.uppercase() == \"A\" {
+  root.b = 2
+} else if this.y {
+  root.c = this.z.uppercase()
+}";
+        assert_eq!(
+            run(mapping, r#"{"x":3}"#),
+            "error: failed assignment (line 2): failed to check if condition 1: expected string value, got number from field `this.x` (3)"
+        );
+        assert_eq!(
+            run(mapping, r#"{"x":"b","y":null}"#),
+            "error: failed assignment (line 2): field `this.y` resolved to a non-boolean value <nil> (<nil>)"
+        );
+        assert_eq!(
+            run(mapping, r#"{"x":"b","y":["s"]}"#),
+            "error: failed assignment (line 2): field `this.y` resolved to a non-boolean value [s] ([]interface {})"
+        );
+        assert_eq!(
+            run(mapping, r#"{"x":"b","y":true}"#),
+            "error: failed assignment (line 2): expected string value, got null from field `this.z`"
+        );
+        assert_eq!(
+            run(
+                "if this.x == 1 {\n  if true {\n    root = this.y.uppercase()\n  }\n}",
+                r#"{"x":1}"#
+            ),
+            "error: failed assignment (line 1): expected string value, got null from field `this.y`"
+        );
     }
 
     #[test]
