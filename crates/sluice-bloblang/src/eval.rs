@@ -1365,19 +1365,29 @@ fn set_path(doc: &mut Value, path: &[String], v: Value, full: &[String]) -> Resu
                         set_path(&mut items[i], rest, v, full)
                     }
                 }
-                None => Err(collision(full, path)),
+                None => Err(collision(full, path, doc)),
             }
         }
-        _ => Err(collision(full, path)),
+        _ => Err(collision(full, path, doc)),
     }
 }
 
-fn collision(full: &[String], remaining: &[String]) -> String {
+/// Why `full` cannot be set: `found`, met with `remaining` of the path left,
+/// is no object. Worded as Benthos words it, with the type of what was found.
+fn collision(full: &[String], remaining: &[String], found: &Value) -> String {
     let culprit = &full[..full.len() - remaining.len()];
+    if culprit.is_empty() {
+        return format!(
+            "unable to set target path {} as the value of the root was a non-object type ({})",
+            full.join("."),
+            found.type_name()
+        );
+    }
     format!(
-        "unable to set target path {} as the value of {} was a non-object type",
+        "unable to set target path {} as the value of {} was a non-object type ({})",
         full.join("."),
-        culprit.join(".")
+        culprit.join("."),
+        found.type_name()
     )
 }
 
@@ -1587,6 +1597,18 @@ if this.x.uppercase() == \"A\" {
                 r#"{"x":1}"#
             ),
             "error: failed assignment (line 1): expected string value, got null from field `this.y`"
+        );
+    }
+
+    #[test]
+    fn setting_a_path_through_a_non_object_names_its_type() {
+        assert_eq!(
+            run("root.a = \"x\"\nroot.a.b = 1", "{}"),
+            "error: failed assignment (line 2): unable to set target path a.b as the value of a was a non-object type (string)"
+        );
+        assert_eq!(
+            run("root = []\nroot.foo = 1", "{}"),
+            "error: failed assignment (line 2): unable to set target path foo as the value of the root was a non-object type (array)"
         );
     }
 
