@@ -105,6 +105,18 @@ pub(crate) struct Cx<'m> {
 
 pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
 
+/// Benthos's text for a query that reads `this` where there is none.
+const NO_CONTEXT: &str = "context was undefined";
+
+/// A path as Benthos prints it: segments joined with dots, `~` and `.`
+/// inside a segment escaped as `~0` and `~1`.
+pub(crate) fn dot_path(path: &[String]) -> String {
+    path.iter()
+        .map(|seg| seg.replace('~', "~0").replace('.', "~1"))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// What the message functions read at an index outside the batch: Benthos
 /// hands them a new, empty message there.
 static EMPTY_MESSAGE: std::sync::LazyLock<crate::target::SimpleMessage> =
@@ -146,15 +158,50 @@ impl<'m> Cx<'m> {
     where
         'm: 'a,
     {
+        self.this_value_at(this, &[])
+    }
+
+    /// [`Cx::this_value`] read for the field at `path`. A message that is no
+    /// JSON fails with Benthos's error of a query without a context, which
+    /// [`Cx::explain_no_context`] turns into the parse failure once the
+    /// statement has failed, as Benthos's executor does.
+    pub(crate) fn this_value_at<'a>(
+        &self,
+        this: This<'a>,
+        path: &[String],
+    ) -> R<std::borrow::Cow<'a, Value>>
+    where
+        'm: 'a,
+    {
         match this {
             This::Val(v) | This::Over(v, _) => Ok(std::borrow::Cow::Borrowed(v)),
             This::Msg => match self.batch.get(self.this_index).structured() {
                 Ok(v) => Ok(std::borrow::Cow::Borrowed(v)),
-                Err(e) => err(format!(
-                    "unable to reference message as structured (with 'this'): {e}"
+                Err(_) if path.is_empty() => err(NO_CONTEXT),
+                Err(_) => err(format!(
+                    "{NO_CONTEXT}, unable to reference `{}`",
+                    dot_path(path)
                 )),
             },
         }
+    }
+
+    /// The error a failed statement reports: one that a query without a
+    /// context caused names the field and why the message is no JSON,
+    /// whatever wrapped it on the way.
+    pub(crate) fn explain_no_context(&self, e: String) -> String {
+        let Some((_, after)) = e.split_once(NO_CONTEXT) else {
+            return e;
+        };
+        let Err(parse) = self.batch.get(self.this_index).structured() else {
+            return e;
+        };
+        let field = after
+            .strip_prefix(", unable to reference `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(field, _)| format!(".{field}"))
+            .unwrap_or_default();
+        format!("unable to reference message as structured (with 'this{field}'): {parse}")
     }
 
     /// The value at `path` of the message read without parsing the rest of it, when that is
@@ -377,7 +424,7 @@ impl Expr {
                 {
                     return Ok(Cow::Owned(found.unwrap_or(Value::Null)));
                 }
-                match cx.this_value(this)? {
+                match cx.this_value_at(this, path)? {
                     Cow::Borrowed(v) => Ok(match get_path_ref(v, path) {
                         Some(found) => Cow::Borrowed(found),
                         // Missing, or a key mapped over an array: the general rule applies.
@@ -429,7 +476,7 @@ impl Expr {
                     {
                         return Ok(found.unwrap_or(Value::Null));
                     }
-                    let v = cx.this_value(this)?;
+                    let v = cx.this_value_at(this, path)?;
                     let found = get_path(&v, path).unwrap_or(Value::Null);
                     cx.charge_copy_of_this(this, found)
                 }
@@ -1601,6 +1648,30 @@ if this.x.uppercase() == \"A\" {
     }
 
     #[test]
+    fn a_message_that_is_no_json_fails_naming_the_field_read() {
+        for (mapping, field) in [
+            ("root = this", "this"),
+            ("root.a = this.bar.baz", "this.bar.baz"),
+            ("root.a = this.bar.uppercase()", "this.bar"),
+            (r#"root.a = {"x": [this.bar]}"#, "this.bar"),
+            (r#"root = this."a.b""#, "this.a~1b"),
+        ] {
+            assert_eq!(
+                run(mapping, "{nope"),
+                format!(
+                    "error: failed assignment (line 1): unable to reference message as structured (with '{field}'): parse as json: invalid character 'n' looking for beginning of object key string"
+                ),
+                "{mapping}"
+            );
+        }
+        // What a catch sees is the query's own error.
+        assert_eq!(
+            run("root = this.bar.catch(e -> e)", "{nope"),
+            "context was undefined, unable to reference `bar`"
+        );
+    }
+
+    #[test]
     fn setting_a_path_through_a_non_object_names_its_type() {
         assert_eq!(
             run("root.a = \"x\"\nroot.a.b = 1", "{}"),
@@ -1770,10 +1841,15 @@ if this.x.uppercase() == \"A\" {
             run("root = this.xs.map_each(x -> x + 1)", r#"{"xs":["a"]}"#),
             "error: failed assignment (line 1): cannot add types string (from context x) and number (from number literal)"
         );
-        // Naming the context requires one even when the name is never read.
+        // Naming the context requires one even when the name is never read;
+        // the statement then fails as any read of a message that is no JSON.
         assert_eq!(
             run(r#"root = (x -> "constant")"#, "not json"),
-            "error: failed assignment (line 1): failed to capture context x: context was undefined"
+            "error: failed assignment (line 1): unable to reference message as structured (with 'this'): parse as json: invalid character 'o' in literal null (expecting 'u')"
+        );
+        assert_eq!(
+            run(r#"root = (x -> "constant").catch(e -> e)"#, "not json"),
+            "failed to capture context x: context was undefined"
         );
     }
 

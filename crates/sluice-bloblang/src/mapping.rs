@@ -124,7 +124,7 @@ impl Mapping {
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {
                 line,
-                cause: QueryError::new(cause),
+                cause: QueryError::new(cx.explain_no_context(cause)),
             }
         })?;
         Ok(MappingOutput {
@@ -161,7 +161,7 @@ impl Mapping {
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {
                 line,
-                cause: QueryError::new(cause),
+                cause: QueryError::new(cx.explain_no_context(cause)),
             }
         })?;
         Ok(MappingOutput {
