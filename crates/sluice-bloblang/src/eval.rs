@@ -84,7 +84,10 @@ pub(crate) struct Cx<'m> {
     pub(crate) batch: &'m dyn BatchRef,
     /// The message `content()`, `json()`, `meta()` and `batch_index()`
     /// read: the mapped message's, or another's inside `from`/`from_all`.
-    pub(crate) index: usize,
+    /// Kept as `from` gives it, as Benthos keeps it: `batch_index()` answers
+    /// it unchanged, a negative one counts from the end of the batch and one
+    /// outside the batch reads as an empty message (see [`Cx::msg`]).
+    pub(crate) index: i64,
     /// The message `this` reads when it is the message itself: always the
     /// mapped one, as `from` moves only the functions above (as in Benthos).
     pub(crate) this_index: usize,
@@ -101,6 +104,23 @@ pub(crate) struct Cx<'m> {
 }
 
 pub(crate) type Maps = HashMap<String, Arc<Vec<Stmt>>>;
+
+/// Benthos's text for a query that reads `this` where there is none.
+const NO_CONTEXT: &str = "context was undefined";
+
+/// A path as Benthos prints it: segments joined with dots, `~` and `.`
+/// inside a segment escaped as `~0` and `~1`.
+pub(crate) fn dot_path(path: &[String]) -> String {
+    path.iter()
+        .map(|seg| seg.replace('~', "~0").replace('.', "~1"))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// What the message functions read at an index outside the batch: Benthos
+/// hands them a new, empty message there.
+static EMPTY_MESSAGE: std::sync::LazyLock<crate::target::SimpleMessage> =
+    std::sync::LazyLock::new(|| crate::target::SimpleMessage::new(Vec::new()));
 
 impl<'m> Cx<'m> {
     /// Charges a copy of a container taken out of a lambda's context or a
@@ -121,10 +141,35 @@ impl<'m> Cx<'m> {
     }
 
     pub(crate) fn msg(&self) -> &'m dyn MessageRef {
-        self.batch.get(self.index)
+        let len = self.batch.len() as i64;
+        let index = if self.index < 0 {
+            len + self.index
+        } else {
+            self.index
+        };
+        if (0..len).contains(&index) {
+            self.batch.get(index as usize)
+        } else {
+            &*EMPTY_MESSAGE
+        }
     }
 
     pub(crate) fn this_value<'a>(&self, this: This<'a>) -> R<std::borrow::Cow<'a, Value>>
+    where
+        'm: 'a,
+    {
+        self.this_value_at(this, &[])
+    }
+
+    /// [`Cx::this_value`] read for the field at `path`. A message that is no
+    /// JSON fails with Benthos's error of a query without a context, which
+    /// [`Cx::explain_no_context`] turns into the parse failure once the
+    /// statement has failed, as Benthos's executor does.
+    pub(crate) fn this_value_at<'a>(
+        &self,
+        this: This<'a>,
+        path: &[String],
+    ) -> R<std::borrow::Cow<'a, Value>>
     where
         'm: 'a,
     {
@@ -132,20 +177,43 @@ impl<'m> Cx<'m> {
             This::Val(v) | This::Over(v, _) => Ok(std::borrow::Cow::Borrowed(v)),
             This::Msg => match self.batch.get(self.this_index).structured() {
                 Ok(v) => Ok(std::borrow::Cow::Borrowed(v)),
-                Err(e) => err(format!(
-                    "unable to reference message as structured (with 'this'): {e}"
+                Err(_) if path.is_empty() => err(NO_CONTEXT),
+                Err(_) => err(format!(
+                    "{NO_CONTEXT}, unable to reference `{}`",
+                    dot_path(path)
                 )),
             },
         }
     }
 
+    /// The error a failed statement reports: one that a query without a
+    /// context caused names the field and why the message is no JSON,
+    /// whatever wrapped it on the way.
+    pub(crate) fn explain_no_context(&self, e: String) -> String {
+        let Some((_, after)) = e.split_once(NO_CONTEXT) else {
+            return e;
+        };
+        let Err(parse) = self.batch.get(self.this_index).structured() else {
+            return e;
+        };
+        let field = after
+            .strip_prefix(", unable to reference `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(field, _)| format!(".{field}"))
+            .unwrap_or_default();
+        format!("unable to reference message as structured (with 'this{field}'): {parse}")
+    }
+
     /// The value at `path` of the message read without parsing the rest of it, when that is
     /// allowed and the message is not parsed already; `None` to read it the usual way.
-    pub(crate) fn read_msg_path(&self, index: usize, path: &[String]) -> Option<Option<Value>> {
+    pub(crate) fn read_msg_path(
+        &self,
+        msg: &dyn MessageRef,
+        path: &[String],
+    ) -> Option<Option<Value>> {
         if !self.direct_reads {
             return None;
         }
-        let msg = self.batch.get(index);
         if msg.is_parsed() {
             return None;
         }
@@ -352,11 +420,11 @@ impl Expr {
             Expr::This | Expr::NamedThis(_) => cx.this_value(this),
             Expr::Get(base, path, _) if matches!(**base, Expr::This | Expr::NamedThis(_)) => {
                 if matches!(this, This::Msg)
-                    && let Some(found) = cx.read_msg_path(cx.this_index, path)
+                    && let Some(found) = cx.read_msg_path(cx.batch.get(cx.this_index), path)
                 {
                     return Ok(Cow::Owned(found.unwrap_or(Value::Null)));
                 }
-                match cx.this_value(this)? {
+                match cx.this_value_at(this, path)? {
                     Cow::Borrowed(v) => Ok(match get_path_ref(v, path) {
                         Some(found) => Cow::Borrowed(found),
                         // Missing, or a key mapped over an array: the general rule applies.
@@ -408,11 +476,11 @@ impl Expr {
             Expr::Get(base, path, _) => match &**base {
                 Expr::This | Expr::NamedThis(_) => {
                     if matches!(this, This::Msg)
-                        && let Some(found) = cx.read_msg_path(cx.this_index, path)
+                        && let Some(found) = cx.read_msg_path(cx.batch.get(cx.this_index), path)
                     {
                         return Ok(found.unwrap_or(Value::Null));
                     }
-                    let v = cx.this_value(this)?;
+                    let v = cx.this_value_at(this, path)?;
                     let found = get_path(&v, path).unwrap_or(Value::Null);
                     cx.charge_copy_of_this(this, found)
                 }
@@ -495,16 +563,24 @@ impl Expr {
             Expr::Object(entries, sorted) => {
                 let mut out = Map::with_capacity(entries.len());
                 for (k, e) in entries {
+                    // Benthos names the entry whose key or value failed.
                     let key = match k {
                         Key::Static(s) => s.clone(),
-                        Key::Dyn(ke) => match ke.eval(cx, this)? {
-                            Value::String(s) => s,
-                            Value::Bytes(b) => String::from_utf8_lossy(&b).as_ref().into(),
-                            other => {
+                        Key::Dyn(ke) => match ke.eval(cx, this) {
+                            Ok(Value::String(s)) => s,
+                            Ok(Value::Bytes(b)) => String::from_utf8_lossy(&b).as_ref().into(),
+                            Ok(other) => {
                                 return err(format!(
                                     "mapping returned invalid key type: {}",
                                     go_type_name(&other)
                                 ));
+                            }
+                            Err(Flow::Err(e)) => return err(format!("failed to resolve key: {e}")),
+                            Err(Flow::Delete) => {
+                                return err("mapping returned invalid key type: value.Delete");
+                            }
+                            Err(Flow::Nothing) => {
+                                return err("mapping returned invalid key type: value.Nothing");
                             }
                         },
                     };
@@ -514,17 +590,28 @@ impl Expr {
                             out.insert(key, v);
                         }
                         Err(Flow::Delete | Flow::Nothing) => {}
-                        Err(e) => return Err(e),
+                        Err(Flow::Err(e)) => {
+                            return err(format!("failed to resolve '{key}' value: {e}"));
+                        }
                     }
                 }
                 Ok(Value::Object(out))
             }
             Expr::If(branches, otherwise) => {
-                for (cond, then) in branches {
-                    match cond.eval(cx, this)? {
+                for (i, (cond, then)) in branches.iter().enumerate() {
+                    let v = cond.eval(cx, this).map_err(|flow| match flow {
+                        // Benthos numbers the `else if` conditions from 1.
+                        Flow::Err(e) if i == 0 => {
+                            Flow::Err(format!("failed to check if condition: {e}"))
+                        }
+                        Flow::Err(e) => Flow::Err(format!("failed to check if condition {i}: {e}")),
+                        other => other,
+                    })?;
+                    match v {
                         Value::Bool(true) => return then.eval(cx, this),
-                        Value::Bool(false) => {}
-                        other => return err(type_err("bool", &other)),
+                        // Benthos lets null through as false here, until its v5.
+                        Value::Bool(false) | Value::Null => {}
+                        other => return err(not_boolean(cond, &other)),
                     }
                 }
                 match otherwise {
@@ -917,11 +1004,20 @@ fn type_err_parts(e: &str) -> Option<(&str, &str)> {
     Some(e.split_at(got + type_len))
 }
 
-/// Go's `%T`-ish name used by a few messages (`<nil>` for null).
+/// Go's `%T` of a value as Benthos holds it, which a few messages print: a
+/// number read from a message is a `json.Number` there.
 pub(crate) fn go_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "<nil>",
-        other => other.type_name(),
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int64",
+        Value::Float(_) => "float64",
+        Value::Number(_) => "json.Number",
+        Value::String(_) => "string",
+        Value::Bytes(_) => "[]uint8",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+        Value::Timestamp(_) => "time.Time",
     }
 }
 
@@ -1032,6 +1128,16 @@ pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The failure of an `if` whose condition gave no boolean, in Benthos's words.
+fn not_boolean(cond: &Expr, got: &Value) -> String {
+    format!(
+        "{} resolved to a non-boolean value {} ({})",
+        cond.annotation(),
+        crate::methods::strings::go_v(got),
+        go_type_name(got)
+    )
+}
+
 pub(crate) fn as_bool(v: &Value) -> Result<bool, String> {
     match v {
         Value::Bool(b) => Ok(*b),
@@ -1058,9 +1164,10 @@ fn eval_bin<'a, 'm: 'a>(
     this: This<'a>,
 ) -> R<Value> {
     match op {
+        // As in Benthos, a failure, null, `deleted()` and `nothing()` all
+        // fall through to the right-hand side.
         BinOp::Coalesce => match l.eval(cx, this) {
             Ok(v) if !v.is_null() => Ok(v),
-            Err(Flow::Delete) => Err(Flow::Delete),
             _ => r.eval(cx, this),
         },
         BinOp::And => {
@@ -1309,19 +1416,29 @@ fn set_path(doc: &mut Value, path: &[String], v: Value, full: &[String]) -> Resu
                         set_path(&mut items[i], rest, v, full)
                     }
                 }
-                None => Err(collision(full, path)),
+                None => Err(collision(full, path, doc)),
             }
         }
-        _ => Err(collision(full, path)),
+        _ => Err(collision(full, path, doc)),
     }
 }
 
-fn collision(full: &[String], remaining: &[String]) -> String {
+/// Why `full` cannot be set: `found`, met with `remaining` of the path left,
+/// is no object. Worded as Benthos words it, with the type of what was found.
+fn collision(full: &[String], remaining: &[String], found: &Value) -> String {
     let culprit = &full[..full.len() - remaining.len()];
+    if culprit.is_empty() {
+        return format!(
+            "unable to set target path {} as the value of the root was a non-object type ({})",
+            full.join("."),
+            found.type_name()
+        );
+    }
     format!(
-        "unable to set target path {} as the value of {} was a non-object type",
+        "unable to set target path {} as the value of {} was a non-object type ({})",
         full.join("."),
-        culprit.join(".")
+        culprit.join("."),
+        found.type_name()
     )
 }
 
@@ -1347,25 +1464,32 @@ pub(crate) fn run_stmts(
                 otherwise,
                 line,
             } => {
+                // As in Benthos, the statements of a branch fail as the `if`
+                // statement itself, on its line.
                 let mut done = false;
-                for (cond, body) in branches {
+                for (i, (cond, body)) in branches.iter().enumerate() {
                     let c = match cond.eval(cx, this) {
                         Ok(v) => v,
-                        Err(Flow::Err(e)) => return Err((*line, e)),
+                        Err(Flow::Err(e)) => {
+                            return Err((
+                                *line,
+                                format!("failed to check if condition {}: {e}", i + 1),
+                            ));
+                        }
                         Err(_) => Value::Null,
                     };
                     match c {
                         Value::Bool(true) => {
-                            run_stmts(body, cx, this)?;
+                            run_stmts(body, cx, this).map_err(|(_, e)| (*line, e))?;
                             done = true;
                             break;
                         }
                         Value::Bool(false) => {}
-                        other => return Err((*line, type_err("bool", &other))),
+                        other => return Err((*line, not_boolean(cond, &other))),
                     }
                 }
                 if !done && let Some(body) = otherwise {
-                    run_stmts(body, cx, this)?;
+                    run_stmts(body, cx, this).map_err(|(_, e)| (*line, e))?;
                 }
             }
         }
@@ -1467,6 +1591,124 @@ root.all_json = json("foo").from_all()"#,
             let out = single.exec(&batch[..], 0).expect("mapping runs");
             assert_eq!(out.root, Root::Value(crate::Value::from(want)), "{text}");
         }
+    }
+
+    #[test]
+    fn if_expressions_fail_in_benthos_words() {
+        assert_eq!(
+            run("root = if this.x.uppercase() == \"A\" { 1 }", r#"{"x":3}"#),
+            "error: failed assignment (line 1): failed to check if condition: expected string value, got number from field `this.x` (3)"
+        );
+        assert_eq!(
+            run(
+                "root = if false { 1 } else if this.x.uppercase() == \"A\" { 2 }",
+                r#"{"x":3}"#
+            ),
+            "error: failed assignment (line 1): failed to check if condition 1: expected string value, got number from field `this.x` (3)"
+        );
+        assert_eq!(
+            run(r#"root = if this.x { 1 }"#, r#"{"x":"s"}"#),
+            "error: failed assignment (line 1): field `this.x` resolved to a non-boolean value s (string)"
+        );
+        assert_eq!(
+            run(r#"root = if "hello world" { 1 }"#, "{}"),
+            "error: failed assignment (line 1): string literal resolved to a non-boolean value hello world (string)"
+        );
+        // Null is still taken as false in an expression.
+        assert_eq!(run(r#"root = if this.x { 1 } else { 2 }"#, "{}"), "2");
+    }
+
+    #[test]
+    fn if_statements_fail_in_benthos_words_on_their_own_line() {
+        let mapping = "root.a = 1
+if this.x.uppercase() == \"A\" {
+  root.b = 2
+} else if this.y {
+  root.c = this.z.uppercase()
+}";
+        assert_eq!(
+            run(mapping, r#"{"x":3}"#),
+            "error: failed assignment (line 2): failed to check if condition 1: expected string value, got number from field `this.x` (3)"
+        );
+        assert_eq!(
+            run(mapping, r#"{"x":"b","y":null}"#),
+            "error: failed assignment (line 2): field `this.y` resolved to a non-boolean value <nil> (<nil>)"
+        );
+        assert_eq!(
+            run(mapping, r#"{"x":"b","y":["s"]}"#),
+            "error: failed assignment (line 2): field `this.y` resolved to a non-boolean value [s] ([]interface {})"
+        );
+        assert_eq!(
+            run(mapping, r#"{"x":"b","y":true}"#),
+            "error: failed assignment (line 2): expected string value, got null from field `this.z`"
+        );
+        assert_eq!(
+            run(
+                "if this.x == 1 {\n  if true {\n    root = this.y.uppercase()\n  }\n}",
+                r#"{"x":1}"#
+            ),
+            "error: failed assignment (line 1): expected string value, got null from field `this.y`"
+        );
+    }
+
+    #[test]
+    fn a_message_that_is_no_json_fails_naming_the_field_read() {
+        for (mapping, field) in [
+            ("root = this", "this"),
+            ("root.a = this.bar.baz", "this.bar.baz"),
+            ("root.a = this.bar.uppercase()", "this.bar"),
+            (r#"root.a = {"x": [this.bar]}"#, "this.bar"),
+            (r#"root = this."a.b""#, "this.a~1b"),
+        ] {
+            assert_eq!(
+                run(mapping, "{nope"),
+                format!(
+                    "error: failed assignment (line 1): unable to reference message as structured (with '{field}'): parse as json: invalid character 'n' looking for beginning of object key string"
+                ),
+                "{mapping}"
+            );
+        }
+        // What a catch sees is the query's own error.
+        assert_eq!(
+            run("root = this.bar.catch(e -> e)", "{nope"),
+            "context was undefined, unable to reference `bar`"
+        );
+    }
+
+    #[test]
+    fn setting_a_path_through_a_non_object_names_its_type() {
+        assert_eq!(
+            run("root.a = \"x\"\nroot.a.b = 1", "{}"),
+            "error: failed assignment (line 2): unable to set target path a.b as the value of a was a non-object type (string)"
+        );
+        assert_eq!(
+            run("root = []\nroot.foo = 1", "{}"),
+            "error: failed assignment (line 2): unable to set target path foo as the value of the root was a non-object type (array)"
+        );
+    }
+
+    #[test]
+    fn object_literal_errors_name_the_entry() {
+        assert_eq!(
+            run(r#"root = {"a": this.b.uppercase()}"#, "{}"),
+            "error: failed assignment (line 1): failed to resolve 'a' value: expected string value, got null from field `this.b`"
+        );
+        assert_eq!(
+            run(r#"root = {this.b.uppercase(): 1}"#, "{}"),
+            "error: failed assignment (line 1): failed to resolve key: expected string value, got null from field `this.b`"
+        );
+        assert_eq!(
+            run(r#"root = {this.b: 1}"#, "{}"),
+            "error: failed assignment (line 1): mapping returned invalid key type: <nil>"
+        );
+        assert_eq!(
+            run(r#"root = {this.b: 1}"#, r#"{"b":true}"#),
+            "error: failed assignment (line 1): mapping returned invalid key type: bool"
+        );
+        assert_eq!(
+            run("meta = 5", "{}"),
+            "error: failed assignment (line 1): setting root meta object requires object value, received: int64"
+        );
     }
 
     #[test]
@@ -1603,10 +1845,15 @@ root.all_json = json("foo").from_all()"#,
             run("root = this.xs.map_each(x -> x + 1)", r#"{"xs":["a"]}"#),
             "error: failed assignment (line 1): cannot add types string (from context x) and number (from number literal)"
         );
-        // Naming the context requires one even when the name is never read.
+        // Naming the context requires one even when the name is never read;
+        // the statement then fails as any read of a message that is no JSON.
         assert_eq!(
             run(r#"root = (x -> "constant")"#, "not json"),
-            "error: failed assignment (line 1): failed to capture context x: context was undefined"
+            "error: failed assignment (line 1): unable to reference message as structured (with 'this'): parse as json: invalid character 'o' in literal null (expecting 'u')"
+        );
+        assert_eq!(
+            run(r#"root = (x -> "constant").catch(e -> e)"#, "not json"),
+            "failed to capture context x: context was undefined"
         );
     }
 

@@ -38,13 +38,21 @@ impl Interpolation {
                 while j + 1 < chars.len() && !(chars[j] == '}' && chars[j + 1] == '}') {
                     j += 1;
                 }
-                if j + 1 < chars.len() {
-                    text.push_str("${!");
-                    text.extend(&chars[i + 4..j]);
-                    text.push('}');
-                    i = j + 2;
-                    continue;
+                if j + 1 >= chars.len() {
+                    // As in Benthos, an escape must be closed.
+                    let (line, col) = line_col(&chars, i + 4);
+                    return Err(ParseError::new(
+                        line,
+                        col,
+                        vec!["end of escaped expression".to_owned()],
+                        Some("required".to_owned()),
+                    ));
                 }
+                text.push_str("${!");
+                text.extend(&chars[i + 4..j]);
+                text.push('}');
+                i = j + 2;
+                continue;
             }
             if chars[i] == '$' && chars.get(i + 1) == Some(&'{') && chars.get(i + 2) == Some(&'!') {
                 if !text.is_empty() {
@@ -53,8 +61,9 @@ impl Interpolation {
                 let mut parser = Parser::new(s, &STD);
                 parser.pos = i + 3;
                 let q = parser.query().map_err(|e| parser.to_error(&e))?;
+                // Only spaces and tabs may come before the closing brace.
                 let mut p = parser.pos;
-                while matches!(chars.get(p), Some(' ' | '\t' | '\n' | '\r')) {
+                while matches!(chars.get(p), Some(' ' | '\t')) {
                     p += 1;
                 }
                 if chars.get(p) != Some(&'}') {
@@ -62,7 +71,7 @@ impl Interpolation {
                     return Err(ParseError::new(
                         line,
                         col,
-                        vec!["}".to_owned()],
+                        vec!["end of expression".to_owned()],
                         Some("required".to_owned()),
                     ));
                 }
@@ -94,7 +103,7 @@ impl Interpolation {
         let batch: &dyn BatchRef = &batch;
         let mut cx = Cx {
             batch,
-            index,
+            index: index as i64,
             this_index: index,
             root: Root::Nothing,
             meta: None,
@@ -115,5 +124,40 @@ impl Interpolation {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Interpolation;
+
+    fn parse_err(s: &str) -> String {
+        match Interpolation::parse(s) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parse_errors_read_as_benthos_words_them() {
+        assert_eq!(
+            parse_err("static string ${!not a function} hello world"),
+            "line 1 char 22: required: expected end of expression"
+        );
+        assert_eq!(
+            parse_err(r#"foo ${!json("foo") whats this?} bar"#),
+            "line 1 char 20: required: expected end of expression"
+        );
+        // Only spaces and tabs may stand between the query and its brace.
+        assert_eq!(parse_err("${! content() \t}"), "ok");
+        assert_eq!(
+            parse_err("${! content()\n}"),
+            "line 1 char 14: required: expected end of expression"
+        );
+        assert_eq!(
+            parse_err("a string that ends ${{!with unfinished escapes"),
+            "line 1 char 24: required: expected end of escaped expression"
+        );
+        assert_eq!(parse_err("${{!escaped}} and $ alone"), "ok");
     }
 }

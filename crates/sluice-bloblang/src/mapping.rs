@@ -111,7 +111,7 @@ impl Mapping {
         let batch: &dyn BatchRef = &batch;
         let mut cx = Cx {
             batch,
-            index,
+            index: index as i64,
             this_index: index,
             root: Root::Nothing,
             meta: None,
@@ -124,7 +124,7 @@ impl Mapping {
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {
                 line,
-                cause: QueryError::new(cause),
+                cause: QueryError::new(cx.explain_no_context(cause)),
             }
         })?;
         Ok(MappingOutput {
@@ -148,7 +148,7 @@ impl Mapping {
         let batch: &dyn BatchRef = &batch;
         let mut cx = Cx {
             batch,
-            index,
+            index: index as i64,
             this_index: index,
             root,
             meta,
@@ -161,7 +161,7 @@ impl Mapping {
         run_stmts(&self.stmts, &mut cx, This::Msg).map_err(|(line, cause)| {
             ExecError::Assignment {
                 line,
-                cause: QueryError::new(cause),
+                cause: QueryError::new(cx.explain_no_context(cause)),
             }
         })?;
         Ok(MappingOutput {

@@ -21,7 +21,7 @@ fn with_schema_registry_header(args: &[Value]) -> Result<Value, String> {
         None => {
             return Err(format!(
                 "schema ID must be a number, got {}",
-                go_type(&args[0])
+                go_type_name(&args[0])
             ));
         }
     };
@@ -41,19 +41,6 @@ fn with_schema_registry_header(args: &[Value]) -> Result<Value, String> {
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&body);
     Ok(Value::Bytes(out))
-}
-
-/// Go's `%T` of a value as a plugin function receives it.
-fn go_type(v: &Value) -> &'static str {
-    match v {
-        Value::String(_) => "string",
-        Value::Bytes(_) => "[]uint8",
-        Value::Bool(_) => "bool",
-        Value::Array(_) => "[]interface {}",
-        Value::Object(_) => "map[string]interface {}",
-        Value::Timestamp(_) => "time.Time",
-        other => go_type_name(other),
-    }
 }
 
 pub(crate) fn register(env: &mut Environment) {

@@ -22,10 +22,10 @@ fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             other => return err(crate::eval::type_err("string", &other)),
         },
     };
-    if let Some(found) = cx.read_msg_path(cx.index, segs) {
+    let msg = cx.msg();
+    if let Some(found) = cx.read_msg_path(msg, segs) {
         return Ok(found.map(Value::sanitised).unwrap_or(Value::Null));
     }
-    let msg = cx.msg();
     let doc = match msg.structured() {
         Ok(v) => v,
         // Benthos gives the decoder's error as it is.
@@ -38,7 +38,19 @@ fn json(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 
 fn meta(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let key = call.arg(0, cx, this)?;
-    let md = cx.msg().metadata();
+    meta_as_text(cx.msg().metadata(), key)
+}
+
+/// `meta()` of the message being built: what the mapping's own `meta`
+/// assignments left, as Benthos's `root_meta` reads it.
+fn root_meta(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
+    let key = call.arg(0, cx, this)?;
+    meta_as_text(cx.out_meta(), key)
+}
+
+/// The value of `key` in `md` as text, null when empty or missing; all of
+/// them as an object of texts without a key.
+fn meta_as_text(md: &crate::value::Metadata, key: Value) -> R<Value> {
     match key {
         Value::Null => Ok(Value::Object(
             md.iter()
@@ -71,7 +83,7 @@ fn metadata(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
 }
 
 fn batch_index(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
-    Ok(Value::Int(cx.index as i64))
+    Ok(Value::Int(cx.index))
 }
 
 fn batch_size(cx: &mut Cx<'_>, _: This<'_>, _: &Call) -> R<Value> {
@@ -188,10 +200,11 @@ pub(crate) fn register(env: &mut Environment) {
     env.function(
         "root_meta",
         cat,
-        "Returns the metadata of the message as an object.",
+        "Returns a metadata value of the message being built as a string, or null; without \
+         a key, all of them. Metadata assignments made earlier in the mapping are seen.",
         vec![opt("key", Kind::Str, Value::Null)],
         vec![],
-        FnImpl::Ctx(meta),
+        FnImpl::Ctx(root_meta),
     );
     env.function(
         "batch_index",
@@ -436,5 +449,26 @@ mod tests {
             run("root = tracing_span()", SimpleMessage::new(b"{}".to_vec())),
             "null"
         );
+    }
+
+    #[test]
+    fn root_meta_reads_the_metadata_being_built() {
+        let msg = || {
+            let mut md = Metadata::new();
+            md.insert("in".to_owned(), Value::from("input"));
+            SimpleMessage::new(b"{}".to_vec()).with_metadata(md)
+        };
+        assert_eq!(
+            run(
+                "meta foo = \"exists now\"\nroot.foo = root_meta(\"foo\")\nroot.in = root_meta(\"in\")",
+                msg()
+            ),
+            r#"{"foo":"exists now","in":"input"}"#
+        );
+        assert_eq!(
+            run("meta = {\"a\": 5}\nroot = root_meta()", msg()),
+            r#"{"a":"5"}"#
+        );
+        assert_eq!(run("root = root_meta(\"nope\")", msg()), "null");
     }
 }

@@ -15,25 +15,24 @@ fn catch(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     }
 }
 
+/// The `|` operator as a method: a deleted target falls back too, as
+/// Benthos counts `deleted()` and `nothing()` as null there.
 fn or(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     match call.target(cx, this) {
-        Ok(Value::Null) | Err(Flow::Err(_) | Flow::Nothing) => call.arg_expr(0).eval(cx, this),
+        Ok(Value::Null) | Err(_) => call.arg_expr(0).eval(cx, this),
         other => other,
     }
 }
 
+/// Moves the message functions to the message at `index`, which Benthos
+/// takes as given: no bounds check, see [`Cx::index`].
 fn from(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
-    let idx = match call.arg(0, cx, this)?.as_num() {
+    let index = match call.arg(0, cx, this)?.as_num() {
         Some(n) => n.as_f64() as i64,
         None => return err("expected number index"),
     };
-    let len = cx.batch.len() as i64;
-    let target = if idx < 0 { len + idx } else { idx };
-    if target < 0 || target >= len {
-        return err(format!("index {idx} out of bounds for batch of size {len}"));
-    }
     let saved = cx.index;
-    cx.index = target as usize;
+    cx.index = index;
     let res = call.target(cx, this);
     cx.index = saved;
     res
@@ -43,7 +42,7 @@ fn from_all(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let saved = cx.index;
     let mut out = Vec::new();
     for i in 0..cx.batch.len() {
-        cx.index = i;
+        cx.index = i as i64;
         match call.target(cx, this) {
             Ok(v) => out.push(v),
             Err(Flow::Err(e)) => {
@@ -238,4 +237,53 @@ pub(crate) fn register(env: &mut Environment) {
         MethodImpl::Ctx(map_query),
     );
     let _ = (opt, with_default);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Root;
+    use crate::mapping::Mapping;
+    use crate::target::SimpleMessage;
+    use crate::testing::map_one as check;
+
+    #[test]
+    fn or_and_coalesce_fall_back_from_deleted_and_nothing() {
+        for mapping in [
+            r#"root = deleted() | "fallback""#,
+            r#"root = nothing() | "fallback""#,
+            r#"root = deleted().or("fallback")"#,
+            r#"root = nothing().or("fallback")"#,
+        ] {
+            assert_eq!(check(mapping, "{}").as_deref(), Ok("fallback"), "{mapping}");
+        }
+    }
+
+    #[test]
+    fn from_takes_its_index_as_given() {
+        let mapping = Mapping::parse(
+            r#"root.last = content().from(-1).string()
+root.last_index = batch_index().from(-1)
+root.past_index = batch_index().from(5)
+root.past_content = content().from(5).string()
+root.past_meta = meta().from(5)
+root.past_error = error().from(5)
+root.past_errored = errored().from(5)"#,
+        )
+        .expect("mapping parses");
+        let batch = [SimpleMessage::new(&b"a"[..]), SimpleMessage::new(&b"b"[..])];
+        let out = mapping.exec(&batch[..], 0).expect("mapping runs");
+        let Root::Value(v) = out.root else {
+            panic!("no document");
+        };
+        assert_eq!(
+            String::from_utf8(v.to_message_bytes()).unwrap(),
+            r#"{"last":"b","last_index":-1,"past_content":"","past_error":null,"past_errored":false,"past_index":5,"past_meta":{}}"#
+        );
+        // An index outside the batch reads an empty message, which is no JSON.
+        let json = Mapping::parse(r#"root = json("a").from(2)"#).expect("mapping parses");
+        assert_eq!(
+            json.exec(&batch[..], 0).unwrap_err().to_string(),
+            "failed assignment (line 1): target message part does not exist"
+        );
+    }
 }

@@ -289,17 +289,66 @@ pub(crate) fn go_quote(s: &str) -> String {
 
 fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::String(s.to_uppercase())),
-        Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_uppercase())),
+        Value::String(s) => Ok(Value::String(go_map_chars(&s, go_upper).into())),
+        Value::Bytes(b) => Ok(Value::Bytes(go_map_bytes(&b, go_upper))),
         other => Err(type_err("string", &other)),
     }
 }
 
 fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::String(s.to_lowercase())),
-        Value::Bytes(b) => Ok(Value::Bytes(b.to_ascii_lowercase())),
+        Value::String(s) => Ok(Value::String(go_map_chars(&s, go_lower).into())),
+        Value::Bytes(b) => Ok(Value::Bytes(go_map_bytes(&b, go_lower))),
         other => Err(type_err("string", &other)),
+    }
+}
+
+/// Go's `strings.Map` over a string as Go holds it: every byte that is no
+/// part of valid UTF-8 comes out as U+FFFD, as Go's case functions give it.
+fn go_map_chars(s: &str, f: fn(char) -> char) -> String {
+    crate::value::go_string_lossy(s).chars().map(f).collect()
+}
+
+/// [`go_map_chars`] over bytes, as Go's `bytes.Map`.
+fn go_map_bytes(b: &[u8], f: fn(char) -> char) -> Vec<u8> {
+    if b.is_ascii() {
+        let mut out = b.to_vec();
+        out.iter_mut().for_each(|c| *c = f(*c as char) as u8);
+        return out;
+    }
+    crate::value::go_lossy(b)
+        .chars()
+        .map(f)
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Go's `unicode.ToUpper`: the simple case mapping, one character for one,
+/// so that a character whose full mapping is several (`ß`) stays as it is.
+fn go_upper(c: char) -> char {
+    let code = c as u32;
+    match code {
+        // Greek with iota subscript: the simple mapping is the titlecase form.
+        0x1F80..=0x1FAF if code & 0x8 == 0 => char::from_u32(code + 8).unwrap_or(c),
+        0x1FB3 => '\u{1FBC}',
+        0x1FC3 => '\u{1FCC}',
+        0x1FF3 => '\u{1FFC}',
+        _ => single(c.to_uppercase()).unwrap_or(c),
+    }
+}
+
+/// Go's `unicode.ToLower`, the simple mapping (`İ` gives a plain `i`).
+fn go_lower(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    single(c.to_lowercase()).unwrap_or(c)
+}
+
+fn single(mut chars: impl Iterator<Item = char>) -> Option<char> {
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
     }
 }
 
@@ -335,19 +384,29 @@ fn length(v: &Value, _: &[Value]) -> Result<Value, String> {
     }))
 }
 
+/// Title case as Go's `cases.Title`: the first letter of each word upper,
+/// the rest of the word lower; bytes that are no UTF-8 come out as U+FFFD.
 fn capitalize(v: Value, _: &[Value]) -> Result<Value, String> {
-    let s = text(&v)?;
+    let s = match &v {
+        Value::Bytes(b) => crate::value::go_lossy(b),
+        other => crate::value::go_string_lossy(&text(other)?).into_owned(),
+    };
     let mut out = String::with_capacity(s.len());
     let mut prev_letter = false;
     for c in s.chars() {
         if !prev_letter && c.is_alphabetic() {
             out.extend(c.to_uppercase());
+        } else if prev_letter {
+            out.extend(c.to_lowercase());
         } else {
             out.push(c);
         }
         prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
     }
-    Ok(Value::String(out.into()))
+    Ok(match v {
+        Value::Bytes(_) => Value::Bytes(out.into_bytes()),
+        _ => Value::String(out.into()),
+    })
 }
 
 fn trim(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -1389,6 +1448,52 @@ mod tests {
         assert_eq!(
             written("root = [content().string()]", &bad_then_odd),
             "[\"\\ufffd\\ufffdx\u{10FFFF}\u{10FE80}y\"]".as_bytes()
+        );
+    }
+
+    #[test]
+    fn case_methods_map_as_go_does() {
+        let input = b"ab\xff\xe2\x82c";
+        // Every byte that is no part of UTF-8 becomes U+FFFD, as with Go's strings.Map.
+        for (mapping, want) in [
+            (
+                "root = content().string().uppercase()",
+                "AB\u{FFFD}\u{FFFD}\u{FFFD}C",
+            ),
+            (
+                "root = content().string().lowercase()",
+                "ab\u{FFFD}\u{FFFD}\u{FFFD}c",
+            ),
+            (
+                "root = content().uppercase()",
+                "AB\u{FFFD}\u{FFFD}\u{FFFD}C",
+            ),
+            (
+                "root = content().string().capitalize()",
+                "Ab\u{FFFD}\u{FFFD}\u{FFFD}C",
+            ),
+        ] {
+            assert_eq!(written(mapping, input), want.as_bytes(), "{mapping}");
+        }
+        // One character for one: the simple case mappings of Go's unicode package.
+        for (mapping, want) in [
+            (r#"root = "straße ǆ ᾳ".uppercase()"#, "STRAßE Ǆ ᾼ"),
+            (r#"root = "İSTANBUL ΣΑΣ".lowercase()"#, "istanbul σασ"),
+            (r#"root = "ÉTÉ".bytes().lowercase().string()"#, "été"),
+        ] {
+            assert_eq!(
+                String::from_utf8(written(mapping, b"{}")).unwrap(),
+                want,
+                "{mapping}"
+            );
+        }
+        // As Go's cases.Title: the rest of each word is lowered.
+        assert_eq!(
+            written(
+                r#"root = "hELLO wORLD, here comes O'Brian".capitalize()"#,
+                b"{}"
+            ),
+            b"Hello World, Here Comes O'brian"
         );
     }
 

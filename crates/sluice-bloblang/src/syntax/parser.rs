@@ -879,6 +879,8 @@ impl Parser {
     /// A full query: terms joined by operators.
     pub(crate) fn query(&mut self) -> P<Expr> {
         self.spaces();
+        // Benthos reports a failing fold of literals at the start of the query.
+        let start = self.pos;
         let mut terms = Vec::new();
         let mut ops = Vec::new();
         loop {
@@ -898,7 +900,7 @@ impl Parser {
             };
             let mut t = self.term_with_tails()?;
             if neg {
-                t = fold_bin(BinOp::Sub, Expr::Lit(Value::Int(0)), t, self.pos)?;
+                t = fold_bin(BinOp::Sub, Expr::Lit(Value::Int(0)), t, start)?;
             }
             terms.push(t);
             let save = self.pos;
@@ -914,7 +916,7 @@ impl Parser {
                 }
             }
         }
-        build_arith(terms, ops, self.pos)
+        build_arith(terms, ops, start)
     }
 
     fn operator(&mut self) -> Option<BinOp> {
@@ -1105,6 +1107,11 @@ impl Parser {
             if self.peek() == Some(',') {
                 self.pos += 1;
                 self.ws_nl();
+                // A trailing comma is allowed, as in Benthos.
+                if self.peek() == Some(')') {
+                    self.pos += 1;
+                    return Ok(args);
+                }
                 continue;
             }
             self.ws_nl();
@@ -1575,6 +1582,7 @@ impl Parser {
     }
 
     fn object_literal(&mut self) -> P<Expr> {
+        let open = self.pos;
         self.pos += 1;
         self.ws_nl();
         let mut entries: Vec<(Key, Expr)> = Vec::new();
@@ -1584,17 +1592,19 @@ impl Parser {
         }
         loop {
             let key_start = self.pos;
-            // A bare identifier followed by a colon is a static key.
+            // A bare identifier followed by a colon is a static key (see the
+            // README's compatibility notes); a number, `true`, `false` and
+            // `null` are literals, keys Benthos refuses.
             let mut key = None;
-            if let Some(w) = self.word() {
-                let save = self.pos;
+            if self.peek().is_some_and(|c| !c.is_ascii_digit())
+                && let Some(w) = self.word()
+            {
                 self.spaces();
-                if self.peek() == Some(':') {
+                if self.peek() == Some(':') && !matches!(w.as_str(), "true" | "false" | "null") {
                     key = Some(Key::Static(w.into()));
                 } else {
                     self.pos = key_start;
                 }
-                let _ = save;
             }
             let key = match key {
                 Some(k) => k,
@@ -1606,12 +1616,14 @@ impl Parser {
                         let q = self.query().map_err(|e| e.expect(key_start, &["object"]))?;
                         match q {
                             Expr::Lit(Value::String(s)) => Key::Static(s),
+                            // Benthos reports a literal key that is no string
+                            // at the opening brace, with its Go type.
                             Expr::Lit(other) => {
                                 return Err(PErr::fatal(
-                                    key_start,
+                                    open,
                                     format!(
                                         "object keys must be strings, received: {}",
-                                        other.type_name()
+                                        crate::eval::go_type_name(&other)
                                     ),
                                 ));
                             }
@@ -1908,6 +1920,59 @@ mod tests {
         check(
             "root = { city: json(\"location\"), temperature_c: 22 }",
             expect![["ok"]],
+        );
+    }
+
+    #[test]
+    fn literal_object_keys_must_be_strings() {
+        check(
+            r#"root = {5:"foo"}"#,
+            expect!["line 1 char 8: object keys must be strings, received: int64"],
+        );
+        check(
+            r#"root = {"a": 1, (2.5): "foo"}"#,
+            expect!["line 1 char 8: object keys must be strings, received: float64"],
+        );
+        check(
+            r#"root = [{true: "foo"}]"#,
+            expect!["line 1 char 9: object keys must be strings, received: bool"],
+        );
+        check(
+            r#"root = {null: "foo"}"#,
+            expect!["line 1 char 8: object keys must be strings, received: <nil>"],
+        );
+        check(r#"root = {("a" + "b"): "foo", truth: 1}"#, expect!["ok"]);
+    }
+
+    #[test]
+    fn a_failing_fold_of_literals_is_reported_where_its_query_starts() {
+        check(
+            r#"root = 5 + "a""#,
+            expect![
+                "line 1 char 8: cannot add types number (from number literal) and string (from string literal)"
+            ],
+        );
+        check(
+            r#"root = ["foo",(5 + "not a number"),"bar"]"#,
+            expect![
+                "line 1 char 16: cannot add types number (from number literal) and string (from string literal)"
+            ],
+        );
+        check(
+            "root = this.a +\n  (-\"a\")",
+            expect![
+                "line 2 char 4: cannot subtract types number (from number literal) and string (from string literal)"
+            ],
+        );
+    }
+
+    #[test]
+    fn arguments_take_a_trailing_comma() {
+        check(r#"root = this.without("a", "b",)"#, expect!["ok"]);
+        check("root = this.without(\n  \"a\",\n  \"b\",\n)", expect!["ok"]);
+        check(
+            r#"root = this.without(,)"#,
+            expect!["line 1 char 21: required: expected function argument"],
         );
     }
 
