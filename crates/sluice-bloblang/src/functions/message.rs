@@ -455,7 +455,7 @@ mod tests {
     fn root_meta_reads_the_metadata_being_built() {
         let msg = || {
             let mut md = Metadata::new();
-            md.insert("in".to_owned(), Value::from("input"));
+            md.insert("in".into(), Value::from("input"));
             SimpleMessage::new(b"{}".to_vec()).with_metadata(md)
         };
         assert_eq!(

@@ -262,8 +262,7 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Built
         lints.push(Lint::error(
             mark,
             format!(
-                "kafka static_headers name {:?} contains a NUL byte, which a record header name cannot hold",
-                key
+                "kafka static_headers name {key:?} contains a NUL byte, which a record header name cannot hold"
             ),
         ));
     }
