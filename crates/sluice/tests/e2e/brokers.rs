@@ -369,6 +369,9 @@ pub(crate) struct DedicatedBroker {
     script: &'static str,
     env: Vec<(&'static str, String)>,
     pub(crate) addr: String,
+    // What the service script said on each stop and start, for a test that
+    // fails after a restart to show (a broker may report losing data).
+    script_log: std::sync::Mutex<String>,
 }
 
 impl DedicatedBroker {
@@ -424,6 +427,7 @@ impl DedicatedBroker {
             script,
             env: env.clone(),
             addr: String::new(),
+            script_log: std::sync::Mutex::new(String::new()),
         };
         // A clean start: wipe what an earlier run may have left.
         broker.run("stop");
@@ -440,12 +444,18 @@ impl DedicatedBroker {
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .unwrap_or_else(|e| panic!("running {path}: {e}"));
-        assert!(
-            out.status.success(),
-            "{path} {action} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{path} {action} failed: {stderr}");
+        self.script_log
+            .lock()
+            .unwrap()
+            .push_str(&format!("{} {action}:\n{stderr}", self.script));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Everything the service script printed to stderr so far.
+    pub(crate) fn script_log(&self) -> String {
+        self.script_log.lock().unwrap().clone()
     }
 
     /// Stops the broker (its data stays).

@@ -336,10 +336,11 @@ output:
     let missing: Vec<&String> = wanted.iter().filter(|b| !got.contains(*b)).collect();
     assert!(
         missing.is_empty(),
-        "{} of {} fan_out answers were 200 but are not in the topic: {:?}",
+        "{} of {} fan_out answers were 200 but are not in the topic: {:?}\nbroker script:\n{}",
         missing.len(),
         wanted.len(),
-        &missing[..missing.len().min(5)]
+        &missing[..missing.len().min(5)],
+        broker.script_log()
     );
 
     // Memory: after the first quarter (warm-up), the peak of the last
