@@ -418,6 +418,13 @@ async fn franz_outputs_send_headers_only_when_asked_and_inputs_carry_metadata() 
     for_each_kafka(|kafka| async move {
         let topic = unique("franz");
         create_topic(&kafka.addr, &topic, 1).await;
+        // A minute ago: a timestamp older than the broker's retention would
+        // let it delete the record before it is read back.
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 60_123;
         let sluice = Sluice::start(&format!(
             r#"
 input:
@@ -431,7 +438,7 @@ output:
           seed_brokers: [ "{addr}" ]
           topic: "{topic}"
           key: plain
-          timestamp: "1700000000123"
+          timestamp: "{stamp}"
           conn_idle_timeout: 20s
           max_in_flight_requests: 3
       - redpanda:
@@ -453,7 +460,7 @@ output:
         let plain = records.iter().find(|r| r.headers.is_empty()).expect("a record without headers");
         assert_eq!(plain.value, "hello");
         // `timestamp`, the older name of timestamp_ms, still sets it.
-        assert_eq!(plain.timestamp_ms, Some(1_700_000_000_123), "{plain:?}");
+        assert_eq!(plain.timestamp_ms, Some(stamp), "{plain:?}");
         let with = records.iter().find(|r| !r.headers.is_empty()).expect("a record with headers");
         assert_eq!(with.headers.get("X-Test-Id"), Some(&id));
         assert_eq!(with.headers.len(), 1, "{:?}", with.headers);
