@@ -362,9 +362,11 @@ pub(crate) enum Expr {
     Object(Vec<(Key, Expr)>, bool),
     If(Vec<(Expr, Expr)>, Option<Box<Expr>>),
     Match(Option<Box<Expr>>, Vec<(Pattern, Expr)>),
-    /// A query with an optional context name, and whether the body still reads the name
-    /// through the context stack (references that are `this` at their place don't).
-    Lambda(Option<String>, Box<Expr>, bool),
+    /// A query with an optional context name, whether the body still reads the name
+    /// through the context stack (references that are `this` at their place don't), and
+    /// whether the body reads `this` at all (known once parsed; asked for every element a
+    /// method maps).
+    Lambda(Option<String>, Box<Expr>, bool, bool),
 }
 
 /// A statement of a mapping.
@@ -657,7 +659,7 @@ impl Expr {
                 }
                 Err(Flow::Nothing)
             }
-            Expr::Lambda(name, body, binds) => {
+            Expr::Lambda(name, body, binds, body_reads_this) => {
                 // Taking the context off requires one, named or not.
                 let Ok(v) = cx.this_value(this) else {
                     let label = name.as_deref().unwrap_or("_");
@@ -675,7 +677,7 @@ impl Expr {
                     }
                     // References to the name were rewritten to read `this`, and the body reads
                     // nothing else of the context.
-                    Some(_) if !body.reads_this() => body.eval(cx, this),
+                    Some(_) if !*body_reads_this => body.eval(cx, this),
                     _ => body.eval(cx, this.popped()),
                 }
             }
@@ -695,7 +697,7 @@ impl Expr {
         match self {
             // A body that never reads `this` gives the same result against `value` (its named
             // references were rewritten to read it as `this`, see `bind_named_to_this`).
-            Expr::Lambda(Some(name), body, binds) if body.reads_this() => {
+            Expr::Lambda(Some(name), body, binds, true) => {
                 if !*binds {
                     return body.eval(cx, outer.top());
                 }
@@ -704,7 +706,7 @@ impl Expr {
                 cx.named.pop();
                 res
             }
-            Expr::Lambda(None, body, _) => body.eval(cx, outer.top()),
+            Expr::Lambda(None, body, ..) => body.eval(cx, outer.top()),
             _ => self.eval(cx, outer.with_value(value)),
         }
     }
@@ -791,7 +793,7 @@ impl Expr {
             | Expr::NamedThis(_)
             | Expr::Var(_)
             | Expr::Meta(_) => false,
-            Expr::Get(base, _, _) | Expr::Not(base) | Expr::Lambda(_, base, _) => {
+            Expr::Get(base, _, _) | Expr::Not(base) | Expr::Lambda(_, base, ..) => {
                 base.mentions_named(name)
             }
             Expr::Fn(c) | Expr::Method(c) => {
@@ -865,7 +867,7 @@ impl Expr {
                         })
                         .sum::<usize>()
             }
-            Expr::Lambda(_, b, _) => 1 + b.message_reads(),
+            Expr::Lambda(_, b, ..) => 1 + b.message_reads(),
         }
     }
 

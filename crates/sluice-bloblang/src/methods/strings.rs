@@ -289,6 +289,11 @@ pub(crate) fn go_quote(s: &str) -> String {
 
 fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
+        // ASCII maps as ASCII in Go too, and in place costs no allocation.
+        Value::String(mut s) if s.is_ascii() => {
+            s.make_ascii_uppercase();
+            Ok(Value::String(s))
+        }
         Value::String(s) => Ok(Value::String(go_map_chars(&s, go_upper).into())),
         Value::Bytes(b) => Ok(Value::Bytes(go_map_bytes(&b, go_upper))),
         other => Err(type_err("string", &other)),
@@ -297,6 +302,10 @@ fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
 
 fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
     match v {
+        Value::String(mut s) if s.is_ascii() => {
+            s.make_ascii_lowercase();
+            Ok(Value::String(s))
+        }
         Value::String(s) => Ok(Value::String(go_map_chars(&s, go_lower).into())),
         Value::Bytes(b) => Ok(Value::Bytes(go_map_bytes(&b, go_lower))),
         other => Err(type_err("string", &other)),
@@ -306,7 +315,9 @@ fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
 /// Go's `strings.Map` over a string as Go holds it: every byte that is no
 /// part of valid UTF-8 comes out as U+FFFD, as Go's case functions give it.
 fn go_map_chars(s: &str, f: fn(char) -> char) -> String {
-    crate::value::go_string_lossy(s).chars().map(f).collect()
+    let mut out = String::with_capacity(s.len());
+    out.extend(crate::value::go_string_lossy(s).chars().map(f));
+    out
 }
 
 /// [`go_map_chars`] over bytes, as Go's `bytes.Map`.

@@ -1007,7 +1007,7 @@ impl Parser {
             let q = self.query()?;
             self.ws_nl();
             self.ch(')')?;
-            if let Expr::Lambda(Some(_), inner, _) = &q
+            if let Expr::Lambda(Some(_), inner, ..) = &q
                 && let Expr::Lambda(Some(_), ..) = &**inner
             {
                 return Err(PErr::fatal(
@@ -1441,7 +1441,8 @@ impl Parser {
             }
             None => false,
         };
-        Ok(Expr::Lambda(bound, Box::new(body), binds))
+        let body_reads_this = body.reads_this();
+        Ok(Expr::Lambda(bound, Box::new(body), binds, body_reads_this))
     }
 
     fn brackets(&mut self) -> P<Expr> {
