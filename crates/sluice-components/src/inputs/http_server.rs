@@ -840,6 +840,13 @@ pub(crate) fn multipart_boundary(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
+        // Most bodies are not multipart: their type is told apart by its
+        // first word, without parsing the whole value.
+        .filter(|v| {
+            v.trim_start()
+                .get(..9)
+                .is_some_and(|t| t.eq_ignore_ascii_case("multipart"))
+        })
         .and_then(|v| v.parse::<mime::Mime>().ok())
         .filter(|mime| mime.type_() == mime::MULTIPART)
     else {
@@ -1317,5 +1324,31 @@ mod tests {
         assert_eq!(canonical_header_key("x-request-id"), "X-Request-Id");
         assert_eq!(canonical_header_key("content-type"), "Content-Type");
         assert_eq!(canonical_header_key("bad key"), "bad key");
+    }
+
+    #[test]
+    fn only_multipart_types_are_split_whatever_their_case() {
+        let boundary = |content_type: &str| {
+            let (parts, ()) = http::Request::builder()
+                .header(header::CONTENT_TYPE, content_type)
+                .body(())
+                .unwrap()
+                .into_parts();
+            match multipart_boundary(&parts) {
+                Ok(found) => Ok(found),
+                Err(_) => Err(()),
+            }
+        };
+        assert_eq!(
+            boundary("multipart/mixed; boundary=xyz"),
+            Ok(Some("xyz".into()))
+        );
+        assert_eq!(
+            boundary("MULTIPART/form-data; boundary=b1"),
+            Ok(Some("b1".into()))
+        );
+        assert_eq!(boundary("multipart/mixed"), Err(()));
+        assert_eq!(boundary("application/json"), Ok(None));
+        assert_eq!(boundary("multi"), Ok(None));
     }
 }
