@@ -73,6 +73,11 @@ impl MessageContext {
     }
 }
 
+/// A part's metadata map, built from its source when it has one.
+fn build_metadata(source: Option<&MetadataSource>) -> Arc<Metadata> {
+    Arc::new(source.map(|build| build()).unwrap_or_default())
+}
+
 #[derive(Clone)]
 struct Part {
     // At least one of `raw` and a successful `structured` is always set.
@@ -152,28 +157,16 @@ impl Message {
 
     /// The metadata of this message.
     pub fn metadata(&self) -> &Metadata {
-        self.part.metadata.get_or_init(|| {
-            Arc::new(
-                self.part
-                    .metadata_source
-                    .as_ref()
-                    .map(|build| build())
-                    .unwrap_or_default(),
-            )
-        })
+        self.part
+            .metadata
+            .get_or_init(|| build_metadata(self.part.metadata_source.as_ref()))
     }
 
     /// Mutable metadata (copies the data if it is shared).
     pub fn metadata_mut(&mut self) -> &mut Metadata {
         let part = Arc::make_mut(&mut self.part);
-        if part.metadata.get().is_none() {
-            let built = part
-                .metadata_source
-                .as_ref()
-                .map(|build| build())
-                .unwrap_or_default();
-            part.metadata = OnceLock::from(Arc::new(built));
-        }
+        part.metadata
+            .get_or_init(|| build_metadata(part.metadata_source.as_ref()));
         part.metadata_source = None;
         Arc::make_mut(
             part.metadata
