@@ -288,50 +288,55 @@ pub(crate) fn go_quote(s: &str) -> String {
 }
 
 fn uppercase(v: Value, _: &[Value]) -> Result<Value, String> {
-    match v {
-        // ASCII maps as ASCII in Go too, and in place costs no allocation.
-        Value::String(mut s) if s.is_ascii() => {
-            s.make_ascii_uppercase();
-            Ok(Value::String(s))
-        }
-        Value::String(s) => Ok(Value::String(go_map_chars(&s, go_upper).into())),
-        Value::Bytes(b) => Ok(Value::Bytes(go_map_bytes(&b, go_upper))),
-        other => Err(type_err("string", &other)),
-    }
+    map_case(v, Case::Upper)
 }
 
 fn lowercase(v: Value, _: &[Value]) -> Result<Value, String> {
+    map_case(v, Case::Lower)
+}
+
+#[derive(Clone, Copy)]
+enum Case {
+    Upper,
+    Lower,
+}
+
+/// Go's `strings.Map` / `bytes.Map` with a case function over a string or
+/// bytes as Go holds them: every byte that is no part of valid UTF-8 comes
+/// out as U+FFFD. ASCII maps as ASCII in Go too, and in place costs no
+/// allocation.
+fn map_case(v: Value, case: Case) -> Result<Value, String> {
+    let f = match case {
+        Case::Upper => go_upper,
+        Case::Lower => go_lower,
+    };
     match v {
         Value::String(mut s) if s.is_ascii() => {
-            s.make_ascii_lowercase();
+            match case {
+                Case::Upper => s.make_ascii_uppercase(),
+                Case::Lower => s.make_ascii_lowercase(),
+            }
             Ok(Value::String(s))
         }
-        Value::String(s) => Ok(Value::String(go_map_chars(&s, go_lower).into())),
-        Value::Bytes(b) => Ok(Value::Bytes(go_map_bytes(&b, go_lower))),
+        Value::Bytes(mut b) if b.is_ascii() => {
+            match case {
+                Case::Upper => b.make_ascii_uppercase(),
+                Case::Lower => b.make_ascii_lowercase(),
+            }
+            Ok(Value::Bytes(b))
+        }
+        Value::String(s) => {
+            let mut out = String::with_capacity(s.len());
+            out.extend(crate::value::go_string_lossy(&s).chars().map(f));
+            Ok(Value::String(out.into()))
+        }
+        Value::Bytes(b) => {
+            let mut out = String::with_capacity(b.len());
+            out.extend(crate::value::go_lossy(&b).chars().map(f));
+            Ok(Value::Bytes(out.into_bytes()))
+        }
         other => Err(type_err("string", &other)),
     }
-}
-
-/// Go's `strings.Map` over a string as Go holds it: every byte that is no
-/// part of valid UTF-8 comes out as U+FFFD, as Go's case functions give it.
-fn go_map_chars(s: &str, f: fn(char) -> char) -> String {
-    let mut out = String::with_capacity(s.len());
-    out.extend(crate::value::go_string_lossy(s).chars().map(f));
-    out
-}
-
-/// [`go_map_chars`] over bytes, as Go's `bytes.Map`.
-fn go_map_bytes(b: &[u8], f: fn(char) -> char) -> Vec<u8> {
-    if b.is_ascii() {
-        let mut out = b.to_vec();
-        out.iter_mut().for_each(|c| *c = f(*c as char) as u8);
-        return out;
-    }
-    crate::value::go_lossy(b)
-        .chars()
-        .map(f)
-        .collect::<String>()
-        .into_bytes()
 }
 
 /// Go's `unicode.ToUpper`: the simple case mapping, one character for one,
