@@ -15,8 +15,6 @@
 //!   as it is when compressing does not make it shorter;
 //! - an end mark and the xxHash32 of the whole input.
 
-use std::ops::Range;
-
 /// Shortest match the format can express.
 const MIN_MATCH: usize = 4;
 /// How far back a match may start.
@@ -143,12 +141,18 @@ impl BoundedOutput {
     }
 
     fn token_and_literals(&mut self, literals: &[u8], low: u8) -> Result<(), Overflow> {
-        let high = literals.len().min(0xF) as u8;
-        self.push(high << 4 | low)?;
-        if literals.len() >= 0xF {
-            self.length_tail(literals.len() - 0xF)?;
-        }
+        self.token(literals.len(), low)?;
         self.extend(literals)
+    }
+
+    /// A token (the literals' length high, `low` low) and the rest of the
+    /// literals' length beyond 15.
+    fn token(&mut self, literal_len: usize, low: u8) -> Result<(), Overflow> {
+        self.push((literal_len.min(0xF) as u8) << 4 | low)?;
+        if literal_len >= 0xF {
+            self.length_tail(literal_len - 0xF)?;
+        }
+        Ok(())
     }
 
     fn length_tail(&mut self, mut rest: usize) -> Result<(), Overflow> {
@@ -162,11 +166,7 @@ impl BoundedOutput {
     /// The block's last literals, if the whole is still shorter than `src`.
     fn finish(mut self, src: &[u8], anchor: usize) -> Option<Vec<u8>> {
         let literals = &src[anchor..];
-        let high = literals.len().min(0xF) as u8;
-        self.push(high << 4).ok()?;
-        if literals.len() >= 0xF {
-            self.length_tail(literals.len() - 0xF).ok()?;
-        }
+        self.token(literals.len(), 0).ok()?;
         // Go gives up once the sequences written reach the input consumed.
         if self.bytes.len() >= anchor {
             return None;
@@ -212,12 +212,16 @@ fn fast_candidate(src: &[u8], si: usize, candidate: isize, bytes: u32) -> Option
     (load_u32(src, candidate as usize) == bytes).then_some(offset as usize)
 }
 
+/// Where the search for matches stops in `src`, or `None` when `src` is
+/// too short for any match.
+fn search_end(src: &[u8]) -> Option<usize> {
+    src.len().checked_sub(MATCH_FIND_LIMIT).filter(|&n| n > 0)
+}
+
 fn compress_block_fast(src: &[u8]) -> Option<Vec<u8>> {
+    // Too short to hold a match: stored.
+    let search_end = search_end(src)?;
     let mut out = BoundedOutput::new(src.len());
-    let Some(search_end) = src.len().checked_sub(MATCH_FIND_LIMIT).filter(|&n| n > 0) else {
-        // Too short to hold a match: stored.
-        return None;
-    };
     let mut table = Box::new(FastTable([0; TABLE_SIZE]));
     let (mut si, mut anchor) = (0usize, 0usize);
     while si < search_end {
@@ -323,10 +327,10 @@ fn common_length(src: &[u8], a: usize, b: usize, limit: usize) -> usize {
 }
 
 fn compress_block_hc(src: &[u8], depth: usize) -> Option<Vec<u8>> {
+    // Too short to hold a match: stored (Go writes the last literals' token
+    // and then finds it no shorter).
+    let search_end = search_end(src)?;
     let mut out = BoundedOutput::new(src.len());
-    let Some(search_end) = src.len().checked_sub(MATCH_FIND_LIMIT).filter(|&n| n > 0) else {
-        return out.finish(src, 0);
-    };
     let mut tables = ChainTables {
         heads: vec![0; TABLE_SIZE],
         chain: vec![0; TABLE_SIZE],
@@ -355,10 +359,7 @@ fn compress_block_hc(src: &[u8], depth: usize) -> Option<Vec<u8>> {
             continue;
         }
         // Every position the match covers goes into the tables too.
-        let covered = Range {
-            start: (si + 1).max((si + best).saturating_sub(WINDOW)),
-            end: si + best,
-        };
+        let covered = (si + 1).max((si + best).saturating_sub(WINDOW))..si + best;
         for at in covered {
             bytes = bytes >> 8 | u32::from(src[at + 3]) << 24;
             tables.insert(hash4(bytes), at);
