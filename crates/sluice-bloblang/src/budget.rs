@@ -2,7 +2,9 @@
 //! do. Mappings are written by operators but fed by callers: a method that
 //! multiplies sizes (`repeat`, `range`, string `+` inside a `fold`, a
 //! decompression) checks what it is about to allocate before allocating,
-//! and a mapping that runs away is stopped after a number of evaluation steps,
+//! a mapping that runs away is stopped after a number of evaluation steps,
+//! and one that holds too much memory at once (a `map_each` building a list
+//! of large strings, each under the value limit) is stopped at its next step,
 //! so that one request fails with an error instead of taking the process's
 //! memory or a worker thread.
 
@@ -20,6 +22,12 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 << 20;
 /// that fits the value limit.
 pub const DEFAULT_MAX_STEPS: u64 = 25_000_000;
 
+/// The most memory one execution of a mapping may hold (what it allocated
+/// less what it freed), unless configured otherwise: eight values of the
+/// largest size, room for the parsed form of any message that fits the
+/// value limit.
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 512 << 20;
+
 /// How deep named maps may apply one another: recursion past this is a
 /// runaway, and would otherwise end in a stack overflow.
 pub(crate) const MAX_MAP_DEPTH: u32 = 1_000;
@@ -28,6 +36,26 @@ pub(crate) const MAX_MAP_DEPTH: u32 = 1_000;
 // allocate, which costs nothing next to the allocation itself.
 static MAX_VALUE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_VALUE_BYTES);
 static MAX_STEPS: AtomicU64 = AtomicU64::new(DEFAULT_MAX_STEPS);
+static MAX_MEMORY_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_MEMORY_BYTES);
+
+/// The bytes this thread holds, as the process's allocator counts them
+/// (`sluice_alloc`). A mapping runs on one thread from start to end, so the
+/// change over an execution is what it holds. In a process whose allocator
+/// does not count, this stays 0 and no memory limit applies.
+#[inline]
+fn thread_net_bytes() -> isize {
+    sluice_alloc::thread_net_bytes()
+}
+
+/// Sets the most memory (in bytes) one execution of a mapping may hold.
+pub fn set_max_memory_bytes(bytes: usize) {
+    MAX_MEMORY_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// The most memory (in bytes) one execution of a mapping may hold.
+pub fn max_memory_bytes() -> usize {
+    MAX_MEMORY_BYTES.load(Ordering::Relaxed)
+}
 
 /// Sets the largest value (in bytes) a method may produce.
 pub fn set_max_value_bytes(bytes: usize) {
@@ -102,6 +130,27 @@ pub(crate) fn steps_exceeded() -> String {
     )
 }
 
+/// Why an execution was stopped at a step.
+pub(crate) enum Overspent {
+    /// It took more evaluation steps than allowed.
+    Steps,
+    /// It held `held` bytes, more than allowed.
+    Memory { held: isize },
+}
+
+impl Overspent {
+    /// The error the mapping fails with.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            Overspent::Steps => steps_exceeded(),
+            Overspent::Memory { held } => format!(
+                "the mapping held {held} bytes of memory, more than its limit of {} bytes for one message",
+                max_memory_bytes()
+            ),
+        }
+    }
+}
+
 /// What one execution of a mapping has left to spend.
 pub(crate) struct Spend {
     /// Evaluation steps left before the mapping is stopped.
@@ -111,6 +160,10 @@ pub(crate) struct Spend {
     long_run_mark: u64,
     /// How many named maps are being applied, one inside the other.
     pub(crate) map_depth: u32,
+    /// This thread's net allocated bytes when the execution began.
+    memory_start: isize,
+    /// The most bytes the execution may hold beyond `memory_start`.
+    max_memory: isize,
 }
 
 impl Spend {
@@ -120,22 +173,28 @@ impl Spend {
             steps_left: max_steps(),
             long_run_mark: long_run_mark(),
             map_depth: 0,
+            memory_start: thread_net_bytes(),
+            max_memory: isize::try_from(max_memory_bytes()).unwrap_or(isize::MAX),
         }
     }
 
-    /// Counts one evaluation step; `true` once the budget is spent.
+    /// Counts one evaluation step, and checks what the execution holds:
+    /// one step allocates at most a few values within the value limit, so
+    /// checking at every step bounds what a mapping can take.
     #[inline]
-    pub(crate) fn step(&mut self) -> bool {
-        match self.steps_left.checked_sub(1) {
-            Some(left) => {
-                self.steps_left = left;
-                if left == self.long_run_mark {
-                    long_run();
-                }
-                false
-            }
-            None => true,
+    pub(crate) fn step(&mut self) -> Result<(), Overspent> {
+        let Some(left) = self.steps_left.checked_sub(1) else {
+            return Err(Overspent::Steps);
+        };
+        self.steps_left = left;
+        if left == self.long_run_mark {
+            long_run();
         }
+        let held = thread_net_bytes().wrapping_sub(self.memory_start);
+        if held > self.max_memory {
+            return Err(Overspent::Memory { held });
+        }
+        Ok(())
     }
 
     /// Charges a copy of `v`: copying is work, and in a loop (a `fold`

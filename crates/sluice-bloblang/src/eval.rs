@@ -440,8 +440,8 @@ impl Expr {
     }
 
     pub(crate) fn eval(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
-        if cx.spend.step() {
-            return err(crate::budget::steps_exceeded());
+        if let Err(overspent) = cx.spend.step() {
+            return err(overspent.message());
         }
         match self {
             Expr::Lit(v) => Ok(v.clone()),

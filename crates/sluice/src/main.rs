@@ -3,9 +3,11 @@
 mod cli;
 
 // Requests allocate many small, short-lived buffers; mimalloc's thread-local
-// free lists make that markedly cheaper than glibc malloc under load.
+// free lists make that markedly cheaper than glibc malloc under load. The
+// wrapper counts what each thread holds, which the Bloblang memory limit
+// reads.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: sluice_alloc::CountingMiMalloc = sluice_alloc::CountingMiMalloc;
 
 fn main() -> std::process::ExitCode {
     quiet_on_closed_stdout();

@@ -358,6 +358,9 @@ pub struct BloblangConfig {
     /// The most evaluation steps (expressions evaluated) one execution may
     /// take.
     pub max_steps: u64,
+    /// The most memory, in bytes, one execution may hold at once (what it
+    /// allocated less what it freed), checked at every step.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for BloblangConfig {
@@ -365,6 +368,7 @@ impl Default for BloblangConfig {
         BloblangConfig {
             max_value_bytes: sluice_bloblang::budget::DEFAULT_MAX_VALUE_BYTES,
             max_steps: sluice_bloblang::budget::DEFAULT_MAX_STEPS,
+            max_memory_bytes: sluice_bloblang::budget::DEFAULT_MAX_MEMORY_BYTES,
         }
     }
 }
@@ -374,6 +378,7 @@ impl BloblangConfig {
     pub fn apply(&self) {
         sluice_bloblang::budget::set_max_value_bytes(self.max_value_bytes);
         sluice_bloblang::budget::set_max_steps(self.max_steps);
+        sluice_bloblang::budget::set_max_memory_bytes(self.max_memory_bytes);
     }
 }
 

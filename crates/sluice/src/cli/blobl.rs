@@ -42,6 +42,9 @@ pub(crate) struct BloblArgs {
     /// The largest value, in bytes, one method may produce.
     #[arg(long = "max-bytes", default_value_t = sluice_bloblang::budget::DEFAULT_MAX_VALUE_BYTES)]
     max_bytes: usize,
+    /// The most memory, in bytes, one execution of the mapping may hold.
+    #[arg(long = "max-memory", default_value_t = sluice_bloblang::budget::DEFAULT_MAX_MEMORY_BYTES)]
+    max_memory: usize,
 }
 
 #[derive(clap::Subcommand)]
@@ -56,6 +59,7 @@ const PRETTY_INDENT: &str = "  ";
 
 pub(crate) fn run(args: BloblArgs) -> anyhow::Result<ExitCode> {
     sluice_bloblang::budget::set_max_value_bytes(args.max_bytes);
+    sluice_bloblang::budget::set_max_memory_bytes(args.max_memory);
     if let Some(BloblCommand::Server(server_args)) = args.command {
         return server::run(server_args);
     }

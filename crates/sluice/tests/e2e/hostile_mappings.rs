@@ -36,6 +36,7 @@ pipeline:
           this.kind == "sum" => this.a + this.b
           this.kind == "later" => this.t.ts_add_iso8601(this.p)
           this.kind == "deep" => this.deep.string().length()
+          this.kind == "list" => range(0, this.n).map_each(i -> "x".repeat(4194304) + i.string()).length()
           _ => "ok"
         }
 output:
@@ -91,6 +92,30 @@ async fn size_amplifiers_fail_the_message_within_a_second_and_memory_stays_small
     }
     let (status, answer) = post(&sluice, "/post", r#"{"kind":"none"}"#).await;
     assert_eq!((status, answer.as_str()), (200, "ok"));
+    assert!(sluice.is_running());
+    let peak = sluice.peak_rss_bytes();
+    assert!(peak < GIB, "peak RSS {peak} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_values_each_under_the_value_limit_stop_at_the_memory_limit() {
+    let mut sluice = Sluice::start(AMPLIFIERS);
+    // A thousand strings of 4 MiB would hold 4 GiB; the 512 MiB limit on
+    // what one execution holds stops them.
+    let (status, _, took) = timed_post(&sluice, r#"{"kind":"list","n":1000}"#).await;
+    assert_eq!(status, 422);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        sluice.wait_for_log(
+            "bytes of memory, more than its limit of 536870912 bytes for one message",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        sluice.logs()
+    );
+    // Ten of them fit, and the memory the failed one held was given back.
+    let (status, answer) = post(&sluice, "/post", r#"{"kind":"list","n":10}"#).await;
+    assert_eq!((status, answer.as_str()), (200, "10"));
     assert!(sluice.is_running());
     let peak = sluice.peak_rss_bytes();
     assert!(peak < GIB, "peak RSS {peak} bytes");
