@@ -607,7 +607,7 @@ impl Expr {
                             Flow::Err(format!("failed to check if condition: {e}"))
                         }
                         Flow::Err(e) => Flow::Err(format!("failed to check if condition {i}: {e}")),
-                        other => other,
+                        outcome => Flow::Err(outcome_not_boolean(cond, &outcome)),
                     })?;
                     match v {
                         Value::Bool(true) => return then.eval(cx, this),
@@ -1140,6 +1140,21 @@ fn not_boolean(cond: &Expr, got: &Value) -> String {
     )
 }
 
+/// The failure of an `if` whose condition gave `deleted()` or `nothing()`:
+/// Go prints those as typed nil pointers, `<nil>` of `value.Delete` or
+/// `value.Nothing`, so unlike null they are not let through as false.
+fn outcome_not_boolean(cond: &Expr, outcome: &Flow) -> String {
+    let type_name = match outcome {
+        Flow::Delete => "value.Delete",
+        Flow::Nothing => "value.Nothing",
+        Flow::Err(e) => return e.clone(),
+    };
+    format!(
+        "{} resolved to a non-boolean value <nil> ({type_name})",
+        cond.annotation()
+    )
+}
+
 pub(crate) fn as_bool(v: &Value) -> Result<bool, String> {
     match v {
         Value::Bool(b) => Ok(*b),
@@ -1478,7 +1493,7 @@ pub(crate) fn run_stmts(
                                 format!("failed to check if condition {}: {e}", i + 1),
                             ));
                         }
-                        Err(_) => Value::Null,
+                        Err(outcome) => return Err((*line, outcome_not_boolean(cond, &outcome))),
                     };
                     match c {
                         Value::Bool(true) => {
@@ -1618,6 +1633,35 @@ root.all_json = json("foo").from_all()"#,
         );
         // Null is still taken as false in an expression.
         assert_eq!(run(r#"root = if this.x { 1 } else { 2 }"#, "{}"), "2");
+    }
+
+    #[test]
+    fn if_conditions_that_give_deleted_or_nothing_are_not_booleans() {
+        // Go holds both as typed nil pointers: not the null an `if`
+        // expression lets through as false.
+        assert_eq!(
+            run("root = if deleted() { 1 } else { 2 }", "{}"),
+            "error: failed assignment (line 1): function deleted resolved to a non-boolean value <nil> (value.Delete)"
+        );
+        assert_eq!(
+            run("root = if true { 1 } else if nothing() { 2 }", "{}"),
+            "1"
+        );
+        assert_eq!(
+            run("root = if false { 1 } else if nothing() { 2 }", "{}"),
+            "error: failed assignment (line 1): function nothing resolved to a non-boolean value <nil> (value.Nothing)"
+        );
+        assert_eq!(
+            run("root = {}\nif deleted() {\n  root.a = 1\n}", "{}"),
+            "error: failed assignment (line 2): function deleted resolved to a non-boolean value <nil> (value.Delete)"
+        );
+        assert_eq!(
+            run(
+                "root = {}\nif false {\n  root.a = 1\n} else if nothing() {\n  root.b = 1\n}",
+                "{}"
+            ),
+            "error: failed assignment (line 2): function nothing resolved to a non-boolean value <nil> (value.Nothing)"
+        );
     }
 
     #[test]
