@@ -1054,8 +1054,11 @@ impl Parser {
             },
         };
         Ok(match target {
-            Expr::Get(base, mut path, desc) => {
-                let desc = format!("{desc}.{seg}");
+            Expr::Get(base, mut path, mut desc) => {
+                // Extended in place: a new string per segment made a long
+                // path (a caller's mapping for `bloblang`) quadratic to parse.
+                desc.push('.');
+                desc.push_str(&seg);
                 path.push(seg);
                 Expr::Get(base, path, desc)
             }
@@ -1879,6 +1882,25 @@ mod tests {
             Err(e) => e.to_string(),
         };
         expected.assert_eq(&actual);
+    }
+
+    #[test]
+    fn a_long_field_path_reads_its_field_and_names_it_whole() {
+        // Each segment extends the path's description in place; a long path
+        // (a caller's mapping run by `bloblang`) once took a new copy per
+        // segment.
+        let path = ".a".repeat(20_000);
+        assert_eq!(
+            crate::testing::map_one(&format!("root = this{path}"), r#"{"a":{"a":1}}"#),
+            Ok("null".to_owned())
+        );
+        let err =
+            crate::testing::map_one(&format!("root = this{path}.uppercase()"), "{}").unwrap_err();
+        assert!(
+            err.ends_with(&format!("from field `this{path}`")),
+            "{}",
+            &err[err.len().saturating_sub(200)..]
+        );
     }
 
     #[test]
