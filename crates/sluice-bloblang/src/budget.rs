@@ -96,6 +96,79 @@ pub(crate) fn check_elements(count: usize, what: &str) -> Result<(), String> {
     check_bytes(count.saturating_mul(std::mem::size_of::<Value>()), what)
 }
 
+/// How an indenting formatter lays out nesting, for [`check_indentation`].
+#[derive(Clone, Copy)]
+pub(crate) enum Layout {
+    /// JSON: every array element and object field on its own line, one
+    /// indent deeper than its container.
+    Json,
+    /// XML: every child element on its own line; an array repeats its
+    /// element at the same depth.
+    Xml,
+    /// YAML: an object's fields on their own lines, one indent deeper when
+    /// the object is a field of another; nested sequences share a line.
+    Yaml,
+}
+
+/// Fails when formatting `v` with `per_level` bytes of indentation per
+/// level would write more than the value limit in indentation alone. That
+/// is the part of an indented document that grows faster than the value:
+/// a 60 KB body nested 10,000 deep indents to hundreds of megabytes. The
+/// count is a lower bound of what the formatter writes, so a document that
+/// fits is never refused.
+pub(crate) fn check_indentation(
+    v: &Value,
+    per_level: usize,
+    layout: Layout,
+    what: &str,
+) -> Result<(), String> {
+    if per_level == 0 {
+        return Ok(());
+    }
+    let limit = max_value_bytes();
+    let mut total = 0usize;
+    // Iterative: a document may nest 10,000 deep. `depth` is the number of
+    // indents of the lines a value's own fields or elements start on.
+    let mut pending = vec![(v, usize::from(matches!(layout, Layout::Json)))];
+    while let Some((v, depth)) = pending.pop() {
+        let line = depth.saturating_mul(per_level);
+        match (v, layout) {
+            (Value::Object(map), Layout::Xml) => {
+                // Attributes and text share their element's line.
+                for (key, item) in map.iter() {
+                    if !key.starts_with('-') && key.as_str() != "#text" {
+                        total = total.saturating_add(line);
+                        pending.push((item, depth + 1));
+                    }
+                }
+            }
+            (Value::Object(map), _) => {
+                for item in map.values() {
+                    total = total.saturating_add(line);
+                    pending.push((item, depth + 1));
+                }
+            }
+            (Value::Array(items), Layout::Json) => {
+                for item in items {
+                    total = total.saturating_add(line);
+                    pending.push((item, depth + 1));
+                }
+            }
+            // An XML array repeats its element where the element stands, a
+            // YAML sequence of sequences shares one line: the items' own
+            // fields are as deep as the array's.
+            (Value::Array(items), _) => pending.extend(items.iter().map(|item| (item, depth))),
+            _ => {}
+        }
+        if total > limit {
+            return Err(format!(
+                "{what} would write more than the limit of {limit} bytes for one value in indentation alone"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// After this many steps an execution counts as long running: about a
 /// twentieth of a second of work.
 const LONG_RUN_STEPS: u64 = 1_000_000;

@@ -262,6 +262,14 @@ fn format_xml(v: Value, args: &[Value]) -> Result<Value, String> {
     } else {
         Some(indent_str.as_str())
     };
+    if let Some(indent) = indent {
+        crate::budget::check_indentation(
+            &v,
+            indent.len(),
+            crate::budget::Layout::Xml,
+            "format_xml",
+        )?;
+    }
     let mut out = String::new();
     // Connect honours root_tag only when indenting: the compact form ignores it.
     let root_tag = match (indent, args.get(2)) {

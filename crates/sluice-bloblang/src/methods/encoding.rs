@@ -345,6 +345,12 @@ fn format_json(v: Value, args: &[Value]) -> Result<Value, String> {
             v.to_json_bytes()
         }
     } else {
+        crate::budget::check_indentation(
+            &v,
+            indent.len(),
+            crate::budget::Layout::Json,
+            "format_json",
+        )?;
         v.to_json_indented(&indent, escape_html)
     };
     Ok(Value::Bytes(bytes))
@@ -357,6 +363,8 @@ fn parse_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
 }
 
 fn format_yaml(v: Value, _: &[Value]) -> Result<Value, String> {
+    // Nested objects indent by at least two spaces a level.
+    crate::budget::check_indentation(&v, 2, crate::budget::Layout::Yaml, "format_yaml")?;
     Ok(Value::Bytes(
         crate::methods::yaml_emit::to_yaml(&v).into_bytes(),
     ))

@@ -36,7 +36,9 @@ pipeline:
           this.kind == "sum" => this.a + this.b
           this.kind == "later" => this.t.ts_add_iso8601(this.p)
           this.kind == "deep" => this.deep.string().length()
-          this.kind == "list" => range(0, this.n).map_each(i -> "x".repeat(4194304) + i.string()).length()
+          this.kind == "indented" => this.deep.format_json().length()
+          this.kind == "indented_yaml" => this.deep.format_yaml().length()
+          this.kind == "indented_xml" => this.deep.format_xml().length()
           _ => "ok"
         }
 output:
@@ -99,26 +101,43 @@ async fn size_amplifiers_fail_the_message_within_a_second_and_memory_stays_small
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_values_each_under_the_value_limit_stop_at_the_memory_limit() {
-    let mut sluice = Sluice::start(AMPLIFIERS);
-    // A thousand strings of 4 MiB would hold 4 GiB; the 512 MiB limit on
-    // what one execution holds stops them.
-    let (status, _, took) = timed_post(&sluice, r#"{"kind":"list","n":1000}"#).await;
+    // The limit on what one execution holds, lowered from its 512 MiB
+    // default in the config's `bloblang:` section.
+    let mut sluice = Sluice::start(
+        r#"
+bloblang:
+  max_memory_bytes: 67108864
+input:
+  http_server:
+    path: /post
+    sync_response:
+      status: '${! if errored() { 422 } else { 200 } }'
+pipeline:
+  processors:
+    - mapping: |
+        root = range(0, this.n).map_each(i -> "x".repeat(1048576) + i.string()).length()
+output:
+  sync_response: {}
+"#,
+    );
+    // A thousand strings of 1 MiB would hold a GiB, each well under the
+    // 64 MiB value limit.
+    let (status, _) = post(&sluice, "/post", r#"{"n":1000}"#).await;
     assert_eq!(status, 422);
-    assert!(took < Duration::from_secs(20), "took {took:?}");
     assert!(
         sluice.wait_for_log(
-            "bytes of memory, more than its limit of 536870912 bytes for one message",
+            "bytes of memory, more than its limit of 67108864 bytes for one message",
             Duration::from_secs(5)
         ),
         "{}",
         sluice.logs()
     );
     // Ten of them fit, and the memory the failed one held was given back.
-    let (status, answer) = post(&sluice, "/post", r#"{"kind":"list","n":10}"#).await;
+    let (status, answer) = post(&sluice, "/post", r#"{"n":10}"#).await;
     assert_eq!((status, answer.as_str()), (200, "10"));
     assert!(sluice.is_running());
     let peak = sluice.peak_rss_bytes();
-    assert!(peak < GIB, "peak RSS {peak} bytes");
+    assert!(peak < GIB / 4, "peak RSS {peak} bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,6 +224,43 @@ async fn recursion_and_deep_nesting_fail_the_message_not_the_process() {
     assert!(sluice.is_running());
     let (status, answer) = post(&sluice, "/post", r#"{"kind":"none"}"#).await;
     assert_eq!((status, answer.as_str()), (200, "ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indenting_a_deep_document_stops_at_the_value_limit() {
+    let mut sluice = Sluice::start(AMPLIFIERS);
+    // 9,000 objects deep is about 60 KB; indented, hundreds of megabytes.
+    let nested = |kind: &str, depth: usize| {
+        format!(
+            r#"{{"kind":"{kind}","deep":{}1{}}}"#,
+            r#"{"a":"#.repeat(depth),
+            "}".repeat(depth)
+        )
+    };
+    for (kind, method) in [
+        ("indented", "format_json"),
+        ("indented_yaml", "format_yaml"),
+        ("indented_xml", "format_xml"),
+    ] {
+        let (status, _, took) = timed_post(&sluice, &nested(kind, 9_000)).await;
+        assert_eq!(status, 422, "{method}");
+        assert!(took < Duration::from_secs(5), "{method} took {took:?}");
+        let error = format!(
+            "{method} would write more than the limit of 67108864 bytes for one value in indentation alone"
+        );
+        assert!(
+            sluice.wait_for_log(&error, Duration::from_secs(5)),
+            "no log line {error:?}: {}",
+            sluice.logs()
+        );
+    }
+    // A shallow document is indented as before: `{"a":{"a":1}}` takes five
+    // lines and 35 bytes.
+    let (status, answer) = post(&sluice, "/post", &nested("indented", 2)).await;
+    assert_eq!((status, answer.as_str()), (200, "35"));
+    assert!(sluice.is_running());
+    let peak = sluice.peak_rss_bytes();
+    assert!(peak < GIB, "peak RSS {peak} bytes");
 }
 
 #[tokio::test]
