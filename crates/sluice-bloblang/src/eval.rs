@@ -1130,29 +1130,30 @@ pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The failure of an `if` whose condition gave no boolean, in Benthos's words.
-fn not_boolean(cond: &Expr, got: &Value) -> String {
+/// The failure of an `if` whose condition gave no boolean, in Benthos's
+/// words: the value as Go's `%v` and its Go type.
+fn resolved_non_boolean(cond: &Expr, printed: &str, type_name: &str) -> String {
     format!(
-        "{} resolved to a non-boolean value {} ({})",
-        cond.annotation(),
-        crate::methods::strings::go_v(got),
-        go_type_name(got)
+        "{} resolved to a non-boolean value {printed} ({type_name})",
+        cond.annotation()
     )
 }
 
-/// The failure of an `if` whose condition gave `deleted()` or `nothing()`:
-/// Go prints those as typed nil pointers, `<nil>` of `value.Delete` or
-/// `value.Nothing`, so unlike null they are not let through as false.
+/// [`resolved_non_boolean`] for a condition that gave a value.
+fn not_boolean(cond: &Expr, got: &Value) -> String {
+    resolved_non_boolean(cond, &crate::methods::strings::go_v(got), go_type_name(got))
+}
+
+/// [`resolved_non_boolean`] for a condition that gave `deleted()` or
+/// `nothing()`: Go prints those as typed nil pointers, `<nil>` of
+/// `value.Delete` or `value.Nothing`, so unlike null they are not let
+/// through as false. An error stays the error it is.
 fn outcome_not_boolean(cond: &Expr, outcome: &Flow) -> String {
-    let type_name = match outcome {
-        Flow::Delete => "value.Delete",
-        Flow::Nothing => "value.Nothing",
-        Flow::Err(e) => return e.clone(),
-    };
-    format!(
-        "{} resolved to a non-boolean value <nil> ({type_name})",
-        cond.annotation()
-    )
+    match outcome {
+        Flow::Delete => resolved_non_boolean(cond, "<nil>", "value.Delete"),
+        Flow::Nothing => resolved_non_boolean(cond, "<nil>", "value.Nothing"),
+        Flow::Err(e) => e.clone(),
+    }
 }
 
 pub(crate) fn as_bool(v: &Value) -> Result<bool, String> {
