@@ -116,8 +116,8 @@ pub(crate) enum Layout {
 /// a 60 KB body nested 10,000 deep indents to hundreds of megabytes. The
 /// count is a lower bound of what the formatter writes, so a document that
 /// fits is never refused.
-pub(crate) fn check_indentation(
-    v: &Value,
+pub(crate) fn check_indentation<'v>(
+    v: &'v Value,
     per_level: usize,
     layout: Layout,
     what: &str,
@@ -132,28 +132,24 @@ pub(crate) fn check_indentation(
     let mut pending = vec![(v, usize::from(matches!(layout, Layout::Json)))];
     while let Some((v, depth)) = pending.pop() {
         let line = depth.saturating_mul(per_level);
+        // Children that each start a line of `depth` indents, their own
+        // fields one deeper.
+        let mut own_lines = |children: &mut dyn Iterator<Item = &'v Value>| {
+            for item in children {
+                total = total.saturating_add(line);
+                pending.push((item, depth + 1));
+            }
+        };
         match (v, layout) {
-            (Value::Object(map), Layout::Xml) => {
-                // Attributes and text share their element's line.
-                for (key, item) in map.iter() {
-                    if !key.starts_with('-') && key.as_str() != "#text" {
-                        total = total.saturating_add(line);
-                        pending.push((item, depth + 1));
-                    }
-                }
-            }
-            (Value::Object(map), _) => {
-                for item in map.values() {
-                    total = total.saturating_add(line);
-                    pending.push((item, depth + 1));
-                }
-            }
-            (Value::Array(items), Layout::Json) => {
-                for item in items {
-                    total = total.saturating_add(line);
-                    pending.push((item, depth + 1));
-                }
-            }
+            // Attributes and text share their element's line.
+            (Value::Object(map), Layout::Xml) => own_lines(
+                &mut map
+                    .iter()
+                    .filter(|(key, _)| !key.starts_with('-') && key.as_str() != "#text")
+                    .map(|(_, item)| item),
+            ),
+            (Value::Object(map), _) => own_lines(&mut map.values()),
+            (Value::Array(items), Layout::Json) => own_lines(&mut items.iter()),
             // An XML array repeats its element where the element stands, a
             // YAML sequence of sequences shares one line: the items' own
             // fields are as deep as the array's.
