@@ -191,6 +191,40 @@ fn long_run() {
     }
 }
 
+/// Work done inside one method call, where evaluation steps cannot see it
+/// (the match search of a compressor), counted in units that each cost
+/// about what an evaluation step does. One call may spend at most the
+/// per-message step limit, and a call that runs long hands its worker's
+/// other tasks on as a long mapping does.
+pub(crate) struct CallWork {
+    left: u64,
+    long_run_mark: u64,
+}
+
+impl CallWork {
+    /// A call's allowance: the per-message step limit.
+    pub(crate) fn new() -> CallWork {
+        CallWork {
+            left: max_steps(),
+            long_run_mark: long_run_mark(),
+        }
+    }
+
+    /// Spends `units`; fails with the step limit's error once they run out.
+    #[inline]
+    pub(crate) fn spend(&mut self, units: u64) -> Result<(), String> {
+        let Some(left) = self.left.checked_sub(units) else {
+            self.left = 0;
+            return Err(steps_exceeded());
+        };
+        if self.left > self.long_run_mark && left <= self.long_run_mark {
+            long_run();
+        }
+        self.left = left;
+        Ok(())
+    }
+}
+
 /// The error of a mapping that made more calls than allowed.
 pub(crate) fn steps_exceeded() -> String {
     format!(

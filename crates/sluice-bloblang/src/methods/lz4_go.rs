@@ -15,6 +15,8 @@
 //!   as it is when compressing does not make it shorter;
 //! - an end mark and the xxHash32 of the whole input.
 
+use crate::budget::CallWork;
+
 /// Shortest match the format can express.
 const MIN_MATCH: usize = 4;
 /// How far back a match may start.
@@ -36,6 +38,7 @@ const STORED: u32 = 1 << 31;
 /// `src` as an LZ4 frame, compressed at Benthos's `level`.
 pub(crate) fn compress_frame(src: &[u8], level: i64) -> Result<Vec<u8>, String> {
     let depth = search_depth(level)?;
+    let mut work = CallWork::new();
     // Version 1, independent blocks, content checksum; then the block size.
     let descriptor = [1 << 6 | 1 << 5 | 1 << 2, BLOCK_SIZE_INDEX << 4];
     let mut out = Vec::with_capacity(src.len() + 32);
@@ -45,7 +48,7 @@ pub(crate) fn compress_frame(src: &[u8], level: i64) -> Result<Vec<u8>, String> 
     for block in src.chunks(BLOCK_SIZE) {
         let compressed = match depth {
             None => compress_block_fast(block),
-            Some(depth) => compress_block_hc(block, depth),
+            Some(depth) => compress_block_hc(block, depth, &mut work)?,
         };
         match compressed {
             Some(data) => {
@@ -326,10 +329,29 @@ fn common_length(src: &[u8], a: usize, b: usize, limit: usize) -> usize {
     length
 }
 
-fn compress_block_hc(src: &[u8], depth: usize) -> Option<Vec<u8>> {
+/// Candidates the high-compression search compares for about the cost of one
+/// evaluation step: a deep search over a long block of repetitive text
+/// compares tens of thousands per position, so the search spends from the
+/// call's step allowance ([`CallWork`]) rather than running for seconds
+/// where the step limit cannot see it.
+const TRIES_PER_STEP: u64 = 8;
+/// Tries counted before they are spent, so the spending stays off the
+/// search's inner loop.
+const TRIES_PER_SPEND: u64 = TRIES_PER_STEP << 12;
+
+/// `src` compressed by the high-compression search, `None` when it would
+/// not be shorter; an error when the search runs out of its allowance.
+fn compress_block_hc(
+    src: &[u8],
+    depth: usize,
+    work: &mut CallWork,
+) -> Result<Option<Vec<u8>>, String> {
     // Too short to hold a match: stored (Go writes the last literals' token
     // and then finds it no shorter).
-    let search_end = search_end(src)?;
+    let Some(search_end) = search_end(src) else {
+        return Ok(None);
+    };
+    let mut tried = 0u64;
     let mut out = BoundedOutput::new(src.len());
     let mut tables = ChainTables {
         heads: vec![0; TABLE_SIZE],
@@ -353,6 +375,12 @@ fn compress_block_hc(src: &[u8], depth: usize) -> Option<Vec<u8>> {
             next = tables.chain[next & (WINDOW - 1)];
             tries -= 1;
         }
+        // The position itself counts as one try.
+        tried += (depth - tries) as u64 + 1;
+        if tried >= TRIES_PER_SPEND {
+            work.spend(tried / TRIES_PER_STEP)?;
+            tried %= TRIES_PER_STEP;
+        }
         tables.insert(h, si);
         if best == 0 {
             si += 1 + ((si - anchor) >> ADAPT_SKIP_LOG);
@@ -366,13 +394,15 @@ fn compress_block_hc(src: &[u8], depth: usize) -> Option<Vec<u8>> {
         }
         let literals = &src[anchor..si];
         si += best;
-        out.sequence(literals, offset, best - MIN_MATCH).ok()?;
+        if out.sequence(literals, offset, best - MIN_MATCH).is_err() {
+            return Ok(None);
+        }
         anchor = si;
     }
     if anchor == 0 {
-        return None;
+        return Ok(None);
     }
-    out.finish(src, anchor)
+    Ok(out.finish(src, anchor))
 }
 
 #[cfg(test)]
