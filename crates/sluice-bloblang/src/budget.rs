@@ -180,7 +180,7 @@ pub fn on_long_run(hook: fn()) {
     LONG_RUN_HOOK.get_or_init(|| hook);
 }
 
-/// The `steps_left` of an execution at which it counts as long running.
+/// The steps left to an execution at which it counts as long running.
 fn long_run_mark() -> u64 {
     max_steps().checked_sub(LONG_RUN_STEPS).unwrap_or(u64::MAX)
 }
@@ -191,28 +191,47 @@ fn long_run() {
     }
 }
 
-/// Work done inside one method call, where evaluation steps cannot see it
-/// (the match search of a compressor), counted in units that each cost
-/// about what an evaluation step does. One call may spend at most the
-/// per-message step limit, and a call that runs long hands its worker's
-/// other tasks on as a long mapping does.
-pub(crate) struct CallWork {
+/// The evaluation steps one execution of a mapping has left. Evaluation
+/// takes them one at a time; work inside a call that evaluation cannot see
+/// (a compressor's match search, a password hash's rounds, a mapping run by
+/// `bloblang`) takes them in bulk, from the same allowance, so that the
+/// limit bounds the message as a whole however its calls are nested.
+#[derive(Clone, Copy)]
+pub(crate) struct Steps {
     left: u64,
+    /// The value of `left` at which the execution counts as long running,
+    /// and the host is told (see [`on_long_run`]).
     long_run_mark: u64,
 }
 
-impl CallWork {
-    /// A call's allowance: the per-message step limit.
-    pub(crate) fn new() -> CallWork {
-        CallWork {
+impl Steps {
+    /// The allowance of a new execution: the per-message step limit.
+    pub(crate) fn full() -> Steps {
+        Steps {
             left: max_steps(),
             long_run_mark: long_run_mark(),
         }
     }
 
-    /// Spends `units`; fails with the step limit's error once they run out.
+    /// Takes one step; `false` once none are left. The hot path of
+    /// evaluation: one step cannot jump past the mark, so equality suffices.
     #[inline]
-    pub(crate) fn spend(&mut self, units: u64) -> Result<(), String> {
+    fn take_one(&mut self) -> bool {
+        let Some(left) = self.left.checked_sub(1) else {
+            return false;
+        };
+        self.left = left;
+        if left == self.long_run_mark {
+            long_run();
+        }
+        true
+    }
+
+    /// Takes `units` steps at once; fails with the step limit's error, and
+    /// leaves none, when fewer are left. Taking past the long-run mark tells
+    /// the host, as passing it one step at a time would.
+    #[inline]
+    pub(crate) fn take(&mut self, units: u64) -> Result<(), String> {
         let Some(left) = self.left.checked_sub(units) else {
             self.left = 0;
             return Err(steps_exceeded());
@@ -222,6 +241,11 @@ impl CallWork {
         }
         self.left = left;
         Ok(())
+    }
+
+    /// The steps left.
+    pub(crate) fn left(&self) -> u64 {
+        self.left
     }
 }
 
@@ -254,13 +278,12 @@ impl Overspent {
     }
 }
 
-/// What one execution of a mapping has left to spend.
+/// What one execution of a mapping has left to spend. A mapping run inside
+/// another (by `bloblang`) runs on a copy and hands back what it left.
+#[derive(Clone, Copy)]
 pub(crate) struct Spend {
     /// Evaluation steps left before the mapping is stopped.
-    steps_left: u64,
-    /// The value of `steps_left` at which the mapping counts as long
-    /// running, and the host is told (see [`on_long_run`]).
-    long_run_mark: u64,
+    pub(crate) steps: Steps,
     /// How many named maps are being applied, one inside the other.
     pub(crate) map_depth: u32,
     /// This thread's net allocated bytes when the execution began.
@@ -273,11 +296,19 @@ impl Spend {
     /// The budget of a new execution, from the process's limits.
     pub(crate) fn fresh() -> Spend {
         Spend {
-            steps_left: max_steps(),
-            long_run_mark: long_run_mark(),
+            steps: Steps::full(),
             map_depth: 0,
             memory_start: thread_net_bytes(),
             max_memory: isize::try_from(max_memory_bytes()).unwrap_or(isize::MAX),
+        }
+    }
+
+    /// The budget of a mapping run inside this execution: what this one
+    /// has left, one map deeper.
+    pub(crate) fn nested(&self) -> Spend {
+        Spend {
+            map_depth: self.map_depth + 1,
+            ..*self
         }
     }
 
@@ -286,12 +317,8 @@ impl Spend {
     /// checking at every step bounds what a mapping can take.
     #[inline]
     pub(crate) fn step(&mut self) -> Result<(), Overspent> {
-        let Some(left) = self.steps_left.checked_sub(1) else {
+        if !self.steps.take_one() {
             return Err(Overspent::Steps);
-        };
-        self.steps_left = left;
-        if left == self.long_run_mark {
-            long_run();
         }
         let held = thread_net_bytes().wrapping_sub(self.memory_start);
         if held > self.max_memory {
@@ -310,19 +337,14 @@ impl Spend {
         }
         let limit = max_value_bytes();
         let value_nodes = limit / std::mem::size_of::<Value>();
-        let steps = usize::try_from(self.steps_left).unwrap_or(usize::MAX);
+        let steps = usize::try_from(self.steps.left()).unwrap_or(usize::MAX);
         let nodes = count_nodes(v, value_nodes.min(steps).saturating_add(1));
         if nodes > value_nodes {
             return Err(format!(
                 "a copy of more than {value_nodes} values would exceed the limit of {limit} bytes for one value"
             ));
         }
-        if nodes as u64 >= self.steps_left {
-            self.steps_left = 0;
-            return Err(steps_exceeded());
-        }
-        self.steps_left -= nodes as u64;
-        Ok(())
+        self.steps.take(nodes as u64)
     }
 }
 

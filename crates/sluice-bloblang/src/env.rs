@@ -63,6 +63,11 @@ pub(crate) type SimpleFn = fn(&[Value]) -> Result<Value, String>;
 pub(crate) type CtxFn = fn(&mut Cx<'_>, This<'_>, &Call) -> R<Value>;
 pub(crate) type SimpleMethod = fn(Value, &[Value]) -> Result<Value, String>;
 pub(crate) type RefMethod = fn(&Value, &[Value]) -> Result<Value, String>;
+/// A method whose work inside the call grows with its input or arguments beyond what its
+/// result's size shows (a compressor's search, a password hash's rounds): it takes that work
+/// from the message's evaluation steps.
+pub(crate) type MeteredMethod =
+    fn(Value, &[Value], &mut crate::budget::Steps) -> Result<Value, String>;
 
 pub(crate) enum FnImpl {
     Simple(SimpleFn),
@@ -73,6 +78,8 @@ pub(crate) enum MethodImpl {
     Simple(SimpleMethod),
     /// Reads its target without taking it, so a field of `this` is not copied first.
     Ref(RefMethod),
+    /// Takes its work from the message's evaluation steps.
+    Metered(MeteredMethod),
     Ctx(CtxFn),
 }
 

@@ -317,6 +317,15 @@ impl Call {
             .eval_ref(cx, this)
     }
 
+    /// Every argument, evaluated in order against the caller's `this`.
+    fn eval_args(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Vec<Value>> {
+        let mut args = Vec::with_capacity(self.args.len());
+        for a in &self.args {
+            args.push(a.eval(cx, this)?);
+        }
+        Ok(args)
+    }
+
     pub(crate) fn arg(&self, i: usize, cx: &mut Cx<'_>, this: This<'_>) -> R<Value> {
         match self.args.get(i) {
             Some(e) => e.eval(cx, this),
@@ -513,10 +522,7 @@ impl Expr {
             },
             Expr::Fn(call) => match &call.spec.imp {
                 crate::env::Impl::Function(FnImpl::Simple(f)) => {
-                    let mut args = Vec::with_capacity(call.args.len());
-                    for a in &call.args {
-                        args.push(a.eval(cx, this)?);
-                    }
+                    let args = call.eval_args(cx, this)?;
                     f(&args).map_err(Flow::Err)
                 }
                 crate::env::Impl::Function(FnImpl::Ctx(f)) => f(cx, this, call),
@@ -525,19 +531,19 @@ impl Expr {
             Expr::Method(call) => match &call.spec.imp {
                 crate::env::Impl::Method(MethodImpl::Simple(f)) => {
                     let target = call.target(cx, this)?;
-                    let mut args = Vec::with_capacity(call.args.len());
-                    for a in &call.args {
-                        args.push(a.eval(cx, this)?);
-                    }
+                    let args = call.eval_args(cx, this)?;
                     f(target, &args).map_err(|e| Flow::Err(call.method_error(e)))
                 }
                 crate::env::Impl::Method(MethodImpl::Ref(f)) => {
                     let target = call.target_ref(cx, this)?;
-                    let mut args = Vec::with_capacity(call.args.len());
-                    for a in &call.args {
-                        args.push(a.eval(cx, this)?);
-                    }
+                    let args = call.eval_args(cx, this)?;
                     f(&target, &args).map_err(|e| Flow::Err(call.method_error(e)))
+                }
+                crate::env::Impl::Method(MethodImpl::Metered(f)) => {
+                    let target = call.target(cx, this)?;
+                    let args = call.eval_args(cx, this)?;
+                    f(target, &args, &mut cx.spend.steps)
+                        .map_err(|e| Flow::Err(call.method_error(e)))
                 }
                 crate::env::Impl::Method(MethodImpl::Ctx(f)) => f(cx, this, call),
                 crate::env::Impl::Function(_) => err("not a method"),
@@ -738,7 +744,9 @@ impl Expr {
                 if matches!(
                     c.spec.imp,
                     crate::env::Impl::Function(FnImpl::Simple(_))
-                        | crate::env::Impl::Method(MethodImpl::Simple(_) | MethodImpl::Ref(_))
+                        | crate::env::Impl::Method(
+                            MethodImpl::Simple(_) | MethodImpl::Ref(_) | MethodImpl::Metered(_)
+                        )
                 ) {
                     for a in &mut c.args {
                         a.bind_named_to_this(name);

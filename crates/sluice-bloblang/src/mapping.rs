@@ -75,9 +75,14 @@ impl Mapping {
     }
 
     /// Executes the mapping with `this` as `value` and no message beyond an empty one, as
-    /// the `bloblang` method runs its argument; `map_depth` carries on the caller's count
-    /// so that a mapping which runs itself again and again is stopped.
-    pub(crate) fn exec_value(&self, value: &Value, map_depth: u32) -> Result<Root, ExecError> {
+    /// the `bloblang` method runs its argument. It spends from the caller's `spend`: the
+    /// steps and memory are the message's, and the depth carries on the caller's count so
+    /// that a mapping which runs itself again and again is stopped.
+    pub(crate) fn exec_value(
+        &self,
+        value: &Value,
+        spend: &mut crate::budget::Spend,
+    ) -> Result<Root, ExecError> {
         let batch = [crate::target::SimpleMessage::new(Vec::new())];
         let batch: &dyn BatchRef = &&batch[..];
         let mut cx = Cx {
@@ -90,14 +95,14 @@ impl Mapping {
             named: Vec::new(),
             maps: &self.maps,
             direct_reads: false,
-            spend: crate::budget::Spend::fresh(),
+            spend: spend.nested(),
         };
-        cx.spend.map_depth = map_depth;
-        run_stmts(&self.stmts, &mut cx, This::Val(value)).map_err(|(line, cause)| {
-            ExecError::Assignment {
-                line,
-                cause: QueryError::new(cause),
-            }
+        let ran = run_stmts(&self.stmts, &mut cx, This::Val(value));
+        // The steps it took are the caller's: one message, one allowance.
+        spend.steps = cx.spend.steps;
+        ran.map_err(|(line, cause)| ExecError::Assignment {
+            line,
+            cause: QueryError::new(cause),
         })?;
         Ok(cx.root)
     }

@@ -48,7 +48,7 @@ fn bloblang(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
             "mappings run by bloblang more than {MAX_NESTING} deep, a recursion that does not end"
         ));
     }
-    match mapping.exec_value(&target, cx.spend.map_depth + 1) {
+    match mapping.exec_value(&target, &mut cx.spend) {
         Ok(Root::Value(v)) => Ok(v),
         Ok(Root::Deleted) => Err(Flow::Delete),
         Ok(Root::Nothing) => Err(Flow::Nothing),

@@ -5,6 +5,7 @@ use std::io::{Read as _, Write as _};
 use aes::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _, StreamCipher as _};
 use aes_gcm::aead::{Aead as _, KeyInit as _};
 
+use crate::budget::Steps;
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::methods::encoding::raw_bytes;
 use crate::methods::{int_arg, str_arg, text};
@@ -88,6 +89,17 @@ fn adler32(src: &[u8]) -> u32 {
 /// `src` compressed with `algorithm` at `level` (-1 for the algorithm's
 /// default), the bytes Benthos's `compress` method and processor give.
 pub fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>, String> {
+    compress_within(algorithm, level, src, &mut Steps::full())
+}
+
+/// [`compress_bytes`], the match search of lz4's high-compression levels
+/// taking its work from `steps`.
+fn compress_within(
+    algorithm: &str,
+    level: i64,
+    src: &[u8],
+    steps: &mut Steps,
+) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| e.to_string();
     match algorithm {
         "gzip" | "pgzip" => {
@@ -137,7 +149,7 @@ pub fn compress_bytes(algorithm: &str, level: i64, src: &[u8]) -> Result<Vec<u8>
         "snappy" => snap::raw::Encoder::new()
             .compress_vec(src)
             .map_err(|e| e.to_string()),
-        "lz4" => super::lz4_go::compress_frame(src, level),
+        "lz4" => super::lz4_go::compress_frame(src, level, steps),
         "zstd" => zstd::bulk::compress(src, if level > 0 { level as i32 } else { 3 }).map_err(io),
         other => Err(format!("compression type not recognised: {other}")),
     }
@@ -210,10 +222,10 @@ fn decompress_bytes(algorithm: &str, src: &[u8]) -> Result<Vec<u8>, String> {
     })
 }
 
-fn compress(v: Value, args: &[Value]) -> Result<Value, String> {
+fn compress(v: Value, args: &[Value], steps: &mut Steps) -> Result<Value, String> {
     let algorithm = str_arg(&args[0], "algorithm")?;
     let level = int_arg(&args[1], "level")?;
-    compress_bytes(&algorithm, level, &raw_bytes(&v)?).map(Value::Bytes)
+    compress_within(&algorithm, level, &raw_bytes(&v)?, steps).map(Value::Bytes)
 }
 
 fn decompress(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -347,9 +359,25 @@ fn decrypt_aes(v: Value, args: &[Value]) -> Result<Value, String> {
     aes_apply(false, &v, args)
 }
 
-fn compare_bcrypt(v: Value, args: &[Value]) -> Result<Value, String> {
+/// Evaluation steps one round of bcrypt's key setup costs (measured: a
+/// round takes about what this many steps of an ordinary mapping do). A
+/// hash names its own cost, `2^cost` rounds, and may come with the message:
+/// cost 31 would run for days, so the rounds are taken from the message's
+/// steps before any is run. The default limit admits cost 13.
+const STEPS_PER_BCRYPT_ROUND: u64 = 2_500;
+
+/// The cost a bcrypt hash (`$2y$10$...`) names, when it names one.
+fn bcrypt_cost(hashed: &str) -> Option<u32> {
+    hashed.split('$').nth(2)?.parse().ok()
+}
+
+fn compare_bcrypt(v: Value, args: &[Value], steps: &mut Steps) -> Result<Value, String> {
     let secret = text(&v)?;
     let hashed = str_arg(&args[0], "hashed_secret")?;
+    // A cost beyond bcrypt's 31 is refused by the crate before any work.
+    if let Some(cost) = bcrypt_cost(&hashed).filter(|&cost| cost <= 31) {
+        steps.take((1u64 << cost).saturating_mul(STEPS_PER_BCRYPT_ROUND))?;
+    }
     match bcrypt::verify(secret.as_bytes(), &hashed) {
         Ok(matched) => Ok(Value::Bool(matched)),
         Err(e) => Err(format!("failed to compare bcrypt hash: {e}")),
@@ -419,12 +447,32 @@ fn decode_argon2(hashed: &str) -> Result<Argon2Hash, String> {
     })
 }
 
-fn compare_argon2(v: Value, args: &[Value]) -> Result<Value, String> {
+/// Evaluation steps argon2 costs for each 1 KiB block it fills in each
+/// pass (measured as for [`STEPS_PER_BCRYPT_ROUND`]).
+const STEPS_PER_ARGON2_BLOCK: u64 = 24;
+
+/// Refuses an argon2 hash whose options ask for more than one message may
+/// spend: a hash names its own memory and passes and may come with the
+/// message, and `m=4294967295` alone would ask for 4 TiB.
+fn check_argon2_cost(hashed: &Argon2Hash, steps: &mut Steps) -> Result<(), String> {
+    let bytes = u64::from(hashed.memory).saturating_mul(1024);
+    let limit = crate::budget::max_memory_bytes();
+    if bytes > limit as u64 {
+        return Err(format!(
+            "the argon2 hash asks for {bytes} bytes of memory, more than the limit of {limit} bytes for one message"
+        ));
+    }
+    let blocks = u64::from(hashed.memory).saturating_mul(u64::from(hashed.iterations));
+    steps.take(blocks.saturating_mul(STEPS_PER_ARGON2_BLOCK))
+}
+
+fn compare_argon2(v: Value, args: &[Value], steps: &mut Steps) -> Result<Value, String> {
     let secret = text(&v)?;
     if secret.is_empty() {
         return Ok(Value::Bool(false));
     }
     let hashed = decode_argon2(&str_arg(&args[0], "hashed_secret")?)?;
+    check_argon2_cost(&hashed, steps)?;
     let params = argon2::Params::new(
         hashed.memory,
         hashed.iterations,
@@ -475,7 +523,7 @@ pub(crate) fn register(env: &mut Environment) {
                 )],
             ),
         ],
-        MethodImpl::Simple(compress),
+        MethodImpl::Metered(compress),
     );
     env.method(
         "decompress",
@@ -541,7 +589,7 @@ pub(crate) fn register(env: &mut Environment) {
                 (r#"{"secret":"will-i-ever-find-love"}"#, r#"{"match":false}"#),
             ],
         )],
-        MethodImpl::Simple(compare_bcrypt),
+        MethodImpl::Metered(compare_bcrypt),
     );
     env.method(
         "compare_argon2",
@@ -558,7 +606,7 @@ pub(crate) fn register(env: &mut Environment) {
                 (r#"{"secret":"will-i-ever-find-love"}"#, r#"{"match":false}"#),
             ],
         )],
-        MethodImpl::Simple(compare_argon2),
+        MethodImpl::Metered(compare_argon2),
     );
 }
 

@@ -15,7 +15,7 @@
 //!   as it is when compressing does not make it shorter;
 //! - an end mark and the xxHash32 of the whole input.
 
-use crate::budget::CallWork;
+use crate::budget::Steps;
 
 /// Shortest match the format can express.
 const MIN_MATCH: usize = 4;
@@ -35,10 +35,10 @@ const FRAME_MAGIC: u32 = 0x184D_2204;
 /// Set on a block's size when the block is stored uncompressed.
 const STORED: u32 = 1 << 31;
 
-/// `src` as an LZ4 frame, compressed at Benthos's `level`.
-pub(crate) fn compress_frame(src: &[u8], level: i64) -> Result<Vec<u8>, String> {
+/// `src` as an LZ4 frame, compressed at Benthos's `level`. The
+/// high-compression search takes its work from `steps`.
+pub(crate) fn compress_frame(src: &[u8], level: i64, steps: &mut Steps) -> Result<Vec<u8>, String> {
     let depth = search_depth(level)?;
-    let mut work = CallWork::new();
     // Version 1, independent blocks, content checksum; then the block size.
     let descriptor = [1 << 6 | 1 << 5 | 1 << 2, BLOCK_SIZE_INDEX << 4];
     let mut out = Vec::with_capacity(src.len() + 32);
@@ -48,7 +48,7 @@ pub(crate) fn compress_frame(src: &[u8], level: i64) -> Result<Vec<u8>, String> 
     for block in src.chunks(BLOCK_SIZE) {
         let compressed = match depth {
             None => compress_block_fast(block),
-            Some(depth) => compress_block_hc(block, depth, &mut work)?,
+            Some(depth) => compress_block_hc(block, depth, steps)?,
         };
         match compressed {
             Some(data) => {
@@ -331,10 +331,10 @@ fn common_length(src: &[u8], a: usize, b: usize, limit: usize) -> usize {
 
 /// Candidates the high-compression search compares for about the cost of one
 /// evaluation step: a deep search over a long block of repetitive text
-/// compares tens of thousands per position, so the search spends from the
-/// call's step allowance ([`CallWork`]) rather than running for seconds
-/// where the step limit cannot see it.
-const TRIES_PER_STEP: u64 = 8;
+/// compares tens of thousands per position, so the search takes its work
+/// from the message's evaluation steps ([`Steps`]) rather than running for
+/// seconds where the step limit cannot see it.
+const TRIES_PER_STEP: u64 = 4;
 /// Tries counted before they are spent, so the spending stays off the
 /// search's inner loop.
 const TRIES_PER_SPEND: u64 = TRIES_PER_STEP << 12;
@@ -344,7 +344,7 @@ const TRIES_PER_SPEND: u64 = TRIES_PER_STEP << 12;
 fn compress_block_hc(
     src: &[u8],
     depth: usize,
-    work: &mut CallWork,
+    steps: &mut Steps,
 ) -> Result<Option<Vec<u8>>, String> {
     // Too short to hold a match: stored (Go writes the last literals' token
     // and then finds it no shorter).
@@ -378,7 +378,7 @@ fn compress_block_hc(
         // The position itself counts as one try.
         tried += (depth - tries) as u64 + 1;
         if tried >= TRIES_PER_SPEND {
-            work.spend(tried / TRIES_PER_STEP)?;
+            steps.take(tried / TRIES_PER_STEP)?;
             tried %= TRIES_PER_STEP;
         }
         tables.insert(h, si);
@@ -424,14 +424,14 @@ The quick brown fox jumps over the lazy dog.";
     #[test]
     fn the_documented_sentence_compresses_to_benthos_length() {
         // Benthos's own example gives 85 bytes for these 89.
-        let frame = compress_frame(FOX, -1).unwrap();
+        let frame = compress_frame(FOX, -1, &mut Steps::full()).unwrap();
         assert_eq!(frame.len(), 85);
         assert_eq!(decode(&frame), FOX);
     }
 
     #[test]
     fn the_header_carries_the_go_writers_defaults() {
-        let frame = compress_frame(b"", -1).unwrap();
+        let frame = compress_frame(b"", -1, &mut Steps::full()).unwrap();
         // Magic, FLG (version 1, independent blocks, content checksum),
         // BD (4 MiB), header checksum; then the end mark and the checksum
         // of no bytes.
@@ -444,7 +444,7 @@ The quick brown fox jumps over the lazy dog.";
 
     #[test]
     fn short_or_incompressible_blocks_are_stored() {
-        let frame = compress_frame(b"hello", -1).unwrap();
+        let frame = compress_frame(b"hello", -1, &mut Steps::full()).unwrap();
         assert_eq!(&frame[7..11], &(5u32 | STORED).to_le_bytes());
         assert_eq!(&frame[11..16], b"hello");
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -457,7 +457,7 @@ The quick brown fox jumps over the lazy dog.";
             })
             .collect();
         for level in [-1, 0, 5] {
-            let frame = compress_frame(&noise, level).unwrap();
+            let frame = compress_frame(&noise, level, &mut Steps::full()).unwrap();
             assert_eq!(&frame[7..11], &(noise.len() as u32 | STORED).to_le_bytes());
             assert_eq!(decode(&frame), noise);
         }
@@ -471,11 +471,11 @@ The quick brown fox jumps over the lazy dog.";
                 format!("line {} of {} says {}\n", i % 37, i % 11, i).as_bytes(),
             );
         }
-        let fast = compress_frame(&text, 0).unwrap();
+        let fast = compress_frame(&text, 0, &mut Steps::full()).unwrap();
         assert_eq!(decode(&fast), text);
         let mut previous = usize::MAX;
         for level in 1..=9 {
-            let frame = compress_frame(&text, level).unwrap();
+            let frame = compress_frame(&text, level, &mut Steps::full()).unwrap();
             assert_eq!(decode(&frame), text, "level {level}");
             assert!(frame.len() <= previous, "level {level}");
             previous = frame.len();
@@ -486,7 +486,7 @@ The quick brown fox jumps over the lazy dog.";
     #[test]
     fn inputs_past_one_block_are_cut_at_four_mebibytes() {
         let data: Vec<u8> = (0..BLOCK_SIZE + 1000).map(|i| (i % 251) as u8).collect();
-        let frame = compress_frame(&data, -1).unwrap();
+        let frame = compress_frame(&data, -1, &mut Steps::full()).unwrap();
         assert_eq!(decode(&frame), data);
         let first = u32::from_le_bytes(frame[7..11].try_into().unwrap()) & !STORED;
         let second_at = 11 + first as usize;
@@ -516,7 +516,7 @@ The quick brown fox jumps over the lazy dog.";
                 data.extend(std::iter::repeat_n(byte, run.min(len - data.len())));
             }
             for level in [-1, 1, 9] {
-                let frame = compress_frame(&data, level).unwrap();
+                let frame = compress_frame(&data, level, &mut Steps::full()).unwrap();
                 assert_eq!(decode(&frame), data, "case {case} level {level}");
             }
         }

@@ -211,6 +211,11 @@ fn fold_static(
     match &spec.imp {
         Impl::Method(MethodImpl::Simple(f)) => Some(f(target.clone(), &values)),
         Impl::Method(MethodImpl::Ref(f)) => Some(f(target, &values)),
+        Impl::Method(MethodImpl::Metered(f)) => Some(f(
+            target.clone(),
+            &values,
+            &mut crate::budget::Steps::full(),
+        )),
         _ => None,
     }
 }
