@@ -1007,7 +1007,13 @@ impl Endpoint {
             info,
             websocket: false,
         };
-        let source: MetadataSource = Arc::new(move || request_metadata(&snapshot));
+        // Built once for the whole request: every part of a multipart body
+        // shares the map (a copy each would multiply the request's headers
+        // by its parts).
+        let built = std::sync::OnceLock::new();
+        let source: MetadataSource = Arc::new(move || {
+            Arc::clone(built.get_or_init(|| Arc::new(request_metadata(&snapshot))))
+        });
         let res = self
             .submit(bodies, source, span.as_ref().map(|s| s.context()), deadline)
             .await;

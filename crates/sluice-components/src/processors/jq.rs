@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+use jaq_core::{Compiler, Ctx, Cv, ValXs, Vars, data, native, unwrap_valr};
 use jaq_json::Val;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -120,6 +120,59 @@ impl Processor for Jq {
     }
 }
 
+/// The deepest JSON text `fromjson` (and `tonumber`, which parses through it)
+/// reads: jaq's parser recurses once per level, so text nested millions deep
+/// (a megabyte of `[`) would overflow the thread's stack and abort the
+/// process. The same limit as for the messages' own JSON.
+const MAX_FROMJSON_DEPTH: usize = 10_000;
+
+/// How deeply `text` nests arrays and objects, as JSON would read it.
+fn json_nesting(text: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Passes its input on, or fails when it is text nested too deep for
+/// `fromjson` to parse.
+fn fromjson_depth_guard(cv: Cv<'_, data::JustLut<Val>>) -> ValXs<'_, Val> {
+    let (_, input) = cv;
+    if let Val::TStr(text) | Val::BStr(text) = &input
+        && json_nesting(text) > MAX_FROMJSON_DEPTH
+    {
+        return native::bome(Err(jaq_json::Error::str(format_args!(
+            "cannot parse JSON nested more than {MAX_FROMJSON_DEPTH} deep"
+        ))));
+    }
+    native::bome(Ok(input))
+}
+
+/// Puts the depth guard in front of `fromjson`. The native is bound under
+/// another name first; the definitions that follow (jaq-json's `tonumber`
+/// among them) and the user's filter then see the guarded one.
+const GUARDED_FROMJSON: &str = "def sluice_native_fromjson: fromjson;\n\
+    def fromjson: sluice_fromjson_depth_guard | sluice_native_fromjson;";
+
 pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<dyn Processor>> {
     let config: JqConfig = builder.config(node)?;
     let lint = |e: String| {
@@ -128,12 +181,21 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
             format!("error parsing jq query: {e}"),
         )]
     };
+    let guarded_fromjson = jaq_core::load::parse(GUARDED_FROMJSON, |p| p.defs())
+        .expect("the guarded fromjson definitions parse");
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
+        .chain(guarded_fromjson)
         .chain(jaq_json::defs());
+    let depth_guard: jaq_core::RunPtr<data::JustLut<Val>> = fromjson_depth_guard;
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
-        .chain(jaq_json::funs());
+        .chain(jaq_json::funs())
+        .chain([native::run::<data::JustLut<Val>>((
+            "sluice_fromjson_depth_guard",
+            native::v(0),
+            depth_guard,
+        ))]);
     let arena = Arena::default();
     let program = File {
         code: config.query.as_str(),

@@ -14,8 +14,10 @@ pub type Metadata = sluice_bloblang::Metadata;
 
 /// Builds a message's metadata on first access. Inputs whose metadata is
 /// costly and often unused (every HTTP request header) hand this over
-/// instead of a ready map.
-pub type MetadataSource = Arc<dyn Fn() -> Metadata + Send + Sync>;
+/// instead of a ready map. It returns a shared map, so that the parts of one
+/// request (a multipart body of thousands) can share one copy of the
+/// request's metadata until a part changes its own.
+pub type MetadataSource = Arc<dyn Fn() -> Arc<Metadata> + Send + Sync>;
 
 /// One message: raw bytes, a lazily parsed structured view, metadata, an
 /// error flag and an invisible context that travels with every copy.
@@ -75,7 +77,7 @@ impl MessageContext {
 
 /// A part's metadata map, built from its source when it has one.
 fn build_metadata(source: Option<&MetadataSource>) -> Arc<Metadata> {
-    Arc::new(source.map(|build| build()).unwrap_or_default())
+    source.map(|build| build()).unwrap_or_default()
 }
 
 #[derive(Clone)]
@@ -143,16 +145,36 @@ impl Message {
 
     /// Replaces the content with raw bytes.
     pub fn set_content(&mut self, content: impl Into<Bytes>) {
-        let part = Arc::make_mut(&mut self.part);
-        part.raw = OnceLock::from(content.into());
-        part.structured = OnceLock::new();
+        self.replace_content(OnceLock::from(content.into()), OnceLock::new());
     }
 
     /// Replaces the content with a structured value; bytes are produced on demand.
     pub fn set_structured(&mut self, value: Value) {
-        let part = Arc::make_mut(&mut self.part);
-        part.raw = OnceLock::new();
-        part.structured = OnceLock::from(Ok(value));
+        self.replace_content(OnceLock::new(), OnceLock::from(Ok(value)));
+    }
+
+    /// Replaces the content. A part shared with other copies is not copied
+    /// first (`Arc::make_mut` would copy its parsed document only to drop
+    /// it): splitting a 60,000-element array into messages would otherwise
+    /// copy the whole array once per element.
+    fn replace_content(
+        &mut self,
+        raw: OnceLock<Bytes>,
+        structured: OnceLock<Result<Value, String>>,
+    ) {
+        if let Some(part) = Arc::get_mut(&mut self.part) {
+            part.raw = raw;
+            part.structured = structured;
+            return;
+        }
+        let shared = &self.part;
+        self.part = Arc::new(Part {
+            raw,
+            structured,
+            metadata: shared.metadata.clone(),
+            metadata_source: shared.metadata_source.clone(),
+            error: shared.error.clone(),
+        });
     }
 
     /// The metadata of this message.
@@ -189,7 +211,7 @@ impl Message {
         {
             part.metadata_source = Some(Arc::new(move || {
                 let mut built = source();
-                built.insert(key.clone(), value.clone());
+                Arc::make_mut(&mut built).insert(key.clone(), value.clone());
                 built
             }));
             return;
@@ -398,13 +420,59 @@ mod tests {
     }
 
     #[test]
+    fn replacing_a_shared_parts_content_keeps_the_rest_and_leaves_the_original() {
+        let mut original = Message::new(r#"{"items":[1,2,3]}"#);
+        original.set_meta("k", "v");
+        original.set_error("flagged");
+        original.structured().unwrap();
+        let mut part = original.clone();
+        part.set_structured(Value::Int(2));
+        assert_eq!(part.content(), b"2");
+        assert_eq!(part.metadata().get("k"), Some(&Value::from("v")));
+        assert_eq!(part.error(), Some("flagged"));
+        let mut line = original.clone();
+        line.set_content("raw");
+        assert_eq!(line.content(), b"raw");
+        assert!(line.structured().is_err());
+        assert_eq!(original.content(), br#"{"items":[1,2,3]}"#);
+        assert_eq!(
+            original.structured().unwrap().to_json_bytes(),
+            br#"{"items":[1,2,3]}"#
+        );
+    }
+
+    #[test]
+    fn the_parts_of_one_request_share_its_metadata_until_one_changes_it() {
+        let built = Arc::new(OnceLock::new());
+        let shared = Arc::clone(&built);
+        let source: MetadataSource = Arc::new(move || {
+            Arc::clone(
+                shared.get_or_init(|| Arc::new(Metadata::from([("k".into(), Value::from("v"))]))),
+            )
+        });
+        let mut parts: Vec<Message> = (0..3)
+            .map(|i| {
+                let mut msg = Message::new(i.to_string());
+                msg.set_metadata_source(Arc::clone(&source));
+                msg
+            })
+            .collect();
+        let first: *const Metadata = parts[0].metadata();
+        assert!(parts.iter().all(|p| std::ptr::eq(p.metadata(), first)));
+        parts[1].set_meta("own", "x");
+        assert_eq!(parts[1].metadata().len(), 2);
+        assert_eq!(parts[0].metadata().len(), 1);
+        assert!(std::ptr::eq(parts[2].metadata(), first));
+    }
+
+    #[test]
     fn metadata_sources_run_once_on_first_access() {
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = Arc::clone(&calls);
         let mut msg = Message::new("x");
         msg.set_metadata_source(Arc::new(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Metadata::from([("k".into(), Value::from("v"))])
+            Arc::new(Metadata::from([("k".into(), Value::from("v"))]))
         }));
         let copy = msg.clone();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
@@ -421,10 +489,10 @@ mod tests {
         let mut msg = Message::new("x");
         msg.set_metadata_source(Arc::new(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Metadata::from([
+            Arc::new(Metadata::from([
                 ("k".into(), Value::from("v")),
                 ("code".into(), Value::from("from the source")),
-            ])
+            ]))
         }));
         let original = msg.clone();
         msg.set_meta("code", Value::Int(201));

@@ -90,6 +90,29 @@ async fn jq_raw_in_and_out_and_no_output_drops_the_message() {
 }
 
 #[tokio::test]
+async fn jq_fromjson_refuses_text_nested_deeper_than_json_allows() {
+    let sluice = responder(&format!(
+        r#"    - jq:
+        query: '.p | fromjson | length'
+{ERROR_AS_BODY}"#
+    ));
+    let (status, body) = post(&sluice, "/post", r#"{"p":"[1,[2,{\"a\":[3]}]]"}"#).await;
+    assert_eq!((status, body.as_str()), (200, "2"));
+    // Half a million levels would overflow jaq's recursive parser and abort
+    // the process; the message fails instead, and the server stays up.
+    let deep = format!("{}{}", "[".repeat(500_000), "]".repeat(500_000));
+    let (status, body) = post(&sluice, "/post", &format!(r#"{{"p":"{deep}"}}"#)).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("error: ")
+            && body.contains("cannot parse JSON nested more than 10000 deep"),
+        "{body}"
+    );
+    let (status, body) = post(&sluice, "/post", r#"{"p":"[[]]"}"#).await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+}
+
+#[tokio::test]
 async fn grok_parses_a_log_line_with_typed_and_custom_patterns() {
     let sluice = responder(&format!(
         r#"    - grok:
