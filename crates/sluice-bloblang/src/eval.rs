@@ -318,6 +318,7 @@ impl Call {
     }
 
     /// Every argument, evaluated in order against the caller's `this`.
+    #[inline]
     fn eval_args(&self, cx: &mut Cx<'_>, this: This<'_>) -> R<Vec<Value>> {
         let mut args = Vec::with_capacity(self.args.len());
         for a in &self.args {
