@@ -35,8 +35,17 @@ struct Jq {
     output_raw: bool,
 }
 
+/// `value` as jaq's value, through its JSON text. Read by jaq's own parser:
+/// serde_json's stops at 128 levels, where gojq (Benthos's jq) and the
+/// messages' own JSON go to 10,000.
 fn to_val(value: &Value) -> Result<Val, String> {
-    serde_json::from_slice(&value.to_json_bytes()).map_err(|e| e.to_string())
+    let json = value.to_json_bytes();
+    if json_nesting(&json) > MAX_JSON_DEPTH {
+        return Err(format!(
+            "the document nests more than {MAX_JSON_DEPTH} deep for the jq filter"
+        ));
+    }
+    jaq_json::read::parse_single(&json).map_err(|e| e.to_string())
 }
 
 fn from_val(val: &Val) -> Result<Value, String> {
@@ -120,11 +129,12 @@ impl Processor for Jq {
     }
 }
 
-/// The deepest JSON text `fromjson` (and `tonumber`, which parses through it)
-/// reads: jaq's parser recurses once per level, so text nested millions deep
-/// (a megabyte of `[`) would overflow the thread's stack and abort the
-/// process. The same limit as for the messages' own JSON.
-const MAX_FROMJSON_DEPTH: usize = 10_000;
+/// The deepest JSON text jaq's parser is given, by `fromjson` (and
+/// `tonumber`, which parses through it) or with the message: it recurses
+/// once per level, so text nested millions deep (a megabyte of `[`) would
+/// overflow the thread's stack and abort the process. The same limit as for
+/// the messages' own JSON.
+const MAX_JSON_DEPTH: usize = 10_000;
 
 /// How deeply `text` nests arrays and objects, as JSON would read it.
 fn json_nesting(text: &[u8]) -> usize {
@@ -158,10 +168,10 @@ fn json_nesting(text: &[u8]) -> usize {
 fn fromjson_depth_guard(cv: Cv<'_, data::JustLut<Val>>) -> ValXs<'_, Val> {
     let (_, input) = cv;
     if let Val::TStr(text) | Val::BStr(text) = &input
-        && json_nesting(text) > MAX_FROMJSON_DEPTH
+        && json_nesting(text) > MAX_JSON_DEPTH
     {
         return native::bome(Err(jaq_json::Error::str(format_args!(
-            "cannot parse JSON nested more than {MAX_FROMJSON_DEPTH} deep"
+            "cannot parse JSON nested more than {MAX_JSON_DEPTH} deep"
         ))));
     }
     native::bome(Ok(input))

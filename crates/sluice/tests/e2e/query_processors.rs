@@ -113,6 +113,18 @@ async fn jq_fromjson_refuses_text_nested_deeper_than_json_allows() {
 }
 
 #[tokio::test]
+async fn jq_reads_documents_nested_as_deep_as_json_allows() {
+    let sluice = responder(
+        r#"    - jq:
+        query: '[paths | length] | max'"#,
+    );
+    // Deeper than serde_json's 128 levels, as gojq reads it.
+    let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+    let (status, body) = post(&sluice, "/post", &deep).await;
+    assert_eq!((status, body.as_str()), (200, "500"));
+}
+
+#[tokio::test]
 async fn grok_parses_a_log_line_with_typed_and_custom_patterns() {
     let sluice = responder(&format!(
         r#"    - grok:
