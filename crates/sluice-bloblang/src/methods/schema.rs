@@ -10,7 +10,12 @@ struct Common {
     code: u8,
     name: String,
     children: Vec<Common>,
+    /// The length of the node's fingerprint text, its children's included.
+    text_len: usize,
 }
+
+/// How deep a value may nest, as deep as a JSON document may.
+const MAX_DEPTH: usize = 10_000;
 
 /// The type's code (used by the fingerprint) and its name.
 fn type_of(v: &Value) -> (u8, &'static str) {
@@ -44,12 +49,31 @@ fn type_name(code: u8) -> &'static str {
     }
 }
 
+/// Whether `v` nests deeper than `max` levels; a loop, as `v` may nest deeper than the
+/// stack allows.
+fn nests_deeper_than(v: &Value, max: usize) -> bool {
+    let mut pending = vec![(v, 0usize)];
+    while let Some((v, depth)) = pending.pop() {
+        if depth > max {
+            return true;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items.iter().map(|c| (c, depth + 1))),
+            Value::Object(m) => pending.extend(m.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The schema of `v`; recursive, for a value no deeper than [`MAX_DEPTH`].
 fn infer(name: &str, v: &Value) -> Result<Common, String> {
     let (code, _) = type_of(v);
     let mut node = Common {
         code,
         name: name.to_owned(),
         children: Vec::new(),
+        text_len: 0,
     };
     match v {
         // An array's schema is that of its first element; the rest must agree.
@@ -77,28 +101,59 @@ fn infer(name: &str, v: &Value) -> Result<Common, String> {
         }
         _ => {}
     }
+    let mut text_len = node.own_text().len();
+    for (i, child) in node.children.iter().enumerate() {
+        // `[i:` and `]` around each child's text.
+        text_len = text_len
+            .saturating_add(child_open(i).len() + 1)
+            .saturating_add(child.text_len);
+    }
+    node.text_len = text_len;
     Ok(node)
 }
 
+/// What opens the text of the `i`th child in its parent's fingerprint text.
+fn child_open(i: usize) -> String {
+    format!("[{i}:")
+}
+
 impl Common {
-    /// The canonical text the fingerprint hashes; every field is required (`O:0`).
-    fn write_fingerprint(&self, out: &mut String) {
-        out.push_str(&format!(
+    /// The start of the canonical text the fingerprint hashes; every field is required
+    /// (`O:0`).
+    fn own_text(&self) -> String {
+        format!(
             "T:{}|N:{}|O:0|C:{}|",
             self.code,
             self.name,
             self.children.len()
-        ));
+        )
+    }
+
+    /// Feeds the node's fingerprint text to `hasher`, without building it.
+    fn hash_fingerprint(&self, hasher: &mut Sha256) {
+        hasher.update(self.own_text().as_bytes());
         for (i, child) in self.children.iter().enumerate() {
-            out.push_str(&format!("[{i}:"));
-            child.write_fingerprint(out);
-            out.push(']');
+            hasher.update(child_open(i).as_bytes());
+            child.hash_fingerprint(hasher);
+            hasher.update(b"]");
         }
     }
 
+    /// The bytes hashed to fingerprint this node and every node under it: each node's text
+    /// holds its children's, so a deep value hashes far more than its size.
+    fn hashed_bytes(&self) -> usize {
+        let mut total = 0usize;
+        let mut pending = vec![self];
+        while let Some(node) = pending.pop() {
+            total = total.saturating_add(node.text_len);
+            pending.extend(node.children.iter());
+        }
+        total
+    }
+
     fn to_value(&self) -> Value {
-        let mut text = String::new();
-        self.write_fingerprint(&mut text);
+        let mut hasher = Sha256::new();
+        self.hash_fingerprint(&mut hasher);
         let mut m = crate::value::Map::new();
         m.insert(
             "type".to_owned(),
@@ -106,7 +161,7 @@ impl Common {
         );
         m.insert(
             "fingerprint".to_owned(),
-            Value::String(hex::encode(Sha256::digest(text.as_bytes())).into()),
+            Value::String(hex::encode(hasher.finalize()).into()),
         );
         if !self.name.is_empty() {
             m.insert("name", Value::String(self.name.clone().into()));
@@ -122,7 +177,20 @@ impl Common {
 }
 
 fn infer_schema(v: &Value, _: &[Value]) -> Result<Value, String> {
-    infer("", v).map(|c| c.to_value())
+    if nests_deeper_than(v, MAX_DEPTH) {
+        return Err(format!(
+            "infer_schema exceeded the maximum nesting depth of {MAX_DEPTH}"
+        ));
+    }
+    let schema = infer("", v)?;
+    let hashed = schema.hashed_bytes();
+    let limit = crate::budget::max_value_bytes();
+    if hashed > limit {
+        return Err(format!(
+            "infer_schema would hash {hashed} bytes of fingerprint text, more than the limit of {limit} bytes for one value"
+        ));
+    }
+    Ok(schema.to_value())
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -180,6 +248,73 @@ mod tests {
         assert_eq!(
             check("root = 1.timestamp().infer_schema().type", "{}").unwrap(),
             "TIMESTAMP"
+        );
+    }
+
+    /// The fingerprint text of `depth` arrays nested in one another.
+    fn nested_arrays_text(depth: usize) -> String {
+        let mut text = "T:10|N:|O:0|C:0|".to_owned();
+        for _ in 1..depth {
+            text = format!("T:10|N:|O:0|C:1|[0:{text}]");
+        }
+        text
+    }
+
+    /// Runs `f` on a thread with the stack the binary gives its workers (the test
+    /// harness's default is far smaller than a 10,000-deep value needs).
+    fn on_worker_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(128 << 20)
+            .spawn(f)
+            .expect("spawn")
+            .join()
+            .expect("the test passed");
+    }
+
+    #[test]
+    fn deep_values_hash_within_a_budget() {
+        on_worker_stack(deep_values_hash_within_a_budget_on_a_worker);
+    }
+
+    fn deep_values_hash_within_a_budget_on_a_worker() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        // Every level hashes the text of all levels under it.
+        assert_eq!(
+            check("root = this.infer_schema().fingerprint", &nested(300)).unwrap(),
+            sha(&nested_arrays_text(300))
+        );
+        assert_eq!(
+            check(
+                "root = this.infer_schema().children.index(0).fingerprint",
+                &nested(300)
+            )
+            .unwrap(),
+            sha(&nested_arrays_text(299))
+        );
+        let res = check("root = this.infer_schema()", &nested(10_000)).unwrap_err();
+        assert!(
+            res.starts_with("failed assignment (line 1): infer_schema would hash ")
+                && res.ends_with(
+                    "bytes of fingerprint text, more than the limit of 67108864 bytes for one value"
+                ),
+            "{res}"
+        );
+    }
+
+    #[test]
+    fn values_deeper_than_a_document_may_nest_are_refused() {
+        on_worker_stack(values_deeper_than_a_document_may_nest_are_refused_on_a_worker);
+    }
+
+    fn values_deeper_than_a_document_may_nest_are_refused_on_a_worker() {
+        use crate::value::Value;
+        let mut v = Value::Array(Vec::new());
+        for _ in 0..10_001 {
+            v = Value::Array(vec![v]);
+        }
+        assert_eq!(
+            super::infer_schema(&v, &[]).unwrap_err(),
+            "infer_schema exceeded the maximum nesting depth of 10000"
         );
     }
 

@@ -1,7 +1,7 @@
 //! Object and array methods.
 
-use crate::value::Map;
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::{
@@ -9,7 +9,7 @@ use crate::eval::{
     values_equal,
 };
 use crate::methods::{int_arg, str_arg};
-use crate::value::{Num, Value};
+use crate::value::{Key, Map, Num, Value};
 
 fn kv(key: &str, value: Value) -> Value {
     let mut m = Map::new();
@@ -74,13 +74,13 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         return err(type_err("object", &target));
     };
     let q = call.arg_expr(0);
-    let mut out = Map::new();
+    // Gathered and sorted once: new keys may come in any order. Of two entries given the
+    // same key the later wins, as inserting one by one would have it.
+    let mut out = Vec::with_capacity(m.len());
     for (k, v) in m {
         let key = Value::String(k.to_string().into());
         match q.eval_with_context(cx, this, &key) {
-            Ok(Value::String(nk)) => {
-                out.insert(nk, v);
-            }
+            Ok(Value::String(nk)) => out.push((nk, v)),
             Ok(other) => {
                 return err(format!(
                     "unexpected result from key mapping: {}",
@@ -88,13 +88,11 @@ fn map_each_key(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
                 ));
             }
             Err(Flow::Delete) => {}
-            Err(Flow::Nothing) => {
-                out.insert(k, v);
-            }
+            Err(Flow::Nothing) => out.push((k, v)),
             Err(e) => return Err(e),
         }
     }
-    Ok(Value::Object(out))
+    Ok(Value::Object(Map::from_entries(out)))
 }
 
 fn predicate(cx: &mut Cx<'_>, this: This<'_>, call: &Call, v: &Value) -> R<bool> {
@@ -154,6 +152,53 @@ fn fold(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     Ok(tally)
 }
 
+/// The order of two numbers, exact across integers and floats: comparing an integer with a
+/// float through `f64` rounds the integer, and then `2^53 + 1` equals a float that `2^53`
+/// also equals while the two integers differ, an order the sort cannot rely on. NaN sorts
+/// after every other number.
+fn compare_nums(x: Num, y: Num) -> std::cmp::Ordering {
+    match (x, y) {
+        (Num::I(x), Num::I(y)) => x.cmp(&y),
+        (Num::I(x), Num::F(y)) => compare_int_float(x, y),
+        (Num::F(x), Num::I(y)) => compare_int_float(y, x).reverse(),
+        (Num::F(x), Num::F(y)) => match (x.is_nan(), y.is_nan()) {
+            (false, false) => x.partial_cmp(&y).expect("neither float is NaN"),
+            (nan_x, nan_y) => nan_x.cmp(&nan_y),
+        },
+    }
+}
+
+/// The exact order of an integer and a float. Unlike `f64::total_cmp`, `-0.0` equals `0.0`
+/// here, as both equal the integer 0.
+fn compare_int_float(i: i64, f: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    // 2^63: the floats at or past it are above every i64, those below -2^63 beneath.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() || f >= TWO_63 {
+        return Ordering::Less;
+    }
+    if f < -TWO_63 {
+        return Ordering::Greater;
+    }
+    let whole = f.trunc();
+    // In range and integral, so the conversion is exact.
+    match i.cmp(&(whole as i64)) {
+        Ordering::Equal => whole.partial_cmp(&f).expect("neither float is NaN"),
+        unequal => unequal,
+    }
+}
+
+/// The kinds `sort` orders among themselves: values of different kinds do not compare.
+fn sort_rank(v: &Value) -> u8 {
+    match v {
+        Value::String(_) => 1,
+        Value::Bytes(_) => 2,
+        Value::Timestamp(_) => 3,
+        other if other.as_num().is_some() => 0,
+        _ => 4,
+    }
+}
+
 /// Orders two values of the same kind (numbers or strings) as `sort` does.
 fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
     match (a, b) {
@@ -161,11 +206,7 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
         (Value::Bytes(x), Value::Bytes(y)) => Ok(x.cmp(y)),
         (Value::Timestamp(x), Value::Timestamp(y)) => Ok(x.cmp(y)),
         _ => match (a.as_num(), b.as_num()) {
-            (Some(Num::I(x)), Some(Num::I(y))) => Ok(x.cmp(&y)),
-            (Some(x), Some(y)) => Ok(x
-                .as_f64()
-                .partial_cmp(&y.as_f64())
-                .unwrap_or(std::cmp::Ordering::Equal)),
+            (Some(x), Some(y)) => Ok(compare_nums(x, y)),
             _ => Err(format!(
                 "expected number or string value, got {}",
                 if a.as_num().is_some() || matches!(a, Value::String(_)) {
@@ -178,6 +219,57 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
     }
 }
 
+/// [`compare`] as the total order a sort needs: when two values do not compare, the error
+/// goes to `failure` and the values are ordered by kind, so that the sort stays consistent
+/// (Rust's sort may panic on an inconsistent order) until it ends and reports the error.
+fn compare_or_record(a: &Value, b: &Value, failure: &mut Option<String>) -> std::cmp::Ordering {
+    match compare(a, b) {
+        Ok(o) => o,
+        Err(e) => {
+            failure.get_or_insert(e);
+            sort_rank(a).cmp(&sort_rank(b))
+        }
+    }
+}
+
+/// Sorts `items` stably by a "less than" query over `left` and `right`: a merge sort, so
+/// `n log n` comparisons, that holds for any answers the query gives. The elements are
+/// moved into the query's context and back, never copied.
+fn merge_sort_by(
+    items: Vec<Value>,
+    less: &mut dyn FnMut(&mut Value, &mut Value) -> R<bool>,
+) -> R<Vec<Value>> {
+    use std::collections::VecDeque;
+    if items.len() <= 1 {
+        return Ok(items);
+    }
+    let mut left = items;
+    let right = left.split_off(left.len() / 2);
+    let mut left = VecDeque::from(merge_sort_by(left, less)?);
+    let mut right = VecDeque::from(merge_sort_by(right, less)?);
+    let mut out = Vec::with_capacity(left.len() + right.len());
+    while let (Some(l), Some(r)) = (left.front_mut(), right.front_mut()) {
+        // A right element goes first only when it is less: equal elements keep their order.
+        let from = if less(r, l)? { &mut right } else { &mut left };
+        out.push(from.pop_front().expect("the front was just seen"));
+    }
+    out.extend(left);
+    out.extend(right);
+    Ok(out)
+}
+
+/// Exchanges the `left` and `right` fields of a comparison's context with two elements.
+fn swap_sides(ctx: &mut Value, left: &mut Value, right: &mut Value) {
+    if let Value::Object(m) = ctx {
+        if let Some(slot) = m.get_mut("left") {
+            std::mem::swap(slot, left);
+        }
+        if let Some(slot) = m.get_mut("right") {
+            std::mem::swap(slot, right);
+        }
+    }
+}
+
 fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     let target = call.target(cx, this)?;
     let Value::Array(mut items) = target else {
@@ -187,46 +279,27 @@ fn sort(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         call.args.first(),
         None | Some(crate::eval::Expr::Lit(Value::Null))
     );
-    let mut failure: Option<Flow> = None;
     if custom {
         let q = call.arg_expr(0);
-        // Insertion-stable merge sort driven by the "less" query.
-        let mut sorted: Vec<Value> = Vec::with_capacity(items.len());
-        for item in items {
-            let mut pos = sorted.len();
-            for (i, existing) in sorted.iter().enumerate() {
-                let mut m = Map::new();
-                m.insert("left", item.clone());
-                m.insert("right", existing.clone());
-                let ctx = Value::Object(m);
-                match q
-                    .eval_with_context(cx, this, &ctx)
-                    .and_then(|v| as_bool(&v).map_err(Flow::Err))
-                {
-                    Ok(true) => {
-                        pos = i;
-                        break;
-                    }
-                    Ok(false) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            sorted.insert(pos, item);
-        }
-        return Ok(Value::Array(sorted));
+        // One context object, its two fields swapped in and out for each comparison.
+        let mut ctx = Value::Object(Map::from([("left", Value::Null), ("right", Value::Null)]));
+        let mut less = |left: &mut Value, right: &mut Value| -> R<bool> {
+            swap_sides(&mut ctx, left, right);
+            let res = q
+                .eval_with_context(cx, this, &ctx)
+                .and_then(|v| as_bool(&v).map_err(Flow::Err));
+            swap_sides(&mut ctx, left, right);
+            res
+        };
+        return Ok(Value::Array(merge_sort_by(items, &mut less)?));
     }
     if let Some(e) = unsortable(&items) {
         return err(e);
     }
-    items.sort_by(|a, b| match compare(a, b) {
-        Ok(o) => o,
-        Err(e) => {
-            failure.get_or_insert(Flow::Err(e));
-            std::cmp::Ordering::Equal
-        }
-    });
+    let mut failure = None;
+    items.sort_by(|a, b| compare_or_record(a, b, &mut failure));
     match failure {
-        Some(f) => Err(f),
+        Some(e) => err(e),
         None => Ok(Value::Array(items)),
     }
 }
@@ -289,17 +362,42 @@ fn sort_by(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         keyed.push((k, item));
     }
     let mut failure = None;
-    keyed.sort_by(|a, b| match compare(&a.0, &b.0) {
-        Ok(o) => o,
-        Err(e) => {
-            failure.get_or_insert(e);
-            std::cmp::Ordering::Equal
-        }
-    });
+    keyed.sort_by(|a, b| compare_or_record(&a.0, &b.0, &mut failure));
     if let Some(e) = failure {
         return err(e);
     }
     Ok(Value::Array(keyed.into_iter().map(|(_, v)| v).collect()))
+}
+
+/// The keys `unique` has seen, hashed as Benthos keeps them: text by its bytes (a string
+/// and bytes with the same content are one key) and numbers as `f64`, so that `1` and
+/// `1.0` are one key and NaN is never seen twice.
+#[derive(Default)]
+struct UniqueKeys {
+    text: HashSet<Vec<u8>>,
+    numbers: HashSet<u64>,
+}
+
+impl UniqueKeys {
+    /// Whether `key` is seen for the first time, remembering it; `None` for a key that is
+    /// neither text nor a number.
+    fn first_seen(&mut self, key: &Value) -> Option<bool> {
+        match key {
+            Value::String(s) => Some(self.text.insert(s.as_bytes().to_vec())),
+            Value::Bytes(b) => Some(self.text.insert(b.clone())),
+            Value::Int(_) | Value::Float(_) | Value::Number(_) => {
+                let f = key.as_num().map_or(f64::NAN, Num::as_f64);
+                Some(f.is_nan() || self.numbers.insert(float_key(f)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The bits of a float as a hash key, with `-0.0` the same key as `0.0` as the two are
+/// equal.
+fn float_key(f: f64) -> u64 {
+    if f == 0.0 { 0 } else { f.to_bits() }
 }
 
 fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
@@ -311,7 +409,7 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         call.args.first(),
         None | Some(crate::eval::Expr::Lit(Value::Null))
     );
-    let mut seen: Vec<Value> = Vec::new();
+    let mut seen = UniqueKeys::default();
     let mut out = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let key = if custom {
@@ -319,19 +417,14 @@ fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
         } else {
             item.clone()
         };
-        if !matches!(
-            key,
-            Value::String(_) | Value::Bytes(_) | Value::Int(_) | Value::Float(_) | Value::Number(_)
-        ) {
+        let Some(first) = seen.first_seen(&key) else {
             return err(
                 call.method_error(format!("index {i}: {}", type_err("string or number", &key)))
             );
+        };
+        if first {
+            out.push(item);
         }
-        if seen.iter().any(|s| values_equal(s, &key)) {
-            continue;
-        }
-        seen.push(key);
-        out.push(item);
     }
     Ok(Value::Array(out))
 }
@@ -373,19 +466,36 @@ fn key_values(v: Value, _: &[Value]) -> Result<Value, String> {
     }
 }
 
+/// Joins two objects in one pass over their sorted entries: keys in one only are kept,
+/// keys in both take `both(existing, new)`.
+fn join_objects(x: Map, y: Map, both: fn(Value, Value) -> Value) -> Map {
+    let mut out: Vec<(Key, Value)> = Vec::with_capacity(x.len() + y.len());
+    let mut x = x.into_iter().peekable();
+    let mut y = y.into_iter().peekable();
+    loop {
+        let order = match (x.peek(), y.peek()) {
+            (Some((kx, _)), Some((ky, _))) => kx.cmp(ky),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
+        };
+        let entry = match order {
+            std::cmp::Ordering::Less => x.next(),
+            std::cmp::Ordering::Greater => y.next(),
+            std::cmp::Ordering::Equal => match (x.next(), y.next()) {
+                (Some((k, a)), Some((_, b))) => Some((k, both(a, b))),
+                _ => None,
+            },
+        };
+        out.extend(entry);
+    }
+    Map::from_entries(out)
+}
+
 /// Benthos merge: objects merge recursively, colliding non-objects become arrays.
 pub(crate) fn merge_values(a: Value, b: Value) -> Value {
     match (a, b) {
-        (Value::Object(mut x), Value::Object(y)) => {
-            for (k, v) in y {
-                let nv = match x.remove(&k) {
-                    Some(existing) => merge_values(existing, v),
-                    None => v,
-                };
-                x.insert(k, nv);
-            }
-            Value::Object(x)
-        }
+        (Value::Object(x), Value::Object(y)) => Value::Object(join_objects(x, y, merge_values)),
         (Value::Array(mut x), Value::Array(y)) => {
             x.extend(y);
             Value::Array(x)
@@ -409,23 +519,21 @@ fn merge(v: Value, args: &[Value]) -> Result<Value, String> {
 
 fn assign_values(a: Value, b: Value) -> Value {
     match (a, b) {
-        (Value::Object(mut x), Value::Object(y)) => {
-            for (k, v) in y {
-                let nv = match x.remove(&k) {
-                    Some(existing @ Value::Object(_)) if matches!(v, Value::Object(_)) => {
-                        assign_values(existing, v)
-                    }
-                    _ => v,
-                };
-                x.insert(k, nv);
-            }
-            Value::Object(x)
-        }
+        (Value::Object(x), Value::Object(y)) => Value::Object(join_objects(x, y, assign_field)),
         (Value::Array(mut x), Value::Array(y)) => {
             x.extend(y);
             Value::Array(x)
         }
         (_, y) => y,
+    }
+}
+
+/// A field of both objects in `assign`: objects assign recursively, anything else is
+/// overwritten.
+fn assign_field(existing: Value, new: Value) -> Value {
+    match (existing, new) {
+        (existing @ Value::Object(_), new @ Value::Object(_)) => assign_values(existing, new),
+        (_, new) => new,
     }
 }
 
@@ -635,7 +743,7 @@ fn zip(v: Value, args: &[Value]) -> Result<Value, String> {
     ))
 }
 
-fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut Map) {
+fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut Vec<(Key, Value)>) {
     let join = |k: &str| {
         if prefix.is_empty() {
             k.to_owned()
@@ -647,7 +755,7 @@ fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut Map) {
         Value::Object(m) => {
             if m.is_empty() {
                 if include_empty && !prefix.is_empty() {
-                    out.insert(prefix.to_owned(), v.clone());
+                    out.push((prefix.into(), v.clone()));
                 }
                 return;
             }
@@ -658,7 +766,7 @@ fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut Map) {
         Value::Array(items) => {
             if items.is_empty() {
                 if include_empty && !prefix.is_empty() {
-                    out.insert(prefix.to_owned(), v.clone());
+                    out.push((prefix.into(), v.clone()));
                 }
                 return;
             }
@@ -667,16 +775,45 @@ fn collapse_into(prefix: &str, v: &Value, include_empty: bool, out: &mut Map) {
             }
         }
         other => {
-            out.insert(prefix.to_owned(), other.clone());
+            out.push((prefix.into(), other.clone()));
         }
     }
 }
 
 fn collapse(v: Value, args: &[Value]) -> Result<Value, String> {
     let include_empty = matches!(args.first(), Some(Value::Bool(true)));
-    let mut out = Map::new();
+    // Gathered and sorted once: an array's keys arrive as "9" before "10", out of order.
+    let mut out = Vec::new();
     collapse_into("", &v, include_empty, &mut out);
-    Ok(Value::Object(out))
+    Ok(Value::Object(Map::from_entries(out)))
+}
+
+/// About the bytes `v` takes: a value slot for each value, plus its text; counting stops
+/// once past the value limit.
+fn approx_bytes(v: &Value) -> usize {
+    let limit = crate::budget::max_value_bytes();
+    let slot = std::mem::size_of::<Value>();
+    let mut total = 0usize;
+    let mut pending = vec![v];
+    while let Some(v) = pending.pop() {
+        total = total.saturating_add(slot);
+        match v {
+            Value::String(s) | Value::Number(s) => total = total.saturating_add(s.len()),
+            Value::Bytes(b) => total = total.saturating_add(b.len()),
+            Value::Array(items) => pending.extend(items.iter()),
+            Value::Object(m) => {
+                for (k, item) in m {
+                    total = total.saturating_add(k.len());
+                    pending.push(item);
+                }
+            }
+            _ => {}
+        }
+        if total > limit {
+            break;
+        }
+    }
+    total
 }
 
 fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -686,8 +823,25 @@ fn explode(v: Value, args: &[Value]) -> Result<Value, String> {
         return Err(type_err("object", &v));
     }
     let target = get_path_ref(&v, &path).cloned().unwrap_or(Value::Null);
+    let n_copies = match &target {
+        Value::Array(items) => items.len(),
+        Value::Object(m) => m.len(),
+        _ => 0,
+    };
+    // Each copy is the document without its target, plus one element: the target is taken
+    // out first, so that it is not copied once per element, and the copies are counted
+    // before they are made.
+    let mut rest = crate::eval::Root::Value(v);
+    if n_copies > 0 {
+        crate::eval::assign_path(&mut rest, &path, Some(Value::Null))?;
+    }
+    let rest = match rest {
+        crate::eval::Root::Value(v) => v,
+        _ => Value::Null,
+    };
+    crate::budget::check_bytes(n_copies.saturating_mul(approx_bytes(&rest)), "explode")?;
     let with_value = |x: Value| -> Result<Value, String> {
-        let mut root = crate::eval::Root::Value(v.clone());
+        let mut root = crate::eval::Root::Value(rest.clone());
         crate::eval::assign_path(&mut root, &path, Some(x))?;
         Ok(match root {
             crate::eval::Root::Value(v) => v,
@@ -719,14 +873,29 @@ fn squash(v: Value, _: &[Value]) -> Result<Value, String> {
     let Value::Array(items) = v else {
         return Err(type_err("array", &v));
     };
-    let mut acc = Value::Object(Map::new());
+    // Merging the objects one by one inserts every key into the whole result so far.
+    // Instead the entries are gathered, sorted by key (stably, so each key's values stay in
+    // the order of the objects) and each key's values merged in that order: what merging
+    // object by object gives, as a key's result depends on its own values only.
+    let mut entries: Vec<(Key, Value)> = Vec::new();
     for i in items {
         match i {
-            Value::Object(_) => acc = merge_values(acc, i),
+            Value::Object(m) => entries.extend(m),
             other => return Err(type_err("object", &other)),
         }
     }
-    Ok(acc)
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Key, Value)> = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        match out.last_mut() {
+            Some((last, acc)) if *last == k => {
+                let existing = std::mem::replace(acc, Value::Null);
+                *acc = merge_values(existing, v);
+            }
+            _ => out.push((k, v)),
+        }
+    }
+    Ok(Value::Object(Map::from_entries(out)))
 }
 
 fn find(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -1276,7 +1445,209 @@ pub(crate) fn register(env: &mut Environment) {
 mod tests {
     /// The result of `mapping` on an empty object, or its parse or run error as text.
     fn check(mapping: &str) -> String {
-        crate::testing::map_one(mapping, "{}").unwrap_or_else(|e| format!("error: {e}"))
+        check_on(mapping, "{}")
+    }
+
+    /// The result of `mapping` on `input`, or its parse or run error as text.
+    fn check_on(mapping: &str, input: &str) -> String {
+        crate::testing::map_one(mapping, input).unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    /// A JSON array of the integers in `range`.
+    fn ints(range: impl Iterator<Item = i64>) -> String {
+        let items: Vec<String> = range.map(|i| i.to_string()).collect();
+        format!("[{}]", items.join(","))
+    }
+
+    #[test]
+    fn sort_orders_integers_and_floats_near_two_to_the_53_exactly() {
+        // Compared through f64, 2^53 + 1 equals the float 2^53 and the order was not total:
+        // Rust's sort panicked on these 23 numbers and the request was dropped.
+        let input = "[9007199254740993,9007199254740995,9007199254740992.0,9007199254740992.0,\
+            9007199254740995,9007199254740993,9007199254740992,9007199254740992,9007199254740992,\
+            9007199254740992,9007199254740997,9007199254740992.0,9007199254740992,\
+            9007199254740992,9007199254740992,9007199254740993,9007199254740995,\
+            9007199254740992.0,9007199254740992,9007199254740995,9007199254740995,\
+            9007199254740992.0,9007199254740992]";
+        // Stable: 2^53 as an integer and as a float keep their order.
+        let expected = "[9007199254740992.0,9007199254740992.0,9007199254740992,\
+            9007199254740992,9007199254740992,9007199254740992,9007199254740992.0,\
+            9007199254740992,9007199254740992,9007199254740992,9007199254740992.0,\
+            9007199254740992,9007199254740992.0,9007199254740992,9007199254740993,\
+            9007199254740993,9007199254740993,9007199254740995,9007199254740995,\
+            9007199254740995,9007199254740995,9007199254740995,9007199254740997]";
+        assert_eq!(check_on("root = this.sort()", input), expected);
+        assert!(
+            !check_on("root = this.sort_by(n -> n)", input).starts_with("error"),
+            "sort_by refused"
+        );
+        // Exact across the kinds: 2^53 + 1 is above the float 2^53, 0.5 between 0 and 1.
+        assert_eq!(
+            check("root = [9007199254740993, 9007199254740992.0, 1, 0.5, 0, -1.5].sort()"),
+            "[-1.5,0,0.5,1,9007199254740992,9007199254740993]"
+        );
+        assert_eq!(
+            check(r#"root = [3, 1.5, 2, 0.5, 1].sort()"#),
+            "[0.5,1,1.5,2,3]"
+        );
+        assert_eq!(
+            check(r#"root = ["b", "c", "a"].sort_by(s -> s)"#),
+            r#"["a","b","c"]"#
+        );
+    }
+
+    #[test]
+    fn sort_by_keys_of_mixed_kinds_is_an_error_not_a_panic() {
+        let input =
+            r#"[1,"a",0,"b",2,"c",3,"d",4,"e",5,"f",6,"g",7,"h",8,"i",9,"j",10,"k",11,"l"]"#;
+        // Which pair the error names depends on the sort's order of comparisons.
+        let res = check_on("root = this.sort_by(v -> v)", input);
+        assert!(
+            res.starts_with(
+                "error: failed assignment (line 1): expected number or string value, got "
+            ),
+            "{res}"
+        );
+    }
+
+    #[test]
+    fn sort_with_a_query_is_a_stable_merge_sort() {
+        // The documented example.
+        assert_eq!(
+            check_on(
+                "root.sorted = this.foo.sort(item -> item.left.v < item.right.v)",
+                r#"{"foo":[{"id":"foo","v":"bbb"},{"id":"bar","v":"ccc"},{"id":"baz","v":"aaa"}]}"#
+            ),
+            r#"{"sorted":[{"id":"baz","v":"aaa"},{"id":"foo","v":"bbb"},{"id":"bar","v":"ccc"}]}"#
+        );
+        // Equal elements keep their order.
+        assert_eq!(
+            check(
+                r#"root = [{"k":2,"i":0},{"k":1,"i":1},{"k":2,"i":2},{"k":1,"i":3}].sort(p -> p.left.k < p.right.k).map_each(p -> p.i)"#
+            ),
+            "[1,3,0,2]"
+        );
+        // Descending over many elements, each a large array that is never copied.
+        let input = format!(
+            "[{}]",
+            (0..2000)
+                .map(|i| format!("[{i},{}]", ints(0..50).trim_matches(['[', ']'])))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(
+            check_on(
+                "root = this.sort(p -> p.left.index(0) > p.right.index(0)).map_each(a -> a.index(0))",
+                &input
+            ),
+            ints((0..2000).rev())
+        );
+        // A query that is no order at all still ends: always true reverses.
+        assert_eq!(check("root = [1,2,3,4,5].sort(p -> true)"), "[5,4,3,2,1]");
+        assert_eq!(
+            check(r#"root = [1,2].sort(p -> "yes")"#),
+            "error: failed assignment (line 1): expected bool value, got string (\"yes\")"
+        );
+    }
+
+    #[test]
+    fn unique_hashes_its_keys_and_keeps_first_occurrences() {
+        assert_eq!(
+            check_on("root = this.unique().length()", &ints(0..50_000)),
+            "50000"
+        );
+        assert_eq!(
+            check(r#"root = [1, 1.0, "1", 2, "a", "a".bytes(), 2, 0.0, -0.0, "b"].unique()"#),
+            r#"[1,"1",2,"a",0,"b"]"#
+        );
+        assert_eq!(
+            check_on(
+                "root.unique_users = this.users.unique(u -> u.id)",
+                r#"{"users":[{"id":1,"name":"Alice"},{"id":2,"name":"Bob"},{"id":1,"name":"Alice Duplicate"}]}"#
+            ),
+            r#"{"unique_users":[{"id":1,"name":"Alice"},{"id":2,"name":"Bob"}]}"#
+        );
+    }
+
+    #[test]
+    fn explode_refuses_copies_past_the_value_limit() {
+        let big = "x".repeat(100_000);
+        let input = format!(
+            r#"{{"items":{},"big":"{big}"}}"#,
+            ints((0..1000).map(|_| 0))
+        );
+        let res = check_on(r#"root = this.explode("items")"#, &input);
+        assert!(
+            res.starts_with(
+                "error: failed assignment (line 1): field `this`: explode would produce "
+            ) && res.ends_with("bytes, more than the limit of 67108864 bytes for one value"),
+            "{res}"
+        );
+        // Many small copies are fine, and the target is not copied into each of them.
+        let input = format!(r#"{{"id":7,"items":{}}}"#, ints(0..20_000));
+        assert_eq!(
+            check_on(r#"root = this.explode("items").index(19999)"#, &input),
+            r#"{"id":7,"items":19999}"#
+        );
+        assert_eq!(
+            check(r#"root = {"id":1,"value":{"a":1,"b":2}}.explode("value")"#),
+            r#"{"a":{"id":1,"value":1},"b":{"id":1,"value":2}}"#
+        );
+        assert_eq!(
+            check(r#"root = {"id":1,"value":[]}.explode("value")"#),
+            "[]"
+        );
+    }
+
+    #[test]
+    fn object_builders_gather_entries_and_keep_their_key_rules() {
+        // Keys in descending order, each once: squash inserted each at the front.
+        let items: Vec<String> = (0..5000)
+            .rev()
+            .map(|i| format!(r#"{{"k{i:05}":{i}}}"#))
+            .collect();
+        assert_eq!(
+            check_on(
+                "root = this.squash().keys().length()",
+                &format!("[{}]", items.join(","))
+            ),
+            "5000"
+        );
+        // A key in several objects merges in their order.
+        assert_eq!(
+            check(r#"root = [{"a":1,"z":0},{"a":2},{"b":1},{"a":{"b":1}}].squash()"#),
+            r#"{"a":[1,2,{"b":1}],"b":1,"z":0}"#
+        );
+        assert_eq!(
+            check(r#"root = {"a":{"x":1},"b":1,"d":[1]}.merge({"a":{"y":2},"b":2,"c":3,"d":2})"#),
+            r#"{"a":{"x":1,"y":2},"b":[1,2],"c":3,"d":[1,2]}"#
+        );
+        assert_eq!(
+            check(
+                r#"root = {"a":{"x":1},"b":1,"c":{"k":1}}.assign({"a":{"y":2},"b":{"z":1},"c":5})"#
+            ),
+            r#"{"a":{"x":1,"y":2},"b":{"z":1},"c":5}"#
+        );
+        assert_eq!(
+            check("root = range(0, 12).collapse().keys()"),
+            r#"["0","1","10","11","2","3","4","5","6","7","8","9"]"#
+        );
+        assert_eq!(
+            check(r#"root = {"a":"x"}.merge(range(0, 12).collapse()).collapse().values()"#).len(),
+            check(r#"root = range(0, 12).collapse().values().append("x")"#).len()
+        );
+        // Two keys mapped to one: the later wins, as when inserting one by one.
+        assert_eq!(
+            check(
+                r#"root = {"a":1,"b":2,"c":3}.map_each_key(k -> if k == "a" { "z" } else { "y" })"#
+            ),
+            r#"{"y":3,"z":1}"#
+        );
+        // Two paths collapsing to one key: the one visited later ("a.b" after "a") wins.
+        assert_eq!(
+            check(r#"root = {"a.b":1,"a":{"b":2}}.collapse()"#),
+            r#"{"a.b":1}"#
+        );
     }
 
     #[test]
