@@ -232,13 +232,15 @@ fn compare_or_record(a: &Value, b: &Value, failure: &mut Option<String>) -> std:
     }
 }
 
-/// Sorts `items` stably by a "less than" query over `left` and `right`: a merge sort, so
-/// `n log n` comparisons, that holds for any answers the query gives. The elements are
-/// moved into the query's context and back, never copied.
-fn merge_sort_by(
-    items: Vec<Value>,
-    less: &mut dyn FnMut(&mut Value, &mut Value) -> R<bool>,
-) -> R<Vec<Value>> {
+/// Sorts `items` stably by a "less than" test (`less(right, left)`): a merge sort, so
+/// `n log n` comparisons, that ends in some order whatever the test answers. The standard
+/// library's sort may panic on an order that is not total, and a user's comparison query,
+/// or yaml.v3's order of keys, need not be one. The test gets the elements by `&mut` so that
+/// a query can move them into its context and back instead of copying them.
+pub(crate) fn merge_sort_by<T, E>(
+    items: Vec<T>,
+    less: &mut dyn FnMut(&mut T, &mut T) -> Result<bool, E>,
+) -> Result<Vec<T>, E> {
     use std::collections::VecDeque;
     if items.len() <= 1 {
         return Ok(items);

@@ -123,8 +123,12 @@ impl Emitter {
             Value::Array(a) if a.is_empty() => self.empty_flow("[", "]", ctx),
             Value::Bytes(b) if b.is_empty() => self.empty_flow("[", "]", ctx),
             Value::Object(m) => {
-                let mut keys: Vec<(&crate::value::Key, &Value)> = m.iter().collect();
-                keys.sort_by(|a, b| natural_cmp(a.0, b.0));
+                // yaml.v3's key order is not total on every set of keys: sorted by a
+                // sort that cannot panic on that.
+                let keys: Vec<(&crate::value::Key, &Value)> = m.iter().collect();
+                let Ok(keys) = super::structured::merge_sort_by(keys, &mut |right, left| {
+                    Ok::<_, std::convert::Infallible>(natural_cmp(right.0, left.0).is_lt())
+                });
                 self.increase_indent(false, ctx);
                 for (k, v) in keys {
                     self.write_indent();
