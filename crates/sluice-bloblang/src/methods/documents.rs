@@ -1,5 +1,6 @@
 //! Parsing and formatting XML and MessagePack; JSON path queries and JSON Schema validation.
 
+use crate::budget::MAX_DOCUMENT_DEPTH;
 use crate::value::Map;
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
@@ -100,7 +101,14 @@ fn xml_to_value(src: &[u8], cast: bool) -> Result<Value, String> {
             .read_event_into(&mut buf)
             .map_err(|e| e.to_string())?;
         match event {
-            Event::Start(e) => stack.push(open(&e)?),
+            Event::Start(e) => {
+                if stack.len() >= MAX_DOCUMENT_DEPTH {
+                    return Err(format!(
+                        "exceeded max depth of {MAX_DOCUMENT_DEPTH} nested elements"
+                    ));
+                }
+                stack.push(open(&e)?);
+            }
             Event::Empty(e) => {
                 let node = open(&e)?;
                 let name = node.name.clone();
@@ -549,4 +557,27 @@ pub(crate) fn register(env: &mut Environment) {
         ],
         MethodImpl::Simple(json_path),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::map_one as check;
+
+    fn parse(xml: &str) -> Result<String, String> {
+        check("root = content().parse_xml()", xml)
+    }
+
+    #[test]
+    fn nesting_past_the_document_depth_fails() {
+        let depth = super::MAX_DOCUMENT_DEPTH + 1;
+        let xml = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert_eq!(
+            parse(&xml),
+            Err("failed assignment (line 1): failed to parse value as XML: exceeded max depth of 10000 nested elements".to_owned())
+        );
+        assert_eq!(
+            parse("<a><b><c>1</c></b></a>").as_deref(),
+            Ok(r#"{"a":{"b":{"c":"1"}}}"#)
+        );
+    }
 }
