@@ -8,7 +8,7 @@
 //! block and tagged scalars stay strings, and so do timestamps, which yaml.v3 also hands to
 //! `interface{}` as text.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
@@ -23,12 +23,15 @@ pub(crate) fn parse(src: &str) -> Result<Value, String> {
         return Ok(Value::Null);
     };
     let failed = RefCell::new(None);
+    let budget = Budget::for_source(src);
     let value = Node {
         src,
         failed: &failed,
+        budget: &budget,
     }
     .deserialize(first)
-    .map_err(|e| e.to_string())?;
+    // The budget's error stands alone: yaml_serde would name the path and the anchor's line.
+    .map_err(|e| budget.exceeded().unwrap_or_else(|| e.to_string()))?;
     // Go reports a bad merge only once the whole document has been read, without a place.
     match failed.into_inner() {
         Some(message) => Err(message),
@@ -43,13 +46,61 @@ struct Node<'s> {
     /// The first decoding failure, reported once the document has parsed, as Go's
     /// decoder reports its own.
     failed: &'s RefCell<Option<String>>,
+    budget: &'s Budget,
 }
 
 impl Node<'_> {
     fn fail(self, message: String) {
         self.failed.borrow_mut().get_or_insert(message);
     }
+
+    /// Counts `bytes` more of the document's values, failing once they pass the budget.
+    fn spend<E: de::Error>(self, bytes: usize) -> Result<(), E> {
+        self.budget.spend(bytes).map_err(E::custom)
+    }
 }
+
+/// The bytes of values one document may build. An alias stands for a copy of the node it
+/// names, so aliases to a sequence of aliases multiply: a few kilobytes can describe
+/// gigabytes. Without aliases a document builds at most one value per byte of its source,
+/// and strings at most half as long again as it (`\L` is three bytes of UTF-8): the
+/// budget allows that, or the value limit, whichever is larger, so that only expansion is
+/// refused.
+struct Budget {
+    spent: Cell<usize>,
+    allowance: usize,
+}
+
+impl Budget {
+    fn for_source(src: &str) -> Budget {
+        let per_source_byte = std::mem::size_of::<Value>() + 2;
+        Budget {
+            spent: Cell::new(0),
+            allowance: crate::budget::max_value_bytes()
+                .max(src.len().saturating_mul(per_source_byte)),
+        }
+    }
+
+    fn spend(&self, bytes: usize) -> Result<(), String> {
+        let spent = self.spent.get().saturating_add(bytes);
+        self.spent.set(spent);
+        self.exceeded().map_or(Ok(()), Err)
+    }
+
+    /// The error of a document that spent more than its budget.
+    fn exceeded(&self) -> Option<String> {
+        (self.spent.get() > self.allowance).then(|| {
+            format!(
+                "aliases expand the document to more than {} bytes of values, more than one value may hold",
+                self.allowance
+            )
+        })
+    }
+}
+
+/// What each element of a sequence or entry of a mapping costs the budget, beyond the
+/// text a string holds.
+const VALUE_SLOT: usize = std::mem::size_of::<Value>();
 
 impl<'de> DeserializeSeed<'de> for Node<'_> {
     type Value = Value;
@@ -104,7 +155,8 @@ impl<'de> Visitor<'de> for Node<'_> {
         Ok(Value::Float(f))
     }
 
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Value, E> {
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Value, E> {
+        self.spend(s.len())?;
         if is_plain_untagged(self.src, s)
             && let Some(v) = resolve_plain(s)
         {
@@ -114,17 +166,20 @@ impl<'de> Visitor<'de> for Node<'_> {
     }
 
     // Scalars that are not a verbatim slice of the source: escapes, folding, block styles.
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        self.spend(s.len())?;
         Ok(Value::String(s.to_owned().into()))
     }
 
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        self.spend(s.len())?;
         Ok(Value::String(s.into()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(self)? {
+            self.spend(VALUE_SLOT)?;
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -135,6 +190,7 @@ impl<'de> Visitor<'de> for Node<'_> {
         let mut merges = Vec::new();
         while let Some(key) = access.next_key_seed(Key(self))? {
             let value = access.next_value_seed(self)?;
+            self.spend(VALUE_SLOT)?;
             match key {
                 MapKey::Merge => merges.push(value),
                 MapKey::Text(k) => {
@@ -545,6 +601,26 @@ mod tests {
         assert_eq!(
             check("1: x\n'1': y"),
             r#"error: duplicate entry with key "1""#
+        );
+    }
+
+    #[test]
+    fn aliases_that_expand_past_the_value_limit_fail() {
+        // Fifteen hundred copies of fifteen hundred values, from 9 KB: yaml_serde stops
+        // chains of aliases by the jumps they take, but this takes few.
+        let src = format!(
+            "a: &a [{}]\nb: [{}]",
+            ["1"; 1500].join(","),
+            ["*a"; 1500].join(",")
+        );
+        let got = check(&src);
+        assert_eq!(
+            got,
+            "error: aliases expand the document to more than 67108864 bytes of values, more than one value may hold"
+        );
+        assert_eq!(
+            check("a: &a [1, {b: x}]\nc: [*a, *a]"),
+            r#"{"a":[1,{"b":"x"}],"c":[[1,{"b":"x"}],[1,{"b":"x"}]]}"#
         );
     }
 }
