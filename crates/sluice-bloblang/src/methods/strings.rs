@@ -525,28 +525,36 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
 fn split(v: Value, args: &[Value]) -> Result<Value, String> {
     let delim = str_arg(&args[0], "delimiter")?;
     let empty_as_null = matches!(args.get(1), Some(Value::Bool(true)));
-    let part = |p: String, as_bytes: bool| match p {
-        p if p.is_empty() && empty_as_null => Value::Null,
-        p if as_bytes => Value::Bytes(p.into_bytes()),
+    let part = |p: &str, as_bytes: bool| match p {
+        "" if empty_as_null => Value::Null,
+        p if as_bytes => Value::Bytes(p.as_bytes().to_vec()),
         p => Value::from(p),
     };
     let (s, as_bytes) = match &v {
         Value::Bytes(b) => (String::from_utf8_lossy(b).into_owned(), true),
         _ => (text(&v)?, false),
     };
-    Ok(Value::Array(
-        go_split(&s, &delim)
-            .into_iter()
-            .map(|p| part(p, as_bytes))
-            .collect(),
-    ))
+    // Go splits by an empty delimiter into characters.
+    let count = if delim.is_empty() {
+        s.chars().count()
+    } else {
+        s.matches(delim.as_str()).count() + 1
+    };
+    check_parts(count, s.len(), "split")?;
+    let mut parts = Vec::with_capacity(count);
+    if delim.is_empty() {
+        parts.extend(s.split_inclusive(|_| true).map(|c| part(c, as_bytes)));
+    } else {
+        parts.extend(s.split(delim.as_str()).map(|p| part(p, as_bytes)));
+    }
+    Ok(Value::Array(parts))
 }
 
-fn go_split(s: &str, delim: &str) -> Vec<String> {
-    if delim.is_empty() {
-        return s.chars().map(|c| c.to_string()).collect();
-    }
-    s.split(delim).map(str::to_owned).collect()
+/// Fails when splitting `text_len` bytes into `count` values would pass the value limit:
+/// each part costs a value's slot besides its text, so a text of separators multiplies.
+fn check_parts(count: usize, text_len: usize, what: &str) -> Result<(), String> {
+    let slots = count.saturating_mul(std::mem::size_of::<Value>());
+    crate::budget::check_bytes(slots.saturating_add(text_len), what)
 }
 
 fn join(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -910,13 +918,17 @@ fn unicode_segments(v: Value, args: &[Value]) -> Result<Value, String> {
     use unicode_segmentation::UnicodeSegmentation as _;
     let s = text(&v)?;
     let kind = text(&args[0])?;
-    let parts: Vec<Value> = match kind.as_str() {
-        "grapheme" => s.graphemes(true).map(Value::from).collect(),
-        "word" => s.split_word_bounds().map(Value::from).collect(),
-        "sentence" => s.split_sentence_bounds().map(Value::from).collect(),
-        other => return Err(format!("unknown segmentation type: {other}")),
+    let segments = || -> Result<Box<dyn Iterator<Item = &str> + '_>, String> {
+        Ok(match kind.as_str() {
+            "grapheme" => Box::new(s.graphemes(true)),
+            "word" => Box::new(s.split_word_bounds()),
+            "sentence" => Box::new(s.split_sentence_bounds()),
+            other => return Err(format!("unknown segmentation type: {other}")),
+        })
     };
-    Ok(Value::Array(parts))
+    // Counted first: segmenting again costs less than building an array past the limit.
+    check_parts(segments()?.count(), s.len(), "unicode_segments")?;
+    Ok(Value::Array(segments()?.map(Value::from).collect()))
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -1584,6 +1596,54 @@ mod tests {
         assert_eq!(
             sprintf(&"%999999d".repeat(10), &args[..10]).unwrap().len(),
             9_999_990
+        );
+    }
+
+    /// The end of the error an array of `parts` values over `text_len` bytes is refused with.
+    fn too_many_parts(what: &str, parts: usize, text_len: usize) -> String {
+        let bytes = parts * std::mem::size_of::<Value>() + text_len;
+        format!(
+            "{what} would produce {bytes} bytes, more than the limit of 67108864 bytes for one value"
+        )
+    }
+
+    #[test]
+    fn split_refuses_more_parts_than_the_value_limit_holds() {
+        let commas = ",".repeat(2_100_000);
+        let got = crate::testing::map_one(r#"root = content().string().split(",")"#, &commas);
+        let want = too_many_parts("split", 2_100_001, commas.len());
+        assert!(got.as_ref().is_err_and(|e| e.ends_with(&want)), "{got:?}");
+        assert_eq!(
+            crate::testing::map_one(r#"root = content().string().split(",", true)"#, "a,,b")
+                .as_deref(),
+            Ok(r#"["a",null,"b"]"#)
+        );
+        assert_eq!(
+            crate::testing::map_one(r#"root = content().string().split("")"#, "aé").as_deref(),
+            Ok(r#"["a","é"]"#)
+        );
+        assert_eq!(
+            written(r#"root = content().split("-").index(1)"#, b"x-y-z"),
+            b"y"
+        );
+    }
+
+    #[test]
+    fn unicode_segments_refuses_more_parts_than_the_value_limit_holds() {
+        let letters = "a".repeat(2_100_000);
+        let got = crate::testing::map_one(
+            r#"root = content().string().unicode_segments("grapheme")"#,
+            &letters,
+        );
+        let want = too_many_parts("unicode_segments", letters.len(), letters.len());
+        assert!(got.as_ref().is_err_and(|e| e.ends_with(&want)), "{got:?}");
+        assert_eq!(
+            crate::testing::map_one(
+                r#"root = content().string().unicode_segments("word")"#,
+                "Hi, you."
+            )
+            .as_deref(),
+            Ok(r#"["Hi",","," ","you","."]"#)
         );
     }
 }
