@@ -481,12 +481,26 @@ fn contains(v: Value, args: &[Value]) -> Result<Value, String> {
 fn replace_all(v: Value, args: &[Value]) -> Result<Value, String> {
     let old = str_arg(&args[0], "old")?;
     let new = str_arg(&args[1], "new")?;
-    match v {
-        Value::Bytes(b) => Ok(Value::Bytes(
-            String::from_utf8_lossy(&b).replace(&old, &new).into_bytes(),
-        )),
-        other => Ok(Value::String(text(&other)?.replace(&old, &new).into())),
+    let (s, as_bytes) = match &v {
+        Value::Bytes(b) => (String::from_utf8_lossy(b).into_owned(), true),
+        other => (text(other)?, false),
+    };
+    if new.len() > old.len() {
+        // An empty `old` matches before every character and at the end.
+        let matches = if old.is_empty() {
+            s.chars().count() + 1
+        } else {
+            s.matches(old.as_str()).count()
+        };
+        let growth = matches.saturating_mul(new.len() - old.len());
+        crate::budget::check_bytes(s.len().saturating_add(growth), "replace_all")?;
     }
+    let replaced = s.replace(&old, &new);
+    Ok(if as_bytes {
+        Value::Bytes(replaced.into_bytes())
+    } else {
+        Value::String(replaced.into())
+    })
 }
 
 fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -510,6 +524,12 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
     'outer: while i < s.len() {
         for (old, new) in &pairs {
             if !old.is_empty() && s[i..].starts_with(old.as_str()) {
+                if new.len() > old.len() {
+                    // Long replacements grow the result past its input: fail once it passes
+                    // the limit, not when the allocator gives out.
+                    let grown = out.len().saturating_add(new.len());
+                    crate::budget::check_bytes(grown, "replace_all_many")?;
+                }
                 out.push_str(new);
                 i += old.len();
                 continue 'outer;
@@ -636,7 +656,9 @@ fn unescape_html(v: Value, _: &[Value]) -> Result<Value, String> {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let end = rest.find(';').filter(|e| *e < 12);
+        // Only entities of up to ten characters are known: looking further for their `;`
+        // would scan the rest of a text of `&`s again at every one.
+        let end = rest.bytes().take(12).position(|b| b == b';');
         let decoded = end.and_then(|e| {
             let ent = &rest[1..e];
             let c = match ent {
@@ -1645,5 +1667,52 @@ mod tests {
             .as_deref(),
             Ok(r#"["Hi",","," ","you","."]"#)
         );
+    }
+
+    #[test]
+    fn replacements_past_the_value_limit_fail() {
+        let map = |mapping: &str, input: &str| crate::testing::map_one(mapping, input);
+        let long = "x".repeat(70_000);
+        let mapping = format!(r#"root = content().string().replace_all("a", "{long}")"#);
+        let got = map(&mapping, &"a".repeat(1000));
+        assert!(
+            got.as_ref().is_err_and(|e| e.ends_with(
+                "replace_all would produce 70000000 bytes, more than the limit of 67108864 bytes for one value"
+            )),
+            "{got:?}"
+        );
+        let mapping = format!(r#"root = content().string().replace_all_many(["a", "{long}"])"#);
+        let got = map(&mapping, &"a".repeat(1000));
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.contains("replace_all_many would produce")),
+            "{got:?}"
+        );
+        assert_eq!(
+            map(r#"root = content().string().replace_all("", "-")"#, "ab").as_deref(),
+            Ok("-a-b-")
+        );
+        assert_eq!(
+            map(
+                r#"root = content().replace_all_many(["a", "xy", "b", ""])"#,
+                "abc"
+            )
+            .as_deref(),
+            Ok("xyc")
+        );
+    }
+
+    #[test]
+    fn unescape_html_decodes_known_entities_only() {
+        let map = |input: &str| {
+            crate::testing::map_one("root = content().string().unescape_html()", input)
+        };
+        assert_eq!(
+            map("&lt;b&gt; &amp;amp; &#x41;&#66; &nbsp;; &unknown; &&;").as_deref(),
+            Ok("<b> &amp; AB \u{a0}; &unknown; &&;")
+        );
+        // A text of `&`s with no entity in it stays as it is.
+        let ampersands = "&".repeat(100_000);
+        assert_eq!(map(&ampersands).as_deref(), Ok(ampersands.as_str()));
     }
 }
