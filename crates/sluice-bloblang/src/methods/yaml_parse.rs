@@ -186,7 +186,10 @@ impl<'de> Visitor<'de> for Node<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
+        // Gathered and built once: keys arrive in any order. A set of the keys finds
+        // repeats as they arrive, so that the first failure reported is still the first.
+        let mut entries: Vec<(crate::value::Key, Value)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut merges = Vec::new();
         while let Some(key) = access.next_key_seed(Key(self))? {
             let value = access.next_value_seed(self)?;
@@ -197,29 +200,37 @@ impl<'de> Visitor<'de> for Node<'_> {
                     // FIXME: Go names the lines of both keys (`mapping key "a" already
                     // defined at line 1`); the places of keys are not known here, so the
                     // message stays the one this method gave before.
-                    if map.contains_key(&k) {
+                    if !seen.insert(k.clone()) {
                         self.fail(format!("duplicate entry with key {k:?}"));
                     }
-                    map.insert(k, value);
+                    entries.push((k.into(), value));
                 }
             }
         }
         // Keys written in the mapping win over merged ones, earlier merged mappings over
         // later ones, wherever the merge key stands.
+        // Of repeated keys the last entry wins: the merged ones go first, the latest merged
+        // mapping first of all.
+        let mut merged = Vec::new();
         for merge in merges {
             let maps = match merge {
                 Value::Object(m) => vec![Value::Object(m)],
                 Value::Array(items) => items,
                 _ => vec![Value::Null],
             };
-            for merged in maps {
-                match merged {
-                    Value::Object(m) => merge_into(&mut map, m),
+            for map in maps {
+                match map {
+                    Value::Object(m) => merged.push(m),
                     _ => self.fail(MERGE_WANTS_MAPS.to_owned()),
                 }
             }
         }
-        Ok(Value::Object(map))
+        if !merged.is_empty() {
+            let own = std::mem::take(&mut entries);
+            entries.extend(merged.into_iter().rev().flatten());
+            entries.extend(own);
+        }
+        Ok(Value::Object(Map::from_entries(entries)))
     }
 
     // A node with a tag yaml_serde does not know: the tag is dropped, the content kept.
@@ -230,14 +241,6 @@ impl<'de> Visitor<'de> for Node<'_> {
 }
 
 const MERGE_WANTS_MAPS: &str = "map merge requires map or sequence of maps as the value";
-
-fn merge_into(map: &mut Map, merged: Map) {
-    for (k, v) in merged {
-        if !map.contains_key(&k) {
-            map.insert(k, v);
-        }
-    }
-}
 
 /// A mapping key: the merge key, or the text the key's value stands for.
 enum MapKey {
@@ -589,6 +592,19 @@ mod tests {
         assert_eq!(
             check("a:\n  <<: 1\nb: [unclosed"),
             "error: did not find expected ',' or ']' at line 4 column 1, while parsing a flow sequence at line 3 column 4"
+        );
+    }
+
+    #[test]
+    fn keys_out_of_order_and_merges_build_the_same_mapping() {
+        assert_eq!(
+            check("z: 1\nb: 2\n<<: [{b: 0, y: 3}, {y: 4, a: 5}]\na: 6"),
+            r#"{"a":6,"b":2,"y":3,"z":1}"#
+        );
+        // The first repeat in the document is the one reported.
+        assert_eq!(
+            check("a: 1\na: 2\nb: {c: 1, c: 2}"),
+            r#"error: duplicate entry with key "a""#
         );
     }
 
