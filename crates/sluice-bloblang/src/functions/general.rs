@@ -547,7 +547,7 @@ mod tests {
 
     #[test]
     fn nanoid_refuses_a_length_past_the_value_limit() {
-        let got = check("root = nanoid(1e12)");
+        let got = check("root = nanoid(1000000000000)");
         assert!(
             got.as_ref().is_err_and(|e| e.ends_with(
                 "nanoid would produce 1000000000000 bytes, more than the limit of 67108864 bytes for one value"
