@@ -509,7 +509,7 @@ impl<'a> JsonParser<'a> {
     }
 
     pub(crate) fn value(&mut self, depth: usize) -> Result<Value, String> {
-        if depth > 10_000 {
+        if depth > crate::budget::MAX_DOCUMENT_DEPTH {
             return Err("exceeded max depth".to_owned());
         }
         match self.src.get(self.pos) {

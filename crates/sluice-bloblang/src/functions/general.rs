@@ -113,6 +113,8 @@ fn nanoid(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {
     if alphabet.is_empty() {
         return err("alphabet must not be empty");
     }
+    let widest = alphabet.iter().map(|c| c.len_utf8()).max().unwrap_or(1);
+    crate::budget::check_bytes(len.saturating_mul(widest), "nanoid")?;
     let mut rng = rand::thread_rng();
     Ok(Value::String(
         (0..len)
@@ -541,5 +543,17 @@ mod tests {
         );
         assert_eq!(check("root = bytes(0).length()").as_deref(), Ok("0"));
         assert!(check("root = bytes(-1)").is_err());
+    }
+
+    #[test]
+    fn nanoid_refuses_a_length_past_the_value_limit() {
+        let got = check("root = nanoid(1000000000000)");
+        assert!(
+            got.as_ref().is_err_and(|e| e.ends_with(
+                "nanoid would produce 1000000000000 bytes, more than the limit of 67108864 bytes for one value"
+            )),
+            "{got:?}"
+        );
+        assert_eq!(check(r#"root = nanoid(5, "é")"#).as_deref(), Ok("ééééé"));
     }
 }

@@ -1,6 +1,9 @@
 //! Parsing and formatting XML and MessagePack; JSON path queries and JSON Schema validation.
 
-use crate::value::Map;
+use std::collections::HashMap;
+
+use crate::budget::MAX_DOCUMENT_DEPTH;
+use crate::value::{Key, Map};
 
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::type_err;
@@ -39,24 +42,13 @@ impl XmlNode {
         if self.attrs.is_empty() && self.children.is_empty() {
             return xml_scalar(text, cast);
         }
-        let mut map: Map = Map::new();
-        for (k, v) in self.attrs {
-            map.insert(format!("-{k}"), xml_scalar(v, cast));
-        }
-        for (k, v) in self.children {
-            match map.remove(&k) {
-                None => {
-                    map.insert(k, v);
-                }
-                Some(Value::Array(mut items)) => {
-                    items.push(v);
-                    map.insert(k, Value::Array(items));
-                }
-                Some(prev) => {
-                    map.insert(k, Value::Array(vec![prev, v]));
-                }
-            }
-        }
+        // Gathered and grouped once: children arrive in any order.
+        let attrs = self
+            .attrs
+            .into_iter()
+            .map(|(k, v)| (Key::from(format!("-{k}")), xml_scalar(v, cast)));
+        let children = self.children.into_iter().map(|(k, v)| (Key::from(k), v));
+        let mut map = Map::from_entries_grouped(attrs.chain(children).collect());
         if !text.is_empty() {
             map.insert("#text", xml_scalar(text, cast));
         }
@@ -83,8 +75,19 @@ fn xml_to_value(src: &[u8], cast: bool) -> Result<Value, String> {
             name: local_name(e.name().as_ref()),
             ..XmlNode::default()
         };
-        for attr in e.html_attributes() {
+        // quick-xml's own check for repeated names compares each attribute with all before
+        // it; this one finds the same first repeat, and words it the same way.
+        let mut attrs = e.html_attributes();
+        attrs.with_checks(false);
+        let mut seen: HashMap<&[u8], usize> = HashMap::new();
+        for attr in attrs {
             let attr = attr.map_err(|e| e.to_string())?;
+            let position = attr.key.as_ref().as_ptr() as usize - e.as_ptr() as usize;
+            if let Some(first) = seen.insert(attr.key.into_inner(), position) {
+                return Err(format!(
+                    "position {position}: duplicated attribute, previous declaration at position {first}"
+                ));
+            }
             let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
             let value = attr
                 .unescape_value()
@@ -100,7 +103,14 @@ fn xml_to_value(src: &[u8], cast: bool) -> Result<Value, String> {
             .read_event_into(&mut buf)
             .map_err(|e| e.to_string())?;
         match event {
-            Event::Start(e) => stack.push(open(&e)?),
+            Event::Start(e) => {
+                if stack.len() >= MAX_DOCUMENT_DEPTH {
+                    return Err(format!(
+                        "exceeded max depth of {MAX_DOCUMENT_DEPTH} nested elements"
+                    ));
+                }
+                stack.push(open(&e)?);
+            }
             Event::Empty(e) => {
                 let node = open(&e)?;
                 let name = node.name.clone();
@@ -549,4 +559,43 @@ pub(crate) fn register(env: &mut Environment) {
         ],
         MethodImpl::Simple(json_path),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::map_one as check;
+
+    fn parse(xml: &str) -> Result<String, String> {
+        check("root = content().parse_xml()", xml)
+    }
+
+    #[test]
+    fn nesting_past_the_document_depth_fails() {
+        let depth = super::MAX_DOCUMENT_DEPTH + 1;
+        let xml = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert_eq!(
+            parse(&xml),
+            Err("failed assignment (line 1): failed to parse value as XML: exceeded max depth of 10000 nested elements".to_owned())
+        );
+        assert_eq!(
+            parse("<a><b><c>1</c></b></a>").as_deref(),
+            Ok(r#"{"a":{"b":{"c":"1"}}}"#)
+        );
+    }
+
+    #[test]
+    fn repeated_children_gather_into_arrays_in_order() {
+        assert_eq!(
+            parse(r#"<r id="1"><z>1</z><b/><z>2</z><a>x</a><z>3</z>t</r>"#).as_deref(),
+            Ok(r##"{"r":{"#text":"t","-id":"1","a":"x","b":"","z":["1","2","3"]}}"##)
+        );
+    }
+
+    #[test]
+    fn repeated_attributes_fail_as_quick_xml_words_it() {
+        assert_eq!(
+            parse(r#"<r a="1" b="2" a="3"/>"#),
+            Err("failed assignment (line 1): failed to parse value as XML: position 14: duplicated attribute, previous declaration at position 2".to_owned())
+        );
+    }
 }

@@ -5,10 +5,14 @@ use crate::value::Map;
 use base64::Engine as _;
 use sha1::Digest as _;
 
+use crate::budget::{check_bytes, check_elements};
 use crate::env::{Environment, Kind, MethodImpl, ex, opt, p};
 use crate::eval::type_err;
 use crate::methods::{str_arg, text};
-use crate::value::Value;
+use crate::value::{Key, Value};
+
+/// The longest key stored inline, without an allocation of its own.
+const INLINE_KEY_BYTES: usize = std::mem::size_of::<Key>();
 
 pub(crate) fn raw_bytes(v: &Value) -> Result<Vec<u8>, String> {
     match v {
@@ -591,17 +595,43 @@ fn parse_csv(v: Value, args: &[Value]) -> Result<Value, String> {
     if headers.is_empty() {
         return Err("no headers found on first row".to_owned());
     }
-    let mut out = Vec::new();
-    for row in it {
-        let mut m = Map::new();
-        for (i, f) in row.into_iter().enumerate() {
-            if let Some(h) = headers.get(i) {
-                m.insert(h.as_str(), Value::String(f.into()));
-            }
-        }
-        out.push(Value::Object(m));
-    }
+    check_csv_objects(&headers, it.len())?;
+    // Each row's object takes the headers in key order, found once here: inserting them
+    // in column order would shift the entries after each key that sorts earlier. The sort
+    // is stable, so a repeated header's columns stay in order and the last present wins.
+    let mut by_key: Vec<usize> = (0..headers.len()).collect();
+    by_key.sort_by(|&a, &b| headers[a].cmp(&headers[b]));
+    let keys: Vec<Key> = headers.iter().map(|h| Key::from(h.as_str())).collect();
+    let out = it
+        .map(|mut row| {
+            let present = row.len();
+            let entries = by_key
+                .iter()
+                .filter(|&&i| i < present)
+                .map(|&i| {
+                    (
+                        keys[i].clone(),
+                        Value::String(std::mem::take(&mut row[i]).into()),
+                    )
+                })
+                .collect();
+            Value::Object(Map::from_entries(entries))
+        })
+        .collect();
     Ok(Value::Array(out))
+}
+
+/// Fails when `rows` objects keyed by `headers` would pass the value limit. Every object
+/// holds a copy of each key, and keys too long to be stored inline are copied whole: a
+/// header line of long names over many short rows multiplies the input.
+fn check_csv_objects(headers: &[String], rows: usize) -> Result<(), String> {
+    let copied_key_bytes = headers
+        .iter()
+        .map(String::len)
+        .filter(|&len| len > INLINE_KEY_BYTES)
+        .fold(0usize, usize::saturating_add);
+    check_elements(rows.saturating_mul(headers.len()), "parse_csv")?;
+    check_bytes(rows.saturating_mul(copied_key_bytes), "parse_csv")
 }
 
 fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
@@ -633,7 +663,7 @@ fn parse_url(v: Value, _: &[Value]) -> Result<Value, String> {
 fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
     use crate::methods::strings::query_unescape;
     let s = text(&v)?;
-    let mut m: Map = Map::new();
+    let mut entries = Vec::new();
     let mut first_err: Option<String> = None;
     for pair in s.split('&') {
         if pair.contains(';') {
@@ -651,22 +681,12 @@ fn parse_form_url_encoded(v: Value, _: &[Value]) -> Result<Value, String> {
                 continue;
             }
         };
-        match m.remove(&k) {
-            None => {
-                m.insert(k, val);
-            }
-            Some(Value::Array(mut a)) => {
-                a.push(val);
-                m.insert(k, Value::Array(a));
-            }
-            Some(existing) => {
-                m.insert(k, Value::Array(vec![existing, val]));
-            }
-        }
+        entries.push((Key::from(k), val));
     }
     match first_err {
         Some(e) => Err(format!("failed to parse value as url-encoded data: {e}")),
-        None => Ok(Value::Object(m)),
+        // A repeated key's values gather into an array, as Go's `url.Values` holds them.
+        None => Ok(Value::Object(Map::from_entries_grouped(entries))),
     }
 }
 
@@ -677,7 +697,8 @@ fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
     let b = s.as_bytes();
     let text_of = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     let is_space = |c: u8| c == b' ' || c == b'\t';
-    let mut m = Map::new();
+    // Gathered and sorted once: keys arrive in any order. Of a repeated key the last wins.
+    let mut entries: Vec<(Key, Value)> = Vec::new();
     let mut i = 0;
     while i < b.len() {
         while i < b.len() && is_space(b[i]) {
@@ -696,7 +717,7 @@ fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
             continue;
         }
         if i >= b.len() || b[i] != b'=' {
-            m.insert(key, Value::Bool(true));
+            entries.push((key.into(), Value::Bool(true)));
             continue;
         }
         i += 1;
@@ -727,16 +748,16 @@ fn parse_logfmt(v: Value, _: &[Value]) -> Result<Value, String> {
                 ));
             }
             i += 1;
-            m.insert(key, Value::String(text_of(&val).into()));
+            entries.push((key.into(), Value::String(text_of(&val).into())));
         } else {
             let start = i;
             while i < b.len() && !is_space(b[i]) {
                 i += 1;
             }
-            m.insert(key, Value::String(text_of(&b[start..i]).into()));
+            entries.push((key.into(), Value::String(text_of(&b[start..i]).into())));
         }
     }
-    Ok(Value::Object(m))
+    Ok(Value::Object(Map::from_entries(entries)))
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -1337,6 +1358,45 @@ mod tests {
         outcome(
             r#"root = {"doc":{"a":"<b>"}}.format_json("", false, false)"#,
             r#"{"doc":{"a":"<b>"}}"#,
+        );
+    }
+
+    #[test]
+    fn parse_csv_refuses_long_headers_copied_into_many_rows() {
+        // Two 35 KB names over a thousand empty rows: 72 KB that would build 70 MB of keys.
+        let name = |c: &str| c.repeat(35_000);
+        let csv = format!("{},{}\n{}", name("x"), name("y"), ",\n".repeat(1000));
+        assert_eq!(
+            check("root = content().parse_csv()", &csv),
+            Err("failed assignment (line 1): function content: parse_csv would produce 70000000 bytes, more than the limit of 67108864 bytes for one value".to_owned())
+        );
+    }
+
+    #[test]
+    fn parse_csv_keys_rows_by_headers_in_any_order_the_last_repeat_winning() {
+        assert_eq!(
+            check("root = content().parse_csv()", "c,a,b,a\n1,2,3,4\n5,6,7,8").as_deref(),
+            Ok(r#"[{"a":"4","b":"3","c":"1"},{"a":"8","b":"7","c":"5"}]"#)
+        );
+    }
+
+    #[test]
+    fn parse_form_url_encoded_gathers_repeated_keys_in_order() {
+        assert_eq!(
+            check(
+                "root = content().parse_form_url_encoded()",
+                "z=1&b=2&z=3&a=&z=4"
+            )
+            .as_deref(),
+            Ok(r#"{"a":"","b":"2","z":["1","3","4"]}"#)
+        );
+    }
+
+    #[test]
+    fn parse_logfmt_keeps_the_last_of_repeated_keys() {
+        assert_eq!(
+            check("root = content().parse_logfmt()", r#"z=1 b a="x y" z=2"#).as_deref(),
+            Ok(r#"{"a":"x y","b":true,"z":"2"}"#)
         );
     }
 }

@@ -481,12 +481,26 @@ fn contains(v: Value, args: &[Value]) -> Result<Value, String> {
 fn replace_all(v: Value, args: &[Value]) -> Result<Value, String> {
     let old = str_arg(&args[0], "old")?;
     let new = str_arg(&args[1], "new")?;
-    match v {
-        Value::Bytes(b) => Ok(Value::Bytes(
-            String::from_utf8_lossy(&b).replace(&old, &new).into_bytes(),
-        )),
-        other => Ok(Value::String(text(&other)?.replace(&old, &new).into())),
+    let (s, as_bytes) = match &v {
+        Value::Bytes(b) => (String::from_utf8_lossy(b).into_owned(), true),
+        other => (text(other)?, false),
+    };
+    if new.len() > old.len() {
+        // An empty `old` matches before every character and at the end.
+        let matches = if old.is_empty() {
+            s.chars().count() + 1
+        } else {
+            s.matches(old.as_str()).count()
+        };
+        let growth = matches.saturating_mul(new.len() - old.len());
+        crate::budget::check_bytes(s.len().saturating_add(growth), "replace_all")?;
     }
+    let replaced = s.replace(&old, &new);
+    Ok(if as_bytes {
+        Value::Bytes(replaced.into_bytes())
+    } else {
+        Value::String(replaced.into())
+    })
 }
 
 fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -510,6 +524,12 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
     'outer: while i < s.len() {
         for (old, new) in &pairs {
             if !old.is_empty() && s[i..].starts_with(old.as_str()) {
+                if new.len() > old.len() {
+                    // Long replacements grow the result past its input: fail once it passes
+                    // the limit, not when the allocator gives out.
+                    let grown = out.len().saturating_add(new.len());
+                    crate::budget::check_bytes(grown, "replace_all_many")?;
+                }
                 out.push_str(new);
                 i += old.len();
                 continue 'outer;
@@ -525,28 +545,36 @@ fn replace_all_many(v: Value, args: &[Value]) -> Result<Value, String> {
 fn split(v: Value, args: &[Value]) -> Result<Value, String> {
     let delim = str_arg(&args[0], "delimiter")?;
     let empty_as_null = matches!(args.get(1), Some(Value::Bool(true)));
-    let part = |p: String, as_bytes: bool| match p {
-        p if p.is_empty() && empty_as_null => Value::Null,
-        p if as_bytes => Value::Bytes(p.into_bytes()),
+    let part = |p: &str, as_bytes: bool| match p {
+        "" if empty_as_null => Value::Null,
+        p if as_bytes => Value::Bytes(p.as_bytes().to_vec()),
         p => Value::from(p),
     };
     let (s, as_bytes) = match &v {
         Value::Bytes(b) => (String::from_utf8_lossy(b).into_owned(), true),
         _ => (text(&v)?, false),
     };
-    Ok(Value::Array(
-        go_split(&s, &delim)
-            .into_iter()
-            .map(|p| part(p, as_bytes))
-            .collect(),
-    ))
+    // Go splits by an empty delimiter into characters.
+    let count = if delim.is_empty() {
+        s.chars().count()
+    } else {
+        s.matches(delim.as_str()).count() + 1
+    };
+    check_parts(count, s.len(), "split")?;
+    let mut parts = Vec::with_capacity(count);
+    if delim.is_empty() {
+        parts.extend(s.split_inclusive(|_| true).map(|c| part(c, as_bytes)));
+    } else {
+        parts.extend(s.split(delim.as_str()).map(|p| part(p, as_bytes)));
+    }
+    Ok(Value::Array(parts))
 }
 
-fn go_split(s: &str, delim: &str) -> Vec<String> {
-    if delim.is_empty() {
-        return s.chars().map(|c| c.to_string()).collect();
-    }
-    s.split(delim).map(str::to_owned).collect()
+/// Fails when splitting `text_len` bytes into `count` values would pass the value limit:
+/// each part costs a value's slot besides its text, so a text of separators multiplies.
+fn check_parts(count: usize, text_len: usize, what: &str) -> Result<(), String> {
+    let slots = count.saturating_mul(std::mem::size_of::<Value>());
+    crate::budget::check_bytes(slots.saturating_add(text_len), what)
 }
 
 fn join(v: Value, args: &[Value]) -> Result<Value, String> {
@@ -628,7 +656,9 @@ fn unescape_html(v: Value, _: &[Value]) -> Result<Value, String> {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let end = rest.find(';').filter(|e| *e < 12);
+        // Only entities of up to ten characters are known: looking further for their `;`
+        // would scan the rest of a text of `&`s again at every one.
+        let end = rest.bytes().take(12).position(|b| b == b';');
         let decoded = end.and_then(|e| {
             let ent = &rest[1..e];
             let c = match ent {
@@ -910,13 +940,17 @@ fn unicode_segments(v: Value, args: &[Value]) -> Result<Value, String> {
     use unicode_segmentation::UnicodeSegmentation as _;
     let s = text(&v)?;
     let kind = text(&args[0])?;
-    let parts: Vec<Value> = match kind.as_str() {
-        "grapheme" => s.graphemes(true).map(Value::from).collect(),
-        "word" => s.split_word_bounds().map(Value::from).collect(),
-        "sentence" => s.split_sentence_bounds().map(Value::from).collect(),
-        other => return Err(format!("unknown segmentation type: {other}")),
+    let segments = || -> Result<Box<dyn Iterator<Item = &str> + '_>, String> {
+        Ok(match kind.as_str() {
+            "grapheme" => Box::new(s.graphemes(true)),
+            "word" => Box::new(s.split_word_bounds()),
+            "sentence" => Box::new(s.split_sentence_bounds()),
+            other => return Err(format!("unknown segmentation type: {other}")),
+        })
     };
-    Ok(Value::Array(parts))
+    // Counted first: segmenting again costs less than building an array past the limit.
+    check_parts(segments()?.count(), s.len(), "unicode_segments")?;
+    Ok(Value::Array(segments()?.map(Value::from).collect()))
 }
 
 pub(crate) fn register(env: &mut Environment) {
@@ -1585,5 +1619,100 @@ mod tests {
             sprintf(&"%999999d".repeat(10), &args[..10]).unwrap().len(),
             9_999_990
         );
+    }
+
+    /// The end of the error an array of `parts` values over `text_len` bytes is refused with.
+    fn too_many_parts(what: &str, parts: usize, text_len: usize) -> String {
+        let bytes = parts * std::mem::size_of::<Value>() + text_len;
+        format!(
+            "{what} would produce {bytes} bytes, more than the limit of 67108864 bytes for one value"
+        )
+    }
+
+    #[test]
+    fn split_refuses_more_parts_than_the_value_limit_holds() {
+        let commas = ",".repeat(2_100_000);
+        let got = crate::testing::map_one(r#"root = content().string().split(",")"#, &commas);
+        let want = too_many_parts("split", 2_100_001, commas.len());
+        assert!(got.as_ref().is_err_and(|e| e.ends_with(&want)), "{got:?}");
+        assert_eq!(
+            crate::testing::map_one(r#"root = content().string().split(",", true)"#, "a,,b")
+                .as_deref(),
+            Ok(r#"["a",null,"b"]"#)
+        );
+        assert_eq!(
+            crate::testing::map_one(r#"root = content().string().split("")"#, "aé").as_deref(),
+            Ok(r#"["a","é"]"#)
+        );
+        assert_eq!(
+            written(r#"root = content().split("-").index(1)"#, b"x-y-z"),
+            b"y"
+        );
+    }
+
+    #[test]
+    fn unicode_segments_refuses_more_parts_than_the_value_limit_holds() {
+        let letters = "a".repeat(2_100_000);
+        let got = crate::testing::map_one(
+            r#"root = content().string().unicode_segments("grapheme")"#,
+            &letters,
+        );
+        let want = too_many_parts("unicode_segments", letters.len(), letters.len());
+        assert!(got.as_ref().is_err_and(|e| e.ends_with(&want)), "{got:?}");
+        assert_eq!(
+            crate::testing::map_one(
+                r#"root = content().string().unicode_segments("word")"#,
+                "Hi, you."
+            )
+            .as_deref(),
+            Ok(r#"["Hi",","," ","you","."]"#)
+        );
+    }
+
+    #[test]
+    fn replacements_past_the_value_limit_fail() {
+        let map = |mapping: &str, input: &str| crate::testing::map_one(mapping, input);
+        let long = "x".repeat(70_000);
+        let mapping = format!(r#"root = content().string().replace_all("a", "{long}")"#);
+        let got = map(&mapping, &"a".repeat(1000));
+        assert!(
+            got.as_ref().is_err_and(|e| e.ends_with(
+                "replace_all would produce 70000000 bytes, more than the limit of 67108864 bytes for one value"
+            )),
+            "{got:?}"
+        );
+        let mapping = format!(r#"root = content().string().replace_all_many(["a", "{long}"])"#);
+        let got = map(&mapping, &"a".repeat(1000));
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.contains("replace_all_many would produce")),
+            "{got:?}"
+        );
+        assert_eq!(
+            map(r#"root = content().string().replace_all("", "-")"#, "ab").as_deref(),
+            Ok("-a-b-")
+        );
+        assert_eq!(
+            map(
+                r#"root = content().replace_all_many(["a", "xy", "b", ""])"#,
+                "abc"
+            )
+            .as_deref(),
+            Ok("xyc")
+        );
+    }
+
+    #[test]
+    fn unescape_html_decodes_known_entities_only() {
+        let map = |input: &str| {
+            crate::testing::map_one("root = content().string().unescape_html()", input)
+        };
+        assert_eq!(
+            map("&lt;b&gt; &amp;amp; &#x41;&#66; &nbsp;; &unknown; &&;").as_deref(),
+            Ok("<b> &amp; AB \u{a0}; &unknown; &&;")
+        );
+        // A text of `&`s with no entity in it stays as it is.
+        let ampersands = "&".repeat(100_000);
+        assert_eq!(map(&ampersands).as_deref(), Ok(ampersands.as_str()));
     }
 }

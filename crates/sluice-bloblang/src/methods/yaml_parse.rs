@@ -8,7 +8,7 @@
 //! block and tagged scalars stay strings, and so do timestamps, which yaml.v3 also hands to
 //! `interface{}` as text.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
@@ -23,12 +23,15 @@ pub(crate) fn parse(src: &str) -> Result<Value, String> {
         return Ok(Value::Null);
     };
     let failed = RefCell::new(None);
+    let budget = Budget::for_source(src);
     let value = Node {
         src,
         failed: &failed,
+        budget: &budget,
     }
     .deserialize(first)
-    .map_err(|e| e.to_string())?;
+    // The budget's error stands alone: yaml_serde would name the path and the anchor's line.
+    .map_err(|e| budget.exceeded().unwrap_or_else(|| e.to_string()))?;
     // Go reports a bad merge only once the whole document has been read, without a place.
     match failed.into_inner() {
         Some(message) => Err(message),
@@ -43,13 +46,61 @@ struct Node<'s> {
     /// The first decoding failure, reported once the document has parsed, as Go's
     /// decoder reports its own.
     failed: &'s RefCell<Option<String>>,
+    budget: &'s Budget,
 }
 
 impl Node<'_> {
     fn fail(self, message: String) {
         self.failed.borrow_mut().get_or_insert(message);
     }
+
+    /// Counts `bytes` more of the document's values, failing once they pass the budget.
+    fn spend<E: de::Error>(self, bytes: usize) -> Result<(), E> {
+        self.budget.spend(bytes).map_err(E::custom)
+    }
 }
+
+/// The bytes of values one document may build. An alias stands for a copy of the node it
+/// names, so aliases to a sequence of aliases multiply: a few kilobytes can describe
+/// gigabytes. Without aliases a document builds at most one value per byte of its source,
+/// and strings at most half as long again as it (`\L` is three bytes of UTF-8): the
+/// budget allows that, or the value limit, whichever is larger, so that only expansion is
+/// refused.
+struct Budget {
+    spent: Cell<usize>,
+    allowance: usize,
+}
+
+impl Budget {
+    fn for_source(src: &str) -> Budget {
+        let per_source_byte = std::mem::size_of::<Value>() + 2;
+        Budget {
+            spent: Cell::new(0),
+            allowance: crate::budget::max_value_bytes()
+                .max(src.len().saturating_mul(per_source_byte)),
+        }
+    }
+
+    fn spend(&self, bytes: usize) -> Result<(), String> {
+        let spent = self.spent.get().saturating_add(bytes);
+        self.spent.set(spent);
+        self.exceeded().map_or(Ok(()), Err)
+    }
+
+    /// The error of a document that spent more than its budget.
+    fn exceeded(&self) -> Option<String> {
+        (self.spent.get() > self.allowance).then(|| {
+            format!(
+                "aliases expand the document to more than {} bytes of values, more than one value may hold",
+                self.allowance
+            )
+        })
+    }
+}
+
+/// What each element of a sequence or entry of a mapping costs the budget, beyond the
+/// text a string holds.
+const VALUE_SLOT: usize = std::mem::size_of::<Value>();
 
 impl<'de> DeserializeSeed<'de> for Node<'_> {
     type Value = Value;
@@ -104,7 +155,8 @@ impl<'de> Visitor<'de> for Node<'_> {
         Ok(Value::Float(f))
     }
 
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Value, E> {
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Value, E> {
+        self.spend(s.len())?;
         if is_plain_untagged(self.src, s)
             && let Some(v) = resolve_plain(s)
         {
@@ -114,56 +166,71 @@ impl<'de> Visitor<'de> for Node<'_> {
     }
 
     // Scalars that are not a verbatim slice of the source: escapes, folding, block styles.
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        self.spend(s.len())?;
         Ok(Value::String(s.to_owned().into()))
     }
 
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        self.spend(s.len())?;
         Ok(Value::String(s.into()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(self)? {
+            self.spend(VALUE_SLOT)?;
             items.push(item);
         }
         Ok(Value::Array(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
+        // Gathered and built once: keys arrive in any order. A set of the keys finds
+        // repeats as they arrive, so that the first failure reported is still the first.
+        let mut entries: Vec<(crate::value::Key, Value)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut merges = Vec::new();
         while let Some(key) = access.next_key_seed(Key(self))? {
             let value = access.next_value_seed(self)?;
+            self.spend(VALUE_SLOT)?;
             match key {
                 MapKey::Merge => merges.push(value),
                 MapKey::Text(k) => {
                     // FIXME: Go names the lines of both keys (`mapping key "a" already
                     // defined at line 1`); the places of keys are not known here, so the
                     // message stays the one this method gave before.
-                    if map.contains_key(&k) {
+                    if !seen.insert(k.clone()) {
                         self.fail(format!("duplicate entry with key {k:?}"));
                     }
-                    map.insert(k, value);
+                    entries.push((k.into(), value));
                 }
             }
         }
         // Keys written in the mapping win over merged ones, earlier merged mappings over
         // later ones, wherever the merge key stands.
+        // Of repeated keys the last entry wins: the merged ones go first, the latest merged
+        // mapping first of all.
+        let mut merged = Vec::new();
         for merge in merges {
             let maps = match merge {
                 Value::Object(m) => vec![Value::Object(m)],
                 Value::Array(items) => items,
                 _ => vec![Value::Null],
             };
-            for merged in maps {
-                match merged {
-                    Value::Object(m) => merge_into(&mut map, m),
+            for map in maps {
+                match map {
+                    Value::Object(m) => merged.push(m),
                     _ => self.fail(MERGE_WANTS_MAPS.to_owned()),
                 }
             }
         }
-        Ok(Value::Object(map))
+        if !merged.is_empty() {
+            let own = std::mem::take(&mut entries);
+            entries.extend(merged.into_iter().rev().flatten());
+            entries.extend(own);
+        }
+        Ok(Value::Object(Map::from_entries(entries)))
     }
 
     // A node with a tag yaml_serde does not know: the tag is dropped, the content kept.
@@ -174,14 +241,6 @@ impl<'de> Visitor<'de> for Node<'_> {
 }
 
 const MERGE_WANTS_MAPS: &str = "map merge requires map or sequence of maps as the value";
-
-fn merge_into(map: &mut Map, merged: Map) {
-    for (k, v) in merged {
-        if !map.contains_key(&k) {
-            map.insert(k, v);
-        }
-    }
-}
 
 /// A mapping key: the merge key, or the text the key's value stands for.
 enum MapKey {
@@ -537,6 +596,19 @@ mod tests {
     }
 
     #[test]
+    fn keys_out_of_order_and_merges_build_the_same_mapping() {
+        assert_eq!(
+            check("z: 1\nb: 2\n<<: [{b: 0, y: 3}, {y: 4, a: 5}]\na: 6"),
+            r#"{"a":6,"b":2,"y":3,"z":1}"#
+        );
+        // The first repeat in the document is the one reported.
+        assert_eq!(
+            check("a: 1\na: 2\nb: {c: 1, c: 2}"),
+            r#"error: duplicate entry with key "a""#
+        );
+    }
+
+    #[test]
     fn repeated_keys_fail() {
         assert_eq!(
             check("a: 1\nb: 2\na: 3"),
@@ -545,6 +617,26 @@ mod tests {
         assert_eq!(
             check("1: x\n'1': y"),
             r#"error: duplicate entry with key "1""#
+        );
+    }
+
+    #[test]
+    fn aliases_that_expand_past_the_value_limit_fail() {
+        // Fifteen hundred copies of fifteen hundred values, from 9 KB: yaml_serde stops
+        // chains of aliases by the jumps they take, but this takes few.
+        let src = format!(
+            "a: &a [{}]\nb: [{}]",
+            ["1"; 1500].join(","),
+            ["*a"; 1500].join(",")
+        );
+        let got = check(&src);
+        assert_eq!(
+            got,
+            "error: aliases expand the document to more than 67108864 bytes of values, more than one value may hold"
+        );
+        assert_eq!(
+            check("a: &a [1, {b: x}]\nc: [*a, *a]"),
+            r#"{"a":[1,{"b":"x"}],"c":[[1,{"b":"x"}],[1,{"b":"x"}]]}"#
         );
     }
 }

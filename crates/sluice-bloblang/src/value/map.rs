@@ -59,6 +59,27 @@ impl Map {
         Map { entries }
     }
 
+    /// Builds a map from entries in any order; a key given more than once gets the array of
+    /// its values in their order, as parsers of query strings and XML gather repeats.
+    pub(crate) fn from_entries_grouped(mut entries: Vec<(Key, Value)>) -> Map {
+        // Stable, so that each key's values keep their order.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut grouped = Vec::with_capacity(entries.len());
+        let mut rest = entries.into_iter().peekable();
+        while let Some((key, value)) = rest.next() {
+            if rest.peek().is_none_or(|(next, _)| *next != key) {
+                grouped.push((key, value));
+                continue;
+            }
+            let mut values = vec![value];
+            while let Some((_, value)) = rest.next_if(|(next, _)| *next == key) {
+                values.push(value);
+            }
+            grouped.push((key, Value::Array(values)));
+        }
+        Map { entries: grouped }
+    }
+
     /// The number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -338,6 +359,26 @@ mod tests {
         assert_eq!(keys(&m), ["a", "z"]);
         assert_eq!(m.get("a"), Some(&Value::Int(4)));
         assert_eq!(m.get("z"), Some(&Value::Int(3)));
+    }
+
+    #[test]
+    fn grouped_repeats_become_arrays_in_order() {
+        let m = Map::from_entries_grouped(vec![
+            ("z".into(), Value::Int(1)),
+            ("a".into(), Value::Int(2)),
+            ("z".into(), Value::Int(3)),
+            ("z".into(), Value::Int(4)),
+        ]);
+        assert_eq!(keys(&m), ["a", "z"]);
+        assert_eq!(m.get("a"), Some(&Value::Int(2)));
+        assert_eq!(
+            m.get("z"),
+            Some(&Value::Array(vec![
+                Value::Int(1),
+                Value::Int(3),
+                Value::Int(4)
+            ]))
+        );
     }
 
     proptest::proptest! {
