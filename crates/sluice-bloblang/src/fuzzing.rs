@@ -126,17 +126,7 @@ pub fn arithmetic(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Runs `f` on a thread with the stack the binary gives its workers
-    /// (the test harness's default is far smaller).
-    fn on_worker_stack(f: impl FnOnce() + Send + 'static) {
-        std::thread::Builder::new()
-            .stack_size(128 << 20)
-            .spawn(f)
-            .expect("spawn")
-            .join()
-            .expect("the target returned");
-    }
+    use crate::testing::on_worker_stack;
 
     #[test]
     fn the_checked_in_corpora_run_clean() {

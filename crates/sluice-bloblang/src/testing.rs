@@ -20,3 +20,15 @@ pub(crate) fn map_value(mapping: &str, input: &str) -> Result<Value, String> {
 pub(crate) fn map_one(mapping: &str, input: &str) -> Result<String, String> {
     map_value(mapping, input).map(|v| String::from_utf8(v.to_message_bytes()).unwrap())
 }
+
+/// Runs `f` on a thread with the stack the binary gives its workers: the
+/// test harness's default is far smaller than deep documents need,
+/// especially in a debug build.
+pub(crate) fn on_worker_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(128 << 20)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("the test passed");
+}

@@ -396,6 +396,12 @@ mod tests {
 
     #[test]
     fn diff_refuses_changelogs_whose_paths_exceed_the_value_limit() {
+        crate::testing::on_worker_stack(
+            diff_refuses_changelogs_whose_paths_exceed_the_value_limit_on_a_worker,
+        );
+    }
+
+    fn diff_refuses_changelogs_whose_paths_exceed_the_value_limit_on_a_worker() {
         // 1,000 levels deep, 3,000 deletions: each change copies the 1,000-segment path.
         let nest = |inner: &str| format!("{}{inner}{}", r#"{"a":"#.repeat(1000), "}".repeat(1000));
         let input = format!(r#"{{"a":{},"b":{}}}"#, nest(&ints(0..3000)), nest("[]"));

@@ -212,6 +212,7 @@ pub(crate) fn register(env: &mut Environment) {
 mod tests {
 
     use crate::testing::map_one as check;
+    use crate::testing::on_worker_stack;
 
     fn sha(text: &str) -> String {
         use sha2::Digest as _;
@@ -258,17 +259,6 @@ mod tests {
             text = format!("T:10|N:|O:0|C:1|[0:{text}]");
         }
         text
-    }
-
-    /// Runs `f` on a thread with the stack the binary gives its workers (the test
-    /// harness's default is far smaller than a 10,000-deep value needs).
-    fn on_worker_stack(f: impl FnOnce() + Send + 'static) {
-        std::thread::Builder::new()
-            .stack_size(128 << 20)
-            .spawn(f)
-            .expect("spawn")
-            .join()
-            .expect("the test passed");
     }
 
     #[test]
