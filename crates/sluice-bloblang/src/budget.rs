@@ -30,8 +30,10 @@ pub const DEFAULT_MAX_MEMORY_BYTES: usize = 512 << 20;
 
 /// How deeply a parsed document (JSON, XML) may nest: values are dropped
 /// and written out recursively, so a document nested deeper than this would
-/// end in a stack overflow. Go's JSON decoder stops at the same depth.
-pub(crate) const MAX_DOCUMENT_DEPTH: usize = 10_000;
+/// end in a stack overflow. Go's JSON decoder stops at the same depth. The
+/// methods that walk a value recursively (`diff`, `patch`, `infer_schema`),
+/// and hosts that parse JSON beside the crate, keep to it too.
+pub const MAX_DOCUMENT_DEPTH: usize = 10_000;
 
 /// How deep named maps may apply one another: recursion past this is a
 /// runaway, and would otherwise end in a stack overflow.

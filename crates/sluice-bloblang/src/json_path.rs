@@ -10,8 +10,8 @@
 use crate::eval::get_path;
 use crate::value::{JsonParser, Value, string_run};
 
-/// Nesting deeper than this is left to the full parser, which has its own limit.
-const MAX_DEPTH: usize = 10_000;
+/// Nesting deeper than this is left to the full parser, which has the same limit.
+const MAX_DEPTH: usize = crate::budget::MAX_DOCUMENT_DEPTH;
 
 /// The value at `path` of the JSON document `bytes`, as `get_path` would find it in the parsed
 /// document: `Some(None)` when the path is missing, `None` when the caller must parse.

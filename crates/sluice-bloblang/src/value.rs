@@ -112,6 +112,12 @@ pub(crate) enum Num {
     F(f64),
 }
 
+/// The bits of a float as a hash key, with `-0.0` the same key as `0.0` as the two are
+/// equal.
+pub(crate) fn float_key(f: f64) -> u64 {
+    if f == 0.0 { 0 } else { f.to_bits() }
+}
+
 impl Num {
     pub(crate) fn as_f64(self) -> f64 {
         match self {

@@ -2,12 +2,10 @@
 
 use std::collections::HashSet;
 
+use crate::budget::MAX_DOCUMENT_DEPTH;
 use crate::env::{Environment, Kind, MethodImpl, ex, p};
 use crate::eval::{type_err, values_equal};
-use crate::value::{Map, Num, Value};
-
-/// How deep `diff` and `patch` go into a value, the nesting a JSON document may have.
-const MAX_DEPTH: usize = 10_000;
+use crate::value::{Map, Num, Value, float_key};
 
 /// A changelog being built, with what its paths cost so far.
 struct Changes {
@@ -64,9 +62,9 @@ impl Changes {
 fn diff_into(changes: &mut Changes, a: &Value, b: &Value) -> Result<(), String> {
     match (a, b) {
         (Value::Object(ma), Value::Object(mb)) => {
-            if changes.path.len() >= MAX_DEPTH {
+            if changes.path.len() >= MAX_DOCUMENT_DEPTH {
                 return Err(format!(
-                    "diff exceeded the maximum nesting depth of {MAX_DEPTH}"
+                    "diff exceeded the maximum nesting depth of {MAX_DOCUMENT_DEPTH}"
                 ));
             }
             let mut keys: Vec<&crate::value::Key> = ma.keys().chain(mb.keys()).collect();
@@ -191,12 +189,6 @@ impl<'v> Elements<'v> {
     }
 }
 
-/// The bits of a float as a hash key, with `-0.0` the same key as `0.0` as the two are
-/// equal.
-fn float_key(f: f64) -> u64 {
-    if f == 0.0 { 0 } else { f.to_bits() }
-}
-
 fn diff(v: Value, args: &[Value]) -> Result<Value, String> {
     if v.is_null() {
         return Ok(Value::Null);
@@ -281,9 +273,9 @@ fn patch(v: Value, args: &[Value]) -> Result<Value, String> {
         };
         let path: Vec<String> = match m.get("Path") {
             // A path deeper than a document may nest would build a value too deep to use.
-            Some(Value::Array(p)) if p.len() > MAX_DEPTH => {
+            Some(Value::Array(p)) if p.len() > MAX_DOCUMENT_DEPTH => {
                 return Err(format!(
-                    "changelog entry Path has {} segments, more than the maximum nesting depth of {MAX_DEPTH}",
+                    "changelog entry Path has {} segments, more than the maximum nesting depth of {MAX_DOCUMENT_DEPTH}",
                     p.len()
                 ));
             }

@@ -2,6 +2,7 @@
 
 use sha2::{Digest as _, Sha256};
 
+use crate::budget::MAX_DOCUMENT_DEPTH;
 use crate::env::{Environment, MethodImpl, ex};
 use crate::value::Value;
 
@@ -13,9 +14,6 @@ struct Common {
     /// The length of the node's fingerprint text, its children's included.
     text_len: usize,
 }
-
-/// How deep a value may nest, as deep as a JSON document may.
-const MAX_DEPTH: usize = 10_000;
 
 /// The type's code (used by the fingerprint) and its name.
 fn type_of(v: &Value) -> (u8, &'static str) {
@@ -66,7 +64,7 @@ fn nests_deeper_than(v: &Value, max: usize) -> bool {
     false
 }
 
-/// The schema of `v`; recursive, for a value no deeper than [`MAX_DEPTH`].
+/// The schema of `v`; recursive, for a value no deeper than [`MAX_DOCUMENT_DEPTH`].
 fn infer(name: &str, v: &Value) -> Result<Common, String> {
     let (code, _) = type_of(v);
     let mut node = Common {
@@ -177,9 +175,9 @@ impl Common {
 }
 
 fn infer_schema(v: &Value, _: &[Value]) -> Result<Value, String> {
-    if nests_deeper_than(v, MAX_DEPTH) {
+    if nests_deeper_than(v, MAX_DOCUMENT_DEPTH) {
         return Err(format!(
-            "infer_schema exceeded the maximum nesting depth of {MAX_DEPTH}"
+            "infer_schema exceeded the maximum nesting depth of {MAX_DOCUMENT_DEPTH}"
         ));
     }
     let schema = infer("", v)?;

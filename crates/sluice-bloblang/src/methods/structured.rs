@@ -9,7 +9,7 @@ use crate::eval::{
     values_equal,
 };
 use crate::methods::{int_arg, str_arg};
-use crate::value::{Key, Map, Num, Value};
+use crate::value::{Key, Map, Num, Value, float_key};
 
 fn kv(key: &str, value: Value) -> Value {
     let mut m = Map::new();
@@ -394,12 +394,6 @@ impl UniqueKeys {
             _ => None,
         }
     }
-}
-
-/// The bits of a float as a hash key, with `-0.0` the same key as `0.0` as the two are
-/// equal.
-fn float_key(f: f64) -> u64 {
-    if f == 0.0 { 0 } else { f.to_bits() }
 }
 
 fn unique(cx: &mut Cx<'_>, this: This<'_>, call: &Call) -> R<Value> {

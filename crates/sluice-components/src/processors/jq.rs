@@ -134,7 +134,7 @@ impl Processor for Jq {
 /// once per level, so text nested millions deep (a megabyte of `[`) would
 /// overflow the thread's stack and abort the process. The same limit as for
 /// the messages' own JSON.
-const MAX_JSON_DEPTH: usize = 10_000;
+const MAX_JSON_DEPTH: usize = sluice_bloblang::budget::MAX_DOCUMENT_DEPTH;
 
 /// How deeply `text` nests arrays and objects, as JSON would read it.
 fn json_nesting(text: &[u8]) -> usize {
