@@ -15,6 +15,7 @@ use sluice_core::environment::{BuildResult, Builder, BuiltOutput};
 use sluice_core::message::Batch;
 use sluice_core::runtime::backoff::Backoff;
 use sluice_core::runtime::batching::{BatchPolicy, BatchPolicyConfig, BatchedOutput};
+use sluice_core::runtime::retries::{Retries, RetryPolicy};
 use tokio::sync::Semaphore;
 
 fn default_copies() -> usize {
@@ -113,17 +114,26 @@ impl Child {
     }
 
     /// Benthos wraps fan_out children in an indefinite retry: 500ms growing
-    /// by 1.5x with jitter up to 3s. The batch is never given up.
+    /// by 1.5x with jitter up to 3s. The batch is only given up once every
+    /// caller of its messages has stopped waiting (a propagated deadline);
+    /// retried on, it would be written after the caller's 408.
     pub(crate) async fn write_retrying(&self, batch: &Batch) -> Result<(), OutputError> {
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3))
-            .with_factor(1.5)
-            .with_jitter(0.5);
+        let forever = RetryPolicy {
+            max_retries: 0,
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(3))
+                .with_factor(1.5)
+                .with_jitter(0.5),
+            max_elapsed: None,
+        };
+        let mut retries =
+            Retries::start(&forever).announcing("Broker child failed to write, retrying.");
         loop {
             match self.write_once(batch).await {
                 Ok(()) => return Ok(()),
                 Err(err) => {
-                    tracing::warn!(error = %err, "Broker child failed to write, retrying.");
-                    tokio::time::sleep(backoff.next_wait()).await;
+                    if !retries.again(batch, &err).await {
+                        return Err(err);
+                    }
                 }
             }
         }
@@ -163,8 +173,12 @@ impl Output for BrokerOutput {
     async fn write(&self, batch: &Batch) -> Result<(), OutputError> {
         match self.pattern {
             Pattern::FanOut => {
-                join_all(self.children.iter().map(|c| c.write_retrying(batch))).await;
-                Ok(())
+                // A child gives up only for callers that have gone: the
+                // write then counts as failed, not delivered.
+                join_all(self.children.iter().map(|c| c.write_retrying(batch)))
+                    .await
+                    .into_iter()
+                    .collect()
             }
             Pattern::FanOutFailFast => {
                 try_join_all(self.children.iter().map(|c| c.write_once(batch))).await?;

@@ -28,6 +28,8 @@ pub struct Retries {
     policy: RetryPolicy,
     started: Instant,
     retries: u64,
+    /// The warning logged before each retry.
+    announcement: &'static str,
 }
 
 impl Retries {
@@ -37,7 +39,15 @@ impl Retries {
             policy: policy.clone(),
             started: Instant::now(),
             retries: 0,
+            announcement: "Output failed, retrying.",
         }
+    }
+
+    /// Logs `announcement` before each retry instead of the default, for an
+    /// output whose retries users know by another line.
+    pub fn announcing(mut self, announcement: &'static str) -> Self {
+        self.announcement = announcement;
+        self
     }
 
     /// How many retries were made so far.
@@ -64,7 +74,7 @@ impl Retries {
             return false;
         }
         self.retries += 1;
-        tracing::warn!(error = %err, attempt = self.retries, "Output failed, retrying.");
+        tracing::warn!(error = %err, attempt = self.retries, "{}", self.announcement);
         let wait = tokio::time::sleep(self.policy.backoff.next_wait());
         tokio::pin!(wait);
         if let Some(deadline) = batch_deadline(pending) {

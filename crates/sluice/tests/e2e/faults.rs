@@ -352,8 +352,9 @@ output:
 /// answered 408 is not retried into the topic once the broker is back: the
 /// `kafka` output makes its own retries (one attempt per send inside the
 /// client) and stops them when the caller has gone. Before, librdkafka
-/// retried on its own until `max_elapsed_time` and wrote the record after
-/// the broker's restart.
+/// retried on its own until `max_elapsed_time`, and then the fan_out
+/// broker's endless retries of its child, and wrote the record after the
+/// broker's restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kafka_retries_stop_once_the_caller_was_answered_408() {
     let broker = tokio::task::block_in_place(DedicatedBroker::kafka);
@@ -395,6 +396,15 @@ output:
         "the kafka output went on retrying after the 408:\n{}",
         sluice.logs()
     );
+    // The fan_out broker, which retries its children without end, gives
+    // the write up too: it has ended before the broker is back.
+    assert!(
+        tokio::task::block_in_place(
+            || sluice.wait_for_log("Failed to send message to broker", Duration::from_secs(15))
+        ),
+        "the broker output went on retrying its kafka child after the 408:\n{}",
+        sluice.logs()
+    );
     blocking_restart(&broker).await;
 
     // The broker is back once a new record is answered 200.
@@ -424,6 +434,8 @@ output:
     assert!(values.contains(&"after-the-restart"), "{values:?}");
     assert!(
         !values.contains(&"abandoned"),
-        "the record of the caller answered 408 was written after the restart: {values:?}"
+        "the record of the caller answered 408 was written after the restart: {values:?}\n{}\n{}",
+        sluice.logs(),
+        broker.script_log()
     );
 }
