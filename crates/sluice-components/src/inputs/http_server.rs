@@ -139,7 +139,8 @@ struct CorsConfig {
 #[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct TcpConfig {
-    /// Whether SO_REUSEADDR is set on the listener.
+    /// Whether SO_REUSEADDR is set on the listener (on Unix it always is, as
+    /// by Go's listeners).
     reuse_addr: bool,
     /// Whether SO_REUSEPORT is set on the listener.
     reuse_port: bool,
@@ -509,7 +510,11 @@ fn bind(address: &str, tcp: &TcpConfig) -> std::io::Result<std::net::TcpListener
         socket2::Type::STREAM,
         Some(socket2::Protocol::TCP),
     )?;
-    socket.set_reuse_address(tcp.reuse_addr)?;
+    // Go sets SO_REUSEADDR on every listener on Unix, so Benthos has it
+    // whatever `reuse_addr` says: without it, an instance restarted on the
+    // same address fails to bind for as long as connections of the one
+    // before stay in TIME_WAIT (a minute on Linux).
+    socket.set_reuse_address(cfg!(unix) || tcp.reuse_addr)?;
     #[cfg(unix)]
     socket.set_reuse_port(tcp.reuse_port)?;
     socket.bind(&addr.into())?;

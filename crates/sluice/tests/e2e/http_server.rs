@@ -631,3 +631,37 @@ output:
     assert_eq!(res.text().await.unwrap(), "shared");
     drop((first, second));
 }
+
+/// An instance restarted on the address its predecessor served binds it at
+/// once, although the predecessor's end of a connection it closed on
+/// shutdown stays in TIME_WAIT for a minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_instance_binds_the_address_its_predecessor_served() {
+    let port = crate::support::free_port();
+    let config = format!(
+        r#"
+input:
+  http_server:
+    address: 127.0.0.1:{port}
+    path: /post
+output:
+  sync_response: {{}}
+"#
+    );
+    let url = format!("http://127.0.0.1:{port}/post");
+    let mut first = Sluice::start(&config);
+    // A kept-alive connection, which the stopping server closes first.
+    let keep_alive = reqwest::Client::new();
+    let res = keep_alive.post(&url).body("one").send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "one");
+    first.terminate();
+    assert!(
+        tokio::task::block_in_place(|| first.wait_exit(Duration::from_secs(10))).is_some(),
+        "the first instance did not stop:\n{}",
+        first.logs()
+    );
+    let second = Sluice::start(&config);
+    let res = client().post(&url).body("two").send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", second.logs());
+    assert_eq!(res.text().await.unwrap(), "two");
+}
