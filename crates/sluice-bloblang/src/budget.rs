@@ -355,6 +355,34 @@ impl Spend {
     }
 }
 
+/// The same step and memory limits for one message's run by another
+/// evaluator than Bloblang's (the jq processor), which takes a step at each
+/// point where its run can loop. Its errors name the limit, not a mapping.
+#[derive(Clone, Copy)]
+pub struct Allowance(Spend);
+
+impl Allowance {
+    /// The allowance of a run starting now, on this thread.
+    pub fn fresh() -> Allowance {
+        Allowance(Spend::fresh())
+    }
+
+    /// Takes one step, and checks what the run holds; past a limit, which
+    /// one ("exceeded its limit of ...").
+    pub fn step(&mut self) -> Result<(), String> {
+        self.0.step().map_err(|overspent| match overspent {
+            Overspent::Steps => format!(
+                "exceeded its limit of {} evaluation steps for one message",
+                max_steps()
+            ),
+            Overspent::Memory { held } => format!(
+                "held {held} bytes of memory, more than its limit of {} bytes for one message",
+                max_memory_bytes()
+            ),
+        })
+    }
+}
+
 /// The values in `v`, itself included, counted up to `cap`.
 fn count_nodes(v: &Value, cap: usize) -> usize {
     let mut count = 0;

@@ -1,6 +1,13 @@
 //! `jq`: transforms each message with a jq filter, run by jaq. The message's
 //! metadata is the variable `$metadata`; no output drops the message, several
 //! outputs become an array.
+//!
+//! A filter runs under the message's step and memory limits, as a mapping
+//! does: jaq has no limits of its own, so the generators a filter can loop
+//! with (`range`, `repeat`, `recurse`, `while`, `until`) are defined over
+//! jaq's to take a step at each turn, and each output takes one too.
+
+use std::cell::Cell;
 
 use async_trait::async_trait;
 use jaq_core::load::{Arena, File, Loader};
@@ -9,6 +16,7 @@ use jaq_json::Val;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_bloblang::Value;
+use sluice_bloblang::budget::Allowance;
 use sluice_core::component::processor::{Failed, Processor};
 use sluice_core::config::{Lint, Node};
 use sluice_core::environment::{BuildResult, Builder};
@@ -67,12 +75,20 @@ impl Jq {
                 .collect(),
         ))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([metadata]));
-        self.filter
-            .id
-            .run((ctx, input))
-            .map(unwrap_valr)
-            .map(|out| out.map_err(|e| e.to_string()))
-            .collect()
+        let _run = RunAllowance::start();
+        let mut outputs = Vec::new();
+        for out in self.filter.id.run((ctx, input)).map(unwrap_valr) {
+            let out = out.map_err(|e| e.to_string())?;
+            RunAllowance::step().map_err(|e| format!("the jq filter {e}"))?;
+            if nesting_exceeds(&out, MAX_JSON_DEPTH) {
+                dismantle(out);
+                return Err(format!(
+                    "the jq filter built a value nested more than {MAX_JSON_DEPTH} deep"
+                ));
+            }
+            outputs.push(out);
+        }
+        Ok(outputs)
     }
 
     /// The message's new content, or `None` when the filter gave nothing.
@@ -177,6 +193,103 @@ fn fromjson_depth_guard(cv: Cv<'_, data::JustLut<Val>>) -> ValXs<'_, Val> {
     native::bome(Ok(input))
 }
 
+thread_local! {
+    /// The allowance of the filter run under way on this thread. The
+    /// natives that take steps see no state of the processor; a run goes
+    /// from start to end on one thread (its outputs are pulled in `run`).
+    static ALLOWANCE: Cell<Option<Allowance>> = const { Cell::new(None) };
+}
+
+/// The allowance of one run, on this thread for as long as it lives.
+struct RunAllowance;
+
+impl RunAllowance {
+    fn start() -> RunAllowance {
+        ALLOWANCE.set(Some(Allowance::fresh()));
+        RunAllowance
+    }
+
+    /// Takes a step of the run under way, if there is one.
+    fn step() -> Result<(), String> {
+        let Some(mut allowance) = ALLOWANCE.get() else {
+            return Ok(());
+        };
+        let taken = allowance.step();
+        ALLOWANCE.set(Some(allowance));
+        taken
+    }
+}
+
+impl Drop for RunAllowance {
+    fn drop(&mut self) {
+        ALLOWANCE.set(None);
+    }
+}
+
+/// Passes its input on, taking a step of the run; fails once the run is
+/// past its limits. Once past, every later step fails too, so a filter that
+/// catches the error cannot loop on.
+fn take_step(cv: Cv<'_, data::JustLut<Val>>) -> ValXs<'_, Val> {
+    let (_, input) = cv;
+    match RunAllowance::step() {
+        Ok(()) => native::bome(Ok(input)),
+        Err(e) => native::bome(Err(jaq_json::Error::str(format_args!("the jq filter {e}")))),
+    }
+}
+
+/// The generators a filter loops with, each taking a step per turn; jaq's
+/// own definitions otherwise (jaq-core's defs.jq). `range/3` is native and
+/// is bound under another name first.
+const STEPPED_GENERATORS: &str = "def sluice_native_range(from; upto; by): range(from; upto; by);\n\
+    def range(from; upto; by): sluice_native_range(from; upto; by) | sluice_step;\n\
+    def range(from; upto): range(from; upto; 1);\n\
+    def range(upto): range(0; upto);\n\
+    def repeat(f): def rec: f, (sluice_step | rec); rec;\n\
+    def recurse(f): def rec: ., (f | sluice_step | rec); rec;\n\
+    def recurse: recurse(.[]?);\n\
+    def recurse(f; cond): recurse(f | select(cond));\n\
+    def while(cond; update): def rec: if cond then ., (update | sluice_step | rec) else empty end; rec;\n\
+    def until(cond; update): def rec: if cond then . else update | sluice_step | rec end; rec;";
+
+/// Whether `val` nests arrays and objects more than `limit` deep, found
+/// without recursing.
+fn nesting_exceeds(val: &Val, limit: usize) -> bool {
+    let mut pending = vec![(val, 0usize)];
+    while let Some((val, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Val>> = match val {
+            Val::Arr(items) => Box::new(items.iter()),
+            Val::Obj(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth + 1 > limit {
+            return true;
+        }
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    false
+}
+
+/// Drops `val` without recursing: jaq's values drop recursively, and one
+/// nested a million deep would overflow the stack.
+fn dismantle(val: Val) {
+    let mut pending = vec![val];
+    while let Some(val) = pending.pop() {
+        match val {
+            Val::Arr(items) => {
+                if let Ok(items) = std::rc::Rc::try_unwrap(items) {
+                    pending.extend(items);
+                }
+            }
+            Val::Obj(map) => {
+                if let Ok(map) = std::rc::Rc::try_unwrap(map) {
+                    pending.extend(map.into_values());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Puts the depth guard in front of `fromjson`. The native is bound under
 /// another name first; the definitions that follow (jaq-json's `tonumber`
 /// among them) and the user's filter then see the guarded one.
@@ -193,7 +306,10 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     };
     let guarded_fromjson = jaq_core::load::parse(GUARDED_FROMJSON, |p| p.defs())
         .expect("the guarded fromjson definitions parse");
+    let stepped_generators = jaq_core::load::parse(STEPPED_GENERATORS, |p| p.defs())
+        .expect("the stepped generator definitions parse");
     let defs = jaq_core::defs()
+        .chain(stepped_generators)
         .chain(jaq_std::defs())
         .chain(guarded_fromjson)
         .chain(jaq_json::defs());
@@ -201,11 +317,14 @@ pub(crate) fn build(node: &Node, builder: &mut Builder<'_>) -> BuildResult<Box<d
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
-        .chain([native::run::<data::JustLut<Val>>((
-            "sluice_fromjson_depth_guard",
-            native::v(0),
-            depth_guard,
-        ))]);
+        .chain([
+            native::run::<data::JustLut<Val>>((
+                "sluice_fromjson_depth_guard",
+                native::v(0),
+                depth_guard,
+            )),
+            native::run::<data::JustLut<Val>>(("sluice_step", native::v(0), take_step)),
+        ]);
     let arena = Arena::default();
     let program = File {
         code: config.query.as_str(),

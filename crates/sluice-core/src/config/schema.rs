@@ -356,7 +356,7 @@ pub struct BloblangConfig {
     /// `range`, string `+`, `format`, `join`, `concat`, `decompress`).
     pub max_value_bytes: usize,
     /// The most evaluation steps (expressions evaluated) one execution may
-    /// take.
+    /// take; the `jq` processor's filters keep to it too.
     pub max_steps: u64,
     /// The most memory, in bytes, one execution may hold at once (what it
     /// allocated less what it freed), checked at every step.

@@ -7,7 +7,19 @@ use std::time::{Duration, Instant};
 use crate::support::{Sluice, post};
 
 fn responder(processors: &str) -> Sluice {
+    Sluice::start(&responder_config(processors))
+}
+
+/// A responder whose messages may take at most `max_steps` steps.
+fn responder_with_steps(max_steps: u64, processors: &str) -> Sluice {
     Sluice::start(&format!(
+        "bloblang:\n  max_steps: {max_steps}\n{}",
+        responder_config(processors)
+    ))
+}
+
+fn responder_config(processors: &str) -> String {
+    format!(
         r#"
 input:
   http_server:
@@ -18,7 +30,7 @@ pipeline:
 output:
   sync_response: {{}}
 "#
-    ))
+    )
 }
 
 /// Turns a flagged message into its error text, so a test reads it in the body.
@@ -110,6 +122,83 @@ async fn jq_fromjson_refuses_text_nested_deeper_than_json_allows() {
     );
     let (status, body) = post(&sluice, "/post", r#"{"p":"[[]]"}"#).await;
     assert_eq!((status, body.as_str()), (200, "1"));
+}
+
+#[tokio::test]
+async fn jq_loops_run_under_the_message_step_limit() {
+    let sluice = responder_with_steps(
+        100_000,
+        &format!(
+            r#"    - jq:
+        query: '[range(.n)] | length'
+{ERROR_AS_BODY}"#
+        ),
+    );
+    let (status, body) = post(&sluice, "/post", r#"{"n":1000}"#).await;
+    assert_eq!((status, body.as_str()), (200, "1000"));
+    // A trillion turns would take the process's memory (it did: 24 GB,
+    // then the kernel's OOM killer); the message fails at the step limit.
+    let (status, body) = post(&sluice, "/post", r#"{"n":1000000000000}"#).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("error: ")
+            && body.contains("the jq filter exceeded its limit of 100000 evaluation steps"),
+        "{body}"
+    );
+    let (status, body) = post(&sluice, "/post", r#"{"n":3}"#).await;
+    assert_eq!((status, body.as_str()), (200, "3"));
+}
+
+#[tokio::test]
+async fn jq_generators_keep_their_results_under_the_step_limit() {
+    let sluice = responder(&format!(
+        r#"    - jq:
+        query: '[[range(1; 10; 3)], [limit(3; repeat(.n))], [.n | recurse(if . < 3 then . + 1 else empty end)], [.n | while(. < 8; . * 2)], (.n | until(. > 100; . * 3)), [try (range(.big) | error) catch .] ]'
+{ERROR_AS_BODY}"#
+    ));
+    let (status, body) = post(&sluice, "/post", r#"{"n":1,"big":2}"#).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "[[1,4,7],[1,1,1],[1,2,3],[1,2,4],243,[0]]")
+    );
+    // A filter that catches the limit's error cannot go on: every step
+    // after the limit fails again.
+    let sluice = responder_with_steps(
+        100_000,
+        &format!(
+            r#"    - jq:
+        query: '[repeat(try (repeat(1)) catch 0)] | length'
+{ERROR_AS_BODY}"#
+        ),
+    );
+    let (status, body) = post(&sluice, "/post", "{}").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("error: ") && body.contains("the jq filter exceeded its limit"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn jq_output_nested_past_the_json_limit_fails_the_message() {
+    let sluice = responder(&format!(
+        r#"    - jq:
+        query: 'reduce range(.n) as $i (0; [.])'
+{ERROR_AS_BODY}"#
+    ));
+    let (status, body) = post(&sluice, "/post", r#"{"n":2}"#).await;
+    assert_eq!((status, body.as_str()), (200, "[[0]]"));
+    // Two hundred thousand levels overflowed the stack writing the output
+    // and aborted the process.
+    let (status, body) = post(&sluice, "/post", r#"{"n":200000}"#).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("error: ")
+            && body.contains("the jq filter built a value nested more than 10000 deep"),
+        "{body}"
+    );
+    let (status, body) = post(&sluice, "/post", r#"{"n":1}"#).await;
+    assert_eq!((status, body.as_str()), (200, "[0]"));
 }
 
 #[tokio::test]
