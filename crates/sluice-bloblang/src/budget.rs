@@ -367,10 +367,14 @@ impl Allowance {
         Allowance(Spend::fresh())
     }
 
-    /// Takes one step, and checks what the run holds; past a limit, which
-    /// one ("exceeded its limit of ...").
-    pub fn step(&mut self) -> Result<(), String> {
-        self.0.step().map_err(|overspent| match overspent {
+    /// Takes `steps` steps, and checks what the run holds; past a limit,
+    /// which one ("exceeded its limit of ...").
+    pub fn take(&mut self, steps: u64) -> Result<(), String> {
+        let spent = match self.0.steps.take(steps.saturating_sub(1)) {
+            Ok(()) => self.0.step(),
+            Err(_) => Err(Overspent::Steps),
+        };
+        spent.map_err(|overspent| match overspent {
             Overspent::Steps => format!(
                 "exceeded its limit of {} evaluation steps for one message",
                 max_steps()

@@ -127,7 +127,7 @@ async fn jq_fromjson_refuses_text_nested_deeper_than_json_allows() {
 #[tokio::test]
 async fn jq_loops_run_under_the_message_step_limit() {
     let sluice = responder_with_steps(
-        100_000,
+        1_000_000,
         &format!(
             r#"    - jq:
         query: '[range(.n)] | length'
@@ -142,7 +142,7 @@ async fn jq_loops_run_under_the_message_step_limit() {
     assert_eq!(status, 200);
     assert!(
         body.starts_with("error: ")
-            && body.contains("the jq filter exceeded its limit of 100000 evaluation steps"),
+            && body.contains("the jq filter exceeded its limit of 1000000 evaluation steps"),
         "{body}"
     );
     let (status, body) = post(&sluice, "/post", r#"{"n":3}"#).await;
@@ -153,13 +153,13 @@ async fn jq_loops_run_under_the_message_step_limit() {
 async fn jq_generators_keep_their_results_under_the_step_limit() {
     let sluice = responder(&format!(
         r#"    - jq:
-        query: '[[range(1; 10; 3)], [limit(3; repeat(.n))], [.n | recurse(if . < 3 then . + 1 else empty end)], [.n | while(. < 8; . * 2)], (.n | until(. > 100; . * 3)), [try (range(.big) | error) catch .] ]'
+        query: '[[range(1; 10; 3)], [range(5; 0; -2)], [range(2; 2; 0)], [limit(3; repeat(.n))], [.n | recurse(if . < 3 then . + 1 else empty end)], [.n | while(. < 8; . * 2)], (.n | until(. > 100; . * 3)), [try (range(.big) | error) catch .] ]'
 {ERROR_AS_BODY}"#
     ));
     let (status, body) = post(&sluice, "/post", r#"{"n":1,"big":2}"#).await;
     assert_eq!(
         (status, body.as_str()),
-        (200, "[[1,4,7],[1,1,1],[1,2,3],[1,2,4],243,[0]]")
+        (200, "[[1,4,7],[5,3,1],[],[1,1,1],[1,2,3],[1,2,4],243,[0]]")
     );
     // A filter that catches the limit's error cannot go on: every step
     // after the limit fails again.
@@ -188,15 +188,24 @@ async fn jq_output_nested_past_the_json_limit_fails_the_message() {
     ));
     let (status, body) = post(&sluice, "/post", r#"{"n":2}"#).await;
     assert_eq!((status, body.as_str()), (200, "[[0]]"));
-    // Two hundred thousand levels overflowed the stack writing the output
-    // and aborted the process.
-    let (status, body) = post(&sluice, "/post", r#"{"n":200000}"#).await;
+    let (status, body) = post(&sluice, "/post", r#"{"n":20000}"#).await;
     assert_eq!(status, 200);
     assert!(
         body.starts_with("error: ")
             && body.contains("the jq filter built a value nested more than 10000 deep"),
         "{body}"
     );
+    // Two hundred thousand levels overflowed the stack writing the output,
+    // and five million dropping the value, aborting the process; the turns of
+    // the loop run out first.
+    for n in [200_000, 1_000_000_000] {
+        let (status, body) = post(&sluice, "/post", &format!(r#"{{"n":{n}}}"#)).await;
+        assert_eq!(status, 200);
+        assert!(
+            body.starts_with("error: ") && body.contains("the jq filter exceeded its limit"),
+            "{body}"
+        );
+    }
     let (status, body) = post(&sluice, "/post", r#"{"n":1}"#).await;
     assert_eq!((status, body.as_str()), (200, "[0]"));
 }
