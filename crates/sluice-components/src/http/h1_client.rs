@@ -32,6 +32,8 @@ const MAX_HEADERS: usize = 128;
 const MAX_HEAD_BYTES: usize = 1 << 20;
 /// Bodies up to this size are written in the same `write` as the head.
 const INLINE_BODY_BYTES: usize = 16 * 1024;
+/// The most a response body reserves before its bytes arrive.
+const MAX_RESERVED_BODY_BYTES: usize = 1 << 20;
 /// How long an unused connection is kept (reqwest's and Go's default).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -461,7 +463,11 @@ impl Connection {
             self.read.advance(len);
             return Ok(body);
         }
-        let mut body = BytesMut::with_capacity(len);
+        // The length is the server's word: reserved up front, a
+        // `Content-Length` of a terabyte would abort the process on a failed
+        // allocation before a byte arrived. Past this, the body grows as it
+        // comes.
+        let mut body = BytesMut::with_capacity(len.min(MAX_RESERVED_BODY_BYTES));
         self.take_into(len, &mut body).await?;
         Ok(body.freeze())
     }
@@ -730,6 +736,16 @@ mod tests {
         ])
         .await;
         assert_eq!(got.err().unwrap(), "conflicting Content-Length headers");
+    }
+
+    #[tokio::test]
+    async fn a_huge_content_length_is_not_reserved_up_front() {
+        // Reserved at once, a terabyte would abort the process.
+        let (got, _, _) = exchange(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\nonly this",
+        ])
+        .await;
+        assert_eq!(got.err().unwrap(), "unexpected EOF");
     }
 
     #[tokio::test]
