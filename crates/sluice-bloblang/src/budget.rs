@@ -258,10 +258,7 @@ impl Steps {
 
 /// The error of a mapping that made more calls than allowed.
 pub(crate) fn steps_exceeded() -> String {
-    format!(
-        "the mapping exceeded its limit of {} evaluation steps for one message",
-        max_steps()
-    )
+    Overspent::Steps.message()
 }
 
 /// Why an execution was stopped at a step.
@@ -275,10 +272,18 @@ pub(crate) enum Overspent {
 impl Overspent {
     /// The error the mapping fails with.
     pub(crate) fn message(&self) -> String {
+        self.message_for("the mapping")
+    }
+
+    /// The error of `subject` ("the mapping"), stopped here.
+    fn message_for(&self, subject: &str) -> String {
         match self {
-            Overspent::Steps => steps_exceeded(),
+            Overspent::Steps => format!(
+                "{subject} exceeded its limit of {} evaluation steps for one message",
+                max_steps()
+            ),
             Overspent::Memory { held } => format!(
-                "the mapping held {held} bytes of memory, more than its limit of {} bytes for one message",
+                "{subject} held {held} bytes of memory, more than its limit of {} bytes for one message",
                 max_memory_bytes()
             ),
         }
@@ -356,34 +361,32 @@ impl Spend {
 }
 
 /// The same step and memory limits for one message's run by another
-/// evaluator than Bloblang's (the jq processor), which takes a step at each
-/// point where its run can loop. Its errors name the limit, not a mapping.
+/// evaluator than Bloblang's (the jq processor), which takes steps at each
+/// point where its run can loop. Its errors name the evaluator.
 #[derive(Clone, Copy)]
-pub struct Allowance(Spend);
+pub struct Allowance {
+    spend: Spend,
+    /// What the errors say was stopped ("the jq filter").
+    subject: &'static str,
+}
 
 impl Allowance {
-    /// The allowance of a run starting now, on this thread.
-    pub fn fresh() -> Allowance {
-        Allowance(Spend::fresh())
+    /// The allowance of a run of `subject` starting now, on this thread.
+    pub fn fresh(subject: &'static str) -> Allowance {
+        Allowance {
+            spend: Spend::fresh(),
+            subject,
+        }
     }
 
     /// Takes `steps` steps, and checks what the run holds; past a limit,
-    /// which one ("exceeded its limit of ...").
+    /// the error naming it.
     pub fn take(&mut self, steps: u64) -> Result<(), String> {
-        let spent = match self.0.steps.take(steps.saturating_sub(1)) {
-            Ok(()) => self.0.step(),
+        let spent = match self.spend.steps.take(steps.saturating_sub(1)) {
+            Ok(()) => self.spend.step(),
             Err(_) => Err(Overspent::Steps),
         };
-        spent.map_err(|overspent| match overspent {
-            Overspent::Steps => format!(
-                "exceeded its limit of {} evaluation steps for one message",
-                max_steps()
-            ),
-            Overspent::Memory { held } => format!(
-                "held {held} bytes of memory, more than its limit of {} bytes for one message",
-                max_memory_bytes()
-            ),
-        })
+        spent.map_err(|overspent| overspent.message_for(self.subject))
     }
 }
 

@@ -80,7 +80,7 @@ impl Jq {
         let mut outputs = Vec::new();
         for out in self.filter.id.run((ctx, input)).map(unwrap_valr) {
             let out = out.map_err(|e| e.to_string())?;
-            RunAllowance::step().map_err(|e| format!("the jq filter {e}"))?;
+            RunAllowance::step()?;
             if nesting_exceeds(&out, MAX_JSON_DEPTH) {
                 dismantle(out);
                 return Err(format!(
@@ -206,7 +206,7 @@ struct RunAllowance;
 
 impl RunAllowance {
     fn start() -> RunAllowance {
-        ALLOWANCE.set(Some(Allowance::fresh()));
+        ALLOWANCE.set(Some(Allowance::fresh("the jq filter")));
         RunAllowance
     }
 
@@ -250,7 +250,7 @@ fn take_turn(cv: Cv<'_, data::JustLut<Val>>) -> ValXs<'_, Val> {
     let (_, input) = cv;
     match RunAllowance::turn() {
         Ok(()) => native::bome(Ok(input)),
-        Err(e) => native::bome(Err(jaq_json::Error::str(format_args!("the jq filter {e}")))),
+        Err(e) => native::bome(Err(jaq_json::Error::str(e))),
     }
 }
 
@@ -279,9 +279,7 @@ fn stepped_range(mut cv: Cv<'_, data::JustLut<Val>>) -> ValXs<'_, Val> {
             return None;
         }
         if let Err(e) = RunAllowance::turn() {
-            return Some(Err(jaq_core::Exn::from(jaq_json::Error::str(
-                format_args!("the jq filter {e}"),
-            ))));
+            return Some(Err(jaq_core::Exn::from(jaq_json::Error::str(e))));
         }
         next = Some((x.clone() + by.clone()).map_err(jaq_core::Exn::from));
         Some(Ok(x))
@@ -301,19 +299,17 @@ const STEPPED_GENERATORS: &str = "def range(from; upto; by): sluice_stepped_rang
     def until(cond; update): def rec: if cond then . else update | sluice_turn | rec end; rec;";
 
 /// Whether `val` nests arrays and objects more than `limit` deep, found
-/// without recursing.
+/// without recursing (or allocating per value: every output is checked).
 fn nesting_exceeds(val: &Val, limit: usize) -> bool {
     let mut pending = vec![(val, 0usize)];
     while let Some((val, depth)) = pending.pop() {
-        let children: Box<dyn Iterator<Item = &Val>> = match val {
-            Val::Arr(items) => Box::new(items.iter()),
-            Val::Obj(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        if depth + 1 > limit {
-            return true;
+        let inside = depth + 1;
+        match val {
+            Val::Arr(_) | Val::Obj(_) if inside > limit => return true,
+            Val::Arr(items) => pending.extend(items.iter().map(|child| (child, inside))),
+            Val::Obj(map) => pending.extend(map.values().map(|child| (child, inside))),
+            _ => {}
         }
-        pending.extend(children.map(|child| (child, depth + 1)));
     }
     false
 }
